@@ -1,0 +1,1 @@
+"""Pure-Python twins of the Rust core, kept readable as its executable specification."""

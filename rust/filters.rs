@@ -1,0 +1,217 @@
+//! Offer filters of one agent: "framework F refused these resources here in
+//! role R until time T".
+//!
+//! Frameworks that decline tend to refuse the very same bundle (the agent's
+//! whole free part), so filters are grouped by (role, refused resources): a
+//! cycle checks each group's containment once per bundle and then answers
+//! each framework with a bit test, instead of a resource comparison per
+//! framework.
+
+use std::collections::BTreeMap;
+
+use crate::resources::Resources;
+
+pub type FrameworkSlot = u32;
+pub type RoleId = u32;
+
+#[derive(Debug, Clone)]
+struct Group {
+    role: RoleId,
+    refused: Resources,
+    /// Members by framework slot, with their expiry.
+    expiries: BTreeMap<FrameworkSlot, f64>,
+    members: BitSet,
+}
+
+#[derive(Debug, Clone, Default)]
+struct BitSet(Vec<u64>);
+
+impl BitSet {
+    fn insert(&mut self, slot: FrameworkSlot) {
+        let (word, bit) = (slot as usize / 64, slot % 64);
+        if self.0.len() <= word {
+            self.0.resize(word + 1, 0);
+        }
+        self.0[word] |= 1 << bit;
+    }
+
+    fn remove(&mut self, slot: FrameworkSlot) {
+        if let Some(word) = self.0.get_mut(slot as usize / 64) {
+            *word &= !(1 << (slot % 64));
+        }
+    }
+
+    fn contains(&self, slot: FrameworkSlot) -> bool {
+        self.0
+            .get(slot as usize / 64)
+            .is_some_and(|word| word & (1 << (slot % 64)) != 0)
+    }
+}
+
+/// The filters of one agent.
+#[derive(Debug, Clone, Default)]
+pub struct AgentFilters {
+    groups: Vec<Group>,
+}
+
+impl AgentFilters {
+    pub fn is_empty(&self) -> bool {
+        self.groups.is_empty()
+    }
+
+    /// Adds a filter; refusing the same bundle again in the same role keeps
+    /// the later expiry.
+    pub fn add(&mut self, slot: FrameworkSlot, role: RoleId, refused: &Resources, expires: f64) {
+        let group = match self
+            .groups
+            .iter_mut()
+            .position(|g| g.role == role && g.refused == *refused)
+        {
+            Some(index) => &mut self.groups[index],
+            None => {
+                self.groups.push(Group {
+                    role,
+                    refused: refused.clone(),
+                    expiries: BTreeMap::new(),
+                    members: BitSet::default(),
+                });
+                self.groups.last_mut().expect("just pushed")
+            }
+        };
+        let expiry = group.expiries.entry(slot).or_insert(expires);
+        *expiry = expiry.max(expires);
+        group.members.insert(slot);
+    }
+
+    /// Drops the framework's filters in the roles `drop_role` selects.
+    pub fn remove_framework(&mut self, slot: FrameworkSlot, drop_role: impl Fn(RoleId) -> bool) {
+        for group in &mut self.groups {
+            if drop_role(group.role) && group.expiries.remove(&slot).is_some() {
+                group.members.remove(slot);
+            }
+        }
+        self.groups.retain(|g| !g.expiries.is_empty());
+    }
+
+    /// Drops filters that have expired at `now` (expiry <= now); returns the
+    /// frameworks that no longer have any filter here.
+    pub fn expire(&mut self, now: f64) -> Vec<FrameworkSlot> {
+        let before = self.framework_slots();
+        for group in &mut self.groups {
+            let expired: Vec<FrameworkSlot> = group
+                .expiries
+                .iter()
+                .filter(|(_, &expires)| expires <= now)
+                .map(|(&slot, _)| slot)
+                .collect();
+            for slot in expired {
+                group.expiries.remove(&slot);
+                group.members.remove(slot);
+            }
+        }
+        self.groups.retain(|g| !g.expiries.is_empty());
+        let after = self.framework_slots();
+        before.into_iter().filter(|s| !after.contains(s)).collect()
+    }
+
+    /// The earliest expiry, if any.
+    pub fn earliest_expiry(&self) -> Option<f64> {
+        self.groups
+            .iter()
+            .flat_map(|g| g.expiries.values().copied())
+            .min_by(f64::total_cmp)
+    }
+
+    /// Indices of the groups in `role` whose refused resources contain
+    /// `bundle`: computed once per (agent, role, bundle), then `refuses` is a
+    /// bit test per framework.
+    pub fn applicable(&self, role: RoleId, bundle: &Resources) -> Vec<usize> {
+        self.groups
+            .iter()
+            .enumerate()
+            .filter(|(_, g)| g.role == role && g.refused.contains(bundle))
+            .map(|(index, _)| index)
+            .collect()
+    }
+
+    /// Whether one of the `applicable` groups holds a filter of `slot`.
+    pub fn refuses(&self, applicable: &[usize], slot: FrameworkSlot) -> bool {
+        applicable
+            .iter()
+            .any(|&index| self.groups[index].members.contains(slot))
+    }
+
+    /// Every filter as (framework, role, refused, expires).
+    pub fn iter(&self) -> impl Iterator<Item = (FrameworkSlot, RoleId, &Resources, f64)> {
+        self.groups.iter().flat_map(|g| {
+            g.expiries
+                .iter()
+                .map(move |(&slot, &expires)| (slot, g.role, &g.refused, expires))
+        })
+    }
+
+    fn framework_slots(&self) -> Vec<FrameworkSlot> {
+        let mut slots: Vec<FrameworkSlot> = self
+            .groups
+            .iter()
+            .flat_map(|g| g.expiries.keys().copied())
+            .collect();
+        slots.sort_unstable();
+        slots.dedup();
+        slots
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn res(text: &str) -> Resources {
+        Resources::parse(text).unwrap()
+    }
+
+    #[test]
+    fn a_filter_applies_to_subsets_of_what_was_refused_in_its_role() {
+        let mut filters = AgentFilters::default();
+        filters.add(3, 0, &res("cpus:4;mem:1024"), 10.0);
+        let refuses = |role, text, slot| {
+            let applicable = filters.applicable(role, &res(text));
+            filters.refuses(&applicable, slot)
+        };
+        assert!(refuses(0, "cpus:2;mem:512", 3));
+        assert!(!refuses(0, "cpus:8", 3));
+        assert!(!refuses(1, "cpus:2", 3));
+        assert!(!refuses(0, "cpus:2", 4));
+    }
+
+    #[test]
+    fn identical_refusals_share_a_group_and_keep_the_later_expiry() {
+        let mut filters = AgentFilters::default();
+        for slot in 0..100 {
+            filters.add(slot, 0, &res("cpus:4"), 5.0);
+        }
+        filters.add(7, 0, &res("cpus:4"), 9.0);
+        assert_eq!(filters.groups.len(), 1);
+        assert_eq!(
+            filters.expire(5.0),
+            (0..100).filter(|&s| s != 7).collect::<Vec<_>>()
+        );
+        let applicable = filters.applicable(0, &res("cpus:1"));
+        assert!(filters.refuses(&applicable, 7));
+        assert_eq!(filters.earliest_expiry(), Some(9.0));
+        assert_eq!(filters.expire(9.0), vec![7]);
+        assert!(filters.is_empty());
+    }
+
+    #[test]
+    fn removing_a_framework_in_some_roles_keeps_the_others() {
+        let mut filters = AgentFilters::default();
+        filters.add(1, 0, &res("cpus:1"), 5.0);
+        filters.add(1, 1, &res("cpus:1"), 5.0);
+        filters.remove_framework(1, |role| role == 0);
+        let in_role_0 = filters.applicable(0, &res("cpus:1"));
+        let in_role_1 = filters.applicable(1, &res("cpus:1"));
+        assert!(!filters.refuses(&in_role_0, 1));
+        assert!(filters.refuses(&in_role_1, 1));
+    }
+}
