@@ -183,6 +183,14 @@ class Twins(RuleBasedStateMachine):
         self.both("recover", framework_id, agent_id, str(bundle), refuse, self.now, role)
         self.offers.remove((framework_id, agent_id, role, text))
 
+    @precondition(lambda self: self.offers)
+    @rule(refuse=st.sampled_from([0.0, 2.0]))
+    def decline_all(self, refuse: float) -> None:
+        """What most frameworks do with most offers: give everything back."""
+        for framework_id, agent_id, role, text in self.offers:
+            self.both("recover", framework_id, agent_id, text, refuse, self.now, role)
+        self.offers = []
+
     @rule(
         framework=st.sampled_from(["fw-1", "fw-2", "ghost"]),
         resources=st.sampled_from(["cpus:1", "cpus:-1", "mem:99999", ""]),

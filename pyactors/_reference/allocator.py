@@ -211,6 +211,13 @@ class ReferenceAllocator:
         self._subtree_counts: dict[str, int] = {}
         self._own_counts: dict[str, int] = {}
         self._framework_counts: dict[tuple[str, str], int] = {}
+        # Running sums, kept by _hold/_release/_account_total so that a cycle
+        # need not rescan every agent to know a share or a quota consumption.
+        self._totals: Quantities = {}
+        self._allocations: dict[tuple[str, str], Quantities] = {}  # (framework, role)
+        self._role_allocations: dict[str, Quantities] = {}  # exact role, all scalars
+        self._role_unreserved: dict[str, Quantities] = {}  # exact role, unreserved scalars
+        self._role_reserved: dict[str, Quantities] = {}  # exact role, reserved on agents
 
     # ---------------------------------------------------------------- agents
 
@@ -250,15 +257,19 @@ class ReferenceAllocator:
             raise InvalidArgumentError(
                 f"agent '{agent_id}': allocated {used_sum} does not fit in its total {total}"
             )
-        agent = _Agent(agent_id, total, attrs, now, total - used_sum)
+        agent = _Agent(agent_id, total, attrs, now, total)
         self._agents[agent_id] = agent
+        self._account_total(total, 1)
         for (framework_id, role), bundle in used.items():
-            agent.allocated[(framework_id, role)] = bundle
+            self._hold(agent, framework_id, role, bundle, counted=False)
 
     def remove_agent(self, agent_id: str) -> None:
         """Forget an agent: its resources and every allocation on it leave the
         cluster, and filters that name it are dropped."""
-        self._agent(agent_id)
+        agent = self._agent(agent_id)
+        for (framework_id, role), bundle in list(agent.allocated.items()):
+            self._release(agent, framework_id, role, bundle)
+        self._account_total(agent.total, -1)
         del self._agents[agent_id]
         for framework in self._frameworks.values():
             framework.filters.pop(agent_id, None)
@@ -288,6 +299,8 @@ class ReferenceAllocator:
                 raise InvalidArgumentError(
                     f"agent '{agent_id}': new total {total} does not hold the allocated {in_use}"
                 )
+            self._account_total(agent.total, -1)
+            self._account_total(total, 1)
             agent.total = total
             agent.available = total - in_use
         if attrs is not None:
@@ -360,8 +373,9 @@ class ReferenceAllocator:
         """Forget a framework; everything allocated to it returns to its agents."""
         self._framework(framework_id)
         for agent in self._agents.values():
-            for key in [k for k in agent.allocated if k[0] == framework_id]:
-                agent.available = agent.available + agent.allocated.pop(key)
+            for (holder, role), bundle in list(agent.allocated.items()):
+                if holder == framework_id:
+                    self._release(agent, framework_id, role, bundle)
         del self._frameworks[framework_id]
         for key in [k for k in self._framework_counts if k[1] == framework_id]:
             del self._framework_counts[key]
@@ -473,12 +487,7 @@ class ReferenceAllocator:
                 f"cannot recover {bundle}: framework '{framework_id}' holds "
                 f"{held_text or 'nothing'} on agent '{agent_id}'"
             )
-        left = held - bundle
-        if left:
-            agent.allocated[(framework_id, candidate)] = left
-        else:
-            del agent.allocated[(framework_id, candidate)]
-        agent.available = agent.available + bundle
+        self._release(agent, framework_id, candidate, bundle)
         if refuse > 0:
             assert now is not None
             self._add_filter(framework, agent_id, _Filter(candidate, bundle, now + refuse))
@@ -489,10 +498,10 @@ class ReferenceAllocator:
         self._expire_filters(now)
         candidates = [a for a in self._agents.values() if a.active and not a.unavailable_at(now)]
         self._rng.shuffle(candidates)
-        random_order = _RandomOrder(self) if self._sorter == "random" else None
-        cycle = _Cycle(self, now, random_order)
-        for agent in candidates:
-            cycle.visit(agent, stage=1)
+        cycle = _Cycle(self, now, candidates)
+        if any(quota.guarantee for quota in self._quotas.values()):
+            for agent in candidates:
+                cycle.visit(agent, stage=1)
         for agent in candidates:
             cycle.visit(agent, stage=2)
         return cycle.offers()
@@ -502,7 +511,7 @@ class ReferenceAllocator:
     def snapshot(self) -> dict[str, Any]:
         """Everything the allocator knows, as plain sorted data. Both
         implementations produce the same document for the same history."""
-        totals = self._cluster_totals()
+        totals = self._totals
         agents = {}
         for agent_id in sorted(self._agents):
             agent = self._agents[agent_id]
@@ -524,7 +533,7 @@ class ReferenceAllocator:
         for framework_id in sorted(self._frameworks):
             framework = self._frameworks[framework_id]
             allocated = {
-                role: _floats(self._framework_allocation(framework_id, role))
+                role: _floats(self._allocations.get((framework_id, role), {}))
                 for role in sorted(framework.roles)
             }
             frameworks[framework_id] = {
@@ -534,7 +543,7 @@ class ReferenceAllocator:
                 "capabilities": sorted(framework.capabilities),
                 "allocated": allocated,
                 "shares": {
-                    role: self._share(self._framework_allocation(framework_id, role), 1.0, totals)
+                    role: self._share(self._allocations.get((framework_id, role), {}), 1.0, totals)
                     for role in sorted(framework.roles)
                 },
                 "filters": sorted(
@@ -561,15 +570,17 @@ class ReferenceAllocator:
                 "limit": {n: m / 1000 for n, m in sorted(quota.limit.items())}
                 if quota and quota.limit is not None
                 else None,
-                "allocated": _floats(self._subtree_allocation(role)),
+                "allocated": _floats(self._subtree(self._role_allocations, role)),
                 "consumed_quota": _floats(self._consumed(role)),
-                "share": self._share(self._subtree_allocation(role), self._weight(role), totals),
+                "share": self._share(
+                    self._subtree(self._role_allocations, role), self._weight(role), totals
+                ),
                 "frameworks": sorted(f for f, fw in self._frameworks.items() if role in fw.roles),
             }
         return {
             "sorter": self._sorter,
             "total": _floats(totals),
-            "allocated": _floats(self._subtree_allocation(None)),
+            "allocated": _floats(self._subtree(self._role_allocations, None)),
             "agents": agents,
             "frameworks": frameworks,
             "roles": roles,
@@ -637,14 +648,12 @@ class ReferenceAllocator:
             for requirement in self._min_allocatable
         )
 
+    def _guarantee(self, role: str) -> Quantities:
+        quota = self._quotas.get(role)
+        return quota.guarantee if quota is not None else {}
+
     def _weight(self, role: str) -> float:
         return self._weights.get(role, 1.0)
-
-    def _cluster_totals(self) -> Quantities:
-        totals: Quantities = {}
-        for agent in self._agents.values():
-            _add_q(totals, _quantities(agent.total))
-        return totals
 
     def _share(self, allocation: Mapping[str, int], weight: float, totals: Quantities) -> float:
         share = 0.0
@@ -654,51 +663,70 @@ class ReferenceAllocator:
             share = max(share, allocation.get(name, 0) / total)
         return share / weight
 
-    def _framework_allocation(self, framework_id: str, role: str) -> Quantities:
-        out: Quantities = {}
-        for agent in self._agents.values():
-            bundle = agent.allocated.get((framework_id, role))
-            if bundle is not None:
-                _add_q(out, _quantities(bundle))
-        return out
+    def _hold(
+        self, agent: _Agent, framework_id: str, role: str, bundle: PyResources, counted: bool
+    ) -> None:
+        """Move `bundle` from the agent's available part to the framework's
+        allocation in `role`; `counted` adds one to the DRF counters."""
+        agent.available = agent.available - bundle
+        key = (framework_id, role)
+        agent.allocated[key] = agent.allocated[key] + bundle if key in agent.allocated else bundle
+        self._tally(framework_id, role, bundle, 1)
+        if counted:
+            self._record_allocation(framework_id, role)
 
-    def _subtree_allocation(self, role: str | None, own_only: bool = False) -> Quantities:
-        """Allocation to `role`'s subtree (everything when None), or to the
-        role's own frameworks only."""
+    def _release(self, agent: _Agent, framework_id: str, role: str, bundle: PyResources) -> None:
+        """The inverse of `_hold` (counters stay)."""
+        key = (framework_id, role)
+        left = agent.allocated[key] - bundle
+        if left:
+            agent.allocated[key] = left
+        else:
+            del agent.allocated[key]
+        agent.available = agent.available + bundle
+        self._tally(framework_id, role, bundle, -1)
+
+    def _tally(self, framework_id: str, role: str, bundle: PyResources, sign: int) -> None:
+        scalars = {n: sign * m for n, m in _quantities(bundle).items()}
+        unreserved = {n: sign * m for n, m in _quantities(bundle.unreserved()).items()}
+        _add_q(self._allocations.setdefault((framework_id, role), {}), scalars)
+        _add_q(self._role_allocations.setdefault(role, {}), scalars)
+        _add_q(self._role_unreserved.setdefault(role, {}), unreserved)
+
+    def _account_total(self, total: PyResources, sign: int) -> None:
+        """Add (1) or remove (-1) an agent's total from the cluster totals and
+        its reservations from the roles' quota consumption."""
+        _add_q(self._totals, {n: sign * m for n, m in _quantities(total).items()})
+        for (role, name), millis in _reserved_quantities(total):
+            _add_q(self._role_reserved.setdefault(role, {}), {name: sign * millis})
+
+    @staticmethod
+    def _subtree(table: Mapping[str, Quantities], role: str | None) -> Quantities:
+        """Sum of a per-role table over `role`'s subtree (everything when None)."""
         out: Quantities = {}
-        for agent in self._agents.values():
-            for (_, r), bundle in agent.allocated.items():
-                if role is None or (r == role if own_only else is_ancestor_or_self(role, r)):
-                    _add_q(out, _quantities(bundle))
+        for r, quantities in table.items():
+            if role is None or is_ancestor_or_self(role, r):
+                _add_q(out, quantities)
         return out
 
     def _consumed(self, role: str) -> Quantities:
         """Quota consumption: reservations for the subtree plus its unreserved
         scalar allocations."""
-        out: Quantities = {}
-        for agent in self._agents.values():
-            for entry_role, millis in _reserved_quantities(agent.total):
-                if is_ancestor_or_self(role, entry_role[0]):
-                    _add_q(out, {entry_role[1]: millis})
-            for (_, r), bundle in agent.allocated.items():
-                if is_ancestor_or_self(role, r):
-                    _add_q(out, _quantities(bundle.unreserved()))
+        out = self._subtree(self._role_reserved, role)
+        _add_q(out, self._subtree(self._role_unreserved, role))
         return out
 
     def _known_roles(self) -> set[str]:
         roles: set[str] = set(self._weights) | set(self._quotas)
         for framework in self._frameworks.values():
             roles.update(framework.roles)
-        for agent in self._agents.values():
-            roles.update(role for (role, _), _m in _reserved_quantities(agent.total))
+        roles.update(r for r, held in self._role_reserved.items() if any(held.values()))
         with_ancestors = set()
         for role in roles:
-            parts = role.split("/")
-            for i in range(1, len(parts) + 1):
-                with_ancestors.add("/".join(parts[:i]))
+            with_ancestors.update(_self_and_ancestors(role))
         return with_ancestors
 
-    def _limit_room(self, role: str, consumed: Mapping[str, Quantities]) -> Quantities | None:
+    def _limit_room(self, role: str) -> Quantities | None:
         """How much more unreserved scalar each name may take without breaking
         the limit of the role or an ancestor; None when nothing limits it."""
         room: Quantities | None = None
@@ -706,7 +734,7 @@ class ReferenceAllocator:
             quota = self._quotas.get(ancestor)
             if quota is None or quota.limit is None:
                 continue
-            used = consumed[ancestor]
+            used = self._consumed(ancestor)
             here = {n: max(0, m - used.get(n, 0)) for n, m in quota.limit.items()}
             if room is None:
                 room = here
@@ -715,86 +743,26 @@ class ReferenceAllocator:
                     room[name] = min(room[name], millis) if name in room else millis
         return room
 
-    def _required_headroom(self, consumed: Mapping[str, Quantities]) -> Quantities:
+    def _required_headroom(self) -> Quantities:
         """Unreserved scalars the outermost guaranteed roles still need."""
         required: Quantities = {}
         for role, quota in self._quotas.items():
             if not quota.guarantee:
                 continue
-            if any(
-                a in self._quotas and self._quotas[a].guarantee
-                for a in _self_and_ancestors(role)[1:]
-            ):
+            if any(self._guarantee(a) for a in _self_and_ancestors(role)[1:]):
                 continue
-            _add_q(required, _minus_q(quota.guarantee, consumed[role]))
+            _add_q(required, _minus_q(quota.guarantee, self._consumed(role)))
         return required
 
-    # Orders, recomputed from scratch whenever asked: this is the spec, not
-    # the fast path.
-
-    def _drf_role_order(self, totals: Quantities) -> list[str]:
-        tree = self._offerable_role_tree()
-        order: list[str] = []
-
-        def visit(prefix: str | None) -> None:
-            entries = []
-            for child in tree.get(prefix, ()):
-                key = (
-                    self._share(self._subtree_allocation(child), self._weight(child), totals),
-                    self._subtree_counts.get(child, 0),
-                    child.rsplit("/", 1)[-1],
-                )
-                entries.append((key, child, False))
-            if prefix is not None and prefix in tree and self._has_offerable(prefix):
-                own = self._subtree_allocation(prefix, own_only=True)
-                key = (
-                    self._share(own, self._weight(prefix), totals),
-                    self._own_counts.get(prefix, 0),
-                    ".",
-                )
-                entries.append((key, prefix, True))
-            for _key, role, is_self in sorted(entries):
-                if is_self or role not in tree:
-                    order.append(role)
-                else:
-                    visit(role)
-
-        visit(None)
-        return order
-
-    def _drf_framework_order(self, role: str, totals: Quantities) -> list[str]:
-        keyed = []
+    def _offerable_members(self) -> dict[str, list[str]]:
+        """role -> its frameworks that may be offered in it (active, not
+        suppressed there), for the roles that have any."""
+        members: dict[str, list[str]] = {}
         for framework_id, framework in self._frameworks.items():
-            if role in framework.roles and framework.offerable_in(role):
-                allocation = self._framework_allocation(framework_id, role)
-                key = (
-                    self._share(allocation, 1.0, totals),
-                    self._framework_counts.get((role, framework_id), 0),
-                    framework_id,
-                )
-                keyed.append(key)
-        return [key[2] for key in sorted(keyed)]
-
-    def _has_offerable(self, role: str) -> bool:
-        return any(role in f.roles and f.offerable_in(role) for f in self._frameworks.values())
-
-    def _offerable_role_tree(self) -> dict[str | None, list[str]]:
-        """parent (None = root) -> child roles, over the roles that have an
-        offerable framework and their ancestors."""
-        tree: dict[str | None, list[str]] = {}
-        seen: set[str] = set()
-        for framework in self._frameworks.values():
             for role in framework.roles:
-                if not framework.offerable_in(role):
-                    continue
-                chain = _self_and_ancestors(role)
-                for node in chain:
-                    if node in seen:
-                        continue
-                    seen.add(node)
-                    parent = node.rsplit("/", 1)[0] if "/" in node else None
-                    tree.setdefault(parent, []).append(node)
-        return tree
+                if framework.offerable_in(role):
+                    members.setdefault(role, []).append(framework_id)
+        return members
 
     def _record_allocation(self, framework_id: str, role: str) -> None:
         self._framework_counts[(role, framework_id)] = (
@@ -805,119 +773,185 @@ class ReferenceAllocator:
             self._subtree_counts[node] = self._subtree_counts.get(node, 0) + 1
 
 
-class _RandomOrder:
-    """The random sorter's orders, drawn once per cycle: at each level of the
-    role tree a weighted random order of the children (a role with frameworks
-    of its own and children takes part as "."), then for each role in the
-    resulting order a uniform shuffle of its frameworks sorted by id."""
+class _RoleTree:
+    """The roles that have offerable frameworks, with their ancestors, as
+    parent (None = root) -> children."""
 
-    def __init__(self, allocator: ReferenceAllocator) -> None:
-        rng = allocator._rng
-        tree = allocator._offerable_role_tree()
-        self.roles: list[str] = []
+    def __init__(self, members: Mapping[str, list[str]]) -> None:
+        self.children: dict[str | None, list[str]] = {}
+        self.has_own = set(members)
+        seen: set[str] = set()
+        for role in members:
+            for node in _self_and_ancestors(role):
+                if node in seen:
+                    continue
+                seen.add(node)
+                parent = node.rsplit("/", 1)[0] if "/" in node else None
+                self.children.setdefault(parent, []).append(node)
+
+    def entries(self, prefix: str | None) -> list[tuple[str, bool]]:
+        """The entries among which `prefix`'s children are ordered: each
+        child's subtree, and (prefix, True), the virtual "." client, for a
+        role with frameworks of its own and children."""
+        out = [(child, False) for child in self.children.get(prefix, ())]
+        if prefix is not None and out and prefix in self.has_own:
+            out.append((prefix, True))
+        return out
+
+    def is_leaf(self, role: str) -> bool:
+        return role not in self.children
+
+
+class _Cycle:
+    """The bookkeeping of one allocate() call. Which frameworks are offerable
+    cannot change during a cycle, so the role tree and members are taken once."""
+
+    def __init__(self, allocator: ReferenceAllocator, now: float, candidates: list[_Agent]) -> None:
+        self.allocator = allocator
+        self.now = now
+        self.members = allocator._offerable_members()
+        self.tree = _RoleTree(self.members)
+        self.random_roles: list[str] | None = None
+        self.random_frameworks: dict[str, list[str]] = {}
+        if allocator._sorter == "random":
+            self._draw_random_order()
+        self.offered: dict[tuple[str, str], tuple[str, PyResources]] = {}
+        self.order: list[tuple[str, str]] = []
+        self.available_headroom: Quantities = {}
+        for agent in candidates:
+            _add_q(self.available_headroom, _quantities(agent.available.unreserved().scalars()))
+
+    def _draw_random_order(self) -> None:
+        """The random sorter's orders, drawn once per cycle: at each level of
+        the role tree a weighted random order of the entries sorted by name
+        ("." for a role's own frameworks), then for each role in the resulting
+        order a uniform shuffle of its frameworks sorted by id."""
+        rng = self.allocator._rng
+        roles: list[str] = []
 
         def visit(prefix: str | None) -> None:
-            entries: list[tuple[str, bool]] = [(c, False) for c in tree.get(prefix, ())]
-            if prefix is not None and prefix in tree and allocator._has_offerable(prefix):
-                entries.append((prefix, True))
+            entries = self.tree.entries(prefix)
             entries.sort(key=lambda e: "." if e[1] else e[0].rsplit("/", 1)[-1])
-            weights = [allocator._weight(role) for role, _ in entries]
-            for role, is_self in rng.weighted_order(entries, weights):
-                if is_self or role not in tree:
-                    self.roles.append(role)
+            weights = [self.allocator._weight(role) for role, _ in entries]
+            for role, is_own in rng.weighted_order(entries, weights):
+                if is_own or self.tree.is_leaf(role):
+                    roles.append(role)
                 else:
                     visit(role)
 
         visit(None)
-        self.frameworks: dict[str, list[str]] = {}
-        for role in self.roles:
-            members = sorted(
-                framework_id
-                for framework_id, framework in allocator._frameworks.items()
-                if role in framework.roles and framework.offerable_in(role)
-            )
+        self.random_roles = roles
+        for role in roles:
+            members = sorted(self.members[role])
             rng.shuffle(members)
-            self.frameworks[role] = members
-
-
-class _Cycle:
-    """The bookkeeping of one allocate() call."""
-
-    def __init__(
-        self, allocator: ReferenceAllocator, now: float, random_order: _RandomOrder | None
-    ) -> None:
-        self.allocator = allocator
-        self.now = now
-        self.random_order = random_order
-        self.totals = allocator._cluster_totals()
-        self.consumed: dict[str, Quantities] = {
-            role: allocator._consumed(role) for role in allocator._known_roles()
-        }
-        self.offered: dict[tuple[str, str], tuple[str, PyResources]] = {}
-        self.order: list[tuple[str, str]] = []
-        candidates_headroom: Quantities = {}
-        for agent in allocator._agents.values():
-            if agent.active and not agent.unavailable_at(now):
-                _add_q(candidates_headroom, _quantities(agent.available.unreserved().scalars()))
-        self.available_headroom = candidates_headroom
+            self.random_frameworks[role] = members
 
     def role_order(self) -> list[str]:
-        if self.random_order is not None:
-            return self.random_order.roles
-        return self.allocator._drf_role_order(self.totals)
+        if self.random_roles is not None:
+            return self.random_roles
+        allocator = self.allocator
+        totals = allocator._totals
+        order: list[str] = []
+
+        def key(role: str, is_own: bool) -> tuple[float, int, str]:
+            if is_own:
+                own = allocator._role_allocations.get(role, {})
+                return (
+                    allocator._share(own, allocator._weight(role), totals),
+                    allocator._own_counts.get(role, 0),
+                    ".",
+                )
+            subtree = allocator._subtree(allocator._role_allocations, role)
+            return (
+                allocator._share(subtree, allocator._weight(role), totals),
+                allocator._subtree_counts.get(role, 0),
+                role.rsplit("/", 1)[-1],
+            )
+
+        def visit(prefix: str | None) -> None:
+            for role, is_own in sorted(self.tree.entries(prefix), key=lambda e: key(*e)):
+                if is_own or self.tree.is_leaf(role):
+                    order.append(role)
+                else:
+                    visit(role)
+
+        visit(None)
+        return order
 
     def framework_order(self, role: str) -> list[str]:
-        if self.random_order is not None:
-            return self.random_order.frameworks[role]
-        return self.allocator._drf_framework_order(role, self.totals)
+        if self.random_roles is not None:
+            return self.random_frameworks[role]
+        allocator = self.allocator
+        keyed = []
+        for framework_id in self.members[role]:
+            allocation = allocator._allocations.get((framework_id, role), {})
+            keyed.append(
+                (
+                    allocator._share(allocation, 1.0, allocator._totals),
+                    allocator._framework_counts.get((role, framework_id), 0),
+                    framework_id,
+                )
+            )
+        return [framework_id for _, _, framework_id in sorted(keyed)]
 
     def visit(self, agent: _Agent, stage: int) -> None:
         allocator = self.allocator
         for role in self.role_order():
-            guarantee: Quantities | None = None
-            if stage == 1:
-                quota = allocator._quotas.get(role)
-                if quota is None or not quota.guarantee:
-                    continue
-                guarantee = quota.guarantee
+            if stage == 1 and not allocator._guarantee(role):
+                continue
             if not agent.available:
                 break
+            # What the role would be offered here: the same whichever of its
+            # frameworks asks, until something is allocated on this agent.
+            offer: tuple[PyResources, Quantities] | None = None
             for framework_id in self.framework_order(role):
-                unsatisfied = None
-                if guarantee is not None:
-                    unsatisfied = _minus_q(guarantee, self.consumed[role])
-                    if not unsatisfied:
+                if offer is None:
+                    offer = self._offer_for(agent, role, stage)
+                    if offer is None:
                         break
-                available = agent.available.allocatable_to(role)
-                if not available:
-                    break
                 framework = allocator._frameworks[framework_id]
                 previous = self.offered.get((framework_id, agent.agent_id))
                 if previous is not None and previous[0] != role:
                     continue
                 if agent.has_gpus and GPU_CAPABILITY not in framework.capabilities:
                     continue
-                if not allocator._allocatable(available):
-                    continue
-                shaped = self._shape(available, role, unsatisfied)
-                if shaped is None:
-                    continue
-                bundle, quota_increase = shaped
-                if not allocator._allocatable(bundle) or allocator._is_filtered(
-                    framework, agent.agent_id, role, bundle, self.now
-                ):
+                bundle, quota_increase = offer
+                if allocator._is_filtered(framework, agent.agent_id, role, bundle, self.now):
                     continue
                 self._allocate(agent, framework_id, role, bundle, quota_increase)
+                offer = None
+
+    def _offer_for(
+        self, agent: _Agent, role: str, stage: int
+    ) -> tuple[PyResources, Quantities] | None:
+        """The bundle `role` may be offered on `agent` now and how much it adds
+        to the role's quota consumption; None when the role can take nothing
+        there in this stage (guarantee met, nothing allocatable, cut down to
+        nothing by limits or headroom)."""
+        allocator = self.allocator
+        unsatisfied = None
+        if stage == 1:
+            unsatisfied = _minus_q(allocator._guarantee(role), allocator._consumed(role))
+            if not unsatisfied:
+                return None
+        available = agent.available.allocatable_to(role)
+        if not allocator._allocatable(available):
+            return None
+        shaped = self._shape(available, role, unsatisfied)
+        if shaped is None or not allocator._allocatable(shaped[0]):
+            return None
+        return shaped
 
     def _shape(
         self, available: PyResources, role: str, unsatisfied: Quantities | None
     ) -> tuple[PyResources, Quantities] | None:
-        """The bundle to offer `role` out of `available` and how much it adds to
-        the role's quota consumption; None when stage 1 (`unsatisfied` given)
-        can make no progress towards the guarantee."""
+        """Reservations and non-scalars are always offered; unreserved scalars
+        are cut to what stage 1 still needs for the guarantee (`unsatisfied`),
+        to the room under the limits of the role and its ancestors, and to
+        what the headroom for unsatisfied guarantees leaves."""
         quota_scalars = available.unreserved().scalars()
-        always = available - quota_scalars  # reservations and non-scalars
-        room = self.allocator._limit_room(role, self.consumed)
+        always = available - quota_scalars
+        room = self.allocator._limit_room(role)
         guaranteed = PyResources()
         if unsatisfied is not None:
             guaranteed = _shrink_limits(_shrink_to(quota_scalars, unsatisfied), room)
@@ -927,7 +961,7 @@ class _Cycle:
                 taken = _quantities(guaranteed)
                 room = {n: max(0, m - taken.get(n, 0)) for n, m in room.items()}
         additional = _shrink_limits(quota_scalars - guaranteed, room)
-        required = self.allocator._required_headroom(self.consumed)
+        required = self.allocator._required_headroom()
         if required and additional:
             additional = _shrink_to(additional, _minus_q(self.available_headroom, required))
         increase = _quantities(guaranteed)
@@ -942,12 +976,7 @@ class _Cycle:
         bundle: PyResources,
         quota_increase: Quantities,
     ) -> None:
-        agent.available = agent.available - bundle
-        key = (framework_id, role)
-        agent.allocated[key] = agent.allocated[key] + bundle if key in agent.allocated else bundle
-        self.allocator._record_allocation(framework_id, role)
-        for node in _self_and_ancestors(role):
-            _add_q(self.consumed.setdefault(node, {}), quota_increase)
+        self.allocator._hold(agent, framework_id, role, bundle, counted=True)
         self.available_headroom = _minus_q(self.available_headroom, quota_increase)
         offer_key = (framework_id, agent.agent_id)
         if offer_key in self.offered:
