@@ -184,6 +184,12 @@ class Allocator:
         """Run one allocation cycle (the GIL is released meanwhile)."""
         return [Offer(*fields) for fields in self._core.allocate(now)]
 
+    @property
+    def last_cycle_seconds(self) -> float:
+        """Wall time of the last allocate() inside the Rust core, without
+        turning its offers into Python objects (Mesos's allocation_run_ms)."""
+        return self._core.last_cycle_seconds
+
     def snapshot(self) -> dict[str, Any]:
         """Roles, shares, allocations and filters as plain sorted data."""
         return orjson.loads(self._core.snapshot_json())

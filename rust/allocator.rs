@@ -11,7 +11,9 @@
 //!   every framework visited until something is allocated there;
 //! - filters are grouped per agent by refused bundle (see `filters`).
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
+
+use rustc_hash::FxHashMap;
 
 use serde_json::{json, Map, Value as Json};
 
@@ -130,7 +132,7 @@ struct Role {
 /// Bookkeeping of one `allocate` call.
 struct Cycle {
     offers: Vec<Offer>,
-    offer_index: HashMap<(FrameworkSlot, AgentSlot), (RoleId, usize)>,
+    offer_index: FxHashMap<(FrameworkSlot, AgentSlot), (RoleId, usize)>,
     /// Unreserved scalars still free on candidate agents, tracked only when
     /// some role has a guarantee to hold headroom for.
     available_headroom: Option<Quantities>,
@@ -151,15 +153,15 @@ pub struct Allocator {
     fairness_exclude: BTreeSet<String>,
     names: Names,
     agents: Vec<Option<Agent>>,
-    agent_slots: HashMap<Name, AgentSlot>,
+    agent_slots: FxHashMap<Name, AgentSlot>,
     /// Registration order, the order candidates are taken before shuffling.
     agent_order: Vec<AgentSlot>,
     free_agent_slots: Vec<AgentSlot>,
     frameworks: Vec<Option<Framework>>,
-    framework_slots: HashMap<Name, FrameworkSlot>,
+    framework_slots: FxHashMap<Name, FrameworkSlot>,
     free_framework_slots: Vec<FrameworkSlot>,
     roles: Vec<Role>,
-    role_ids: HashMap<Name, RoleId>,
+    role_ids: FxHashMap<Name, RoleId>,
     role_sorter: Box<dyn Sorter + Send + Sync>,
     quota_roles: BTreeSet<RoleId>,
     totals: Quantities,
@@ -230,14 +232,14 @@ impl Allocator {
             fairness_exclude: fairness_exclude.into_iter().collect(),
             names: Names::default(),
             agents: Vec::new(),
-            agent_slots: HashMap::new(),
+            agent_slots: FxHashMap::default(),
             agent_order: Vec::new(),
             free_agent_slots: Vec::new(),
             frameworks: Vec::new(),
-            framework_slots: HashMap::new(),
+            framework_slots: FxHashMap::default(),
             free_framework_slots: Vec::new(),
             roles: Vec::new(),
-            role_ids: HashMap::new(),
+            role_ids: FxHashMap::default(),
             role_sorter,
             quota_roles: BTreeSet::new(),
             totals: Quantities::default(),
@@ -320,14 +322,18 @@ impl Allocator {
     }
 
     /// The role and its ancestors, innermost first.
-    fn lineage(&self, role: RoleId) -> Vec<RoleId> {
-        let mut out = vec![role];
-        let mut current = role;
-        while let Some(parent) = self.role(current).parent {
-            out.push(parent);
-            current = parent;
+    fn lineage(&self, role: RoleId) -> impl Iterator<Item = RoleId> + '_ {
+        std::iter::successors(Some(role), |&current| self.role(current).parent)
+    }
+
+    /// Applies `change` to the role and each of its ancestors.
+    fn update_lineage(&mut self, role: RoleId, mut change: impl FnMut(&mut Role)) {
+        let mut current = Some(role);
+        while let Some(id) = current {
+            let node = self.role_mut(id);
+            change(node);
+            current = node.parent;
         }
-        out
     }
 
     // ------------------------------------------------------------ agents
@@ -418,9 +424,7 @@ impl Allocator {
             let role = self.role_id(role);
             reserving.insert(role);
             let id = self.names.id(&resource.name);
-            for node in self.lineage(role) {
-                self.role_mut(node).consumed.add_at(id, sign * millis);
-            }
+            self.update_lineage(role, |node| node.consumed.add_at(id, sign * millis));
         }
         for role in reserving {
             let node = self.role_mut(role);
@@ -938,11 +942,10 @@ impl Allocator {
         self.framework_mut(framework).roles[index]
             .allocation
             .add(&quantities);
-        for node in self.lineage(role) {
-            let node = self.role_mut(node);
+        self.update_lineage(role, |node| {
             node.allocation.add(&quantities);
             node.consumed.add(&unreserved);
-        }
+        });
         self.allocated_total.add(&quantities);
         self.role_sorter.allocated(role, &quantities, counted);
         self.role_mut(role)
@@ -981,11 +984,10 @@ impl Allocator {
         self.framework_mut(framework).roles[index]
             .allocation
             .sub(&quantities);
-        for node in self.lineage(role) {
-            let node = self.role_mut(node);
+        self.update_lineage(role, |node| {
             node.allocation.sub(&quantities);
             node.consumed.sub(&unreserved);
-        }
+        });
         self.allocated_total.sub(&quantities);
         self.role_sorter.unallocated(role, &quantities);
         self.role_mut(role)
@@ -1171,9 +1173,7 @@ impl Allocator {
             if quota.guarantee.is_empty() {
                 continue;
             }
-            let nested = self.lineage(role)[1..]
-                .iter()
-                .any(|&a| self.has_guarantee(a));
+            let nested = self.lineage(role).skip(1).any(|a| self.has_guarantee(a));
             if nested {
                 continue;
             }
@@ -1316,7 +1316,7 @@ impl Allocator {
         });
         let mut cycle = Cycle {
             offers: Vec::new(),
-            offer_index: HashMap::new(),
+            offer_index: FxHashMap::default(),
             available_headroom,
         };
         if any_guarantee {
@@ -1540,8 +1540,8 @@ impl Allocator {
                 }),
             );
         }
-        let mut filters_by_framework: HashMap<FrameworkSlot, Vec<(String, String, String, f64)>> =
-            HashMap::new();
+        let mut filters_by_framework: FxHashMap<FrameworkSlot, Vec<(String, String, String, f64)>> =
+            FxHashMap::default();
         for agent in self.agents.iter().flatten() {
             for (framework, role, refused, expires) in agent.filters.iter() {
                 filters_by_framework.entry(framework).or_default().push((

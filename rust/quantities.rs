@@ -4,7 +4,7 @@
 //! allocator interns resource names once and keeps these vectors instead of
 //! full `Resources` on its hot path.
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 
 use crate::resources::{Name, Resources, Value};
 
@@ -15,7 +15,7 @@ pub type NameId = usize;
 #[derive(Debug, Default, Clone)]
 pub struct Names {
     names: Vec<Name>,
-    ids: HashMap<Name, NameId>,
+    ids: FxHashMap<Name, NameId>,
 }
 
 impl Names {

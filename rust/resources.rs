@@ -99,18 +99,29 @@ pub struct Resource {
 
 impl Resource {
     /// The canonical order: by (name, role, principal, volume) with "*" for
-    /// unreserved and "" for absent parts, compared bytewise.
-    fn sort_key(&self) -> (&str, &str, &str, &str) {
-        (
-            &self.name,
-            self.role.as_deref().unwrap_or("*"),
-            self.principal.as_deref().unwrap_or(""),
-            self.volume.as_deref().unwrap_or(""),
-        )
-    }
-
+    /// unreserved and "" for absent parts, compared bytewise. Bundles derived
+    /// from one another share their `Arc` names, so pointer equality settles
+    /// most comparisons on the hot path before any bytes are compared.
     fn cmp_key(&self, other: &Resource) -> Ordering {
-        self.sort_key().cmp(&other.sort_key())
+        fn names(a: &Name, b: &Name) -> Ordering {
+            if Arc::ptr_eq(a, b) {
+                Ordering::Equal
+            } else {
+                a.as_bytes().cmp(b.as_bytes())
+            }
+        }
+        fn parts(a: &Option<Name>, b: &Option<Name>, absent: &str) -> Ordering {
+            match (a, b) {
+                (None, None) => Ordering::Equal,
+                (Some(a), Some(b)) => names(a, b),
+                (None, Some(b)) => absent.as_bytes().cmp(b.as_bytes()),
+                (Some(a), None) => a.as_bytes().cmp(absent.as_bytes()),
+            }
+        }
+        names(&self.name, &other.name)
+            .then_with(|| parts(&self.role, &other.role, "*"))
+            .then_with(|| parts(&self.principal, &other.principal, ""))
+            .then_with(|| parts(&self.volume, &other.volume, ""))
     }
 
     /// The entry's key in the text syntax, e.g. "disk(eng,alice)[v1]".
