@@ -65,11 +65,11 @@ class Allocator:
         """Register an agent. `allocated` (framework -> role -> resources) is
         what its running tasks already use, e.g. when it re-registers."""
         used = [
-            (framework_id, role, resources)
+            (framework_id, role, _resources(resources))
             for framework_id, by_role in (allocated or {}).items()
             for role, resources in by_role.items()
         ]
-        self._core.add_agent(agent_id, total, now, dict(attributes or {}), used)
+        self._core.add_agent(agent_id, _resources(total), now, dict(attributes or {}), used)
 
     def remove_agent(self, agent_id: str) -> None:
         """Forget an agent with every allocation on it and the filters naming it."""
@@ -90,7 +90,11 @@ class Allocator:
     ) -> None:
         """Change an agent's total (it must still hold what is allocated) or
         attributes."""
-        self._core.update_agent(agent_id, total, None if attributes is None else dict(attributes))
+        self._core.update_agent(
+            agent_id,
+            None if total is None else _resources(total),
+            None if attributes is None else dict(attributes),
+        )
 
     def set_unavailability(
         self, agent_id: str, start: float | None, duration: float | None = None
@@ -178,7 +182,7 @@ class Allocator:
         subset of them from this framework on this agent and role until
         now + refuse_seconds. Without `role`, the first role (by name) whose
         allocation there holds them."""
-        self._core.recover(framework_id, agent_id, resources, refuse_seconds, now, role)
+        self._core.recover(framework_id, agent_id, _resources(resources), refuse_seconds, now, role)
 
     def allocate(self, now: float) -> list[Offer]:
         """Run one allocation cycle (the GIL is released meanwhile)."""
@@ -192,7 +196,15 @@ class Allocator:
 
     def snapshot(self) -> dict[str, Any]:
         """Roles, shares, allocations and filters as plain sorted data."""
-        return orjson.loads(self._core.snapshot_json())
+        snapshot: dict[str, Any] = orjson.loads(self._core.snapshot_json())
+        return snapshot
+
+
+def _resources(value: ResourcesArgument) -> Resources | str | dict[str, Any]:
+    """The core takes a real dict for the dict form; any mapping will do here."""
+    if isinstance(value, Mapping) and not isinstance(value, dict):
+        return dict(value)
+    return value
 
 
 def _role_list(roles: Sequence[str]) -> list[str]:

@@ -371,3 +371,16 @@ def test_bad_input_raises_a_typed_error_and_changes_nothing(
 def test_constructor_rejects_unknown_sorter(make: Any) -> None:
     with pytest.raises(InvalidArgumentError, match="sorter"):
         make(sorter="fifo")
+
+
+def test_resources_may_be_given_as_any_mapping(make: Any) -> None:
+    from types import MappingProxyType
+
+    a = make()
+    a.add_framework("fw", roles=["r"], now=0)
+    a.add_agent("agent", MappingProxyType({"cpus": 2, "mem": 64}), now=0)
+    (offer,) = a.allocate(now=1)
+    a.recover("fw", "agent", MappingProxyType({"cpus": 1}))
+    a.update_agent("agent", total=MappingProxyType({"cpus": 3, "mem": 64}))
+    assert a.snapshot()["agents"]["agent"]["available"] == "cpus:2"
+    assert str(offer.resources) == "cpus:2;mem:64"

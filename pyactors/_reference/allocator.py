@@ -118,7 +118,7 @@ def _as_resources(value: Any, what: str) -> PyResources:
     if isinstance(value, str):
         return PyResources.parse(value)
     if isinstance(value, Mapping):
-        return PyResources.from_dict(value)
+        return PyResources.from_dict(dict(value))
     if hasattr(value, "to_json"):  # the Rust Resources
         return PyResources.parse(str(value))
     raise TypeError(f"{what} must be Resources, text or a dict, not {type(value).__name__}")
