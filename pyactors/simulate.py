@@ -191,6 +191,16 @@ class Framework:
     def answer(self, offers: Sequence[Offer], now: int, parse: Parse) -> Answer:
         raise NotImplementedError
 
+    def fill(self, offers: Sequence[Offer], now: int, parse: Parse, wanted: float) -> Answer:
+        """Launch up to `wanted` tasks, as many as each offer holds in turn."""
+        answer = Answer()
+        for offer in offers:
+            bundles, rest = pack(offer.resources, self.spec, parse, wanted)
+            wanted -= len(bundles)
+            answer.launches += [self.task(offer, b, now + self.duration()) for b in bundles]
+            settle(answer, offer, rest, bool(bundles))
+        return answer
+
     def task(self, offer: Offer, resources: Bundle, ends_at: int) -> Task:
         return Task(self.name, offer.agent_id, offer.role, resources, ends_at)
 
@@ -202,12 +212,7 @@ class BatchFramework(Framework):
     kind: ClassVar[str] = "batch"
 
     def answer(self, offers: Sequence[Offer], now: int, parse: Parse) -> Answer:
-        answer = Answer()
-        for offer in offers:
-            bundles, rest = pack(offer.resources, self.spec, parse, math.inf)
-            answer.launches += [self.task(offer, b, now + self.duration()) for b in bundles]
-            settle(answer, offer, rest, bool(bundles))
-        return answer
+        return self.fill(offers, now, parse, math.inf)
 
 
 @dataclass
@@ -222,14 +227,7 @@ class ServiceFramework(Framework):
         return self.running < self.target
 
     def answer(self, offers: Sequence[Offer], now: int, parse: Parse) -> Answer:
-        answer = Answer()
-        missing = self.target - self.running
-        for offer in offers:
-            bundles, rest = pack(offer.resources, self.spec, parse, missing)
-            missing -= len(bundles)
-            answer.launches += [self.task(offer, b, now + self.duration()) for b in bundles]
-            settle(answer, offer, rest, bool(bundles))
-        return answer
+        return self.fill(offers, now, parse, self.target - self.running)
 
 
 @dataclass
