@@ -18,7 +18,7 @@ use rustc_hash::FxHashMap;
 use serde_json::{json, Map, Value as Json};
 
 use crate::error::{Error, Result};
-use crate::filters::{AgentFilters, FrameworkSlot, RoleId};
+use crate::filters::{AgentFilters, BitSet, FrameworkSlot, RoleId};
 use crate::quantities::{dominant_share, NameId, Names, Quantities};
 use crate::resources::{validate_role, Name, Resource, Resources, Value};
 use crate::rng::SplitMix64;
@@ -116,9 +116,9 @@ struct Role {
     parent: Option<RoleId>,
     weight: Option<f64>,
     quota: Option<Quota>,
-    /// Frameworks subscribed to this exact role, and how many are offerable.
+    /// Frameworks subscribed to this exact role, and those offerable in it.
     frameworks: usize,
-    offerable: usize,
+    offerable: BitSet,
     /// Agents whose total holds reservations for this exact role.
     reserving_agents: usize,
     /// Scalars allocated to the subtree (reserved or not).
@@ -311,7 +311,7 @@ impl Allocator {
             weight: None,
             quota: None,
             frameworks: 0,
-            offerable: 0,
+            offerable: BitSet::default(),
             reserving_agents: 0,
             allocation: Quantities::default(),
             consumed: Quantities::default(),
@@ -653,14 +653,15 @@ impl Allocator {
                 .expect("role with frameworks has a sorter");
             if wanted {
                 sorter.activate(slot);
-                node.offerable += 1;
-                if node.offerable == 1 {
+                let first = node.offerable.is_empty();
+                node.offerable.insert(slot);
+                if first {
                     self.role_sorter.activate(role);
                 }
             } else {
                 sorter.deactivate(slot);
-                node.offerable -= 1;
-                if node.offerable == 0 {
+                node.offerable.remove(slot);
+                if node.offerable.is_empty() {
                     self.role_sorter.deactivate(role);
                 }
             }
@@ -1368,6 +1369,17 @@ impl Allocator {
                 match self.shape_for(cycle, agent, role, guarantees) {
                     Some(shaped) => offer = Some(shaped),
                     None => break,
+                }
+                // When every framework of the role refused this bundle here
+                // (late rounds of mass declines), the walk cannot allocate.
+                let shaped = offer.as_ref().expect("just shaped");
+                if !shaped.applicable_filters.is_empty()
+                    && self
+                        .agent(agent)
+                        .filters
+                        .refuse_all(&shaped.applicable_filters, &self.role(role).offerable)
+                {
+                    break;
                 }
             }
             let candidate = self.framework(framework);

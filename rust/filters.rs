@@ -23,11 +23,12 @@ struct Group {
     members: BitSet,
 }
 
+/// A set of framework slots.
 #[derive(Debug, Clone, Default)]
-struct BitSet(Vec<u64>);
+pub struct BitSet(Vec<u64>);
 
 impl BitSet {
-    fn insert(&mut self, slot: FrameworkSlot) {
+    pub fn insert(&mut self, slot: FrameworkSlot) {
         let (word, bit) = (slot as usize / 64, slot % 64);
         if self.0.len() <= word {
             self.0.resize(word + 1, 0);
@@ -35,16 +36,24 @@ impl BitSet {
         self.0[word] |= 1 << bit;
     }
 
-    fn remove(&mut self, slot: FrameworkSlot) {
+    pub fn remove(&mut self, slot: FrameworkSlot) {
         if let Some(word) = self.0.get_mut(slot as usize / 64) {
             *word &= !(1 << (slot % 64));
         }
     }
 
-    fn contains(&self, slot: FrameworkSlot) -> bool {
+    pub fn contains(&self, slot: FrameworkSlot) -> bool {
         self.0
             .get(slot as usize / 64)
             .is_some_and(|word| word & (1 << (slot % 64)) != 0)
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.iter().map(|w| w.count_ones() as usize).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.iter().all(|&w| w == 0)
     }
 }
 
@@ -141,6 +150,27 @@ impl AgentFilters {
             .any(|&index| self.groups[index].members.contains(slot))
     }
 
+    /// Whether the `applicable` groups together hold a filter of every
+    /// framework in `frameworks`: then none of them can be offered the
+    /// bundle, and a walk over them can be skipped.
+    pub fn refuse_all(&self, applicable: &[usize], frameworks: &BitSet) -> bool {
+        if applicable.is_empty() {
+            return frameworks.is_empty();
+        }
+        frameworks.0.iter().enumerate().all(|(index, &wanted)| {
+            let mut refused = 0u64;
+            for &group in applicable {
+                refused |= self.groups[group]
+                    .members
+                    .0
+                    .get(index)
+                    .copied()
+                    .unwrap_or(0);
+            }
+            wanted & !refused == 0
+        })
+    }
+
     /// Every filter as (framework, role, refused, expires).
     pub fn iter(&self) -> impl Iterator<Item = (FrameworkSlot, RoleId, &Resources, f64)> {
         self.groups.iter().flat_map(|g| {
@@ -201,6 +231,21 @@ mod tests {
         assert_eq!(filters.earliest_expiry(), Some(9.0));
         assert_eq!(filters.expire(9.0), vec![7]);
         assert!(filters.is_empty());
+    }
+
+    #[test]
+    fn refuse_all_needs_every_framework_filtered() {
+        let mut filters = AgentFilters::default();
+        let mut frameworks = BitSet::default();
+        for slot in [1, 70, 130] {
+            frameworks.insert(slot);
+            filters.add(slot, 0, &res("cpus:4"), 5.0);
+        }
+        let applicable = filters.applicable(0, &res("cpus:4"));
+        assert!(filters.refuse_all(&applicable, &frameworks));
+        frameworks.insert(131);
+        assert!(!filters.refuse_all(&applicable, &frameworks));
+        assert!(!filters.refuse_all(&filters.applicable(0, &res("cpus:5")), &frameworks));
     }
 
     #[test]
