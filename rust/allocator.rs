@@ -142,7 +142,6 @@ struct Cycle {
 /// something is allocated there.
 struct Shaped {
     bundle: Resources,
-    increase: Quantities,
     applicable_filters: Vec<usize>,
 }
 
@@ -916,6 +915,7 @@ impl Allocator {
 
     /// Records `resources` as allocated on `agent` to (framework, role): the
     /// agent's books, the framework's and roles' tallies, and the sorters.
+    /// Returns the unreserved scalars it added to quota consumption.
     fn track_allocated(
         &mut self,
         agent: AgentSlot,
@@ -923,9 +923,8 @@ impl Allocator {
         role: RoleId,
         resources: &Resources,
         counted: bool,
-    ) {
-        let quantities = self.names.quantities(resources);
-        let unreserved = self.names.unreserved_quantities(resources);
+    ) -> Quantities {
+        let (quantities, unreserved) = self.names.split_quantities(resources);
         {
             let agent = self.agent_mut(agent);
             match agent
@@ -954,6 +953,7 @@ impl Allocator {
             .as_mut()
             .expect("role with frameworks has a sorter")
             .allocated(framework, &quantities, counted);
+        unreserved
     }
 
     /// The inverse of `track_allocated` (counters stay); the caller returns
@@ -965,8 +965,7 @@ impl Allocator {
         role: RoleId,
         resources: &Resources,
     ) {
-        let quantities = self.names.quantities(resources);
-        let unreserved = self.names.unreserved_quantities(resources);
+        let (quantities, unreserved) = self.names.split_quantities(resources);
         {
             let agent = self.agent_mut(agent);
             let index = agent
@@ -1222,22 +1221,21 @@ impl Allocator {
         }))
     }
 
-    /// What `role` would be offered out of `available`, and how much that
-    /// adds to its quota consumption; None when stage 1 (`unsatisfied`) can
-    /// make no progress.
+    /// What `role` would be offered out of `available` (its unreserved
+    /// scalars are what it adds to the role's quota consumption); None when
+    /// stage 1 (`unsatisfied`) can make no progress.
     fn shape(
         &mut self,
         available: Resources,
         role: RoleId,
         unsatisfied: Option<&Quantities>,
         headroom: Option<&Quantities>,
-    ) -> Option<(Resources, Quantities)> {
+    ) -> Option<Resources> {
         let mut room = self.limit_room(role);
         let required = headroom.map(|_| self.required_headroom());
         let holds_back = required.as_ref().is_some_and(|r| !r.is_zero());
         if unsatisfied.is_none() && room.is_none() && !holds_back {
-            let increase = self.names.unreserved_quantities(&available);
-            return Some((available, increase));
+            return Some(available);
         }
         let quota_scalars = available.filter(is_quota_scalar);
         let always = available.filter(|r| !is_quota_scalar(r));
@@ -1266,8 +1264,6 @@ impl Allocator {
                 additional = self.shrink_to(&additional, &headroom.minus_clamped(required));
             }
         }
-        let mut increase = self.names.quantities(&guaranteed);
-        increase.add(&self.names.quantities(&additional));
         let mut bundle = always;
         bundle
             .add_assign(&guaranteed)
@@ -1275,7 +1271,7 @@ impl Allocator {
         bundle
             .add_assign(&additional)
             .expect("parts of one bundle are disjoint");
-        Some((bundle, increase))
+        Some(bundle)
     }
 
     /// Runs one allocation cycle and returns every offer it makes; see the
@@ -1429,7 +1425,7 @@ impl Allocator {
         if !self.allocatable(&available) {
             return None;
         }
-        let (bundle, increase) = self.shape(
+        let bundle = self.shape(
             available,
             role,
             unsatisfied.as_ref(),
@@ -1441,7 +1437,6 @@ impl Allocator {
         let applicable_filters = self.agent(agent).filters.applicable(role, &bundle);
         Some(Shaped {
             bundle,
-            increase,
             applicable_filters,
         })
     }
@@ -1458,9 +1453,9 @@ impl Allocator {
             .available
             .sub_assign(&offer.bundle)
             .expect("offers are cut from the available part");
-        self.track_allocated(agent, framework, role, &offer.bundle, true);
+        let unreserved = self.track_allocated(agent, framework, role, &offer.bundle, true);
         if let Some(headroom) = cycle.available_headroom.as_mut() {
-            *headroom = headroom.minus_clamped(&offer.increase);
+            *headroom = headroom.minus_clamped(&unreserved);
         }
         match cycle.offer_index.get(&(framework, agent)) {
             Some(&(_, index)) => cycle.offers[index]

@@ -57,6 +57,22 @@ impl Names {
         out
     }
 
+    /// `quantities` and `unreserved_quantities` in one pass.
+    pub fn split_quantities(&mut self, resources: &Resources) -> (Quantities, Quantities) {
+        let mut all = Quantities::default();
+        let mut unreserved = Quantities::default();
+        for resource in resources.iter() {
+            if let Value::Scalar(millis) = resource.value {
+                let id = self.id(&resource.name);
+                all.add_at(id, millis);
+                if resource.role.is_none() {
+                    unreserved.add_at(id, millis);
+                }
+            }
+        }
+        (all, unreserved)
+    }
+
     /// Like `quantities`, for the unreserved scalars only.
     pub fn unreserved_quantities(&mut self, resources: &Resources) -> Quantities {
         let mut out = Quantities::default();
