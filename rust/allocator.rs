@@ -20,7 +20,7 @@ use serde_json::{json, Map, Value as Json};
 use crate::error::{Error, Result};
 use crate::filters::{AgentFilters, BitSet, FrameworkSlot, RoleId};
 use crate::quantities::{dominant_share, NameId, Names, Quantities};
-use crate::resources::{validate_role, Name, Resource, Resources, Value};
+use crate::resources::{is_ancestor_or_self, validate_role, Name, Resource, Resources, Value};
 use crate::rng::SplitMix64;
 use crate::sorter::{new_sorter, Sorter};
 
@@ -133,15 +133,24 @@ struct Role {
 struct Cycle {
     offers: Vec<Offer>,
     offer_index: FxHashMap<(FrameworkSlot, AgentSlot), (RoleId, usize)>,
-    /// Unreserved scalars still free on candidate agents, tracked only when
-    /// some role has a guarantee to hold headroom for.
-    available_headroom: Option<Quantities>,
+    /// Tracked only when some role has a guarantee to hold headroom for.
+    headroom: Option<Headroom>,
+}
+
+/// Unreserved scalars still free on the candidate agents, and those the
+/// outermost guaranteed roles still need; both change only with a grant.
+struct Headroom {
+    available: Quantities,
+    required: Quantities,
 }
 
 /// What a role would be offered on an agent, shaped once and reused until
 /// something is allocated there.
 struct Shaped {
-    bundle: Resources,
+    /// The bundle; None when it is everything the agent has available, which
+    /// the grant then takes without copying (the common case: no quota, no
+    /// reservations for other roles).
+    bundle: Option<Resources>,
     applicable_filters: Vec<usize>,
 }
 
@@ -1224,18 +1233,18 @@ impl Allocator {
     /// What `role` would be offered out of `available` (its unreserved
     /// scalars are what it adds to the role's quota consumption); None when
     /// stage 1 (`unsatisfied`) can make no progress.
+    /// `Some(None)` means all of `available`, unchanged.
     fn shape(
-        &mut self,
-        available: Resources,
+        &self,
+        available: &Resources,
         role: RoleId,
         unsatisfied: Option<&Quantities>,
-        headroom: Option<&Quantities>,
-    ) -> Option<Resources> {
+        headroom: Option<&Headroom>,
+    ) -> Option<Option<Resources>> {
         let mut room = self.limit_room(role);
-        let required = headroom.map(|_| self.required_headroom());
-        let holds_back = required.as_ref().is_some_and(|r| !r.is_zero());
+        let holds_back = headroom.is_some_and(|h| !h.required.is_zero());
         if unsatisfied.is_none() && room.is_none() && !holds_back {
-            return Some(available);
+            return Some(None);
         }
         let quota_scalars = available.filter(is_quota_scalar);
         let always = available.filter(|r| !is_quota_scalar(r));
@@ -1248,8 +1257,8 @@ impl Allocator {
             }
             if let Some(room) = room.as_mut() {
                 for (name, millis) in guaranteed.totals_millis() {
-                    let id = self.names.id(&name);
-                    if let Some(Some(left)) = room.get_mut(id) {
+                    let left = self.names.get(&name).and_then(|id| room.get_mut(id));
+                    if let Some(Some(left)) = left {
                         *left = (*left - millis).max(0);
                     }
                 }
@@ -1259,9 +1268,10 @@ impl Allocator {
             .checked_sub(&guaranteed)
             .expect("guaranteed part is cut from the quota scalars");
         let mut additional = self.shrink_limits(rest, room.as_ref());
-        if let (true, Some(required), Some(headroom)) = (holds_back, &required, headroom) {
+        if let (true, Some(headroom)) = (holds_back, headroom) {
             if !additional.is_empty() {
-                additional = self.shrink_to(&additional, &headroom.minus_clamped(required));
+                let surplus = headroom.available.minus_clamped(&headroom.required);
+                additional = self.shrink_to(&additional, &surplus);
             }
         }
         let mut bundle = always;
@@ -1271,7 +1281,7 @@ impl Allocator {
         bundle
             .add_assign(&additional)
             .expect("parts of one bundle are disjoint");
-        Some(bundle)
+        Some(Some(bundle))
     }
 
     /// Runs one allocation cycle and returns every offer it makes; see the
@@ -1299,22 +1309,22 @@ impl Allocator {
             sorter.prepare_cycle(&mut self.rng);
         }
         let any_guarantee = self.quota_roles.iter().any(|&r| self.has_guarantee(r));
-        let available_headroom = any_guarantee.then(|| {
-            let mut headroom = Quantities::default();
+        let headroom = any_guarantee.then(|| {
+            let mut available = Quantities::default();
+            let (names, agents) = (&mut self.names, &self.agents);
             for &slot in &candidates {
-                let free = self.agents[slot as usize]
-                    .as_ref()
-                    .expect("live")
-                    .available
-                    .clone();
-                headroom.add(&self.names.unreserved_quantities(&free));
+                let agent = agents[slot as usize].as_ref().expect("live agent slot");
+                available.add(&names.unreserved_quantities(&agent.available));
             }
-            headroom
+            Headroom {
+                available,
+                required: self.required_headroom(),
+            }
         });
         let mut cycle = Cycle {
             offers: Vec::new(),
             offer_index: FxHashMap::default(),
-            available_headroom,
+            headroom,
         };
         if any_guarantee {
             for &agent in &candidates {
@@ -1403,7 +1413,7 @@ impl Allocator {
     /// The bundle `role` would be offered on `agent` now, or None when the
     /// role can take nothing there in this stage.
     fn shape_for(
-        &mut self,
+        &self,
         cycle: &Cycle,
         agent: AgentSlot,
         role: RoleId,
@@ -1418,25 +1428,33 @@ impl Allocator {
         } else {
             None
         };
-        let available = self
-            .agent(agent)
-            .available
-            .allocatable_to(&self.role(role).path);
-        if !self.allocatable(&available) {
+        let agent = self.agent(agent);
+        let path = &self.role(role).path;
+        // Shape on a borrowed view when nothing on the agent is reserved for
+        // another role, so a role that is refused here costs no copy.
+        let cut = agent.available.iter().any(|r| {
+            r.role
+                .as_ref()
+                .is_some_and(|owner| !is_ancestor_or_self(owner, path))
+        });
+        let allocatable_part = cut.then(|| agent.available.allocatable_to(path));
+        let available = allocatable_part.as_ref().unwrap_or(&agent.available);
+        if !self.allocatable(available) {
             return None;
         }
-        let bundle = self.shape(
+        let shaped = self.shape(
             available,
             role,
             unsatisfied.as_ref(),
-            cycle.available_headroom.as_ref(),
+            cycle.headroom.as_ref(),
         )?;
-        if !self.allocatable(&bundle) {
+        let bundle = shaped.as_ref().unwrap_or(available);
+        if !self.allocatable(bundle) {
             return None;
         }
-        let applicable_filters = self.agent(agent).filters.applicable(role, &bundle);
+        let applicable_filters = agent.filters.applicable(role, bundle);
         Some(Shaped {
-            bundle,
+            bundle: shaped.or(allocatable_part),
             applicable_filters,
         })
     }
@@ -1449,18 +1467,25 @@ impl Allocator {
         role: RoleId,
         offer: Shaped,
     ) {
-        self.agent_mut(agent)
-            .available
-            .sub_assign(&offer.bundle)
-            .expect("offers are cut from the available part");
-        let unreserved = self.track_allocated(agent, framework, role, &offer.bundle, true);
-        if let Some(headroom) = cycle.available_headroom.as_mut() {
-            *headroom = headroom.minus_clamped(&unreserved);
+        let available = &mut self.agent_mut(agent).available;
+        let bundle = match offer.bundle {
+            Some(bundle) => {
+                available
+                    .sub_assign(&bundle)
+                    .expect("offers are cut from the available part");
+                bundle
+            }
+            None => std::mem::take(available),
+        };
+        let unreserved = self.track_allocated(agent, framework, role, &bundle, true);
+        if let Some(headroom) = cycle.headroom.as_mut() {
+            headroom.available = headroom.available.minus_clamped(&unreserved);
+            headroom.required = self.required_headroom();
         }
         match cycle.offer_index.get(&(framework, agent)) {
             Some(&(_, index)) => cycle.offers[index]
                 .resources
-                .add_assign(&offer.bundle)
+                .add_assign(&bundle)
                 .expect("offers from one agent are disjoint"),
             None => {
                 cycle
@@ -1470,7 +1495,7 @@ impl Allocator {
                     framework_id: self.framework(framework).id.clone(),
                     agent_id: self.agent(agent).id.clone(),
                     role: self.role(role).path.clone(),
-                    resources: offer.bundle,
+                    resources: bundle,
                 });
             }
         }
