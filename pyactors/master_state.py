@@ -1,0 +1,511 @@
+"""The master as a plain state machine.
+
+The master actor is a thin shell around `MasterState`: it feeds in what
+arrives (registrations, calls, status updates, timer ticks) with the time,
+and sends the `Effect`s each call returns. Nothing here touches Ray or a
+clock, so tests drive whole scenarios directly and replay them exactly.
+
+Messages are batched as the runtime needs: one `SendOffers` per framework
+per cycle, one `ForwardUpdates` per framework per call.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyactors._core import Resources
+from pyactors.allocator import Allocator
+from pyactors.errors import InvalidArgumentError, UnknownAgentError, UnknownFrameworkError
+from pyactors.offer_book import OfferBook, OfferInfo
+from pyactors.operations import Operation, TaskInfo
+from pyactors.tasks import Reason, Source, TaskState, TaskStatus, can_transition
+
+# --------------------------------------------------------------------- effects
+
+
+@dataclass(frozen=True)
+class SendOffers:
+    framework_id: str
+    offers: list[OfferInfo]
+
+
+@dataclass(frozen=True)
+class Rescind:
+    framework_id: str
+    offer_ids: list[str]
+
+
+@dataclass(frozen=True)
+class LaunchTasks:
+    agent_id: str
+    framework_id: str
+    tasks: list[TaskInfo]
+    groups: list[list[TaskInfo]]
+
+
+@dataclass(frozen=True)
+class KillTasks:
+    agent_id: str
+    framework_id: str
+    task_ids: list[str]
+
+
+@dataclass(frozen=True)
+class ForwardUpdates:
+    framework_id: str
+    statuses: list[TaskStatus]
+
+
+@dataclass(frozen=True)
+class AcknowledgeToAgent:
+    agent_id: str
+    acknowledgements: list[tuple[str, str]]  # (task_id, uuid)
+
+
+@dataclass(frozen=True)
+class ErrorEvent:
+    framework_id: str
+    message: str
+
+
+Effect = (
+    SendOffers
+    | Rescind
+    | LaunchTasks
+    | KillTasks
+    | ForwardUpdates
+    | AcknowledgeToAgent
+    | ErrorEvent
+)
+
+# --------------------------------------------------------------------- records
+
+
+@dataclass
+class AgentRecord:
+    agent_id: str
+    hostname: str
+    total: Resources
+    attributes: dict[str, str]
+    registered_at: float
+    last_seen: float
+    reachable: bool = True
+
+
+@dataclass
+class FrameworkRecord:
+    framework_id: str
+    name: str
+    roles: list[str]
+    capabilities: frozenset[str]
+    failover_timeout: float
+    registered_at: float
+    connected: bool = True
+    disconnected_at: float | None = None
+
+
+@dataclass
+class TaskRecord:
+    task: TaskInfo
+    framework_id: str
+    agent_id: str
+    role: str
+    status: TaskStatus
+    # Resources still held in the allocator for this task (none once terminal).
+    holds: bool = True
+
+    @property
+    def state(self) -> TaskState:
+        return self.status.state
+
+
+@dataclass
+class MasterConfig:
+    offer_timeout: float = 60.0
+    agent_timeout: float = 15.0
+    sorter: str = "drf"
+    seed: int = 0
+
+
+@dataclass
+class MasterState:
+    config: MasterConfig = field(default_factory=MasterConfig)
+
+    def __post_init__(self) -> None:
+        self.allocator = Allocator(sorter=self.config.sorter, seed=self.config.seed)
+        self.offers = OfferBook()
+        self.agents: dict[str, AgentRecord] = {}
+        self.frameworks: dict[str, FrameworkRecord] = {}
+        self.tasks: dict[str, TaskRecord] = {}
+        self._framework_serial = itertools.count(1)
+
+    # ----------------------------------------------------------------- agents
+
+    def register_agent(
+        self,
+        agent_id: str,
+        hostname: str,
+        total: Resources,
+        attributes: dict[str, str],
+        now: float,
+        running: Sequence[str] = (),
+    ) -> list[Effect]:
+        """A new agent, or one that comes back after being unreachable with
+        the ids of the tasks still running on it: those are RUNNING again,
+        the others of its tasks are GONE."""
+        record = self.agents.get(agent_id)
+        if record is not None and record.reachable:
+            record.last_seen = now
+            return []
+        back: dict[str, dict[str, Resources]] = defaultdict(dict)
+        forward: dict[str, list[TaskStatus]] = defaultdict(list)
+        if record is not None:
+            still = set(running)
+            for task in self.tasks.values():
+                if task.agent_id != agent_id or task.state is not TaskState.TASK_UNREACHABLE:
+                    continue
+                alive = task.task.task_id in still
+                task.status = TaskStatus(
+                    task.task.task_id,
+                    TaskState.TASK_RUNNING if alive else TaskState.TASK_GONE,
+                    Source.SOURCE_MASTER,
+                    now,
+                    agent_id=agent_id,
+                    reason=Reason.REASON_RECONCILIATION,
+                    message="agent re-registered" + ("" if alive else " without this task"),
+                    uuid=None,
+                )
+                forward[task.framework_id].append(task.status)
+                if alive and task.framework_id in self.frameworks:
+                    task.holds = True
+                    held = back[task.framework_id].get(task.role)
+                    resources = task.task.resources
+                    back[task.framework_id][task.role] = held + resources if held else resources
+        self.allocator.add_agent(agent_id, total, now, attributes, allocated=back)
+        self.agents[agent_id] = AgentRecord(agent_id, hostname, total, attributes, now, now)
+        return [ForwardUpdates(f, s) for f, s in forward.items()]
+
+    def heartbeat(self, agent_id: str, now: float) -> None:
+        """Unknown or unreachable agents must (re-)register instead."""
+        record = self._agent(agent_id)
+        if not record.reachable:
+            raise UnknownAgentError(f"agent '{agent_id}' is unreachable: re-register")
+        record.last_seen = now
+
+    # ------------------------------------------------------------- frameworks
+
+    def subscribe(
+        self,
+        name: str,
+        roles: Sequence[str],
+        now: float,
+        framework_id: str | None = None,
+        capabilities: Sequence[str] = (),
+        failover_timeout: float = 0.0,
+    ) -> tuple[str, list[Effect]]:
+        """Register a framework, or reconnect one (same id) within its
+        failover timeout; returns its id."""
+        if framework_id is not None and framework_id in self.frameworks:
+            record = self.frameworks[framework_id]
+            record.connected, record.disconnected_at = True, None
+            self.allocator.activate_framework(framework_id)
+            return framework_id, []
+        if failover_timeout < 0:
+            raise InvalidArgumentError(f"failover_timeout must be >= 0, got {failover_timeout}")
+        new_id = framework_id or f"framework-{next(self._framework_serial)}"
+        self.allocator.add_framework(new_id, list(roles), now, capabilities=capabilities)
+        self.frameworks[new_id] = FrameworkRecord(
+            new_id, name, list(roles), frozenset(capabilities), failover_timeout, now
+        )
+        return new_id, []
+
+    def disconnect(self, framework_id: str, now: float) -> list[Effect]:
+        """The framework's actor is gone: no offers until it reconnects; its
+        outstanding offers go back."""
+        record = self._framework(framework_id)
+        record.connected, record.disconnected_at = False, now
+        self.allocator.deactivate_framework(framework_id)
+        for offer in self.offers.take_framework(framework_id):
+            self._recover(offer.framework_id, offer.agent_id, offer.role, offer.resources)
+        return []
+
+    # ----------------------------------------------------------------- offers
+
+    def allocate(self, now: float) -> list[Effect]:
+        """One allocation cycle: one SendOffers per framework."""
+        batches: dict[str, list[OfferInfo]] = defaultdict(list)
+        for offer in self.allocator.allocate(now):
+            agent = self.agents[offer.agent_id]
+            batches[offer.framework_id].append(
+                self.offers.add(
+                    offer.framework_id,
+                    offer.agent_id,
+                    offer.role,
+                    offer.resources,
+                    now,
+                    agent.hostname,
+                    agent.attributes,
+                )
+            )
+        return [SendOffers(framework_id, offers) for framework_id, offers in batches.items()]
+
+    def decline(
+        self, framework_id: str, offer_ids: Sequence[str], refuse_seconds: float, now: float
+    ) -> list[Effect]:
+        self._framework(framework_id)
+        for offer in self.offers.decline(framework_id, offer_ids):
+            self._recover(
+                framework_id, offer.agent_id, offer.role, offer.resources, refuse_seconds, now
+            )
+        return []
+
+    def accept(
+        self,
+        framework_id: str,
+        offer_ids: Sequence[str],
+        operations: Sequence[Operation],
+        refuse_seconds: float,
+        now: float,
+    ) -> list[Effect]:
+        self._framework(framework_id)
+        plan = self.offers.accept(framework_id, offer_ids, operations, self.tasks.keys())
+        for agent_id, role, resources in plan.unused:
+            self._recover(framework_id, agent_id, role, resources, refuse_seconds, now)
+        effects: list[Effect] = []
+        if plan.error is not None:
+            effects.append(ErrorEvent(framework_id, plan.error))
+        errors = [
+            TaskStatus(
+                r.task.task_id,
+                TaskState.TASK_ERROR,
+                Source.SOURCE_MASTER,
+                now,
+                agent_id=plan.agent_id,
+                reason=r.reason,
+                message=r.message,
+                uuid=None,
+            )
+            for r in plan.refused
+        ]
+        if errors:
+            effects.append(ForwardUpdates(framework_id, errors))
+        launched = plan.launch + [t for group in plan.groups for t in group]
+        if launched and plan.agent_id is not None and plan.role is not None:
+            for task in launched:
+                staging = TaskStatus(
+                    task.task_id,
+                    TaskState.TASK_STAGING,
+                    Source.SOURCE_MASTER,
+                    now,
+                    agent_id=plan.agent_id,
+                    uuid=None,
+                )
+                self.tasks[task.task_id] = TaskRecord(
+                    task, framework_id, plan.agent_id, plan.role, staging
+                )
+            effects.append(LaunchTasks(plan.agent_id, framework_id, plan.launch, plan.groups))
+        return effects
+
+    # ------------------------------------------------------------- tasks
+
+    def status_updates(self, agent_id: str, statuses: Sequence[TaskStatus]) -> list[Effect]:
+        """Updates an agent sends (a batch): record each task's state, free
+        the resources of terminal tasks, forward to frameworks in one batch
+        each. Updates of unknown tasks or impossible transitions are still
+        acknowledged so the agent stops resending them, and not forwarded."""
+        self._agent(agent_id)
+        forward: dict[str, list[TaskStatus]] = defaultdict(list)
+        stale: list[tuple[str, str]] = []
+        for status in statuses:
+            record = self.tasks.get(status.task_id)
+            if record is None or record.agent_id != agent_id:
+                if status.uuid is not None:
+                    stale.append((status.task_id, status.uuid))
+                continue
+            if record.state != status.state and not can_transition(record.state, status.state):
+                if status.uuid is not None:
+                    stale.append((status.task_id, status.uuid))
+                continue
+            record.status = status
+            if status.state.is_terminal and record.holds:
+                record.holds = False
+                self._recover(record.framework_id, agent_id, record.role, record.task.resources)
+            forward[record.framework_id].append(status)
+        effects: list[Effect] = [ForwardUpdates(f, s) for f, s in forward.items()]
+        if stale:
+            effects.append(AcknowledgeToAgent(agent_id, stale))
+        return effects
+
+    def acknowledge(self, framework_id: str, task_id: str, uuid: str) -> list[Effect]:
+        """The framework acknowledges an update; the agent may drop it."""
+        self._framework(framework_id)
+        record = self.tasks.get(task_id)
+        if record is None or record.framework_id != framework_id:
+            raise InvalidArgumentError(f"task '{task_id}' is not a task of '{framework_id}'")
+        return [AcknowledgeToAgent(record.agent_id, [(task_id, uuid)])]
+
+    def kill(self, framework_id: str, task_id: str, now: float) -> list[Effect]:
+        record = self.tasks.get(task_id)
+        if record is None or record.framework_id != framework_id:
+            # Mesos answers a kill of an unknown task with TASK_LOST/UNKNOWN.
+            status = TaskStatus(
+                task_id,
+                TaskState.TASK_UNKNOWN,
+                Source.SOURCE_MASTER,
+                now,
+                reason=Reason.REASON_TASK_UNKNOWN,
+                message="no such task",
+                uuid=None,
+            )
+            return [ForwardUpdates(framework_id, [status])]
+        if record.state.is_terminal:
+            return []
+        return [KillTasks(record.agent_id, framework_id, [task_id])]
+
+    def reconcile(self, framework_id: str, task_ids: Sequence[str], now: float) -> list[Effect]:
+        """The latest state of the named tasks (all the framework's tasks
+        when none are named), as updates that need no acknowledgement."""
+        self._framework(framework_id)
+        wanted = list(task_ids) or [
+            t for t, r in self.tasks.items() if r.framework_id == framework_id
+        ]
+        statuses = []
+        for task_id in wanted:
+            record = self.tasks.get(task_id)
+            if record is None or record.framework_id != framework_id:
+                statuses.append(
+                    TaskStatus(
+                        task_id,
+                        TaskState.TASK_UNKNOWN,
+                        Source.SOURCE_MASTER,
+                        now,
+                        reason=Reason.REASON_RECONCILIATION,
+                        uuid=None,
+                    )
+                )
+            else:
+                latest = record.status
+                statuses.append(
+                    TaskStatus(
+                        task_id,
+                        latest.state,
+                        Source.SOURCE_MASTER,
+                        now,
+                        agent_id=record.agent_id,
+                        reason=Reason.REASON_RECONCILIATION,
+                        message=latest.message,
+                        healthy=latest.healthy,
+                        uuid=None,
+                    )
+                )
+        return [ForwardUpdates(framework_id, statuses)] if statuses else []
+
+    # ------------------------------------------------------------- timers
+
+    def expire(self, now: float) -> list[Effect]:
+        """Rescind offers past offer_timeout; mark agents silent past
+        agent_timeout unreachable (their tasks TASK_UNREACHABLE, resources
+        out of the allocator)."""
+        effects: list[Effect] = []
+        rescinded: dict[str, list[str]] = defaultdict(list)
+        for offer in self.offers.take_expired(now, self.config.offer_timeout):
+            self._recover(offer.framework_id, offer.agent_id, offer.role, offer.resources)
+            rescinded[offer.framework_id].append(offer.id)
+        effects += [Rescind(f, ids) for f, ids in rescinded.items()]
+        for agent in self.agents.values():
+            if agent.reachable and now - agent.last_seen > self.config.agent_timeout:
+                effects += self._mark_unreachable(agent, now)
+        return effects
+
+    def _mark_unreachable(self, agent: AgentRecord, now: float) -> list[Effect]:
+        agent.reachable = False
+        # Offers and allocations on it leave with it; it comes back through
+        # register_agent with its running tasks.
+        self.offers.take_agent(agent.agent_id)
+        self.allocator.remove_agent(agent.agent_id)
+        forward: dict[str, list[TaskStatus]] = defaultdict(list)
+        for record in self.tasks.values():
+            if record.agent_id != agent.agent_id or record.state.is_terminal:
+                continue
+            record.holds = False
+            record.status = TaskStatus(
+                record.task.task_id,
+                TaskState.TASK_UNREACHABLE,
+                Source.SOURCE_MASTER,
+                now,
+                agent_id=agent.agent_id,
+                reason=Reason.REASON_AGENT_DISCONNECTED,
+                message=f"agent {agent.agent_id} has not been heard from since {agent.last_seen}",
+                uuid=None,
+            )
+            forward[record.framework_id].append(record.status)
+        return [ForwardUpdates(f, s) for f, s in forward.items()]
+
+    # ------------------------------------------------------------- state
+
+    def state(self) -> dict[str, Any]:
+        """A Mesos /state-like summary."""
+        return {
+            "agents": [
+                {
+                    "id": a.agent_id,
+                    "hostname": a.hostname,
+                    "resources": str(a.total),
+                    "attributes": a.attributes,
+                    "reachable": a.reachable,
+                }
+                for a in self.agents.values()
+            ],
+            "frameworks": [
+                {
+                    "id": f.framework_id,
+                    "name": f.name,
+                    "roles": f.roles,
+                    "connected": f.connected,
+                    "tasks": [
+                        {
+                            "id": t.task.task_id,
+                            "state": t.state.value,
+                            "agent_id": t.agent_id,
+                            "resources": str(t.task.resources),
+                        }
+                        for t in self.tasks.values()
+                        if t.framework_id == f.framework_id
+                    ],
+                }
+                for f in self.frameworks.values()
+            ],
+            "outstanding_offers": len(self.offers),
+            "allocator": self.allocator.snapshot(),
+        }
+
+    # ------------------------------------------------------------- internals
+
+    def _agent(self, agent_id: str) -> AgentRecord:
+        record = self.agents.get(agent_id)
+        if record is None:
+            raise UnknownAgentError(f"unknown agent '{agent_id}'")
+        return record
+
+    def _framework(self, framework_id: str) -> FrameworkRecord:
+        record = self.frameworks.get(framework_id)
+        if record is None:
+            raise UnknownFrameworkError(f"unknown framework '{framework_id}'")
+        return record
+
+    def _recover(
+        self,
+        framework_id: str,
+        agent_id: str,
+        role: str,
+        resources: Resources,
+        refuse_seconds: float = 0.0,
+        now: float | None = None,
+    ) -> None:
+        agent = self.agents.get(agent_id)
+        if resources and agent is not None and agent.reachable and framework_id in self.frameworks:
+            self.allocator.recover(framework_id, agent_id, resources, refuse_seconds, now, role)

@@ -1,0 +1,155 @@
+"""The master's state machine driven through whole scenarios (no Ray)."""
+
+from __future__ import annotations
+
+import pytest
+
+from pyactors import Resources
+from pyactors.errors import UnknownAgentError
+from pyactors.master_state import (
+    AcknowledgeToAgent,
+    ErrorEvent,
+    ForwardUpdates,
+    KillTasks,
+    LaunchTasks,
+    MasterConfig,
+    MasterState,
+    Rescind,
+    SendOffers,
+)
+from pyactors.operations import Launch, TaskInfo
+from pyactors.tasks import Reason, Source, TaskState, TaskStatus
+
+
+def task(task_id: str, resources: str = "cpus:1;mem:128") -> TaskInfo:
+    return TaskInfo(task_id, task_id, Resources.parse(resources), command="sleep 1")
+
+
+def cluster(agents: int = 2) -> tuple[MasterState, str]:
+    master = MasterState(MasterConfig(offer_timeout=30, agent_timeout=10))
+    for i in range(agents):
+        master.register_agent(
+            f"agent-{i}", f"host-{i}", Resources.parse("cpus:4;mem:1024"), {}, now=0
+        )
+    framework_id, _ = master.subscribe("pi", ["science"], now=0)
+    return master, framework_id
+
+
+def of(effects: list[object], kind: type) -> list:
+    return [e for e in effects if isinstance(e, kind)]
+
+
+def agent_update(task_id: str, state: TaskState, at: float) -> TaskStatus:
+    return TaskStatus(task_id, state, Source.SOURCE_AGENT, at, agent_id="agent-0")
+
+
+def test_one_offer_batch_per_framework_per_cycle() -> None:
+    master, framework_id = cluster(agents=3)
+    (batch,) = of(master.allocate(now=1), SendOffers)
+    assert batch.framework_id == framework_id
+    assert sorted(o.agent_id for o in batch.offers) == ["agent-0", "agent-1", "agent-2"]
+    assert {o.hostname for o in batch.offers} == {"host-0", "host-1", "host-2"}
+
+
+def test_launch_run_finish_acknowledge() -> None:
+    master, fw = cluster(agents=1)
+    (batch,) = of(master.allocate(now=1), SendOffers)
+    offer = batch.offers[0]
+    effects = master.accept(fw, [offer.id], [Launch([task("t1")])], refuse_seconds=0, now=2)
+    (launch,) = of(effects, LaunchTasks)
+    assert (launch.agent_id, [t.task_id for t in launch.tasks]) == ("agent-0", ["t1"])
+    assert master.tasks["t1"].state is TaskState.TASK_STAGING
+    # The unused part went back: the next cycle offers it again.
+    (again,) = of(master.allocate(now=3), SendOffers)
+    assert str(again.offers[0].resources) == "cpus:3;mem:896"
+    running = agent_update("t1", TaskState.TASK_RUNNING, 4)
+    (forward,) = of(master.status_updates("agent-0", [running]), ForwardUpdates)
+    assert forward.statuses == [running]
+    assert master.acknowledge(fw, "t1", running.uuid or "") == [
+        AcknowledgeToAgent("agent-0", [("t1", running.uuid or "")])
+    ]
+    finished = agent_update("t1", TaskState.TASK_FINISHED, 5)
+    master.status_updates("agent-0", [finished])
+    assert master.tasks["t1"].state is TaskState.TASK_FINISHED
+    # Its resources are free again (the outstanding offer still holds the rest).
+    snapshot = master.allocator.snapshot()
+    assert snapshot["agents"]["agent-0"]["available"] == "cpus:1;mem:128"
+
+
+def test_bad_accepts_give_task_error_and_change_nothing_else() -> None:
+    master, fw = cluster(agents=2)
+    (batch,) = of(master.allocate(now=1), SendOffers)
+    ids = [o.id for o in batch.offers]
+    effects = master.accept(fw, ids, [Launch([task("t")])], refuse_seconds=0, now=2)
+    (error,) = of(effects, ErrorEvent)
+    assert "more than one agent" in error.message
+    (forward,) = of(effects, ForwardUpdates)
+    assert [(s.state, s.reason) for s in forward.statuses] == [
+        (TaskState.TASK_ERROR, Reason.REASON_INVALID_OFFERS)
+    ]
+    assert master.tasks == {}
+    assert len(master.offers) == 0
+    # Both offers' resources returned to the allocator.
+    assert len(of(master.allocate(now=3), SendOffers)[0].offers) == 2
+
+
+def test_unanswered_offers_are_rescinded() -> None:
+    master, _ = cluster(agents=1)
+    (batch,) = of(master.allocate(now=1), SendOffers)
+    master.heartbeat("agent-0", now=19)
+    assert master.expire(now=20) == []
+    master.heartbeat("agent-0", now=30)
+    (rescind,) = of(master.expire(now=31), Rescind)
+    assert rescind.offer_ids == [batch.offers[0].id]
+    assert len(of(master.allocate(now=32), SendOffers)) == 1
+
+
+def test_silent_agent_becomes_unreachable_and_returns_with_its_tasks() -> None:
+    master, fw = cluster(agents=1)
+    (batch,) = of(master.allocate(now=1), SendOffers)
+    master.accept(fw, [batch.offers[0].id], [Launch([task("a"), task("b")])], 0, now=1)
+    master.heartbeat("agent-0", now=5)
+    assert master.expire(now=14) == []
+    (lost,) = of(master.expire(now=16), ForwardUpdates)
+    assert {s.state for s in lost.statuses} == {TaskState.TASK_UNREACHABLE}
+    assert master.allocator.snapshot()["agents"] == {}
+    with pytest.raises(UnknownAgentError):
+        master.heartbeat("agent-0", now=17)
+    effects = master.register_agent(
+        "agent-0", "host-0", Resources.parse("cpus:4;mem:1024"), {}, now=20, running=["a"]
+    )
+    (back,) = of(effects, ForwardUpdates)
+    assert {s.task_id: s.state for s in back.statuses} == {
+        "a": TaskState.TASK_RUNNING,
+        "b": TaskState.TASK_GONE,
+    }
+    assert master.allocator.snapshot()["agents"]["agent-0"]["available"] == "cpus:3;mem:896"
+
+
+def test_kill_reconcile_and_stale_updates() -> None:
+    master, fw = cluster(agents=1)
+    (batch,) = of(master.allocate(now=1), SendOffers)
+    master.accept(fw, [batch.offers[0].id], [Launch([task("t")])], 0, now=1)
+    assert master.kill(fw, "t", now=2) == [KillTasks("agent-0", fw, ["t"])]
+    (unknown,) = of(master.kill(fw, "nope", now=2), ForwardUpdates)
+    assert unknown.statuses[0].state is TaskState.TASK_UNKNOWN
+    (answer,) = of(master.reconcile(fw, [], now=3), ForwardUpdates)
+    assert [(s.task_id, s.state, s.uuid) for s in answer.statuses] == [
+        ("t", TaskState.TASK_STAGING, None)
+    ]
+    # An update for a task the master does not know is acknowledged, not forwarded.
+    ghost = agent_update("ghost", TaskState.TASK_RUNNING, 3)
+    effects = master.status_updates("agent-0", [ghost])
+    assert of(effects, ForwardUpdates) == []
+    assert of(effects, AcknowledgeToAgent) == [
+        AcknowledgeToAgent("agent-0", [("ghost", ghost.uuid or "")])
+    ]
+
+
+def test_failover_reconnects_with_the_same_id() -> None:
+    master, fw = cluster(agents=1)
+    master.disconnect(fw, now=1)
+    assert master.allocate(now=2) == []
+    same, _ = master.subscribe("pi", ["science"], now=3, framework_id=fw)
+    assert same == fw
+    assert len(of(master.allocate(now=4), SendOffers)) == 1
