@@ -1675,6 +1675,22 @@ mod tests {
         Allocator::new(policy, 0, vec![res("cpus:0.01"), res("mem:32")], Vec::new()).unwrap()
     }
 
+    /// Agent "agent" (cpus:4;mem:4096) and framework "fw" in role "r".
+    fn one_agent_one_framework(policy: &str) -> Allocator {
+        let mut a = allocator(policy);
+        a.add_agent(
+            "agent",
+            res("cpus:4;mem:4096"),
+            0.0,
+            BTreeMap::new(),
+            vec![],
+        )
+        .unwrap();
+        a.add_framework("fw", vec!["r".into()], 0.0, vec![], true)
+            .unwrap();
+        a
+    }
+
     fn offered(offers: &[Offer]) -> Vec<(String, String, String)> {
         offers
             .iter()
@@ -1739,17 +1755,7 @@ mod tests {
     #[test]
     fn filters_hold_until_expiry_and_revive_clears_them() {
         for policy in ["drf", "random"] {
-            let mut a = allocator(policy);
-            a.add_agent(
-                "agent",
-                res("cpus:4;mem:4096"),
-                0.0,
-                BTreeMap::new(),
-                vec![],
-            )
-            .unwrap();
-            a.add_framework("fw", vec!["r".into()], 0.0, vec![], true)
-                .unwrap();
+            let mut a = one_agent_one_framework(policy);
             let offer = a.allocate(0.0).unwrap().remove(0);
             a.recover("fw", "agent", &offer.resources, 5.0, Some(0.0), None)
                 .unwrap();
@@ -1821,17 +1827,7 @@ mod tests {
 
     #[test]
     fn bad_input_changes_nothing() {
-        let mut a = allocator("drf");
-        a.add_agent(
-            "agent",
-            res("cpus:4;mem:4096"),
-            0.0,
-            BTreeMap::new(),
-            vec![],
-        )
-        .unwrap();
-        a.add_framework("fw", vec!["r".into()], 0.0, vec![], true)
-            .unwrap();
+        let mut a = one_agent_one_framework("drf");
         a.allocate(1.0).unwrap();
         let before = a.snapshot();
         let errors = [
