@@ -75,6 +75,10 @@ struct Tally {
 struct Node {
     path: String,
     component: Name,
+    /// The first 8 bytes of `component`, big-endian: orders like the name
+    /// itself whenever they differ, which settles most DRF ties without a
+    /// byte-wise comparison.
+    component_prefix: u64,
     parent: Option<NodeId>,
     children: Vec<NodeId>,
     /// Active entries among the children (and ".") in order.
@@ -103,12 +107,23 @@ struct ClientTree {
 }
 
 const ROOT: NodeId = 0;
+const OWN_PREFIX: u64 = (b'.' as u64) << 56;
+
+/// The first 8 bytes of a name, zero-padded, as a big-endian number: for two
+/// names whose prefixes differ, comparing these orders them as their bytes do.
+fn name_prefix(name: &str) -> u64 {
+    let mut bytes = [0u8; 8];
+    let head = &name.as_bytes()[..name.len().min(8)];
+    bytes[..head.len()].copy_from_slice(head);
+    u64::from_be_bytes(bytes)
+}
 
 impl ClientTree {
     fn new(hierarchical: bool, keyed: bool) -> Self {
         let root = Node {
             path: String::new(),
             component: Name::from(""),
+            component_prefix: 0,
             parent: None,
             children: Vec::new(),
             entries: Vec::new(),
@@ -158,6 +173,7 @@ impl ClientTree {
         let node = Node {
             path: path.to_string(),
             component: Name::from(component),
+            component_prefix: name_prefix(component),
             parent: Some(parent),
             children: Vec::new(),
             entries: Vec::new(),
@@ -182,27 +198,33 @@ impl ClientTree {
         id
     }
 
-    fn key(&self, entry: Entry) -> (f64, u64, &str) {
+    fn key(&self, entry: Entry) -> (f64, u64, u64, &str) {
         let node = self.node(entry.node);
         if entry.own {
-            (node.own.share, node.own.count, ".")
+            (node.own.share, node.own.count, OWN_PREFIX, ".")
         } else {
             (
                 node.subtree.share,
                 node.subtree.count,
+                node.component_prefix,
                 node.component.as_ref(),
             )
         }
     }
 
     fn compare(&self, a: Entry, b: Entry) -> Ordering {
-        let (sa, ca, na) = self.key(a);
-        let (sb, cb, nb) = self.key(b);
-        sa.total_cmp(&sb).then(ca.cmp(&cb)).then_with(|| na.cmp(nb))
+        let (sa, ca, pa, na) = self.key(a);
+        let (sb, cb, pb, nb) = self.key(b);
+        sa.total_cmp(&sb)
+            .then(ca.cmp(&cb))
+            .then(pa.cmp(&pb))
+            .then_with(|| na.cmp(nb))
     }
 
     fn compare_names(&self, a: Entry, b: Entry) -> Ordering {
-        self.key(a).2.cmp(self.key(b).2)
+        let (_, _, pa, na) = self.key(a);
+        let (_, _, pb, nb) = self.key(b);
+        pa.cmp(&pb).then_with(|| na.cmp(nb))
     }
 
     fn share_of(&self, allocation: &Quantities, weight: f64) -> f64 {
@@ -707,6 +729,31 @@ mod tests {
         };
         assert_eq!(draw(1), draw(1));
         assert_ne!(draw(1), draw(2));
+    }
+
+    #[test]
+    fn name_prefixes_order_like_the_names() {
+        let names = [
+            "",
+            ".",
+            "a",
+            "a/b",
+            "ab",
+            "abcdefgh",
+            "abcdefghi",
+            "abcdefgz",
+            "b",
+            "fw-0001",
+        ];
+        for a in names {
+            for b in names {
+                let by_prefix = name_prefix(a).cmp(&name_prefix(b));
+                if by_prefix != Ordering::Equal {
+                    assert_eq!(by_prefix, a.cmp(b), "{a} {b}");
+                }
+            }
+        }
+        assert_eq!(name_prefix("."), OWN_PREFIX);
     }
 
     #[test]
