@@ -186,7 +186,7 @@ class Allocator:
 
     def allocate(self, now: float) -> list[Offer]:
         """Run one allocation cycle (the GIL is released meanwhile)."""
-        return [Offer(*fields) for fields in self._core.allocate(now)]
+        return list(map(Offer._make, self._core.allocate(now)))
 
     @property
     def last_cycle_seconds(self) -> float:
