@@ -120,12 +120,22 @@ class TaskProcess:
     def pid(self) -> int:
         return self.process.pid
 
+    @property
+    def reported(self) -> TaskState | None:
+        """The last state `poll` reported (None before the first poll)."""
+        return self._reported
+
     def kill(self, grace: float, now: float) -> None:
         """SIGTERM the task's process group now, SIGKILL it after `grace`."""
         if self._kill is not None or self.process.poll() is not None:
             return
         self._kill = _Kill(now, grace)
         self._signal(signal.SIGTERM)
+
+    def terminate_now(self) -> None:
+        """SIGKILL the whole group and reap the leader (teardown, no update)."""
+        self._signal(signal.SIGKILL)
+        self.process.wait()
 
     def poll(self, now: float) -> TaskStatus | None:
         """The next status update of this task, if its state changed."""

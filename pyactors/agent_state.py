@@ -1,0 +1,122 @@
+"""The agent as a plain state machine: it runs the tasks the master sends as
+processes and delivers their status updates reliably.
+
+The agent actor drives it with the time: `launch` and `kill` as the master
+asks, `poll` on a timer (it returns the batch of updates to send now, new or
+due again), `acknowledge` as acknowledgements come back. On re-registration
+the agent reports `running()`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+from pyactors.errors import DuplicateError
+from pyactors.operations import TaskInfo
+from pyactors.status_updates import StatusUpdateStreams
+from pyactors.task_process import TaskProcess
+from pyactors.tasks import Reason, Source, TaskState, TaskStatus
+
+
+class AgentState:
+    def __init__(
+        self,
+        agent_id: str,
+        work_dir: Path,
+        kill_grace: float = 5.0,
+        retry_min: float = 10.0,
+        retry_max: float = 600.0,
+    ) -> None:
+        self.agent_id = agent_id
+        self.work_dir = work_dir
+        self.kill_grace = kill_grace
+        self.streams = StatusUpdateStreams(retry_min, retry_max)
+        self.processes: dict[str, TaskProcess] = {}
+
+    def launch(
+        self,
+        framework_id: str,
+        tasks: Sequence[TaskInfo],
+        now: float,
+        groups: Sequence[Sequence[TaskInfo]] = (),
+    ) -> None:
+        """Start tasks; a group starts all its tasks or none (if one cannot
+        start, the others are killed). A task that cannot start is reported
+        TASK_FAILED with REASON_CONTAINER_LAUNCH_FAILED."""
+        ids = [t.task_id for t in [*tasks, *(t for group in groups for t in group)]]
+        for task_id in ids:
+            if task_id in self.processes or ids.count(task_id) > 1:
+                raise DuplicateError(f"task '{task_id}' is already on agent '{self.agent_id}'")
+        for task in tasks:
+            self._start(framework_id, task, now)
+        for group in groups:
+            started = [self._start(framework_id, task, now) for task in group]
+            if not all(started):
+                for task, ok in zip(group, started, strict=True):
+                    if ok:
+                        self.processes[task.task_id].kill(0.0, now)
+
+    def kill(self, task_ids: Sequence[str], now: float, grace: float | None = None) -> None:
+        """SIGTERM, then SIGKILL after the grace period; unknown ids are
+        answered by the master, not here."""
+        for task_id in task_ids:
+            process = self.processes.get(task_id)
+            if process is not None:
+                process.kill(self.kill_grace if grace is None else grace, now)
+
+    def poll(self, now: float) -> list[TaskStatus]:
+        """Collect new states from the processes and return the updates to
+        send now, in one batch."""
+        for process in self.processes.values():
+            status = process.poll(now)
+            if status is not None:
+                self.streams.add(status, now)
+        return self.streams.due(now)
+
+    def acknowledge(self, acknowledgements: Sequence[tuple[str, str]], now: float) -> None:
+        for task_id, uuid in acknowledgements:
+            self.streams.acknowledge(task_id, uuid, now)
+            process = self.processes.get(task_id)
+            if (
+                process is not None
+                and process.reported is not None
+                and process.reported.is_terminal
+                and not self.streams.pending(task_id)
+            ):
+                # Delivered for good: the sandbox stays, the handle goes.
+                del self.processes[task_id]
+
+    def shutdown(self) -> None:
+        """Kill every task's process group at once (agent teardown)."""
+        for process in self.processes.values():
+            process.terminate_now()
+
+    def running(self) -> list[str]:
+        """Tasks that have not ended, for re-registration."""
+        return [
+            task_id
+            for task_id, process in self.processes.items()
+            if process.reported is None or not process.reported.is_terminal
+        ]
+
+    def _start(self, framework_id: str, task: TaskInfo, now: float) -> bool:
+        try:
+            self.processes[task.task_id] = TaskProcess(
+                task, framework_id, self.agent_id, self.work_dir, now
+            )
+            return True
+        except (OSError, ValueError) as error:
+            self.streams.add(
+                TaskStatus(
+                    task.task_id,
+                    TaskState.TASK_FAILED,
+                    Source.SOURCE_AGENT,
+                    now,
+                    agent_id=self.agent_id,
+                    reason=Reason.REASON_CONTAINER_LAUNCH_FAILED,
+                    message=f"could not start: {error}",
+                ),
+                now,
+            )
+            return False

@@ -1,0 +1,103 @@
+"""The agent's state machine with real processes (no Ray)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pyactors import Resources
+from pyactors.agent_state import AgentState
+from pyactors.errors import DuplicateError
+from pyactors.operations import TaskInfo
+from pyactors.tasks import Reason, TaskState, TaskStatus
+
+
+@pytest.fixture
+def agents() -> Iterator[list[AgentState]]:
+    """Agents made by a test; their processes are killed however it ends."""
+    made: list[AgentState] = []
+    yield made
+    for agent in made:
+        agent.shutdown()
+
+
+def task(task_id: str, command: str = "true", **extra: str) -> TaskInfo:
+    return TaskInfo(task_id, task_id, Resources.parse("cpus:1;mem:128"), command=command, **extra)
+
+
+def poll_until(
+    agent: AgentState, done: object, timeout: float = 20.0, acknowledge: bool = False
+) -> list[TaskStatus]:
+    """Poll until `done(seen)`; with `acknowledge`, act as the framework and
+    acknowledge every update as it arrives."""
+    seen: list[TaskStatus] = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        batch = agent.poll(time.monotonic())
+        seen += batch
+        if acknowledge:
+            agent.acknowledge([(s.task_id, s.uuid or "") for s in batch], time.monotonic())
+        if done(seen):  # type: ignore[operator]
+            return seen
+        time.sleep(0.02)
+    raise AssertionError(f"gave up waiting; saw {[(s.task_id, s.state) for s in seen]}")
+
+
+def test_updates_are_delivered_in_order_and_resent_until_acknowledged(
+    tmp_path: Path, agents: list[AgentState]
+) -> None:
+    agent = AgentState("agent-1", tmp_path, retry_min=0.2, retry_max=0.2)
+    agents.append(agent)
+    agent.launch("fw", [task("t")], now=time.monotonic())
+    (running,) = poll_until(agent, lambda seen: seen)
+    assert running.state is TaskState.TASK_RUNNING
+    # Not acknowledged: RUNNING comes again, and FINISHED waits behind it.
+    again = poll_until(agent, lambda seen: seen)
+    assert [s.uuid for s in again] == [running.uuid]
+    agent.acknowledge([("t", running.uuid or "")], time.monotonic())
+    (finished,) = poll_until(agent, lambda seen: seen)
+    assert finished.state is TaskState.TASK_FINISHED
+    assert agent.running() == []
+    agent.acknowledge([("t", finished.uuid or "")], time.monotonic())
+    assert agent.processes == {}
+    assert agent.streams.pending() == []
+
+
+def test_a_task_that_cannot_start_fails_with_a_reason(tmp_path: Path) -> None:
+    agent = AgentState("agent-1", tmp_path)
+    agent.launch("fw", [task("bad", cwd="../../..")], now=0.0)
+    (failed,) = agent.poll(0.0)
+    assert failed.state is TaskState.TASK_FAILED
+    assert failed.reason is Reason.REASON_CONTAINER_LAUNCH_FAILED
+    assert "leaves its sandbox" in failed.message
+
+
+def test_a_group_starts_whole_or_not_at_all(tmp_path: Path, agents: list[AgentState]) -> None:
+    agent = AgentState("agent-1", tmp_path, kill_grace=0.0)
+    agents.append(agent)
+    now = time.monotonic()
+    agent.launch("fw", [], now, groups=[[task("g1", "sleep 30"), task("g2", cwd="../..")]])
+    seen = poll_until(
+        agent,
+        lambda seen: {s.task_id for s in seen if s.state.is_terminal} == {"g1", "g2"},
+        acknowledge=True,
+    )
+    final = {s.task_id: s.state for s in seen if s.state.is_terminal}
+    assert final == {"g1": TaskState.TASK_KILLED, "g2": TaskState.TASK_FAILED}
+
+
+def test_kill_and_running_and_duplicates(tmp_path: Path, agents: list[AgentState]) -> None:
+    agent = AgentState("agent-1", tmp_path, kill_grace=0.5)
+    agents.append(agent)
+    agent.launch("fw", [task("long", "sleep 30")], now=time.monotonic())
+    assert agent.running() == ["long"]
+    with pytest.raises(DuplicateError):
+        agent.launch("fw", [task("long")], now=time.monotonic())
+    with pytest.raises(DuplicateError):
+        agent.launch("fw", [task("x"), task("x")], now=time.monotonic())
+    agent.kill(["long", "unknown"], now=time.monotonic())
+    seen = poll_until(agent, lambda seen: any(s.state.is_terminal for s in seen), acknowledge=True)
+    assert seen[-1].state is TaskState.TASK_KILLED
