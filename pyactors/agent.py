@@ -1,0 +1,95 @@
+"""The agent actor: a thin async shell over `AgentState`.
+
+It registers with the master, then on a short timer polls its tasks and
+sends each batch of status updates in one message, and heartbeats; a master
+that no longer knows it makes it register again with its running tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from pyactors import ray_calls
+from pyactors.agent_state import AgentState
+from pyactors.operations import TaskInfo
+from pyactors.task_process import sandbox_path
+
+
+class AgentActor:
+    def __init__(
+        self,
+        agent_id: str,
+        master: Any,
+        resources: str,
+        work_dir: str,
+        attributes: dict[str, str] | None = None,
+        poll_interval: float = 0.05,
+        heartbeat_interval: float = 1.0,
+        retry_interval: float = 10.0,
+    ) -> None:
+        self.agent_id = agent_id
+        self.master = master
+        self.resources = resources
+        self.attributes = dict(attributes or {})
+        self.state = AgentState(
+            agent_id, Path(work_dir), retry_min=retry_interval, retry_max=60 * retry_interval
+        )
+        self.poll_interval = poll_interval
+        self.heartbeat_interval = heartbeat_interval
+        self._loop: asyncio.Task[None] | None = None
+
+    async def start(self, handle: Any) -> None:
+        """Register (the actor passes its own handle) and start the timers."""
+        self.handle = handle
+        await self._register()
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop().create_task(self._run())
+
+    async def _register(self) -> None:
+        await ray_calls.ask_async(
+            self.master,
+            "register_agent",
+            self.agent_id,
+            self.handle,
+            socket.gethostname(),
+            self.resources,
+            self.attributes,
+            self.state.running(),
+        )
+
+    async def _run(self) -> None:
+        last_heartbeat = time.monotonic()
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            now = time.monotonic()
+            batch = self.state.poll(now)
+            if batch:
+                ray_calls.tell(self.master, "status_updates", self.agent_id, batch)
+            if now - last_heartbeat >= self.heartbeat_interval:
+                last_heartbeat = now
+                if not await ray_calls.ask_async(self.master, "heartbeat", self.agent_id):
+                    await self._register()
+
+    async def launch(
+        self, framework_id: str, tasks: list[TaskInfo], groups: list[list[TaskInfo]]
+    ) -> None:
+        self.state.launch(framework_id, tasks, time.monotonic(), groups)
+
+    async def kill(self, task_ids: list[str]) -> None:
+        self.state.kill(task_ids, time.monotonic())
+
+    async def acknowledge(self, acknowledgements: list[tuple[str, str]]) -> None:
+        self.state.acknowledge(acknowledgements, time.monotonic())
+
+    async def shutdown(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+        self.state.shutdown()
+
+    async def sandbox(self, framework_id: str, task_id: str) -> str | None:
+        path = sandbox_path(self.state.work_dir, framework_id, task_id)
+        return str(path) if path.exists() else None
