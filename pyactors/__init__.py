@@ -1,8 +1,11 @@
 """pyactors: a Mesos-style two-level cluster resource manager on Ray.
 
 The allocator core is Rust (`pyactors._core`); this package is its typed
-Python face.
+Python face. The actor runtime (`start`, `Cluster`) imports Ray only when
+first used.
 """
+
+from typing import TYPE_CHECKING, Any
 
 from pyactors._core import Resources
 from pyactors.errors import (
@@ -14,15 +17,49 @@ from pyactors.errors import (
     UnknownAgentError,
     UnknownFrameworkError,
 )
+from pyactors.operations import Launch, LaunchGroup, TaskInfo
+from pyactors.tasks import Reason, Source, TaskState, TaskStatus
+
+if TYPE_CHECKING:
+    from pyactors.cluster import Cluster, start
+    from pyactors.scheduler import Driver, Scheduler
+
+_RUNTIME = {
+    "Cluster": "pyactors.cluster",
+    "start": "pyactors.cluster",
+    "Scheduler": "pyactors.scheduler",
+    "Driver": "pyactors.scheduler",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """The runtime names, imported on first use (they bring in Ray)."""
+    if name in _RUNTIME:
+        import importlib
+
+        return getattr(importlib.import_module(_RUNTIME[name]), name)
+    raise AttributeError(f"module 'pyactors' has no attribute {name!r}")
+
 
 __all__ = [
     "AllocatorError",
+    "Cluster",
+    "Driver",
     "DuplicateError",
     "InvalidArgumentError",
+    "Launch",
+    "LaunchGroup",
     "PyactorsError",
+    "Reason",
     "ResourceError",
     "Resources",
+    "Scheduler",
+    "Source",
+    "TaskInfo",
+    "TaskState",
+    "TaskStatus",
     "UnknownAgentError",
     "UnknownFrameworkError",
+    "start",
 ]
 __version__ = "0.1.0"

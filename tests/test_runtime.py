@@ -21,7 +21,8 @@ from pyactors.tasks import TaskStatus
 class Recorder(Scheduler):
     """Launches `count` tasks running `command` as offers come, records updates."""
 
-    def __init__(self, count: int, command: str, bad: bool = False) -> None:
+    def __init__(self, count: int, command: str, bad: bool = False, prefix: str = "t") -> None:
+        self.prefix = prefix
         self.count = count
         self.command = command
         self.bad = bad
@@ -42,7 +43,9 @@ class Recorder(Scheduler):
             left = offer.resources
             need = Resources.parse("cpus:0.5;mem:32")
             while self.launched < self.count and need <= left:
-                tasks.append(TaskInfo(f"t-{self.launched}", "t", need, command=self.command))
+                tasks.append(
+                    TaskInfo(f"{self.prefix}-{self.launched}", "t", need, command=self.command)
+                )
                 left = left - need
                 self.launched += 1
             if tasks:
@@ -59,6 +62,38 @@ class Recorder(Scheduler):
 
     def seen(self) -> tuple[list[tuple[str, str, str | None]], list[str]]:
         return self.updates, self.errors
+
+    def subscribed(self, driver: Driver, framework_id: str, master_info: dict[str, Any]) -> None:
+        self.driver = driver
+
+    def kill(self, task_id: str) -> None:
+        self.driver.kill(task_id)
+
+    def reconcile(self) -> None:
+        self.driver.reconcile()
+
+
+class Hungry(Scheduler):
+    """Keeps launching short tasks of one shape on everything it is offered."""
+
+    def __init__(self, prefix: str, shape: str) -> None:
+        self.prefix = prefix
+        self.shape = Resources.parse(shape)
+        self.serial = 0
+
+    def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
+        for offer in offers:
+            tasks, left = [], offer.resources
+            while self.shape <= left:
+                self.serial += 1
+                tasks.append(
+                    TaskInfo(f"{self.prefix}-{self.serial}", "w", self.shape, command="sleep 0.3")
+                )
+                left = left - self.shape
+            if tasks:
+                driver.accept([offer.id], [Launch(tasks)], refuse_seconds=0)
+            else:
+                driver.decline([offer.id], refuse_seconds=0)
 
 
 @pytest.fixture(scope="module")
@@ -113,3 +148,42 @@ def test_accepting_offers_of_two_agents_is_an_error(cluster: pyactors.cluster.Cl
     updates, errors = wait_for(lambda: framework.call("seen") if refused() else None)
     assert "more than one agent" in errors[0]
     assert updates == [("bad-0", "TASK_ERROR", "REASON_INVALID_OFFERS")]
+
+
+def test_kill_and_reconcile(cluster: pyactors.cluster.Cluster) -> None:
+    framework = cluster.run_framework(
+        Recorder, 1, "sleep 30", False, "k", name="killer", roles=["k"]
+    )
+
+    def states() -> list[str]:
+        updates, _ = framework.call("seen")
+        return [state for task, state, _ in updates if task == "k-0"]
+
+    wait_for(lambda: "TASK_RUNNING" in states())
+    framework.call("kill", "k-0")
+    wait_for(lambda: "TASK_KILLED" in states())
+    framework.call("reconcile")
+    updates = wait_for(
+        lambda: [u for u in framework.call("seen")[0] if u[2] == "REASON_RECONCILIATION"]
+    )
+    assert updates == [("k-0", "TASK_KILLED", "REASON_RECONCILIATION")]
+
+
+def test_two_hungry_frameworks_share_by_drf(cluster: pyactors.cluster.Cluster) -> None:
+    a = cluster.run_framework(Hungry, "a", "cpus:0.5;mem:32", name="a", roles=["share-a"])
+    b = cluster.run_framework(Hungry, "b", "cpus:0.5;mem:32", name="b", roles=["share-b"])
+    samples = []
+    deadline = time.monotonic() + 8
+    while time.monotonic() < deadline:
+        roles = cluster.state()["allocator"]["roles"]
+        shares = [roles.get(r, {}).get("share", 0.0) for r in ("share-a", "share-b")]
+        if all(shares):
+            samples.append(shares)
+        time.sleep(0.2)
+    assert len(samples) > 10
+    mean_a = sum(s[0] for s in samples) / len(samples)
+    mean_b = sum(s[1] for s in samples) / len(samples)
+    # Equal demands, equal weights: DRF keeps the two close on average
+    # (the cluster is 4 cpus, so one task is 12.5% of it).
+    assert abs(mean_a - mean_b) < 0.15, (mean_a, mean_b)
+    assert a.id != b.id
