@@ -334,7 +334,11 @@ class MasterState:
             if status.state.is_terminal and record.holds:
                 record.holds = False
                 self._recover(record.framework_id, agent_id, record.role, record.task.resources)
-            forward[record.framework_id].append(status)
+            if record.framework_id in self.frameworks:
+                forward[record.framework_id].append(status)
+            elif status.uuid is not None:
+                # Nobody will acknowledge it: the framework was torn down.
+                stale.append((status.task_id, status.uuid))
         effects: list[Effect] = [ForwardUpdates(f, s) for f, s in forward.items()]
         if stale:
             effects.append(AcknowledgeToAgent(agent_id, stale))
@@ -419,7 +423,27 @@ class MasterState:
         for agent in self.agents.values():
             if agent.reachable and now - agent.last_seen > self.config.agent_timeout:
                 effects += self._mark_unreachable(agent, now)
+        for framework in list(self.frameworks.values()):
+            gone_at = framework.disconnected_at
+            if gone_at is not None and now - gone_at >= framework.failover_timeout:
+                effects += self.teardown(framework.framework_id)
         return effects
+
+    def teardown(self, framework_id: str) -> list[Effect]:
+        """Remove a framework: kill its live tasks, give back everything it
+        holds. Its tasks' later updates are acknowledged, not forwarded."""
+        self._framework(framework_id)
+        for offer in self.offers.take_framework(framework_id):
+            self._recover(framework_id, offer.agent_id, offer.role, offer.resources)
+        kills: dict[str, list[str]] = defaultdict(list)
+        for record in self.tasks.values():
+            if record.framework_id == framework_id and not record.state.is_terminal:
+                record.holds = False
+                if record.state is not TaskState.TASK_UNREACHABLE:
+                    kills[record.agent_id].append(record.task.task_id)
+        self.allocator.remove_framework(framework_id)
+        del self.frameworks[framework_id]
+        return [KillTasks(agent_id, framework_id, ids) for agent_id, ids in kills.items()]
 
     def _mark_unreachable(self, agent: AgentRecord, now: float) -> list[Effect]:
         agent.reachable = False

@@ -153,3 +153,25 @@ def test_failover_reconnects_with_the_same_id() -> None:
     same, _ = master.subscribe("pi", ["science"], now=3, framework_id=fw)
     assert same == fw
     assert len(of(master.allocate(now=4), SendOffers)) == 1
+
+
+def test_failover_timeout_tears_the_framework_down() -> None:
+    master = MasterState(MasterConfig(offer_timeout=300, agent_timeout=300))
+    master.register_agent("agent-0", "host-0", Resources.parse("cpus:4;mem:1024"), {}, now=0)
+    fw, _ = master.subscribe("pi", ["science"], now=0, failover_timeout=10)
+    (batch,) = of(master.allocate(now=1), SendOffers)
+    master.accept(fw, [batch.offers[0].id], [Launch([task("t")])], 0, now=1)
+    master.disconnect(fw, now=2)
+    assert master.expire(now=11.9) == []
+    # Reconnecting within the timeout keeps everything.
+    master.subscribe("pi", ["science"], now=5, framework_id=fw)
+    master.disconnect(fw, now=6)
+    assert master.expire(now=15) == []
+    assert master.expire(now=16) == [KillTasks("agent-0", fw, ["t"])]
+    assert fw not in master.frameworks
+    assert master.allocator.snapshot()["agents"]["agent-0"]["available"] == "cpus:4;mem:1024"
+    # The kill's terminal update is acknowledged for the agent, not forwarded.
+    killed = agent_update("t", TaskState.TASK_KILLED, 17)
+    assert master.status_updates("agent-0", [killed]) == [
+        AcknowledgeToAgent("agent-0", [("t", killed.uuid or "")])
+    ]
