@@ -1522,10 +1522,6 @@ impl Allocator {
         json!(out)
     }
 
-    fn share(&self, allocation: &Quantities, weight: f64) -> f64 {
-        dominant_share(allocation, &self.totals, &self.excluded()) / weight
-    }
-
     /// Roles worth listing: those with frameworks, a weight, a quota or
     /// reservations, and their ancestors.
     fn known_roles(&self) -> BTreeSet<RoleId> {
@@ -1545,6 +1541,7 @@ impl Allocator {
     /// Everything the allocator knows as plain sorted data; the reference
     /// produces the same document for the same history.
     pub fn snapshot(&self) -> Json {
+        let excluded = self.excluded();
         let mut agents = Map::new();
         let mut agent_ids: Vec<&Name> = self.agent_slots.keys().collect();
         agent_ids.sort();
@@ -1597,7 +1594,10 @@ impl Allocator {
             for m in &memberships {
                 let path = self.role(m.role).path.to_string();
                 allocated.insert(path.clone(), self.floats(&m.allocation, false));
-                shares.insert(path, json!(self.share(&m.allocation, 1.0)));
+                shares.insert(
+                    path,
+                    json!(dominant_share(&m.allocation, &self.totals, &excluded)),
+                );
             }
             let mut filters = filters_by_framework.remove(&slot).unwrap_or_default();
             filters.sort_by(|a, b| {
@@ -1647,7 +1647,8 @@ impl Allocator {
                     "limit": role.quota.as_ref().and_then(|q| q.limit.as_ref()).map(|l| self.named_floats(l)),
                     "allocated": self.floats(&role.allocation, false),
                     "consumed_quota": self.floats(&role.consumed, false),
-                    "share": self.share(&role.allocation, role.weight.unwrap_or(1.0)),
+                    "share": dominant_share(&role.allocation, &self.totals, &excluded)
+                        / role.weight.unwrap_or(1.0),
                     "frameworks": members,
                 }),
             );

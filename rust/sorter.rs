@@ -298,8 +298,10 @@ impl ClientTree {
         self.propagate_presence(id);
     }
 
-    /// Applies `change` to the tallies of the client and its ancestors; with
-    /// `reposition`, moves each touched entry to its new place.
+    /// Applies `change` to the tallies of the client and its ancestors. A
+    /// sorted (DRF) tree that is not dirty recomputes the touched shares and
+    /// moves each entry to its new place; otherwise shares wait for `resort`
+    /// (random never reads them).
     fn update(&mut self, client: ClientId, change: impl Fn(&mut Tally)) {
         let id = self.client_node(client);
         let reposition = self.keyed && !self.dirty;
@@ -311,9 +313,11 @@ impl ClientTree {
         let own_listed = self.node(id).active;
         let own_index = (reposition && own_listed).then(|| self.position(id, own_entry));
         change(&mut self.node_mut(id).own);
-        let weight = self.node(id).weight;
-        let share = self.share_of(&self.node(id).own.allocation, weight);
-        self.node_mut(id).own.share = share;
+        if reposition {
+            let weight = self.node(id).weight;
+            let share = self.share_of(&self.node(id).own.allocation, weight);
+            self.node_mut(id).own.share = share;
+        }
         if let Some(index) = own_index {
             self.move_entry(id, index);
         }
@@ -330,9 +334,11 @@ impl ClientTree {
                 None
             };
             change(&mut self.node_mut(current).subtree);
-            let weight = self.node(current).weight;
-            let share = self.share_of(&self.node(current).subtree.allocation, weight);
-            self.node_mut(current).subtree.share = share;
+            if reposition {
+                let weight = self.node(current).weight;
+                let share = self.share_of(&self.node(current).subtree.allocation, weight);
+                self.node_mut(current).subtree.share = share;
+            }
             if let Some(index) = index {
                 self.move_entry(parent, index);
             }
