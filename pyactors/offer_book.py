@@ -163,40 +163,30 @@ class OfferBook:
         self, plan: AcceptPlan, operation: Operation, left: Resources, taken: set[str]
     ) -> Resources:
         refusals = []
+        # A group's tasks are held here until the whole group is known to fit.
         need = Resources()
         for task in operation.tasks:
-            why = _task_problem(task, taken)
+            why = _task_problem(task, taken) or _fit_problem(task, need, left)
             if why is not None:
                 refusals.append(Refusal(task, Reason.REASON_TASK_INVALID, why))
                 continue
-            try:
-                fits = need + task.resources <= left
-            except ResourceError as error:
-                fits, why = False, str(error)
-            if not fits:
-                why = why or (
-                    f"task '{task.task_id}' needs {task.resources} but only {left - need} "
-                    "is left of the accepted offers"
-                )
-                refusals.append(Refusal(task, Reason.REASON_TASK_INVALID, why))
-                continue
+            taken.add(task.task_id)
             if isinstance(operation, Launch):
                 left = left - task.resources
-                taken.add(task.task_id)
                 plan.launch.append(task)
             else:
                 need = need + task.resources
         if isinstance(operation, LaunchGroup):
             if refusals:
                 failed = ", ".join(r.task.task_id for r in refusals)
+                accepted = [t for t in operation.tasks if all(r.task is not t for r in refusals)]
+                taken.difference_update(t.task_id for t in accepted)
                 refusals += [
                     Refusal(t, Reason.REASON_TASK_INVALID, f"its group has invalid tasks: {failed}")
-                    for t in operation.tasks
-                    if all(r.task is not t for r in refusals)
+                    for t in accepted
                 ]
             else:
                 left = left - need
-                taken.update(t.task_id for t in operation.tasks)
                 plan.groups.append(list(operation.tasks))
         plan.refused += refusals
         return left
@@ -228,6 +218,20 @@ class OfferBook:
         for offer in taken:
             self._offers.pop(offer.id, None)
         return taken
+
+
+def _fit_problem(task: TaskInfo, need: Resources, left: Resources) -> str | None:
+    """Why the task does not fit in what is `left` beside what the group
+    being planned already `need`s, or None."""
+    try:
+        if need + task.resources <= left:
+            return None
+    except ResourceError as error:  # e.g. a port already taken in this group
+        return str(error)
+    return (
+        f"task '{task.task_id}' needs {task.resources} but only {left - need} "
+        "is left of the accepted offers"
+    )
 
 
 def _task_problem(task: TaskInfo, taken: set[str]) -> str | None:

@@ -106,3 +106,11 @@ def test_expiry_decline_and_removal() -> None:
     book.add("fw2", "a", "r", Resources.parse("cpus:1"), now=0)
     assert len(book.take_agent("a")) == 2
     assert len(book) == 0
+
+
+def test_a_group_cannot_repeat_a_task_id() -> None:
+    book, ids = book_with_offers()
+    plan = book.accept("fw", [ids[2]], [LaunchGroup([task("g"), task("g")])], [])
+    assert plan.groups == []
+    assert [r.task.task_id for r in plan.refused] == ["g", "g"]
+    assert any("already in use" in r.message for r in plan.refused)
