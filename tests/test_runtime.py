@@ -26,16 +26,21 @@ class Recorder(Scheduler):
         self.count = count
         self.command = command
         self.bad = bad
+        self.held: dict[str, str] = {}
         self.launched = 0
         self.updates: list[tuple[str, str, str | None]] = []
         self.errors: list[str] = []
 
     def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
         if self.bad:
-            # Offers from several agents cannot be accepted together.
-            ids = [o.id for o in offers]
+            # Offers from several agents cannot be accepted together; hold
+            # offers until two agents have offered (they may come in
+            # different cycles while an earlier test's tasks drain).
+            self.held.update({o.agent_id: o.id for o in offers})
+            if len(self.held) < 2:
+                return
             task = TaskInfo("bad-0", "bad", Resources.parse("cpus:1"), command="true")
-            driver.accept(ids, [Launch([task])], refuse_seconds=60)
+            driver.accept(list(self.held.values()), [Launch([task])], refuse_seconds=60)
             self.bad = False
             return
         for offer in offers:
