@@ -85,6 +85,9 @@ class AgentActor:
     async def acknowledge(self, acknowledgements: list[tuple[str, str]]) -> None:
         self.state.acknowledge(acknowledgements, time.monotonic())
 
+    async def resend(self, task_ids: list[str]) -> None:
+        self.state.resend(task_ids, time.monotonic())
+
     async def shutdown(self) -> None:
         if self._loop is not None:
             self._loop.cancel()

@@ -87,6 +87,10 @@ class AgentState:
                 # Delivered for good: the sandbox stays, the handle goes.
                 del self.processes[task_id]
 
+    def resend(self, task_ids: Sequence[str], now: float) -> None:
+        """Send these tasks' unacknowledged updates at the next poll."""
+        self.streams.resend_now(list(task_ids), now)
+
     def shutdown(self) -> None:
         """Kill every task's process group at once (agent teardown)."""
         for process in self.processes.values():

@@ -3,6 +3,7 @@ frameworks running the user's schedulers."""
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from collections.abc import Sequence
 from typing import Any
@@ -35,11 +36,14 @@ class Cluster:
         allocation_interval: float = 1.0,
         config: MasterConfig | None = None,
         status_retry_interval: float = 10.0,
+        framework_heartbeat_interval: float = 5.0,
     ) -> None:
         ray_calls.ensure_started()
         self._tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="pyactors-")
         self.work_dir = work_dir or (self._tmp.name if self._tmp else "")
-        self.master = ray_calls.spawn(MasterActor, config or MasterConfig(), allocation_interval)
+        self.master = ray_calls.spawn(
+            MasterActor, config or MasterConfig(), allocation_interval, framework_heartbeat_interval
+        )
         ray_calls.ask(self.master, "start")
         self.agents: dict[str, Any] = {}
         for i in range(agents):
@@ -64,7 +68,12 @@ class Cluster:
         roles: Sequence[str] = ("*",),
         failover_timeout: float = 0.0,
         capabilities: Sequence[str] = (),
+        framework_id: str | None = None,
     ) -> Framework:
+        """Run `scheduler_cls(*args)` as a framework actor. With the id of a
+        framework whose scheduler died (or still runs), the new actor takes
+        it over: same tasks, and the updates the old one did not
+        acknowledge."""
         ray_calls.ship_by_value(scheduler_cls)
         handle = ray_calls.spawn(
             FrameworkActor,
@@ -75,10 +84,23 @@ class Cluster:
             list(roles),
             failover_timeout,
             list(capabilities),
+            framework_id,
         )
-        framework = Framework(ray_calls.ask(handle, "start", handle), handle)
+        try:
+            framework = Framework(ray_calls.ask(handle, "start", handle), handle)
+        except Exception:
+            # Refused (say, a torn-down id): the actor must not linger.
+            ray_calls.stop(handle)
+            raise
         self.frameworks.append(framework)
         return framework
+
+    def teardown(self, framework: Framework) -> None:
+        """End a framework: its tasks are killed, its resources freed, its
+        actor stopped."""
+        ray_calls.ask(self.master, "teardown", framework.id)
+        ray_calls.stop(framework.handle)
+        self.frameworks.remove(framework)
 
     def state(self) -> dict[str, Any]:
         summary: dict[str, Any] = ray_calls.ask(self.master, "state_summary")
@@ -86,7 +108,7 @@ class Cluster:
 
     def sandbox(self, task_id: str) -> str | None:
         for framework in self.state()["frameworks"]:
-            for task in framework["tasks"]:
+            for task in framework["tasks"] + framework["completed_tasks"]:
                 if task["id"] == task_id:
                     return ray_calls.ask(  # type: ignore[no-any-return]
                         self.agents[task["agent_id"]], "sandbox", framework["id"], task_id
@@ -95,7 +117,9 @@ class Cluster:
 
     def shutdown(self) -> None:
         for handle in self.agents.values():
-            ray_calls.ask(handle, "shutdown")
+            # An agent whose actor died has nothing left to shut down.
+            with contextlib.suppress(ray_calls.ActorDiedError):
+                ray_calls.ask(handle, "shutdown")
             ray_calls.stop(handle)
         for framework in self.frameworks:
             ray_calls.stop(framework.handle)

@@ -3,6 +3,13 @@
 It feeds what arrives into the state machine with the time and sends the
 effects it returns; a background loop runs expiry and the allocation cycle
 every `allocation_interval`, and sooner after resources are freed.
+
+Frameworks send their calls in batches (`calls`): everything a scheduler
+asked during one callback arrives in one message and is answered with one
+message per receiver. Every message to an agent or a framework is watched:
+if its actor has died, the agent is marked unreachable at once and the
+framework disconnected (its failover timeout starts). Idle frameworks get a
+heartbeat so their death is noticed too.
 """
 
 from __future__ import annotations
@@ -10,10 +17,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 from pyactors import ray_calls
 from pyactors._core import Resources
+from pyactors.errors import PyactorsError
 from pyactors.master_state import (
     AcknowledgeToAgent,
     Effect,
@@ -24,33 +33,61 @@ from pyactors.master_state import (
     MasterConfig,
     MasterState,
     Rescind,
+    ResendUpdates,
     SendOffers,
+    coalesce,
 )
 from pyactors.operations import Operation
 from pyactors.tasks import TaskStatus
 
+# A framework call as the driver sends it: (call name, arguments).
+Call = tuple[str, tuple[Any, ...]]
+
 
 class MasterActor:
-    def __init__(self, config: MasterConfig, allocation_interval: float = 1.0) -> None:
+    def __init__(
+        self,
+        config: MasterConfig,
+        allocation_interval: float = 1.0,
+        framework_heartbeat_interval: float = 5.0,
+    ) -> None:
         self.state = MasterState(config)
         self.allocation_interval = allocation_interval
+        self.framework_heartbeat_interval = framework_heartbeat_interval
         self.agent_handles: dict[str, Any] = {}
         self.framework_handles: dict[str, Any] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
+        self._calls: dict[str, Callable[..., list[Effect]]] = {
+            "accept": self._accept,
+            "decline": self._decline,
+            "acknowledge": self._acknowledge,
+            "kill": self._kill,
+            "reconcile": self._reconcile,
+            "revive": self._revive,
+            "suppress": self._suppress,
+            "request": self._revive,
+            "teardown": self._teardown,
+            "update_framework": self._update_framework,
+        }
 
     async def start(self) -> None:
         if self._loop is None:
             self._loop = asyncio.get_running_loop().create_task(self._run())
 
     async def _run(self) -> None:
+        last_heartbeat = time.monotonic()
         while True:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.allocation_interval)
             self._wake.clear()
             now = time.monotonic()
-            self._send(self.state.expire(now))
-            self._send(self.state.allocate(now))
+            self._send(self.state.expire(now) + self.state.allocate(now))
+            if now - last_heartbeat >= self.framework_heartbeat_interval:
+                last_heartbeat = now
+                for framework_id, record in self.state.frameworks.items():
+                    if record.connected:
+                        self._tell_framework(framework_id, "heartbeat")
 
     def _soon(self) -> None:
         """Resources were freed: run a cycle now rather than at the timer."""
@@ -98,43 +135,87 @@ class MasterActor:
         capabilities: list[str],
         failover_timeout: float,
     ) -> str:
+        """Register a framework, or fail one over to this new actor; the
+        actor it replaces (if still alive) is told and no longer heard."""
         framework_id, effects = self.state.subscribe(
             name, roles, time.monotonic(), framework_id, capabilities, failover_timeout
         )
+        previous = self.framework_handles.get(framework_id)
+        if previous is not None and previous != handle:
+            ray_calls.tell(previous, "error", "framework failed over to a new scheduler")
         self.framework_handles[framework_id] = handle
         self._send(effects)
         self._soon()
         return framework_id
 
-    async def accept(
+    async def calls(self, framework_id: str, calls: list[Call]) -> None:
+        """A batch of one framework's calls, carried out in order. A call
+        that fails is answered with an error event and changes nothing; the
+        others still run."""
+        if framework_id not in self.state.frameworks:
+            return
+        effects: list[Effect] = []
+        now = time.monotonic()
+        for name, args in calls:
+            handler = self._calls.get(name)
+            try:
+                if handler is None:
+                    raise PyactorsError(f"unknown call {name!r}")
+                effects += handler(framework_id, now, *args)
+            except (PyactorsError, TypeError) as error:
+                effects.append(ErrorEvent(framework_id, f"{name}: {error}"))
+        self._send(effects)
+
+    def _accept(
         self,
         framework_id: str,
+        now: float,
         offer_ids: list[str],
         operations: list[Operation],
         refuse_seconds: float,
-    ) -> None:
-        self._send(
-            self.state.accept(framework_id, offer_ids, operations, refuse_seconds, time.monotonic())
-        )
+    ) -> list[Effect]:
+        return self.state.accept(framework_id, offer_ids, operations, refuse_seconds, now)
 
-    async def decline(self, framework_id: str, offer_ids: list[str], refuse_seconds: float) -> None:
-        self._send(self.state.decline(framework_id, offer_ids, refuse_seconds, time.monotonic()))
+    def _decline(
+        self, framework_id: str, now: float, offer_ids: list[str], refuse_seconds: float
+    ) -> list[Effect]:
+        return self.state.decline(framework_id, offer_ids, refuse_seconds, now)
 
-    async def acknowledge(self, framework_id: str, task_id: str, uuid: str) -> None:
-        self._send(self.state.acknowledge(framework_id, task_id, uuid))
+    def _acknowledge(
+        self, framework_id: str, now: float, acknowledgements: list[tuple[str, str]]
+    ) -> list[Effect]:
+        return self.state.acknowledge(framework_id, acknowledgements)
 
-    async def kill(self, framework_id: str, task_id: str) -> None:
-        self._send(self.state.kill(framework_id, task_id, time.monotonic()))
+    def _kill(self, framework_id: str, now: float, task_id: str) -> list[Effect]:
+        return self.state.kill(framework_id, task_id, now)
 
-    async def reconcile(self, framework_id: str, task_ids: list[str]) -> None:
-        self._send(self.state.reconcile(framework_id, task_ids, time.monotonic()))
+    def _reconcile(self, framework_id: str, now: float, task_ids: list[str]) -> list[Effect]:
+        return self.state.reconcile(framework_id, task_ids, now)
 
-    async def revive(self, framework_id: str, roles: list[str] | None) -> None:
+    def _revive(self, framework_id: str, now: float, roles: list[str] | None) -> list[Effect]:
         self.state.allocator.revive(framework_id, roles)
         self._soon()
+        return []
 
-    async def suppress(self, framework_id: str, roles: list[str] | None) -> None:
+    def _suppress(self, framework_id: str, now: float, roles: list[str] | None) -> list[Effect]:
         self.state.allocator.suppress(framework_id, roles)
+        return []
+
+    def _teardown(self, framework_id: str, now: float) -> list[Effect]:
+        effects = self.state.teardown(framework_id)
+        self.framework_handles.pop(framework_id, None)
+        self._soon()
+        return effects
+
+    def _update_framework(
+        self, framework_id: str, now: float, changes: dict[str, Any]
+    ) -> list[Effect]:
+        self.state.update_framework(framework_id, **changes)
+        return []
+
+    async def teardown(self, framework_id: str) -> None:
+        """The operator ends a framework (Mesos's /teardown)."""
+        self._send(self._teardown(framework_id, time.monotonic()))
 
     async def state_summary(self) -> dict[str, Any]:
         return self.state.state()
@@ -142,21 +223,50 @@ class MasterActor:
     # ----------------------------------------------------------------- effects
 
     def _send(self, effects: list[Effect]) -> None:
-        for effect in effects:
+        for effect in coalesce(effects):
             match effect:
                 case SendOffers(framework_id, offers):
-                    ray_calls.tell(self.framework_handles[framework_id], "offers", offers)
+                    self._tell_framework(framework_id, "offers", offers)
                 case Rescind(framework_id, offer_ids):
-                    ray_calls.tell(self.framework_handles[framework_id], "rescind", offer_ids)
+                    self._tell_framework(framework_id, "rescind", offer_ids)
                 case ForwardUpdates(framework_id, statuses):
-                    ray_calls.tell(self.framework_handles[framework_id], "updates", statuses)
+                    self._tell_framework(framework_id, "updates", statuses)
                 case ErrorEvent(framework_id, message):
-                    ray_calls.tell(self.framework_handles[framework_id], "error", message)
+                    self._tell_framework(framework_id, "error", message)
                 case LaunchTasks(agent_id, framework_id, tasks, groups):
-                    ray_calls.tell(
-                        self.agent_handles[agent_id], "launch", framework_id, tasks, groups
-                    )
+                    self._tell_agent(agent_id, "launch", framework_id, tasks, groups)
                 case KillTasks(agent_id, _, task_ids):
-                    ray_calls.tell(self.agent_handles[agent_id], "kill", task_ids)
+                    self._tell_agent(agent_id, "kill", task_ids)
                 case AcknowledgeToAgent(agent_id, acknowledgements):
-                    ray_calls.tell(self.agent_handles[agent_id], "acknowledge", acknowledgements)
+                    self._tell_agent(agent_id, "acknowledge", acknowledgements)
+                case ResendUpdates(agent_id, task_ids):
+                    self._tell_agent(agent_id, "resend", task_ids)
+
+    def _tell_framework(self, framework_id: str, method: str, *args: Any) -> None:
+        handle = self.framework_handles.get(framework_id)
+        if handle is not None:
+            ray_calls.tell_watched(
+                handle, method, args, lambda: self._framework_died(framework_id, handle)
+            )
+
+    def _tell_agent(self, agent_id: str, method: str, *args: Any) -> None:
+        handle = self.agent_handles.get(agent_id)
+        if handle is not None:
+            ray_calls.tell_watched(handle, method, args, lambda: self._agent_died(agent_id, handle))
+
+    def _framework_died(self, framework_id: str, handle: Any) -> None:
+        # Only the actor currently serving the framework matters: one that
+        # was failed over from may die without consequence.
+        if self.framework_handles.get(framework_id) != handle:
+            return
+        del self.framework_handles[framework_id]
+        record = self.state.frameworks.get(framework_id)
+        if record is not None and record.connected:
+            self._send(self.state.disconnect(framework_id, time.monotonic()))
+            self._soon()
+
+    def _agent_died(self, agent_id: str, handle: Any) -> None:
+        if self.agent_handles.get(agent_id) != handle:
+            return
+        del self.agent_handles[agent_id]
+        self._send(self.state.agent_lost(agent_id, time.monotonic()))

@@ -12,7 +12,7 @@ per cycle, one `ForwardUpdates` per framework per call.
 from __future__ import annotations
 
 import itertools
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -21,7 +21,7 @@ from pyactors._core import Resources
 from pyactors.allocator import Allocator
 from pyactors.errors import InvalidArgumentError, UnknownAgentError, UnknownFrameworkError
 from pyactors.offer_book import OfferBook, OfferInfo
-from pyactors.operations import Operation, TaskInfo
+from pyactors.operations import Operation, TaskInfo, check_task_id
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus, can_transition
 
 # --------------------------------------------------------------------- effects
@@ -67,6 +67,15 @@ class AcknowledgeToAgent:
 
 
 @dataclass(frozen=True)
+class ResendUpdates:
+    """Ask an agent to send the pending updates of these tasks now (their
+    framework has just reconnected) instead of at its next retry."""
+
+    agent_id: str
+    task_ids: list[str]
+
+
+@dataclass(frozen=True)
 class ErrorEvent:
     framework_id: str
     message: str
@@ -79,8 +88,45 @@ Effect = (
     | KillTasks
     | ForwardUpdates
     | AcknowledgeToAgent
+    | ResendUpdates
     | ErrorEvent
 )
+
+
+def coalesce(effects: Sequence[Effect]) -> list[Effect]:
+    """Merge the effects of several calls handled together into one message
+    per receiver and kind, keeping each receiver's order: acknowledgements
+    per agent, updates per framework, kills per agent."""
+    merged: list[Effect] = []
+    acks: dict[str, AcknowledgeToAgent] = {}
+    updates: dict[str, ForwardUpdates] = {}
+    kills: dict[tuple[str, str], KillTasks] = {}
+    for effect in effects:
+        if isinstance(effect, AcknowledgeToAgent):
+            if effect.agent_id in acks:
+                acks[effect.agent_id].acknowledgements.extend(effect.acknowledgements)
+                continue
+            effect = acks[effect.agent_id] = AcknowledgeToAgent(
+                effect.agent_id, list(effect.acknowledgements)
+            )
+        elif isinstance(effect, ForwardUpdates):
+            if effect.framework_id in updates:
+                updates[effect.framework_id].statuses.extend(effect.statuses)
+                continue
+            effect = updates[effect.framework_id] = ForwardUpdates(
+                effect.framework_id, list(effect.statuses)
+            )
+        elif isinstance(effect, KillTasks):
+            key = (effect.agent_id, effect.framework_id)
+            if key in kills:
+                kills[key].task_ids.extend(effect.task_ids)
+                continue
+            effect = kills[key] = KillTasks(
+                effect.agent_id, effect.framework_id, list(effect.task_ids)
+            )
+        merged.append(effect)
+    return merged
+
 
 # --------------------------------------------------------------------- records
 
@@ -129,6 +175,9 @@ class MasterConfig:
     agent_timeout: float = 15.0
     sorter: str = "drf"
     seed: int = 0
+    # Mesos's --max_completed_tasks_per_framework, for the whole master:
+    # finished tasks kept for state and reconciliation after acknowledgement.
+    max_completed_tasks: int = 10_000
 
 
 @dataclass
@@ -141,6 +190,9 @@ class MasterState:
         self.agents: dict[str, AgentRecord] = {}
         self.frameworks: dict[str, FrameworkRecord] = {}
         self.tasks: dict[str, TaskRecord] = {}
+        # Tasks whose terminal update was acknowledged, oldest first.
+        self.completed: OrderedDict[str, TaskRecord] = OrderedDict()
+        self.removed_frameworks: set[str] = set()
         self._framework_serial = itertools.count(1)
 
     # ----------------------------------------------------------------- agents
@@ -207,21 +259,63 @@ class MasterState:
         capabilities: Sequence[str] = (),
         failover_timeout: float = 0.0,
     ) -> tuple[str, list[Effect]]:
-        """Register a framework, or reconnect one (same id) within its
-        failover timeout; returns its id."""
+        """Register a framework, or fail one over (same id) to a new
+        scheduler: it keeps its tasks, and the agents resend the updates it
+        has not acknowledged. An id this master has never seen is admitted
+        (a framework returning after a master failover); the id of a framework
+        torn down is refused."""
+        if failover_timeout < 0:
+            raise InvalidArgumentError(f"failover_timeout must be >= 0, got {failover_timeout}")
+        if framework_id is not None and framework_id in self.removed_frameworks:
+            raise UnknownFrameworkError(
+                f"framework '{framework_id}' was torn down (its failover timeout passed or it "
+                "was removed): subscribe without an id to register anew"
+            )
         if framework_id is not None and framework_id in self.frameworks:
             record = self.frameworks[framework_id]
             record.connected, record.disconnected_at = True, None
+            record.failover_timeout = failover_timeout
             self.allocator.activate_framework(framework_id)
-            return framework_id, []
-        if failover_timeout < 0:
-            raise InvalidArgumentError(f"failover_timeout must be >= 0, got {failover_timeout}")
-        new_id = framework_id or f"framework-{next(self._framework_serial)}"
+            pending: dict[str, list[str]] = defaultdict(list)
+            for task_id, task in self.tasks.items():
+                if task.framework_id == framework_id:
+                    pending[task.agent_id].append(task_id)
+            return framework_id, [
+                ResendUpdates(agent_id, ids)
+                for agent_id, ids in pending.items()
+                if self.agents[agent_id].reachable
+            ]
+        if framework_id is not None:
+            check_task_id(framework_id)
+        new_id = framework_id or self._fresh_framework_id()
         self.allocator.add_framework(new_id, list(roles), now, capabilities=capabilities)
         self.frameworks[new_id] = FrameworkRecord(
             new_id, name, list(roles), frozenset(capabilities), failover_timeout, now
         )
         return new_id, []
+
+    def update_framework(
+        self,
+        framework_id: str,
+        roles: Sequence[str] | None = None,
+        capabilities: Sequence[str] | None = None,
+        failover_timeout: float | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Mesos's UPDATE_FRAMEWORK: change roles (not one it still holds
+        resources in), capabilities, failover timeout or name; all or nothing."""
+        record = self._framework(framework_id)
+        if failover_timeout is not None and failover_timeout < 0:
+            raise InvalidArgumentError(f"failover_timeout must be >= 0, got {failover_timeout}")
+        self.allocator.update_framework(framework_id, roles, capabilities)
+        if roles is not None:
+            record.roles = list(roles)
+        if capabilities is not None:
+            record.capabilities = frozenset(capabilities)
+        if failover_timeout is not None:
+            record.failover_timeout = failover_timeout
+        if name is not None:
+            record.name = name
 
     def disconnect(self, framework_id: str, now: float) -> list[Effect]:
         """The framework's actor is gone: no offers until it reconnects; its
@@ -316,7 +410,9 @@ class MasterState:
         """Updates an agent sends (a batch): record each task's state, free
         the resources of terminal tasks, forward to frameworks in one batch
         each. Updates of unknown tasks or impossible transitions are still
-        acknowledged so the agent stops resending them, and not forwarded."""
+        acknowledged so the agent stops resending them, and not forwarded.
+        A disconnected framework's updates are recorded but not forwarded:
+        the agent keeps them until the framework is back."""
         self._agent(agent_id)
         forward: dict[str, list[TaskStatus]] = defaultdict(list)
         stale: list[tuple[str, str]] = []
@@ -334,26 +430,41 @@ class MasterState:
             if status.state.is_terminal and record.holds:
                 record.holds = False
                 self._recover(record.framework_id, agent_id, record.role, record.task.resources)
-            if record.framework_id in self.frameworks:
-                forward[record.framework_id].append(status)
-            elif status.uuid is not None:
+            framework = self.frameworks.get(record.framework_id)
+            if framework is None:
                 # Nobody will acknowledge it: the framework was torn down.
-                stale.append((status.task_id, status.uuid))
+                if status.uuid is not None:
+                    stale.append((status.task_id, status.uuid))
+                    self._complete(record, status.uuid)
+            elif framework.connected:
+                forward[record.framework_id].append(status)
         effects: list[Effect] = [ForwardUpdates(f, s) for f, s in forward.items()]
         if stale:
             effects.append(AcknowledgeToAgent(agent_id, stale))
         return effects
 
-    def acknowledge(self, framework_id: str, task_id: str, uuid: str) -> list[Effect]:
-        """The framework acknowledges an update; the agent may drop it."""
+    def acknowledge(
+        self, framework_id: str, acknowledgements: Sequence[tuple[str, str]]
+    ) -> list[Effect]:
+        """The framework acknowledges updates (task id, uuid); each agent
+        gets its own in one message and may drop them. A task that is not
+        the framework's refuses the whole batch. Acknowledging a terminal
+        update moves the task to the completed ones."""
         self._framework(framework_id)
-        record = self.tasks.get(task_id)
-        if record is None or record.framework_id != framework_id:
-            raise InvalidArgumentError(f"task '{task_id}' is not a task of '{framework_id}'")
-        return [AcknowledgeToAgent(record.agent_id, [(task_id, uuid)])]
+        records = []
+        for task_id, uuid in acknowledgements:
+            record = self.tasks.get(task_id) or self.completed.get(task_id)
+            if record is None or record.framework_id != framework_id:
+                raise InvalidArgumentError(f"task '{task_id}' is not a task of '{framework_id}'")
+            records.append((record, uuid))
+        per_agent: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for record, uuid in records:
+            per_agent[record.agent_id].append((record.task.task_id, uuid))
+            self._complete(record, uuid)
+        return [AcknowledgeToAgent(agent_id, acks) for agent_id, acks in per_agent.items()]
 
     def kill(self, framework_id: str, task_id: str, now: float) -> list[Effect]:
-        record = self.tasks.get(task_id)
+        record = self.tasks.get(task_id) or self.completed.get(task_id)
         if record is None or record.framework_id != framework_id:
             # Mesos answers a kill of an unknown task with TASK_LOST/UNKNOWN.
             status = TaskStatus(
@@ -379,7 +490,7 @@ class MasterState:
         ]
         statuses = []
         for task_id in wanted:
-            record = self.tasks.get(task_id)
+            record = self.tasks.get(task_id) or self.completed.get(task_id)
             if record is None or record.framework_id != framework_id:
                 statuses.append(
                     TaskStatus(
@@ -443,7 +554,14 @@ class MasterState:
                     kills[record.agent_id].append(record.task.task_id)
         self.allocator.remove_framework(framework_id)
         del self.frameworks[framework_id]
+        self.removed_frameworks.add(framework_id)
         return [KillTasks(agent_id, framework_id, ids) for agent_id, ids in kills.items()]
+
+    def agent_lost(self, agent_id: str, now: float) -> list[Effect]:
+        """The agent's actor is gone (not merely silent): unreachable now,
+        without waiting for agent_timeout."""
+        agent = self._agent(agent_id)
+        return self._mark_unreachable(agent, now) if agent.reachable else []
 
     def _mark_unreachable(self, agent: AgentRecord, now: float) -> list[Effect]:
         agent.reachable = False
@@ -473,6 +591,21 @@ class MasterState:
 
     def state(self) -> dict[str, Any]:
         """A Mesos /state-like summary."""
+        live: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        completed: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for records, into in ((self.tasks, live), (self.completed, completed)):
+            for t in records.values():
+                into[t.framework_id].append(
+                    {
+                        "id": t.task.task_id,
+                        "name": t.task.name,
+                        "state": t.state.value,
+                        "agent_id": t.agent_id,
+                        "role": t.role,
+                        "resources": str(t.task.resources),
+                        "status": t.status.to_dict(),
+                    }
+                )
         return {
             "agents": [
                 {
@@ -489,17 +622,11 @@ class MasterState:
                     "id": f.framework_id,
                     "name": f.name,
                     "roles": f.roles,
+                    "capabilities": sorted(f.capabilities),
+                    "failover_timeout": f.failover_timeout,
                     "connected": f.connected,
-                    "tasks": [
-                        {
-                            "id": t.task.task_id,
-                            "state": t.state.value,
-                            "agent_id": t.agent_id,
-                            "resources": str(t.task.resources),
-                        }
-                        for t in self.tasks.values()
-                        if t.framework_id == f.framework_id
-                    ],
+                    "tasks": live[f.framework_id],
+                    "completed_tasks": completed[f.framework_id],
                 }
                 for f in self.frameworks.values()
             ],
@@ -520,6 +647,25 @@ class MasterState:
         if record is None:
             raise UnknownFrameworkError(f"unknown framework '{framework_id}'")
         return record
+
+    def _fresh_framework_id(self) -> str:
+        # Ids admitted from elsewhere (after a master failover) may already
+        # use the serial's next values.
+        while True:
+            candidate = f"framework-{next(self._framework_serial)}"
+            if candidate not in self.frameworks and candidate not in self.removed_frameworks:
+                return candidate
+
+    def _complete(self, record: TaskRecord, uuid: str) -> None:
+        """The terminal update of a task was delivered: keep the task among
+        the completed ones, a bounded history."""
+        task_id = record.task.task_id
+        delivered = record.status.state.is_terminal and record.status.uuid == uuid
+        if delivered and self.tasks.get(task_id) is record:
+            del self.tasks[task_id]
+            self.completed[task_id] = record
+            while len(self.completed) > self.config.max_completed_tasks:
+                self.completed.popitem(last=False)
 
     def _recover(
         self,

@@ -6,11 +6,15 @@ them into Ray actors, sends one-way messages and waits where a caller must.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from typing import Any
 
 import ray
+from ray.exceptions import ActorDiedError as ActorDiedError
+from ray.exceptions import RayError
 
 NAMESPACE = "pyactors"
 
@@ -53,6 +57,33 @@ def tell(handle: Any, method: str, *args: Any) -> None:
     """A one-way message: fire and forget (a dead receiver is noticed by
     heartbeats and timeouts, not here)."""
     getattr(handle, method).remote(*args)
+
+
+def tell_watched(
+    handle: Any, method: str, args: tuple[Any, ...], on_dead: Callable[[], None]
+) -> None:
+    """A one-way message from inside an async actor whose receiver's death
+    is noticed: `on_dead` runs on this actor's event loop if the receiver's
+    actor has died. An exception the receiver raised is not its death."""
+    reference = getattr(handle, method).remote(*args)
+    watcher = asyncio.get_running_loop().create_task(_watch(reference, on_dead))
+    # The loop keeps only weak references to tasks: hold it until done.
+    _watchers.add(watcher)
+    watcher.add_done_callback(_watchers.discard)
+
+
+_watchers: set[asyncio.Task[None]] = set()
+
+
+async def _watch(reference: Any, on_dead: Callable[[], None]) -> None:
+    try:
+        await reference
+    except ActorDiedError:
+        on_dead()
+    except RayError:
+        # The receiver's handler failed (it is alive and logged it), or the
+        # receiver is briefly unreachable: heartbeats and timeouts decide.
+        pass
 
 
 def ask(handle: Any, method: str, *args: Any, timeout: float = 30.0) -> Any:

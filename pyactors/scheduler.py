@@ -3,11 +3,18 @@
 Callbacks follow Mesos's scheduler API; each receives the `Driver`, through
 which the scheduler sends its calls. Status updates are acknowledged after
 `update` returns unless the scheduler sets `auto_acknowledge = False`.
+
+The driver batches: every call a scheduler makes during one callback goes to
+the master in one message when the callback returns (a scheduler that
+accepts 50 offers sends one message, not 50). Calls made outside a callback
+(from a method the cluster handle invokes) are sent at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from pyactors import ray_calls
@@ -15,50 +22,106 @@ from pyactors.offer_book import OfferInfo
 from pyactors.operations import Operation
 from pyactors.tasks import TaskStatus
 
+# How many delivered updates a framework actor remembers to drop duplicates
+# (an agent resends an update whose acknowledgement is still on its way).
+_REMEMBERED_UPDATES = 100_000
+
 
 class Driver:
-    """What a scheduler can ask of the master (one-way messages)."""
+    """What a scheduler can ask of the master: Mesos's v1 scheduler calls."""
 
     def __init__(self, master: Any, framework_id: str) -> None:
         self.master = master
         self.framework_id = framework_id
+        self._outbox: list[tuple[str, tuple[Any, ...]]] = []
+        self._depth = 0
 
     def accept(
         self, offer_ids: Sequence[str], operations: Sequence[Operation], refuse_seconds: float = 5.0
     ) -> None:
-        ray_calls.tell(
-            self.master,
-            "accept",
-            self.framework_id,
-            list(offer_ids),
-            list(operations),
-            refuse_seconds,
-        )
+        """Use offers (all from one agent) for the operations, in order; what
+        they leave unused is declined with `refuse_seconds`."""
+        self._call("accept", list(offer_ids), list(operations), refuse_seconds)
 
     def decline(self, offer_ids: Sequence[str], refuse_seconds: float = 5.0) -> None:
-        ray_calls.tell(self.master, "decline", self.framework_id, list(offer_ids), refuse_seconds)
+        """Give offers back; they are not offered to this framework again for
+        `refuse_seconds` (0: no filter)."""
+        self._call("decline", list(offer_ids), refuse_seconds)
 
     def acknowledge(self, status: TaskStatus) -> None:
+        """Let the agent forget an update (only needed with
+        `auto_acknowledge = False`)."""
         if status.uuid is not None:
-            ray_calls.tell(
-                self.master, "acknowledge", self.framework_id, status.task_id, status.uuid
-            )
+            self._call("acknowledge", [(status.task_id, status.uuid)])
 
     def kill(self, task_id: str) -> None:
-        ray_calls.tell(self.master, "kill", self.framework_id, task_id)
+        self._call("kill", task_id)
 
     def reconcile(self, task_ids: Sequence[str] = ()) -> None:
-        ray_calls.tell(self.master, "reconcile", self.framework_id, list(task_ids))
+        """The latest state of these tasks (of all the framework's when none
+        are named) comes back as updates with REASON_RECONCILIATION."""
+        self._call("reconcile", list(task_ids))
 
     def revive(self, roles: Sequence[str] | None = None) -> None:
-        ray_calls.tell(
-            self.master, "revive", self.framework_id, None if roles is None else list(roles)
-        )
+        """Offers again in these roles (all when None), filters cleared."""
+        self._call("revive", None if roles is None else list(roles))
 
     def suppress(self, roles: Sequence[str] | None = None) -> None:
-        ray_calls.tell(
-            self.master, "suppress", self.framework_id, None if roles is None else list(roles)
-        )
+        """No offers in these roles (all when None) until revived."""
+        self._call("suppress", None if roles is None else list(roles))
+
+    def request(self, roles: Sequence[str] | None = None) -> None:
+        """Ask for resources now. Like Mesos's allocator, which takes requests
+        only as a hint, it clears the framework's filters in these roles."""
+        self._call("request", None if roles is None else list(roles))
+
+    def update_framework(
+        self,
+        roles: Sequence[str] | None = None,
+        capabilities: Sequence[str] | None = None,
+        failover_timeout: float | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Change the framework's info; a role that still holds resources
+        cannot be dropped (an error event says so and nothing changes)."""
+        changes: dict[str, Any] = {}
+        if roles is not None:
+            changes["roles"] = list(roles)
+        if capabilities is not None:
+            changes["capabilities"] = list(capabilities)
+        if failover_timeout is not None:
+            changes["failover_timeout"] = failover_timeout
+        if name is not None:
+            changes["name"] = name
+        self._call("update_framework", changes)
+
+    def teardown(self) -> None:
+        """End the framework: its tasks are killed, its resources freed, its
+        id retired."""
+        self._call("teardown")
+
+    def flush(self) -> None:
+        """Send the calls made so far (done for you after each callback)."""
+        if self._outbox:
+            batch, self._outbox = self._outbox, []
+            ray_calls.tell(self.master, "calls", self.framework_id, batch)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold calls until the outermost batch ends, then send them in one
+        message."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self.flush()
+
+    def _call(self, name: str, *args: Any) -> None:
+        self._outbox.append((name, args))
+        if self._depth == 0:
+            self.flush()
 
 
 class Scheduler:
@@ -78,12 +141,21 @@ class Scheduler:
     def update(self, driver: Driver, status: TaskStatus) -> None:
         pass
 
+    def message(self, driver: Driver, agent_id: str, executor_id: str, data: bytes) -> None:
+        pass
+
+    def failure(
+        self, driver: Driver, agent_id: str, executor_id: str | None, status: int | None
+    ) -> None:
+        pass
+
     def error(self, driver: Driver, message: str) -> None:
         pass
 
 
 class FrameworkActor:
-    """Runs a user's Scheduler: subscribes, turns events into callbacks."""
+    """Runs a user's Scheduler: subscribes, turns events into callbacks and
+    sends each callback's calls as one batch."""
 
     def __init__(
         self,
@@ -104,6 +176,8 @@ class FrameworkActor:
         self.capabilities = capabilities
         self.framework_id = framework_id
         self.driver: Driver | None = None
+        # task id -> uuid of the last update delivered to the scheduler.
+        self._delivered: OrderedDict[str, str] = OrderedDict()
 
     async def start(self, handle: Any) -> str:
         framework_id: str = await ray_calls.ask_async(
@@ -118,30 +192,57 @@ class FrameworkActor:
         )
         self.framework_id = framework_id
         self.driver = Driver(self.master, framework_id)
-        self.scheduler.subscribed(self.driver, framework_id, {"master": "pyactors"})
+        with self.driver.batch():
+            self.scheduler.subscribed(self.driver, framework_id, {"master": "pyactors"})
         return framework_id
 
     async def offers(self, offers: list[OfferInfo]) -> None:
-        self.scheduler.offers(self._driver(), offers)
+        driver = self._driver()
+        with driver.batch():
+            self.scheduler.offers(driver, offers)
 
     async def rescind(self, offer_ids: list[str]) -> None:
-        for offer_id in offer_ids:
-            self.scheduler.rescind(self._driver(), offer_id)
+        driver = self._driver()
+        with driver.batch():
+            for offer_id in offer_ids:
+                self.scheduler.rescind(driver, offer_id)
 
     async def updates(self, statuses: list[TaskStatus]) -> None:
+        """Deliver each update once (a resent duplicate is acknowledged
+        again, not delivered), then acknowledge the batch in one call."""
         driver = self._driver()
-        for status in statuses:
-            self.scheduler.update(driver, status)
-            if self.scheduler.auto_acknowledge:
-                driver.acknowledge(status)
+        with driver.batch():
+            for status in statuses:
+                duplicate = status.uuid is not None and (
+                    self._delivered.get(status.task_id) == status.uuid
+                )
+                if not duplicate:
+                    self.scheduler.update(driver, status)
+                    if status.uuid is not None:
+                        self._remember(status.task_id, status.uuid)
+                if duplicate or self.scheduler.auto_acknowledge:
+                    driver.acknowledge(status)
 
     async def error(self, message: str) -> None:
-        self.scheduler.error(self._driver(), message)
+        driver = self._driver()
+        with driver.batch():
+            self.scheduler.error(driver, message)
+
+    async def heartbeat(self) -> None:
+        """The master checks that this actor lives."""
 
     async def call(self, method: str, *args: Any) -> Any:
         """Run a method of the user's scheduler inside the actor (for
-        inspection from the cluster handle)."""
-        return getattr(self.scheduler, method)(*args)
+        inspection and control from the cluster handle); driver calls it
+        makes are sent when it returns."""
+        with self._driver().batch():
+            return getattr(self.scheduler, method)(*args)
+
+    def _remember(self, task_id: str, uuid: str) -> None:
+        self._delivered[task_id] = uuid
+        self._delivered.move_to_end(task_id)
+        if len(self._delivered) > _REMEMBERED_UPDATES:
+            self._delivered.popitem(last=False)
 
     def _driver(self) -> Driver:
         if self.driver is None:

@@ -94,6 +94,14 @@ class StatusUpdateStreams:
         stream.sent_at, stream.due_at, stream.interval = None, now, 0.0
         return True
 
+    def resend_now(self, task_ids: list[str], now: float) -> None:
+        """Make the in-flight updates of these tasks due at once (their
+        framework came back), keeping the retry interval's growth."""
+        for task_id in task_ids:
+            stream = self._streams.get(task_id)
+            if stream is not None and stream.updates:
+                stream.due_at = now
+
     def pending(self, task_id: str | None = None) -> list[TaskStatus]:
         """Unacknowledged updates, oldest first (of one task, or all)."""
         if task_id is not None:

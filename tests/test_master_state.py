@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pyactors import Resources
-from pyactors.errors import UnknownAgentError
+from pyactors.errors import InvalidArgumentError, UnknownAgentError, UnknownFrameworkError
 from pyactors.master_state import (
     AcknowledgeToAgent,
     ErrorEvent,
@@ -15,7 +15,9 @@ from pyactors.master_state import (
     MasterConfig,
     MasterState,
     Rescind,
+    ResendUpdates,
     SendOffers,
+    coalesce,
 )
 from pyactors.operations import Launch, TaskInfo
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus
@@ -65,7 +67,7 @@ def test_launch_run_finish_acknowledge() -> None:
     running = agent_update("t1", TaskState.TASK_RUNNING, 4)
     (forward,) = of(master.status_updates("agent-0", [running]), ForwardUpdates)
     assert forward.statuses == [running]
-    assert master.acknowledge(fw, "t1", running.uuid or "") == [
+    assert master.acknowledge(fw, [("t1", running.uuid or "")]) == [
         AcknowledgeToAgent("agent-0", [("t1", running.uuid or "")])
     ]
     finished = agent_update("t1", TaskState.TASK_FINISHED, 5)
@@ -164,7 +166,7 @@ def test_failover_timeout_tears_the_framework_down() -> None:
     master.disconnect(fw, now=2)
     assert master.expire(now=11.9) == []
     # Reconnecting within the timeout keeps everything.
-    master.subscribe("pi", ["science"], now=5, framework_id=fw)
+    master.subscribe("pi", ["science"], now=5, framework_id=fw, failover_timeout=10)
     master.disconnect(fw, now=6)
     assert master.expire(now=15) == []
     assert master.expire(now=16) == [KillTasks("agent-0", fw, ["t"])]
@@ -175,3 +177,111 @@ def test_failover_timeout_tears_the_framework_down() -> None:
     assert master.status_updates("agent-0", [killed]) == [
         AcknowledgeToAgent("agent-0", [("t", killed.uuid or "")])
     ]
+
+
+def launched(master: MasterState, fw: str, *task_ids: str, now: float = 1) -> str:
+    (batch,) = of(master.allocate(now=now), SendOffers)
+    offer = batch.offers[0]
+    master.accept(fw, [offer.id], [Launch([task(t) for t in task_ids])], 0, now=now)
+    return offer.agent_id
+
+
+def test_acknowledgements_are_batched_per_agent_and_validated_whole() -> None:
+    master, fw = cluster(agents=1)
+    launched(master, fw, "a", "b")
+    ups = [agent_update(t, TaskState.TASK_RUNNING, 2) for t in ("a", "b")]
+    master.status_updates("agent-0", ups)
+    acks = [(u.task_id, u.uuid or "") for u in ups]
+    with pytest.raises(InvalidArgumentError, match="'ghost' is not a task"):
+        master.acknowledge(fw, [*acks, ("ghost", "x")])
+    assert master.acknowledge(fw, acks) == [AcknowledgeToAgent("agent-0", acks)]
+
+
+def test_acknowledged_terminal_tasks_move_to_a_bounded_history() -> None:
+    master = MasterState(MasterConfig(max_completed_tasks=2))
+    master.register_agent("agent-0", "h", Resources.parse("cpus:4;mem:1024"), {}, now=0)
+    fw, _ = master.subscribe("pi", ["r"], now=0)
+    launched(master, fw, "a", "b", "c")
+    for i, t in enumerate(("a", "b", "c")):
+        done = agent_update(t, TaskState.TASK_FINISHED, 2 + i)
+        master.status_updates("agent-0", [done])
+        assert t in master.tasks
+        master.acknowledge(fw, [(t, done.uuid or "")])
+        assert t not in master.tasks
+    assert list(master.completed) == ["b", "c"]
+    (summary,) = master.state()["frameworks"]
+    assert [t["id"] for t in summary["completed_tasks"]] == ["b", "c"]
+    (reconciled,) = of(master.reconcile(fw, ["c"], now=9), ForwardUpdates)
+    assert reconciled.statuses[0].state is TaskState.TASK_FINISHED
+
+
+def test_a_disconnected_framework_gets_its_updates_after_failing_over() -> None:
+    master, fw = cluster(agents=1)
+    launched(master, fw, "a")
+    master.disconnect(fw, now=2)
+    running = agent_update("a", TaskState.TASK_RUNNING, 3)
+    # Recorded, not forwarded, not acknowledged: the agent keeps it.
+    assert master.status_updates("agent-0", [running]) == []
+    assert master.tasks["a"].state is TaskState.TASK_RUNNING
+    _, effects = master.subscribe("pi", ["science"], now=4, framework_id=fw)
+    assert effects == [ResendUpdates("agent-0", ["a"])]
+    (forward,) = of(master.status_updates("agent-0", [running]), ForwardUpdates)
+    assert forward.statuses == [running]
+
+
+def test_a_torn_down_framework_cannot_come_back() -> None:
+    master, fw = cluster(agents=1)
+    master.teardown(fw)
+    with pytest.raises(UnknownFrameworkError, match="torn down"):
+        master.subscribe("pi", ["science"], now=1, framework_id=fw)
+    # An id the master never saw is admitted (after a master failover).
+    again, _ = master.subscribe("pi", ["science"], now=1, framework_id="framework-77")
+    assert again == "framework-77"
+
+
+def test_update_framework_is_all_or_nothing() -> None:
+    master, fw = cluster(agents=1)
+    launched(master, fw, "a")
+    with pytest.raises(InvalidArgumentError):
+        master.update_framework(fw, roles=["other"], failover_timeout=5)
+    assert master.frameworks[fw].roles == ["science"]
+    assert master.frameworks[fw].failover_timeout == 0
+    master.update_framework(fw, roles=["science", "other"], name="pi2")
+    assert (master.frameworks[fw].roles, master.frameworks[fw].name) == (
+        ["science", "other"],
+        "pi2",
+    )
+
+
+def test_agent_lost_marks_unreachable_at_once() -> None:
+    master, fw = cluster(agents=1)
+    launched(master, fw, "a")
+    (forward,) = of(master.agent_lost("agent-0", now=2), ForwardUpdates)
+    assert [s.state for s in forward.statuses] == [TaskState.TASK_UNREACHABLE]
+    assert master.agent_lost("agent-0", now=3) == []
+
+
+def test_coalesce_merges_per_receiver_in_order() -> None:
+    effects = coalesce(
+        [
+            AcknowledgeToAgent("a1", [("t1", "u1")]),
+            ErrorEvent("f", "x"),
+            AcknowledgeToAgent("a1", [("t2", "u2")]),
+            KillTasks("a1", "f", ["t3"]),
+            KillTasks("a1", "f", ["t4"]),
+            AcknowledgeToAgent("a2", [("t5", "u5")]),
+        ]
+    )
+    assert effects == [
+        AcknowledgeToAgent("a1", [("t1", "u1"), ("t2", "u2")]),
+        ErrorEvent("f", "x"),
+        KillTasks("a1", "f", ["t3", "t4"]),
+        AcknowledgeToAgent("a2", [("t5", "u5")]),
+    ]
+
+
+def test_fresh_framework_ids_skip_ids_already_admitted() -> None:
+    master = MasterState()
+    master.subscribe("old", ["r"], now=0, framework_id="framework-1")
+    fresh, _ = master.subscribe("new", ["r"], now=0)
+    assert fresh == "framework-2"

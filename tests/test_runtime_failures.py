@@ -1,0 +1,303 @@
+"""Failure handling on a real Ray instance: bad accepts, filters,
+suppression, limits, a framework's actor dying (within and past its failover
+timeout) and an agent's actor dying."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psutil
+import pytest
+from waiting import wait_for
+
+import pyactors.cluster
+from pyactors import Resources, ray_calls
+from pyactors.errors import UnknownFrameworkError
+from pyactors.master_state import MasterConfig
+from pyactors.offer_book import OfferInfo
+from pyactors.operations import Launch, TaskInfo
+from pyactors.scheduler import Driver, Scheduler
+from pyactors.tasks import TaskStatus
+
+SMALL = "cpus:0.5;mem:32"
+
+
+class Launcher(Scheduler):
+    """Launches the given (task id, command, resources) once, on the first
+    offer that fits, declines the rest; records updates, errors and offers."""
+
+    def __init__(self, tasks: list[tuple[str, str, str]], refuse_seconds: float = 1.0) -> None:
+        self.pending = list(tasks)
+        self.refuse_seconds = refuse_seconds
+        self.updates: list[tuple[str, str, str | None, str]] = []
+        self.errors: list[str] = []
+        self.offered: list[tuple[float, str]] = []
+        self.suppressed_at: float | None = None
+
+    def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
+        self.offered += [(time.monotonic(), o.agent_id) for o in offers]
+        for offer in offers:
+            fits = [t for t in self.pending if Resources.parse(t[2]) <= offer.resources]
+            if fits:
+                task_id, command, resources = fits[0]
+                self.pending.remove(fits[0])
+                task = TaskInfo(task_id, task_id, Resources.parse(resources), command=command)
+                driver.accept([offer.id], [Launch([task])], refuse_seconds=self.refuse_seconds)
+            else:
+                driver.decline([offer.id], refuse_seconds=self.refuse_seconds)
+
+    def update(self, driver: Driver, status: TaskStatus) -> None:
+        reason = None if status.reason is None else status.reason.value
+        self.updates.append((status.task_id, status.state.value, reason, status.message))
+
+    def error(self, driver: Driver, message: str) -> None:
+        self.errors.append(message)
+
+    def seen(self) -> dict[str, Any]:
+        return {"updates": self.updates, "errors": self.errors, "offered": self.offered}
+
+    def states(self, task_id: str) -> list[str]:
+        return [state for t, state, _, _ in self.updates if t == task_id]
+
+
+class BadAccepts(Launcher):
+    """On its first offer: an accept of an unknown offer, then one accept
+    with a task too big, a task id used twice and a good task."""
+
+    def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
+        if self.pending:
+            self.pending = []
+            unknown = TaskInfo("unknown-offer", "x", Resources.parse(SMALL), command="true")
+            driver.accept(["no-such-offer"], [Launch([unknown])])
+            tasks = [
+                TaskInfo("too-big", "x", Resources.parse("cpus:100"), command="true"),
+                TaskInfo("twice", "x", Resources.parse(SMALL), command="true"),
+                TaskInfo("twice", "x", Resources.parse(SMALL), command="true"),
+            ]
+            driver.accept([offers[0].id], [Launch(tasks)], refuse_seconds=0)
+        driver.decline([o.id for o in offers[1:]], refuse_seconds=0)
+
+
+class Suppressor(Launcher):
+    """Declines its first offers and suppresses; revives when told."""
+
+    def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
+        self.offered += [(time.monotonic(), o.agent_id) for o in offers]
+        driver.decline([o.id for o in offers], refuse_seconds=0)
+        if self.suppressed_at is None:
+            self.suppressed_at = time.monotonic()
+            driver.suppress()
+
+    def revive(self) -> float:
+        self.driver.revive()
+        return time.monotonic()
+
+    def subscribed(self, driver: Driver, framework_id: str, master_info: dict[str, Any]) -> None:
+        self.driver = driver
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pyactors.cluster.Cluster]:
+    started = pyactors.cluster.start(
+        agents=2,
+        agent_resources="cpus:2;mem:512",
+        work_dir=str(tmp_path_factory.mktemp("work")),
+        allocation_interval=0.2,
+        config=MasterConfig(agent_timeout=3.0),
+        status_retry_interval=1.0,
+        framework_heartbeat_interval=0.3,
+    )
+    yield started
+    started.shutdown()
+
+
+def processes_in(sandbox: Path) -> list[psutil.Process]:
+    """Live processes whose working directory is the sandbox."""
+    found = []
+    for process in psutil.process_iter(["cwd"]):
+        try:
+            if process.info["cwd"] == str(sandbox) and process.status() != psutil.STATUS_ZOMBIE:
+                found.append(process)
+        except psutil.Error:
+            continue
+    return found
+
+
+def sandbox_of(cluster: pyactors.cluster.Cluster, agent: str, framework: str, task: str) -> Path:
+    return Path(cluster.work_dir) / agent / "frameworks" / framework / "tasks" / task
+
+
+def task_agent(cluster: pyactors.cluster.Cluster, framework_id: str, task_id: str) -> str:
+    for framework in cluster.state()["frameworks"]:
+        for task in framework["tasks"] + framework["completed_tasks"]:
+            if framework["id"] == framework_id and task["id"] == task_id:
+                return str(task["agent_id"])
+    raise AssertionError(f"no task {task_id} of {framework_id}")
+
+
+def test_bad_accepts_get_task_error_with_reasons(cluster: pyactors.cluster.Cluster) -> None:
+    framework = cluster.run_framework(BadAccepts, [("go", "", "")], name="bad", roles=["bad"])
+
+    def five_updates() -> dict[str, Any] | None:
+        seen: dict[str, Any] = framework.call("seen")
+        return seen if len(seen["updates"]) >= 5 else None
+
+    seen = wait_for(five_updates, what="five updates")
+    by_task: dict[str, list[tuple[str, str | None, str]]] = {}
+    for task_id, state, reason, message in seen["updates"]:
+        by_task.setdefault(task_id, []).append((state, reason, message))
+    assert by_task["unknown-offer"][0][:2] == ("TASK_ERROR", "REASON_INVALID_OFFERS")
+    assert "'no-such-offer' is unknown" in by_task["unknown-offer"][0][2]
+    assert any("'no-such-offer' is unknown" in e for e in seen["errors"])
+    assert by_task["too-big"][0][:2] == ("TASK_ERROR", "REASON_TASK_INVALID")
+    assert "needs cpus:100" in by_task["too-big"][0][2]
+    # The first "twice" runs; the second is refused for reusing the id.
+    twice = [state for state, _, _ in by_task["twice"]]
+    assert twice == ["TASK_ERROR", "TASK_RUNNING", "TASK_FINISHED"]
+    assert "'twice' is already in use" in by_task["twice"][0][2]
+    cluster.teardown(framework)
+
+
+def test_declined_agents_are_not_offered_again_until_the_filter_expires(
+    cluster: pyactors.cluster.Cluster,
+) -> None:
+    framework = cluster.run_framework(Launcher, [], 2.0, name="decliner", roles=["decline"])
+    time.sleep(5.5)
+    offered: list[tuple[float, str]] = framework.call("seen")["offered"]
+    cluster.teardown(framework)
+    for agent in ("agent-0", "agent-1"):
+        times = [t for t, a in offered if a == agent]
+        assert len(times) >= 2, (agent, offered)
+        gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
+        # Never before the filter's 2 s; soon after it (cycles are 0.2 s).
+        assert min(gaps) >= 1.9, gaps
+        assert max(gaps) < 3.5, gaps
+
+
+def test_a_suppressed_framework_gets_no_offers_until_it_revives(
+    cluster: pyactors.cluster.Cluster,
+) -> None:
+    framework = cluster.run_framework(Suppressor, [], name="quiet", roles=["quiet"])
+    wait_for(lambda: framework.call("seen")["offered"], what="a first offer")
+    time.sleep(2.0)
+    offered = framework.call("seen")["offered"]
+    suppressed_at = framework.call("__getattribute__", "suppressed_at")
+    assert [t for t, _ in offered if t > suppressed_at + 0.5] == []
+    revived_at = framework.call("revive")
+    wait_for(
+        lambda: [t for t, _ in framework.call("seen")["offered"] if t > revived_at],
+        timeout=10,
+        what="an offer after revive",
+    )
+    cluster.teardown(framework)
+
+
+def test_a_task_above_its_memory_is_failed_for_it(cluster: pyactors.cluster.Cluster) -> None:
+    hog = "python3 -c 'import time; x = bytearray(300 * 2**20); time.sleep(20)'"
+    framework = cluster.run_framework(
+        Launcher, [("hog", hog, "cpus:0.5;mem:64")], name="hog", roles=["hog"]
+    )
+    wait_for(lambda: "TASK_FAILED" in framework.call("states", "hog"), what="hog failed")
+    updates = framework.call("seen")["updates"]
+    (failed,) = [u for u in updates if u[1] == "TASK_FAILED"]
+    assert failed[2] == "REASON_CONTAINER_LIMITATION_MEMORY"
+    assert "memory limit" in failed[3]
+    cluster.teardown(framework)
+
+
+def test_a_framework_failing_over_within_its_timeout_keeps_tasks_and_updates(
+    cluster: pyactors.cluster.Cluster,
+) -> None:
+    tasks = [("fo-0", "sleep 1.5", SMALL), ("fo-1", "sleep 1.5; exit 3", SMALL)]
+    first = cluster.run_framework(
+        Launcher, tasks, name="failover", roles=["fo"], failover_timeout=60
+    )
+    wait_for(
+        lambda: all("TASK_RUNNING" in first.call("states", t) for t, _, _ in tasks),
+        what="both running",
+    )
+    time.sleep(0.3)  # let the acknowledgements of RUNNING reach the agents
+    ray_calls.stop(first.handle)
+    wait_for(
+        lambda: (
+            next(f for f in cluster.state()["frameworks"] if f["id"] == first.id)["connected"]
+            is False
+        ),
+        what="the master noticing the dead scheduler",
+    )
+    # Both tasks end while no scheduler is there; the agents keep the updates.
+    time.sleep(2.0)
+    second = cluster.run_framework(
+        Launcher,
+        [("fo-2", "true", SMALL)],
+        name="failover",
+        roles=["fo"],
+        failover_timeout=60,
+        framework_id=first.id,
+    )
+    assert second.id == first.id
+    wait_for(
+        lambda: (
+            "TASK_FINISHED" in second.call("states", "fo-2")
+            and "TASK_FAILED" in second.call("states", "fo-1")
+            and "TASK_FINISHED" in second.call("states", "fo-0")
+        ),
+        what="the missed updates and a new task's",
+    )
+    for task_id, last in (("fo-0", "TASK_FINISHED"), ("fo-1", "TASK_FAILED")):
+        states = second.call("states", task_id)
+        # At least once, in order, the terminal update exactly once.
+        assert states in ([last], ["TASK_RUNNING", last]), states
+    cluster.teardown(second)
+
+
+def test_a_framework_gone_past_its_timeout_is_torn_down(
+    cluster: pyactors.cluster.Cluster,
+) -> None:
+    framework = cluster.run_framework(
+        Launcher, [("gone-0", "sleep 60", SMALL)], name="gone", roles=["gone"], failover_timeout=1
+    )
+    wait_for(lambda: "TASK_RUNNING" in framework.call("states", "gone-0"), what="running")
+    sandbox = sandbox_of(
+        cluster, task_agent(cluster, framework.id, "gone-0"), framework.id, "gone-0"
+    )
+    assert processes_in(sandbox)
+    ray_calls.stop(framework.handle)
+    cluster.frameworks.remove(framework)
+    wait_for(
+        lambda: framework.id not in [f["id"] for f in cluster.state()["frameworks"]],
+        timeout=15,
+        what="teardown after the failover timeout",
+    )
+    wait_for(lambda: not processes_in(sandbox), timeout=10, what="the task killed")
+    roles = cluster.state()["allocator"]["roles"]
+    assert roles.get("gone", {}).get("share", 0.0) == 0.0
+    with pytest.raises(UnknownFrameworkError, match="torn down"):
+        cluster.run_framework(Launcher, [], name="gone", roles=["gone"], framework_id=framework.id)
+
+
+def test_a_dead_agent_makes_its_tasks_unreachable(cluster: pyactors.cluster.Cluster) -> None:
+    framework = cluster.run_framework(
+        Launcher, [("lost-0", "sleep 60", SMALL)], name="lost", roles=["lost"]
+    )
+    wait_for(lambda: "TASK_RUNNING" in framework.call("states", "lost-0"), what="running")
+    agent = task_agent(cluster, framework.id, "lost-0")
+    sandbox = sandbox_of(cluster, agent, framework.id, "lost-0")
+    try:
+        ray_calls.stop(cluster.agents[agent])
+        wait_for(
+            lambda: "TASK_UNREACHABLE" in framework.call("states", "lost-0"),
+            timeout=15,
+            what="TASK_UNREACHABLE",
+        )
+        (reachable,) = [a["reachable"] for a in cluster.state()["agents"] if a["id"] == agent]
+        assert reachable is False
+    finally:
+        # The agent's actor died without reaping its task: stop it here.
+        for process in processes_in(sandbox):
+            process.kill()
+    cluster.teardown(framework)
