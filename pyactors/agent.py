@@ -8,12 +8,11 @@ that no longer knows it makes it register again with its running tasks.
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from pathlib import Path
 from typing import Any
 
-from pyactors import ray_calls
+from pyactors import agent_resources, ray_calls
 from pyactors.agent_state import AgentState
 from pyactors.operations import TaskInfo
 from pyactors.task_process import sandbox_path
@@ -24,17 +23,26 @@ class AgentActor:
         self,
         agent_id: str,
         master: Any,
-        resources: str,
+        resources: str | None,
         work_dir: str,
         attributes: dict[str, str] | None = None,
         poll_interval: float = 0.05,
         heartbeat_interval: float = 1.0,
         retry_interval: float = 10.0,
+        slice_index: int = 0,
+        slices: int = 1,
+        hostname: str | None = None,
     ) -> None:
+        """`resources` and `attributes` given here override what is
+        detected from this actor's Ray node; with `slices` agents on one
+        node, each detects its even share."""
         self.agent_id = agent_id
         self.master = master
-        self.resources = resources
-        self.attributes = dict(attributes or {})
+        (node,) = [n for n in ray_calls.alive_nodes() if n.node_id == ray_calls.current_node_id()]
+        detected = agent_resources.detect(node, Path(work_dir), slice_index, slices)
+        self.resources = str(agent_resources.resolve(resources, detected))
+        self.attributes = agent_resources.attributes(node, attributes)
+        self.hostname = hostname or node.hostname
         self.state = AgentState(
             agent_id, Path(work_dir), retry_min=retry_interval, retry_max=60 * retry_interval
         )
@@ -55,7 +63,7 @@ class AgentActor:
             "register_agent",
             self.agent_id,
             self.handle,
-            socket.gethostname(),
+            self.hostname,
             self.resources,
             self.attributes,
             self.state.running(),

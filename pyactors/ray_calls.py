@@ -10,46 +10,91 @@ import asyncio
 import logging
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import ray
 from ray.exceptions import ActorDiedError as ActorDiedError
 from ray.exceptions import RayError
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 NAMESPACE = "pyactors"
 
 
-def ensure_started(num_cpus: int | None = None) -> None:
-    """Connect to the running Ray instance, or start a local one."""
-    if not ray.is_initialized():
-        ray.init(
-            namespace=NAMESPACE,
-            num_cpus=num_cpus,
-            include_dashboard=False,
-            logging_level=logging.ERROR,
-            log_to_driver=False,
-        )
+def ensure_started(num_cpus: int | None = None, address: str | None = None) -> None:
+    """Connect to the Ray cluster at `address` (or the running one, as
+    `ray.init` finds it), or start a local one."""
+    if ray.is_initialized():
+        return
+    # Options of a new instance only; an existing cluster has its own.
+    local: dict[str, Any] = {} if address else {"num_cpus": num_cpus, "include_dashboard": False}
+    ray.init(
+        address=address,
+        namespace=NAMESPACE,
+        logging_level=logging.ERROR,
+        log_to_driver=False,
+        **local,
+    )
 
 
-def spawn(cls: type, *args: Any, name: str | None = None, **kwargs: Any) -> Any:
-    """Start `cls` as an actor (async methods make it an async actor). It
-    takes no CPU from the cluster: pyactors' own actors must not compete
-    with the tasks they run for Ray's resources."""
+def spawn(
+    cls: type, *args: Any, name: str | None = None, node_id: str | None = None, **kwargs: Any
+) -> Any:
+    """Start `cls` as an actor (async methods make it an async actor), on
+    the Ray node `node_id` when given (and nowhere else). It takes no CPU
+    from the cluster: pyactors' own actors must not compete with the tasks
+    they run for Ray's resources."""
     options: dict[str, Any] = {"num_cpus": 0, "max_concurrency": 64}
     if name is not None:
         options["name"] = name
+    if node_id is not None:
+        options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=False)
     return ray.remote(cls).options(**options).remote(*args, **kwargs)
 
 
+@dataclass(frozen=True)
+class RayNode:
+    """What an agent on a Ray node reports by default."""
+
+    node_id: str
+    hostname: str
+    address: str
+    resources: dict[str, float]
+    labels: dict[str, str]
+
+
+def alive_nodes() -> list[RayNode]:
+    """The Ray cluster's live nodes, in a stable order."""
+    return sorted(
+        (
+            RayNode(
+                node["NodeID"],
+                node["NodeManagerHostname"],
+                node["NodeManagerAddress"],
+                dict(node["Resources"]),
+                dict(node.get("Labels") or {}),
+            )
+            for node in ray.nodes()  # type: ignore[no-untyped-call]
+            if node["Alive"]
+        ),
+        key=lambda node: node.node_id,
+    )
+
+
+def current_node_id() -> str:
+    """The Ray node the caller (a driver or an actor) runs on."""
+    return str(ray.get_runtime_context().get_node_id())
+
+
 def ship_by_value(cls: type) -> None:
-    """Let workers receive a user's class even when its module is not
-    importable there (a test file, a notebook): pickle the module by value."""
-    module = sys.modules.get(cls.__module__)
-    if (
-        module is not None
-        and cls.__module__ != "__main__"
-        and not cls.__module__.startswith("pyactors.")
-    ):
+    """Let workers receive a user's class even when its module (or a base
+    class's) is not importable there (a test file, a notebook): pickle those
+    modules by value."""
+    for base in cls.__mro__:
+        name = base.__module__
+        module = sys.modules.get(name)
+        if module is None or name in ("__main__", "builtins") or name.startswith("pyactors."):
+            continue
         ray.cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call]
 
 

@@ -1,16 +1,29 @@
-"""One Ray instance per test session, stopped when the session ends."""
+"""One Ray instance per test session, stopped when the session ends.
+
+It is a multi-node Ray cluster on this machine (`ray.cluster_utils.Cluster`:
+a head node and one more), so tests of node placement see several nodes;
+tests that run local agents pin them to the head node, the driver's.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
 import pytest
+import ray
+from ray.cluster_utils import Cluster
+
+from pyactors import ray_calls
 
 
 @pytest.fixture(scope="session", autouse=True)
-def ray_session() -> Iterator[None]:
-    yield
-    import ray
-
-    if ray.is_initialized():
-        ray.shutdown()
+def ray_cluster() -> Iterator[Cluster]:
+    cluster = Cluster(
+        initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False}
+    )
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    ray_calls.ensure_started(address=cluster.address)
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()

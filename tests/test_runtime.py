@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from waiting import wait_for
+from runtime_support import wait_for
 
 import pyactors.cluster
 from pyactors import Resources
