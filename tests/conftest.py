@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -14,3 +15,21 @@ def ray_session() -> Iterator[None]:
 
     if ray.is_initialized():
         ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def zookeeper() -> Iterator[Any]:
+    """A real standalone ZooKeeper server (`tests/zookeeper.py`) for the session.
+
+    Skips only when Debian's zookeeper package is not installed.
+    """
+    import zookeeper as zk
+
+    if not zk.installed():
+        pytest.skip(f"ZooKeeper is not installed ({zk.JAR} is missing): apt-get install zookeeper")
+    server = zk.ZooKeeperServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
