@@ -161,7 +161,9 @@ def wait_until(
 @contextlib.contextmanager
 def client(hosts: str, timeout: float = 4.0) -> Iterator[KazooClient]:
     """A started client with a short session timeout, stopped afterwards."""
-    zk = KazooClient(hosts=hosts, timeout=timeout)
+    # Retry connecting often: kazoo's default backoff grows past a test's patience.
+    retry = {"max_tries": -1, "delay": 0.1, "backoff": 1.5, "max_delay": 0.5}
+    zk = KazooClient(hosts=hosts, timeout=timeout, connection_retry=retry)
     zk.start(timeout=20)
     try:
         yield zk
