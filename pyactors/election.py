@@ -42,7 +42,7 @@ DEFAULT_PORT = 2181
 # ------------------------------------------------------------------ zk:// URLs
 
 _HOST = re.compile(
-    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9.-]*[A-Za-z0-9])?)(?::(?P<port>\d{1,5}))?"
+    r"(?P<host>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9](?:[A-Za-z0-9._-]*[A-Za-z0-9])?)(?::(?P<port>\d{1,5}))?"
 )
 _PATH_SEGMENT = re.compile(r"[^\x00-\x20\x7f/?#]+")
 
@@ -164,7 +164,8 @@ class LeaderContender:
         return self._node
 
     def start(self, timeout: float = 30.0) -> None:
-        """Join the election; returns once the candidate znode exists."""
+        """Join the election; returns once the candidate znode exists (raises
+        TimeoutError after `timeout`, while it keeps trying in the background)."""
         with self._lock:
             if self._running:
                 raise RuntimeError("this contender has already started")
@@ -179,7 +180,7 @@ class LeaderContender:
             if not self._running:
                 return
             self._running = False
-            self._disruptions += 1
+            self._disruptions += 1  # so that a `_check` under way elects no one
             self._depose()
         self._client.remove_listener(self._on_state)
         withdrawn = self._work.submit(self._withdraw)
@@ -189,8 +190,9 @@ class LeaderContender:
         with contextlib.suppress(TimeoutError, KazooException):
             withdrawn.result(timeout)
 
-    # Everything below runs on the one work thread, except `_on_state` (kazoo's
-    # connection thread) and `_on_children` (kazoo's callback thread).
+    # ZooKeeper calls run on the work thread only; `_on_state` runs on kazoo's
+    # connection thread, `_on_children` on its callback thread. What they
+    # share is guarded by `_lock`.
 
     def _join(self) -> None:
         with self._lock:

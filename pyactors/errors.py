@@ -59,8 +59,8 @@ class CorruptRecordError(RegistryError, ValueError):
 
 
 class InvalidRecordError(RegistryError, ValueError):
-    """A record or change given to the registry is malformed or contradicts
-    itself; nothing was written."""
+    """A record, change or path given to the registry is malformed or
+    contradicts itself; nothing was written."""
 
 
 class UnknownRecordError(RegistryError, LookupError):

@@ -1,4 +1,5 @@
-"""One Ray instance per test session, stopped when the session ends."""
+"""One Ray instance per test session, stopped when the session ends; a ZooKeeper
+server for the tests that ask for one."""
 
 from __future__ import annotations
 
