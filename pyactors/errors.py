@@ -35,3 +35,37 @@ class InvalidArgumentError(AllocatorError, ValueError):
     """An argument is out of range or inconsistent with the current state
     (a negative weight, a quota limit below its guarantee, recovering resources
     that were never allocated, ...)."""
+
+
+class RegistryError(PyactorsError):
+    """The master's durable registry cannot carry out a read or a write; a write
+    that raises stored nothing (or, after a lost connection, is of unknown
+    outcome: the handle must `load()` again before writing)."""
+
+
+class FencedError(RegistryError):
+    """Another writer (a newer leader) has claimed the registry since this handle
+    loaded it: the write was refused, and this master must stop leading."""
+
+
+class SchemaVersionError(RegistryError):
+    """A stored record was written by a newer schema than this pyactors reads:
+    upgrade it before it leads."""
+
+
+class CorruptRecordError(RegistryError, ValueError):
+    """A stored record is not one any schema version wrote (bad JSON, a missing
+    or ill-typed field)."""
+
+
+class InvalidRecordError(RegistryError, ValueError):
+    """A record, change or path given to the registry is malformed or
+    contradicts itself; nothing was written."""
+
+
+class UnknownRecordError(RegistryError, LookupError):
+    """A change removes a record the registry does not hold; nothing was written."""
+
+
+class ZooKeeperUrlError(PyactorsError, ValueError):
+    """A `zk://host:port,.../path` URL that cannot be used."""

@@ -1,13 +1,16 @@
-"""One Ray instance per test session, stopped when the session ends.
+"""One Ray instance per test session, stopped when the session ends; a
+ZooKeeper server for the tests that ask for one.
 
-It is a multi-node Ray cluster on this machine (`ray.cluster_utils.Cluster`:
-a head node and one more), so tests of node placement see several nodes;
-tests that run local agents pin them to the head node, the driver's.
+The Ray instance is a multi-node cluster on this machine
+(`ray.cluster_utils.Cluster`: a head node and one more), so tests of node
+placement see several nodes; tests that run local agents pin them to the head
+node, the driver's.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 import ray
@@ -27,3 +30,21 @@ def ray_cluster() -> Iterator[Cluster]:
     yield cluster
     ray.shutdown()
     cluster.shutdown()
+
+
+@pytest.fixture(scope="session")
+def zookeeper() -> Iterator[Any]:
+    """A real standalone ZooKeeper server (`tests/zookeeper.py`) for the session.
+
+    Skips only when Debian's zookeeper package is not installed.
+    """
+    import zookeeper as zk
+
+    if not zk.installed():
+        pytest.skip(f"ZooKeeper is not installed ({zk.JAR} is missing): apt-get install zookeeper")
+    server = zk.ZooKeeperServer()
+    try:
+        server.start()
+        yield server
+    finally:
+        server.close()
