@@ -29,6 +29,7 @@ class AgentActor:
         poll_interval: float = 0.05,
         heartbeat_interval: float = 1.0,
         retry_interval: float = 10.0,
+        message_interval: float = 0.25,
         slice_index: int = 0,
         slices: int = 1,
         hostname: str | None = None,
@@ -48,6 +49,7 @@ class AgentActor:
         )
         self.poll_interval = poll_interval
         self.heartbeat_interval = heartbeat_interval
+        self.message_interval = message_interval
         self._loop: asyncio.Task[None] | None = None
 
     async def start(self, handle: Any) -> None:
@@ -70,13 +72,19 @@ class AgentActor:
         )
 
     async def _run(self) -> None:
-        last_heartbeat = time.monotonic()
+        last_heartbeat = last_messages = time.monotonic()
         while True:
             await asyncio.sleep(self.poll_interval)
             now = time.monotonic()
             batch = self.state.poll(now)
             if batch:
                 ray_calls.tell(self.master, "status_updates", self.agent_id, batch)
+            running_too = now - last_messages >= self.message_interval
+            if running_too:
+                last_messages = now
+            messages = self.state.take_messages(running_too)
+            if messages:
+                ray_calls.tell(self.master, "task_messages", self.agent_id, messages)
             if now - last_heartbeat >= self.heartbeat_interval:
                 last_heartbeat = now
                 if not await ray_calls.ask_async(self.master, "heartbeat", self.agent_id):
@@ -92,6 +100,9 @@ class AgentActor:
 
     async def acknowledge(self, acknowledgements: list[tuple[str, str]]) -> None:
         self.state.acknowledge(acknowledgements, time.monotonic())
+
+    async def message(self, task_id: str, data: bytes) -> None:
+        self.state.deliver_message(task_id, data)
 
     async def resend(self, task_ids: list[str]) -> None:
         self.state.resend(task_ids, time.monotonic())

@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from pyactors.errors import DuplicateError
+from pyactors import task_messages
+from pyactors.errors import DuplicateError, InvalidArgumentError
 from pyactors.operations import TaskInfo
 from pyactors.status_updates import StatusUpdateStreams
 from pyactors.task_process import TaskProcess
@@ -33,6 +34,9 @@ class AgentState:
         self.kill_grace = kill_grace
         self.streams = StatusUpdateStreams(retry_min, retry_max)
         self.processes: dict[str, TaskProcess] = {}
+        # Tasks that ended since messages were last collected: their outbox
+        # is read once more so a message sent just before exiting arrives.
+        self._ended: list[str] = []
 
     def launch(
         self,
@@ -68,11 +72,33 @@ class AgentState:
     def poll(self, now: float) -> list[TaskStatus]:
         """Collect new states from the processes and return the updates to
         send now, in one batch."""
-        for process in self.processes.values():
+        for task_id, process in self.processes.items():
             status = process.poll(now)
             if status is not None:
                 self.streams.add(status, now)
+                if status.state.is_terminal:
+                    self._ended.append(task_id)
         return self.streams.due(now)
+
+    def deliver_message(self, task_id: str, data: bytes) -> None:
+        """A scheduler's message into a running task's inbox."""
+        process = self.processes.get(task_id)
+        if process is None or (process.reported is not None and process.reported.is_terminal):
+            raise InvalidArgumentError(f"task '{task_id}' is not running on '{self.agent_id}'")
+        task_messages.put(process.sandbox, task_messages.INBOX, data)
+
+    def take_messages(self, running_too: bool) -> list[tuple[str, bytes]]:
+        """Messages tasks left in their outboxes, (task id, data) oldest
+        first per task: from tasks that just ended, and from all running
+        ones when `running_too` (the agent does so on a slower timer)."""
+        ended, self._ended = self._ended, []
+        task_ids = list(self.processes) if running_too else ended
+        return [
+            (task_id, data)
+            for task_id in task_ids
+            if task_id in self.processes
+            for data in task_messages.take(self.processes[task_id].sandbox, task_messages.OUTBOX)
+        ]
 
     def acknowledge(self, acknowledgements: Sequence[tuple[str, str]], now: float) -> None:
         for task_id, uuid in acknowledgements:

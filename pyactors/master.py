@@ -25,13 +25,16 @@ from pyactors._core import Resources
 from pyactors.errors import PyactorsError
 from pyactors.master_state import (
     AcknowledgeToAgent,
+    AgentLost,
     Effect,
     ErrorEvent,
     ForwardUpdates,
+    FrameworkMessages,
     KillTasks,
     LaunchTasks,
     MasterConfig,
     MasterState,
+    MessageToTask,
     Rescind,
     ResendUpdates,
     SendOffers,
@@ -69,6 +72,7 @@ class MasterActor:
             "request": self._revive,
             "teardown": self._teardown,
             "update_framework": self._update_framework,
+            "message": self._message,
         }
 
     async def start(self) -> None:
@@ -213,9 +217,17 @@ class MasterActor:
         self.state.update_framework(framework_id, **changes)
         return []
 
+    def _message(
+        self, framework_id: str, now: float, agent_id: str, task_id: str, data: bytes
+    ) -> list[Effect]:
+        return self.state.message_to_task(framework_id, agent_id, task_id, data)
+
     async def teardown(self, framework_id: str) -> None:
         """The operator ends a framework (Mesos's /teardown)."""
         self._send(self._teardown(framework_id, time.monotonic()))
+
+    async def task_messages(self, agent_id: str, messages: list[tuple[str, bytes]]) -> None:
+        self._send(self.state.messages_from_tasks(agent_id, messages))
 
     async def state_summary(self) -> dict[str, Any]:
         return self.state.state()
@@ -241,6 +253,12 @@ class MasterActor:
                     self._tell_agent(agent_id, "acknowledge", acknowledgements)
                 case ResendUpdates(agent_id, task_ids):
                     self._tell_agent(agent_id, "resend", task_ids)
+                case MessageToTask(agent_id, task_id, data):
+                    self._tell_agent(agent_id, "message", task_id, data)
+                case AgentLost(framework_id, agent_id):
+                    self._tell_framework(framework_id, "agent_lost", agent_id)
+                case FrameworkMessages(framework_id, messages):
+                    self._tell_framework(framework_id, "messages", messages)
 
     def _tell_framework(self, framework_id: str, method: str, *args: Any) -> None:
         handle = self.framework_handles.get(framework_id)

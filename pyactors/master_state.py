@@ -17,6 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyactors import task_messages
 from pyactors._core import Resources
 from pyactors.allocator import Allocator
 from pyactors.errors import InvalidArgumentError, UnknownAgentError, UnknownFrameworkError
@@ -76,6 +77,29 @@ class ResendUpdates:
 
 
 @dataclass(frozen=True)
+class MessageToTask:
+    agent_id: str
+    task_id: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class FrameworkMessages:
+    """Messages tasks sent to their scheduler: (agent id, task id, data)."""
+
+    framework_id: str
+    messages: list[tuple[str, str, bytes]]
+
+
+@dataclass(frozen=True)
+class AgentLost:
+    """Tell a framework an agent is gone (Mesos's FAILURE event)."""
+
+    framework_id: str
+    agent_id: str
+
+
+@dataclass(frozen=True)
 class ErrorEvent:
     framework_id: str
     message: str
@@ -89,6 +113,9 @@ Effect = (
     | ForwardUpdates
     | AcknowledgeToAgent
     | ResendUpdates
+    | MessageToTask
+    | FrameworkMessages
+    | AgentLost
     | ErrorEvent
 )
 
@@ -481,6 +508,42 @@ class MasterState:
             return []
         return [KillTasks(record.agent_id, framework_id, [task_id])]
 
+    def message_to_task(
+        self, framework_id: str, agent_id: str, task_id: str, data: bytes
+    ) -> list[Effect]:
+        """A scheduler's message for one of its live tasks (executor id =
+        task id, as for Mesos's command executor)."""
+        self._framework(framework_id)
+        task_messages.check_message(data)
+        record = self.tasks.get(task_id)
+        if (
+            record is None
+            or record.framework_id != framework_id
+            or record.agent_id != agent_id
+            or record.state.is_terminal
+        ):
+            raise InvalidArgumentError(
+                f"no live task '{task_id}' of '{framework_id}' on agent '{agent_id}'"
+            )
+        return [MessageToTask(agent_id, task_id, data)]
+
+    def messages_from_tasks(
+        self, agent_id: str, messages: Sequence[tuple[str, bytes]]
+    ) -> list[Effect]:
+        """Messages tasks on an agent left for their schedulers. Like Mesos's
+        framework messages they are best effort: a disconnected or removed
+        framework's are dropped."""
+        self._agent(agent_id)
+        out: dict[str, list[tuple[str, str, bytes]]] = defaultdict(list)
+        for task_id, data in messages:
+            record = self.tasks.get(task_id)
+            if record is None or record.agent_id != agent_id:
+                continue
+            framework = self.frameworks.get(record.framework_id)
+            if framework is not None and framework.connected:
+                out[record.framework_id].append((agent_id, task_id, data))
+        return [FrameworkMessages(f, m) for f, m in out.items()]
+
     def reconcile(self, framework_id: str, task_ids: Sequence[str], now: float) -> list[Effect]:
         """The latest state of the named tasks (all the framework's tasks
         when none are named), as updates that need no acknowledgement."""
@@ -585,7 +648,12 @@ class MasterState:
                 uuid=None,
             )
             forward[record.framework_id].append(record.status)
-        return [ForwardUpdates(f, s) for f, s in forward.items()]
+        lost: list[Effect] = [
+            AgentLost(f.framework_id, agent.agent_id)
+            for f in self.frameworks.values()
+            if f.connected
+        ]
+        return [ForwardUpdates(f, s) for f, s in forward.items()] + lost
 
     # ------------------------------------------------------------- state
 

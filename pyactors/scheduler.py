@@ -95,6 +95,12 @@ class Driver:
             changes["name"] = name
         self._call("update_framework", changes)
 
+    def message(self, agent_id: str, executor_id: str, data: bytes) -> None:
+        """Send `data` (at most 1 MiB) to a running task: its executor id is
+        its task id. The task reads it with `pyactors.task_messages.receive()`
+        (or from `$MESOS_SANDBOX/inbox/`). Best effort, like Mesos's."""
+        self._call("message", agent_id, executor_id, data)
+
     def teardown(self) -> None:
         """End the framework: its tasks are killed, its resources freed, its
         id retired."""
@@ -147,7 +153,8 @@ class Scheduler:
     def failure(
         self, driver: Driver, agent_id: str, executor_id: str | None, status: int | None
     ) -> None:
-        pass
+        """An agent was lost (executor_id and status None), as Mesos's
+        FAILURE event; its tasks' updates come separately."""
 
     def error(self, driver: Driver, message: str) -> None:
         pass
@@ -227,6 +234,18 @@ class FrameworkActor:
         driver = self._driver()
         with driver.batch():
             self.scheduler.error(driver, message)
+
+    async def messages(self, messages: list[tuple[str, str, bytes]]) -> None:
+        """Messages tasks sent: (agent id, executor id = task id, data)."""
+        driver = self._driver()
+        with driver.batch():
+            for agent_id, executor_id, data in messages:
+                self.scheduler.message(driver, agent_id, executor_id, data)
+
+    async def agent_lost(self, agent_id: str) -> None:
+        driver = self._driver()
+        with driver.batch():
+            self.scheduler.failure(driver, agent_id, None, None)
 
     async def heartbeat(self) -> None:
         """The master checks that this actor lives."""

@@ -8,12 +8,15 @@ from pyactors import Resources
 from pyactors.errors import InvalidArgumentError, UnknownAgentError, UnknownFrameworkError
 from pyactors.master_state import (
     AcknowledgeToAgent,
+    AgentLost,
     ErrorEvent,
     ForwardUpdates,
+    FrameworkMessages,
     KillTasks,
     LaunchTasks,
     MasterConfig,
     MasterState,
+    MessageToTask,
     Rescind,
     ResendUpdates,
     SendOffers,
@@ -285,3 +288,27 @@ def test_fresh_framework_ids_skip_ids_already_admitted() -> None:
     master.subscribe("old", ["r"], now=0, framework_id="framework-1")
     fresh, _ = master.subscribe("new", ["r"], now=0)
     assert fresh == "framework-2"
+
+
+def test_messages_between_schedulers_and_live_tasks() -> None:
+    master, fw = cluster(agents=1)
+    launched(master, fw, "a")
+    assert master.message_to_task(fw, "agent-0", "a", b"hi") == [
+        MessageToTask("agent-0", "a", b"hi")
+    ]
+    with pytest.raises(InvalidArgumentError, match="no live task 'b'"):
+        master.message_to_task(fw, "agent-0", "b", b"hi")
+    with pytest.raises(InvalidArgumentError, match="at most"):
+        master.message_to_task(fw, "agent-0", "a", b"x" * (2 << 20))
+    assert master.messages_from_tasks("agent-0", [("a", b"up"), ("ghost", b"?")]) == [
+        FrameworkMessages(fw, [("agent-0", "a", b"up")])
+    ]
+    master.disconnect(fw, now=3)
+    assert master.messages_from_tasks("agent-0", [("a", b"up")]) == []
+
+
+def test_a_lost_agent_is_announced_to_connected_frameworks() -> None:
+    master, fw = cluster(agents=1)
+    other, _ = master.subscribe("other", ["x"], now=0)
+    master.disconnect(other, now=1)
+    assert of(master.agent_lost("agent-0", now=2), AgentLost) == [AgentLost(fw, "agent-0")]

@@ -19,6 +19,7 @@ from pyactors.master_state import MasterConfig
 from pyactors.offer_book import OfferInfo
 from pyactors.operations import Launch, TaskInfo
 from pyactors.scheduler import Driver
+from pyactors.tasks import TaskStatus
 
 SMALL = "cpus:0.5;mem:32"
 
@@ -57,6 +58,34 @@ class Suppressor(Launcher):
 
     def subscribed(self, driver: Driver, framework_id: str, master_info: dict[str, Any]) -> None:
         self.driver = driver
+
+
+ECHO = (
+    "python3 -c 'import time\n"
+    "from pyactors import task_messages as m\n"
+    "while not (got := m.receive()): time.sleep(0.05)\n"
+    'm.send(b"echo:" + got[0])\''
+)
+
+
+class Messenger(Launcher):
+    """Sends "ping" to its task once it runs, records what comes back."""
+
+    def __init__(self, tasks: list[tuple[str, str, str]]) -> None:
+        super().__init__(tasks)
+        self.received: list[tuple[str, str, bytes]] = []
+
+    def update(self, driver: Driver, status: TaskStatus) -> None:
+        super().update(driver, status)
+        if status.state.value == "TASK_RUNNING" and status.agent_id:
+            driver.message(status.agent_id, status.task_id, b"ping")
+            driver.message(status.agent_id, "nobody", b"ping")
+
+    def message(self, driver: Driver, agent_id: str, executor_id: str, data: bytes) -> None:
+        self.received.append((agent_id, executor_id, data))
+
+    def got(self) -> list[tuple[str, str, bytes]]:
+        return self.received
 
 
 @pytest.fixture(scope="module")
@@ -213,6 +242,19 @@ def test_a_framework_gone_past_its_timeout_is_torn_down(
     assert roles.get("gone", {}).get("share", 0.0) == 0.0
     with pytest.raises(UnknownFrameworkError, match="torn down"):
         cluster.run_framework(Launcher, [], name="gone", roles=["gone"], framework_id=framework.id)
+
+
+def test_messages_reach_a_task_and_come_back(cluster: pyactors.cluster.Cluster) -> None:
+    framework = cluster.run_framework(
+        Messenger, [("echo-0", ECHO, SMALL)], name="messenger", roles=["msg"]
+    )
+    (received,) = wait_for(lambda: framework.call("got"), what="the echo")
+    agent = task_agent(cluster, framework.id, "echo-0")
+    assert received == (agent, "echo-0", b"echo:ping")
+    errors = framework.call("seen")["errors"]
+    assert any("no live task 'nobody'" in e for e in errors), errors
+    wait_for(lambda: "TASK_FINISHED" in framework.call("states", "echo-0"), what="finished")
+    cluster.teardown(framework)
 
 
 def test_a_dead_agent_makes_its_tasks_unreachable(cluster: pyactors.cluster.Cluster) -> None:
