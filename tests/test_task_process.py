@@ -9,7 +9,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from pyactors import Resources
+from pyactors import Resources, cgroups
 from pyactors.errors import InvalidArgumentError
 from pyactors.operations import TaskInfo
 from pyactors.task_process import METADATA, STDERR, STDOUT, TaskProcess
@@ -168,3 +168,46 @@ def test_usage_keeps_the_cpu_time_of_children_that_ended(tmp_path: Path) -> None
         time.sleep(0.02)
     # The loop's process is gone; the shell that waited for it counts it.
     assert process.usage(0.0)["cpus_user_time_secs"] > 0.05
+
+
+def fake_proc(tmp_path: Path, controllers: str, delegated: str, mounted: bool = True) -> Path:
+    """A /proc/self and a cgroup v2 tree where this process is in /agent."""
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    mount_point = tmp_path / "cgroup v2"
+    cgroup = mount_point / "agent"
+    cgroup.mkdir(parents=True)
+    (cgroup / "cgroup.controllers").write_text(controllers + "\n")
+    (cgroup / "cgroup.subtree_control").write_text(delegated + "\n")
+    escaped = str(mount_point).replace(" ", "\\040")
+    (proc / "mountinfo").write_text(
+        "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+        "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+        + (f"41 31 0:38 / {escaped} rw,relatime - cgroup2 cgroup2 rw\n" if mounted else "")
+    )
+    (proc / "cgroup").write_text("4:memory:/agent\n0::/agent\n")
+    return proc
+
+
+@pytest.mark.parametrize(
+    ("controllers", "delegated", "mounted", "usable", "reason"),
+    [
+        ("hugetlb", "", True, False, "offers no memory controller (it offers: hugetlb)"),
+        ("cpu memory pids", "cpu", True, False, "does not delegate the memory controller"),
+        ("cpu memory pids", "cpu memory", True, True, "per-task cgroups under"),
+        ("cpu memory", "memory", False, False, "no cgroup v2 hierarchy"),
+    ],
+)
+def test_cgroup_v2_memory_limits_are_detected(
+    tmp_path: Path, controllers: str, delegated: str, mounted: bool, usable: bool, reason: str
+) -> None:
+    support = cgroups.probe(fake_proc(tmp_path, controllers, delegated, mounted))
+    assert support.usable is usable
+    assert reason in support.reason
+    assert support.path == (tmp_path / "cgroup v2" / "agent" if usable else None)
+
+
+def test_cgroup_detection_on_this_machine_gives_an_answer() -> None:
+    support = cgroups.probe()
+    assert support.reason
+    assert support.usable == (support.path is not None)
