@@ -68,7 +68,8 @@ def dump_call(function: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> 
     for module in _modules_to_ship([function, *args, *kwargs.values()]):
         cloudpickle.register_pickle_by_value(module)  # type: ignore[no-untyped-call]
     try:
-        return bytes(cloudpickle.dumps((function, tuple(args), dict(kwargs))))  # type: ignore[no-untyped-call]
+        call: bytes = cloudpickle.dumps((function, tuple(args), dict(kwargs)))  # type: ignore[no-untyped-call]
+        return call
     except Exception as error:  # pickling raises whatever the object's reducers raise
         raise ValueError(
             f"cannot pickle {describe(function)}: {_exception_name(error)}: {error}"
@@ -164,13 +165,10 @@ def _dump_result(cloudpickle: ModuleType, value: Any) -> bytes:
             # Reached through importlib, they read back the same way.
             if obj is cloudpickle:
                 return importlib.import_module, (_CLOUDPICKLE,)
-            name = getattr(obj, "__name__", None)
-            if (
-                isinstance(obj, FunctionType | type)
-                and obj.__module__ == _CLOUDPICKLE
-                and getattr(cloudpickle, name or "", None) is obj
-            ):
-                return getattr, (cloudpickle, name)
+            if isinstance(obj, FunctionType | type) and obj.__module__ == _CLOUDPICKLE:
+                name = obj.__name__
+                if getattr(cloudpickle, name, None) is obj:
+                    return getattr, (cloudpickle, name)
             return super().reducer_override(obj)
 
     buffer = io.BytesIO()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -18,7 +19,7 @@ from typing import Any
 import orjson
 import pytest
 
-from pyactors import Resources
+from pyactors import Resources, python_task
 from pyactors.agent_state import AgentState
 from pyactors.operations import TaskInfo
 from pyactors.task_process import METADATA, STDERR, STDOUT, TaskProcess, read_result
@@ -141,6 +142,21 @@ def test_the_runner_stays_small(launch: Callable[..., TaskProcess]) -> None:
     process = launch(imports_of_the_runner, mem=48)
     assert run_until_terminal(process)[-1].state is TaskState.TASK_FINISHED
     assert read_result(process.sandbox) == {"ray": False, "pyactors": True}
+
+
+def test_the_runner_returns_classes_shipped_by_value_without_ray(tmp_path: Path) -> None:
+    (tmp_path / python_task.CALL).write_bytes(python_task.dump_call(add, (1, 2), {}))
+    script = (
+        "import sys\n"
+        "from pyactors import python_task\n"
+        "code = python_task.main(['runner', sys.argv[1]])\n"
+        "print(code, 'ray' in sys.modules)\n"
+    )
+    ran = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=30
+    )
+    assert ran.stdout == "0 False\n", ran.stderr
+    assert read_result(tmp_path) == Point(1, 2)
 
 
 def test_a_callable_beyond_its_memory_is_killed(launch: Callable[..., TaskProcess]) -> None:
