@@ -27,9 +27,9 @@ process tree's CPU times and resident memory while it runs, the kernel's
 final CPU times once it has ended.
 
 Task ids are checked before they name a directory, so no task id reaches
-outside the work dir. Launching is on the agent's hot path, so paths are
-checked without asking the filesystem and a launch costs one directory and
-three files besides the process itself.
+outside the work dir. Launching is on the agent's hot path: paths are
+checked without asking the filesystem, and a launch writes only the sandbox
+directory, `task.json`, the two output files and, for a callable, the call.
 """
 
 from __future__ import annotations
