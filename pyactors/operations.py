@@ -87,7 +87,7 @@ class TaskInfo:
         if self.function is None and (self.args or self.kwargs):
             found.append("args and kwargs are for a function task")
         if not isinstance(self.args, tuple | list):
-            found.append(f"args must be a tuple, not {type(self.args).__name__}")
+            found.append(f"args must be a tuple or list, not {type(self.args).__name__}")
         if not isinstance(self.kwargs, dict) or not all(isinstance(k, str) for k in self.kwargs):
             found.append("kwargs must be a dict with string keys")
         if not self.resources:
