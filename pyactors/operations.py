@@ -3,11 +3,19 @@
 Mesos's v1 scheduler API names: an accept carries offer ids and a list of
 operations (LAUNCH, LAUNCH_GROUP, RESERVE, UNRESERVE, CREATE, DESTROY)
 applied in order to the offered resources.
+
+A task runs either a command (Mesos's CommandInfo: with `shell` a string for
+`/bin/sh -c`, without it an argv exec'd directly) or a Python callable with
+its arguments, which the agent ships to the task's process with cloudpickle.
+Validation here never unpickles or runs anything: whether a callable can be
+pickled is known only when the agent launches it.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,22 +38,38 @@ def check_task_id(task_id: str) -> str:
 
 @dataclass(frozen=True)
 class TaskInfo:
-    """A task: a shell command (or, with `function`, a Python callable run in
-    the agent's allocation) with the resources it may use."""
+    """A task: a command or a Python callable, with the resources it may use.
+
+    `command` with `shell=True` (the default) is a string run by `/bin/sh -c`;
+    with `shell=False` it is the argv (a sequence, or a string split like a
+    shell would split it), exec'd without a shell. `function` is called with
+    `args` and `kwargs` inside the agent's allocation and reports the same
+    states; its return value stays in the sandbox."""
 
     task_id: str
     name: str
     resources: Resources
-    command: str | None = None
+    command: str | Sequence[str] | None = None
     env: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
     uris: tuple[str, ...] = ()
     function: Any = None
     labels: dict[str, str] = field(default_factory=dict)
+    args: tuple[Any, ...] = ()
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    shell: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.resources, str):
             object.__setattr__(self, "resources", Resources.parse(self.resources))
+
+    def argv(self) -> list[str]:
+        """The command's argv as it will be exec'd (for a valid command task)."""
+        if self.shell:
+            return ["/bin/sh", "-c", str(self.command)]
+        if isinstance(self.command, str):
+            return shlex.split(self.command)
+        return list(self.command or ())
 
     def problems(self) -> list[str]:
         """What makes the task impossible to launch, whatever the offer."""
@@ -56,12 +80,35 @@ class TaskInfo:
             found.append(str(error))
         if (self.command is None) == (self.function is None):
             found.append("a task needs exactly one of command or function")
+        if self.command is not None:
+            found += self._command_problems()
+        if self.function is not None and not callable(self.function):
+            found.append(f"function {self.function!r} is not callable")
+        if self.function is None and (self.args or self.kwargs):
+            found.append("args and kwargs are for a function task")
+        if not isinstance(self.args, tuple | list):
+            found.append(f"args must be a tuple or list, not {type(self.args).__name__}")
+        if not isinstance(self.kwargs, dict) or not all(isinstance(k, str) for k in self.kwargs):
+            found.append("kwargs must be a dict with string keys")
         if not self.resources:
             found.append("a task needs resources (at least some cpus or mem)")
         for key, value in self.env.items():
             if not isinstance(key, str) or not isinstance(value, str) or "=" in key or not key:
                 found.append(f"invalid environment variable {key!r}={value!r}")
         return found
+
+    def _command_problems(self) -> list[str]:
+        if self.shell:
+            if isinstance(self.command, str):
+                return []
+            return ["a shell command is one string (give an argv with shell=False)"]
+        try:
+            argv = self.argv()
+        except (ValueError, TypeError) as error:
+            return [f"cannot split command {self.command!r}: {error}"]
+        if not argv or not all(isinstance(word, str) for word in argv):
+            return [f"command {self.command!r} is not a non-empty argv of strings"]
+        return []
 
 
 @dataclass(frozen=True)

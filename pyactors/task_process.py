@@ -1,36 +1,58 @@
 """A task as a real OS process in its own sandbox.
 
-Each task runs `/bin/sh -c command` as the leader of a new session (so a kill
-reaches every process it started) in a sandbox directory under the agent's
-work dir, with its stdout and stderr in files there and a `task.json` of its
-metadata. The agent polls its tasks with the time; each poll may return a
-status update (RUNNING once started, then one terminal state):
+Each task runs as the leader of a new session (so a kill reaches every
+process it started) in a sandbox directory under the agent's work dir, with
+its stdout and stderr in files there and a `task.json` of its metadata. The
+process is
 
-- exit 0: TASK_FINISHED; other exit: TASK_FAILED with the code or signal;
+- for a command, `/bin/sh -c command`, or with `shell=False` the command's
+  argv exec'd directly (no shell to start, and arguments reach the program
+  literally);
+- for a Python callable, `python -m pyactors.python_task <sandbox>`, which
+  calls it and leaves the return value for `read_result(sandbox)`.
+
+The agent polls its tasks with the time; each poll may return a status update
+(RUNNING once started, then one terminal state):
+
+- exit 0: TASK_FINISHED; other exit: TASK_FAILED with the code or signal, or
+  with the exception a callable raised;
 - the process tree's resident memory above the task's `mem`: the group is
   killed and the task is TASK_FAILED, REASON_CONTAINER_LIMITATION_MEMORY
-  (psutil; cgroup v2 enforcement can replace this where it is writable);
+  (psutil: `pyactors.cgroups` says why cgroup v2 does not enforce it);
 - `kill(grace)`: SIGTERM to the group, SIGKILL after the grace period,
   TASK_KILLED.
 
+`usage(now)` gives the task's resource statistics in Mesos's shape: the
+process tree's CPU times and resident memory while it runs, the kernel's
+final CPU times once it has ended.
+
 Task ids are checked before they name a directory, so no task id reaches
-outside the work dir.
+outside the work dir. Launching is on the agent's hot path: paths are
+checked without asking the filesystem, and a launch writes only the sandbox
+directory, `task.json`, the two output files and, for a callable, the call.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import subprocess
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 import psutil
 
+from pyactors import python_task
 from pyactors.operations import TaskInfo, check_task_id
+from pyactors.python_task import read_result
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus
+
+__all__ = ["METADATA", "STDERR", "STDOUT", "TaskProcess", "read_result", "sandbox_path"]
 
 STDOUT = "stdout"
 STDERR = "stderr"
@@ -41,10 +63,9 @@ def sandbox_path(work_dir: Path, framework_id: str, task_id: str) -> Path:
     """Where a task's sandbox lives; refuses ids that would escape work_dir."""
     check_task_id(task_id)
     check_task_id(framework_id)
-    path = (work_dir / "frameworks" / framework_id / "tasks" / task_id).resolve()
-    if work_dir.resolve() not in path.parents:
-        raise ValueError(f"sandbox of task '{task_id}' would leave the work dir")
-    return path
+    # A checked id is one path component, neither "." nor "..", so the join
+    # cannot leave work_dir.
+    return Path(os.path.abspath(work_dir), "frameworks", framework_id, "tasks", task_id)
 
 
 @dataclass
@@ -66,21 +87,39 @@ class TaskProcess:
         now: float,
         base_env: dict[str, str] | None = None,
     ) -> None:
-        if task.command is None:
-            raise ValueError(f"task '{task.task_id}' has no command to run as a process")
         self.task = task
         self.agent_id = agent_id
         self.sandbox = sandbox_path(work_dir, framework_id, task.task_id)
-        cwd = (self.sandbox / task.cwd).resolve() if task.cwd else self.sandbox
-        if cwd != self.sandbox and self.sandbox not in cwd.parents:
+        # The sandbox is new, so nothing in it is a symlink: the path alone
+        # says where cwd is.
+        cwd = Path(os.path.normpath(self.sandbox / task.cwd)) if task.cwd else self.sandbox
+        if not cwd.is_relative_to(self.sandbox):
             raise ValueError(f"cwd {task.cwd!r} of task '{task.task_id}' leaves its sandbox")
+        metadata: dict[str, Any]
+        call = None
+        if task.function is not None:
+            # Before the sandbox exists: a callable that cannot be pickled
+            # leaves nothing behind.
+            call = python_task.dump_call(task.function, task.args, task.kwargs)
+            argv = [sys.executable, "-m", "pyactors.python_task", str(self.sandbox)]
+            metadata = {"kind": "function", "function": python_task.describe(task.function)}
+        elif task.command is not None:
+            argv = task.argv()
+            metadata = {
+                "kind": "command",
+                "shell": task.shell,
+                "command": task.command if task.shell else argv,
+            }
+        else:
+            raise ValueError(f"task '{task.task_id}' has neither a command nor a function")
         self.sandbox.mkdir(parents=True, exist_ok=False)
         self.mem_limit = int(task.resources.scalar("mem") * 1024 * 1024) or None
         self._kill: _Kill | None = None
         self._limit_exceeded = False
         self._reported: TaskState | None = None
+        self._final_rusage: resource.struct_rusage | None = None
         env = {
-            **(base_env if base_env is not None else dict(os.environ)),
+            **(base_env if base_env is not None else os.environ),
             **task.env,
             "MESOS_SANDBOX": str(self.sandbox),
             "MESOS_TASK_ID": task.task_id,
@@ -94,20 +133,23 @@ class TaskProcess:
                     "name": task.name,
                     "framework_id": framework_id,
                     "agent_id": agent_id,
-                    "command": task.command,
+                    **metadata,
                     "resources": task.resources.to_json(),
                     "started_at": now,
                 },
                 option=orjson.OPT_INDENT_2,
             )
         )
-        cwd.mkdir(parents=True, exist_ok=True)
+        if call is not None:
+            (self.sandbox / python_task.CALL).write_bytes(call)
+        if cwd != self.sandbox:
+            cwd.mkdir(parents=True, exist_ok=True)
         with (
-            open(self.sandbox / STDOUT, "wb") as stdout,
-            open(self.sandbox / STDERR, "wb") as stderr,
+            open(self.sandbox / STDOUT, "wb", buffering=0) as stdout,
+            open(self.sandbox / STDERR, "wb", buffering=0) as stderr,
         ):
             self.process = subprocess.Popen(
-                ["/bin/sh", "-c", task.command],
+                argv,
                 cwd=cwd,
                 env=env,
                 stdin=subprocess.DEVNULL,
@@ -127,7 +169,7 @@ class TaskProcess:
 
     def kill(self, grace: float, now: float) -> None:
         """SIGTERM the task's process group now, SIGKILL it after `grace`."""
-        if self._kill is not None or self.process.poll() is not None:
+        if self._kill is not None or self._reap() is not None:
             return
         self._kill = _Kill(now, grace)
         self._signal(signal.SIGTERM)
@@ -143,7 +185,7 @@ class TaskProcess:
             return self._report(TaskState.TASK_RUNNING, now)
         if self._reported.is_terminal:
             return None
-        code = self.process.poll()
+        code = self._reap()
         if code is None:
             self._enforce(now)
             return None
@@ -161,7 +203,51 @@ class TaskProcess:
         if code == 0:
             return self._report(TaskState.TASK_FINISHED, now, message="exited with status 0")
         how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"
+        if self.task.function is not None:
+            how = python_task.read_error(self.sandbox) or how
         return self._report(TaskState.TASK_FAILED, now, Reason.REASON_COMMAND_EXECUTOR_FAILED, how)
+
+    def usage(self, now: float) -> dict[str, float]:
+        """The task's resource statistics, with the field names of Mesos's
+        ResourceStatistics; a limit the task does not have is left out."""
+        user = system = 0.0
+        rss = 0
+        if self._final_rusage is not None:
+            user, system = self._final_rusage.ru_utime, self._final_rusage.ru_stime
+        for process in self._tree():
+            try:
+                with process.oneshot():
+                    times = process.cpu_times()
+                    rss += process.memory_info().rss
+            except psutil.NoSuchProcess:
+                continue
+            # children_*: descendants that have ended and were waited for.
+            user += times.user + times.children_user
+            system += times.system + times.children_system
+        statistics: dict[str, float] = {
+            "timestamp": now,
+            "cpus_user_time_secs": user,
+            "cpus_system_time_secs": system,
+            "mem_rss_bytes": rss,
+        }
+        cpus = self.task.resources.scalar("cpus")
+        if cpus:
+            statistics["cpus_limit"] = cpus
+        if self.mem_limit is not None:
+            statistics["mem_limit_bytes"] = self.mem_limit
+        return statistics
+
+    def _reap(self) -> int | None:
+        """The leader's exit code, once it has ended. Reaped with wait4, not
+        Popen.poll, for the kernel's count of the CPU time of the leader and
+        of every descendant it waited for."""
+        if self.process.returncode is None:
+            pid, status, rusage = os.wait4(self.process.pid, os.WNOHANG)
+            if pid == 0:
+                return None
+            self.process.returncode = os.waitstatus_to_exitcode(status)
+            self._final_rusage = rusage
+        return self.process.returncode
 
     def _enforce(self, now: float) -> None:
         kill = self._kill
@@ -173,18 +259,22 @@ class TaskProcess:
             self._limit_exceeded = True
             self._signal(signal.SIGKILL)
 
-    def _tree_rss(self) -> int:
+    def _tree(self) -> list[psutil.Process]:
+        """The leader and its descendants, while the leader is unreaped (after,
+        its pid may name another process)."""
+        if self.process.returncode is not None:
+            return []
         try:
             leader = psutil.Process(self.process.pid)
-            processes = [leader, *leader.children(recursive=True)]
+            return [leader, *leader.children(recursive=True)]
         except psutil.NoSuchProcess:
-            return 0
+            return []
+
+    def _tree_rss(self) -> int:
         total = 0
-        for process in processes:
-            try:
+        for process in self._tree():
+            with contextlib.suppress(psutil.NoSuchProcess):
                 total += process.memory_info().rss
-            except psutil.NoSuchProcess:
-                continue
         return total
 
     def _signal(self, signum: signal.Signals) -> None:

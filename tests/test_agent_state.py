@@ -12,6 +12,7 @@ from pyactors import Resources
 from pyactors.agent_state import AgentState
 from pyactors.errors import DuplicateError
 from pyactors.operations import TaskInfo
+from pyactors.task_process import read_result, sandbox_path
 from pyactors.tasks import Reason, TaskState, TaskStatus
 
 
@@ -101,3 +102,33 @@ def test_kill_and_running_and_duplicates(tmp_path: Path, agents: list[AgentState
     agent.kill(["long", "unknown"], now=time.monotonic())
     seen = poll_until(agent, lambda seen: any(s.state.is_terminal for s in seen), acknowledge=True)
     assert seen[-1].state is TaskState.TASK_KILLED
+
+
+def square(x: int) -> int:
+    return x * x
+
+
+def test_callables_and_argv_commands_run_like_shell_commands(
+    tmp_path: Path, agents: list[AgentState]
+) -> None:
+    agent = AgentState("agent-1", tmp_path)
+    agents.append(agent)
+    resources = Resources.parse("cpus:1;mem:128")
+    agent.launch(
+        "fw",
+        [
+            TaskInfo("py", "py", resources, function=square, args=(7,)),
+            TaskInfo("argv", "argv", resources, command=["true"], shell=False),
+        ],
+        now=time.monotonic(),
+    )
+    seen = poll_until(
+        agent,
+        lambda seen: {s.task_id for s in seen if s.state.is_terminal} == {"py", "argv"},
+        acknowledge=True,
+    )
+    assert {s.task_id: s.state for s in seen if s.state.is_terminal} == {
+        "py": TaskState.TASK_FINISHED,
+        "argv": TaskState.TASK_FINISHED,
+    }
+    assert read_result(sandbox_path(tmp_path, "fw", "py")) == 49

@@ -3,20 +3,41 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import orjson
 import pytest
 
-from pyactors import Resources
+from pyactors import Resources, cgroups
 from pyactors.errors import InvalidArgumentError
 from pyactors.operations import TaskInfo
-from pyactors.task_process import STDERR, STDOUT, TaskProcess
+from pyactors.task_process import METADATA, STDERR, STDOUT, TaskProcess
 from pyactors.tasks import Reason, TaskState
 
+_started: list[TaskProcess] = []
 
-def start(tmp_path: Path, command: str, task_id: str = "t", mem: int = 256) -> TaskProcess:
-    task = TaskInfo(task_id, task_id, Resources.parse(f"cpus:1;mem:{mem}"), command=command)
-    return TaskProcess(task, "fw", "agent-1", tmp_path, now=0.0)
+
+@pytest.fixture(autouse=True)
+def no_leftovers() -> Iterator[None]:
+    """Every task a test starts is killed however the test ends."""
+    yield
+    while _started:
+        _started.pop().terminate_now()
+
+
+def start(
+    tmp_path: Path,
+    command: str | Sequence[str],
+    task_id: str = "t",
+    mem: int = 256,
+    shell: bool = True,
+) -> TaskProcess:
+    resources = Resources.parse(f"cpus:1;mem:{mem}")
+    task = TaskInfo(task_id, task_id, resources, command=command, shell=shell)
+    process = TaskProcess(task, "fw", "agent-1", tmp_path, now=0.0)
+    _started.append(process)
+    return process
 
 
 def run_until_terminal(process: TaskProcess, timeout: float = 20.0) -> list:
@@ -76,3 +97,117 @@ def test_cwd_cannot_leave_the_sandbox(tmp_path: Path) -> None:
     task = TaskInfo("t", "t", Resources.parse("cpus:1"), command="true", cwd="../../..")
     with pytest.raises(ValueError, match="leaves its sandbox"):
         TaskProcess(task, "fw", "agent-1", tmp_path, now=0.0)
+
+
+@pytest.mark.parametrize(
+    "command", [["printf", "%s|", "$HOME", "a b", "*"], 'printf "%s|" $HOME "a b" *']
+)
+def test_without_a_shell_the_argv_is_passed_literally(
+    tmp_path: Path, command: str | list[str]
+) -> None:
+    # A string is split like a shell splits words, but nothing is expanded.
+    process = start(tmp_path, command, shell=False)
+    assert run_until_terminal(process)[-1].state is TaskState.TASK_FINISHED
+    assert (process.sandbox / STDOUT).read_text() == "$HOME|a b|*|"
+    metadata = orjson.loads((process.sandbox / METADATA).read_bytes())
+    assert metadata["kind"] == "command"
+    assert metadata["command"] == ["printf", "%s|", "$HOME", "a b", "*"]
+
+
+def test_a_missing_program_cannot_start(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError):
+        start(tmp_path, ["no-such-program-anywhere"], shell=False)
+
+
+@pytest.mark.parametrize(
+    ("command", "shell", "problem"),
+    [
+        (["echo", "hi"], True, "one string"),
+        ('echo "unbalanced', False, "cannot split"),
+        ([], False, "non-empty argv"),
+        ("", False, "non-empty argv"),
+    ],
+)
+def test_commands_are_validated(command: str | list[str], shell: bool, problem: str) -> None:
+    task = TaskInfo("t", "t", Resources.parse("cpus:1"), command=command, shell=shell)
+    assert any(problem in p for p in task.problems())
+
+
+def test_usage_counts_the_cpu_time_and_memory_of_the_task(tmp_path: Path) -> None:
+    started = time.monotonic()
+    process = start(tmp_path, "while :; do :; done", mem=64)
+    process.poll(started)
+
+    def cpu_seconds(usage: dict[str, float]) -> float:
+        return usage["cpus_user_time_secs"] + usage["cpus_system_time_secs"]
+
+    while cpu_seconds(running := process.usage(now=123.0)) < 0.1:
+        assert time.monotonic() < started + 20, "the busy loop accrued no cpu time"
+        time.sleep(0.05)
+    # One process: at most one core's worth of the time it has been running.
+    assert cpu_seconds(running) <= time.monotonic() - started
+    assert running["timestamp"] == 123.0
+    assert running["cpus_limit"] == 1.0
+    assert running["mem_limit_bytes"] == 64 * 1024 * 1024
+    assert 0 < running["mem_rss_bytes"] < 64 * 1024 * 1024
+    process.kill(grace=0.0, now=time.monotonic())
+    assert run_until_terminal(process)[-1].state is TaskState.TASK_KILLED
+    # The kernel's final count, from when the task's process was reaped.
+    ended = process.usage(now=124.0)
+    assert cpu_seconds(ended) >= cpu_seconds(running)
+    assert ended["mem_rss_bytes"] == 0
+
+
+def test_usage_keeps_the_cpu_time_of_children_that_ended(tmp_path: Path) -> None:
+    loop = "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done"
+    process = start(tmp_path, f"sh -c '{loop}'; touch looped; sleep 30")
+    process.poll(time.monotonic())
+    deadline = time.monotonic() + 20
+    while not (process.sandbox / "looped").exists():
+        assert time.monotonic() < deadline, "the loop never ended"
+        time.sleep(0.02)
+    # The loop's process is gone; the shell that waited for it counts it.
+    assert process.usage(0.0)["cpus_user_time_secs"] > 0.05
+
+
+def fake_proc(tmp_path: Path, controllers: str, delegated: str, mounted: bool = True) -> Path:
+    """A /proc/self and a cgroup v2 tree where this process is in /agent."""
+    proc = tmp_path / "proc"
+    proc.mkdir()
+    mount_point = tmp_path / "cgroup v2"
+    cgroup = mount_point / "agent"
+    cgroup.mkdir(parents=True)
+    (cgroup / "cgroup.controllers").write_text(controllers + "\n")
+    (cgroup / "cgroup.subtree_control").write_text(delegated + "\n")
+    escaped = str(mount_point).replace(" ", "\\040")
+    (proc / "mountinfo").write_text(
+        "31 23 0:28 / /sys/fs/cgroup rw,relatime - tmpfs tmpfs rw,mode=755\n"
+        "35 31 0:32 / /sys/fs/cgroup/memory rw,relatime - cgroup cgroup rw,memory\n"
+        + (f"41 31 0:38 / {escaped} rw,relatime - cgroup2 cgroup2 rw\n" if mounted else "")
+    )
+    (proc / "cgroup").write_text("4:memory:/agent\n0::/agent\n")
+    return proc
+
+
+@pytest.mark.parametrize(
+    ("controllers", "delegated", "mounted", "usable", "reason"),
+    [
+        ("hugetlb", "", True, False, "offers no memory controller (it offers: hugetlb)"),
+        ("cpu memory pids", "cpu", True, False, "does not delegate the memory controller"),
+        ("cpu memory pids", "cpu memory", True, True, "per-task cgroups under"),
+        ("cpu memory", "memory", False, False, "no cgroup v2 hierarchy"),
+    ],
+)
+def test_cgroup_v2_memory_limits_are_detected(
+    tmp_path: Path, controllers: str, delegated: str, mounted: bool, usable: bool, reason: str
+) -> None:
+    support = cgroups.probe(fake_proc(tmp_path, controllers, delegated, mounted))
+    assert support.usable is usable
+    assert reason in support.reason
+    assert support.path == (tmp_path / "cgroup v2" / "agent" if usable else None)
+
+
+def test_cgroup_detection_on_this_machine_gives_an_answer() -> None:
+    support = cgroups.probe()
+    assert support.reason
+    assert support.usable == (support.path is not None)
