@@ -16,6 +16,7 @@ from pyactors import Resources
 from pyactors.offer_book import OfferInfo
 from pyactors.operations import Launch, TaskInfo
 from pyactors.scheduler import Driver, Scheduler
+from pyactors.task_process import read_result
 from pyactors.tasks import TaskStatus
 
 
@@ -185,3 +186,46 @@ def test_two_hungry_frameworks_share_by_drf(cluster: pyactors.cluster.Cluster) -
     # (the cluster is 4 cpus, so one task is 12.5% of it).
     assert abs(mean_a - mean_b) < 0.15, (mean_a, mean_b)
     assert a.id != b.id
+
+
+def square_and_report(x: int) -> int:
+    print(f"squaring {x}")
+    return x * x
+
+
+class CallsFunction(Scheduler):
+    """Runs one Python callable as a task on its first offer."""
+
+    def __init__(self) -> None:
+        self.launched = False
+        self.states: list[str] = []
+
+    def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
+        if not self.launched:
+            self.launched = True
+            task = TaskInfo(
+                "square",
+                "square",
+                Resources.parse("cpus:0.5;mem:128"),
+                function=square_and_report,
+                args=(7,),
+            )
+            driver.accept([offers[0].id], [Launch([task])])
+            offers = offers[1:]
+        driver.decline([o.id for o in offers], refuse_seconds=60)
+
+    def update(self, driver: Driver, status: TaskStatus) -> None:
+        self.states.append(status.state.value)
+
+    def seen(self) -> list[str]:
+        return self.states
+
+
+def test_a_python_callable_runs_as_a_task(cluster: pyactors.cluster.Cluster) -> None:
+    framework = cluster.run_framework(CallsFunction, name="fn", roles=["fn"])
+    wait_for(lambda: framework.call("seen") == ["TASK_RUNNING", "TASK_FINISHED"])
+    sandbox = cluster.sandbox("square")
+    assert sandbox is not None
+    assert read_result(Path(sandbox)) == 49
+    assert (Path(sandbox) / "stdout").read_text() == "squaring 7\n"
+    cluster.teardown(framework)
