@@ -16,7 +16,7 @@ from pyactors import task_messages
 from pyactors.errors import DuplicateError, InvalidArgumentError
 from pyactors.operations import TaskInfo
 from pyactors.status_updates import StatusUpdateStreams
-from pyactors.task_process import TaskProcess
+from pyactors.task_process import TaskProcess, session_memory
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus
 
 
@@ -28,12 +28,15 @@ class AgentState:
         kill_grace: float = 5.0,
         retry_min: float = 10.0,
         retry_max: float = 600.0,
+        memory_interval: float = 0.25,
     ) -> None:
         self.agent_id = agent_id
         self.work_dir = work_dir
         self.kill_grace = kill_grace
         self.streams = StatusUpdateStreams(retry_min, retry_max)
         self.processes: dict[str, TaskProcess] = {}
+        self.memory_interval = memory_interval
+        self._memory_checked_at = float("-inf")
         # Tasks that ended since messages were last collected: their outbox
         # is read once more so a message sent just before exiting arrives.
         self._ended: list[str] = []
@@ -72,8 +75,12 @@ class AgentState:
     def poll(self, now: float) -> list[TaskStatus]:
         """Collect new states from the processes and return the updates to
         send now, in one batch."""
+        memory = None
+        if self.processes and now - self._memory_checked_at >= self.memory_interval:
+            self._memory_checked_at = now
+            memory = session_memory()
         for task_id, process in self.processes.items():
-            status = process.poll(now)
+            status = process.poll(now, memory)
             if status is not None:
                 self.streams.add(status, now)
                 if status.state.is_terminal:

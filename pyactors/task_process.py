@@ -16,9 +16,11 @@ The agent polls its tasks with the time; each poll may return a status update
 
 - exit 0: TASK_FINISHED; other exit: TASK_FAILED with the code or signal, or
   with the exception a callable raised;
-- the process tree's resident memory above the task's `mem`: the group is
-  killed and the task is TASK_FAILED, REASON_CONTAINER_LIMITATION_MEMORY
-  (psutil: `pyactors.cgroups` says why cgroup v2 does not enforce it);
+- the resident memory of the task's session (its leader and everything it
+  started) above the task's `mem`, as the agent's periodic `session_memory()`
+  pass over /proc finds it: the group is killed and the task is TASK_FAILED,
+  REASON_CONTAINER_LIMITATION_MEMORY (`pyactors.cgroups` says why cgroup v2
+  does not enforce it here);
 - `kill(grace)`: SIGTERM to the group, SIGKILL after the grace period,
   TASK_KILLED.
 
@@ -40,6 +42,7 @@ import resource
 import signal
 import subprocess
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -57,6 +60,26 @@ __all__ = ["METADATA", "STDERR", "STDOUT", "TaskProcess", "read_result", "sandbo
 STDOUT = "stdout"
 STDERR = "stderr"
 METADATA = "task.json"
+
+
+def session_memory() -> dict[int, int]:
+    """Resident bytes of every session on the machine, from one pass over
+    /proc: an agent checks all its tasks' memory with it at once instead of
+    walking each task's process tree."""
+    page = os.sysconf("SC_PAGE_SIZE")
+    totals: dict[int, int] = {}
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        # Fields after the command: state, ppid, pgrp, session, ... rss (24th).
+        session, pages = int(fields[3]), int(fields[21])
+        totals[session] = totals.get(session, 0) + pages * page
+    return totals
 
 
 def sandbox_path(work_dir: Path, framework_id: str, task_id: str) -> Path:
@@ -179,15 +202,17 @@ class TaskProcess:
         self._signal(signal.SIGKILL)
         self.process.wait()
 
-    def poll(self, now: float) -> TaskStatus | None:
-        """The next status update of this task, if its state changed."""
+    def poll(self, now: float, memory: Mapping[int, int] | None = None) -> TaskStatus | None:
+        """The next status update of this task, if its state changed. With
+        `memory` (resident bytes by session, from `session_memory()`), the
+        memory limit is checked too: the task is its leader's session."""
         if self._reported is None:
             return self._report(TaskState.TASK_RUNNING, now)
         if self._reported.is_terminal:
             return None
         code = self._reap()
         if code is None:
-            self._enforce(now)
+            self._enforce(now, None if memory is None else memory.get(self.process.pid, 0))
             return None
         # The leader is gone: make sure nothing it started lingers.
         self._signal(signal.SIGKILL)
@@ -249,13 +274,14 @@ class TaskProcess:
             self._final_rusage = rusage
         return self.process.returncode
 
-    def _enforce(self, now: float) -> None:
+    def _enforce(self, now: float, resident: int | None) -> None:
         kill = self._kill
         if kill is not None and not kill.escalated and now - kill.requested_at >= kill.grace:
             kill.escalated = True
             self._signal(signal.SIGKILL)
         limit = self.mem_limit
-        if limit is not None and not self._limit_exceeded and self._tree_rss() > limit:
+        over = limit is not None and resident is not None and resident > limit
+        if over and not self._limit_exceeded:
             self._limit_exceeded = True
             self._signal(signal.SIGKILL)
 
@@ -269,13 +295,6 @@ class TaskProcess:
             return [leader, *leader.children(recursive=True)]
         except psutil.NoSuchProcess:
             return []
-
-    def _tree_rss(self) -> int:
-        total = 0
-        for process in self._tree():
-            with contextlib.suppress(psutil.NoSuchProcess):
-                total += process.memory_info().rss
-        return total
 
     def _signal(self, signum: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):

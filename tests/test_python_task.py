@@ -22,7 +22,7 @@ import pytest
 from pyactors import Resources, python_task
 from pyactors.agent_state import AgentState
 from pyactors.operations import TaskInfo
-from pyactors.task_process import METADATA, STDERR, STDOUT, TaskProcess, read_result
+from pyactors.task_process import METADATA, STDERR, STDOUT, TaskProcess, read_result, session_memory
 from pyactors.tasks import Reason, TaskState, TaskStatus
 
 
@@ -91,7 +91,7 @@ def run_until_terminal(process: TaskProcess, timeout: float = 20.0) -> list[Task
     statuses = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = process.poll(time.monotonic())
+        status = process.poll(time.monotonic(), session_memory())
         if status is not None:
             statuses.append(status)
             if status.state.is_terminal:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -12,7 +15,7 @@ import pytest
 from pyactors import Resources, cgroups
 from pyactors.errors import InvalidArgumentError
 from pyactors.operations import TaskInfo
-from pyactors.task_process import METADATA, STDERR, STDOUT, TaskProcess
+from pyactors.task_process import METADATA, STDERR, STDOUT, TaskProcess, session_memory
 from pyactors.tasks import Reason, TaskState
 
 _started: list[TaskProcess] = []
@@ -44,7 +47,7 @@ def run_until_terminal(process: TaskProcess, timeout: float = 20.0) -> list:
     statuses = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = process.poll(time.monotonic())
+        status = process.poll(time.monotonic(), session_memory())
         if status is not None:
             statuses.append(status)
             if status.state.is_terminal:
@@ -211,3 +214,26 @@ def test_cgroup_detection_on_this_machine_gives_an_answer() -> None:
     support = cgroups.probe()
     assert support.reason
     assert support.usable == (support.path is not None)
+
+
+def test_session_memory_counts_a_whole_session(tmp_path: Path) -> None:
+    # A session leader whose child holds 100 MiB: the session's total shows it.
+    hog = "python3 -c 'x = bytearray(100 * 2**20); import time; time.sleep(30)'"
+    leader = subprocess.Popen(["/bin/sh", "-c", f"{hog} & wait"], start_new_session=True)
+    try:
+        resident = wait_for_memory(leader.pid, 100 * 2**20)
+        assert resident >= 100 * 2**20
+        assert session_memory().get(os.getsid(0), 0) > 0  # ours, for comparison
+    finally:
+        os.killpg(leader.pid, signal.SIGKILL)
+        leader.wait()
+
+
+def wait_for_memory(session: int, at_least: int, timeout: float = 10.0) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        resident = session_memory().get(session, 0)
+        if resident >= at_least:
+            return resident
+        time.sleep(0.05)
+    return session_memory().get(session, 0)
