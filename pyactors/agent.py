@@ -8,14 +8,19 @@ that no longer knows it makes it register again with its running tasks.
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 from pyactors import agent_resources, ray_calls
 from pyactors.agent_state import AgentState
+from pyactors.errors import PyactorsError
 from pyactors.operations import TaskInfo
 from pyactors.task_process import sandbox_path
+
+logger = logging.getLogger(__name__)
 
 
 class AgentActor:
@@ -51,6 +56,13 @@ class AgentActor:
         self.heartbeat_interval = heartbeat_interval
         self.message_interval = message_interval
         self._loop: asyncio.Task[None] | None = None
+        self._handlers: dict[str, Callable[..., Awaitable[None]]] = {
+            "launch": self.launch,
+            "kill": self.kill,
+            "acknowledge": self.acknowledge,
+            "resend": self.resend,
+            "message": self.message,
+        }
 
     async def start(self, handle: Any) -> None:
         """Register (the actor passes its own handle) and start the timers."""
@@ -89,6 +101,16 @@ class AgentActor:
                 last_heartbeat = now
                 if not await ray_calls.ask_async(self.master, "heartbeat", self.agent_id):
                     await self._register()
+
+    async def deliver(self, messages: list[tuple[str, str, tuple[Any, ...]]]) -> None:
+        """What the master sends this agent, in order: (agent id, method,
+        arguments) for launch, kill, acknowledge, resend and message."""
+        for _, method, args in messages:
+            try:
+                await self._handlers[method](*args)
+            except PyactorsError as error:
+                # One bad message (a task gone meanwhile) must not stop the rest.
+                logger.warning("agent %s: %s: %s", self.agent_id, method, error)
 
     async def launch(
         self, framework_id: str, tasks: list[TaskInfo], groups: list[list[TaskInfo]]

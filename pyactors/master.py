@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -45,6 +46,11 @@ from pyactors.tasks import TaskStatus
 
 # A framework call as the driver sends it: (call name, arguments).
 Call = tuple[str, tuple[Any, ...]]
+# An agent's registration: (agent id, hostname, resources, attributes,
+# ids of its running tasks).
+Registration = tuple[str, str, str, dict[str, str], list[str]]
+# A message for an agent, as `deliver` takes them: (agent id, method, args).
+AgentMessage = tuple[str, str, tuple[Any, ...]]
 
 
 class MasterActor:
@@ -108,24 +114,46 @@ class MasterActor:
         attributes: dict[str, str],
         running: list[str],
     ) -> None:
-        self.agent_handles[agent_id] = handle
-        effects = self.state.register_agent(
-            agent_id, hostname, Resources.parse(resources), attributes, time.monotonic(), running
-        )
+        await self.register_agents(handle, [(agent_id, hostname, resources, attributes, running)])
+
+    async def register_agents(self, handle: Any, registrations: list[Registration]) -> None:
+        """Agents hosted by one actor (one real agent, or a pool of emulated
+        ones) register or come back: (agent id, hostname, resources,
+        attributes, ids of its running tasks) each."""
+        now = time.monotonic()
+        effects: list[Effect] = []
+        for agent_id, hostname, resources, attributes, running in registrations:
+            self.agent_handles[agent_id] = handle
+            effects += self.state.register_agent(
+                agent_id, hostname, Resources.parse(resources), attributes, now, running
+            )
         self._send(effects)
         self._soon()
 
     async def heartbeat(self, agent_id: str) -> bool:
         """False tells the agent to register again."""
-        try:
-            self.state.heartbeat(agent_id, time.monotonic())
-        except LookupError:
-            return False
-        return True
+        return not await self.heartbeats([agent_id])
+
+    async def heartbeats(self, agent_ids: list[str]) -> list[str]:
+        """The agents among these that must register again."""
+        now, unknown = time.monotonic(), []
+        for agent_id in agent_ids:
+            try:
+                self.state.heartbeat(agent_id, now)
+            except LookupError:
+                unknown.append(agent_id)
+        return unknown
 
     async def status_updates(self, agent_id: str, statuses: list[TaskStatus]) -> None:
-        self._send(self.state.status_updates(agent_id, statuses))
-        if any(s.state.is_terminal for s in statuses):
+        await self.status_update_batches([(agent_id, statuses)])
+
+    async def status_update_batches(self, batches: list[tuple[str, list[TaskStatus]]]) -> None:
+        """Updates from several agents hosted by one actor, one batch each."""
+        effects: list[Effect] = []
+        for agent_id, statuses in batches:
+            effects += self.state.status_updates(agent_id, statuses)
+        self._send(effects)
+        if any(s.state.is_terminal for _, statuses in batches for s in statuses):
             self._soon()
 
     # ------------------------------------------------------------- frameworks
@@ -235,6 +263,10 @@ class MasterActor:
     # ----------------------------------------------------------------- effects
 
     def _send(self, effects: list[Effect]) -> None:
+        """Send effects: one message per framework and kind, and one
+        `deliver` per agent actor carrying everything for the agents it
+        hosts."""
+        outbox: dict[Any, list[AgentMessage]] = {}
         for effect in coalesce(effects):
             match effect:
                 case SendOffers(framework_id, offers):
@@ -246,19 +278,24 @@ class MasterActor:
                 case ErrorEvent(framework_id, message):
                     self._tell_framework(framework_id, "error", message)
                 case LaunchTasks(agent_id, framework_id, tasks, groups):
-                    self._tell_agent(agent_id, "launch", framework_id, tasks, groups)
+                    self._tell_agent(outbox, agent_id, "launch", framework_id, tasks, groups)
                 case KillTasks(agent_id, _, task_ids):
-                    self._tell_agent(agent_id, "kill", task_ids)
+                    self._tell_agent(outbox, agent_id, "kill", task_ids)
                 case AcknowledgeToAgent(agent_id, acknowledgements):
-                    self._tell_agent(agent_id, "acknowledge", acknowledgements)
+                    self._tell_agent(outbox, agent_id, "acknowledge", acknowledgements)
                 case ResendUpdates(agent_id, task_ids):
-                    self._tell_agent(agent_id, "resend", task_ids)
+                    self._tell_agent(outbox, agent_id, "resend", task_ids)
                 case MessageToTask(agent_id, task_id, data):
-                    self._tell_agent(agent_id, "message", task_id, data)
+                    self._tell_agent(outbox, agent_id, "message", task_id, data)
                 case AgentLost(framework_id, agent_id):
                     self._tell_framework(framework_id, "agent_lost", agent_id)
                 case FrameworkMessages(framework_id, messages):
                     self._tell_framework(framework_id, "messages", messages)
+        for handle, batch in outbox.items():
+            on_dead = functools.partial(
+                self._agents_died, {agent_id for agent_id, _, _ in batch}, handle
+            )
+            ray_calls.tell_watched(handle, "deliver", (batch,), on_dead)
 
     def _tell_framework(self, framework_id: str, method: str, *args: Any) -> None:
         handle = self.framework_handles.get(framework_id)
@@ -267,10 +304,12 @@ class MasterActor:
                 handle, method, args, lambda: self._framework_died(framework_id, handle)
             )
 
-    def _tell_agent(self, agent_id: str, method: str, *args: Any) -> None:
+    def _tell_agent(
+        self, outbox: dict[Any, list[AgentMessage]], agent_id: str, method: str, *args: Any
+    ) -> None:
         handle = self.agent_handles.get(agent_id)
         if handle is not None:
-            ray_calls.tell_watched(handle, method, args, lambda: self._agent_died(agent_id, handle))
+            outbox.setdefault(handle, []).append((agent_id, method, args))
 
     def _framework_died(self, framework_id: str, handle: Any) -> None:
         # Only the actor currently serving the framework matters: one that
@@ -283,8 +322,10 @@ class MasterActor:
             self._send(self.state.disconnect(framework_id, time.monotonic()))
             self._soon()
 
-    def _agent_died(self, agent_id: str, handle: Any) -> None:
-        if self.agent_handles.get(agent_id) != handle:
-            return
-        del self.agent_handles[agent_id]
-        self._send(self.state.agent_lost(agent_id, time.monotonic()))
+    def _agents_died(self, agent_ids: set[str], handle: Any) -> None:
+        effects: list[Effect] = []
+        for agent_id in agent_ids:
+            if self.agent_handles.get(agent_id) == handle:
+                del self.agent_handles[agent_id]
+                effects += self.state.agent_lost(agent_id, time.monotonic())
+        self._send(effects)

@@ -186,6 +186,8 @@ def test_two_hungry_frameworks_share_by_drf(cluster: pyactors.cluster.Cluster) -
     # (the cluster is 4 cpus, so one task is 12.5% of it).
     assert abs(mean_a - mean_b) < 0.15, (mean_a, mean_b)
     assert a.id != b.id
+    cluster.teardown(a)
+    cluster.teardown(b)
 
 
 def square_and_report(x: int) -> int:
@@ -201,18 +203,19 @@ class CallsFunction(Scheduler):
         self.states: list[str] = []
 
     def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
-        if not self.launched:
-            self.launched = True
-            task = TaskInfo(
-                "square",
-                "square",
-                Resources.parse("cpus:0.5;mem:128"),
-                function=square_and_report,
-                args=(7,),
-            )
-            driver.accept([offers[0].id], [Launch([task])])
-            offers = offers[1:]
-        driver.decline([o.id for o in offers], refuse_seconds=60)
+        task = TaskInfo(
+            "square",
+            "square",
+            Resources.parse("cpus:0.5;mem:128"),
+            function=square_and_report,
+            args=(7,),
+        )
+        for offer in offers:
+            if not self.launched and task.resources <= offer.resources:
+                self.launched = True
+                driver.accept([offer.id], [Launch([task])])
+            else:
+                driver.decline([offer.id], refuse_seconds=1)
 
     def update(self, driver: Driver, status: TaskStatus) -> None:
         self.states.append(status.state.value)
