@@ -49,8 +49,10 @@ Call = tuple[str, tuple[Any, ...]]
 # An agent's registration: (agent id, hostname, resources, attributes,
 # ids of its running tasks).
 Registration = tuple[str, str, str, dict[str, str], list[str]]
-# A message for an agent, as `deliver` takes them: (agent id, method, args).
-AgentMessage = tuple[str, str, tuple[Any, ...]]
+# A message for an agent or a framework, as `deliver` / `deliver_events`
+# take them: (agent or framework id, method, args); grouped by actor handle.
+Message = tuple[str, str, tuple[Any, ...]]
+Outbox = dict[Any, list[Message]]
 
 
 class MasterActor:
@@ -95,9 +97,11 @@ class MasterActor:
             self._send(self.state.expire(now) + self.state.allocate(now))
             if now - last_heartbeat >= self.framework_heartbeat_interval:
                 last_heartbeat = now
+                heartbeats: Outbox = {}
                 for framework_id, record in self.state.frameworks.items():
                     if record.connected:
-                        self._tell_framework(framework_id, "heartbeat")
+                        self._post(heartbeats, self.framework_handles, framework_id, "heartbeat")
+                self._flush(heartbeats, "deliver_events", self._frameworks_died)
 
     def _soon(self) -> None:
         """Resources were freed: run a cycle now rather than at the timer."""
@@ -263,64 +267,81 @@ class MasterActor:
     # ----------------------------------------------------------------- effects
 
     def _send(self, effects: list[Effect]) -> None:
-        """Send effects: one message per framework and kind, and one
-        `deliver` per agent actor carrying everything for the agents it
-        hosts."""
-        outbox: dict[Any, list[AgentMessage]] = {}
+        """Send effects: one message per actor, carrying everything for the
+        agents (`deliver`) or frameworks (`deliver_events`) it hosts, in
+        order; several of a framework's effects of one kind are merged."""
+        agents: Outbox = {}
+        frameworks: Outbox = {}
+        to_framework = functools.partial(self._post, frameworks, self.framework_handles)
+        to_agent = functools.partial(self._post, agents, self.agent_handles)
         for effect in coalesce(effects):
             match effect:
                 case SendOffers(framework_id, offers):
-                    self._tell_framework(framework_id, "offers", offers)
+                    to_framework(framework_id, "offers", offers)
                 case Rescind(framework_id, offer_ids):
-                    self._tell_framework(framework_id, "rescind", offer_ids)
+                    self._post(
+                        frameworks, self.framework_handles, framework_id, "rescind", offer_ids
+                    )
                 case ForwardUpdates(framework_id, statuses):
-                    self._tell_framework(framework_id, "updates", statuses)
+                    self._post(
+                        frameworks, self.framework_handles, framework_id, "updates", statuses
+                    )
                 case ErrorEvent(framework_id, message):
-                    self._tell_framework(framework_id, "error", message)
-                case LaunchTasks(agent_id, framework_id, tasks, groups):
-                    self._tell_agent(outbox, agent_id, "launch", framework_id, tasks, groups)
-                case KillTasks(agent_id, _, task_ids):
-                    self._tell_agent(outbox, agent_id, "kill", task_ids)
-                case AcknowledgeToAgent(agent_id, acknowledgements):
-                    self._tell_agent(outbox, agent_id, "acknowledge", acknowledgements)
-                case ResendUpdates(agent_id, task_ids):
-                    self._tell_agent(outbox, agent_id, "resend", task_ids)
-                case MessageToTask(agent_id, task_id, data):
-                    self._tell_agent(outbox, agent_id, "message", task_id, data)
+                    to_framework(framework_id, "error", message)
                 case AgentLost(framework_id, agent_id):
-                    self._tell_framework(framework_id, "agent_lost", agent_id)
+                    self._post(
+                        frameworks, self.framework_handles, framework_id, "agent_lost", agent_id
+                    )
                 case FrameworkMessages(framework_id, messages):
-                    self._tell_framework(framework_id, "messages", messages)
-        for handle, batch in outbox.items():
-            on_dead = functools.partial(
-                self._agents_died, {agent_id for agent_id, _, _ in batch}, handle
-            )
-            ray_calls.tell_watched(handle, "deliver", (batch,), on_dead)
+                    self._post(
+                        frameworks, self.framework_handles, framework_id, "messages", messages
+                    )
+                case LaunchTasks(agent_id, framework_id, tasks, groups):
+                    self._post(
+                        agents, self.agent_handles, agent_id, "launch", framework_id, tasks, groups
+                    )
+                case KillTasks(agent_id, _, task_ids):
+                    to_agent(agent_id, "kill", task_ids)
+                case AcknowledgeToAgent(agent_id, acknowledgements):
+                    self._post(
+                        agents, self.agent_handles, agent_id, "acknowledge", acknowledgements
+                    )
+                case ResendUpdates(agent_id, task_ids):
+                    to_agent(agent_id, "resend", task_ids)
+                case MessageToTask(agent_id, task_id, data):
+                    to_agent(agent_id, "message", task_id, data)
+        self._flush(frameworks, "deliver_events", self._frameworks_died)
+        self._flush(agents, "deliver", self._agents_died)
 
-    def _tell_framework(self, framework_id: str, method: str, *args: Any) -> None:
-        handle = self.framework_handles.get(framework_id)
-        if handle is not None:
-            ray_calls.tell_watched(
-                handle, method, args, lambda: self._framework_died(framework_id, handle)
-            )
-
-    def _tell_agent(
-        self, outbox: dict[Any, list[AgentMessage]], agent_id: str, method: str, *args: Any
+    @staticmethod
+    def _post(
+        outbox: Outbox, handles: dict[str, Any], receiver: str, method: str, *args: Any
     ) -> None:
-        handle = self.agent_handles.get(agent_id)
+        handle = handles.get(receiver)
         if handle is not None:
-            outbox.setdefault(handle, []).append((agent_id, method, args))
+            outbox.setdefault(handle, []).append((receiver, method, args))
 
-    def _framework_died(self, framework_id: str, handle: Any) -> None:
-        # Only the actor currently serving the framework matters: one that
-        # was failed over from may die without consequence.
-        if self.framework_handles.get(framework_id) != handle:
-            return
-        del self.framework_handles[framework_id]
-        record = self.state.frameworks.get(framework_id)
-        if record is not None and record.connected:
-            self._send(self.state.disconnect(framework_id, time.monotonic()))
-            self._soon()
+    @staticmethod
+    def _flush(outbox: Outbox, method: str, on_dead: Callable[[set[str], Any], None]) -> None:
+        for handle, batch in outbox.items():
+            receivers = {receiver for receiver, _, _ in batch}
+            ray_calls.tell_watched(
+                handle, method, (batch,), functools.partial(on_dead, receivers, handle)
+            )
+
+    def _frameworks_died(self, framework_ids: set[str], handle: Any) -> None:
+        # Only the actor currently serving a framework matters: one that was
+        # failed over from may die without consequence.
+        effects: list[Effect] = []
+        for framework_id in framework_ids:
+            if self.framework_handles.get(framework_id) != handle:
+                continue
+            del self.framework_handles[framework_id]
+            record = self.state.frameworks.get(framework_id)
+            if record is not None and record.connected:
+                effects += self.state.disconnect(framework_id, time.monotonic())
+        self._send(effects)
+        self._soon()
 
     def _agents_died(self, agent_ids: set[str], handle: Any) -> None:
         effects: list[Effect] = []

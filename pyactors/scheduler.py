@@ -13,7 +13,7 @@ accepts 50 offers sends one message, not 50). Calls made outside a callback
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -185,6 +185,15 @@ class FrameworkActor:
         self.driver: Driver | None = None
         # task id -> uuid of the last update delivered to the scheduler.
         self._delivered: OrderedDict[str, str] = OrderedDict()
+        self._handlers: dict[str, Callable[..., Awaitable[None]]] = {
+            "offers": self.offers,
+            "rescind": self.rescind,
+            "updates": self.updates,
+            "error": self.error,
+            "agent_lost": self.agent_lost,
+            "messages": self.messages,
+            "heartbeat": self.heartbeat,
+        }
 
     async def start(self, handle: Any) -> str:
         framework_id: str = await ray_calls.ask_async(
@@ -202,6 +211,13 @@ class FrameworkActor:
         with self.driver.batch():
             self.scheduler.subscribed(self.driver, framework_id, {"master": "pyactors"})
         return framework_id
+
+    async def deliver_events(self, events: list[tuple[str, str, tuple[Any, ...]]]) -> None:
+        """What the master sends, in order: (framework id, event, arguments)
+        for offers, rescind, updates, error, agent_lost, messages and
+        heartbeat."""
+        for _, event, args in events:
+            await self._handlers[event](*args)
 
     async def offers(self, offers: list[OfferInfo]) -> None:
         driver = self._driver()
