@@ -214,6 +214,21 @@ class Allocator:
     ) -> None:
         """Return resources; refuse_seconds > 0 also filters them until now + refuse."""
 
+    def update_allocation(
+        self,
+        framework_id: str,
+        agent_id: str,
+        role: str,
+        consumed: _ResourcesArgument,
+        converted: _ResourcesArgument,
+    ) -> None:
+        """Convert part of a framework's allocation in `role` (reserve, unreserve, volumes)."""
+
+    def update_available(
+        self, agent_id: str, consumed: _ResourcesArgument, converted: _ResourcesArgument
+    ) -> None:
+        """Convert part of an agent's available resources (the operator's operations)."""
+
     def allocate(self, now: float) -> list[tuple[str, str, str, Resources]]:
         """One allocation cycle: (framework, agent, role, resources) per offer."""
 

@@ -184,6 +184,30 @@ class Allocator:
         allocation there holds them."""
         self._core.recover(framework_id, agent_id, _resources(resources), refuse_seconds, now, role)
 
+    def update_allocation(
+        self,
+        framework_id: str,
+        agent_id: str,
+        role: str,
+        consumed: ResourcesArgument,
+        converted: ResourcesArgument,
+    ) -> None:
+        """Apply a framework's RESERVE, UNRESERVE, CREATE or DESTROY: `consumed`,
+        part of what it holds on the agent in `role`, becomes `converted`, the
+        same resources with other reservations or volume ids. It may reserve
+        only for `role`; the agent's total changes alike."""
+        self._core.update_allocation(
+            framework_id, agent_id, role, _resources(consumed), _resources(converted)
+        )
+
+    def update_available(
+        self, agent_id: str, consumed: ResourcesArgument, converted: ResourcesArgument
+    ) -> None:
+        """The operator's reserve, unreserve, create or destroy: `consumed`,
+        part of what the agent has available (neither offered nor allocated),
+        becomes `converted`, reserved for any role."""
+        self._core.update_available(agent_id, _resources(consumed), _resources(converted))
+
     def allocate(self, now: float) -> list[Offer]:
         """Run one allocation cycle (the GIL is released meanwhile)."""
         return list(map(Offer._make, self._core.allocate(now)))

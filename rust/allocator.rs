@@ -20,7 +20,9 @@ use serde_json::{json, Map, Value as Json};
 use crate::error::{Error, Result};
 use crate::filters::{AgentFilters, BitSet, FrameworkSlot, RoleId};
 use crate::quantities::{dominant_share, NameId, Names, Quantities};
-use crate::resources::{is_ancestor_or_self, validate_role, Name, Resource, Resources, Value};
+use crate::resources::{
+    in_context, is_ancestor_or_self, validate_role, Name, Resource, Resources, Value,
+};
 use crate::rng::SplitMix64;
 use crate::sorter::{new_sorter, Sorter};
 
@@ -212,6 +214,35 @@ fn scalar_bundle(entries: impl IntoIterator<Item = (Name, i64)>) -> Resources {
             .collect(),
     )
     .expect("unreserved scalars of distinct names form a valid bundle")
+}
+
+/// The bundle without reservations and volume ids: what an operation keeps.
+fn stripped(resources: &Resources) -> Result<Resources> {
+    let context = || format!("'{resources}' without its reservations and volumes");
+    Resources::from_entries(
+        resources
+            .iter()
+            .map(|entry| Resource {
+                name: entry.name.clone(),
+                role: None,
+                principal: None,
+                volume: None,
+                value: entry.value.clone(),
+            })
+            .collect(),
+    )
+    .map_err(|err| in_context(err, &context()))
+}
+
+fn check_conversion(consumed: &Resources, converted: &Resources) -> Result<()> {
+    let (before, after) = (stripped(consumed)?, stripped(converted)?);
+    if before != after {
+        return Err(Error::invalid(format!(
+            "cannot convert '{consumed}' into '{converted}': an operation changes only \
+             reservations and volumes, and '{before}' is not '{after}'"
+        )));
+    }
+    Ok(())
 }
 
 fn is_quota_scalar(resource: &Resource) -> bool {
@@ -1101,6 +1132,122 @@ impl Allocator {
         Ok(())
     }
 
+    /// Applies a framework's RESERVE, UNRESERVE, CREATE or DESTROY: part of
+    /// what it holds on the agent in `role` (`consumed`) becomes `converted`;
+    /// see "Operations" in the reference's module documentation.
+    pub fn update_allocation(
+        &mut self,
+        framework_id: &str,
+        agent_id: &str,
+        role: &str,
+        consumed: &Resources,
+        converted: &Resources,
+    ) -> Result<()> {
+        let framework = self.framework_slot(framework_id)?;
+        let agent = self.agent_slot(agent_id)?;
+        let role_id = self
+            .role_ids
+            .get(role)
+            .copied()
+            .filter(|&r| self.framework(framework).membership(r).is_some())
+            .ok_or_else(|| {
+                Error::invalid(format!(
+                    "framework '{framework_id}' is not subscribed to role '{role}'"
+                ))
+            })?;
+        let nothing = Resources::new();
+        let held = self
+            .agent(agent)
+            .allocation(framework, role_id)
+            .unwrap_or(&nothing);
+        if !held.contains(consumed) {
+            return Err(Error::invalid(format!(
+                "cannot convert '{consumed}': framework '{framework_id}' holds '{held}' in role \
+                 '{role}' on agent '{agent_id}'"
+            )));
+        }
+        check_conversion(consumed, converted)?;
+        let kept = |reserved: &Name| consumed.iter().any(|c| c.role.as_ref() == Some(reserved));
+        if let Some(reserved) = converted
+            .iter()
+            .filter_map(|entry| entry.role.as_ref())
+            .find(|&reserved| **reserved != *role && !kept(reserved))
+        {
+            return Err(Error::invalid(format!(
+                "framework '{framework_id}' holds these resources in role '{role}': it may \
+                 reserve them for '{role}' only, not for '{reserved}'"
+            )));
+        }
+        let total = self.converted_total(agent, consumed, converted)?;
+        // The tracking below repeats this arithmetic and may not fail halfway.
+        held.checked_sub(consumed)?.checked_add(converted)?;
+        if consumed.is_empty() {
+            return Ok(());
+        }
+        self.track_unallocated(agent, framework, role_id, consumed);
+        self.track_allocated(agent, framework, role_id, converted, false);
+        self.set_total(agent, total);
+        Ok(())
+    }
+
+    /// Applies an operator's reserve, unreserve, create or destroy to part of
+    /// what the agent has available (`consumed`), which becomes `converted`;
+    /// reservations may be for any role.
+    pub fn update_available(
+        &mut self,
+        agent_id: &str,
+        consumed: &Resources,
+        converted: &Resources,
+    ) -> Result<()> {
+        let agent = self.agent_slot(agent_id)?;
+        let available = &self.agent(agent).available;
+        if !available.contains(consumed) {
+            return Err(Error::invalid(format!(
+                "cannot convert '{consumed}': agent '{agent_id}' has '{available}' available; \
+                 offered and allocated resources must be recovered first"
+            )));
+        }
+        check_conversion(consumed, converted)?;
+        let total = self.converted_total(agent, consumed, converted)?;
+        let available = available.checked_sub(consumed)?.checked_add(converted)?;
+        self.set_total(agent, total);
+        self.agent_mut(agent).available = available;
+        Ok(())
+    }
+
+    /// The agent's total after an operation, once its volume ids are checked:
+    /// two volumes with one id on an agent would merge into one.
+    fn converted_total(
+        &self,
+        agent: AgentSlot,
+        consumed: &Resources,
+        converted: &Resources,
+    ) -> Result<Resources> {
+        let agent = self.agent(agent);
+        let has_volume = |bundle: &Resources, id: &Name| {
+            bundle.iter().any(|entry| entry.volume.as_ref() == Some(id))
+        };
+        if let Some(id) = converted
+            .iter()
+            .filter_map(|entry| entry.volume.as_ref())
+            .find(|id| has_volume(&agent.total, id) && !has_volume(consumed, id))
+        {
+            return Err(Error::invalid(format!(
+                "volume '{id}' already exists on agent '{}'",
+                agent.id
+            )));
+        }
+        agent.total.checked_sub(consumed)?.checked_add(converted)
+    }
+
+    /// Replaces a total whose quantities an operation kept: reservations move
+    /// between roles (quota consumption), cluster totals stay.
+    fn set_total(&mut self, agent: AgentSlot, total: Resources) {
+        self.account_total(&total, 1);
+        let old = std::mem::replace(&mut self.agent_mut(agent).total, total);
+        self.account_total(&old, -1);
+    }
+
     fn expire_filters(&mut self, now: f64) {
         if now < self.next_filter_expiry {
             return;
@@ -1824,6 +1971,138 @@ mod tests {
         }
         assert_eq!(cpus["q"], 8000);
         assert_eq!(cpus["a-first"], 8000);
+    }
+
+    fn quota_consumed(a: &Allocator, role: &str) -> Json {
+        a.snapshot()["roles"][role]["consumed_quota"].clone()
+    }
+
+    #[test]
+    fn a_reservation_made_in_an_allocation_returns_only_to_its_role() {
+        let mut a = one_agent_one_framework("drf");
+        a.add_framework("other", vec!["s".into()], 0.0, vec![], true)
+            .unwrap();
+        a.allocate(1.0).unwrap();
+        a.update_allocation(
+            "fw",
+            "agent",
+            "r",
+            &res("cpus:1;mem:1024"),
+            &res("cpus(r,alice):1;mem(r,alice):1024"),
+        )
+        .unwrap();
+        let held = "cpus:3;cpus(r,alice):1;mem:3072;mem(r,alice):1024";
+        let snapshot = a.snapshot();
+        assert_eq!(snapshot["agents"]["agent"]["total"], held);
+        assert_eq!(snapshot["total"], json!({"cpus": 4.0, "mem": 4096.0}));
+        assert_eq!(quota_consumed(&a, "r"), json!({"cpus": 4.0, "mem": 4096.0}));
+        a.recover("fw", "agent", &res(held), 0.0, None, None)
+            .unwrap();
+        assert_eq!(quota_consumed(&a, "r"), json!({"cpus": 1.0, "mem": 1024.0}));
+        let offers = offered(&a.allocate(2.0).unwrap());
+        assert_eq!(
+            offers,
+            vec![
+                ("other".into(), "s".into(), "cpus:3;mem:3072".into()),
+                (
+                    "fw".into(),
+                    "r".into(),
+                    "cpus(r,alice):1;mem(r,alice):1024".into()
+                ),
+            ]
+        );
+        a.update_allocation(
+            "fw",
+            "agent",
+            "r",
+            &res("cpus(r,alice):1;mem(r,alice):1024"),
+            &res("cpus:1;mem:1024"),
+        )
+        .unwrap();
+        assert_eq!(a.snapshot()["agents"]["agent"]["total"], "cpus:4;mem:4096");
+        assert_eq!(quota_consumed(&a, "r"), json!({"cpus": 1.0, "mem": 1024.0}));
+    }
+
+    #[test]
+    fn volumes_are_created_on_reservations_and_destroyed() {
+        let mut a = Allocator::new("drf", 0, vec![], vec![]).unwrap();
+        a.add_agent(
+            "agent",
+            res("cpus:1;disk:100"),
+            0.0,
+            BTreeMap::new(),
+            vec![],
+        )
+        .unwrap();
+        a.add_framework("fw", vec!["db/main".into()], 0.0, vec![], true)
+            .unwrap();
+        a.update_available("agent", &res("disk:100"), &res("disk(db):100"))
+            .unwrap();
+        assert_eq!(quota_consumed(&a, "db"), json!({"disk": 100.0}));
+        a.allocate(1.0).unwrap();
+        // The parent's reservation is kept: the volume stays db's.
+        a.update_allocation(
+            "fw",
+            "agent",
+            "db/main",
+            &res("disk(db):60"),
+            &res("disk(db)[v1]:60"),
+        )
+        .unwrap();
+        let before = a.snapshot();
+        let again = a.update_allocation(
+            "fw",
+            "agent",
+            "db/main",
+            &res("disk(db):40"),
+            &res("disk(db)[v1]:40"),
+        );
+        assert!(again
+            .unwrap_err()
+            .message
+            .contains("volume 'v1' already exists"));
+        assert_eq!(a.snapshot(), before);
+        assert_eq!(
+            before["agents"]["agent"]["allocated"]["fw"]["db/main"],
+            "cpus:1;disk(db):40;disk(db)[v1]:60"
+        );
+        a.update_allocation(
+            "fw",
+            "agent",
+            "db/main",
+            &res("disk(db)[v1]:60"),
+            &res("disk(db):60"),
+        )
+        .unwrap();
+        assert_eq!(
+            a.snapshot()["agents"]["agent"]["total"],
+            "cpus:1;disk(db):100"
+        );
+    }
+
+    #[test]
+    fn bad_operations_change_nothing() {
+        let mut a = one_agent_one_framework("drf");
+        a.allocate(1.0).unwrap();
+        let before = a.snapshot();
+        let convert = |a: &mut Allocator, role: &str, consumed: &str, converted: &str| {
+            a.update_allocation("fw", "agent", role, &res(consumed), &res(converted))
+        };
+        let errors = [
+            convert(&mut a, "r", "cpus:5", "cpus(r):5"),
+            convert(&mut a, "r", "cpus:1", "cpus(r):2"),
+            convert(&mut a, "r", "cpus:1", "mem(r):1"),
+            convert(&mut a, "r", "cpus:1", "cpus(elsewhere):1"),
+            convert(&mut a, "s", "cpus:1", "cpus(s):1"),
+            a.update_allocation("ghost", "agent", "r", &res(""), &res("")),
+            a.update_allocation("fw", "ghost", "r", &res(""), &res("")),
+            a.update_available("agent", &res("cpus:1"), &res("cpus(r):1")),
+            a.update_available("agent", &res(""), &res("cpus(r):1")),
+        ];
+        for error in &errors {
+            assert!(error.is_err(), "{error:?}");
+        }
+        assert_eq!(a.snapshot(), before);
     }
 
     #[test]

@@ -819,6 +819,34 @@ impl PyAllocator {
         )?)
     }
 
+    fn update_allocation(
+        &mut self,
+        framework_id: &str,
+        agent_id: &str,
+        role: &str,
+        consumed: &Bound<'_, PyAny>,
+        converted: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let consumed = resources_argument(consumed, "consumed")?;
+        let converted = resources_argument(converted, "converted")?;
+        Ok(self
+            .inner
+            .update_allocation(framework_id, agent_id, role, &consumed, &converted)?)
+    }
+
+    fn update_available(
+        &mut self,
+        agent_id: &str,
+        consumed: &Bound<'_, PyAny>,
+        converted: &Bound<'_, PyAny>,
+    ) -> PyResult<()> {
+        let consumed = resources_argument(consumed, "consumed")?;
+        let converted = resources_argument(converted, "converted")?;
+        Ok(self
+            .inner
+            .update_available(agent_id, &consumed, &converted)?)
+    }
+
     /// One allocation cycle, with the GIL released: (framework, agent, role,
     /// Resources) per offer.
     fn allocate(

@@ -309,6 +309,123 @@ def test_random_sorter_replays_from_its_seed(make: Any) -> None:
     assert run(3) != run(4)
 
 
+def test_reserved_part_of_an_allocation_goes_only_to_its_role_once_recovered(make: Any) -> None:
+    a = make()
+    a.add_agent("agent", "cpus:4;mem:4096", now=0)
+    a.add_framework("eng-fw", roles=["eng"], now=0)
+    a.add_framework("other-fw", roles=["other"], now=0)
+    a.add_framework("web-fw", roles=["eng/web"], now=0, active=False)
+    assert offered(a.allocate(now=1)) == [("eng-fw", "agent", "eng", "cpus:4;mem:4096")]
+    a.update_allocation(
+        "eng-fw", "agent", "eng", "cpus:2;mem:1024", "cpus(eng,alice):2;mem(eng,alice):1024"
+    )
+    snap = a.snapshot()
+    held = "cpus:2;cpus(eng,alice):2;mem:3072;mem(eng,alice):1024"
+    assert snap["agents"]["agent"]["total"] == held
+    assert snap["agents"]["agent"]["allocated"] == {"eng-fw": {"eng": held}}
+    assert snap["total"] == {"cpus": 4.0, "mem": 4096.0}
+    assert snap["frameworks"]["eng-fw"]["allocated"] == {"eng": {"cpus": 4.0, "mem": 4096.0}}
+    a.recover("eng-fw", "agent", held)
+    # The role that had nothing goes first; the reservation waits for eng.
+    assert offered(a.allocate(now=2)) == [
+        ("other-fw", "agent", "other", "cpus:2;mem:3072"),
+        ("eng-fw", "agent", "eng", "cpus(eng,alice):2;mem(eng,alice):1024"),
+    ]
+    a.recover("eng-fw", "agent", "cpus(eng,alice):2;mem(eng,alice):1024")
+    a.deactivate_framework("eng-fw")
+    assert a.allocate(now=3) == []
+    # Reservations flow down the role tree.
+    a.activate_framework("web-fw")
+    assert offered(a.allocate(now=4)) == [
+        ("web-fw", "agent", "eng/web", "cpus(eng,alice):2;mem(eng,alice):1024")
+    ]
+
+
+def test_unreserving_restores_the_agent_and_the_quota_consumption(make: Any) -> None:
+    a = make()
+    a.add_agent("agent", "cpus:4;mem:4096", now=0)
+    a.add_framework("fw", roles=["eng"], now=0)
+    a.allocate(now=1)
+    before = a.snapshot()
+    a.update_allocation("fw", "agent", "eng", "cpus:1", "cpus(eng):1")
+    a.recover("fw", "agent", "cpus:3;mem:4096")
+    assert a.snapshot()["roles"]["eng"]["consumed_quota"] == {"cpus": 1.0}
+    a.update_allocation("fw", "agent", "eng", "cpus(eng):1", "cpus:1")
+    assert a.snapshot()["roles"]["eng"]["consumed_quota"] == {"cpus": 1.0}
+    a.recover("fw", "agent", "cpus:1")
+    assert a.snapshot()["roles"]["eng"]["consumed_quota"] == {}
+    (offer,) = a.allocate(now=2)
+    assert str(offer.resources) == "cpus:4;mem:4096"
+    after = a.snapshot()
+    assert after["agents"] == before["agents"]
+    assert after["roles"] == before["roles"]
+
+
+def test_a_volume_is_created_on_reserved_disk_and_destroyed(make: Any) -> None:
+    a = make()
+    a.add_agent("agent", "cpus:1;disk(db):1024", now=0)
+    a.add_framework("fw", roles=["db"], now=0)
+    a.allocate(now=1)
+    a.update_allocation("fw", "agent", "db", "disk(db):512", "disk(db)[data-1]:512")
+    assert a.snapshot()["agents"]["agent"]["total"] == "cpus:1;disk(db):512;disk(db)[data-1]:512"
+    before = a.snapshot()
+    with pytest.raises(InvalidArgumentError, match="volume 'data-1' already exists"):
+        a.update_allocation("fw", "agent", "db", "disk(db):512", "disk(db)[data-1]:512")
+    with pytest.raises(InvalidArgumentError, match="is not subscribed"):
+        a.update_allocation("fw", "agent", "web", "disk(db):512", "disk(db)[data-2]:512")
+    assert a.snapshot() == before
+    a.recover("fw", "agent", "cpus:1;disk(db):512;disk(db)[data-1]:512")
+    (offer,) = a.allocate(now=2)
+    assert str(offer.resources) == "cpus:1;disk(db):512;disk(db)[data-1]:512"
+    a.update_allocation("fw", "agent", "db", "disk(db)[data-1]:512", "disk(db):512")
+    snap = a.snapshot()
+    assert snap["agents"]["agent"]["total"] == "cpus:1;disk(db):1024"
+    assert snap["agents"]["agent"]["allocated"] == {"fw": {"db": "cpus:1;disk(db):1024"}}
+
+
+def test_operator_reserves_what_is_available(make: Any) -> None:
+    a = make()
+    a.add_agent("agent", "cpus:4;mem:4096;ports:[31000-31009]", now=0)
+    a.add_framework("a-fw", roles=["a"], now=0)
+    a.add_framework("b-fw", roles=["b"], now=0)
+    a.update_available(
+        "agent", "cpus:1;mem:512;ports:[31000-31004]", "cpus(b):1;mem(b):512;ports(b):[31000-31004]"
+    )
+    assert a.snapshot()["roles"]["b"]["consumed_quota"] == {"cpus": 1.0, "mem": 512.0}
+    by_framework = {o.framework_id: str(o.resources) for o in a.allocate(now=1)}
+    assert by_framework == {
+        "a-fw": "cpus:3;mem:3584;ports:[31005-31009]",
+        "b-fw": "cpus(b):1;mem(b):512;ports(b):[31000-31004]",
+    }
+    before = a.snapshot()
+    with pytest.raises(InvalidArgumentError, match="must be recovered first"):
+        a.update_available("agent", "cpus:1", "cpus(a):1")
+    assert a.snapshot() == before
+    a.recover("b-fw", "agent", "cpus(b):1;mem(b):512;ports(b):[31000-31004]")
+    a.update_available("agent", "cpus(b):1;mem(b):512", "cpus:1;mem:512")
+    snap = a.snapshot()
+    assert snap["agents"]["agent"]["available"] == "cpus:1;mem:512;ports(b):[31000-31004]"
+    assert snap["roles"]["b"]["consumed_quota"] == {}
+
+
+def test_quota_consumption_counts_reservations(make: Any) -> None:
+    a = make()
+    a.add_agent("agent", "cpus:4;mem:4096", now=0)
+    a.add_framework("fw", roles=["eng/web"], now=0)
+    a.update_available("agent", "cpus:3", "cpus(eng):3")
+    roles = a.snapshot()["roles"]
+    assert roles["eng"]["consumed_quota"] == {"cpus": 3.0}
+    assert roles["eng/web"]["consumed_quota"] == {}
+    # The reservation uses up eng's limit: nothing unreserved on top of it.
+    a.set_quota("eng", limit="cpus:3")
+    (offer,) = a.allocate(now=1)
+    assert (offer.role, str(offer.resources)) == ("eng/web", "cpus(eng):3;mem:4096")
+    a.update_allocation("fw", "agent", "eng/web", "cpus(eng):1", "cpus(eng/web):1")
+    roles = a.snapshot()["roles"]
+    assert roles["eng"]["consumed_quota"] == {"cpus": 3.0, "mem": 4096.0}
+    assert roles["eng/web"]["consumed_quota"] == {"cpus": 1.0, "mem": 4096.0}
+
+
 BAD_CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any], type[Exception]]] = [
     ("add_agent", ("agent", "cpus:2", 0), {}, DuplicateError),
     ("add_agent", ("new", "cpus:-1", 0), {}, ResourceError),
@@ -357,6 +474,65 @@ BAD_CALLS: list[tuple[str, tuple[Any, ...], dict[str, Any], type[Exception]]] = 
     ("recover", ("fw", "agent", "cpus:1"), {"role": "elsewhere"}, InvalidArgumentError),
     ("recover", ("fw", "agent", "cpus:abc"), {}, ResourceError),
     ("allocate", (float("nan"),), {}, InvalidArgumentError),
+    (
+        "update_allocation",
+        ("ghost", "agent", "r", "cpus:1", "cpus(r):1"),
+        {},
+        UnknownFrameworkError,
+    ),
+    ("update_allocation", ("fw", "ghost", "r", "cpus:1", "cpus(r):1"), {}, UnknownAgentError),
+    ("update_allocation", ("fw", "agent", "s", "cpus:1", "cpus(s):1"), {}, InvalidArgumentError),
+    ("update_allocation", ("fw", "agent", 7, "cpus:1", "cpus(r):1"), {}, TypeError),
+    ("update_allocation", ("fw", "agent", "r", "cpus:5", "cpus(r):5"), {}, InvalidArgumentError),
+    ("update_allocation", ("fw", "agent", "r", "cpus(r):1", "cpus:1"), {}, InvalidArgumentError),
+    ("update_allocation", ("fw", "agent", "r", "cpus:1", "cpus(r):2"), {}, InvalidArgumentError),
+    ("update_allocation", ("fw", "agent", "r", "cpus:1", "mem(r):1"), {}, InvalidArgumentError),
+    ("update_allocation", ("fw", "agent", "r", "", "cpus(r):1"), {}, InvalidArgumentError),
+    ("update_allocation", ("fw", "agent", "r", "cpus:1", "cpus(s):1"), {}, InvalidArgumentError),
+    ("update_allocation", ("fw", "agent", "r", "cpus:1", "cpus(r/x):1"), {}, InvalidArgumentError),
+    ("update_allocation", ("fw", "agent", "r", "mem:1", "disk(r)[v]:1"), {}, InvalidArgumentError),
+    ("update_allocation", ("fw", "agent", "r", "cpus:1", "cpus(r):x"), {}, ResourceError),
+    ("update_allocation", ("fw", "agent", "r", "cpus:1", 5), {}, TypeError),
+    (
+        "update_allocation",
+        ("fw", "agent", "r", "ports:[31000-31001]", "ports(r):[31000-31002]"),
+        {},
+        InvalidArgumentError,
+    ),
+    (
+        "update_allocation",
+        ("fw", "agent", "r", "ports:[31000-31001]", "ports(r):[31000,31002]"),
+        {},
+        ResourceError,
+    ),
+    (
+        "update_allocation",
+        ("fw", "agent", "r", "ports:[31000-31001]", "ports(r):[31000-31001];ports(r,p):[31001]"),
+        {},
+        ResourceError,
+    ),
+    (
+        "update_allocation",
+        (
+            "fw",
+            "agent",
+            "r",
+            "ports:[31000-31001]",
+            "ports(r):[31000-31000];ports(r,p):[31002-31002]",
+        ),
+        {},
+        InvalidArgumentError,
+    ),
+    (
+        "update_allocation",
+        ("fw", "agent", "r", "zones:{a}", "zones(r):{b}"),
+        {},
+        InvalidArgumentError,
+    ),
+    ("update_available", ("ghost", "", ""), {}, UnknownAgentError),
+    ("update_available", ("agent", "cpus:1", "cpus(r):1"), {}, InvalidArgumentError),
+    ("update_available", ("agent", "", "cpus(r):1"), {}, InvalidArgumentError),
+    ("update_available", ("agent", "cpus:1", None), {}, TypeError),
 ]
 
 
@@ -365,7 +541,7 @@ def test_bad_input_raises_a_typed_error_and_changes_nothing(
     make: Any, method: str, args: tuple[Any, ...], kwargs: dict[str, Any], error: type[Exception]
 ) -> None:
     a = make()
-    a.add_agent("agent", "cpus:4;mem:4096", now=0)
+    a.add_agent("agent", "cpus:4;mem:4096;ports:[31000-31009];zones:{a,b}", now=0)
     a.add_framework("fw", roles=["r"], now=0)
     a.set_quota("r", guarantee="cpus:1")
     a.allocate(now=1)

@@ -2,20 +2,23 @@
 
 Hypothesis drives both with the same calls: agents and frameworks coming and
 going, weights, quotas, reservations, allocation cycles, declines with
-filters, suppress and revive, time passing. After every step both must have
+filters, suppress and revive, reservation and volume operations on offered
+and on available resources, time passing. After every step both must have
 returned the same thing (the same offers, or the same exception class) and
 hold the same state, and the state must keep the allocator's invariants.
 """
 
 from __future__ import annotations
 
+from collections import defaultdict
+from dataclasses import replace
 from typing import Any
 
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
-from pyactors._reference.resources import PyResources, is_ancestor_or_self
+from pyactors._reference.resources import PyResources, Resource, is_ancestor_or_self
 from pyactors.allocator import Allocator, ReferenceAllocator
 
 ROLES = ["a", "a/x", "a/y", "b", "c/d"]
@@ -23,7 +26,7 @@ AGENT_SHAPES = [
     "cpus:4;mem:4096;disk:1000;ports:[31000-31009]",
     "cpus:8;mem:2048",
     "cpus:2;mem:8192;gpus:1",
-    "cpus:4;cpus(a):2;mem:4096;mem(a/x):1024",
+    "cpus:4;cpus(a):2;mem:4096;mem(a/x):1024;disk(a):200",
     "cpus:1;mem(b):512;disk(b,alice)[vol-1]:100",
     "cpus:0.5;mem:64",
 ]
@@ -34,6 +37,52 @@ QUOTAS = [
     (None, {"gpus": 0, "cpus": 10}),
     (None, None),
 ]
+
+OPERATIONS = ["reserve", "unreserve", "create", "destroy"]
+# Operations written blind: some hold, most fail on what is held or available.
+BLIND_BUNDLES = ["", "cpus:1", "cpus(a):1", "cpus(b,alice):1", "mem:1", "disk(b)[vol-2]:10"]
+
+
+def _operation(
+    entry: Resource, kind: str, role: str, principal: str | None, volume: str, half: bool
+) -> tuple[str, str] | None:
+    """(consumed, converted) for `kind` applied to `entry` (half of it when a
+    scalar), or None when the kind does not apply to such an entry."""
+    value = entry.value
+    if half and isinstance(value, int) and value >= 2:
+        value //= 2
+    consumed = replace(entry, value=value)
+    if kind == "reserve" and entry.volume is None:
+        result = replace(consumed, role=role, principal=principal)
+    elif kind == "unreserve" and entry.role is not None and entry.volume is None:
+        result = replace(consumed, role=None, principal=None)
+    elif kind == "create" and entry.name == "disk" and entry.role and entry.volume is None:
+        result = replace(consumed, volume=volume)
+    elif kind == "destroy" and entry.volume is not None:
+        result = replace(consumed, volume=None)
+    else:
+        return None
+    return str(PyResources.from_entries([consumed])), str(PyResources.from_entries([result]))
+
+
+def _draw_operation(
+    data: st.DataObject,
+    bundle: PyResources,
+    role: str,
+    principal: str | None,
+    volume: str,
+    half: bool,
+) -> tuple[str, str] | None:
+    """One operation on one entry of `bundle`; the kind is drawn first among
+    those that apply, so that rare ones (CREATE, DESTROY) are drawn too."""
+    by_kind = {
+        kind: [op for e in bundle if (op := _operation(e, kind, role, principal, volume, half))]
+        for kind in OPERATIONS
+    }
+    kinds = [kind for kind, operations in by_kind.items() if operations]
+    if not kinds:
+        return None
+    return data.draw(st.sampled_from(by_kind[data.draw(st.sampled_from(kinds))]))
 
 
 def _outcome(call: Any) -> tuple[str, Any]:
@@ -50,8 +99,13 @@ def _normal(result: Any) -> Any:
 
 
 class Twins(RuleBasedStateMachine):
-    @initialize(sorter=st.sampled_from(["drf", "random"]), seed=st.integers(0, 2**64 - 1))
-    def start(self, sorter: str, seed: int) -> None:
+    @initialize(
+        sorter=st.sampled_from(["drf", "random"]),
+        seed=st.integers(0, 2**64 - 1),
+        shape=st.sampled_from(AGENT_SHAPES),
+        roles=st.lists(st.sampled_from(ROLES), min_size=1, max_size=2, unique=True),
+    )
+    def start(self, sorter: str, seed: int, shape: str, roles: list[str]) -> None:
         self.rust = Allocator(sorter=sorter, seed=seed)
         self.reference = ReferenceAllocator(sorter=sorter, seed=seed)
         self.now = 0.0
@@ -59,6 +113,10 @@ class Twins(RuleBasedStateMachine):
         self.frameworks: dict[str, list[str]] = {}
         self.serial = 0
         self.offers: list[tuple[str, str, str, str]] = []
+        # Histories start with something to offer, so that most of their steps
+        # act on offers and allocations rather than on an empty cluster.
+        self.add_agent(shape, "r1")
+        self.add_framework(roles, gpu=True)
 
     def both(self, method: str, *args: Any, **kwargs: Any) -> Any:
         rust = _outcome(lambda: getattr(self.rust, method)(*args, **kwargs))
@@ -199,7 +257,90 @@ class Twins(RuleBasedStateMachine):
         agent = self.agents[0] if self.agents else "ghost"
         self.both("recover", framework, agent, resources, 1.0, self.now)
 
+    # ------------------------------------------------------------ operations
+
+    @precondition(lambda self: self.agents and self.frameworks)
+    @rule(
+        data=st.data(),
+        principal=st.sampled_from([None, "alice"]),
+        volume=st.sampled_from(["vol-1", "vol-2"]),
+        half=st.booleans(),
+    )
+    def convert_allocated(
+        self, data: st.DataObject, principal: str | None, volume: str, half: bool
+    ) -> None:
+        """A framework's RESERVE, UNRESERVE, CREATE or DESTROY on what it
+        holds, mostly for the role it holds it in; with nothing held, on what
+        a cycle offers now."""
+        if not self.held():
+            self.allocate(0.0)
+        held = self.held()
+        if not held:
+            return
+        framework_id, agent_id, role, text = data.draw(st.sampled_from(held))
+        target = data.draw(st.just(role) | st.sampled_from(ROLES))
+        operation = _draw_operation(data, PyResources.parse(text), target, principal, volume, half)
+        if operation is None:
+            return
+        consumed, converted = operation
+        result = self.both("update_allocation", framework_id, agent_id, role, consumed, converted)
+        if result[0] != "ok":
+            return
+        # Keep the outstanding offer it came from declinable as a whole.
+        for index, (f, a, r, offer_text) in enumerate(self.offers):
+            offer = PyResources.parse(offer_text)
+            if (f, a, r) == (framework_id, agent_id, role) and PyResources.parse(consumed) <= offer:
+                after = offer - PyResources.parse(consumed) + PyResources.parse(converted)
+                self.offers[index] = (f, a, r, str(after))
+                break
+
+    @precondition(lambda self: self.agents)
+    @rule(
+        data=st.data(),
+        role=st.sampled_from(ROLES),
+        principal=st.sampled_from([None, "alice"]),
+        volume=st.sampled_from(["vol-1", "vol-2"]),
+        half=st.booleans(),
+    )
+    def convert_available(
+        self,
+        data: st.DataObject,
+        role: str,
+        principal: str | None,
+        volume: str,
+        half: bool,
+    ) -> None:
+        """The operator's reserve, unreserve, create or destroy on what an
+        agent has available."""
+        agent_id = data.draw(st.sampled_from(self.agents))
+        available = PyResources.parse(self.reference.snapshot()["agents"][agent_id]["available"])
+        operation = _draw_operation(data, available, role, principal, volume, half)
+        if operation is not None:
+            self.both("update_available", agent_id, *operation)
+
+    @precondition(lambda self: self.agents and self.frameworks)
+    @rule(
+        data=st.data(),
+        consumed=st.sampled_from(BLIND_BUNDLES),
+        converted=st.sampled_from(BLIND_BUNDLES),
+    )
+    def blind_operation(self, data: st.DataObject, consumed: str, converted: str) -> None:
+        framework_id = data.draw(st.sampled_from([*sorted(self.frameworks), "ghost"]))
+        agent_id = data.draw(st.sampled_from([*self.agents, "ghost"]))
+        role = data.draw(st.sampled_from([*self.frameworks.get(framework_id, []), *ROLES]))
+        self.both("update_allocation", framework_id, agent_id, role, consumed, converted)
+        self.both("update_available", agent_id, consumed, converted)
+
     # ------------------------------------------------------------ checks
+
+    def held(self) -> list[tuple[str, str, str, str]]:
+        """(framework, agent, role, resources) of every allocation."""
+        return [
+            (framework_id, agent_id, role, text)
+            for agent_id, agent in self.reference.snapshot()["agents"].items()
+            for framework_id, by_role in agent["allocated"].items()
+            for role, text in by_role.items()
+        ]
 
     def check_offers_respect_filters(self, before: dict[str, Any]) -> None:
         for framework_id, agent_id, role, text in self.offers:
@@ -223,17 +364,39 @@ class Twins(RuleBasedStateMachine):
             return
         snapshot = self.reference.snapshot()
         assert self.rust.snapshot() == snapshot
+        # Cluster totals and quota consumption recomputed from scratch: what
+        # the allocators keep incrementally must match.
+        totals: dict[str, int] = defaultdict(int)
+        consumed: dict[str, dict[str, int]] = {role: defaultdict(int) for role in snapshot["roles"]}
+
+        def consume(role: str, scalars: PyResources) -> None:
+            for ancestor, used in consumed.items():
+                if is_ancestor_or_self(ancestor, role):
+                    for entry in scalars:
+                        assert isinstance(entry.value, int)
+                        used[entry.name] += entry.value
+
         for agent_id, agent in snapshot["agents"].items():
             total = PyResources.parse(agent["total"])
+            for name, millis in total.totals_millis():
+                totals[name] += millis
+            for entry in total.reserved().scalars():
+                assert entry.role is not None
+                consume(entry.role, PyResources.from_entries([entry]))
             held = PyResources.parse(agent["available"])
             for by_role in agent["allocated"].values():
                 for role, text in by_role.items():
                     bundle = PyResources.parse(text)
                     held = held + bundle  # raises if anything is held twice
+                    consume(role, bundle.unreserved().scalars())
                     for entry in bundle.reserved():
                         assert entry.role is not None
                         assert is_ancestor_or_self(entry.role, role), (agent_id, role, text)
             assert held == total, agent_id
+        assert snapshot["total"] == {n: m / 1000 for n, m in sorted(totals.items()) if m}
+        for role, info in snapshot["roles"].items():
+            expected = {n: m / 1000 for n, m in sorted(consumed[role].items()) if m}
+            assert info["consumed_quota"] == expected, role
 
 
 Twins.TestCase.settings = settings(

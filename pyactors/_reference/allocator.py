@@ -41,6 +41,21 @@ any agent, plus the unreserved scalars allocated to them. Limits bound the
 consumption of the role and of every ancestor; guarantees are served in stage
 1, and the unreserved scalars still needed by the outermost roles with a
 guarantee are held back from other roles in both stages (headroom).
+
+Operations: RESERVE, UNRESERVE, CREATE and DESTROY (Mesos's offer operations,
+and the operator's reserve/unreserve on unallocated resources) convert
+resources in place: `consumed` becomes `converted`, which must hold the same
+resources once reservations (role, principal) and volume ids are set aside
+(the same scalar quantities, the same ranges, the same set items).
+`update_allocation` converts part of what a framework holds on an agent in
+one role; there a reservation may be made only for that role (reservations
+already held, e.g. a parent role's, may be kept, say to create a volume on
+them). `update_available` converts part of what an agent has available (not
+offered nor allocated), for any role. A volume id may not be created twice on
+an agent. The agent's total changes with the resources, so `available + Σ
+allocated == total` still holds, the reservations count for quota at once,
+and what is reserved is offered only to its role and that role's
+descendants. Cluster totals and shares do not change: the quantities do not.
 """
 
 from __future__ import annotations
@@ -52,6 +67,7 @@ from typing import Any
 
 from pyactors._reference.resources import (
     PyResources,
+    Resource,
     format_millis,
     is_ancestor_or_self,
     validate_role,
@@ -60,6 +76,7 @@ from pyactors._reference.rng import SplitMix64
 from pyactors.errors import (
     DuplicateError,
     InvalidArgumentError,
+    ResourceError,
     UnknownAgentError,
     UnknownFrameworkError,
 )
@@ -492,6 +509,69 @@ class ReferenceAllocator:
             assert now is not None
             self._add_filter(framework, agent_id, _Filter(candidate, bundle, now + refuse))
 
+    def update_allocation(
+        self, framework_id: str, agent_id: str, role: str, consumed: Any, converted: Any
+    ) -> None:
+        """Apply a framework's RESERVE, UNRESERVE, CREATE or DESTROY: part of
+        what it holds on the agent in `role` (`consumed`) becomes `converted`
+        (see the module doc)."""
+        consumed = _as_resources(consumed, "consumed")
+        converted = _as_resources(converted, "converted")
+        for value, what in ((framework_id, "framework id"), (agent_id, "agent id"), (role, "role")):
+            if not isinstance(value, str):
+                raise TypeError(f"{what} must be a string, not {type(value).__name__}")
+        framework = self._framework(framework_id)
+        agent = self._agent(agent_id)
+        if role not in framework.roles:
+            raise InvalidArgumentError(
+                f"framework '{framework_id}' is not subscribed to role '{role}'"
+            )
+        key = (framework_id, role)
+        held = agent.allocated.get(key, PyResources())
+        if not consumed <= held:
+            raise InvalidArgumentError(
+                f"cannot convert '{consumed}': framework '{framework_id}' holds '{held}' in role "
+                f"'{role}' on agent '{agent_id}'"
+            )
+        _check_conversion(consumed, converted)
+        kept = {entry.role for entry in consumed.reserved()}
+        for entry in converted.reserved():
+            if entry.role != role and entry.role not in kept:
+                raise InvalidArgumentError(
+                    f"framework '{framework_id}' holds these resources in role '{role}': it may "
+                    f"reserve them for '{role}' only, not for '{entry.role}'"
+                )
+        _check_volumes(agent, consumed, converted)
+        total = agent.total - consumed + converted
+        allocation = held - consumed + converted
+        if not consumed:
+            return
+        self._set_total(agent, total)
+        agent.allocated[key] = allocation
+        self._tally(framework_id, role, consumed, -1)
+        self._tally(framework_id, role, converted, 1)
+
+    def update_available(self, agent_id: str, consumed: Any, converted: Any) -> None:
+        """Apply an operator's reserve, unreserve, create or destroy to part of
+        what the agent has available (`consumed`), which becomes `converted`;
+        reservations may be for any role (see the module doc)."""
+        consumed = _as_resources(consumed, "consumed")
+        converted = _as_resources(converted, "converted")
+        if not isinstance(agent_id, str):
+            raise TypeError(f"agent id must be a string, not {type(agent_id).__name__}")
+        agent = self._agent(agent_id)
+        if not consumed <= agent.available:
+            raise InvalidArgumentError(
+                f"cannot convert '{consumed}': agent '{agent_id}' has '{agent.available}' "
+                "available; offered and allocated resources must be recovered first"
+            )
+        _check_conversion(consumed, converted)
+        _check_volumes(agent, consumed, converted)
+        total = agent.total - consumed + converted
+        available = agent.available - consumed + converted
+        self._set_total(agent, total)
+        agent.available = available
+
     def allocate(self, now: float) -> list[Offer]:
         """Run one allocation cycle; see the module doc for the order of things."""
         now = _check_time(now, "now")
@@ -699,6 +779,13 @@ class ReferenceAllocator:
         _add_q(self._totals, {n: sign * m for n, m in _quantities(total).items()})
         for (role, name), millis in _reserved_quantities(total):
             _add_q(self._role_reserved.setdefault(role, {}), {name: sign * millis})
+
+    def _set_total(self, agent: _Agent, total: PyResources) -> None:
+        """Replace a total whose quantities an operation kept: reservations
+        move between roles (quota consumption), cluster totals stay."""
+        self._account_total(agent.total, -1)
+        self._account_total(total, 1)
+        agent.total = total
 
     @staticmethod
     def _subtree(table: Mapping[str, Quantities], role: str | None) -> Quantities:
@@ -1005,6 +1092,34 @@ def _reserved_quantities(total: PyResources) -> list[tuple[tuple[str, str], int]
         for entry in total.reserved().scalars()
         if entry.role is not None and isinstance(entry.value, int)
     ]
+
+
+def _stripped(bundle: PyResources) -> PyResources:
+    """The bundle without reservations and volume ids: what an operation keeps."""
+    try:
+        return PyResources.from_entries(Resource(e.name, None, None, None, e.value) for e in bundle)
+    except ResourceError as err:
+        raise ResourceError(f"{err} in '{bundle}' without its reservations and volumes") from None
+
+
+def _check_conversion(consumed: PyResources, converted: PyResources) -> None:
+    before, after = _stripped(consumed), _stripped(converted)
+    if before != after:
+        raise InvalidArgumentError(
+            f"cannot convert '{consumed}' into '{converted}': an operation changes only "
+            f"reservations and volumes, and '{before}' is not '{after}'"
+        )
+
+
+def _check_volumes(agent: _Agent, consumed: PyResources, converted: PyResources) -> None:
+    """Two volumes with one id on an agent would merge into one."""
+    released = {entry.volume for entry in consumed if entry.volume is not None}
+    existing = {entry.volume for entry in agent.total if entry.volume is not None}
+    for entry in converted:
+        if entry.volume in existing and entry.volume not in released:
+            raise InvalidArgumentError(
+                f"volume '{entry.volume}' already exists on agent '{agent.agent_id}'"
+            )
 
 
 def _floats(quantities: Mapping[str, int]) -> dict[str, float]:
