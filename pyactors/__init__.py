@@ -17,7 +17,7 @@ from pyactors.errors import (
     UnknownAgentError,
     UnknownFrameworkError,
 )
-from pyactors.operations import Launch, LaunchGroup, TaskInfo
+from pyactors.operations import Create, Destroy, Launch, LaunchGroup, Reserve, TaskInfo, Unreserve
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus
 
 if TYPE_CHECKING:
@@ -44,6 +44,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "AllocatorError",
     "Cluster",
+    "Create",
+    "Destroy",
     "Driver",
     "DuplicateError",
     "InvalidArgumentError",
@@ -51,6 +53,7 @@ __all__ = [
     "LaunchGroup",
     "PyactorsError",
     "Reason",
+    "Reserve",
     "ResourceError",
     "Resources",
     "Scheduler",
@@ -60,6 +63,7 @@ __all__ = [
     "TaskStatus",
     "UnknownAgentError",
     "UnknownFrameworkError",
+    "Unreserve",
     "start",
 ]
 __version__ = "0.1.0"

@@ -20,8 +20,13 @@ from typing import Any
 from pyactors import task_messages
 from pyactors._core import Resources
 from pyactors.allocator import Allocator
-from pyactors.errors import InvalidArgumentError, UnknownAgentError, UnknownFrameworkError
-from pyactors.offer_book import OfferBook, OfferInfo
+from pyactors.errors import (
+    InvalidArgumentError,
+    PyactorsError,
+    UnknownAgentError,
+    UnknownFrameworkError,
+)
+from pyactors.offer_book import AcceptPlan, OfferBook, OfferInfo, Refusal
 from pyactors.operations import Operation, TaskInfo, check_task_id
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus, can_transition
 
@@ -394,11 +399,23 @@ class MasterState:
     ) -> list[Effect]:
         self._framework(framework_id)
         plan = self.offers.accept(framework_id, offer_ids, operations, self.tasks.keys())
+        effects: list[Effect] = []
+        failure = self._apply_conversions(plan)
+        if failure is not None:
+            # Nothing of the accept happens: every task is refused and the
+            # offers go back whole.
+            plan.refused += [
+                Refusal(t, Reason.REASON_TASK_INVALID, failure)
+                for t in plan.launch + [t for group in plan.groups for t in group]
+            ]
+            plan.launch, plan.groups = [], []
+            plan.unused = [(plan.agent_id or "", plan.role or "", plan.offered)]
+            effects.append(ErrorEvent(framework_id, failure))
         for agent_id, role, resources in plan.unused:
             self._recover(framework_id, agent_id, role, resources, refuse_seconds, now)
-        effects: list[Effect] = []
         if plan.error is not None:
             effects.append(ErrorEvent(framework_id, plan.error))
+        effects += [ErrorEvent(framework_id, dropped) for dropped in plan.dropped]
         errors = [
             TaskStatus(
                 r.task.task_id,
@@ -430,6 +447,29 @@ class MasterState:
                 )
             effects.append(LaunchTasks(plan.agent_id, framework_id, plan.launch, plan.groups))
         return effects
+
+    def _apply_conversions(self, plan: AcceptPlan) -> str | None:
+        """Apply the accept's reservation and volume operations to the
+        allocator and the agent's total, all or none; why not, if none."""
+        if not plan.conversions or plan.agent_id is None or plan.role is None:
+            return None
+        agent = self.agents[plan.agent_id]
+        done: list[tuple[Resources, Resources]] = []
+        try:
+            for consumed, converted in plan.conversions:
+                self.allocator.update_allocation(
+                    plan.framework_id, plan.agent_id, plan.role, consumed, converted
+                )
+                done.append((consumed, converted))
+        except PyactorsError as error:
+            for consumed, converted in reversed(done):
+                self.allocator.update_allocation(
+                    plan.framework_id, plan.agent_id, plan.role, converted, consumed
+                )
+            return f"the accept's operations were not applied: {error}"
+        for consumed, converted in done:
+            agent.total = agent.total - consumed + converted
+        return None
 
     # ------------------------------------------------------------- tasks
 

@@ -14,8 +14,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pyactors._core import Resources
-from pyactors.errors import ResourceError
-from pyactors.operations import Launch, LaunchGroup, Operation, TaskInfo
+from pyactors.errors import InvalidArgumentError, ResourceError
+from pyactors.operations import Conversion, Launch, LaunchGroup, Operation, Reserve, TaskInfo
 from pyactors.tasks import Reason
 
 
@@ -57,6 +57,13 @@ class AcceptPlan:
     unused: list[tuple[str, str, Resources]] = field(default_factory=list)
     # Set when the offers themselves were invalid: the error event's text.
     error: str | None = None
+    # RESERVE/UNRESERVE/CREATE/DESTROY that fit, in order: (consumed,
+    # converted) for the allocator; and why the others were dropped.
+    conversions: list[tuple[Resources, Resources]] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    # Everything the accepted offers held (given back whole if the
+    # conversions cannot be applied).
+    offered: Resources = field(default_factory=Resources)
 
 
 class OfferBook:
@@ -134,7 +141,7 @@ class OfferBook:
         of the offers: a task that is malformed, reuses a task id, or does not
         fit is refused; LAUNCH_GROUP launches all its tasks or none.
         """
-        tasks = [task for op in operations for task in op.tasks]
+        tasks = [t for op in operations if isinstance(op, Launch | LaunchGroup) for t in op.tasks]
         problem = self._offer_problem(framework_id, offer_ids)
         mine = [self._offers[i] for i in dict.fromkeys(offer_ids) if self._owned(framework_id, i)]
         self._take(mine)
@@ -152,15 +159,19 @@ class OfferBook:
         left = Resources()
         for offer in mine:
             left = left + offer.resources
+        plan.offered = left
         taken = set(known_task_ids)
         for operation in operations:
-            left = self._plan(plan, operation, left, taken)
+            if isinstance(operation, Launch | LaunchGroup):
+                left = self._plan(plan, operation, left, taken)
+            else:
+                left = _convert(plan, operation, left, role)
         if left:
             plan.unused = [(agent_id, role, left)]
         return plan
 
     def _plan(
-        self, plan: AcceptPlan, operation: Operation, left: Resources, taken: set[str]
+        self, plan: AcceptPlan, operation: Launch | LaunchGroup, left: Resources, taken: set[str]
     ) -> Resources:
         refusals = []
         # A group's tasks are held here until the whole group is known to fit.
@@ -218,6 +229,32 @@ class OfferBook:
         for offer in taken:
             self._offers.pop(offer.id, None)
         return taken
+
+
+def _convert(plan: AcceptPlan, operation: Conversion, left: Resources, role: str) -> Resources:
+    """Plan a RESERVE/UNRESERVE/CREATE/DESTROY against what is `left`; one
+    that cannot apply is dropped (and said so), the others go on, as in
+    Mesos."""
+    name = type(operation).__name__.upper()
+    try:
+        consumed, converted = operation.conversion()
+    except (InvalidArgumentError, ResourceError) as error:
+        plan.dropped.append(f"{name}: {error}")
+        return left
+    roles = {item.get("role") for item in converted.to_json()} - {None}
+    if isinstance(operation, Reserve) and roles != {role}:
+        plan.dropped.append(
+            f"{name}: resources can be reserved only for the offer's role '{role}', "
+            f"not {sorted(r for r in roles if r)}"
+        )
+        return left
+    if not consumed <= left:
+        plan.dropped.append(
+            f"{name}: needs {consumed} but only {left} is left of the accepted offers"
+        )
+        return left
+    plan.conversions.append((consumed, converted))
+    return left - consumed + converted
 
 
 def _fit_problem(task: TaskInfo, need: Resources, left: Resources) -> str | None:

@@ -125,4 +125,70 @@ class LaunchGroup:
     tasks: list[TaskInfo]
 
 
-Operation = Launch | LaunchGroup
+@dataclass(frozen=True)
+class Reserve:
+    """RESERVE: make offered unreserved resources reserved, as `resources`
+    says (e.g. "cpus(eng,alice):2"); the role must be the offer's."""
+
+    resources: Resources
+
+    def conversion(self) -> tuple[Resources, Resources]:
+        """(what the offer gives up, what it gets instead)."""
+        return _rewrite(self.resources, unreserve=True), self.resources
+
+
+@dataclass(frozen=True)
+class Unreserve:
+    """UNRESERVE: give reserved resources (`resources`, as offered) back to
+    the unreserved pool."""
+
+    resources: Resources
+
+    def conversion(self) -> tuple[Resources, Resources]:
+        return self.resources, _rewrite(self.resources, unreserve=True)
+
+
+@dataclass(frozen=True)
+class Create:
+    """CREATE: persistent volumes (`volumes`, reserved disk with a volume id,
+    e.g. "disk(eng,alice)[data]:1024") out of reserved disk."""
+
+    volumes: Resources
+
+    def conversion(self) -> tuple[Resources, Resources]:
+        return _rewrite(self.volumes, unvolume=True), self.volumes
+
+
+@dataclass(frozen=True)
+class Destroy:
+    """DESTROY: persistent volumes back to plain reserved disk."""
+
+    volumes: Resources
+
+    def conversion(self) -> tuple[Resources, Resources]:
+        return self.volumes, _rewrite(self.volumes, unvolume=True)
+
+
+def _rewrite(resources: Resources, unreserve: bool = False, unvolume: bool = False) -> Resources:
+    """The same resources without their reservation or volume id."""
+    items = []
+    for item in resources.to_json():
+        item = dict(item)
+        if unreserve:
+            if "disk" in item:
+                raise InvalidArgumentError(
+                    f"a persistent volume cannot be reserved or unreserved: destroy it first "
+                    f"({resources})"
+                )
+            item.pop("role", None)
+            item.pop("reservation", None)
+        if unvolume:
+            if "disk" not in item:
+                raise InvalidArgumentError(f"not a persistent volume: {resources}")
+            item.pop("disk")
+        items.append(item)
+    return Resources.from_json(items)
+
+
+Conversion = Reserve | Unreserve | Create | Destroy
+Operation = Launch | LaunchGroup | Reserve | Unreserve | Create | Destroy

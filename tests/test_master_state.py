@@ -22,7 +22,8 @@ from pyactors.master_state import (
     SendOffers,
     coalesce,
 )
-from pyactors.operations import Launch, TaskInfo
+from pyactors.offer_book import OfferInfo
+from pyactors.operations import Create, Destroy, Launch, Reserve, TaskInfo, Unreserve
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus
 
 
@@ -312,3 +313,78 @@ def test_a_lost_agent_is_announced_to_connected_frameworks() -> None:
     other, _ = master.subscribe("other", ["x"], now=0)
     master.disconnect(other, now=1)
     assert of(master.agent_lost("agent-0", now=2), AgentLost) == [AgentLost(fw, "agent-0")]
+
+
+def offer_of(master: MasterState, fw: str, now: float) -> OfferInfo:
+    (batch,) = [b for b in of(master.allocate(now=now), SendOffers) if b.framework_id == fw]
+    (offer,) = batch.offers
+    return offer
+
+
+def reservation_cluster() -> tuple[MasterState, str, str]:
+    master = MasterState()
+    master.register_agent("agent-0", "h", Resources.parse("cpus:4;mem:1024;disk:1000"), {}, now=0)
+    eng, _ = master.subscribe("eng", ["eng"], now=0)
+    ops, _ = master.subscribe("ops", ["ops"], now=0)
+    return master, eng, ops
+
+
+def test_reserved_resources_are_offered_to_their_role_only() -> None:
+    master, eng, _ = reservation_cluster()
+    offer = offer_of(master, eng, now=1)
+    reserved = Resources.parse("cpus(eng,alice):2;disk(eng,alice):500")
+    task = TaskInfo("t", "t", Resources.parse("cpus(eng,alice):1;mem:64"), command="true")
+    effects = master.accept(eng, [offer.id], [Reserve(reserved), Launch([task])], 0, now=1)
+    assert of(effects, ErrorEvent) == []
+    assert [t.task_id for (launch,) in [of(effects, LaunchTasks)] for t in launch.tasks] == ["t"]
+    assert str(master.agents["agent-0"].total) == (
+        "cpus:2;cpus(eng,alice):2;disk:500;disk(eng,alice):500;mem:1024"
+    )
+    # The task ends: its reserved cpu comes back, and only eng is offered it.
+    master.status_updates("agent-0", [agent_update("t", TaskState.TASK_FINISHED, 2)])
+    for now in (3, 4):
+        for batch in of(master.allocate(now=now), SendOffers):
+            for o in batch.offers:
+                reserved_part = o.resources.reserved("eng")
+                assert not reserved_part or batch.framework_id == eng
+                master.decline(batch.framework_id, [o.id], 0, now=now)
+
+
+def test_reserve_for_another_role_is_dropped_with_an_error() -> None:
+    master, eng, _ = reservation_cluster()
+    offer = offer_of(master, eng, now=1)
+    before = master.allocator.snapshot()["agents"]["agent-0"]["total"]
+    effects = master.accept(
+        eng, [offer.id], [Reserve(Resources.parse("cpus(ops,alice):1"))], 0, now=1
+    )
+    (error,) = of(effects, ErrorEvent)
+    assert "only for the offer's role 'eng'" in error.message
+    assert master.allocator.snapshot()["agents"]["agent-0"]["total"] == before
+    assert str(master.agents["agent-0"].total) == "cpus:4;disk:1000;mem:1024"
+
+
+def test_volumes_are_created_from_reserved_disk_and_destroyed() -> None:
+    master, eng, _ = reservation_cluster()
+    offer = offer_of(master, eng, now=1)
+    # Reserved cpus make the reserved bundle allocatable on its own.
+    reserved = Resources.parse("cpus(eng,alice):1;disk(eng,alice):500")
+    master.accept(eng, [offer.id], [Reserve(reserved)], 0, now=1)
+    offer = offer_of(master, eng, now=2)
+    volume = Resources.parse("disk(eng,alice)[data]:200")
+    assert of(master.accept(eng, [offer.id], [Create(volume)], 0, now=2), ErrorEvent) == []
+    assert "disk(eng,alice)[data]:200" in str(master.agents["agent-0"].total)
+    offer = offer_of(master, eng, now=3)
+    assert volume <= offer.resources
+    # The same volume id cannot be created twice: the whole accept is
+    # refused, its task included, and nothing changes.
+    again = TaskInfo("t2", "t", Resources.parse("cpus:1"), command="true")
+    effects = master.accept(
+        eng, [offer.id], [Destroy(volume), Create(volume), Create(volume), Launch([again])], 0, 3
+    )
+    assert any("not applied" in e.message for e in of(effects, ErrorEvent))
+    (errors,) = of(effects, ForwardUpdates)
+    assert [(s.task_id, s.state) for s in errors.statuses] == [("t2", TaskState.TASK_ERROR)]
+    assert "disk(eng,alice)[data]:200" in str(master.agents["agent-0"].total)
+    offer = offer_of(master, eng, now=4)
+    master.accept(eng, [offer.id], [Destroy(volume), Unreserve(reserved)], 0, 4)
+    assert str(master.agents["agent-0"].total) == "cpus:4;disk:1000;mem:1024"
