@@ -140,6 +140,8 @@ class OfferBook:
         unused. Otherwise each task is checked in order against what is left
         of the offers: a task that is malformed, reuses a task id, or does not
         fit is refused; LAUNCH_GROUP launches all its tasks or none.
+        RESERVE/UNRESERVE/CREATE/DESTROY change what is left for the
+        operations after them; one that cannot apply is dropped with a reason.
         """
         tasks = [t for op in operations if isinstance(op, Launch | LaunchGroup) for t in op.tasks]
         problem = self._offer_problem(framework_id, offer_ids)
