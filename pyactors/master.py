@@ -21,6 +21,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psutil
+
 from pyactors import ray_calls
 from pyactors._core import Resources
 from pyactors.errors import PyactorsError
@@ -188,10 +190,19 @@ class MasterActor:
         """A batch of one framework's calls, carried out in order. A call
         that fails is answered with an error event and changes nothing; the
         others still run."""
-        if framework_id not in self.state.frameworks:
-            return
+        await self.calls_batch([(framework_id, calls)])
+
+    async def calls_batch(self, batches: list[tuple[str, list[Call]]]) -> None:
+        """The call batches of several frameworks hosted by one actor."""
         effects: list[Effect] = []
         now = time.monotonic()
+        for framework_id, calls in batches:
+            if framework_id in self.state.frameworks:
+                effects += self._carry_out(framework_id, calls, now)
+        self._send(effects)
+
+    def _carry_out(self, framework_id: str, calls: list[Call], now: float) -> list[Effect]:
+        effects: list[Effect] = []
         for name, args in calls:
             handler = self._calls.get(name)
             try:
@@ -200,7 +211,7 @@ class MasterActor:
                 effects += handler(framework_id, now, *args)
             except (PyactorsError, TypeError) as error:
                 effects.append(ErrorEvent(framework_id, f"{name}: {error}"))
-        self._send(effects)
+        return effects
 
     def _accept(
         self,
@@ -260,6 +271,18 @@ class MasterActor:
 
     async def task_messages(self, agent_id: str, messages: list[tuple[str, bytes]]) -> None:
         self._send(self.state.messages_from_tasks(agent_id, messages))
+
+    async def process_usage(self) -> dict[str, float]:
+        """The master process's CPU seconds and resident memory, and the
+        last allocation cycle's time in the core."""
+        process = psutil.Process()
+        times = process.cpu_times()
+        return {
+            "cpu_user_seconds": times.user,
+            "cpu_system_seconds": times.system,
+            "rss_bytes": float(process.memory_info().rss),
+            "allocation_cycle_seconds": self.state.allocator.last_cycle_seconds,
+        }
 
     async def state_summary(self) -> dict[str, Any]:
         return self.state.state()

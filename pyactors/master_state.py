@@ -12,7 +12,7 @@ per cycle, one `ForwardUpdates` per framework per call.
 from __future__ import annotations
 
 import itertools
-from collections import OrderedDict, defaultdict
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -225,6 +225,9 @@ class MasterState:
         # Tasks whose terminal update was acknowledged, oldest first.
         self.completed: OrderedDict[str, TaskRecord] = OrderedDict()
         self.removed_frameworks: set[str] = set()
+        # Totals since start (Mesos's master/* counters): offers made, tasks
+        # launched, status updates received, allocation cycles run.
+        self.counters: Counter[str] = Counter()
         self._framework_serial = itertools.count(1)
 
     # ----------------------------------------------------------------- agents
@@ -364,7 +367,9 @@ class MasterState:
     def allocate(self, now: float) -> list[Effect]:
         """One allocation cycle: one SendOffers per framework."""
         batches: dict[str, list[OfferInfo]] = defaultdict(list)
+        self.counters["allocation_runs"] += 1
         for offer in self.allocator.allocate(now):
+            self.counters["offers"] += 1
             agent = self.agents[offer.agent_id]
             batches[offer.framework_id].append(
                 self.offers.add(
@@ -446,6 +451,7 @@ class MasterState:
                     task, framework_id, plan.agent_id, plan.role, staging
                 )
             effects.append(LaunchTasks(plan.agent_id, framework_id, plan.launch, plan.groups))
+            self.counters["tasks_launched"] += len(launched)
         return effects
 
     def _apply_conversions(self, plan: AcceptPlan) -> str | None:
@@ -481,6 +487,7 @@ class MasterState:
         A disconnected framework's updates are recorded but not forwarded:
         the agent keeps them until the framework is back."""
         self._agent(agent_id)
+        self.counters["status_updates"] += len(statuses)
         forward: dict[str, list[TaskStatus]] = defaultdict(list)
         stale: list[tuple[str, str]] = []
         for status in statuses:
@@ -739,6 +746,7 @@ class MasterState:
                 for f in self.frameworks.values()
             ],
             "outstanding_offers": len(self.offers),
+            "counters": dict(self.counters),
             "allocator": self.allocator.snapshot(),
         }
 

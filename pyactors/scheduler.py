@@ -27,12 +27,20 @@ from pyactors.tasks import TaskStatus
 _REMEMBERED_UPDATES = 100_000
 
 
-class Driver:
-    """What a scheduler can ask of the master: Mesos's v1 scheduler calls."""
+# A batch of one framework's calls as it leaves the driver.
+CallSink = Callable[[str, list[tuple[str, tuple[Any, ...]]]], None]
 
-    def __init__(self, master: Any, framework_id: str) -> None:
+
+class Driver:
+    """What a scheduler can ask of the master: Mesos's v1 scheduler calls.
+
+    Batches go to the master in one `calls` message each, or to `sink` when
+    given (a pool of frameworks sends all of theirs together)."""
+
+    def __init__(self, master: Any, framework_id: str, sink: CallSink | None = None) -> None:
         self.master = master
         self.framework_id = framework_id
+        self._sink = sink or self._to_master
         self._outbox: list[tuple[str, tuple[Any, ...]]] = []
         self._depth = 0
 
@@ -110,7 +118,7 @@ class Driver:
         """Send the calls made so far (done for you after each callback)."""
         if self._outbox:
             batch, self._outbox = self._outbox, []
-            ray_calls.tell(self.master, "calls", self.framework_id, batch)
+            self._sink(self.framework_id, batch)
 
     @contextmanager
     def batch(self) -> Iterator[None]:
@@ -123,6 +131,9 @@ class Driver:
             self._depth -= 1
             if self._depth == 0:
                 self.flush()
+
+    def _to_master(self, framework_id: str, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
+        ray_calls.tell(self.master, "calls", framework_id, batch)
 
     def _call(self, name: str, *args: Any) -> None:
         self._outbox.append((name, args))
@@ -174,8 +185,10 @@ class FrameworkActor:
         failover_timeout: float,
         capabilities: list[str],
         framework_id: str | None = None,
+        sink: CallSink | None = None,
     ) -> None:
         self.scheduler = scheduler_cls(*args)
+        self.sink = sink
         self.master = master
         self.name = name
         self.roles = roles
@@ -207,7 +220,7 @@ class FrameworkActor:
             self.failover_timeout,
         )
         self.framework_id = framework_id
-        self.driver = Driver(self.master, framework_id)
+        self.driver = Driver(self.master, framework_id, self.sink)
         with self.driver.batch():
             self.scheduler.subscribed(self.driver, framework_id, {"master": "pyactors"})
         return framework_id
