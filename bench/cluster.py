@@ -214,7 +214,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.agents, args.warmup, args.window = [1_000, 5_000], 15.0, 10.0
-    ray_calls.ensure_started()
+    # A Ray instance of its own: the figures must not share one with anything.
+    ray_calls.ensure_started(address="local")
     results = []
     for agents in args.agents:
         results.append(

@@ -42,7 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import pyactors.cluster
-from pyactors import Resources
+from pyactors import Resources, ray_calls
 from pyactors.offer_book import OfferInfo
 from pyactors.operations import Launch, TaskInfo
 from pyactors.scheduler import Driver, Scheduler
@@ -235,6 +235,7 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=OUT / "runtime.json")
     parser.add_argument("--plot", type=Path, default=OUT / "runtime.png")
     args = parser.parse_args()
+    ray_calls.ensure_started(address="local")
     parents = [None] + (["/dev/shm"] if os.path.isdir("/dev/shm") else [])
     results = [run(args.seconds, args.warmup, args.agents, parent) for parent in parents]
     print(table(results))

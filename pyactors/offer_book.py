@@ -10,7 +10,7 @@ reason (they get TASK_ERROR), and what is left of the offers to recover.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from pyactors._core import Resources
@@ -130,7 +130,7 @@ class OfferBook:
         framework_id: str,
         offer_ids: Sequence[str],
         operations: Sequence[Operation],
-        known_task_ids: Iterable[str],
+        known_task_ids: Container[str],
     ) -> AcceptPlan:
         """Validate an accept and remove its offers.
 
@@ -162,7 +162,7 @@ class OfferBook:
         for offer in mine:
             left = left + offer.resources
         plan.offered = left
-        taken = set(known_task_ids)
+        taken = _Taken(known_task_ids)
         for operation in operations:
             if isinstance(operation, Launch | LaunchGroup):
                 left = self._plan(plan, operation, left, taken)
@@ -173,7 +173,7 @@ class OfferBook:
         return plan
 
     def _plan(
-        self, plan: AcceptPlan, operation: Launch | LaunchGroup, left: Resources, taken: set[str]
+        self, plan: AcceptPlan, operation: Launch | LaunchGroup, left: Resources, taken: _Taken
     ) -> Resources:
         refusals = []
         # A group's tasks are held here until the whole group is known to fit.
@@ -273,7 +273,25 @@ def _fit_problem(task: TaskInfo, need: Resources, left: Resources) -> str | None
     )
 
 
-def _task_problem(task: TaskInfo, taken: set[str]) -> str | None:
+class _Taken:
+    """Task ids in use: the master's (not copied: it may hold many) and
+    those this accept has claimed so far."""
+
+    def __init__(self, known: Container[str]) -> None:
+        self.known = known
+        self.claimed: set[str] = set()
+
+    def __contains__(self, task_id: str) -> bool:
+        return task_id in self.claimed or task_id in self.known
+
+    def add(self, task_id: str) -> None:
+        self.claimed.add(task_id)
+
+    def difference_update(self, task_ids: Iterable[str]) -> None:
+        self.claimed.difference_update(task_ids)
+
+
+def _task_problem(task: TaskInfo, taken: _Taken) -> str | None:
     problems = task.problems()
     if problems:
         return "; ".join(problems)

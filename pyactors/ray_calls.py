@@ -23,11 +23,14 @@ NAMESPACE = "pyactors"
 
 def ensure_started(num_cpus: int | None = None, address: str | None = None) -> None:
     """Connect to the Ray cluster at `address` (or the running one, as
-    `ray.init` finds it), or start a local one."""
+    `ray.init` finds it), or start a local one ("local": always a new one)."""
     if ray.is_initialized():
         return
     # Options of a new instance only; an existing cluster has its own.
-    local: dict[str, Any] = {} if address else {"num_cpus": num_cpus, "include_dashboard": False}
+    new_instance = address in (None, "local")
+    local: dict[str, Any] = (
+        {"num_cpus": num_cpus, "include_dashboard": False} if new_instance else {}
+    )
     ray.init(
         address=address,
         namespace=NAMESPACE,
