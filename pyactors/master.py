@@ -10,6 +10,16 @@ message per receiver. Every message to an agent or a framework is watched:
 if its actor has died, the agent is marked unreachable at once and the
 framework disconnected (its failover timeout starts). Idle frameworks get a
 heartbeat so their death is noticed too.
+
+High availability: with a `zk://` URL, several master actors contend in a
+ZooKeeper election (`pyactors.election`), each on its own kazoo session. The
+one elected builds a fresh `MasterState` over the ZooKeeper registry and
+recovers it; the others are standbys: they refuse questions
+(`NotLeaderError`) and drop one-way messages. Leadership ends the moment the
+session is suspended or lost (the contender's `is_leader` turns False on
+kazoo's thread, and every send checks it) or a registry write fails (this
+master withdraws and joins again at the back); the state is then dropped.
+Without ZooKeeper, the one master leads at once over an in-memory registry.
 """
 
 from __future__ import annotations
@@ -17,13 +27,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
+from kazoo.client import KazooClient
+
+import pyactors
 from pyactors import ray_calls
 from pyactors._core import Resources
-from pyactors.errors import PyactorsError
+from pyactors.agent_state import TaskReport
+from pyactors.election import LeaderContender, parse_zk_url
+from pyactors.errors import (
+    FencedError,
+    NotLeaderError,
+    PyactorsError,
+    RegistryError,
+    UnknownAgentError,
+)
+from pyactors.leader import ELECTION, REGISTRY, close_client, zk_client
 from pyactors.master_state import (
     AcknowledgeToAgent,
     AgentLost,
@@ -42,13 +66,16 @@ from pyactors.master_state import (
     coalesce,
 )
 from pyactors.operations import Operation
+from pyactors.registry import MemoryRegistry, Registry, ZooKeeperRegistry
 from pyactors.tasks import TaskStatus
+
+log = logging.getLogger(__name__)
 
 # A framework call as the driver sends it: (call name, arguments).
 Call = tuple[str, tuple[Any, ...]]
 # An agent's registration: (agent id, hostname, resources, attributes,
-# ids of its running tasks).
-Registration = tuple[str, str, str, dict[str, str], list[str]]
+# the tasks it holds).
+Registration = tuple[str, str, str, dict[str, str], list[TaskReport]]
 # A message for an agent, as `deliver` takes them: (agent id, method, args).
 AgentMessage = tuple[str, str, tuple[Any, ...]]
 
@@ -59,8 +86,27 @@ class MasterActor:
         config: MasterConfig,
         allocation_interval: float = 1.0,
         framework_heartbeat_interval: float = 5.0,
+        zk: str | None = None,
+        name: str = "",
+        zk_session_timeout: float = 10.0,
     ) -> None:
-        self.state = MasterState(config)
+        self.config = config
+        self.zk = zk
+        self.zk_session_timeout = zk_session_timeout
+        # What the leader publishes in ZooKeeper; `actor` is how followers find it.
+        self.info: dict[str, Any] = {
+            "id": uuid.uuid4().hex,
+            "actor": name,
+            "version": pyactors.__version__,
+            "start": time.time(),
+        }
+        # The leader's state; None on a standby.
+        self.state: MasterState | None = None
+        self.client: KazooClient | None = None
+        self.registry: Registry = MemoryRegistry()
+        self.contender: LeaderContender | None = None
+        # Why this master refuses to lead (a registry it cannot read), if it does.
+        self.refusal: str | None = None
         self.allocation_interval = allocation_interval
         self.framework_heartbeat_interval = framework_heartbeat_interval
         self.agent_handles: dict[str, Any] = {}
@@ -82,8 +128,102 @@ class MasterActor:
         }
 
     async def start(self) -> None:
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop().create_task(self._run())
+        """Lead at once (no ZooKeeper), or join the election as a standby."""
+        if self._loop is not None:
+            return
+        self._loop = asyncio.get_running_loop().create_task(self._run())
+        if self.zk is None:
+            self._lead()
+            return
+        self.client = await asyncio.to_thread(zk_client, self.zk, self.zk_session_timeout)
+        self.registry = ZooKeeperRegistry(self.client, parse_zk_url(self.zk).path + REGISTRY)
+        await self._contend()
+
+    async def _contend(self) -> None:
+        assert self.client is not None
+        loop = asyncio.get_running_loop()
+
+        # The contender calls back on its own thread: hop to the loop.
+        def elected() -> None:
+            loop.call_soon_threadsafe(self._elected, contender)
+
+        def deposed() -> None:
+            loop.call_soon_threadsafe(self._deposed, contender)
+
+        contender = LeaderContender(
+            self.client,
+            parse_zk_url(str(self.zk)).path + ELECTION,
+            self.info,
+            on_elected=elected,
+            on_deposed=deposed,
+        )
+        self.contender = contender
+        await asyncio.to_thread(contender.start)
+
+    def _elected(self, contender: LeaderContender) -> None:
+        if contender is self.contender and contender.is_leader:
+            self._lead()
+
+    def _deposed(self, contender: LeaderContender) -> None:
+        if contender is self.contender:
+            self._step_down()
+
+    def _lead(self) -> None:
+        """Start a leadership term: a fresh state, recovered from the registry.
+        A registry this master cannot read makes it refuse to lead (it
+        withdraws from the election) rather than guess."""
+        state = MasterState(self.config, self.registry)
+        try:
+            effects = state.recover(time.monotonic())
+        except FencedError as error:
+            self._abdicate(error)
+            return
+        except RegistryError as error:
+            self.refusal = str(error)
+            log.error("master %s refuses to lead: %s", self.info["actor"], error)
+            self._withdraw()
+            return
+        self.refusal = None
+        self.agent_handles, self.framework_handles = {}, {}
+        self.state = state
+        self._send(effects)
+        self._soon()
+
+    def _step_down(self) -> None:
+        """End the leadership term: forget everything but the registry."""
+        self.state = None
+        self.agent_handles, self.framework_handles = {}, {}
+
+    def _abdicate(self, error: RegistryError) -> None:
+        """A registry write failed (fenced by a newer leader, or of unknown
+        outcome): stop leading now and join the election again at the back."""
+        log.warning("master %s steps down: %s", self.info["actor"], error)
+        self._step_down()
+        old = self._withdraw()
+        if old is not None:
+            asyncio.get_running_loop().create_task(self._contend())
+
+    def _withdraw(self) -> LeaderContender | None:
+        old, self.contender = self.contender, None
+        self._step_down()
+        if old is not None:
+            # Withdrawing waits on ZooKeeper: not on the event loop.
+            asyncio.get_running_loop().run_in_executor(None, old.stop)
+        return old
+
+    def _leader(self) -> MasterState | None:
+        """The state, while this master leads. Checked before anything goes
+        out: a contender that lost its session is no leader any more, even
+        before its deposition reaches this loop."""
+        if self.state is None or (self.contender is not None and not self.contender.is_leader):
+            return None
+        return self.state
+
+    def _leading(self) -> MasterState:
+        state = self._leader()
+        if state is None:
+            raise NotLeaderError(f"master {self.info['actor']} is not the leader")
+        return state
 
     async def _run(self) -> None:
         last_heartbeat = time.monotonic()
@@ -91,13 +231,36 @@ class MasterActor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.allocation_interval)
             self._wake.clear()
+            state = self._leader()
+            if state is None:
+                continue
             now = time.monotonic()
-            self._send(self.state.expire(now) + self.state.allocate(now))
+            try:
+                effects = state.expire(now) + state.allocate(now)
+            except RegistryError as error:
+                self._abdicate(error)
+                continue
+            self._send(effects)
             if now - last_heartbeat >= self.framework_heartbeat_interval:
                 last_heartbeat = now
-                for framework_id, record in self.state.frameworks.items():
+                for framework_id, record in state.frameworks.items():
                     if record.connected:
                         self._tell_framework(framework_id, "heartbeat")
+
+    async def status(self) -> dict[str, Any]:
+        """Whether this master leads, who it is, and why it refuses to lead."""
+        return {"leading": self._leader() is not None, "info": self.info, "refusal": self.refusal}
+
+    async def shutdown(self) -> None:
+        """Leave the election and close the ZooKeeper session now, so that
+        another master is elected without waiting for the session to expire."""
+        self._step_down()
+        contender, self.contender = self.contender, None
+        if contender is not None:
+            await asyncio.to_thread(contender.stop)
+        if self.client is not None:
+            await asyncio.to_thread(close_client, self.client)
+            self.client = None
 
     def _soon(self) -> None:
         """Resources were freed: run a cycle now rather than at the timer."""
@@ -112,21 +275,26 @@ class MasterActor:
         hostname: str,
         resources: str,
         attributes: dict[str, str],
-        running: list[str],
+        tasks: list[TaskReport],
     ) -> None:
-        await self.register_agents(handle, [(agent_id, hostname, resources, attributes, running)])
+        await self.register_agents(handle, [(agent_id, hostname, resources, attributes, tasks)])
 
     async def register_agents(self, handle: Any, registrations: list[Registration]) -> None:
         """Agents hosted by one actor (one real agent, or a pool of emulated
         ones) register or come back: (agent id, hostname, resources,
-        attributes, ids of its running tasks) each."""
+        attributes, the tasks it holds) each."""
+        state = self._leading()
         now = time.monotonic()
         effects: list[Effect] = []
-        for agent_id, hostname, resources, attributes, running in registrations:
-            self.agent_handles[agent_id] = handle
-            effects += self.state.register_agent(
-                agent_id, hostname, Resources.parse(resources), attributes, now, running
-            )
+        try:
+            for agent_id, hostname, resources, attributes, tasks in registrations:
+                self.agent_handles[agent_id] = handle
+                effects += state.register_agent(
+                    agent_id, hostname, Resources.parse(resources), attributes, now, tasks
+                )
+        except RegistryError as error:
+            self._abdicate(error)
+            raise NotLeaderError(f"master {self.info['actor']} stepped down: {error}") from error
         self._send(effects)
         self._soon()
 
@@ -136,10 +304,11 @@ class MasterActor:
 
     async def heartbeats(self, agent_ids: list[str]) -> list[str]:
         """The agents among these that must register again."""
+        state = self._leading()
         now, unknown = time.monotonic(), []
         for agent_id in agent_ids:
             try:
-                self.state.heartbeat(agent_id, now)
+                state.heartbeat(agent_id, now)
             except LookupError:
                 unknown.append(agent_id)
         return unknown
@@ -149,9 +318,14 @@ class MasterActor:
 
     async def status_update_batches(self, batches: list[tuple[str, list[TaskStatus]]]) -> None:
         """Updates from several agents hosted by one actor, one batch each."""
+        state = self._leader()
+        if state is None:
+            return
         effects: list[Effect] = []
         for agent_id, statuses in batches:
-            effects += self.state.status_updates(agent_id, statuses)
+            # An agent a new leader does not know yet resends once registered.
+            with contextlib.suppress(UnknownAgentError):
+                effects += state.status_updates(agent_id, statuses)
         self._send(effects)
         if any(s.state.is_terminal for _, statuses in batches for s in statuses):
             self._soon()
@@ -169,9 +343,14 @@ class MasterActor:
     ) -> str:
         """Register a framework, or fail one over to this new actor; the
         actor it replaces (if still alive) is told and no longer heard."""
-        framework_id, effects = self.state.subscribe(
-            name, roles, time.monotonic(), framework_id, capabilities, failover_timeout
-        )
+        state = self._leading()
+        try:
+            framework_id, effects = state.subscribe(
+                name, roles, time.monotonic(), framework_id, capabilities, failover_timeout
+            )
+        except RegistryError as error:
+            self._abdicate(error)
+            raise NotLeaderError(f"master {self.info['actor']} stepped down: {error}") from error
         previous = self.framework_handles.get(framework_id)
         if previous is not None and previous != handle:
             ray_calls.tell(previous, "error", "framework failed over to a new scheduler")
@@ -184,7 +363,8 @@ class MasterActor:
         """A batch of one framework's calls, carried out in order. A call
         that fails is answered with an error event and changes nothing; the
         others still run."""
-        if framework_id not in self.state.frameworks:
+        state = self._leader()
+        if state is None or framework_id not in state.frameworks:
             return
         effects: list[Effect] = []
         now = time.monotonic()
@@ -193,79 +373,139 @@ class MasterActor:
             try:
                 if handler is None:
                     raise PyactorsError(f"unknown call {name!r}")
-                effects += handler(framework_id, now, *args)
+                effects += handler(state, framework_id, now, *args)
+            except RegistryError as error:
+                self._abdicate(error)
+                return
             except (PyactorsError, TypeError) as error:
                 effects.append(ErrorEvent(framework_id, f"{name}: {error}"))
         self._send(effects)
 
     def _accept(
         self,
+        state: MasterState,
         framework_id: str,
         now: float,
         offer_ids: list[str],
         operations: list[Operation],
         refuse_seconds: float,
     ) -> list[Effect]:
-        return self.state.accept(framework_id, offer_ids, operations, refuse_seconds, now)
+        return state.accept(framework_id, offer_ids, operations, refuse_seconds, now)
 
     def _decline(
-        self, framework_id: str, now: float, offer_ids: list[str], refuse_seconds: float
+        self,
+        state: MasterState,
+        framework_id: str,
+        now: float,
+        offer_ids: list[str],
+        refuse_seconds: float,
     ) -> list[Effect]:
-        return self.state.decline(framework_id, offer_ids, refuse_seconds, now)
+        return state.decline(framework_id, offer_ids, refuse_seconds, now)
 
     def _acknowledge(
-        self, framework_id: str, now: float, acknowledgements: list[tuple[str, str]]
+        self,
+        state: MasterState,
+        framework_id: str,
+        now: float,
+        acknowledgements: list[tuple[str, str]],
     ) -> list[Effect]:
-        return self.state.acknowledge(framework_id, acknowledgements)
+        return state.acknowledge(framework_id, acknowledgements)
 
-    def _kill(self, framework_id: str, now: float, task_id: str) -> list[Effect]:
-        return self.state.kill(framework_id, task_id, now)
+    def _kill(
+        self, state: MasterState, framework_id: str, now: float, task_id: str
+    ) -> list[Effect]:
+        return state.kill(framework_id, task_id, now)
 
-    def _reconcile(self, framework_id: str, now: float, task_ids: list[str]) -> list[Effect]:
-        return self.state.reconcile(framework_id, task_ids, now)
+    def _reconcile(
+        self,
+        state: MasterState,
+        framework_id: str,
+        now: float,
+        task_ids: list[str],
+        agent_ids: dict[str, str] | None = None,
+    ) -> list[Effect]:
+        return state.reconcile(framework_id, task_ids, now, agent_ids)
 
-    def _revive(self, framework_id: str, now: float, roles: list[str] | None) -> list[Effect]:
-        self.state.allocator.revive(framework_id, roles)
+    def _revive(
+        self, state: MasterState, framework_id: str, now: float, roles: list[str] | None
+    ) -> list[Effect]:
+        state.allocator.revive(framework_id, roles)
         self._soon()
         return []
 
-    def _suppress(self, framework_id: str, now: float, roles: list[str] | None) -> list[Effect]:
-        self.state.allocator.suppress(framework_id, roles)
+    def _suppress(
+        self, state: MasterState, framework_id: str, now: float, roles: list[str] | None
+    ) -> list[Effect]:
+        state.allocator.suppress(framework_id, roles)
         return []
 
-    def _teardown(self, framework_id: str, now: float) -> list[Effect]:
-        effects = self.state.teardown(framework_id)
+    def _teardown(self, state: MasterState, framework_id: str, now: float) -> list[Effect]:
+        effects = state.teardown(framework_id)
         self.framework_handles.pop(framework_id, None)
         self._soon()
         return effects
 
     def _update_framework(
-        self, framework_id: str, now: float, changes: dict[str, Any]
+        self, state: MasterState, framework_id: str, now: float, changes: dict[str, Any]
     ) -> list[Effect]:
-        self.state.update_framework(framework_id, **changes)
+        state.update_framework(framework_id, **changes)
         return []
 
     def _message(
-        self, framework_id: str, now: float, agent_id: str, task_id: str, data: bytes
+        self,
+        state: MasterState,
+        framework_id: str,
+        now: float,
+        agent_id: str,
+        task_id: str,
+        data: bytes,
     ) -> list[Effect]:
-        return self.state.message_to_task(framework_id, agent_id, task_id, data)
+        return state.message_to_task(framework_id, agent_id, task_id, data)
 
     async def teardown(self, framework_id: str) -> None:
         """The operator ends a framework (Mesos's /teardown)."""
-        self._send(self._teardown(framework_id, time.monotonic()))
+        state = self._leading()
+        try:
+            self._send(self._teardown(state, framework_id, time.monotonic()))
+        except RegistryError as error:
+            self._abdicate(error)
+            raise NotLeaderError(f"master {self.info['actor']} stepped down: {error}") from error
+
+    async def set_weight(self, role: str, weight: float) -> None:
+        """A role's weight: stored in the registry, then applied."""
+        self._store(lambda state: state.set_weight(role, weight))
+
+    async def set_quota(self, role: str, guarantee: str, limit: str | None = None) -> None:
+        """A role's quota as resource text (`limit` None: none); an empty
+        guarantee without a limit removes it. Stored, then applied."""
+        self._store(lambda state: state.set_quota(role, guarantee, limit))
+
+    def _store(self, change: Callable[[MasterState], None]) -> None:
+        state = self._leading()
+        try:
+            change(state)
+        except RegistryError as error:
+            self._abdicate(error)
+            raise NotLeaderError(f"master {self.info['actor']} stepped down: {error}") from error
+        self._soon()
 
     async def task_messages(self, agent_id: str, messages: list[tuple[str, bytes]]) -> None:
-        self._send(self.state.messages_from_tasks(agent_id, messages))
+        state = self._leader()
+        if state is not None:
+            with contextlib.suppress(UnknownAgentError):
+                self._send(state.messages_from_tasks(agent_id, messages))
 
     async def state_summary(self) -> dict[str, Any]:
-        return self.state.state()
+        return self._leading().state()
 
     # ----------------------------------------------------------------- effects
 
     def _send(self, effects: list[Effect]) -> None:
         """Send effects: one message per framework and kind, and one
         `deliver` per agent actor carrying everything for the agents it
-        hosts."""
+        hosts. Nothing goes out unless this master leads."""
+        if self._leader() is None:
+            return
         outbox: dict[Any, list[AgentMessage]] = {}
         for effect in coalesce(effects):
             match effect:
@@ -277,8 +517,8 @@ class MasterActor:
                     self._tell_framework(framework_id, "updates", statuses)
                 case ErrorEvent(framework_id, message):
                     self._tell_framework(framework_id, "error", message)
-                case LaunchTasks(agent_id, framework_id, tasks, groups):
-                    self._tell_agent(outbox, agent_id, "launch", framework_id, tasks, groups)
+                case LaunchTasks(agent_id, framework_id, tasks, groups, role):
+                    self._tell_agent(outbox, agent_id, "launch", framework_id, tasks, groups, role)
                 case KillTasks(agent_id, _, task_ids):
                     self._tell_agent(outbox, agent_id, "kill", task_ids)
                 case AcknowledgeToAgent(agent_id, acknowledgements):
@@ -317,15 +557,19 @@ class MasterActor:
         if self.framework_handles.get(framework_id) != handle:
             return
         del self.framework_handles[framework_id]
-        record = self.state.frameworks.get(framework_id)
-        if record is not None and record.connected:
-            self._send(self.state.disconnect(framework_id, time.monotonic()))
+        state = self._leader()
+        record = None if state is None else state.frameworks.get(framework_id)
+        if state is not None and record is not None and record.connected:
+            self._send(state.disconnect(framework_id, time.monotonic()))
             self._soon()
 
     def _agents_died(self, agent_ids: set[str], handle: Any) -> None:
+        state = self._leader()
+        if state is None:
+            return
         effects: list[Effect] = []
         for agent_id in agent_ids:
             if self.agent_handles.get(agent_id) == handle:
                 del self.agent_handles[agent_id]
-                effects += self.state.agent_lost(agent_id, time.monotonic())
+                effects += state.agent_lost(agent_id, time.monotonic())
         self._send(effects)

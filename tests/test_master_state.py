@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from pyactors import Resources
+from pyactors.agent_state import TaskReport
 from pyactors.errors import InvalidArgumentError, UnknownAgentError, UnknownFrameworkError
 from pyactors.master_state import (
     AcknowledgeToAgent,
@@ -120,8 +121,14 @@ def test_silent_agent_becomes_unreachable_and_returns_with_its_tasks() -> None:
     assert master.allocator.snapshot()["agents"] == {}
     with pytest.raises(UnknownAgentError):
         master.heartbeat("agent-0", now=17)
+    running = TaskStatus("a", TaskState.TASK_RUNNING, Source.SOURCE_EXECUTOR, 3, agent_id="agent-0")
     effects = master.register_agent(
-        "agent-0", "host-0", Resources.parse("cpus:4;mem:1024"), {}, now=20, running=["a"]
+        "agent-0",
+        "host-0",
+        Resources.parse("cpus:4;mem:1024"),
+        {},
+        now=20,
+        tasks=[TaskReport(fw, "science", task("a"), running)],
     )
     (back,) = of(effects, ForwardUpdates)
     assert {s.task_id: s.state for s in back.statuses} == {
