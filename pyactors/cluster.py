@@ -64,6 +64,7 @@ class Cluster:
         masters: int = 1,
         zk: str | None = None,
         zk_session_timeout: float = 10.0,
+        agent_heartbeat_interval: float = 1.0,
     ) -> None:
         if agents != "per-node" and not (isinstance(agents, int) and agents >= 0):
             raise InvalidArgumentError(f"agents must be a count or 'per-node', got {agents!r}")
@@ -109,6 +110,7 @@ class Cluster:
         self._agent_options: dict[str, Any] = {
             "attributes": agent_attributes,
             "retry_interval": status_retry_interval,
+            "heartbeat_interval": agent_heartbeat_interval,
         }
         if agents == "per-node":
             for node in ray_calls.alive_nodes():

@@ -251,6 +251,14 @@ class MasterActor:
         """Whether this master leads, who it is, and why it refuses to lead."""
         return {"leading": self._leader() is not None, "info": self.info, "refusal": self.refusal}
 
+    async def zk_session(self) -> tuple[int, bytes] | None:
+        """This master's ZooKeeper session (id, password): what a test needs
+        to expire it as a partition would."""
+        if self.client is None:
+            return None
+        session_id, password = self.client.client_id
+        return int(session_id), bytes(password)
+
     async def shutdown(self) -> None:
         """Leave the election and close the ZooKeeper session now, so that
         another master is elected without waiting for the session to expire."""
