@@ -20,6 +20,11 @@ session is suspended or lost (the contender's `is_leader` turns False on
 kazoo's thread, and every send checks it) or a registry write fails (this
 master withdraws and joins again at the back); the state is then dropped.
 Without ZooKeeper, the one master leads at once over an in-memory registry.
+
+A killed leader's candidacy would outlive it by the ZooKeeper session
+timeout. Standbys wait on the leader's actor instead (`outlive`): when Ray
+reports it dead, they delete its candidate znode, and the next master is
+elected at once.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ import pyactors
 from pyactors import ray_calls
 from pyactors._core import Resources
 from pyactors.agent_state import TaskReport
-from pyactors.election import LeaderContender, parse_zk_url
+from pyactors.election import LeaderContender, LeaderDetector, parse_zk_url, remove_candidate
 from pyactors.errors import (
     FencedError,
     NotLeaderError,
@@ -70,6 +75,10 @@ from pyactors.registry import MemoryRegistry, Registry, ZooKeeperRegistry
 from pyactors.tasks import TaskStatus
 
 log = logging.getLogger(__name__)
+
+# How long one `outlive` call lasts before a standby asks again: bounds what
+# a standby leaves pending on a leader it no longer watches.
+OUTLIVE_SECONDS = 30.0
 
 # A framework call as the driver sends it: (call name, arguments).
 Call = tuple[str, tuple[Any, ...]]
@@ -105,8 +114,12 @@ class MasterActor:
         self.client: KazooClient | None = None
         self.registry: Registry = MemoryRegistry()
         self.contender: LeaderContender | None = None
+        self.detector: LeaderDetector | None = None
+        self._watch: asyncio.Task[None] | None = None
         # Why this master refuses to lead (a registry it cannot read), if it does.
         self.refusal: str | None = None
+        # Leadership terms so far, to name this term's offers.
+        self._terms = 0
         self.allocation_interval = allocation_interval
         self.framework_heartbeat_interval = framework_heartbeat_interval
         self.agent_handles: dict[str, Any] = {}
@@ -137,7 +150,46 @@ class MasterActor:
             return
         self.client = await asyncio.to_thread(zk_client, self.zk, self.zk_session_timeout)
         self.registry = ZooKeeperRegistry(self.client, parse_zk_url(self.zk).path + REGISTRY)
+        loop = asyncio.get_running_loop()
+
+        def changed(info: dict[str, Any] | None) -> None:
+            loop.call_soon_threadsafe(self._leader_changed, info)
+
+        self.detector = LeaderDetector(self.client, self._election, on_change=changed)
+        await asyncio.to_thread(self.detector.start)
         await self._contend()
+
+    @property
+    def _election(self) -> str:
+        return parse_zk_url(str(self.zk)).path + ELECTION
+
+    def _leader_changed(self, info: dict[str, Any] | None) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        if info is not None and info.get("id") != self.info["id"]:
+            self._watch = asyncio.get_running_loop().create_task(self._outlive(info))
+
+    async def _outlive(self, info: dict[str, Any]) -> None:
+        """Wait on the leader's actor; once Ray says it is dead (for good:
+        killed, or its process gone), delete its candidacy."""
+        while True:
+            try:
+                leader = ray_calls.named(str(info.get("actor")))
+                await ray_calls.ask_async(leader, "outlive", OUTLIVE_SECONDS)
+            except (ray_calls.ActorDiedError, ray_calls.NoSuchActorError):
+                break
+            except ray_calls.RayActorError:
+                # Unreachable for now is not dead: ZooKeeper's session decides.
+                await asyncio.sleep(1.0)
+        assert self.client is not None
+        if await asyncio.to_thread(remove_candidate, self.client, self._election, info["id"]):
+            log.warning("master %s: the leader %s died", self.info["actor"], info.get("actor"))
+
+    async def outlive(self, seconds: float) -> None:
+        """Returns after `seconds`: standbys wait on it to hear at once from
+        Ray when this master's actor dies."""
+        await asyncio.sleep(seconds)
 
     async def _contend(self) -> None:
         assert self.client is not None
@@ -152,7 +204,7 @@ class MasterActor:
 
         contender = LeaderContender(
             self.client,
-            parse_zk_url(str(self.zk)).path + ELECTION,
+            self._election,
             self.info,
             on_elected=elected,
             on_deposed=deposed,
@@ -172,7 +224,8 @@ class MasterActor:
         """Start a leadership term: a fresh state, recovered from the registry.
         A registry this master cannot read makes it refuse to lead (it
         withdraws from the election) rather than guess."""
-        state = MasterState(self.config, self.registry)
+        self._terms += 1
+        state = MasterState(self.config, self.registry, f"{self.info['id']}-{self._terms}-offer")
         try:
             effects = state.recover(time.monotonic())
         except FencedError as error:
@@ -263,6 +316,10 @@ class MasterActor:
         """Leave the election and close the ZooKeeper session now, so that
         another master is elected without waiting for the session to expire."""
         self._step_down()
+        if self._watch is not None:
+            self._watch.cancel()
+        if self.detector is not None:
+            self.detector.stop()
         contender, self.contender = self.contender, None
         if contender is not None:
             await asyncio.to_thread(contender.stop)

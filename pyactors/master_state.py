@@ -250,10 +250,13 @@ def _loaded_memory_registry() -> Registry:
 class MasterState:
     config: MasterConfig = field(default_factory=MasterConfig)
     registry: Registry = field(default_factory=_loaded_memory_registry)
+    # Unique per leadership term (the actor gives one), like Mesos's
+    # `<master id>-O<n>`: offers of a previous leader are never mistaken.
+    offer_prefix: str = "offer"
 
     def __post_init__(self) -> None:
         self.allocator = Allocator(sorter=self.config.sorter, seed=self.config.seed)
-        self.offers = OfferBook()
+        self.offers = OfferBook(self.offer_prefix)
         self.agents: dict[str, AgentRecord] = {}
         self.frameworks: dict[str, FrameworkRecord] = {}
         self.tasks: dict[str, TaskRecord] = {}
