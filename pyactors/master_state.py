@@ -357,7 +357,7 @@ class MasterState:
         self.allocator.set_weight(role, weight)
         self.weights[role] = weight
 
-    def set_quota(self, role: str, guarantee: str, limit: str | None) -> None:
+    def set_quota(self, role: str, guarantee: str, limit: str | None = None) -> None:
         """A role's quota as resource text, stored, then applied; an empty
         guarantee without a limit removes it (and its record)."""
         Allocator().set_quota(role, guarantee, limit)

@@ -69,7 +69,12 @@ class OnePerAgent(Launcher):
 
 
 def start(
-    zookeeper: Any, tmp_path: Path, masters: int, agents: int = 2, reregister: float = 10.0
+    zookeeper: Any,
+    tmp_path: Path,
+    masters: int,
+    agents: int = 2,
+    reregister: float = 10.0,
+    path: str | None = None,
 ) -> pyactors.cluster.Cluster:
     return pyactors.cluster.start(
         agents=agents,
@@ -81,7 +86,7 @@ def start(
         framework_heartbeat_interval=0.3,
         agent_heartbeat_interval=0.3,
         masters=masters,
-        zk=f"zk://{zookeeper.hosts}/pyactors-{uuid.uuid4().hex[:8]}",
+        zk=f"zk://{zookeeper.hosts}{path or '/pyactors-' + uuid.uuid4().hex[:8]}",
         zk_session_timeout=SESSION_TIMEOUT,
     )
 
@@ -263,5 +268,57 @@ def test_losing_its_session_deposes_the_leader_at_once(
         # Nothing from the deposed leader once deposed (what was in flight
         # arrives within milliseconds).
         assert framework.call("offered_since", expired_at + 0.3, first_term) == []
+    finally:
+        cluster.shutdown()
+
+
+def test_a_master_refuses_to_lead_over_a_registry_it_cannot_read(
+    zookeeper: Any, tmp_path: Path, observer: KazooClient
+) -> None:
+    path = f"/pyactors-{uuid.uuid4().hex[:8]}"
+    observer.create(f"{path}/registry/agent/bad", b"{not json", makepath=True)
+    cluster = start(zookeeper, tmp_path, masters=1, agents=0, path=path)
+    try:
+        (master,) = cluster.masters
+        refusal = wait_for(
+            lambda: ray_calls.ask(master, "status")["refusal"], what="the master refusing"
+        )
+        assert "registry record agent 'bad': not JSON" in refusal
+        assert not ray_calls.ask(master, "status")["leading"]
+        # It withdrew: nobody leads rather than someone guessing.
+        wait_for(lambda: candidates(observer, cluster) == 0, what="no candidate left")
+    finally:
+        cluster.shutdown()
+
+
+def test_a_zookeeper_restart_mid_run_is_survived(zookeeper: Any, tmp_path: Path) -> None:
+    cluster = start(zookeeper, tmp_path, masters=2, agents=1)
+    try:
+        framework = cluster.run_framework(
+            Relauncher, [("zk-0", "sleep 4", SMALL)], name="zk", roles=["zk"], failover_timeout=60
+        )
+        wait_for(lambda: "TASK_RUNNING" in framework.call("states", "zk-0"), what="running")
+        zookeeper.stop()
+        stopped_at = time.monotonic()
+        # Without ZooKeeper nobody may lead: leadership is not assumed.
+        wait_for(lambda: not leading(cluster), timeout=10, what="no leader")
+        zookeeper.start()
+        (leader,) = wait_for(lambda: leading(cluster), timeout=30, what="a leader again")
+        prefix = ray_calls.ask(leader, "status")["info"]["id"]
+        wait_for(
+            lambda: framework.call("offered_since", stopped_at, prefix),
+            timeout=30,
+            what="offers from the leader after the restart",
+        )
+        framework.call("add", "zk-1", "true", SMALL)
+        wait_for(
+            lambda: (
+                "TASK_FINISHED" in framework.call("states", "zk-0")
+                and "TASK_FINISHED" in framework.call("states", "zk-1")
+            ),
+            timeout=30,
+            what="the running task's end and a new task",
+        )
+        assert framework.call("states", "zk-0").count("TASK_FINISHED") == 1
     finally:
         cluster.shutdown()
