@@ -75,10 +75,14 @@ class Cluster:
         ray_calls.ensure_started()
         self._tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="pyactors-")
         self.work_dir = work_dir or (self._tmp.name if self._tmp else "")
-        # The masters and the frameworks live on this process's node: losing
-        # a worker node must cost its agent, not the control plane. (For
-        # masters on several nodes, start them yourself: see the README.)
+        # The frameworks (and a lone master) live on this process's node:
+        # losing a worker node must cost its agent, not the control plane.
+        # Several masters spread over the nodes from here, so that losing
+        # one node costs at most one master.
         self._home = ray_calls.current_node_id()
+        nodes = [self._home] + [
+            n.node_id for n in ray_calls.alive_nodes() if n.node_id != self._home
+        ]
         # Named actors, unique per cluster: the leader's info carries the name.
         token = uuid.uuid4().hex[:8]
         self.masters = [
@@ -91,7 +95,7 @@ class Cluster:
                 f"pyactors-{token}-master-{n}",
                 zk_session_timeout,
                 name=f"pyactors-{token}-master-{n}",
-                node_id=self._home,
+                node_id=nodes[n % len(nodes)],
             )
             for n in range(masters)
         ]

@@ -24,7 +24,8 @@ Without ZooKeeper, the one master leads at once over an in-memory registry.
 A killed leader's candidacy would outlive it by the ZooKeeper session
 timeout. Standbys wait on the leader's actor instead (`outlive`): when Ray
 reports it dead, they delete its candidate znode, and the next master is
-elected at once.
+elected at once. (So the masters of one ZooKeeper path must share one Ray
+cluster: a leader a standby cannot find by name counts as dead.)
 """
 
 from __future__ import annotations
@@ -46,10 +47,13 @@ from pyactors._core import Resources
 from pyactors.agent_state import TaskReport
 from pyactors.election import LeaderContender, LeaderDetector, parse_zk_url, remove_candidate
 from pyactors.errors import (
-    FencedError,
+    AllocatorError,
+    CorruptRecordError,
     NotLeaderError,
     PyactorsError,
     RegistryError,
+    ResourceError,
+    SchemaVersionError,
     UnknownAgentError,
 )
 from pyactors.leader import ELECTION, REGISTRY, close_client, zk_client
@@ -116,6 +120,7 @@ class MasterActor:
         self.contender: LeaderContender | None = None
         self.detector: LeaderDetector | None = None
         self._watch: asyncio.Task[None] | None = None
+        self._rejoin: asyncio.Task[None] | None = None
         # Why this master refuses to lead (a registry it cannot read), if it does.
         self.refusal: str | None = None
         # Leadership terms so far, to name this term's offers.
@@ -228,13 +233,14 @@ class MasterActor:
         state = MasterState(self.config, self.registry, f"{self.info['id']}-{self._terms}-offer")
         try:
             effects = state.recover(time.monotonic())
-        except FencedError as error:
-            self._abdicate(error)
-            return
-        except RegistryError as error:
+        except (CorruptRecordError, SchemaVersionError, AllocatorError, ResourceError) as error:
+            # What is stored cannot be read, or not applied: no guessing.
             self.refusal = str(error)
             log.error("master %s refuses to lead: %s", self.info["actor"], error)
             self._withdraw()
+            return
+        except RegistryError as error:
+            self._abdicate(error)
             return
         self.refusal = None
         self.agent_handles, self.framework_handles = {}, {}
@@ -252,9 +258,8 @@ class MasterActor:
         outcome): stop leading now and join the election again at the back."""
         log.warning("master %s steps down: %s", self.info["actor"], error)
         self._step_down()
-        old = self._withdraw()
-        if old is not None:
-            asyncio.get_running_loop().create_task(self._contend())
+        if self._withdraw() is not None:
+            self._rejoin = asyncio.get_running_loop().create_task(self._contend())
 
     def _withdraw(self) -> LeaderContender | None:
         old, self.contender = self.contender, None

@@ -28,7 +28,7 @@ from pyactors import ray_calls
 from pyactors.leader import LeaderFollower, MasterLocation
 from pyactors.offer_book import OfferInfo
 from pyactors.operations import Operation
-from pyactors.tasks import TaskStatus
+from pyactors.tasks import Reason, TaskState, TaskStatus
 
 # How many delivered updates a framework actor remembers to drop duplicates
 # (an agent resends an update whose acknowledgement is still on its way).
@@ -197,8 +197,9 @@ class FrameworkActor:
         self.driver: Driver | None = None
         # task id -> uuid of the last update delivered to the scheduler.
         self._delivered: OrderedDict[str, str] = OrderedDict()
-        # Tasks last seen live: task id -> agent id, reconciled with a new leader.
-        self._live: dict[str, str] = {}
+        # Tasks last seen live: task id -> (agent id, state), reconciled
+        # with a new leader.
+        self._live: dict[str, tuple[str, TaskState]] = {}
 
     async def start(self, handle: Any) -> str:
         """Subscribe (with the leader); returns the framework id."""
@@ -225,7 +226,8 @@ class FrameworkActor:
         with self.driver.batch():
             self.scheduler.subscribed(self.driver, framework_id, {"master": "pyactors"})
             if resubscribed and self._live:
-                self.driver.reconcile(list(self._live), self._live)
+                agents = {task_id: agent_id for task_id, (agent_id, _) in self._live.items()}
+                self.driver.reconcile(list(agents), agents)
 
     async def offers(self, offers: list[OfferInfo]) -> None:
         driver = self._driver()
@@ -240,21 +242,30 @@ class FrameworkActor:
 
     async def updates(self, statuses: list[TaskStatus]) -> None:
         """Deliver each update once (a resent duplicate is acknowledged
-        again, not delivered), then acknowledge the batch in one call."""
+        again, not delivered), then acknowledge the batch in one call. A
+        reconciliation answer that only repeats a live task's last state
+        (the usual answer to the reconciliation after a new leader) is not
+        delivered either."""
         driver = self._driver()
         with driver.batch():
             for status in statuses:
                 duplicate = status.uuid is not None and (
                     self._delivered.get(status.task_id) == status.uuid
                 )
-                if not duplicate:
+                live = self._live.get(status.task_id)
+                repeated = (
+                    status.reason is Reason.REASON_RECONCILIATION
+                    and live is not None
+                    and live[1] is status.state
+                )
+                if not duplicate and not repeated:
                     self.scheduler.update(driver, status)
                     if status.uuid is not None:
                         self._remember(status.task_id, status.uuid)
                     if status.state.is_terminal:
                         self._live.pop(status.task_id, None)
                     elif status.agent_id is not None:
-                        self._live[status.task_id] = status.agent_id
+                        self._live[status.task_id] = (status.agent_id, status.state)
                 if duplicate or self.scheduler.auto_acknowledge:
                     driver.acknowledge(status)
 
