@@ -90,13 +90,13 @@ def run_scale(
     try:
         started = time.monotonic()
         pool = ray_calls.spawn(
-            AgentPoolActor, cluster.master, agents, AGENT, task_seconds=task_seconds
+            AgentPoolActor, cluster.leader(), agents, AGENT, task_seconds=task_seconds
         )
         ray_calls.ask(pool, "start", pool, timeout=600)
         registered = time.monotonic() - started
         ray_calls.ship_by_value(Greedy)
         specs = [(Greedy, (f"f{i}",), f"greedy-{i}", [f"role-{i % 20}"]) for i in range(frameworks)]
-        framework_pool = ray_calls.spawn(FrameworkPoolActor, cluster.master, specs)
+        framework_pool = ray_calls.spawn(FrameworkPoolActor, cluster.location, specs)
         ray_calls.ask(framework_pool, "start", framework_pool, timeout=600)
         time.sleep(warmup)
         before = sample(cluster, pool)
@@ -136,8 +136,8 @@ def sample(cluster: pyactors.cluster.Cluster, pool: Any) -> dict[str, Any]:
     return {
         "at": time.monotonic(),
         "pool": ray_calls.ask(pool, "figures", timeout=120),
-        "master": ray_calls.ask(cluster.master, "process_usage", timeout=120),
-        "offers": ray_calls.ask(cluster.master, "state_summary", timeout=120)["counters"].get(
+        "master": ray_calls.ask(cluster.leader(), "process_usage", timeout=120),
+        "offers": ray_calls.ask(cluster.leader(), "state_summary", timeout=120)["counters"].get(
             "offers", 0
         ),
     }

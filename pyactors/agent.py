@@ -2,7 +2,11 @@
 
 It registers with the master, then on a short timer polls its tasks and
 sends each batch of status updates in one message, and heartbeats; a master
-that no longer knows it makes it register again with its running tasks.
+that no longer knows it makes it register again with its tasks.
+
+With ZooKeeper it follows the leader (`pyactors.leader`): on every change it
+registers with the new leader, reporting every task it holds, then resends
+all unacknowledged updates at once. Until then its updates wait here.
 """
 
 from __future__ import annotations
@@ -16,7 +20,8 @@ from typing import Any
 
 from pyactors import agent_resources, ray_calls
 from pyactors.agent_state import AgentState
-from pyactors.errors import PyactorsError
+from pyactors.errors import NotLeaderError, PyactorsError
+from pyactors.leader import LeaderFollower, MasterLocation
 from pyactors.operations import TaskInfo
 from pyactors.task_process import sandbox_path
 
@@ -27,7 +32,7 @@ class AgentActor:
     def __init__(
         self,
         agent_id: str,
-        master: Any,
+        location: MasterLocation,
         resources: str | None,
         work_dir: str,
         attributes: dict[str, str] | None = None,
@@ -43,7 +48,9 @@ class AgentActor:
         detected from this actor's Ray node; with `slices` agents on one
         node, each detects its even share."""
         self.agent_id = agent_id
-        self.master = master
+        # The master registered with, None until the first registration.
+        self.master: Any = None
+        self.follower = LeaderFollower(location, self._follow)
         (node,) = [n for n in ray_calls.alive_nodes() if n.node_id == ray_calls.current_node_id()]
         detected = agent_resources.detect(node, Path(work_dir), slice_index, slices)
         self.resources = str(agent_resources.resolve(resources, detected))
@@ -67,20 +74,26 @@ class AgentActor:
     async def start(self, handle: Any) -> None:
         """Register (the actor passes its own handle) and start the timers."""
         self.handle = handle
-        await self._register()
+        await self.follower.start()
         if self._loop is None:
             self._loop = asyncio.get_running_loop().create_task(self._run())
 
-    async def _register(self) -> None:
+    async def _follow(self, master: Any) -> None:
+        """A (new) leader: register with it, then send it everything unacknowledged."""
+        await self._register(master)
+        self.master = master
+        self.state.resend(None, time.monotonic())
+
+    async def _register(self, master: Any) -> None:
         await ray_calls.ask_async(
-            self.master,
+            master,
             "register_agent",
             self.agent_id,
             self.handle,
             self.hostname,
             self.resources,
             self.attributes,
-            self.state.running(),
+            self.state.report(),
         )
 
     async def _run(self) -> None:
@@ -88,19 +101,26 @@ class AgentActor:
         while True:
             await asyncio.sleep(self.poll_interval)
             now = time.monotonic()
+            master = self.master
+            # A batch lost with a dead leader is resent to the next one.
             batch = self.state.poll(now)
             if batch:
-                ray_calls.tell(self.master, "status_updates", self.agent_id, batch)
+                ray_calls.tell(master, "status_updates", self.agent_id, batch)
             running_too = now - last_messages >= self.message_interval
             if running_too:
                 last_messages = now
             messages = self.state.take_messages(running_too)
             if messages:
-                ray_calls.tell(self.master, "task_messages", self.agent_id, messages)
+                ray_calls.tell(master, "task_messages", self.agent_id, messages)
             if now - last_heartbeat >= self.heartbeat_interval:
                 last_heartbeat = now
-                if not await ray_calls.ask_async(self.master, "heartbeat", self.agent_id):
-                    await self._register()
+                try:
+                    if not await ray_calls.ask_async(master, "heartbeat", self.agent_id):
+                        await self._register(master)
+                except (NotLeaderError, ray_calls.RayActorError) as error:
+                    # The leader changed or died: the follower registers
+                    # with the next one.
+                    logger.info("agent %s: heartbeat: %s", self.agent_id, error)
 
     async def deliver(self, messages: list[tuple[str, str, tuple[Any, ...]]]) -> None:
         """What the master sends this agent, in order: (agent id, method,
@@ -113,9 +133,9 @@ class AgentActor:
                 logger.warning("agent %s: %s: %s", self.agent_id, method, error)
 
     async def launch(
-        self, framework_id: str, tasks: list[TaskInfo], groups: list[list[TaskInfo]]
+        self, framework_id: str, tasks: list[TaskInfo], groups: list[list[TaskInfo]], role: str
     ) -> None:
-        self.state.launch(framework_id, tasks, time.monotonic(), groups)
+        self.state.launch(framework_id, tasks, time.monotonic(), groups, role)
 
     async def kill(self, task_ids: list[str]) -> None:
         self.state.kill(task_ids, time.monotonic())
@@ -132,6 +152,7 @@ class AgentActor:
     async def shutdown(self) -> None:
         if self._loop is not None:
             self._loop.cancel()
+        self.follower.stop()
         self.state.shutdown()
 
     async def sandbox(self, framework_id: str, task_id: str) -> str | None:

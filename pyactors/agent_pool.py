@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyactors import ray_calls
+from pyactors.agent_state import TaskReport
 from pyactors.operations import TaskInfo
 from pyactors.status_updates import StatusUpdateStreams
 from pyactors.tasks import Source, TaskState, TaskStatus
@@ -35,8 +36,15 @@ _REGISTRATION_CHUNK = 5_000
 @dataclass
 class _Task:
     agent_id: str
+    framework_id: str
+    role: str
+    info: TaskInfo
     finish_at: float
-    state: TaskState = TaskState.TASK_RUNNING
+    status: TaskStatus | None = None
+
+    @property
+    def ended(self) -> bool:
+        return self.status is not None and self.status.state.is_terminal
 
 
 class EmulatedAgents:
@@ -60,6 +68,8 @@ class EmulatedAgents:
     def launch(
         self,
         agent_id: str,
+        framework_id: str,
+        role: str,
         tasks: Sequence[TaskInfo],
         groups: Sequence[Sequence[TaskInfo]],
         now: float,
@@ -71,7 +81,7 @@ class EmulatedAgents:
             duration = float(task.labels.get("duration", 0)) or self.random.expovariate(
                 1 / self.task_seconds
             )
-            self.tasks[task.task_id] = _Task(agent_id, now + duration)
+            self.tasks[task.task_id] = _Task(agent_id, framework_id, role, task, now + duration)
             heapq.heappush(self._ending, (now + duration, task.task_id))
             self._report(task.task_id, agent_id, TaskState.TASK_RUNNING, now)
             self.launched += 1
@@ -84,7 +94,7 @@ class EmulatedAgents:
         for task_id, uuid in acknowledgements:
             self.streams.acknowledge(task_id, uuid, now)
             task = self.tasks.get(task_id)
-            if task is not None and task.state.is_terminal and not self.streams.pending(task_id):
+            if task is not None and task.ended and not self.streams.pending(task_id):
                 del self.tasks[task_id]
 
     def resend(self, task_ids: Sequence[str], now: float) -> None:
@@ -100,28 +110,31 @@ class EmulatedAgents:
             by_agent[status.agent_id or ""].append(status)
         return list(by_agent.items())
 
-    def running(self) -> dict[str, list[str]]:
-        """Agent id -> its tasks that have not ended (for registration)."""
-        by_agent: dict[str, list[str]] = defaultdict(list)
+    def reports(self) -> dict[str, list[TaskReport]]:
+        """Agent id -> the tasks it holds, as it (re-)registers: the oldest
+        unacknowledged update of each, else its last."""
+        by_agent: dict[str, list[TaskReport]] = defaultdict(list)
         for task_id, task in self.tasks.items():
-            if not task.state.is_terminal:
-                by_agent[task.agent_id].append(task_id)
+            pending = self.streams.pending(task_id)
+            status = pending[0] if pending else task.status
+            if status is not None:
+                report = TaskReport(task.framework_id, task.role, task.info, status)
+                by_agent[task.agent_id].append(report)
         return by_agent
 
     def _end(self, task_id: str, state: TaskState, now: float) -> None:
         task = self.tasks.get(task_id)
-        if task is None or task.state.is_terminal:
+        if task is None or task.ended:
             return
-        task.state = state
         self._freed_at.setdefault(task.agent_id, now)
         if state is TaskState.TASK_FINISHED:
             self.finished += 1
         self._report(task_id, task.agent_id, state, now)
 
     def _report(self, task_id: str, agent_id: str, state: TaskState, now: float) -> None:
-        self.streams.add(
-            TaskStatus(task_id, state, Source.SOURCE_EXECUTOR, now, agent_id=agent_id), now
-        )
+        status = TaskStatus(task_id, state, Source.SOURCE_EXECUTOR, now, agent_id=agent_id)
+        self.tasks[task_id].status = status
+        self.streams.add(status, now)
 
 
 class AgentPoolActor:
@@ -158,12 +171,12 @@ class AgentPoolActor:
             self._loop = asyncio.get_running_loop().create_task(self._run())
 
     async def _register(self, agent_ids: Sequence[str]) -> None:
-        running = self.agents.running()
+        reports = self.agents.reports()
         for start in range(0, len(agent_ids), _REGISTRATION_CHUNK):
             chunk = agent_ids[start : start + _REGISTRATION_CHUNK]
             attributes = {"emulated": "true"}
             registrations = [
-                (agent_id, agent_id, self.resources, attributes, running.get(agent_id, []))
+                (agent_id, agent_id, self.resources, attributes, reports.get(agent_id, []))
                 for agent_id in chunk
             ]
             await ray_calls.ask_async(self.master, "register_agents", self.handle, registrations)
@@ -189,8 +202,8 @@ class AgentPoolActor:
         now = time.monotonic()
         for agent_id, method, args in messages:
             if method == "launch":
-                _, tasks, groups = args
-                self.agents.launch(agent_id, tasks, groups, now)
+                framework_id, tasks, groups, role = args
+                self.agents.launch(agent_id, framework_id, role, tasks, groups, now)
             elif method == "kill":
                 self.agents.kill(args[0], now)
             elif method == "acknowledge":
@@ -204,7 +217,7 @@ class AgentPoolActor:
             "agents": len(self.agents.agent_ids),
             "launched": self.agents.launched,
             "finished": self.agents.finished,
-            "running": sum(not t.state.is_terminal for t in self.agents.tasks.values()),
+            "running": sum(not t.ended for t in self.agents.tasks.values()),
             "launch_overheads": self.agents.launch_overheads,
         }
 

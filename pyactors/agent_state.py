@@ -4,12 +4,14 @@ processes and delivers their status updates reliably.
 The agent actor drives it with the time: `launch` and `kill` as the master
 asks, `poll` on a timer (it returns the batch of updates to send now, new or
 due again), `acknowledge` as acknowledgements come back. On re-registration
-the agent reports `running()`.
+the agent reports every task it still holds (`report()`): enough for a
+master that has never seen them (a new leader) to rebuild their records.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyactors import task_messages
@@ -18,6 +20,20 @@ from pyactors.operations import TaskInfo
 from pyactors.status_updates import StatusUpdateStreams
 from pyactors.task_process import TaskProcess, session_memory
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus
+
+
+@dataclass(frozen=True)
+class TaskReport:
+    """A task an agent holds, as it (re-)registers: who launched it, in
+    which role, what it runs and its state, so that a master that has never
+    seen it (a new leader) rebuilds its record and its allocation."""
+
+    framework_id: str
+    role: str
+    task: TaskInfo
+    # The oldest update the framework has not acknowledged, else the last:
+    # the master records it, and the resent updates follow from there.
+    status: TaskStatus
 
 
 class AgentState:
@@ -40,6 +56,8 @@ class AgentState:
         # Tasks that ended since messages were last collected: their outbox
         # is read once more so a message sent just before exiting arrives.
         self._ended: list[str] = []
+        # Every task held until its terminal update is acknowledged.
+        self._held: dict[str, TaskReport] = {}
 
     def launch(
         self,
@@ -47,14 +65,26 @@ class AgentState:
         tasks: Sequence[TaskInfo],
         now: float,
         groups: Sequence[Sequence[TaskInfo]] = (),
+        role: str = "*",
     ) -> None:
-        """Start tasks; a group starts all its tasks or none (if one cannot
-        start, the others are killed). A task that cannot start is reported
-        TASK_FAILED with REASON_CONTAINER_LAUNCH_FAILED."""
-        ids = [t.task_id for t in [*tasks, *(t for group in groups for t in group)]]
+        """Start tasks (allocated to `role`); a group starts all its tasks or
+        none (if one cannot start, the others are killed). A task that cannot
+        start is reported TASK_FAILED with REASON_CONTAINER_LAUNCH_FAILED."""
+        everything = [*tasks, *(t for group in groups for t in group)]
+        ids = [t.task_id for t in everything]
         for task_id in ids:
-            if task_id in self.processes or ids.count(task_id) > 1:
+            if task_id in self._held or ids.count(task_id) > 1:
                 raise DuplicateError(f"task '{task_id}' is already on agent '{self.agent_id}'")
+        for task in everything:
+            staging = TaskStatus(
+                task.task_id,
+                TaskState.TASK_STAGING,
+                Source.SOURCE_AGENT,
+                now,
+                agent_id=self.agent_id,
+                uuid=None,
+            )
+            self._held[task.task_id] = TaskReport(framework_id, role, task, staging)
         for task in tasks:
             self._start(framework_id, task, now)
         for group in groups:
@@ -82,7 +112,7 @@ class AgentState:
         for task_id, process in self.processes.items():
             status = process.poll(now, memory)
             if status is not None:
-                self.streams.add(status, now)
+                self._add(status, now)
                 if status.state.is_terminal:
                     self._ended.append(task_id)
         return self.streams.due(now)
@@ -110,19 +140,20 @@ class AgentState:
     def acknowledge(self, acknowledgements: Sequence[tuple[str, str]], now: float) -> None:
         for task_id, uuid in acknowledgements:
             self.streams.acknowledge(task_id, uuid, now)
-            process = self.processes.get(task_id)
+            held = self._held.get(task_id)
             if (
-                process is not None
-                and process.reported is not None
-                and process.reported.is_terminal
+                held is not None
+                and held.status.state.is_terminal
                 and not self.streams.pending(task_id)
             ):
                 # Delivered for good: the sandbox stays, the handle goes.
-                del self.processes[task_id]
+                del self._held[task_id]
+                self.processes.pop(task_id, None)
 
-    def resend(self, task_ids: Sequence[str], now: float) -> None:
-        """Send these tasks' unacknowledged updates at the next poll."""
-        self.streams.resend_now(list(task_ids), now)
+    def resend(self, task_ids: Sequence[str] | None, now: float) -> None:
+        """Send these tasks' (all tasks' when None) unacknowledged updates at
+        the next poll."""
+        self.streams.resend_now(list(self._held if task_ids is None else task_ids), now)
 
     def shutdown(self) -> None:
         """Kill every task's process group at once (agent teardown)."""
@@ -130,12 +161,24 @@ class AgentState:
             process.terminate_now()
 
     def running(self) -> list[str]:
-        """Tasks that have not ended, for re-registration."""
-        return [
-            task_id
-            for task_id, process in self.processes.items()
-            if process.reported is None or not process.reported.is_terminal
-        ]
+        """Tasks that have not ended."""
+        return [t for t, held in self._held.items() if not held.status.state.is_terminal]
+
+    def report(self) -> list[TaskReport]:
+        """Every task held (running, or ended with its terminal update not yet
+        acknowledged), for (re-)registration."""
+        reports = []
+        for task_id, held in self._held.items():
+            pending = self.streams.pending(task_id)
+            reports.append(
+                TaskReport(held.framework_id, held.role, held.task, pending[0]) if pending else held
+            )
+        return reports
+
+    def _add(self, status: TaskStatus, now: float) -> None:
+        self.streams.add(status, now)
+        held = self._held[status.task_id]
+        self._held[status.task_id] = TaskReport(held.framework_id, held.role, held.task, status)
 
     def _start(self, framework_id: str, task: TaskInfo, now: float) -> bool:
         try:
@@ -144,7 +187,7 @@ class AgentState:
             )
             return True
         except (OSError, ValueError) as error:
-            self.streams.add(
+            self._add(
                 TaskStatus(
                     task.task_id,
                     TaskState.TASK_FAILED,

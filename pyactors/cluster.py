@@ -1,16 +1,23 @@
-"""Start a cluster as a Ray application: one master, several agents, and
-frameworks running the user's schedulers."""
+"""Start a cluster as a Ray application: one master (or several contending
+through ZooKeeper), several agents, and frameworks running the user's
+schedulers."""
 
 from __future__ import annotations
 
 import contextlib
 import tempfile
+import time
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
+from kazoo.client import KazooClient
+
 from pyactors import ray_calls
 from pyactors.agent import AgentActor
-from pyactors.errors import InvalidArgumentError
+from pyactors.election import LeaderDetector, parse_zk_url
+from pyactors.errors import InvalidArgumentError, NotLeaderError
+from pyactors.leader import ELECTION, MasterLocation, close_client, zk_client
 from pyactors.master import MasterActor
 from pyactors.master_state import MasterConfig
 from pyactors.scheduler import FrameworkActor, Scheduler
@@ -29,8 +36,14 @@ class Framework:
 
 
 class Cluster:
-    """A master and its agents on the Ray cluster this process is connected
-    to (a local one is started if none is).
+    """Masters and agents on the Ray cluster this process is connected to (a
+    local one is started if none is).
+
+    Without `zk`, one master leads at once and keeps its registry in memory.
+    With `zk` ("zk://host:port,.../path"), `masters` master actors contend in
+    a ZooKeeper election under that path and the leader keeps its registry
+    there; agents and frameworks follow the leader. `zk_session_timeout` is
+    each ZooKeeper session's: how long a dead leader's candidacy outlives it.
 
     `agents` is a number of agents sharing the local Ray node (each gets an
     even slice of it), or "per-node": one agent pinned to each Ray node.
@@ -48,27 +61,60 @@ class Cluster:
         status_retry_interval: float = 10.0,
         framework_heartbeat_interval: float = 5.0,
         agent_attributes: dict[str, str] | None = None,
+        masters: int = 1,
+        zk: str | None = None,
+        zk_session_timeout: float = 10.0,
+        agent_heartbeat_interval: float = 1.0,
     ) -> None:
         if agents != "per-node" and not (isinstance(agents, int) and agents >= 0):
             raise InvalidArgumentError(f"agents must be a count or 'per-node', got {agents!r}")
+        if masters < 1 or (masters > 1 and zk is None):
+            raise InvalidArgumentError(f"masters must be 1, or more with zk; got {masters}")
+        if zk is not None:
+            parse_zk_url(zk)
         ray_calls.ensure_started()
         self._tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="pyactors-")
         self.work_dir = work_dir or (self._tmp.name if self._tmp else "")
-        # The master and the frameworks live on this process's node: losing
-        # a worker node must cost its agent, not the control plane.
+        # The frameworks (and a lone master) live on this process's node:
+        # losing a worker node must cost its agent, not the control plane.
+        # Several masters spread over the nodes from here, so that losing
+        # one node costs at most one master.
         self._home = ray_calls.current_node_id()
-        self.master = ray_calls.spawn(
-            MasterActor,
-            config or MasterConfig(),
-            allocation_interval,
-            framework_heartbeat_interval,
-            node_id=self._home,
-        )
-        ray_calls.ask(self.master, "start")
+        nodes = [self._home] + [
+            n.node_id for n in ray_calls.alive_nodes() if n.node_id != self._home
+        ]
+        # Named actors, unique per cluster: the leader's info carries the name.
+        token = uuid.uuid4().hex[:8]
+        self.masters = [
+            ray_calls.spawn(
+                MasterActor,
+                config or MasterConfig(),
+                allocation_interval,
+                framework_heartbeat_interval,
+                zk,
+                f"pyactors-{token}-master-{n}",
+                zk_session_timeout,
+                name=f"pyactors-{token}-master-{n}",
+                node_id=nodes[n % len(nodes)],
+            )
+            for n in range(masters)
+        ]
+        for master in self.masters:
+            ray_calls.ask(master, "start")
+        self._client: KazooClient | None = None
+        self._detector: LeaderDetector | None = None
+        if zk is None:
+            self.location = MasterLocation(master=self.masters[0])
+        else:
+            self.location = MasterLocation(zk=zk, session_timeout=zk_session_timeout)
+            self._client = zk_client(zk, zk_session_timeout)
+            self._detector = LeaderDetector(self._client, parse_zk_url(zk).path + ELECTION)
+            self._detector.start()
         self.agents: dict[str, Any] = {}
         self._agent_options: dict[str, Any] = {
             "attributes": agent_attributes,
             "retry_interval": status_retry_interval,
+            "heartbeat_interval": agent_heartbeat_interval,
         }
         if agents == "per-node":
             for node in ray_calls.alive_nodes():
@@ -90,7 +136,7 @@ class Cluster:
         handle = ray_calls.spawn(
             AgentActor,
             agent_id,
-            self.master,
+            self.location,
             resources,
             f"{self.work_dir}/{agent_id}",
             slice_index=slice_index,
@@ -121,7 +167,7 @@ class Cluster:
             FrameworkActor,
             scheduler_cls,
             args,
-            self.master,
+            self.location,
             name,
             list(roles),
             failover_timeout,
@@ -133,7 +179,7 @@ class Cluster:
             framework = Framework(ray_calls.ask(handle, "start", handle), handle)
         except Exception:
             # Refused (say, a torn-down id): the actor must not linger.
-            ray_calls.stop(handle)
+            self._stop_framework(handle)
             raise
         self.frameworks.append(framework)
         return framework
@@ -141,12 +187,48 @@ class Cluster:
     def teardown(self, framework: Framework) -> None:
         """End a framework: its tasks are killed, its resources freed, its
         actor stopped."""
-        ray_calls.ask(self.master, "teardown", framework.id)
-        ray_calls.stop(framework.handle)
+        self.ask_leader("teardown", framework.id)
+        self._stop_framework(framework.handle)
         self.frameworks.remove(framework)
 
+    def leader(self, timeout: float = 30.0) -> Any:
+        """The leading master's handle; waits up to `timeout` for one to be
+        elected (TimeoutError)."""
+        if self._detector is None:
+            return self.masters[0]
+        deadline = time.monotonic() + timeout
+        while True:
+            info = self._detector.current()
+            if info is not None:
+                with contextlib.suppress(ray_calls.NoSuchActorError):
+                    return ray_calls.named(str(info.get("actor")))
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no leading master within {timeout} s")
+            time.sleep(0.02)
+
+    def ask_leader(self, method: str, *args: Any, timeout: float = 30.0) -> Any:
+        """Ask the leader, waiting through an election (a leader still
+        recovering answers NotLeaderError, a dead one cannot answer)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                return ray_calls.ask(self.leader(timeout), method, *args, timeout=timeout)
+            except (NotLeaderError, ray_calls.RayActorError):
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
+
+    def set_weight(self, role: str, weight: float) -> None:
+        """A role's weight (stored in the registry, so it outlives the leader)."""
+        self.ask_leader("set_weight", role, weight)
+
+    def set_quota(self, role: str, guarantee: str, limit: str | None = None) -> None:
+        """A role's quota as resource text (stored in the registry); an empty
+        guarantee without a limit removes it."""
+        self.ask_leader("set_quota", role, guarantee, limit)
+
     def state(self) -> dict[str, Any]:
-        summary: dict[str, Any] = ray_calls.ask(self.master, "state_summary")
+        summary: dict[str, Any] = self.ask_leader("state_summary")
         return summary
 
     def sandbox(self, task_id: str) -> str | None:
@@ -165,10 +247,24 @@ class Cluster:
                 ray_calls.ask(handle, "shutdown")
             ray_calls.stop(handle)
         for framework in self.frameworks:
-            ray_calls.stop(framework.handle)
-        ray_calls.stop(self.master)
+            self._stop_framework(framework.handle)
+        for master in self.masters:
+            # A master already stopped (a test killing the leader) is gone.
+            with contextlib.suppress(ray_calls.RayActorError):
+                ray_calls.ask(master, "shutdown")
+            ray_calls.stop(master)
+        if self._detector is not None:
+            self._detector.stop()
+        if self._client is not None:
+            close_client(self._client)
         if self._tmp is not None:
             self._tmp.cleanup()
+
+    @staticmethod
+    def _stop_framework(handle: Any) -> None:
+        with contextlib.suppress(ray_calls.RayActorError):
+            ray_calls.ask(handle, "shutdown")
+        ray_calls.stop(handle)
 
 
 def start(agents: int | str = 3, agent_resources: str | None = None, **options: Any) -> Cluster:

@@ -272,6 +272,26 @@ class LeaderContender:
             self._on_deposed()
 
 
+def remove_candidate(client: KazooClient, path: str, contender_id: str) -> bool:
+    """Delete the candidate znodes under `path` whose info has this `id`.
+
+    For a contender known to be dead (its process is gone) whose session has
+    not expired yet: the next candidate is elected now rather than after the
+    session timeout. Returns whether one was deleted."""
+    removed = False
+    for name in client.get_children(path):
+        if not name.startswith(CANDIDATE_PREFIX):
+            continue
+        with contextlib.suppress(NoNodeError):
+            data, _ = client.get(f"{path}/{name}")
+            with contextlib.suppress(orjson.JSONDecodeError):
+                info = orjson.loads(data)
+                if isinstance(info, dict) and info.get("id") == contender_id:
+                    client.delete(f"{path}/{name}")
+                    removed = True
+    return removed
+
+
 class LeaderDetector:
     """Watches the election under `path` and reports the leader's info.
 

@@ -37,6 +37,11 @@ class InvalidArgumentError(AllocatorError, ValueError):
     that were never allocated, ...)."""
 
 
+class NotLeaderError(PyactorsError):
+    """The master asked is not the leader (a standby, or one just deposed):
+    ask the leader the detector names."""
+
+
 class RegistryError(PyactorsError):
     """The master's durable registry cannot carry out a read or a write; a write
     that raises stored nothing (or, after a lost connection, is of unknown

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pyactors import ray_calls
+from pyactors.leader import MasterLocation
 from pyactors.scheduler import FrameworkActor, Scheduler
 
 # What the pool runs: (scheduler class, its arguments, name, roles).
@@ -19,10 +20,9 @@ FrameworkSpec = tuple[type[Scheduler], tuple[Any, ...], str, list[str]]
 
 
 class FrameworkPoolActor:
-    def __init__(self, master: Any, specs: list[FrameworkSpec]) -> None:
-        self.master = master
+    def __init__(self, location: MasterLocation, specs: list[FrameworkSpec]) -> None:
         self.frameworks = [
-            FrameworkActor(cls, args, master, name, roles, 0.0, [], sink=self._hold)
+            FrameworkActor(cls, args, location, name, roles, 0.0, [], sink=self._hold)
             for cls, args, name, roles in specs
         ]
         self.by_id: dict[str, FrameworkActor] = {}
@@ -55,6 +55,13 @@ class FrameworkPoolActor:
         self._held.append((framework_id, calls))
 
     def _flush(self) -> None:
-        if self._held:
-            batches, self._held = self._held, []
-            ray_calls.tell(self.master, "calls_batch", batches)
+        """One message per master (there is one, but for a moment around a
+        leader change two frameworks may be following different ones)."""
+        per_master: dict[Any, list[tuple[str, list[tuple[str, tuple[Any, ...]]]]]] = {}
+        for framework_id, calls in self._held:
+            driver = self.by_id[framework_id].driver if framework_id in self.by_id else None
+            if driver is not None:
+                per_master.setdefault(driver.master, []).append((framework_id, calls))
+        self._held = []
+        for master, batches in per_master.items():
+            ray_calls.tell(master, "calls_batch", batches)

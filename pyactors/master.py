@@ -10,6 +10,22 @@ message per receiver. Every message to an agent or a framework is watched:
 if its actor has died, the agent is marked unreachable at once and the
 framework disconnected (its failover timeout starts). Idle frameworks get a
 heartbeat so their death is noticed too.
+
+High availability: with a `zk://` URL, several master actors contend in a
+ZooKeeper election (`pyactors.election`), each on its own kazoo session. The
+one elected builds a fresh `MasterState` over the ZooKeeper registry and
+recovers it; the others are standbys: they refuse questions
+(`NotLeaderError`) and drop one-way messages. Leadership ends the moment the
+session is suspended or lost (the contender's `is_leader` turns False on
+kazoo's thread, and every send checks it) or a registry write fails (this
+master withdraws and joins again at the back); the state is then dropped.
+Without ZooKeeper, the one master leads at once over an in-memory registry.
+
+A killed leader's candidacy would outlive it by the ZooKeeper session
+timeout. Standbys wait on the leader's actor instead (`outlive`): when Ray
+reports it dead, they delete its candidate znode, and the next master is
+elected at once. (So the masters of one ZooKeeper path must share one Ray
+cluster: a leader a standby cannot find by name counts as dead.)
 """
 
 from __future__ import annotations
@@ -17,15 +33,31 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import psutil
+from kazoo.client import KazooClient
 
+import pyactors
 from pyactors import ray_calls
 from pyactors._core import Resources
-from pyactors.errors import PyactorsError
+from pyactors.agent_state import TaskReport
+from pyactors.election import LeaderContender, LeaderDetector, parse_zk_url, remove_candidate
+from pyactors.errors import (
+    AllocatorError,
+    CorruptRecordError,
+    NotLeaderError,
+    PyactorsError,
+    RegistryError,
+    ResourceError,
+    SchemaVersionError,
+    UnknownAgentError,
+)
+from pyactors.leader import ELECTION, REGISTRY, close_client, zk_client
 from pyactors.master_state import (
     AcknowledgeToAgent,
     AgentLost,
@@ -44,13 +76,20 @@ from pyactors.master_state import (
     coalesce,
 )
 from pyactors.operations import Operation
+from pyactors.registry import MemoryRegistry, Registry, ZooKeeperRegistry
 from pyactors.tasks import TaskStatus
+
+log = logging.getLogger(__name__)
+
+# How long one `outlive` call lasts before a standby asks again: bounds what
+# a standby leaves pending on a leader it no longer watches.
+OUTLIVE_SECONDS = 30.0
 
 # A framework call as the driver sends it: (call name, arguments).
 Call = tuple[str, tuple[Any, ...]]
 # An agent's registration: (agent id, hostname, resources, attributes,
-# ids of its running tasks).
-Registration = tuple[str, str, str, dict[str, str], list[str]]
+# the tasks it holds).
+Registration = tuple[str, str, str, dict[str, str], list[TaskReport]]
 # A message for an agent or a framework, as `deliver` / `deliver_events`
 # take them: (agent or framework id, method, args); grouped by actor handle.
 Message = tuple[str, str, tuple[Any, ...]]
@@ -63,8 +102,32 @@ class MasterActor:
         config: MasterConfig,
         allocation_interval: float = 1.0,
         framework_heartbeat_interval: float = 5.0,
+        zk: str | None = None,
+        name: str = "",
+        zk_session_timeout: float = 10.0,
     ) -> None:
-        self.state = MasterState(config)
+        self.config = config
+        self.zk = zk
+        self.zk_session_timeout = zk_session_timeout
+        # What the leader publishes in ZooKeeper; `actor` is how followers find it.
+        self.info: dict[str, Any] = {
+            "id": uuid.uuid4().hex,
+            "actor": name,
+            "version": pyactors.__version__,
+            "start": time.time(),
+        }
+        # The leader's state; None on a standby.
+        self.state: MasterState | None = None
+        self.client: KazooClient | None = None
+        self.registry: Registry = MemoryRegistry()
+        self.contender: LeaderContender | None = None
+        self.detector: LeaderDetector | None = None
+        self._watch: asyncio.Task[None] | None = None
+        self._rejoin: asyncio.Task[None] | None = None
+        # Why this master refuses to lead (a registry it cannot read), if it does.
+        self.refusal: str | None = None
+        # Leadership terms so far, to name this term's offers.
+        self._terms = 0
         self.allocation_interval = allocation_interval
         self.framework_heartbeat_interval = framework_heartbeat_interval
         self.agent_handles: dict[str, Any] = {}
@@ -86,8 +149,142 @@ class MasterActor:
         }
 
     async def start(self) -> None:
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop().create_task(self._run())
+        """Lead at once (no ZooKeeper), or join the election as a standby."""
+        if self._loop is not None:
+            return
+        self._loop = asyncio.get_running_loop().create_task(self._run())
+        if self.zk is None:
+            self._lead()
+            return
+        self.client = await asyncio.to_thread(zk_client, self.zk, self.zk_session_timeout)
+        self.registry = ZooKeeperRegistry(self.client, parse_zk_url(self.zk).path + REGISTRY)
+        loop = asyncio.get_running_loop()
+
+        def changed(info: dict[str, Any] | None) -> None:
+            loop.call_soon_threadsafe(self._leader_changed, info)
+
+        self.detector = LeaderDetector(self.client, self._election, on_change=changed)
+        await asyncio.to_thread(self.detector.start)
+        await self._contend()
+
+    @property
+    def _election(self) -> str:
+        return parse_zk_url(str(self.zk)).path + ELECTION
+
+    def _leader_changed(self, info: dict[str, Any] | None) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            self._watch = None
+        if info is not None and info.get("id") != self.info["id"]:
+            self._watch = asyncio.get_running_loop().create_task(self._outlive(info))
+
+    async def _outlive(self, info: dict[str, Any]) -> None:
+        """Wait on the leader's actor; once Ray says it is dead (for good:
+        killed, or its process gone), delete its candidacy."""
+        while True:
+            try:
+                leader = ray_calls.named(str(info.get("actor")))
+                await ray_calls.ask_async(leader, "outlive", OUTLIVE_SECONDS)
+            except (ray_calls.ActorDiedError, ray_calls.NoSuchActorError):
+                break
+            except ray_calls.RayActorError:
+                # Unreachable for now is not dead: ZooKeeper's session decides.
+                await asyncio.sleep(1.0)
+        assert self.client is not None
+        if await asyncio.to_thread(remove_candidate, self.client, self._election, info["id"]):
+            log.warning("master %s: the leader %s died", self.info["actor"], info.get("actor"))
+
+    async def outlive(self, seconds: float) -> None:
+        """Returns after `seconds`: standbys wait on it to hear at once from
+        Ray when this master's actor dies."""
+        await asyncio.sleep(seconds)
+
+    async def _contend(self) -> None:
+        assert self.client is not None
+        loop = asyncio.get_running_loop()
+
+        # The contender calls back on its own thread: hop to the loop.
+        def elected() -> None:
+            loop.call_soon_threadsafe(self._elected, contender)
+
+        def deposed() -> None:
+            loop.call_soon_threadsafe(self._deposed, contender)
+
+        contender = LeaderContender(
+            self.client,
+            self._election,
+            self.info,
+            on_elected=elected,
+            on_deposed=deposed,
+        )
+        self.contender = contender
+        await asyncio.to_thread(contender.start)
+
+    def _elected(self, contender: LeaderContender) -> None:
+        if contender is self.contender and contender.is_leader:
+            self._lead()
+
+    def _deposed(self, contender: LeaderContender) -> None:
+        if contender is self.contender:
+            self._step_down()
+
+    def _lead(self) -> None:
+        """Start a leadership term: a fresh state, recovered from the registry.
+        A registry this master cannot read makes it refuse to lead (it
+        withdraws from the election) rather than guess."""
+        self._terms += 1
+        state = MasterState(self.config, self.registry, f"{self.info['id']}-{self._terms}-offer")
+        try:
+            effects = state.recover(time.monotonic())
+        except (CorruptRecordError, SchemaVersionError, AllocatorError, ResourceError) as error:
+            # What is stored cannot be read, or not applied: no guessing.
+            self.refusal = str(error)
+            log.error("master %s refuses to lead: %s", self.info["actor"], error)
+            self._withdraw()
+            return
+        except RegistryError as error:
+            self._abdicate(error)
+            return
+        self.refusal = None
+        self.agent_handles, self.framework_handles = {}, {}
+        self.state = state
+        self._send(effects)
+        self._soon()
+
+    def _step_down(self) -> None:
+        """End the leadership term: forget everything but the registry."""
+        self.state = None
+        self.agent_handles, self.framework_handles = {}, {}
+
+    def _abdicate(self, error: RegistryError) -> None:
+        """A registry write failed (fenced by a newer leader, or of unknown
+        outcome): stop leading now and join the election again at the back."""
+        log.warning("master %s steps down: %s", self.info["actor"], error)
+        self._step_down()
+        if self._withdraw() is not None:
+            self._rejoin = asyncio.get_running_loop().create_task(self._contend())
+
+    def _withdraw(self) -> LeaderContender | None:
+        old, self.contender = self.contender, None
+        self._step_down()
+        if old is not None:
+            # Withdrawing waits on ZooKeeper: not on the event loop.
+            asyncio.get_running_loop().run_in_executor(None, old.stop)
+        return old
+
+    def _leader(self) -> MasterState | None:
+        """The state, while this master leads. Checked before anything goes
+        out: a contender that lost its session is no leader any more, even
+        before its deposition reaches this loop."""
+        if self.state is None or (self.contender is not None and not self.contender.is_leader):
+            return None
+        return self.state
+
+    def _leading(self) -> MasterState:
+        state = self._leader()
+        if state is None:
+            raise NotLeaderError(f"master {self.info['actor']} is not the leader")
+        return state
 
     async def _run(self) -> None:
         last_heartbeat = time.monotonic()
@@ -95,15 +292,50 @@ class MasterActor:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.allocation_interval)
             self._wake.clear()
+            state = self._leader()
+            if state is None:
+                continue
             now = time.monotonic()
-            self._send(self.state.expire(now) + self.state.allocate(now))
+            try:
+                effects = state.expire(now) + state.allocate(now)
+            except RegistryError as error:
+                self._abdicate(error)
+                continue
+            self._send(effects)
             if now - last_heartbeat >= self.framework_heartbeat_interval:
                 last_heartbeat = now
                 heartbeats: Outbox = {}
-                for framework_id, record in self.state.frameworks.items():
+                for framework_id, record in state.frameworks.items():
                     if record.connected:
                         self._post(heartbeats, self.framework_handles, framework_id, "heartbeat")
                 self._flush(heartbeats, "deliver_events", self._frameworks_died)
+
+    async def status(self) -> dict[str, Any]:
+        """Whether this master leads, who it is, and why it refuses to lead."""
+        return {"leading": self._leader() is not None, "info": self.info, "refusal": self.refusal}
+
+    async def zk_session(self) -> tuple[int, bytes] | None:
+        """This master's ZooKeeper session (id, password): what a test needs
+        to expire it as a partition would."""
+        if self.client is None:
+            return None
+        session_id, password = self.client.client_id
+        return int(session_id), bytes(password)
+
+    async def shutdown(self) -> None:
+        """Leave the election and close the ZooKeeper session now, so that
+        another master is elected without waiting for the session to expire."""
+        self._step_down()
+        if self._watch is not None:
+            self._watch.cancel()
+        if self.detector is not None:
+            self.detector.stop()
+        contender, self.contender = self.contender, None
+        if contender is not None:
+            await asyncio.to_thread(contender.stop)
+        if self.client is not None:
+            await asyncio.to_thread(close_client, self.client)
+            self.client = None
 
     def _soon(self) -> None:
         """Resources were freed: run a cycle now rather than at the timer."""
@@ -118,21 +350,26 @@ class MasterActor:
         hostname: str,
         resources: str,
         attributes: dict[str, str],
-        running: list[str],
+        tasks: list[TaskReport],
     ) -> None:
-        await self.register_agents(handle, [(agent_id, hostname, resources, attributes, running)])
+        await self.register_agents(handle, [(agent_id, hostname, resources, attributes, tasks)])
 
     async def register_agents(self, handle: Any, registrations: list[Registration]) -> None:
         """Agents hosted by one actor (one real agent, or a pool of emulated
         ones) register or come back: (agent id, hostname, resources,
-        attributes, ids of its running tasks) each."""
+        attributes, the tasks it holds) each."""
+        state = self._leading()
         now = time.monotonic()
         effects: list[Effect] = []
-        for agent_id, hostname, resources, attributes, running in registrations:
-            self.agent_handles[agent_id] = handle
-            effects += self.state.register_agent(
-                agent_id, hostname, Resources.parse(resources), attributes, now, running
-            )
+        try:
+            for agent_id, hostname, resources, attributes, tasks in registrations:
+                self.agent_handles[agent_id] = handle
+                effects += state.register_agent(
+                    agent_id, hostname, Resources.parse(resources), attributes, now, tasks
+                )
+        except RegistryError as error:
+            self._abdicate(error)
+            raise NotLeaderError(f"master {self.info['actor']} stepped down: {error}") from error
         self._send(effects)
         self._soon()
 
@@ -142,10 +379,11 @@ class MasterActor:
 
     async def heartbeats(self, agent_ids: list[str]) -> list[str]:
         """The agents among these that must register again."""
+        state = self._leading()
         now, unknown = time.monotonic(), []
         for agent_id in agent_ids:
             try:
-                self.state.heartbeat(agent_id, now)
+                state.heartbeat(agent_id, now)
             except LookupError:
                 unknown.append(agent_id)
         return unknown
@@ -155,9 +393,14 @@ class MasterActor:
 
     async def status_update_batches(self, batches: list[tuple[str, list[TaskStatus]]]) -> None:
         """Updates from several agents hosted by one actor, one batch each."""
+        state = self._leader()
+        if state is None:
+            return
         effects: list[Effect] = []
         for agent_id, statuses in batches:
-            effects += self.state.status_updates(agent_id, statuses)
+            # An agent a new leader does not know yet resends once registered.
+            with contextlib.suppress(UnknownAgentError):
+                effects += state.status_updates(agent_id, statuses)
         self._send(effects)
         if any(s.state.is_terminal for _, statuses in batches for s in statuses):
             self._soon()
@@ -175,9 +418,14 @@ class MasterActor:
     ) -> str:
         """Register a framework, or fail one over to this new actor; the
         actor it replaces (if still alive) is told and no longer heard."""
-        framework_id, effects = self.state.subscribe(
-            name, roles, time.monotonic(), framework_id, capabilities, failover_timeout
-        )
+        state = self._leading()
+        try:
+            framework_id, effects = state.subscribe(
+                name, roles, time.monotonic(), framework_id, capabilities, failover_timeout
+            )
+        except RegistryError as error:
+            self._abdicate(error)
+            raise NotLeaderError(f"master {self.info['actor']} stepped down: {error}") from error
         previous = self.framework_handles.get(framework_id)
         if previous is not None and previous != handle:
             ray_calls.tell(previous, "error", "framework failed over to a new scheduler")
@@ -194,83 +442,140 @@ class MasterActor:
 
     async def calls_batch(self, batches: list[tuple[str, list[Call]]]) -> None:
         """The call batches of several frameworks hosted by one actor."""
+        state = self._leader()
+        if state is None:
+            return
         effects: list[Effect] = []
         now = time.monotonic()
         for framework_id, calls in batches:
-            if framework_id in self.state.frameworks:
-                effects += self._carry_out(framework_id, calls, now)
+            if framework_id not in state.frameworks:
+                continue
+            for name, args in calls:
+                handler = self._calls.get(name)
+                try:
+                    if handler is None:
+                        raise PyactorsError(f"unknown call {name!r}")
+                    effects += handler(state, framework_id, now, *args)
+                except RegistryError as error:
+                    self._abdicate(error)
+                    return
+                except (PyactorsError, TypeError) as error:
+                    effects.append(ErrorEvent(framework_id, f"{name}: {error}"))
         self._send(effects)
-
-    def _carry_out(self, framework_id: str, calls: list[Call], now: float) -> list[Effect]:
-        effects: list[Effect] = []
-        for name, args in calls:
-            handler = self._calls.get(name)
-            try:
-                if handler is None:
-                    raise PyactorsError(f"unknown call {name!r}")
-                effects += handler(framework_id, now, *args)
-            except (PyactorsError, TypeError) as error:
-                effects.append(ErrorEvent(framework_id, f"{name}: {error}"))
-        return effects
 
     def _accept(
         self,
+        state: MasterState,
         framework_id: str,
         now: float,
         offer_ids: list[str],
         operations: list[Operation],
         refuse_seconds: float,
     ) -> list[Effect]:
-        return self.state.accept(framework_id, offer_ids, operations, refuse_seconds, now)
+        return state.accept(framework_id, offer_ids, operations, refuse_seconds, now)
 
     def _decline(
-        self, framework_id: str, now: float, offer_ids: list[str], refuse_seconds: float
+        self,
+        state: MasterState,
+        framework_id: str,
+        now: float,
+        offer_ids: list[str],
+        refuse_seconds: float,
     ) -> list[Effect]:
-        return self.state.decline(framework_id, offer_ids, refuse_seconds, now)
+        return state.decline(framework_id, offer_ids, refuse_seconds, now)
 
     def _acknowledge(
-        self, framework_id: str, now: float, acknowledgements: list[tuple[str, str]]
+        self,
+        state: MasterState,
+        framework_id: str,
+        now: float,
+        acknowledgements: list[tuple[str, str]],
     ) -> list[Effect]:
-        return self.state.acknowledge(framework_id, acknowledgements)
+        return state.acknowledge(framework_id, acknowledgements)
 
-    def _kill(self, framework_id: str, now: float, task_id: str) -> list[Effect]:
-        return self.state.kill(framework_id, task_id, now)
+    def _kill(
+        self, state: MasterState, framework_id: str, now: float, task_id: str
+    ) -> list[Effect]:
+        return state.kill(framework_id, task_id, now)
 
-    def _reconcile(self, framework_id: str, now: float, task_ids: list[str]) -> list[Effect]:
-        return self.state.reconcile(framework_id, task_ids, now)
+    def _reconcile(
+        self,
+        state: MasterState,
+        framework_id: str,
+        now: float,
+        task_ids: list[str],
+        agent_ids: dict[str, str] | None = None,
+    ) -> list[Effect]:
+        return state.reconcile(framework_id, task_ids, now, agent_ids)
 
-    def _revive(self, framework_id: str, now: float, roles: list[str] | None) -> list[Effect]:
-        self.state.allocator.revive(framework_id, roles)
+    def _revive(
+        self, state: MasterState, framework_id: str, now: float, roles: list[str] | None
+    ) -> list[Effect]:
+        state.allocator.revive(framework_id, roles)
         self._soon()
         return []
 
-    def _suppress(self, framework_id: str, now: float, roles: list[str] | None) -> list[Effect]:
-        self.state.allocator.suppress(framework_id, roles)
+    def _suppress(
+        self, state: MasterState, framework_id: str, now: float, roles: list[str] | None
+    ) -> list[Effect]:
+        state.allocator.suppress(framework_id, roles)
         return []
 
-    def _teardown(self, framework_id: str, now: float) -> list[Effect]:
-        effects = self.state.teardown(framework_id)
+    def _teardown(self, state: MasterState, framework_id: str, now: float) -> list[Effect]:
+        effects = state.teardown(framework_id)
         self.framework_handles.pop(framework_id, None)
         self._soon()
         return effects
 
     def _update_framework(
-        self, framework_id: str, now: float, changes: dict[str, Any]
+        self, state: MasterState, framework_id: str, now: float, changes: dict[str, Any]
     ) -> list[Effect]:
-        self.state.update_framework(framework_id, **changes)
+        state.update_framework(framework_id, **changes)
         return []
 
     def _message(
-        self, framework_id: str, now: float, agent_id: str, task_id: str, data: bytes
+        self,
+        state: MasterState,
+        framework_id: str,
+        now: float,
+        agent_id: str,
+        task_id: str,
+        data: bytes,
     ) -> list[Effect]:
-        return self.state.message_to_task(framework_id, agent_id, task_id, data)
+        return state.message_to_task(framework_id, agent_id, task_id, data)
 
     async def teardown(self, framework_id: str) -> None:
         """The operator ends a framework (Mesos's /teardown)."""
-        self._send(self._teardown(framework_id, time.monotonic()))
+        state = self._leading()
+        try:
+            self._send(self._teardown(state, framework_id, time.monotonic()))
+        except RegistryError as error:
+            self._abdicate(error)
+            raise NotLeaderError(f"master {self.info['actor']} stepped down: {error}") from error
+
+    async def set_weight(self, role: str, weight: float) -> None:
+        """A role's weight: stored in the registry, then applied."""
+        self._store(lambda state: state.set_weight(role, weight))
+
+    async def set_quota(self, role: str, guarantee: str, limit: str | None = None) -> None:
+        """A role's quota as resource text (`limit` None: none); an empty
+        guarantee without a limit removes it. Stored, then applied."""
+        self._store(lambda state: state.set_quota(role, guarantee, limit))
+
+    def _store(self, change: Callable[[MasterState], None]) -> None:
+        state = self._leading()
+        try:
+            change(state)
+        except RegistryError as error:
+            self._abdicate(error)
+            raise NotLeaderError(f"master {self.info['actor']} stepped down: {error}") from error
+        self._soon()
 
     async def task_messages(self, agent_id: str, messages: list[tuple[str, bytes]]) -> None:
-        self._send(self.state.messages_from_tasks(agent_id, messages))
+        state = self._leader()
+        if state is not None:
+            with contextlib.suppress(UnknownAgentError):
+                self._send(state.messages_from_tasks(agent_id, messages))
 
     async def process_usage(self) -> dict[str, float]:
         """The master process's CPU seconds and resident memory, and the
@@ -281,18 +586,21 @@ class MasterActor:
             "cpu_user_seconds": times.user,
             "cpu_system_seconds": times.system,
             "rss_bytes": float(process.memory_info().rss),
-            "allocation_cycle_seconds": self.state.allocator.last_cycle_seconds,
+            "allocation_cycle_seconds": self._leading().allocator.last_cycle_seconds,
         }
 
     async def state_summary(self) -> dict[str, Any]:
-        return self.state.state()
+        return self._leading().state()
 
     # ----------------------------------------------------------------- effects
 
     def _send(self, effects: list[Effect]) -> None:
         """Send effects: one message per actor, carrying everything for the
         agents (`deliver`) or frameworks (`deliver_events`) it hosts, in
-        order; several of a framework's effects of one kind are merged."""
+        order; several of a framework's effects of one kind are merged.
+        Nothing goes out unless this master leads."""
+        if self._leader() is None:
+            return
         agents: Outbox = {}
         frameworks: Outbox = {}
         to_framework = functools.partial(self._post, frameworks, self.framework_handles)
@@ -302,33 +610,21 @@ class MasterActor:
                 case SendOffers(framework_id, offers):
                     to_framework(framework_id, "offers", offers)
                 case Rescind(framework_id, offer_ids):
-                    self._post(
-                        frameworks, self.framework_handles, framework_id, "rescind", offer_ids
-                    )
+                    to_framework(framework_id, "rescind", offer_ids)
                 case ForwardUpdates(framework_id, statuses):
-                    self._post(
-                        frameworks, self.framework_handles, framework_id, "updates", statuses
-                    )
+                    to_framework(framework_id, "updates", statuses)
                 case ErrorEvent(framework_id, message):
                     to_framework(framework_id, "error", message)
                 case AgentLost(framework_id, agent_id):
-                    self._post(
-                        frameworks, self.framework_handles, framework_id, "agent_lost", agent_id
-                    )
+                    to_framework(framework_id, "agent_lost", agent_id)
                 case FrameworkMessages(framework_id, messages):
-                    self._post(
-                        frameworks, self.framework_handles, framework_id, "messages", messages
-                    )
-                case LaunchTasks(agent_id, framework_id, tasks, groups):
-                    self._post(
-                        agents, self.agent_handles, agent_id, "launch", framework_id, tasks, groups
-                    )
+                    to_framework(framework_id, "messages", messages)
+                case LaunchTasks(agent_id, framework_id, tasks, groups, role):
+                    to_agent(agent_id, "launch", framework_id, tasks, groups, role)
                 case KillTasks(agent_id, _, task_ids):
                     to_agent(agent_id, "kill", task_ids)
                 case AcknowledgeToAgent(agent_id, acknowledgements):
-                    self._post(
-                        agents, self.agent_handles, agent_id, "acknowledge", acknowledgements
-                    )
+                    to_agent(agent_id, "acknowledge", acknowledgements)
                 case ResendUpdates(agent_id, task_ids):
                     to_agent(agent_id, "resend", task_ids)
                 case MessageToTask(agent_id, task_id, data):
@@ -355,21 +651,27 @@ class MasterActor:
     def _frameworks_died(self, framework_ids: set[str], handle: Any) -> None:
         # Only the actor currently serving a framework matters: one that was
         # failed over from may die without consequence.
+        state = self._leader()
+        if state is None:
+            return
         effects: list[Effect] = []
         for framework_id in framework_ids:
             if self.framework_handles.get(framework_id) != handle:
                 continue
             del self.framework_handles[framework_id]
-            record = self.state.frameworks.get(framework_id)
+            record = state.frameworks.get(framework_id)
             if record is not None and record.connected:
-                effects += self.state.disconnect(framework_id, time.monotonic())
+                effects += state.disconnect(framework_id, time.monotonic())
         self._send(effects)
         self._soon()
 
     def _agents_died(self, agent_ids: set[str], handle: Any) -> None:
+        state = self._leader()
+        if state is None:
+            return
         effects: list[Effect] = []
         for agent_id in agent_ids:
             if self.agent_handles.get(agent_id) == handle:
                 del self.agent_handles[agent_id]
-                effects += self.state.agent_lost(agent_id, time.monotonic())
+                effects += state.agent_lost(agent_id, time.monotonic())
         self._send(effects)

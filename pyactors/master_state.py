@@ -7,18 +7,28 @@ clock, so tests drive whole scenarios directly and replay them exactly.
 
 Messages are batched as the runtime needs: one `SendOffers` per framework
 per cycle, one `ForwardUpdates` per framework per call.
+
+Durable state goes to the registry first, then into memory: admitted agents,
+frameworks, weights and quotas are written (each write atomic and fenced)
+before the master acts on them. A new leader starts from an empty state and
+`recover()`s: frameworks come back disconnected, agents are awaited for
+`agent_reregister_timeout` and rebuild their tasks from what they report. A
+registry write that fails ends the leadership term: the actor discards this
+state, so a change the allocator took before the failed write is dropped
+with it.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pyactors import task_messages
 from pyactors._core import Resources
+from pyactors.agent_state import TaskReport
 from pyactors.allocator import Allocator
 from pyactors.errors import (
     InvalidArgumentError,
@@ -28,6 +38,9 @@ from pyactors.errors import (
 )
 from pyactors.offer_book import AcceptPlan, OfferBook, OfferInfo, Refusal
 from pyactors.operations import Operation, TaskInfo, check_task_id
+from pyactors.quota import quota_quantities
+from pyactors.registry import MemoryRegistry, Registry
+from pyactors.registry_records import AgentEntry, FrameworkEntry, Key, Kind, QuotaEntry, WeightEntry
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus, can_transition
 
 # --------------------------------------------------------------------- effects
@@ -51,6 +64,9 @@ class LaunchTasks:
     framework_id: str
     tasks: list[TaskInfo]
     groups: list[list[TaskInfo]]
+    # The role the resources were allocated to: the agent reports it back
+    # when it re-registers, so a new leader can rebuild the allocation.
+    role: str
 
 
 @dataclass(frozen=True)
@@ -184,6 +200,20 @@ class FrameworkRecord:
     registered_at: float
     connected: bool = True
     disconnected_at: float | None = None
+    # A framework recovered by a new leader is kept at least this long after
+    # the election, whatever its own failover timeout: a live scheduler needs
+    # a moment to find the new leader.
+    recovery_grace: float = 0.0
+
+    def entry(self) -> FrameworkEntry:
+        return FrameworkEntry(
+            self.framework_id,
+            self.name,
+            self.roles,
+            self.capabilities,
+            self.failover_timeout,
+            self.registered_at,
+        )
 
 
 @dataclass
@@ -210,15 +240,28 @@ class MasterConfig:
     # Mesos's --max_completed_tasks_per_framework, for the whole master:
     # finished tasks kept for state and reconciliation after acknowledgement.
     max_completed_tasks: int = 10_000
+    # How long a new leader waits for the agents in the registry to come
+    # back before it marks the missing ones unreachable.
+    agent_reregister_timeout: float = 10.0
+
+
+def _loaded_memory_registry() -> Registry:
+    registry = MemoryRegistry()
+    registry.load()
+    return registry
 
 
 @dataclass
 class MasterState:
     config: MasterConfig = field(default_factory=MasterConfig)
+    registry: Registry = field(default_factory=_loaded_memory_registry)
+    # Unique per leadership term (the actor gives one), like Mesos's
+    # `<master id>-O<n>`: offers of a previous leader are never mistaken.
+    offer_prefix: str = "offer"
 
     def __post_init__(self) -> None:
         self.allocator = Allocator(sorter=self.config.sorter, seed=self.config.seed)
-        self.offers = OfferBook()
+        self.offers = OfferBook(self.offer_prefix)
         self.agents: dict[str, AgentRecord] = {}
         self.frameworks: dict[str, FrameworkRecord] = {}
         self.tasks: dict[str, TaskRecord] = {}
@@ -229,6 +272,113 @@ class MasterState:
         # launched, status updates received, allocation cycles run.
         self.counters: Counter[str] = Counter()
         self._framework_serial = itertools.count(1)
+        # What the registry holds, as written (or loaded) by this master.
+        self.admitted: dict[str, AgentEntry] = {}
+        self.weights: dict[str, float] = {}
+        self.quotas: dict[str, QuotaEntry] = {}
+        # After an election: admitted agents not back yet, until the deadline;
+        # reconciliation of their tasks waits for them (framework, task id).
+        self.recovering: dict[str, AgentEntry] = {}
+        self.reregister_deadline: float | None = None
+        self.awaiting: dict[str, list[tuple[str, str]]] = defaultdict(list)
+
+    # --------------------------------------------------------------- recovery
+
+    def recover(self, now: float) -> list[Effect]:
+        """A new leader's first step: load the registry (which fences the
+        previous leader's writes) and restore what it holds. Frameworks are
+        disconnected until they re-subscribe, their failover timeouts running
+        from `now`; admitted agents have `agent_reregister_timeout` to come
+        back with their tasks.
+
+        Maintenance windows and dynamic reservations are stored by the calls
+        that make them (the operator API; RESERVE on the accept path) and are
+        restored here once those calls exist."""
+        if self.agents or self.frameworks:
+            raise InvalidArgumentError("recover() starts a fresh master state")
+        snapshot = self.registry.load()
+        for role, weight in snapshot.weights.items():
+            self.allocator.set_weight(role, weight)
+        for quota in snapshot.quotas.values():
+            self.allocator.set_quota(quota.role, quota.guarantee, quota.limit)
+        self.weights, self.quotas = dict(snapshot.weights), dict(snapshot.quotas)
+        grace = self.config.agent_reregister_timeout
+        for entry in snapshot.frameworks.values():
+            framework_id = entry.framework_id
+            self.allocator.add_framework(
+                framework_id, list(entry.roles), now, capabilities=entry.capabilities
+            )
+            self.allocator.deactivate_framework(framework_id)
+            self.frameworks[framework_id] = FrameworkRecord(
+                framework_id,
+                entry.name,
+                list(entry.roles),
+                frozenset(entry.capabilities),
+                entry.failover_timeout,
+                entry.registered_at,
+                connected=False,
+                disconnected_at=now,
+                recovery_grace=grace,
+            )
+        self.admitted = dict(snapshot.agents)
+        self.recovering = dict(snapshot.agents)
+        if self.recovering:
+            self.reregister_deadline = now + grace
+        return []
+
+    def _end_recovery(self, now: float) -> list[Effect]:
+        """The re-registration deadline passed: the agents still missing are
+        unreachable, and so are the tasks frameworks asked about there."""
+        missing, self.recovering, self.reregister_deadline = self.recovering, {}, None
+        effects: list[Effect] = []
+        for agent_id, entry in missing.items():
+            self.agents[agent_id] = AgentRecord(
+                agent_id,
+                entry.hostname,
+                Resources.parse(entry.resources),
+                dict(entry.attributes),
+                now,
+                now,
+                reachable=False,
+            )
+            effects += [
+                AgentLost(f.framework_id, agent_id) for f in self.frameworks.values() if f.connected
+            ]
+            effects += self._answer_awaiting(agent_id, now)
+        return effects
+
+    def _answer_awaiting(self, agent_id: str, now: float) -> list[Effect]:
+        effects: list[Effect] = []
+        for framework_id, task_id in self.awaiting.pop(agent_id, []):
+            if framework_id in self.frameworks:
+                effects += self.reconcile(framework_id, [task_id], now, {task_id: agent_id})
+        return effects
+
+    # ------------------------------------------------------------ weights, quota
+
+    def set_weight(self, role: str, weight: float) -> None:
+        """Stored, then applied; checked first by the allocator's own rules
+        (on a scratch allocator), so the registry never holds a weight the
+        allocator refuses."""
+        Allocator().set_weight(role, weight)
+        self.registry.put(WeightEntry(role, weight))
+        self.allocator.set_weight(role, weight)
+        self.weights[role] = weight
+
+    def set_quota(self, role: str, guarantee: str, limit: str | None = None) -> None:
+        """A role's quota as resource text, stored, then applied; an empty
+        guarantee without a limit removes it (and its record)."""
+        Allocator().set_quota(role, guarantee, limit)
+        removes = not any(quota_quantities(guarantee, "guarantee").values()) and limit is None
+        if removes:
+            if role in self.quotas:
+                self.registry.remove(Key(Kind.QUOTA, role))
+            self.quotas.pop(role, None)
+        else:
+            entry = QuotaEntry(role, guarantee, limit)
+            self.registry.put(entry)
+            self.quotas[role] = entry
+        self.allocator.set_quota(role, guarantee, limit)
 
     # ----------------------------------------------------------------- agents
 
@@ -239,23 +389,34 @@ class MasterState:
         total: Resources,
         attributes: dict[str, str],
         now: float,
-        running: Sequence[str] = (),
+        tasks: Sequence[TaskReport] = (),
     ) -> list[Effect]:
-        """A new agent, or one that comes back after being unreachable with
-        the ids of the tasks still running on it: those are RUNNING again,
-        the others of its tasks are GONE."""
+        """A new agent (admitted to the registry first), one a new leader
+        awaits, or one that comes back after being unreachable, with the
+        tasks it holds. Its unreachable tasks still running are RUNNING
+        again, the others GONE; tasks this master has never seen (it was
+        elected since) are taken from the report, and killed if their
+        framework is gone."""
         record = self.agents.get(agent_id)
         if record is not None and record.reachable:
             record.last_seen = now
             return []
+        entry = AgentEntry(agent_id, hostname, str(total), attributes)
+        if self.admitted.get(agent_id) != entry:
+            self.registry.put(entry)
+            self.admitted[agent_id] = entry
+        self.recovering.pop(agent_id, None)
         back: dict[str, dict[str, Resources]] = defaultdict(dict)
         forward: dict[str, list[TaskStatus]] = defaultdict(list)
+        reported = {report.task.task_id: report for report in tasks}
         if record is not None:
-            still = set(running)
             for task in self.tasks.values():
                 if task.agent_id != agent_id or task.state is not TaskState.TASK_UNREACHABLE:
                     continue
-                alive = task.task.task_id in still
+                report = reported.get(task.task.task_id)
+                if report is not None and report.status.state.is_terminal:
+                    continue  # its terminal update is resent next
+                alive = report is not None
                 task.status = TaskStatus(
                     task.task.task_id,
                     TaskState.TASK_RUNNING if alive else TaskState.TASK_GONE,
@@ -272,9 +433,27 @@ class MasterState:
                     held = back[task.framework_id].get(task.role)
                     resources = task.task.resources
                     back[task.framework_id][task.role] = held + resources if held else resources
+        kills: dict[str, list[str]] = defaultdict(list)
+        for task_id, report in reported.items():
+            if task_id in self.tasks or task_id in self.completed:
+                continue
+            if report.framework_id not in self.frameworks:
+                if not report.status.state.is_terminal:
+                    kills[report.framework_id].append(task_id)
+                continue
+            holds = not report.status.state.is_terminal
+            self.tasks[task_id] = TaskRecord(
+                report.task, report.framework_id, agent_id, report.role, report.status, holds
+            )
+            if holds:
+                held = back[report.framework_id].get(report.role)
+                resources = report.task.resources
+                back[report.framework_id][report.role] = held + resources if held else resources
         self.allocator.add_agent(agent_id, total, now, attributes, allocated=back)
         self.agents[agent_id] = AgentRecord(agent_id, hostname, total, attributes, now, now)
-        return [ForwardUpdates(f, s) for f, s in forward.items()]
+        effects: list[Effect] = [ForwardUpdates(f, s) for f, s in forward.items()]
+        effects += [KillTasks(agent_id, f, ids) for f, ids in kills.items()]
+        return effects + self._answer_awaiting(agent_id, now)
 
     def heartbeat(self, agent_id: str, now: float) -> None:
         """Unknown or unreachable agents must (re-)register instead."""
@@ -308,8 +487,20 @@ class MasterState:
             )
         if framework_id is not None and framework_id in self.frameworks:
             record = self.frameworks[framework_id]
+            if failover_timeout != record.failover_timeout:
+                entry = record.entry()
+                self.registry.put(
+                    FrameworkEntry(
+                        entry.framework_id,
+                        entry.name,
+                        entry.roles,
+                        entry.capabilities,
+                        failover_timeout,
+                        entry.registered_at,
+                    )
+                )
             record.connected, record.disconnected_at = True, None
-            record.failover_timeout = failover_timeout
+            record.failover_timeout, record.recovery_grace = failover_timeout, 0.0
             self.allocator.activate_framework(framework_id)
             pending: dict[str, list[str]] = defaultdict(list)
             for task_id, task in self.tasks.items():
@@ -323,10 +514,14 @@ class MasterState:
         if framework_id is not None:
             check_task_id(framework_id)
         new_id = framework_id or self._fresh_framework_id()
-        self.allocator.add_framework(new_id, list(roles), now, capabilities=capabilities)
-        self.frameworks[new_id] = FrameworkRecord(
+        record = FrameworkRecord(
             new_id, name, list(roles), frozenset(capabilities), failover_timeout, now
         )
+        # Checked by the allocator (on a scratch one) before it is stored.
+        Allocator().add_framework(new_id, list(roles), now, capabilities=capabilities)
+        self.registry.put(record.entry())
+        self.allocator.add_framework(new_id, list(roles), now, capabilities=capabilities)
+        self.frameworks[new_id] = record
         return new_id, []
 
     def update_framework(
@@ -342,7 +537,18 @@ class MasterState:
         record = self._framework(framework_id)
         if failover_timeout is not None and failover_timeout < 0:
             raise InvalidArgumentError(f"failover_timeout must be >= 0, got {failover_timeout}")
+        entry = FrameworkEntry(
+            framework_id,
+            record.name if name is None else name,
+            record.roles if roles is None else list(roles),
+            record.capabilities if capabilities is None else frozenset(capabilities),
+            record.failover_timeout if failover_timeout is None else failover_timeout,
+            record.registered_at,
+        )
+        # Only the allocator knows whether a dropped role still holds
+        # resources; if the write then fails, this state is discarded.
         self.allocator.update_framework(framework_id, roles, capabilities)
+        self.registry.put(entry)
         if roles is not None:
             record.roles = list(roles)
         if capabilities is not None:
@@ -450,7 +656,9 @@ class MasterState:
                 self.tasks[task.task_id] = TaskRecord(
                     task, framework_id, plan.agent_id, plan.role, staging
                 )
-            effects.append(LaunchTasks(plan.agent_id, framework_id, plan.launch, plan.groups))
+            effects.append(
+                LaunchTasks(plan.agent_id, framework_id, plan.launch, plan.groups, plan.role)
+            )
             self.counters["tasks_launched"] += len(launched)
         return effects
 
@@ -591,9 +799,21 @@ class MasterState:
                 out[record.framework_id].append((agent_id, task_id, data))
         return [FrameworkMessages(f, m) for f, m in out.items()]
 
-    def reconcile(self, framework_id: str, task_ids: Sequence[str], now: float) -> list[Effect]:
+    def reconcile(
+        self,
+        framework_id: str,
+        task_ids: Sequence[str],
+        now: float,
+        agent_ids: Mapping[str, str] | None = None,
+    ) -> list[Effect]:
         """The latest state of the named tasks (all the framework's tasks
-        when none are named), as updates that need no acknowledgement."""
+        when none are named), as updates that need no acknowledgement.
+
+        `agent_ids` says where the framework last saw a task: a task this
+        master does not know is answered once its agent is heard of (a new
+        leader awaiting the agent answers when it re-registers or when the
+        deadline passes): GONE from a registered agent, UNREACHABLE on an
+        unreachable one, else UNKNOWN."""
         self._framework(framework_id)
         wanted = list(task_ids) or [
             t for t, r in self.tasks.items() if r.framework_id == framework_id
@@ -602,12 +822,25 @@ class MasterState:
         for task_id in wanted:
             record = self.tasks.get(task_id) or self.completed.get(task_id)
             if record is None or record.framework_id != framework_id:
+                agent_id = (agent_ids or {}).get(task_id)
+                if agent_id is not None and agent_id in self.recovering:
+                    self.awaiting[agent_id].append((framework_id, task_id))
+                    continue
+                agent = self.agents.get(agent_id or "")
+                state = (
+                    TaskState.TASK_UNKNOWN
+                    if agent is None
+                    else TaskState.TASK_GONE
+                    if agent.reachable
+                    else TaskState.TASK_UNREACHABLE
+                )
                 statuses.append(
                     TaskStatus(
                         task_id,
-                        TaskState.TASK_UNKNOWN,
+                        state,
                         Source.SOURCE_MASTER,
                         now,
+                        agent_id=agent_id,
                         reason=Reason.REASON_RECONCILIATION,
                         uuid=None,
                     )
@@ -644,9 +877,12 @@ class MasterState:
         for agent in self.agents.values():
             if agent.reachable and now - agent.last_seen > self.config.agent_timeout:
                 effects += self._mark_unreachable(agent, now)
+        if self.reregister_deadline is not None and now >= self.reregister_deadline:
+            effects += self._end_recovery(now)
         for framework in list(self.frameworks.values()):
             gone_at = framework.disconnected_at
-            if gone_at is not None and now - gone_at >= framework.failover_timeout:
+            timeout = max(framework.failover_timeout, framework.recovery_grace)
+            if gone_at is not None and now - gone_at >= timeout:
                 effects += self.teardown(framework.framework_id)
         return effects
 
@@ -654,6 +890,7 @@ class MasterState:
         """Remove a framework: kill its live tasks, give back everything it
         holds. Its tasks' later updates are acknowledged, not forwarded."""
         self._framework(framework_id)
+        self.registry.remove(Key(Kind.FRAMEWORK, framework_id))
         for offer in self.offers.take_framework(framework_id):
             self._recover(framework_id, offer.agent_id, offer.role, offer.resources)
         kills: dict[str, list[str]] = defaultdict(list)
@@ -748,6 +985,12 @@ class MasterState:
             "outstanding_offers": len(self.offers),
             "counters": dict(self.counters),
             "allocator": self.allocator.snapshot(),
+            "weights": dict(self.weights),
+            "quotas": {
+                role: {"guarantee": q.guarantee, "limit": q.limit}
+                for role, q in self.quotas.items()
+            },
+            "recovering_agents": sorted(self.recovering),
         }
 
     # ------------------------------------------------------------- internals

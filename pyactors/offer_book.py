@@ -69,7 +69,10 @@ class AcceptPlan:
 class OfferBook:
     """Outstanding offers by id."""
 
-    def __init__(self) -> None:
+    def __init__(self, prefix: str = "offer") -> None:
+        # Offer ids must not repeat across leaders: a framework may still
+        # hold an offer of the previous one.
+        self._prefix = prefix
         self._offers: dict[str, OfferInfo] = {}
         self._serial = 0
 
@@ -91,7 +94,7 @@ class OfferBook:
     ) -> OfferInfo:
         self._serial += 1
         offer = OfferInfo(
-            id=f"offer-{self._serial}",
+            id=f"{self._prefix}-{self._serial}",
             framework_id=framework_id,
             agent_id=agent_id,
             role=role,

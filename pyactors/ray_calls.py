@@ -15,6 +15,7 @@ from typing import Any
 
 import ray
 from ray.exceptions import ActorDiedError as ActorDiedError
+from ray.exceptions import RayActorError as RayActorError
 from ray.exceptions import RayError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
@@ -49,10 +50,24 @@ def spawn(
     they run for Ray's resources."""
     options: dict[str, Any] = {"num_cpus": 0, "max_concurrency": 64}
     if name is not None:
+        # In pyactors' namespace whatever the driver's, so `named` finds it.
         options["name"] = name
+        options["namespace"] = NAMESPACE
     if node_id is not None:
         options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node_id, soft=False)
     return ray.remote(cls).options(**options).remote(*args, **kwargs)
+
+
+class NoSuchActorError(Exception):
+    """No live actor goes by that name (not started yet, or gone)."""
+
+
+def named(name: str) -> Any:
+    """The handle of the actor `spawn`ed under `name`."""
+    try:
+        return ray.get_actor(name, namespace=NAMESPACE)
+    except ValueError as e:
+        raise NoSuchActorError(f"no actor named {name!r}") from e
 
 
 @dataclass(frozen=True)

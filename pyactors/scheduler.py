@@ -8,19 +8,27 @@ The driver batches: every call a scheduler makes during one callback goes to
 the master in one message when the callback returns (a scheduler that
 accepts 50 offers sends one message, not 50). Calls made outside a callback
 (from a method the cluster handle invokes) are sent at once.
+
+The framework actor follows the leading master (`pyactors.leader`): on every
+change it subscribes again with its framework id (the scheduler's
+`subscribed` runs again) and reconciles the tasks it last saw live, naming
+their agents, so that a new leader answers for tasks on agents that never
+come back. Calls made while no leader is known are lost, as Mesos's are:
+offers die with their master, and unacknowledged updates are resent.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from pyactors import ray_calls
+from pyactors.leader import LeaderFollower, MasterLocation
 from pyactors.offer_book import OfferInfo
 from pyactors.operations import Operation
-from pyactors.tasks import TaskStatus
+from pyactors.tasks import Reason, TaskState, TaskStatus
 
 # How many delivered updates a framework actor remembers to drop duplicates
 # (an agent resends an update whose acknowledgement is still on its way).
@@ -65,10 +73,14 @@ class Driver:
     def kill(self, task_id: str) -> None:
         self._call("kill", task_id)
 
-    def reconcile(self, task_ids: Sequence[str] = ()) -> None:
+    def reconcile(
+        self, task_ids: Sequence[str] = (), agent_ids: Mapping[str, str] | None = None
+    ) -> None:
         """The latest state of these tasks (of all the framework's when none
-        are named) comes back as updates with REASON_RECONCILIATION."""
-        self._call("reconcile", list(task_ids))
+        are named) comes back as updates with REASON_RECONCILIATION.
+        `agent_ids` (task id -> agent id) says where a task was last seen:
+        a master that does not know the task answers from that agent."""
+        self._call("reconcile", list(task_ids), dict(agent_ids or {}))
 
     def revive(self, roles: Sequence[str] | None = None) -> None:
         """Offers again in these roles (all when None), filters cleared."""
@@ -179,7 +191,7 @@ class FrameworkActor:
         self,
         scheduler_cls: type[Scheduler],
         args: tuple[Any, ...],
-        master: Any,
+        location: MasterLocation,
         name: str,
         roles: list[str],
         failover_timeout: float,
@@ -189,7 +201,7 @@ class FrameworkActor:
     ) -> None:
         self.scheduler = scheduler_cls(*args)
         self.sink = sink
-        self.master = master
+        self.follower = LeaderFollower(location, self._follow)
         self.name = name
         self.roles = roles
         self.failover_timeout = failover_timeout
@@ -198,6 +210,9 @@ class FrameworkActor:
         self.driver: Driver | None = None
         # task id -> uuid of the last update delivered to the scheduler.
         self._delivered: OrderedDict[str, str] = OrderedDict()
+        # Tasks last seen live: task id -> (agent id, state), reconciled
+        # with a new leader.
+        self._live: dict[str, tuple[str, TaskState]] = {}
         self._handlers: dict[str, Callable[..., Awaitable[None]]] = {
             "offers": self.offers,
             "rescind": self.rescind,
@@ -209,10 +224,16 @@ class FrameworkActor:
         }
 
     async def start(self, handle: Any) -> str:
+        """Subscribe (with the leader); returns the framework id."""
+        self.handle = handle
+        await self.follower.start()
+        return self._driver().framework_id
+
+    async def _follow(self, master: Any) -> None:
         framework_id: str = await ray_calls.ask_async(
-            self.master,
+            master,
             "subscribe",
-            handle,
+            self.handle,
             self.name,
             self.roles,
             self.framework_id,
@@ -220,10 +241,15 @@ class FrameworkActor:
             self.failover_timeout,
         )
         self.framework_id = framework_id
-        self.driver = Driver(self.master, framework_id, self.sink)
+        resubscribed = self.driver is not None
+        if self.driver is None:
+            self.driver = Driver(master, framework_id, self.sink)
+        self.driver.master = master
         with self.driver.batch():
             self.scheduler.subscribed(self.driver, framework_id, {"master": "pyactors"})
-        return framework_id
+            if resubscribed and self._live:
+                agents = {task_id: agent_id for task_id, (agent_id, _) in self._live.items()}
+                self.driver.reconcile(list(agents), agents)
 
     async def deliver_events(self, events: list[tuple[str, str, tuple[Any, ...]]]) -> None:
         """What the master sends, in order: (framework id, event, arguments)
@@ -245,17 +271,30 @@ class FrameworkActor:
 
     async def updates(self, statuses: list[TaskStatus]) -> None:
         """Deliver each update once (a resent duplicate is acknowledged
-        again, not delivered), then acknowledge the batch in one call."""
+        again, not delivered), then acknowledge the batch in one call. A
+        reconciliation answer that only repeats a live task's last state
+        (the usual answer to the reconciliation after a new leader) is not
+        delivered either."""
         driver = self._driver()
         with driver.batch():
             for status in statuses:
                 duplicate = status.uuid is not None and (
                     self._delivered.get(status.task_id) == status.uuid
                 )
-                if not duplicate:
+                live = self._live.get(status.task_id)
+                repeated = (
+                    status.reason is Reason.REASON_RECONCILIATION
+                    and live is not None
+                    and live[1] is status.state
+                )
+                if not duplicate and not repeated:
                     self.scheduler.update(driver, status)
                     if status.uuid is not None:
                         self._remember(status.task_id, status.uuid)
+                    if status.state.is_terminal:
+                        self._live.pop(status.task_id, None)
+                    elif status.agent_id is not None:
+                        self._live[status.task_id] = (status.agent_id, status.state)
                 if duplicate or self.scheduler.auto_acknowledge:
                     driver.acknowledge(status)
 
@@ -278,6 +317,10 @@ class FrameworkActor:
 
     async def heartbeat(self) -> None:
         """The master checks that this actor lives."""
+
+    async def shutdown(self) -> None:
+        """Close the ZooKeeper session now (before the actor is stopped)."""
+        self.follower.stop()
 
     async def call(self, method: str, *args: Any) -> Any:
         """Run a method of the user's scheduler inside the actor (for

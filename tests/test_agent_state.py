@@ -132,3 +132,31 @@ def test_callables_and_argv_commands_run_like_shell_commands(
         "argv": TaskState.TASK_FINISHED,
     }
     assert read_result(sandbox_path(tmp_path, "fw", "py")) == 49
+
+
+def test_the_report_for_a_new_leader_holds_every_task_until_its_end_is_acknowledged(
+    tmp_path: Path, agents: list[AgentState]
+) -> None:
+    agent = AgentState("agent-1", tmp_path, retry_min=5, retry_max=5)
+    agents.append(agent)
+    agent.launch("fw", [task("t", "sleep 0.2")], now=time.monotonic(), role="eng")
+    (staging,) = agent.report()
+    assert (staging.framework_id, staging.role, staging.task.task_id) == ("fw", "eng", "t")
+    assert staging.status.state is TaskState.TASK_STAGING
+    (running,) = poll_until(agent, lambda seen: seen)
+    finished = poll_until(
+        agent, lambda seen: agent.streams.pending("t")[-1].state.is_terminal, acknowledge=False
+    )
+    assert finished == []  # RUNNING is still in flight; FINISHED waits behind it
+    # The oldest unacknowledged update: the new leader starts from there.
+    (report,) = agent.report()
+    assert report.status == running
+    agent.acknowledge([("t", running.uuid or "")], time.monotonic())
+    (report,) = agent.report()
+    assert report.status.state is TaskState.TASK_FINISHED
+    # Resent at once for the new leader, then forgotten once acknowledged.
+    agent.resend(None, time.monotonic())
+    (again,) = agent.poll(time.monotonic())
+    assert again == report.status
+    agent.acknowledge([("t", again.uuid or "")], time.monotonic())
+    assert agent.report() == []

@@ -30,8 +30,8 @@ def states(batches: list[tuple[str, list[TaskStatus]]]) -> list[tuple[str, str, 
 
 def test_emulated_tasks_run_for_their_time_and_updates_wait_for_acks() -> None:
     agents = EmulatedAgents(["a", "b"], task_seconds=30.0, seed=1, retry=5.0)
-    agents.launch("a", [task("t1", 2.0)], [], now=0.0)
-    agents.launch("b", [], [[task("t2", 1.0), task("t3", 1.0)]], now=0.0)
+    agents.launch("a", "f", "r", [task("t1", 2.0)], [], now=0.0)
+    agents.launch("b", "f", "r", [], [[task("t2", 1.0), task("t3", 1.0)]], now=0.0)
     first = agents.poll(0.0)
     assert sorted(states(first)) == [
         ("a", "t1", TaskState.TASK_RUNNING),
@@ -56,16 +56,18 @@ def test_emulated_tasks_run_for_their_time_and_updates_wait_for_acks() -> None:
 
 def test_kill_and_launch_overhead_per_agent() -> None:
     agents = EmulatedAgents(["a"], task_seconds=30.0, seed=1)
-    agents.launch("a", [task("t1", 5.0)], [], now=0.0)
+    agents.launch("a", "f", "r", [task("t1", 5.0)], [], now=0.0)
     agents.kill(["t1"], now=1.0)
     assert [s.state for _, ss in agents.poll(1.0) for s in ss] == [TaskState.TASK_RUNNING]
-    assert agents.running() == {}
+    # Registration reports the oldest update not yet acknowledged.
+    (report,) = agents.reports()["a"]
+    assert (report.task.task_id, report.status.state) == ("t1", TaskState.TASK_RUNNING)
     # Freed at 1.0, the next launch there at 1.25: an overhead of 0.25 s.
-    agents.launch("a", [task("t2")], [], now=1.25)
+    agents.launch("a", "f", "r", [task("t2")], [], now=1.25)
     assert agents.launch_overheads == [0.25]
     # Without a duration label the time is drawn, seeded.
     again = EmulatedAgents(["a"], task_seconds=30.0, seed=1)
-    again.launch("a", [task("t2")], [], now=1.25)
+    again.launch("a", "f", "r", [task("t2")], [], now=1.25)
     assert again.tasks["t2"].finish_at == agents.tasks["t2"].finish_at
 
 
@@ -107,14 +109,14 @@ def master_only() -> Iterator[pyactors.cluster.Cluster]:
 def test_pools_of_agents_and_frameworks_run_tasks(
     master_only: pyactors.cluster.Cluster,
 ) -> None:
-    agents = ray_calls.spawn(AgentPoolActor, master_only.master, 200, "cpus:1;mem:64")
+    agents = ray_calls.spawn(AgentPoolActor, master_only.leader(), 200, "cpus:1;mem:64")
     frameworks = None
     try:
         ray_calls.ask(agents, "start", agents)
         assert len(master_only.state()["agents"]) == 200
         specs = [(Quick, (f"q{i}",), f"quick-{i}", [f"r{i}"]) for i in range(3)]
         ray_calls.ship_by_value(Quick)
-        frameworks = ray_calls.spawn(FrameworkPoolActor, master_only.master, specs)
+        frameworks = ray_calls.spawn(FrameworkPoolActor, master_only.location, specs)
         ids = ray_calls.ask(frameworks, "start", frameworks)
         assert len(set(ids)) == 3
         # Every framework gets work done through the shared actors.

@@ -5,7 +5,13 @@ from __future__ import annotations
 import pytest
 
 from pyactors import Resources
-from pyactors.errors import InvalidArgumentError, UnknownAgentError, UnknownFrameworkError
+from pyactors.agent_state import TaskReport
+from pyactors.errors import (
+    FencedError,
+    InvalidArgumentError,
+    UnknownAgentError,
+    UnknownFrameworkError,
+)
 from pyactors.master_state import (
     AcknowledgeToAgent,
     AgentLost,
@@ -24,6 +30,7 @@ from pyactors.master_state import (
 )
 from pyactors.offer_book import OfferInfo
 from pyactors.operations import Create, Destroy, Launch, Reserve, TaskInfo, Unreserve
+from pyactors.registry import MemoryRegistry, MemoryStore
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus
 
 
@@ -121,8 +128,14 @@ def test_silent_agent_becomes_unreachable_and_returns_with_its_tasks() -> None:
     assert master.allocator.snapshot()["agents"] == {}
     with pytest.raises(UnknownAgentError):
         master.heartbeat("agent-0", now=17)
+    running = TaskStatus("a", TaskState.TASK_RUNNING, Source.SOURCE_EXECUTOR, 3, agent_id="agent-0")
     effects = master.register_agent(
-        "agent-0", "host-0", Resources.parse("cpus:4;mem:1024"), {}, now=20, running=["a"]
+        "agent-0",
+        "host-0",
+        Resources.parse("cpus:4;mem:1024"),
+        {},
+        now=20,
+        tasks=[TaskReport(fw, "science", task("a"), running)],
     )
     (back,) = of(effects, ForwardUpdates)
     assert {s.task_id: s.state for s in back.statuses} == {
@@ -388,3 +401,112 @@ def test_volumes_are_created_from_reserved_disk_and_destroyed() -> None:
     offer = offer_of(master, eng, now=4)
     master.accept(eng, [offer.id], [Destroy(volume), Unreserve(reserved)], 0, 4)
     assert str(master.agents["agent-0"].total) == "cpus:4;disk:1000;mem:1024"
+
+
+# ------------------------------------------------------------------ recovery
+
+
+def leader(store: MemoryStore, now: float, reregister: float = 10.0) -> MasterState:
+    """A master elected over the shared registry store: it recovers it."""
+    config = MasterConfig(offer_timeout=30, agent_timeout=10, agent_reregister_timeout=reregister)
+    master = MasterState(config, MemoryRegistry(store))
+    assert master.recover(now) == []
+    return master
+
+
+def running_report(fw: str, task_id: str, agent_id: str) -> TaskReport:
+    status = TaskStatus(
+        task_id, TaskState.TASK_RUNNING, Source.SOURCE_EXECUTOR, 2, agent_id=agent_id
+    )
+    return TaskReport(fw, "science", task(task_id), status)
+
+
+def test_a_new_leader_recovers_the_registry_and_fences_the_old_one() -> None:
+    store = MemoryStore()
+    old = leader(store, now=0)
+    for i in range(2):
+        old.register_agent(f"agent-{i}", f"host-{i}", Resources.parse("cpus:4;mem:1024"), {}, 0)
+    fw, _ = old.subscribe("pi", ["science"], now=0, failover_timeout=5)
+    old.set_weight("science", 2.0)
+    old.set_quota("science", "cpus:1", "cpus:6")
+    new = leader(store, now=100)
+    with pytest.raises(FencedError):
+        old.set_weight("science", 3.0)
+    (record,) = new.frameworks.values()
+    assert (record.framework_id, record.connected, record.disconnected_at) == (fw, False, 100)
+    assert new.recovering.keys() == {"agent-0", "agent-1"}
+    roles = new.allocator.snapshot()["roles"]
+    assert roles["science"]["weight"] == 2.0
+    assert (roles["science"]["guarantee"], roles["science"]["limit"]) == ({"cpus": 1}, {"cpus": 6})
+    # Agents come back with their tasks: records and allocations rebuilt.
+    new.register_agent(
+        "agent-0",
+        "host-0",
+        Resources.parse("cpus:4;mem:1024"),
+        {},
+        101,
+        [running_report(fw, "a", "agent-0")],
+    )
+    assert new.tasks["a"].state is TaskState.TASK_RUNNING
+    assert new.allocator.snapshot()["agents"]["agent-0"]["available"] == "cpus:3;mem:896"
+    # The scheduler re-subscribes with its id and asks about its tasks,
+    # naming where it saw them; agent-1 is still awaited.
+    assert new.subscribe("pi", ["science"], 102, fw, failover_timeout=5)[0] == fw
+    (answer,) = of(
+        new.reconcile(fw, ["a", "b"], 102, {"a": "agent-0", "b": "agent-1"}), ForwardUpdates
+    )
+    assert [(s.task_id, s.state) for s in answer.statuses] == [("a", TaskState.TASK_RUNNING)]
+    assert new.expire(now=109) == []
+    effects = new.expire(now=110)
+    (late,) = of(effects, ForwardUpdates)
+    assert [(s.task_id, s.state) for s in late.statuses] == [("b", TaskState.TASK_UNREACHABLE)]
+    assert of(effects, AgentLost) == [AgentLost(fw, "agent-1")]
+    assert new.agents["agent-1"].reachable is False
+
+
+def test_a_recovered_framework_that_does_not_come_back_is_torn_down() -> None:
+    store = MemoryStore()
+    old = leader(store, now=0)
+    old.register_agent("agent-0", "host-0", Resources.parse("cpus:4;mem:1024"), {}, 0)
+    fw, _ = old.subscribe("pi", ["science"], now=0, failover_timeout=1)
+    new = leader(store, now=100, reregister=5)
+    # Its own timeout is 1 s, but a live scheduler gets the agents' grace.
+    assert new.expire(now=102) == []
+    new.register_agent(
+        "agent-0",
+        "host-0",
+        Resources.parse("cpus:4;mem:1024"),
+        {},
+        103,
+        [running_report(fw, "a", "agent-0")],
+    )
+    effects = new.expire(now=105)
+    assert of(effects, KillTasks) == [KillTasks("agent-0", fw, ["a"])]
+    assert fw not in new.frameworks
+    # Gone from the registry too: the next leader does not know it, and
+    # kills its tasks when their agent reports them.
+    third = leader(store, now=200)
+    assert third.frameworks == {}
+    killed = third.register_agent(
+        "agent-0",
+        "host-0",
+        Resources.parse("cpus:4;mem:1024"),
+        {},
+        201,
+        [running_report(fw, "a", "agent-0")],
+    )
+    assert killed == [KillTasks("agent-0", fw, ["a"])]
+    assert "a" not in third.tasks
+
+
+def test_weights_and_quotas_are_checked_before_they_are_stored() -> None:
+    store = MemoryStore()
+    master = leader(store, now=0)
+    with pytest.raises(InvalidArgumentError):
+        master.set_quota("q", "cpus:2", "cpus:1")
+    with pytest.raises(InvalidArgumentError):
+        master.set_weight("w", -1.0)
+    master.set_quota("q", "cpus:1")
+    master.set_quota("q", "")
+    snapshot = MemoryRegistry(store).load()
+    assert (snapshot.weights, snapshot.quotas) == ({}, {})
