@@ -31,13 +31,14 @@ Run it from the repository root:
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+import outputs
 
 import pyactors.cluster
 from pyactors import Resources, ray_calls
@@ -223,11 +224,7 @@ def main() -> None:
         )
         print(table(results).splitlines()[-1], file=sys.stderr)
     print(table(results))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2))
-    args.plot.parent.mkdir(parents=True, exist_ok=True)
-    plot(results, args.plot)
-    print(f"wrote {args.json} and {args.plot}", file=sys.stderr)
+    outputs.write(results, args.json, args.plot, plot)
 
 
 if __name__ == "__main__":

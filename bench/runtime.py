@@ -31,15 +31,15 @@ Run it from the repository root:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
+
+import outputs
 
 import pyactors.cluster
 from pyactors import Resources, ray_calls
@@ -239,11 +239,7 @@ def main() -> None:
     parents = [None] + (["/dev/shm"] if os.path.isdir("/dev/shm") else [])
     results = [run(args.seconds, args.warmup, args.agents, parent) for parent in parents]
     print(table(results))
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(results, indent=2))
-    args.plot.parent.mkdir(parents=True, exist_ok=True)
-    plot(results, args.plot)
-    print(f"wrote {args.json} and {args.plot}", file=sys.stderr)
+    outputs.write(results, args.json, args.plot, plot)
 
 
 if __name__ == "__main__":

@@ -18,12 +18,13 @@ from typing import Any
 
 import orjson
 import pytest
+from process_support import run_until_terminal
 
 from pyactors import Resources, python_task
 from pyactors.agent_state import AgentState
 from pyactors.operations import TaskInfo
-from pyactors.task_process import METADATA, STDERR, STDOUT, TaskProcess, read_result, session_memory
-from pyactors.tasks import Reason, TaskState, TaskStatus
+from pyactors.task_process import METADATA, STDERR, STDOUT, TaskProcess, read_result
+from pyactors.tasks import Reason, TaskState
 
 
 @dataclass(frozen=True)
@@ -85,19 +86,6 @@ def launch(tmp_path: Path) -> Iterator[Callable[..., TaskProcess]]:
     yield start
     for process in started:
         process.terminate_now()
-
-
-def run_until_terminal(process: TaskProcess, timeout: float = 20.0) -> list[TaskStatus]:
-    statuses = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = process.poll(time.monotonic(), session_memory())
-        if status is not None:
-            statuses.append(status)
-            if status.state.is_terminal:
-                return statuses
-        time.sleep(0.02)
-    raise AssertionError(f"task did not end: {statuses}")
 
 
 def test_a_callable_finishes_and_its_return_value_is_read_back(

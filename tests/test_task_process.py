@@ -11,6 +11,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from process_support import run_until_terminal
 
 from pyactors import Resources, cgroups
 from pyactors.errors import InvalidArgumentError
@@ -41,19 +42,6 @@ def start(
     process = TaskProcess(task, "fw", "agent-1", tmp_path, now=0.0)
     _started.append(process)
     return process
-
-
-def run_until_terminal(process: TaskProcess, timeout: float = 20.0) -> list:
-    statuses = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        status = process.poll(time.monotonic(), session_memory())
-        if status is not None:
-            statuses.append(status)
-            if status.state.is_terminal:
-                return statuses
-        time.sleep(0.02)
-    raise AssertionError(f"task did not end: {statuses}")
 
 
 def test_a_task_runs_in_its_sandbox_with_its_output_kept(tmp_path: Path) -> None:

@@ -1,0 +1,22 @@
+"""Where a benchmark's figures go: a JSON file of all of them and a plot."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+
+def write(
+    results: list[dict[str, Any]],
+    json_path: Path,
+    plot_path: Path,
+    plot: Callable[[list[dict[str, Any]], Path], None],
+) -> None:
+    json_path.parent.mkdir(parents=True, exist_ok=True)
+    json_path.write_text(json.dumps(results, indent=2))
+    plot_path.parent.mkdir(parents=True, exist_ok=True)
+    plot(results, plot_path)
+    print(f"wrote {json_path} and {plot_path}", file=sys.stderr)
