@@ -21,6 +21,7 @@ with it.
 from __future__ import annotations
 
 import itertools
+import logging
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -33,15 +34,26 @@ from pyactors.allocator import Allocator
 from pyactors.errors import (
     InvalidArgumentError,
     PyactorsError,
+    ResourceError,
     UnknownAgentError,
     UnknownFrameworkError,
 )
 from pyactors.offer_book import AcceptPlan, OfferBook, OfferInfo, Refusal
-from pyactors.operations import Operation, TaskInfo, check_task_id
+from pyactors.operations import Operation, TaskInfo, check_task_id, unreserved_form
 from pyactors.quota import quota_quantities
 from pyactors.registry import MemoryRegistry, Registry
-from pyactors.registry_records import AgentEntry, FrameworkEntry, Key, Kind, QuotaEntry, WeightEntry
+from pyactors.registry_records import (
+    AgentEntry,
+    FrameworkEntry,
+    Key,
+    Kind,
+    QuotaEntry,
+    ReservationEntry,
+    WeightEntry,
+)
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus, can_transition
+
+log = logging.getLogger(__name__)
 
 # --------------------------------------------------------------------- effects
 
@@ -274,6 +286,9 @@ class MasterState:
         self._framework_serial = itertools.count(1)
         # What the registry holds, as written (or loaded) by this master.
         self.admitted: dict[str, AgentEntry] = {}
+        # Dynamic reservations and volumes per agent (stored in the
+        # registry; laid over what the agent reports when it registers).
+        self.reservations: dict[str, Resources] = {}
         self.weights: dict[str, float] = {}
         self.quotas: dict[str, QuotaEntry] = {}
         # After an election: admitted agents not back yet, until the deadline;
@@ -291,9 +306,9 @@ class MasterState:
         from `now`; admitted agents have `agent_reregister_timeout` to come
         back with their tasks.
 
-        Maintenance windows and dynamic reservations are stored by the calls
-        that make them (the operator API; RESERVE on the accept path) and are
-        restored here once those calls exist."""
+        Dynamic reservations and volumes (stored by RESERVE/CREATE on the
+        accept path) are laid over each agent's resources as it comes back.
+        Maintenance windows are stored by the operator API once it exists."""
         if self.agents or self.frameworks:
             raise InvalidArgumentError("recover() starts a fresh master state")
         snapshot = self.registry.load()
@@ -321,6 +336,10 @@ class MasterState:
                 recovery_grace=grace,
             )
         self.admitted = dict(snapshot.agents)
+        self.reservations = {
+            agent_id: Resources.parse(";".join(texts))
+            for agent_id, texts in snapshot.reservations.items()
+        }
         self.recovering = dict(snapshot.agents)
         if self.recovering:
             self.reregister_deadline = now + grace
@@ -449,6 +468,7 @@ class MasterState:
                 held = back[report.framework_id].get(report.role)
                 resources = report.task.resources
                 back[report.framework_id][report.role] = held + resources if held else resources
+        total = self._with_reservations(agent_id, total)
         self.allocator.add_agent(agent_id, total, now, attributes, allocated=back)
         self.agents[agent_id] = AgentRecord(agent_id, hostname, total, attributes, now, now)
         effects: list[Effect] = [ForwardUpdates(f, s) for f, s in forward.items()]
@@ -683,7 +703,43 @@ class MasterState:
             return f"the accept's operations were not applied: {error}"
         for consumed, converted in done:
             agent.total = agent.total - consumed + converted
+        self._store_reservations(plan.agent_id, agent.total)
         return None
+
+    def _store_reservations(self, agent_id: str, total: Resources) -> None:
+        """Record the agent's dynamic reservations and volumes: what is
+        reserved now beyond what it reported (a failed write ends this
+        master's term, so nothing is offered from an unstored reservation)."""
+        reported = Resources.parse(self.admitted[agent_id].resources)
+        try:
+            dynamic = total.reserved() - reported.reserved()
+        except ResourceError:
+            # A volume made of a static reservation: nothing to lay over the
+            # agent's own report, which keeps its static reservations.
+            log.warning("agent %s: volumes on static reservations are not stored", agent_id)
+            return
+        if dynamic:
+            self.registry.put(ReservationEntry(agent_id, [str(dynamic)]))
+            self.reservations[agent_id] = dynamic
+        elif self.reservations.pop(agent_id, None) is not None:
+            self.registry.remove(Key(Kind.RESERVATIONS, agent_id))
+
+    def _with_reservations(self, agent_id: str, reported: Resources) -> Resources:
+        """The agent's resources with its stored reservations laid over."""
+        dynamic = self.reservations.get(agent_id)
+        if not dynamic:
+            return reported
+        try:
+            return reported - unreserved_form(dynamic) + dynamic
+        except ResourceError:
+            log.warning(
+                "agent %s came back with %s, too little for its stored reservations %s: "
+                "they are dropped",
+                agent_id,
+                reported,
+                dynamic,
+            )
+            return reported
 
     # ------------------------------------------------------------- tasks
 

@@ -169,6 +169,16 @@ class Destroy:
         return self.volumes, _rewrite(self.volumes, unvolume=True)
 
 
+def unreserved_form(resources: Resources) -> Resources:
+    """The same quantities, unreserved and without volume ids: what dynamic
+    reservations and volumes were made from."""
+    items = []
+    for item in resources.to_json():
+        item = {k: v for k, v in item.items() if k not in ("role", "reservation", "disk")}
+        items.append(item)
+    return Resources.from_json(items)
+
+
 def _rewrite(resources: Resources, unreserve: bool = False, unvolume: bool = False) -> Resources:
     """The same resources without their reservation or volume id."""
     items = []

@@ -20,8 +20,8 @@ from pyactors import Resources, ray_calls
 from pyactors.leader import ELECTION
 from pyactors.master_state import MasterConfig
 from pyactors.offer_book import OfferInfo
-from pyactors.operations import Launch, TaskInfo
-from pyactors.scheduler import Driver
+from pyactors.operations import Launch, Reserve, TaskInfo
+from pyactors.scheduler import Driver, Scheduler
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -214,9 +214,31 @@ def test_agents_reregister_with_their_tasks_and_a_missing_one_is_unreachable(
         cluster.shutdown()
 
 
-def test_weights_and_quotas_survive_the_leader(zookeeper: Any, tmp_path: Path) -> None:
+class Reserver(Scheduler):
+    """Reserves a cpu on its first offer; declines everything after."""
+
+    def __init__(self) -> None:
+        self.reserved = False
+
+    def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
+        if not self.reserved:
+            self.reserved = True
+            cpu = Resources.parse("cpus(res,alice):1")
+            driver.accept([offers[0].id], [Reserve(cpu)], refuse_seconds=0)
+            offers = offers[1:]
+        driver.decline([o.id for o in offers], refuse_seconds=1)
+
+
+def agent_resources(cluster: Any) -> str:
+    agents = cluster.state()["agents"]
+    return str(agents[0]["resources"]) if agents and agents[0]["reachable"] else ""
+
+
+def test_weights_quotas_and_reservations_survive_the_leader(zookeeper: Any, tmp_path: Path) -> None:
     cluster = start(zookeeper, tmp_path, masters=2, agents=1)
     try:
+        cluster.run_framework(Reserver, name="reserver", roles=["res"], failover_timeout=60)
+        wait_for(lambda: "cpus(res,alice):1" in agent_resources(cluster), what="the reservation")
         cluster.set_weight("heavy", 3.0)
         cluster.set_quota("capped", "cpus:1", "cpus:1.5;mem:256")
         cluster.set_quota("dropped", "cpus:1")
@@ -229,6 +251,12 @@ def test_weights_and_quotas_survive_the_leader(zookeeper: Any, tmp_path: Path) -
         assert roles["capped"]["guarantee"] == {"cpus": 1.0}
         assert roles["capped"]["limit"] == {"cpus": 1.5, "mem": 256.0}
         assert "dropped" not in roles or roles["dropped"]["guarantee"] == {}
+        # The agent re-registers with what it always reports; the new leader
+        # lays the stored reservation over it.
+        wait_for(
+            lambda: "cpus(res,alice):1" in agent_resources(cluster),
+            what="the reservation after failover",
+        )
     finally:
         cluster.shutdown()
 

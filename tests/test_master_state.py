@@ -510,3 +510,31 @@ def test_weights_and_quotas_are_checked_before_they_are_stored() -> None:
     master.set_quota("q", "")
     snapshot = MemoryRegistry(store).load()
     assert (snapshot.weights, snapshot.quotas) == ({}, {})
+
+
+def test_reservations_are_stored_and_survive_a_new_leader() -> None:
+    store = MemoryStore()
+    old = leader(store, now=0)
+    old.register_agent("agent-0", "h", Resources.parse("cpus:4;mem:1024;disk:1000"), {}, 0)
+    eng, _ = old.subscribe("eng", ["eng"], now=0, failover_timeout=60)
+    offer = offer_of(old, eng, now=1)
+    reserved = Resources.parse("cpus(eng,alice):1;disk(eng,alice):500")
+    volume = Resources.parse("disk(eng,alice)[data]:200")
+    old.accept(eng, [offer.id], [Reserve(reserved), Create(volume)], 0, now=1)
+    stored = MemoryRegistry(store).load().reservations
+    assert stored == {
+        "agent-0": ("cpus(eng,alice):1;disk(eng,alice):300;disk(eng,alice)[data]:200",)
+    }
+    new = leader(store, now=10)
+    # The agent reports what it always has; the new leader lays the stored
+    # reservations and volume over it.
+    new.register_agent("agent-0", "h", Resources.parse("cpus:4;mem:1024;disk:1000"), {}, 11)
+    assert str(new.agents["agent-0"].total) == (
+        "cpus:3;cpus(eng,alice):1;disk:500;disk(eng,alice):300;disk(eng,alice)[data]:200;mem:1024"
+    )
+    new.subscribe("eng", ["eng"], now=11, framework_id=eng, failover_timeout=60)
+    offer = offer_of(new, eng, now=12)
+    assert volume <= offer.resources
+    # Unreserving everything removes the record.
+    new.accept(eng, [offer.id], [Destroy(volume), Unreserve(reserved)], 0, now=12)
+    assert MemoryRegistry(store).load().reservations == {}
