@@ -88,6 +88,10 @@ class Registry(ABC):
         self._epoch: int | None = None
         self._keys: set[Key] = set()
 
+    def where(self, key: Key) -> str:
+        """How errors name a stored record."""
+        return f"registry record {key.kind.value} '{key.id}'"
+
     def load(self) -> RegistrySnapshot:
         """Read everything, then claim the registry: from here on, writes
         through any other handle fail with FencedError.
@@ -101,7 +105,7 @@ class Registry(ABC):
                 epoch, records = self._read()
                 snapshot = RegistrySnapshot()
                 for key, data in records.items():
-                    entry = decode(data, f"registry record {key.kind.value} '{key.id}'")
+                    entry = decode(data, self.where(key))
                     if entry.key != key:
                         raise CorruptRecordError(f"record stored as {key} holds {entry.key}")
                     snapshot.add(entry)
@@ -266,6 +270,9 @@ class ZooKeeperRegistry(Registry):
             raise RegistryError(f"registry write refused by ZooKeeper: {failed[0]!r}")
         new_epoch: int = results[0].version
         return new_epoch
+
+    def where(self, key: Key) -> str:
+        return f"znode {self._znode(key)} ({super().where(key)})"
 
     def _znode(self, key: Key) -> str:
         # Ids such as roles hold "/"; "." and ".." are not znode names.

@@ -313,7 +313,7 @@ def test_a_master_refuses_to_lead_over_a_registry_it_cannot_read(
         refusal = wait_for(
             lambda: ray_calls.ask(master, "status")["refusal"], what="the master refusing"
         )
-        assert "registry record agent 'bad': not JSON" in refusal
+        assert f"znode {path}/registry/agent/bad (registry record agent 'bad'): not JSON" in refusal
         assert not ray_calls.ask(master, "status")["leading"]
         # It withdrew: nobody leads rather than someone guessing.
         wait_for(lambda: candidates(observer, cluster) == 0, what="no candidate left")
