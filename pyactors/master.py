@@ -146,6 +146,7 @@ class MasterActor:
             "teardown": self._teardown,
             "update_framework": self._update_framework,
             "message": self._message,
+            "shutdown": self._shutdown,
         }
 
     async def start(self) -> None:
@@ -532,6 +533,11 @@ class MasterActor:
     ) -> list[Effect]:
         state.update_framework(framework_id, **changes)
         return []
+
+    def _shutdown(
+        self, state: MasterState, framework_id: str, now: float, agent_id: str, executor_id: str
+    ) -> list[Effect]:
+        return state.shutdown_executor(framework_id, agent_id, executor_id, now)
 
     def _message(
         self,

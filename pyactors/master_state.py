@@ -819,6 +819,20 @@ class MasterState:
             return []
         return [KillTasks(record.agent_id, framework_id, [task_id])]
 
+    def shutdown_executor(
+        self, framework_id: str, agent_id: str, executor_id: str, now: float
+    ) -> list[Effect]:
+        """Mesos's SHUTDOWN: end an executor and its tasks. Each task here
+        is its own executor (as with Mesos's command executor), so this kills
+        the task `executor_id` on that agent."""
+        self._framework(framework_id)
+        record = self.tasks.get(executor_id)
+        if record is None or record.framework_id != framework_id or record.agent_id != agent_id:
+            raise InvalidArgumentError(
+                f"no executor '{executor_id}' of '{framework_id}' on agent '{agent_id}'"
+            )
+        return self.kill(framework_id, executor_id, now)
+
     def message_to_task(
         self, framework_id: str, agent_id: str, task_id: str, data: bytes
     ) -> list[Effect]:

@@ -121,6 +121,11 @@ class Driver:
         (or from `$MESOS_SANDBOX/inbox/`). Best effort, like Mesos's."""
         self._call("message", agent_id, executor_id, data)
 
+    def shutdown(self, agent_id: str, executor_id: str) -> None:
+        """End an executor and its tasks; every task is its own executor
+        (its id is the task id), so this kills that task."""
+        self._call("shutdown", agent_id, executor_id)
+
     def teardown(self) -> None:
         """End the framework: its tasks are killed, its resources freed, its
         id retired."""

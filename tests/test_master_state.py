@@ -538,3 +538,11 @@ def test_reservations_are_stored_and_survive_a_new_leader() -> None:
     # Unreserving everything removes the record.
     new.accept(eng, [offer.id], [Destroy(volume), Unreserve(reserved)], 0, now=12)
     assert MemoryRegistry(store).load().reservations == {}
+
+
+def test_shutting_an_executor_down_kills_its_task() -> None:
+    master, fw = cluster(agents=1)
+    launched(master, fw, "a")
+    assert master.shutdown_executor(fw, "agent-0", "a", now=2) == [KillTasks("agent-0", fw, ["a"])]
+    with pytest.raises(InvalidArgumentError, match="no executor 'a' .* on agent 'agent-1'"):
+        master.shutdown_executor(fw, "agent-1", "a", now=2)
