@@ -152,8 +152,9 @@ class Registry(ABC):
         except BaseException:
             self._epoch = None
             raise
-        self._keys |= puts.keys()
-        self._keys -= removes
+        # In place: `|=` with a dict's keys would build a new set each write.
+        self._keys.update(puts)
+        self._keys.difference_update(removes)
 
     def put(self, *entries: Entry) -> None:
         """Store entries (new or replacing), atomically."""
