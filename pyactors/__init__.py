@@ -16,6 +16,7 @@ from pyactors.errors import (
     ResourceError,
     UnknownAgentError,
     UnknownFrameworkError,
+    UnknownTaskError,
 )
 from pyactors.operations import Create, Destroy, Launch, LaunchGroup, Reserve, TaskInfo, Unreserve
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus
@@ -63,6 +64,7 @@ __all__ = [
     "TaskStatus",
     "UnknownAgentError",
     "UnknownFrameworkError",
+    "UnknownTaskError",
     "Unreserve",
     "start",
 ]

@@ -49,6 +49,9 @@ class Cluster:
     even slice of it), or "per-node": one agent pinned to each Ray node.
     `agent_resources` overrides the detected resources it names (Mesos's
     --resources); `agent_attributes` are added to the detected ones.
+
+    The leading master serves the HTTP API on `http_host:http_port` (port 0:
+    a free one; None: no HTTP API); `url` is its base address.
     """
 
     def __init__(
@@ -65,6 +68,8 @@ class Cluster:
         zk: str | None = None,
         zk_session_timeout: float = 10.0,
         agent_heartbeat_interval: float = 1.0,
+        http_host: str = "127.0.0.1",
+        http_port: int | None = 0,
     ) -> None:
         if agents != "per-node" and not (isinstance(agents, int) and agents >= 0):
             raise InvalidArgumentError(f"agents must be a count or 'per-node', got {agents!r}")
@@ -94,6 +99,8 @@ class Cluster:
                 zk,
                 f"pyactors-{token}-master-{n}",
                 zk_session_timeout,
+                http_host=http_host,
+                http_port=http_port,
                 name=f"pyactors-{token}-master-{n}",
                 node_id=nodes[n % len(nodes)],
             )
@@ -226,6 +233,12 @@ class Cluster:
         """A role's quota as resource text (stored in the registry); an empty
         guarantee without a limit removes it."""
         self.ask_leader("set_quota", role, guarantee, limit)
+
+    @property
+    def url(self) -> str:
+        """The base address of the leading master's HTTP API, e.g.
+        "http://127.0.0.1:41235" (`/master/state`, `/metrics`, ...)."""
+        return str(self.ask_leader("url"))
 
     def state(self) -> dict[str, Any]:
         summary: dict[str, Any] = self.ask_leader("state_summary")

@@ -27,6 +27,10 @@ class UnknownFrameworkError(AllocatorError, LookupError):
     """The call names a framework the allocator does not know."""
 
 
+class UnknownTaskError(PyactorsError, LookupError):
+    """The call names a task the master does not know (or not of that framework)."""
+
+
 class DuplicateError(AllocatorError, ValueError):
     """The call adds an agent or framework whose id is already registered."""
 

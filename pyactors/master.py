@@ -21,6 +21,11 @@ kazoo's thread, and every send checks it) or a registry write fails (this
 master withdraws and joins again at the back); the state is then dropped.
 Without ZooKeeper, the one master leads at once over an in-memory registry.
 
+While it leads, a master serves the HTTP API (`pyactors.http_api`) on
+`http_host:http_port` from this same event loop (port 0: a free one, chosen
+at each election); `url()` gives its address. It stops serving when it stops
+leading.
+
 A killed leader's candidacy would outlive it by the ZooKeeper session
 timeout. Standbys wait on the leader's actor instead (`outlive`): when Ray
 reports it dead, they delete its candidate znode, and the next master is
@@ -43,7 +48,7 @@ import psutil
 from kazoo.client import KazooClient
 
 import pyactors
-from pyactors import ray_calls
+from pyactors import ray_calls, state_json
 from pyactors._core import Resources
 from pyactors.agent_state import TaskReport
 from pyactors.election import LeaderContender, LeaderDetector, parse_zk_url, remove_candidate
@@ -56,7 +61,9 @@ from pyactors.errors import (
     ResourceError,
     SchemaVersionError,
     UnknownAgentError,
+    UnknownFrameworkError,
 )
+from pyactors.http_api import Change, HttpServer
 from pyactors.leader import ELECTION, REGISTRY, close_client, zk_client
 from pyactors.master_state import (
     AcknowledgeToAgent,
@@ -75,6 +82,7 @@ from pyactors.master_state import (
     SendOffers,
     coalesce,
 )
+from pyactors.metrics import MasterMetrics, Reading
 from pyactors.operations import Operation
 from pyactors.registry import MemoryRegistry, Registry, ZooKeeperRegistry
 from pyactors.tasks import TaskStatus
@@ -105,6 +113,8 @@ class MasterActor:
         zk: str | None = None,
         name: str = "",
         zk_session_timeout: float = 10.0,
+        http_host: str = "127.0.0.1",
+        http_port: int | None = 0,
     ) -> None:
         self.config = config
         self.zk = zk
@@ -134,6 +144,12 @@ class MasterActor:
         self.framework_handles: dict[str, Any] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
+        # The HTTP API while leading (None: not served at all), and when
+        # this master was last elected (wall clock).
+        self.http = None if http_port is None else HttpServer(self, http_host, http_port)
+        self.elected_time = 0.0
+        self.metrics = MasterMetrics(self._metrics_reading)
+        self._http_tasks: set[asyncio.Task[None]] = set()
         self._calls: dict[str, Callable[..., list[Effect]]] = {
             "accept": self._accept,
             "decline": self._decline,
@@ -249,13 +265,24 @@ class MasterActor:
         self.refusal = None
         self.agent_handles, self.framework_handles = {}, {}
         self.state = state
+        self.elected_time = time.time()
         self._send(effects)
         self._soon()
+        if self.http is not None:
+            self._in_background(self.http.start())
 
     def _step_down(self) -> None:
         """End the leadership term: forget everything but the registry."""
         self.state = None
         self.agent_handles, self.framework_handles = {}, {}
+        if self.http is not None:
+            self._in_background(self.http.stop())
+
+    def _in_background(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        # The loop keeps only weak references to tasks: hold it until done.
+        self._http_tasks.add(task)
+        task.add_done_callback(self._http_tasks.discard)
 
     def _abdicate(self, error: RegistryError) -> None:
         """A registry write failed (fenced by a newer leader, or of unknown
@@ -302,6 +329,7 @@ class MasterActor:
             except RegistryError as error:
                 self._abdicate(error)
                 continue
+            self.metrics.observe_cycle(state.allocator.last_cycle_seconds)
             self._send(effects)
             if now - last_heartbeat >= self.framework_heartbeat_interval:
                 last_heartbeat = now
@@ -327,6 +355,8 @@ class MasterActor:
         """Leave the election and close the ZooKeeper session now, so that
         another master is elected without waiting for the session to expire."""
         self._step_down()
+        if self.http is not None:
+            await self.http.stop()
         if self._watch is not None:
             self._watch.cancel()
         if self.detector is not None:
@@ -597,6 +627,70 @@ class MasterActor:
 
     async def state_summary(self) -> dict[str, Any]:
         return self._leading().state()
+
+    # ---------------------------------------------------------------- HTTP API
+
+    async def url(self) -> str:
+        """The HTTP API's base address, once it serves (only the leader does)."""
+        self._leading()
+        if self.http is None:
+            raise PyactorsError(f"master {self.info['actor']} serves no HTTP API")
+        host, port = await self.http.wait_bound()
+        return f"http://{self._public_host(host)}:{port}"
+
+    @staticmethod
+    def _public_host(host: str) -> str:
+        if host in ("0.0.0.0", "::", ""):
+            return ray_calls.current_node_ip()
+        return f"[{host}]" if ":" in host else host
+
+    def leading_state(self) -> MasterState | None:
+        return self._leader()
+
+    def about(self) -> state_json.About:
+        bound = None if self.http is None else self.http.address
+        state = self._leader()
+        return state_json.About(
+            id=str(self.info["id"]),
+            version=str(self.info["version"]),
+            hostname="" if bound is None else self._public_host(bound[0]),
+            start_time=float(self.info["start"]),
+            elected_time=self.elected_time,
+            clock_offset=time.time() - time.monotonic(),
+            leader=str(self.info["actor"]),
+            allocation_run_seconds=0.0 if state is None else state.allocator.last_cycle_seconds,
+            now=time.time(),
+        )
+
+    def operate(self, change: Change) -> None:
+        """An operator's change to the leading state (checked whole by the
+        state before it changes anything); its effects are sent."""
+        state = self._leading()
+        try:
+            effects = change(state, time.monotonic())
+        except RegistryError as error:
+            self._abdicate(error)
+            raise NotLeaderError(f"master {self.info['actor']} stepped down: {error}") from error
+        self._send(effects)
+        self._soon()
+
+    def teardown_framework(self, framework_id: str) -> None:
+        """The operator's teardown: the framework's scheduler is told, then
+        the framework removed."""
+        state = self._leading()
+        if framework_id not in state.frameworks:
+            raise UnknownFrameworkError(f"unknown framework '{framework_id}'")
+        self._send([ErrorEvent(framework_id, "framework removed by the operator")])
+        self.operate(lambda state, now: self._teardown(state, framework_id, now))
+
+    def _metrics_reading(self) -> Reading | None:
+        state = self._leader()
+        if state is None:
+            return None
+        return Reading(
+            state_json.metrics(state, self.about()),
+            state_json.shares(state.allocator.snapshot()),
+        )
 
     # ----------------------------------------------------------------- effects
 

@@ -37,9 +37,16 @@ from pyactors.errors import (
     ResourceError,
     UnknownAgentError,
     UnknownFrameworkError,
+    UnknownTaskError,
 )
 from pyactors.offer_book import AcceptPlan, OfferBook, OfferInfo, Refusal
-from pyactors.operations import Operation, TaskInfo, check_task_id, unreserved_form
+from pyactors.operations import (
+    Operation,
+    TaskInfo,
+    Unreserve,
+    check_task_id,
+    unreserved_form,
+)
 from pyactors.quota import quota_quantities
 from pyactors.registry import MemoryRegistry, Registry
 from pyactors.registry_records import (
@@ -237,6 +244,8 @@ class TaskRecord:
     status: TaskStatus
     # Resources still held in the allocator for this task (none once terminal).
     holds: bool = True
+    # When this master first heard of it (launched, or reported by its agent).
+    launched_at: float = 0.0
 
     @property
     def state(self) -> TaskState:
@@ -280,8 +289,10 @@ class MasterState:
         # Tasks whose terminal update was acknowledged, oldest first.
         self.completed: OrderedDict[str, TaskRecord] = OrderedDict()
         self.removed_frameworks: set[str] = set()
-        # Totals since start (Mesos's master/* counters): offers made, tasks
-        # launched, status updates received, allocation cycles run.
+        # Totals since start (Mesos's master/* counters): offers made,
+        # declined, rescinded, tasks launched, tasks that reached each
+        # terminal state (`tasks_<state>`), status updates received,
+        # allocation cycles run.
         self.counters: Counter[str] = Counter()
         self._framework_serial = itertools.count(1)
         # What the registry holds, as written (or loaded) by this master.
@@ -384,6 +395,14 @@ class MasterState:
         self.allocator.set_weight(role, weight)
         self.weights[role] = weight
 
+    def set_weights(self, weights: Sequence[tuple[str, float]]) -> None:
+        """Several roles' weights, all checked before any is stored."""
+        scratch = Allocator()
+        for role, weight in weights:
+            scratch.set_weight(role, weight)
+        for role, weight in weights:
+            self.set_weight(role, weight)
+
     def set_quota(self, role: str, guarantee: str, limit: str | None = None) -> None:
         """A role's quota as resource text, stored, then applied; an empty
         guarantee without a limit removes it (and its record)."""
@@ -398,6 +417,67 @@ class MasterState:
             self.registry.put(entry)
             self.quotas[role] = entry
         self.allocator.set_quota(role, guarantee, limit)
+
+    # ------------------------------------------------------------- operator
+
+    def operator_kill(self, task_id: str, framework_id: str | None, now: float) -> list[Effect]:
+        """The operator kills a live task (its framework named or not); an
+        unknown task, or one of another framework, is refused."""
+        record = self.tasks.get(task_id) or self.completed.get(task_id)
+        if framework_id is not None:
+            self._framework(framework_id)
+        if record is None or framework_id not in (None, record.framework_id):
+            raise UnknownTaskError(
+                f"unknown task '{task_id}'" + (f" of '{framework_id}'" if framework_id else "")
+            )
+        if record.state.is_terminal:
+            raise InvalidArgumentError(f"task '{task_id}' is already {record.state.value}")
+        if record.state is TaskState.TASK_UNREACHABLE:
+            raise InvalidArgumentError(f"task '{task_id}' is on an unreachable agent")
+        return self.kill(record.framework_id, task_id, now)
+
+    def reserve(self, agent_id: str, resources: Resources) -> None:
+        """The operator's RESERVE: part of what the agent has available
+        (neither offered nor allocated) becomes reserved as `resources` says
+        (e.g. "cpus(web):1"). Checked whole first; the agent's total follows
+        and the reservation is stored."""
+        agent = self._operable(agent_id, resources, "reserve")
+        consumed = unreserved_form(resources)
+        self._operate(agent, consumed, resources)
+
+    def unreserve(self, agent_id: str, resources: Resources) -> None:
+        """The operator's UNRESERVE of available dynamically reserved
+        resources (not volumes, not the agent's static reservations)."""
+        agent = self._operable(agent_id, resources, "unreserve")
+        if any("disk" in item for item in resources.to_json()):
+            raise InvalidArgumentError(f"unreserve: {resources} holds volumes: destroy them first")
+        dynamic = self.reservations.get(agent_id) or Resources()
+        if not resources <= dynamic:
+            raise InvalidArgumentError(
+                f"unreserve: {resources} is not among agent '{agent_id}'s dynamic "
+                f"reservations ({dynamic or 'none'})"
+            )
+        consumed, converted = Unreserve(resources).conversion()
+        self._operate(agent, consumed, converted)
+
+    def _operable(self, agent_id: str, resources: Resources, what: str) -> AgentRecord:
+        agent = self._agent(agent_id)
+        if not agent.reachable:
+            raise InvalidArgumentError(f"{what}: agent '{agent_id}' is unreachable")
+        if not resources:
+            raise InvalidArgumentError(f"{what}: no resources given")
+        if resources.reserved() != resources:
+            raise InvalidArgumentError(
+                f"{what}: every resource must name its role, got {resources}"
+            )
+        return agent
+
+    def _operate(self, agent: AgentRecord, consumed: Resources, converted: Resources) -> None:
+        # The allocator checks that `consumed` is available and changes
+        # nothing if not; a failed registry write ends this master's term.
+        self.allocator.update_available(agent.agent_id, consumed, converted)
+        agent.total = agent.total - consumed + converted
+        self._store_reservations(agent.agent_id, agent.total)
 
     # ----------------------------------------------------------------- agents
 
@@ -447,6 +527,8 @@ class MasterState:
                     uuid=None,
                 )
                 forward[task.framework_id].append(task.status)
+                if not alive:
+                    self._count_terminal(task.status.state)
                 if alive and task.framework_id in self.frameworks:
                     task.holds = True
                     held = back[task.framework_id].get(task.role)
@@ -462,7 +544,13 @@ class MasterState:
                 continue
             holds = not report.status.state.is_terminal
             self.tasks[task_id] = TaskRecord(
-                report.task, report.framework_id, agent_id, report.role, report.status, holds
+                report.task,
+                report.framework_id,
+                agent_id,
+                report.role,
+                report.status,
+                holds,
+                launched_at=now,
             )
             if holds:
                 held = back[report.framework_id].get(report.role)
@@ -615,6 +703,7 @@ class MasterState:
     ) -> list[Effect]:
         self._framework(framework_id)
         for offer in self.offers.decline(framework_id, offer_ids):
+            self.counters["offers_declined"] += 1
             self._recover(
                 framework_id, offer.agent_id, offer.role, offer.resources, refuse_seconds, now
             )
@@ -674,7 +763,7 @@ class MasterState:
                     uuid=None,
                 )
                 self.tasks[task.task_id] = TaskRecord(
-                    task, framework_id, plan.agent_id, plan.role, staging
+                    task, framework_id, plan.agent_id, plan.role, staging, launched_at=now
                 )
             effects.append(
                 LaunchTasks(plan.agent_id, framework_id, plan.launch, plan.groups, plan.role)
@@ -764,6 +853,8 @@ class MasterState:
                 if status.uuid is not None:
                     stale.append((status.task_id, status.uuid))
                 continue
+            if status.state.is_terminal and not record.state.is_terminal:
+                self._count_terminal(status.state)
             record.status = status
             if status.state.is_terminal and record.holds:
                 record.holds = False
@@ -943,6 +1034,7 @@ class MasterState:
         for offer in self.offers.take_expired(now, self.config.offer_timeout):
             self._recover(offer.framework_id, offer.agent_id, offer.role, offer.resources)
             rescinded[offer.framework_id].append(offer.id)
+            self.counters["offers_rescinded"] += 1
         effects += [Rescind(f, ids) for f, ids in rescinded.items()]
         for agent in self.agents.values():
             if agent.reachable and now - agent.last_seen > self.config.agent_timeout:
@@ -1095,6 +1187,9 @@ class MasterState:
             self.completed[task_id] = record
             while len(self.completed) > self.config.max_completed_tasks:
                 self.completed.popitem(last=False)
+
+    def _count_terminal(self, state: TaskState) -> None:
+        self.counters["tasks_" + state.value.removeprefix("TASK_").lower()] += 1
 
     def _recover(
         self,

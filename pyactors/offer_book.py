@@ -10,7 +10,7 @@ reason (they get TASK_ERROR), and what is left of the offers to recover.
 
 from __future__ import annotations
 
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pyactors._core import Resources
@@ -78,6 +78,10 @@ class OfferBook:
 
     def __len__(self) -> int:
         return len(self._offers)
+
+    def __iter__(self) -> Iterator[OfferInfo]:
+        """The outstanding offers, oldest first."""
+        return iter(list(self._offers.values()))
 
     def get(self, offer_id: str) -> OfferInfo | None:
         return self._offers.get(offer_id)

@@ -104,6 +104,11 @@ def current_node_id() -> str:
     return str(ray.get_runtime_context().get_node_id())
 
 
+def current_node_ip() -> str:
+    """The IP address of the Ray node the caller runs on."""
+    return str(ray.util.get_node_ip_address())  # type: ignore[no-untyped-call]
+
+
 def ship_by_value(cls: type) -> None:
     """Let workers receive a user's class even when its module (or a base
     class's) is not importable there (a test file, a notebook): pickle those

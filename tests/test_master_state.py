@@ -544,5 +544,5 @@ def test_shutting_an_executor_down_kills_its_task() -> None:
     master, fw = cluster(agents=1)
     launched(master, fw, "a")
     assert master.shutdown_executor(fw, "agent-0", "a", now=2) == [KillTasks("agent-0", fw, ["a"])]
-    with pytest.raises(InvalidArgumentError, match="no executor 'a' .* on agent 'agent-1'"):
+    with pytest.raises(InvalidArgumentError, match=r"no executor 'a' .* on agent 'agent-1'"):
         master.shutdown_executor(fw, "agent-1", "a", now=2)

@@ -1,0 +1,80 @@
+"""The master's metrics in Prometheus's text format (prometheus-client).
+
+Each Mesos metric of `/metrics/snapshot` (`pyactors.state_json.metrics`)
+becomes `pyactors_<name>` with `/` as `_` (`master/tasks_running` is
+`pyactors_master_tasks_running`): the ones that only grow are counters
+(exposed with `_total`), the others gauges. Besides them: the allocation
+cycle time as a histogram, and each framework's dominant share per role.
+Values are read from the state at scrape time; no Ray here.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+
+from prometheus_client import CollectorRegistry, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from pyactors.state_json import COUNTERS
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What one scrape reads from the leading master."""
+
+    snapshot: dict[str, float]
+    # (framework, role) -> dominant share
+    shares: dict[tuple[str, str], float]
+
+
+def prometheus_name(mesos_name: str) -> str:
+    return "pyactors_" + re.sub(r"[^a-zA-Z0-9_]", "_", mesos_name)
+
+
+class _StateCollector(Collector):
+    def __init__(self, read: Callable[[], Reading | None]) -> None:
+        self._read = read
+
+    def collect(self) -> Iterator[Metric]:
+        reading = self._read()
+        if reading is None:
+            return
+        for name, value in sorted(reading.snapshot.items()):
+            if name == "allocator/mesos/allocation_run_ms":
+                continue  # the histogram below says more
+            family = CounterMetricFamily if name in COUNTERS else GaugeMetricFamily
+            yield family(prometheus_name(name), f"Mesos's {name}", value=value)
+        shares = GaugeMetricFamily(
+            "pyactors_framework_share",
+            "A framework's dominant share of the cluster in a role",
+            labels=["framework", "role"],
+        )
+        for (framework, role), share in sorted(reading.shares.items()):
+            shares.add_metric([framework, role], share)
+        yield shares
+
+
+class MasterMetrics:
+    """One master's Prometheus registry: the state read at scrape time and
+    the allocation cycles observed as they run."""
+
+    def __init__(self, read: Callable[[], Reading | None]) -> None:
+        self.registry = CollectorRegistry(auto_describe=False)
+        self.allocation_run = Histogram(
+            "pyactors_allocator_allocation_run_seconds",
+            "Time one allocation cycle took in the allocator core",
+            buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
+            registry=self.registry,
+        )
+        self.registry.register(_StateCollector(read))
+
+    def observe_cycle(self, seconds: float) -> None:
+        self.allocation_run.observe(seconds)
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
