@@ -24,6 +24,7 @@ from typing import Any
 from pyactors._core import Resources
 from pyactors.errors import InvalidArgumentError
 from pyactors.master_state import AgentRecord, FrameworkRecord, MasterState, TaskRecord
+from pyactors.quota import quota_quantities
 from pyactors.tasks import TERMINAL_STATES, TaskState, TaskStatus
 
 # The scalars Mesos's resource model always shows.
@@ -319,12 +320,8 @@ def roles(state: MasterState, snapshot: Mapping[str, Any] | None = None) -> dict
 
 
 def _quantities(text: str) -> dict[str, float]:
-    """Quota text as name -> amount (zeros kept: "gpus:0" means none)."""
-    out: dict[str, float] = {}
-    for part in filter(None, (p.strip() for p in text.split(";"))):
-        name, _, amount = part.partition(":")
-        out[name.strip()] = float(amount)
-    return out
+    """Stored quota text as the allocator reads it: name -> amount."""
+    return {name: millis / 1000 for name, millis in quota_quantities(text, "quota").items()}
 
 
 # ------------------------------------------------------------------- state

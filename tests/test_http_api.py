@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import urllib.error
 import urllib.request
+import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psutil
@@ -14,6 +16,8 @@ import pytest
 from runtime_support import Launcher, wait_for
 
 import pyactors.cluster
+from pyactors import ray_calls
+from pyactors.errors import NotLeaderError
 
 
 @pytest.fixture(scope="module")
@@ -226,3 +230,45 @@ def test_operator_calls(cluster: pyactors.cluster.Cluster, url: str) -> None:
     wait_for(lambda: framework.call("seen")["errors"], what="the scheduler is told")
     cluster.frameworks.remove(framework)
     cluster._stop_framework(framework.handle)
+
+
+def test_the_new_leader_serves_and_the_old_one_stops(zookeeper: Any, tmp_path: Path) -> None:
+    ha = pyactors.cluster.start(
+        agents=1,
+        agent_resources="cpus:1;mem:256",
+        work_dir=str(tmp_path),
+        allocation_interval=0.2,
+        masters=2,
+        zk=f"zk://{zookeeper.hosts}/pyactors-http-{uuid.uuid4().hex[:8]}",
+        zk_session_timeout=4.0,
+    )
+    try:
+        first = ha.url
+        assert (
+            get(first, "/master/state")["leader"]
+            == ray_calls.ask(ha.leader(), "status")["info"]["actor"]
+        )
+        standby = next(m for m in ha.masters if not ray_calls.ask(m, "status")["leading"])
+        with pytest.raises(NotLeaderError):
+            ray_calls.ask(standby, "url")
+        ray_calls.stop(ha.leader())
+        second = wait_for(lambda: _new_url(ha, first), timeout=30, what="a new leader serving")
+        wait_for(lambda: len(get(second, "/master/slaves")["slaves"]) == 1, what="the agent")
+        assert not _serving(first)
+    finally:
+        ha.shutdown()
+
+
+def _new_url(cluster: pyactors.cluster.Cluster, old: str) -> str | None:
+    try:
+        url = cluster.url
+    except (NotLeaderError, ray_calls.RayActorError):
+        return None
+    return url if url != old and _serving(url) else None
+
+
+def _serving(url: str) -> bool:
+    try:
+        return request(url, "/health")[0] == 200
+    except OSError:
+        return False
