@@ -15,6 +15,7 @@ Agents are `slaves` and their ids `slave_id`, as in Mesos's v0 endpoints.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
@@ -59,9 +60,15 @@ class About:
 
 def resources_model(resources: Resources | None) -> dict[str, Any]:
     """Mesos's JSON model of resources: one value per name, all roles summed."""
-    model: dict[str, Any] = dict.fromkeys(ALWAYS, 0.0)
     if not resources:
-        return model
+        return dict.fromkeys(ALWAYS, 0.0)
+    # Tasks and offers repeat a few shapes: each is modelled once.
+    return dict(_model(resources))
+
+
+@functools.lru_cache(maxsize=4096)
+def _model(resources: Resources) -> tuple[tuple[str, Any], ...]:
+    model: dict[str, Any] = dict.fromkeys(ALWAYS, 0.0)
     model.update(resources.totals())
     ranges: dict[str, list[tuple[int, int]]] = defaultdict(list)
     sets: dict[str, set[str]] = defaultdict(set)
@@ -74,7 +81,7 @@ def resources_model(resources: Resources | None) -> dict[str, Any]:
         model[name] = "[" + ", ".join(f"{b}-{e}" for b, e in sorted(spans)) + "]"
     for name, items in sets.items():
         model[name] = "{" + ",".join(sorted(items)) + "}"
-    return model
+    return tuple(model.items())
 
 
 def per_role_model(resources: Resources) -> dict[str, dict[str, Any]]:
@@ -113,7 +120,6 @@ def task_json(record: TaskRecord, about: About) -> dict[str, Any]:
         "state": record.state.value,
         "role": record.role,
         "resources": resources_model(task.resources),
-        "resources_full": task.resources.to_json(),
         "statuses": [status_json(record.status, about)],
         "labels": [{"key": k, "value": v} for k, v in sorted(task.labels.items())],
         "launched_time": record.launched_at + about.clock_offset,
