@@ -4,11 +4,12 @@ scheduler, and finding a task's sandbox and processes."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import psutil
+import pytest
 
 import pyactors.cluster
 from pyactors import Resources
@@ -90,3 +91,21 @@ def task_agent(cluster: pyactors.cluster.Cluster, framework_id: str, task_id: st
             if framework["id"] == framework_id and task["id"] == task_id:
                 return str(task["agent_id"])
     raise AssertionError(f"no task {task_id} of {framework_id}")
+
+
+def small_cluster(
+    tmp_path_factory: pytest.TempPathFactory, **options: Any
+) -> Iterator[pyactors.cluster.Cluster]:
+    """Two agents of cpus:2;mem:512 and 0.2 s cycles (options override),
+    for a module's tests; shut down after them."""
+    started = pyactors.cluster.start(
+        **{
+            "agents": 2,
+            "agent_resources": "cpus:2;mem:512",
+            "work_dir": str(tmp_path_factory.mktemp("work")),
+            "allocation_interval": 0.2,
+            **options,
+        }
+    )
+    yield started
+    started.shutdown()

@@ -13,7 +13,7 @@ from typing import Any
 
 import psutil
 import pytest
-from runtime_support import Launcher, wait_for
+from runtime_support import Launcher, small_cluster, wait_for
 
 import pyactors.cluster
 from pyactors import ray_calls
@@ -22,14 +22,7 @@ from pyactors.errors import NotLeaderError
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pyactors.cluster.Cluster]:
-    started = pyactors.cluster.start(
-        agents=2,
-        agent_resources="cpus:2;mem:512",
-        work_dir=str(tmp_path_factory.mktemp("work")),
-        allocation_interval=0.2,
-    )
-    yield started
-    started.shutdown()
+    yield from small_cluster(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from runtime_support import wait_for
+from runtime_support import small_cluster, wait_for
 
 import pyactors.cluster
 from pyactors import Resources
@@ -105,14 +105,7 @@ class Hungry(Scheduler):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pyactors.cluster.Cluster]:
-    started = pyactors.cluster.start(
-        agents=2,
-        agent_resources="cpus:2;mem:512",
-        work_dir=str(tmp_path_factory.mktemp("work")),
-        allocation_interval=0.2,
-    )
-    yield started
-    started.shutdown()
+    yield from small_cluster(tmp_path_factory)
 
 
 def test_tasks_run_as_processes_and_finish(cluster: pyactors.cluster.Cluster) -> None:

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from runtime_support import Launcher, processes_in, sandbox_of, task_agent, wait_for
+from runtime_support import Launcher, processes_in, sandbox_of, small_cluster, task_agent, wait_for
 
 import pyactors.cluster
 from pyactors import Resources, ray_calls
@@ -90,17 +90,12 @@ class Messenger(Launcher):
 
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pyactors.cluster.Cluster]:
-    started = pyactors.cluster.start(
-        agents=2,
-        agent_resources="cpus:2;mem:512",
-        work_dir=str(tmp_path_factory.mktemp("work")),
-        allocation_interval=0.2,
+    yield from small_cluster(
+        tmp_path_factory,
         config=MasterConfig(agent_timeout=3.0),
         status_retry_interval=1.0,
         framework_heartbeat_interval=0.3,
     )
-    yield started
-    started.shutdown()
 
 
 def test_bad_accepts_get_task_error_with_reasons(cluster: pyactors.cluster.Cluster) -> None:
