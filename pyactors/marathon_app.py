@@ -356,14 +356,22 @@ def parse_app(definition: Mapping[str, Any] | str | bytes) -> AppDefinition:
 
 
 def _show(value: Any) -> str:
-    if isinstance(value, str | int | float | bool) or value is None:
+    try:
         text = orjson.dumps(value).decode()
-    else:
-        try:
-            text = orjson.dumps(value).decode()
-        except TypeError:
-            text = repr(value)
+    except TypeError:
+        text = repr(value)
     return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _text_problem(text: str, nul: bool = False) -> str | None:
+    """Why a string cannot be stored as JSON (or, with `nul`, passed to exec)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return f"is not valid Unicode text (a lone surrogate): {text!r}"
+    if nul and "\0" in text:
+        return "contains a NUL character"
+    return None
 
 
 def _at(path: str, key: str) -> str:
@@ -468,6 +476,10 @@ class _Reader:
         if not isinstance(value, str):
             self.wrong(_at(path, key), "a string", value)
             return default
+        problem = _text_problem(value, nul=True)
+        if problem is not None:
+            self.fail(_at(path, key), problem)
+            return default
         return value
 
     def choice(
@@ -504,8 +516,10 @@ class _Reader:
                 self.fail(where, "secrets are not supported by pyactors")
             elif not isinstance(item, str):
                 self.wrong(where, "a string", item)
-            elif kind == "variable" and ("=" in key or "\0" in key or "\0" in item):
-                self.fail(where, "an environment variable name has no '=' and no NUL")
+            elif problem := _text_problem(key, nul=True) or _text_problem(item, nul=True):
+                self.fail(where, problem)
+            elif kind == "variable" and "=" in key:
+                self.fail(where, "an environment variable's name has no '='")
             else:
                 out[key] = item
         return out
@@ -606,6 +620,8 @@ class _Reader:
                 for index, word in enumerate(raw):
                     if not isinstance(word, str):
                         self.wrong(f"args[{index}]", "a string", word)
+                    elif (problem := _text_problem(word, nul=True)) is not None:
+                        self.fail(f"args[{index}]", problem)
                 args = tuple(w for w in raw if isinstance(w, str))
                 if not raw:
                     self.fail("args", "is empty (give the argv to run)")

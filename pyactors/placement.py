@@ -132,6 +132,12 @@ def parse_constraint(raw: Any, path: str = "constraint") -> Constraint:
             raise AppDefinitionError(
                 [(f"{path}[{index}]", f"expected a string, got {_show(item)}")]
             )
+        try:
+            item.encode("utf-8")
+        except UnicodeEncodeError:
+            raise AppDefinitionError(
+                [(f"{path}[{index}]", f"is not valid Unicode text: {item!r}")]
+            ) from None
     field, operator = raw[0], raw[1]
     value: str | None = raw[2] if len(raw) == 3 else None
     if not field:
