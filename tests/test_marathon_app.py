@@ -401,7 +401,7 @@ def test_the_error_is_an_invalid_argument_and_pickles() -> None:
     with pytest.raises(InvalidArgumentError) as caught:
         parse_app(app(instances="x"))
     error = caught.value
-    assert isinstance(error, ValueError)
+    assert isinstance(error, ValueError) and isinstance(error, AppDefinitionError)
     copy = pickle.loads(pickle.dumps(error))
     assert isinstance(copy, AppDefinitionError)
     assert copy.problems == error.problems and str(copy) == str(error)
@@ -461,7 +461,9 @@ _names = st.from_regex(r"[a-z][a-z0-9]{0,6}", fullmatch=True)
 
 @st.composite
 def app_definitions(draw: st.DrawFn) -> dict[str, Any]:
-    ports = draw(st.lists(st.builds(dict, name=_names), max_size=3, unique_by=lambda d: d["name"]))
+    ports: list[dict[str, str]] = draw(
+        st.lists(st.fixed_dictionaries({"name": _names}), max_size=3, unique_by=lambda d: d["name"])
+    )
     definition: dict[str, Any] = {
         "id": "/" + "/".join(draw(st.lists(_names, min_size=1, max_size=3))),
         "instances": draw(st.integers(0, 50)),
@@ -484,7 +486,8 @@ def app_definitions(draw: st.DrawFn) -> dict[str, Any]:
         definition["cmd"] = draw(st.text(min_size=1).filter(str.strip))
     else:
         definition["args"] = draw(st.lists(st.text(), min_size=1, max_size=3))
-    if ports and draw(st.booleans()):
+    with_check: bool = draw(st.booleans())
+    if ports and with_check:
         definition["healthChecks"] = [
             {"protocol": "TCP", "portIndex": draw(st.integers(0, len(ports) - 1))}
         ]

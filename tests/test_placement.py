@@ -319,7 +319,8 @@ def test_required_ports_are_taken_iff_all_offered(
     offered = _resources_of(spans)
     available = {p for begin, end in offered_ports(offered) for p in range(begin, end + 1)}
     wanted = data.draw(st.lists(st.integers(1, 65535), max_size=4, unique=True))
-    if available and data.draw(st.booleans()):
+    from_offer: bool = data.draw(st.booleans())
+    if available and from_offer:
         wanted = data.draw(st.lists(st.sampled_from(sorted(available)), max_size=4, unique=True))
     choice = select_ports(offered, wanted, require_ports=True)
     if set(wanted) <= available:
