@@ -78,3 +78,18 @@ class UnknownRecordError(RegistryError, LookupError):
 
 class ZooKeeperUrlError(PyactorsError, ValueError):
     """A `zk://host:port,.../path` URL that cannot be used."""
+
+
+class AppDefinitionError(InvalidArgumentError):
+    """A Marathon app definition that cannot be used (an unknown field, a wrong
+    type, a value out of range, fields that contradict each other); nothing
+    was deployed. `problems` holds every (field path, message) found, e.g.
+    ("healthChecks[0].intervalSeconds", 'expected a number, got "x"'); the
+    message lists them all."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(f"{path}: {message}" for path, message in self.problems))
+
+    def __reduce__(self) -> tuple[type["AppDefinitionError"], tuple[list[tuple[str, str]]]]:
+        return AppDefinitionError, (self.problems,)
