@@ -1,0 +1,376 @@
+"""The `pyactors` command: an operator's shell over the leading master's
+HTTP API (`pyactors.http_api`), in kubectl's and the Mesos CLI's manner.
+
+The master is `--master URL` or `$PYACTORS_MASTER`. Read commands print rich
+tables, or the API's JSON with `--json`. Exit codes: 0 done, 1 the master
+refused (its message on stderr), 2 no master given or none reachable there.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+ENV = "PYACTORS_MASTER"
+# What the tables show of an agent's or a framework's resources.
+SHOWN = ("cpus", "mem", "disk", "gpus")
+
+
+# -------------------------------------------------------------- the client
+
+
+class NoMaster(click.ClickException):
+    """No master given, or none answering at the URL (exit code 2)."""
+
+    exit_code = 2
+
+
+class Refused(click.ClickException):
+    """The master answered with an error (exit code 1)."""
+
+    exit_code = 1
+
+
+class Api:
+    """JSON over HTTP to one master with urllib; 4xx/5xx become `Refused`,
+    connection failures `NoMaster`."""
+
+    def __init__(self, url: str, timeout: float = 30.0) -> None:
+        self.url, self.timeout = url.rstrip("/"), timeout
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            self.url + path,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"} if data is not None else {},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                payload: bytes = response.read()
+        except urllib.error.HTTPError as error:
+            raise Refused(_error_message(error.code, error.read())) from None
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            reason = getattr(error, "reason", error)
+            raise NoMaster(f"cannot reach the master at {self.url}: {reason}") from None
+        return json.loads(payload) if payload else None
+
+    def get(self, path: str) -> Any:
+        return self.call("GET", path)
+
+    def post(self, path: str, body: Any) -> Any:
+        return self.call("POST", path, body)
+
+
+def _error_message(status: int, payload: bytes) -> str:
+    try:
+        body = json.loads(payload)
+        return f"{body['message']} ({body['error']}, HTTP {status})"
+    except (ValueError, KeyError, TypeError):
+        return f"HTTP {status}: {payload.decode(errors='replace').strip()[:200]}"
+
+
+# ---------------------------------------------------------------- output
+
+
+def _console() -> Console:
+    # Wide when piped (tests, scripts) so ids are never cut.
+    return Console(width=None if sys.stdout.isatty() else 160)
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, sort_keys=True))
+
+
+def _table(title: str, columns: Iterable[str], rows: Iterable[Iterable[Any]]) -> None:
+    table = Table(title=title)
+    for column in columns:
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        table.add_row(*(_cell(v) for v in row))
+    _console().print(table)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, list | tuple):
+        return ", ".join(map(str, value))
+    return "" if value is None else str(value)
+
+
+def _amounts(resources: Mapping[str, Any]) -> str:
+    return " ".join(f"{n}:{resources[n]:g}" for n in SHOWN if resources.get(n))
+
+
+def _used_of(used: Mapping[str, Any], total: Mapping[str, Any]) -> str:
+    return " ".join(
+        f"{n} {float(used.get(n) or 0):g}/{float(total[n]):g}" for n in SHOWN if total.get(n)
+    )
+
+
+# --------------------------------------------------------------- commands
+
+
+class Context:
+    def __init__(self, master: str | None, as_json: bool) -> None:
+        self.master, self.as_json = master, as_json
+
+    @property
+    def api(self) -> Api:
+        if not self.master:
+            raise NoMaster(f"no master: pass --master URL or set {ENV}")
+        return Api(self.master)
+
+
+pass_context = click.make_pass_decorator(Context)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
+
+
+def _wants_json(ctx: Context, as_json: bool) -> bool:
+    return as_json or ctx.as_json
+
+
+@click.group()
+@click.option("--master", envvar=ENV, metavar="URL", help=f"The master's URL (else ${ENV}).")
+@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON (read commands).")
+@click.pass_context
+def main(click_ctx: click.Context, master: str | None, as_json: bool) -> None:
+    """Operate a pyactors cluster through its leading master's HTTP API."""
+    click_ctx.obj = Context(master, as_json)
+
+
+@main.command()
+@pass_context
+def url(ctx: Context) -> None:
+    """The master's URL, once it answers /health."""
+    api = ctx.api
+    api.get("/health")
+    click.echo(api.url)
+
+
+@main.command()
+@json_option
+@pass_context
+def status(ctx: Context, as_json: bool) -> None:
+    """Cluster totals, agents, frameworks and tasks by state."""
+    summary = ctx.api.get("/master/state-summary")
+    if _wants_json(ctx, as_json):
+        _print_json(summary)
+        return
+    agents, frameworks = summary["slaves"], summary["frameworks"]
+    total: dict[str, float] = dict.fromkeys(SHOWN, 0.0)
+    used: dict[str, float] = dict.fromkeys(SHOWN, 0.0)
+    states: Counter[str] = Counter()
+    for agent in agents:
+        for name in SHOWN:
+            total[name] += float(agent["resources"].get(name) or 0)
+            used[name] += float(agent["used_resources"].get(name) or 0)
+        states.update({k: v for k, v in agent.items() if k.startswith("TASK_") and v})
+    reachable = sum(1 for a in agents if a["reachable"])
+    connected = sum(1 for f in frameworks if f["connected"])
+    rows: list[tuple[str, Any]] = [
+        ("agents", f"{len(agents)} ({reachable} reachable)"),
+        ("frameworks", f"{len(frameworks)} ({connected} connected)"),
+        ("resources used/total", _used_of(used, total) or "none"),
+    ]
+    rows += [(state, count) for state, count in sorted(states.items())]
+    _table(f"pyactors at {ctx.master}", ("", "value"), rows)
+
+
+@main.command()
+@json_option
+@pass_context
+def agents(ctx: Context, as_json: bool) -> None:
+    """The agents: reachability and used/total resources."""
+    slaves = ctx.api.get("/master/slaves")
+    if _wants_json(ctx, as_json):
+        _print_json(slaves)
+        return
+    _table(
+        "agents",
+        ("id", "hostname", "reachable", "used/total"),
+        (
+            (a["id"], a["hostname"], a["reachable"], _used_of(a["used_resources"], a["resources"]))
+            for a in slaves["slaves"]
+        ),
+    )
+
+
+@main.command()
+@json_option
+@pass_context
+def frameworks(ctx: Context, as_json: bool) -> None:
+    """The frameworks: roles, connection, used resources, live tasks."""
+    listed = ctx.api.get("/master/frameworks")
+    if _wants_json(ctx, as_json):
+        _print_json(listed)
+        return
+    _table(
+        "frameworks",
+        ("id", "name", "roles", "connected", "used", "tasks"),
+        (
+            (
+                f["id"],
+                f["name"],
+                f["roles"],
+                f["connected"],
+                _amounts(f["used_resources"]),
+                len(f["tasks"]),
+            )
+            for f in listed["frameworks"]
+        ),
+    )
+
+
+@main.command()
+@click.option("--framework", "framework_id", metavar="ID", help="Only this framework's tasks.")
+@click.option("--state", metavar="STATE", help="Only tasks in this state (TASK_RUNNING, running).")
+@click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True)
+@json_option
+@pass_context
+def tasks(
+    ctx: Context, framework_id: str | None, state: str | None, limit: int, as_json: bool
+) -> None:
+    """Tasks, newest first."""
+    query = {"order": "des"}
+    if framework_id:
+        query["framework_id"] = framework_id
+    wanted = None
+    if state:
+        wanted = state.upper() if state.upper().startswith("TASK_") else f"TASK_{state.upper()}"
+    # The API pages by launch time only: with a state filter, page here.
+    query["limit"] = str(limit if wanted is None else 2**31 - 1)
+    listed = ctx.api.get("/master/tasks?" + urllib.parse.urlencode(query))
+    if wanted is not None:
+        listed = {"tasks": [t for t in listed["tasks"] if t["state"] == wanted][:limit]}
+    if _wants_json(ctx, as_json):
+        _print_json(listed)
+        return
+    _table(
+        "tasks",
+        ("id", "framework", "agent", "state", "role", "resources"),
+        (
+            (
+                t["id"],
+                t["framework_id"],
+                t["slave_id"],
+                t["state"],
+                t["role"],
+                _amounts(t["resources"]),
+            )
+            for t in listed["tasks"]
+        ),
+    )
+
+
+@main.command()
+@click.argument("task_id")
+@click.option("--framework", "framework_id", metavar="ID", help="The task's framework.")
+@pass_context
+def kill(ctx: Context, task_id: str, framework_id: str | None) -> None:
+    """Ask the task's agent to kill it (the framework is told as usual)."""
+    body = {"task_id": task_id}
+    if framework_id:
+        body["framework_id"] = framework_id
+    ctx.api.post("/master/kill", body)
+    click.echo(f"killing {task_id}")
+
+
+@main.command()
+@click.argument("framework_id")
+@pass_context
+def teardown(ctx: Context, framework_id: str) -> None:
+    """Remove a framework: its tasks are killed, its offers rescinded."""
+    ctx.api.post("/master/teardown", {"framework_id": framework_id})
+    click.echo(f"tore down {framework_id}")
+
+
+@main.group()
+def quota() -> None:
+    """Roles' quota: guarantees and limits."""
+
+
+@quota.command("set")
+@click.argument("role")
+@click.option("--guarantee", required=True, metavar="RESOURCES", help='e.g. "cpus:2;mem:1024"')
+@click.option("--limit", metavar="RESOURCES", help="At most this much (default: none).")
+@pass_context
+def quota_set(ctx: Context, role: str, guarantee: str, limit: str | None) -> None:
+    """Set ROLE's quota."""
+    ctx.api.post("/master/quota", {"role": role, "guarantee": guarantee, "limit": limit})
+    click.echo(f"quota of {role}: guarantee {guarantee or '-'}, limit {limit or '-'}")
+
+
+@quota.command("remove")
+@click.argument("role")
+@pass_context
+def quota_remove(ctx: Context, role: str) -> None:
+    """Remove ROLE's quota."""
+    ctx.api.call("DELETE", "/master/quota/" + urllib.parse.quote(role, safe=""))
+    click.echo(f"removed the quota of {role}")
+
+
+@quota.command("list")
+@json_option
+@pass_context
+def quota_list(ctx: Context, as_json: bool) -> None:
+    """The quotas set."""
+    listed = ctx.api.get("/master/quota")
+    if _wants_json(ctx, as_json):
+        _print_json(listed)
+        return
+    _table(
+        "quota",
+        ("role", "guarantee", "limit"),
+        ((q["role"], q["guarantee"], q["limit"] or "-") for q in listed["infos"]),
+    )
+
+
+@main.group()
+def weights() -> None:
+    """Roles' weights (fair shares)."""
+
+
+@weights.command("set")
+@click.argument("assignments", nargs=-1, required=True, metavar="ROLE=WEIGHT...")
+@pass_context
+def weights_set(ctx: Context, assignments: tuple[str, ...]) -> None:
+    """Set the weights of roles, all or none."""
+    body = []
+    for text in assignments:
+        role, sep, weight = text.rpartition("=")
+        try:
+            if not (sep and role):
+                raise ValueError
+            body.append({"role": role, "weight": float(weight)})
+        except ValueError:
+            raise click.BadParameter(f"{text!r} is not ROLE=WEIGHT") from None
+    ctx.api.call("PUT", "/master/weights", body)
+    click.echo(", ".join(f"{w['role']}={w['weight']:g}" for w in body))
+
+
+@weights.command("list")
+@json_option
+@pass_context
+def weights_list(ctx: Context, as_json: bool) -> None:
+    """The weights set (roles not listed weigh 1)."""
+    listed = ctx.api.get("/master/weights")
+    if _wants_json(ctx, as_json):
+        _print_json(listed)
+        return
+    _table("weights", ("role", "weight"), ((w["role"], w["weight"]) for w in listed))
+
+
+__all__ = ["Api", "NoMaster", "Refused", "main"]
