@@ -1,0 +1,158 @@
+"""The `pyactors` command end to end: click's runner (and once a real
+`python3 -m pyactors` process) against a running cluster's HTTP API."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+from runtime_support import Launcher, small_cluster, wait_for
+from test_http_api import get
+
+import pyactors.cluster
+from pyactors.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pyactors.cluster.Cluster]:
+    yield from small_cluster(tmp_path_factory)
+
+
+@pytest.fixture(scope="module")
+def url(cluster: pyactors.cluster.Cluster) -> str:
+    return cluster.url
+
+
+def cli(*args: str, master: str | None = None, code: int = 0) -> Result:
+    """Runs `pyactors ARGS` with PYACTORS_MASTER set to `master` (or unset)
+    and checks its exit code."""
+    result = CliRunner().invoke(main, list(args), env={"PYACTORS_MASTER": master})
+    assert result.exit_code == code, (args, result.output, result.stderr, result.exception)
+    return result
+
+
+def cli_json(url: str, *args: str) -> Any:
+    return json.loads(cli(*args, "--json", master=url).stdout)
+
+
+def test_no_master_is_exit_code_2() -> None:
+    result = cli("status", code=2)
+    assert "no master" in result.stderr and "PYACTORS_MASTER" in result.stderr
+    result = cli("--master", "http://127.0.0.1:1", "agents", code=2)
+    assert "cannot reach the master at http://127.0.0.1:1" in result.stderr
+    assert result.stdout == ""
+
+
+def test_url_status_and_agents(cluster: pyactors.cluster.Cluster, url: str) -> None:
+    assert cli("url", master=url).stdout.strip() == url
+    assert cli("--master", url, "url").stdout.strip() == url  # the option, without env
+    table = cli("status", master=url).stdout
+    assert "2 (2 reachable)" in table
+    assert "cpus 0/4" in table and "mem 0/1024" in table
+    summary = cli_json(url, "status")
+    assert summary.keys() == get(url, "/master/state-summary").keys()
+    assert sorted(a["id"] for a in summary["slaves"]) == ["agent-0", "agent-1"]
+    assert {"TASK_RUNNING", "used_resources", "reachable"} <= summary["slaves"][0].keys()
+    again = cli_json(url, "--json", "status")  # the global flag too
+    assert [a["id"] for a in again["slaves"]] == [a["id"] for a in summary["slaves"]]
+    table = cli("agents", master=url).stdout
+    assert "agent-0" in table and "agent-1" in table and "cpus 0/2" in table
+    agents = cli_json(url, "agents")
+    assert len(agents["slaves"]) == 2 and agents["slaves"][0]["resources"]["cpus"] == 2.0
+
+
+def test_entry_point_runs_as_a_module(url: str) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "PYACTORS_MASTER"}
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "pyactors", "--master", url, "status"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "agents" in done.stdout and "2 (2 reachable)" in done.stdout
+    done = subprocess.run(
+        [sys.executable, "-m", "pyactors", "tasks"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2 and "no master" in done.stderr
+
+
+def test_quota_and_weights_round_trip(cluster: pyactors.cluster.Cluster, url: str) -> None:
+    cli("quota", "set", "cli", "--guarantee", "cpus:1;mem:64", "--limit", "cpus:2", master=url)
+    (role,) = [r for r in get(url, "/master/roles")["roles"] if r["name"] == "cli"]
+    assert role["quota"]["guarantee"] == {"cpus": 1.0, "mem": 64.0}
+    assert role["quota"]["limit"] == {"cpus": 2.0}
+    table = cli("quota", "list", master=url).stdout
+    assert "cli" in table and "cpus:1;mem:64" in table
+    assert [q["role"] for q in cli_json(url, "quota", "list")["infos"]] == ["cli"]
+    cli("quota", "remove", "cli", master=url)
+    assert cli_json(url, "quota", "list") == {"infos": []}
+    assert "cli" not in [r["name"] for r in get(url, "/master/roles")["roles"] if r["quota"]]
+    result = cli("quota", "remove", "cli", master=url, code=1)
+    assert "no quota is set for role 'cli'" in result.stderr
+    cli("quota", "set", "cli", "--guarantee", "cpus:lots", master=url, code=1)
+
+    cli("weights", "set", "cli=2", "other=0.5", master=url)
+    assert get(url, "/master/state")["weights"] == {"cli": 2.0, "other": 0.5}
+    assert {"role": "cli", "weight": 2.0} in cli_json(url, "weights", "list")
+    assert "other" in cli("weights", "list", master=url).stdout
+    cli("weights", "set", "cli=3", "bad=-1", master=url, code=1)  # all or none
+    assert get(url, "/master/state")["weights"]["cli"] == 2.0
+    cli("weights", "set", "noequals", master=url, code=2)
+
+
+def test_tasks_kill_and_teardown(cluster: pyactors.cluster.Cluster, url: str) -> None:
+    tasks = [
+        ("cli-done", "true", "cpus:0.5;mem:32"),
+        ("cli-sleeper", "sleep 60", "cpus:0.5;mem:32"),
+    ]
+    framework = cluster.run_framework(Launcher, tasks, name="cli", roles=["cli"])
+    wait_for(lambda: "TASK_FINISHED" in framework.call("states", "cli-done"), what="one finishes")
+    wait_for(lambda: "TASK_RUNNING" in framework.call("states", "cli-sleeper"), what="one runs")
+
+    table = cli("tasks", "--framework", framework.id, master=url).stdout
+    assert "cli-done" in table and "TASK_FINISHED" in table
+    assert "cli-sleeper" in table and "TASK_RUNNING" in table
+    listed = cli_json(url, "tasks", "--framework", framework.id)
+    assert {t["id"]: t["state"] for t in listed["tasks"]} == {
+        "cli-done": "TASK_FINISHED",
+        "cli-sleeper": "TASK_RUNNING",
+    }
+    assert listed["tasks"][0]["framework_id"] == framework.id
+    running = cli_json(url, "tasks", "--state", "running")
+    assert [t["id"] for t in running["tasks"]] == ["cli-sleeper"]
+    assert len(cli_json(url, "tasks", "--limit", "1")["tasks"]) == 1
+    frameworks = cli("frameworks", master=url).stdout
+    assert framework.id in frameworks and "cli" in frameworks
+    assert "TASK_RUNNING" in cli("status", master=url).stdout
+
+    result = cli("kill", "cli-sleeper", "--framework", "framework-999", master=url, code=1)
+    assert "framework-999" in result.stderr and "unknown_framework" in result.stderr
+    assert "\n" not in result.stderr.strip()  # one line
+    cli("kill", "no-such-task", master=url, code=1)
+    cli("kill", "cli-sleeper", "--framework", framework.id, master=url)
+    wait_for(lambda: "TASK_KILLED" in framework.call("states", "cli-sleeper"), what="killed")
+
+    result = cli("teardown", "framework-999", master=url, code=1)
+    assert "unknown_framework" in result.stderr
+    cli("teardown", framework.id, master=url)
+    assert framework.id not in [f["id"] for f in cli_json(url, "frameworks")["frameworks"]]
+    cluster.frameworks.remove(framework)
+    cluster._stop_framework(framework.handle)
