@@ -21,6 +21,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from pyactors.tasks import TaskState
+
 ENV = "PYACTORS_MASTER"
 # What the tables show of an agent's or a framework's resources.
 SHOWN = ("cpus", "mem", "disk", "gpus")
@@ -250,6 +252,8 @@ def tasks(
     wanted = None
     if state:
         wanted = state.upper() if state.upper().startswith("TASK_") else f"TASK_{state.upper()}"
+        if wanted not in {s.value for s in TaskState}:
+            raise click.BadParameter(f"no task state {state!r}", param_hint="--state")
     # The API pages by launch time only: with a state filter, page here.
     query["limit"] = str(limit if wanted is None else 2**31 - 1)
     listed = ctx.api.get("/master/tasks?" + urllib.parse.urlencode(query))

@@ -139,6 +139,9 @@ def test_tasks_kill_and_teardown(cluster: pyactors.cluster.Cluster, url: str) ->
     running = cli_json(url, "tasks", "--state", "running")
     assert [t["id"] for t in running["tasks"]] == ["cli-sleeper"]
     assert len(cli_json(url, "tasks", "--limit", "1")["tasks"]) == 1
+    assert (
+        "no task state 'sideways'" in cli("tasks", "--state", "sideways", master=url, code=2).stderr
+    )
     frameworks = cli("frameworks", master=url).stdout
     assert framework.id in frameworks and "cli" in frameworks
     assert "TASK_RUNNING" in cli("status", master=url).stdout
