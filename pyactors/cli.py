@@ -254,11 +254,10 @@ def tasks(
         wanted = state.upper() if state.upper().startswith("TASK_") else f"TASK_{state.upper()}"
         if wanted not in {s.value for s in TaskState}:
             raise click.BadParameter(f"no task state {state!r}", param_hint="--state")
-    # The API pages by launch time only: with a state filter, page here.
-    query["limit"] = str(limit if wanted is None else 2**31 - 1)
-    listed = ctx.api.get("/master/tasks?" + urllib.parse.urlencode(query))
+    query["limit"] = str(limit)
     if wanted is not None:
-        listed = {"tasks": [t for t in listed["tasks"] if t["state"] == wanted][:limit]}
+        query["state"] = wanted
+    listed = ctx.api.get("/master/tasks?" + urllib.parse.urlencode(query))
     if _wants_json(ctx, as_json):
         _print_json(listed)
         return

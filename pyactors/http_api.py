@@ -221,6 +221,7 @@ def make_app(host: Host) -> web.Application:
             limit=_int_query(request, "limit", 100),
             offset=_int_query(request, "offset", 0),
             order=request.query.get("order", "des"),
+            task_state=request.query.get("state"),
         )
         return json_response(shaped)
 

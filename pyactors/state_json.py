@@ -413,20 +413,24 @@ def tasks(
     limit: int = 100,
     offset: int = 0,
     order: str = "des",
+    task_state: str | None = None,
 ) -> dict[str, Any]:
     """/master/tasks: live and completed tasks by launch time (newest first
-    with order "des", Mesos's default), optionally one framework's or one
-    task; `offset` then `limit` page through them."""
+    with order "des", Mesos's default), optionally one framework's, one
+    task, or those in one state; `offset` then `limit` page through them."""
     if order not in ("asc", "des"):
         raise InvalidArgumentError(f"order must be 'asc' or 'des', got {order!r}")
     if limit < 0 or offset < 0:
         raise InvalidArgumentError("limit and offset must be non-negative")
+    if task_state is not None and task_state not in {s.value for s in TaskState}:
+        raise InvalidArgumentError(f"no task state {task_state!r}")
     records = [
         r
         for group in (state.tasks.values(), state.completed.values())
         for r in group
         if (framework_id is None or r.framework_id == framework_id)
         and (task_id is None or r.task.task_id == task_id)
+        and (task_state is None or r.state.value == task_state)
     ]
     records.sort(key=lambda r: (r.launched_at, r.task.task_id), reverse=order == "des")
     return {"tasks": [task_json(r, about) for r in records[offset : offset + limit]]}

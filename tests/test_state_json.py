@@ -113,6 +113,10 @@ def test_tasks_filter_page_and_order() -> None:
     assert ids(sj.tasks(master, ABOUT, limit=1, offset=1, order="asc")) == ["t2"]
     assert ids(sj.tasks(master, ABOUT, framework_id="nobody")) == []
     assert ids(sj.tasks(master, ABOUT, framework_id=fw, task_id="t1")) == ["t1"]
+    assert ids(sj.tasks(master, ABOUT, task_state="TASK_FINISHED")) == ["t1"]
+    assert ids(sj.tasks(master, ABOUT, task_state="TASK_RUNNING", limit=5)) == ["t2"]
+    with pytest.raises(InvalidArgumentError, match="no task state 'finished'"):
+        sj.tasks(master, ABOUT, task_state="finished")
     with pytest.raises(InvalidArgumentError):
         sj.tasks(master, ABOUT, order="sideways")
     with pytest.raises(InvalidArgumentError):
