@@ -376,4 +376,109 @@ def weights_list(ctx: Context, as_json: bool) -> None:
     _table("weights", ("role", "weight"), ((w["role"], w["weight"]) for w in listed))
 
 
+# ------------------------------------------------ a long-running cluster
+
+address_option = click.option(
+    "--address",
+    metavar="ADDR",
+    help="The Ray cluster (host:port of its GCS; default: $RAY_ADDRESS, else the running one).",
+)
+
+
+def _attributes(assignments: tuple[str, ...]) -> dict[str, str]:
+    found = {}
+    for text in assignments:
+        key, sep, value = text.partition("=")
+        if not (sep and key):
+            raise click.BadParameter(f"{text!r} is not KEY=VALUE", param_hint="--attribute")
+        found[key] = value
+    return found
+
+
+@main.command()
+@address_option
+@click.option("--http-host", default="127.0.0.1", show_default=True, help="Where the API listens.")
+@click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    default=5050,
+    show_default=True,
+    help="The API's port (0: a free one).",
+)
+@click.option("--agent-resources", metavar="RESOURCES", help="Instead of the detected ones.")
+@click.option("--attribute", "attributes", multiple=True, metavar="KEY=VALUE", help="Agents'.")
+@click.option("--work-dir", metavar="DIR", help="Where agents keep sandboxes [/tmp/pyactors].")
+@click.option("--zk", metavar="URL", help="zk://host:port/path: masters elect a leader there.")
+@click.option("--masters", type=click.IntRange(min=1), default=1, show_default=True)
+def up(
+    address: str | None,
+    http_host: str,
+    http_port: int,
+    agent_resources: str | None,
+    attributes: tuple[str, ...],
+    work_dir: str | None,
+    zk: str | None,
+    masters: int,
+) -> None:
+    """Start a long-running cluster on a Ray cluster: a master and one agent
+    per Ray node (and per node that joins later), running until `down`.
+    Without --address and with no Ray cluster running, a local Ray head is
+    started first (as `ray start --head`; `ray stop` ends it)."""
+    # Ray is imported only by the commands that need it: the others stay quick.
+    from pyactors import cluster
+    from pyactors._core import Resources
+    from pyactors.errors import PyactorsError
+
+    if agent_resources:
+        try:
+            Resources.parse(agent_resources)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--agent-resources") from None
+    try:
+        started = cluster.up(
+            address,
+            http_host=http_host,
+            http_port=http_port,
+            agent_resources=agent_resources,
+            agent_attributes=_attributes(attributes),
+            work_dir=work_dir,
+            zk=zk,
+            masters=masters,
+        )
+    except (PyactorsError, ValueError) as error:
+        raise Refused(str(error)) from None
+    url = started.url
+    started.shutdown()  # this handle's ZooKeeper session; the cluster runs on
+    click.echo(f"pyactors is up: {len(started.agents)} agents, the master at {url}")
+    click.echo(f"export {ENV}={url}")
+
+
+@main.command()
+@address_option
+def down(address: str | None) -> None:
+    """Stop the long-running cluster: its tasks, agents and masters."""
+    from pyactors.errors import PyactorsError
+    from pyactors.supervisor import down as stop
+
+    try:
+        stopped = stop(address)
+    except PyactorsError as error:
+        raise Refused(str(error)) from None
+    click.echo(f"pyactors is down ({len(stopped)} actors stopped)")
+
+
+@main.command()
+@click.option("--agents", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--pi-tasks", type=click.IntRange(min=0), default=300, show_default=True)
+@click.option("--gangs", type=click.IntRange(min=0), default=20, show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=0), default=120.0, show_default=True)
+def demo(agents: int, pi_tasks: int, gangs: int, timeout: float) -> None:
+    """Run the main job: two frameworks side by side on a local cluster
+    (exit code 1 if their work did not all end in time)."""
+    from pyactors import demo as job
+
+    argv = ["--agents", str(agents), "--pi-tasks", str(pi_tasks), "--gangs", str(gangs)]
+    sys.exit(job.main([*argv, "--timeout", str(timeout)]))
+
+
 __all__ = ["Api", "NoMaster", "Refused", "main"]

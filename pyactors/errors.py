@@ -80,6 +80,12 @@ class ZooKeeperUrlError(PyactorsError, ValueError):
     """A `zk://host:port,.../path` URL that cannot be used."""
 
 
+class ClusterUpError(PyactorsError):
+    """A long-running cluster (`pyactors up`) cannot be started, found or
+    stopped as asked: one is already up there, none is, or no Ray cluster
+    runs where it was looked for. Nothing was started or stopped."""
+
+
 class AppDefinitionError(InvalidArgumentError):
     """A Marathon app definition that cannot be used (an unknown field, a wrong
     type, a value out of range, fields that contradict each other); nothing

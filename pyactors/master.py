@@ -436,6 +436,21 @@ class MasterActor:
         if any(s.state.is_terminal for _, statuses in batches for s in statuses):
             self._soon()
 
+    async def agents_lost(self, agent_ids: list[str]) -> None:
+        """Agents whose Ray node left the cluster (the supervisor of
+        `pyactors up` watches the node table): unreachable now, as when
+        their actor is found dead."""
+        state = self._leader()
+        if state is None:
+            return
+        now, effects = time.monotonic(), []
+        for agent_id in agent_ids:
+            self.agent_handles.pop(agent_id, None)
+            with contextlib.suppress(UnknownAgentError):
+                effects += state.agent_lost(agent_id, now)
+        self._send(effects)
+        self._soon()
+
     # ------------------------------------------------------------- frameworks
 
     async def subscribe(

@@ -1,0 +1,213 @@
+"""A long-running cluster on the session's multi-node Ray cluster, driven as
+an operator would: `python3 -m pyactors up --address ...` in a real
+subprocess, `pyactors.connect()` from this process, `pyactors down`.
+
+One agent per Ray node, a node that joins later gets one, tasks run on the
+node whose agent accepted them, a removed node's tasks are reported
+unreachable, and `down` leaves no actor and no task process behind."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import psutil
+import pytest
+from click.testing import CliRunner
+from ray.cluster_utils import Cluster
+from runtime_support import processes_in, wait_for
+from test_multinode import OnePerAgent, raylet_pids
+
+import pyactors
+from pyactors import ray_calls
+from pyactors.cli import Api, NoMaster, main
+from pyactors.errors import ClusterUpError
+from pyactors.supervisor import PREFIX, NodeWatch, agent_id_of
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def pyactors_command(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
+    """`python3 -m pyactors ARGS` in a subprocess that imports this copy."""
+    path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
+    env = {**os.environ, "PYTHONPATH": path}
+    return subprocess.run(
+        [sys.executable, "-m", "pyactors", *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@dataclass
+class Standing:
+    address: str
+    url: str
+    work_dir: Path
+
+
+@pytest.fixture(scope="module")
+def standing(ray_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Standing]:
+    work_dir = tmp_path_factory.mktemp("standing")
+    address = ray_cluster.address
+    try:
+        done = pyactors_command(
+            "up", "--address", address, "--http-port", "0", "--work-dir", str(work_dir)
+        )
+        assert done.returncode == 0, done.stderr
+        url = done.stdout.split("export PYACTORS_MASTER=")[1].strip()
+        yield Standing(address, url, work_dir)
+    finally:
+        # The down test stops it already; whatever is left must go.
+        with contextlib.suppress(ClusterUpError):
+            pyactors.down(address)
+
+
+def agents_by_node(url: str) -> dict[str, dict[str, object]]:
+    return {a["attributes"]["ray_node_id"]: a for a in Api(url).get("/master/slaves")["slaves"]}
+
+
+def test_node_watch_reports_joined_and_left_nodes() -> None:
+    watch = NodeWatch()
+    first = watch.update(["b", "a"])
+    assert (first.joined, first.left) == (["a", "b"], [])
+    second = watch.update(["b", "c"])
+    assert (second.joined, second.left) == (["c"], ["a"])
+    # An agent that could not start is tried again at the next reading.
+    watch.forget("c")
+    assert watch.update(["b", "c"]).joined == ["c"]
+    assert agent_id_of("0123456789abcdef") == "agent-0123456789ab"
+
+
+@pytest.mark.timeout(300)
+def test_up_starts_one_agent_per_node_and_a_second_up_is_refused(standing: Standing) -> None:
+    nodes = {n.node_id for n in ray_calls.alive_nodes()}
+    agents = wait_for(lambda: len(agents_by_node(standing.url)) == len(nodes), what="agents")
+    assert agents
+    assert set(agents_by_node(standing.url)) == nodes
+    names = ray_calls.named_actors(PREFIX)
+    assert f"{PREFIX}supervisor" in names and f"{PREFIX}master-0" in names
+    assert {f"{PREFIX}{agent_id_of(n)}" for n in nodes} <= set(names)
+    again = pyactors_command("up", "--address", standing.address, "--http-port", "0")
+    assert again.returncode == 1
+    assert "already up" in again.stderr
+    # Refused without touching the cluster that is up.
+    assert ray_calls.named_actors(PREFIX) == names
+    Api(standing.url).get("/health")
+
+
+@pytest.mark.timeout(300)
+def test_connect_runs_a_framework_whose_tasks_run_on_their_agents_nodes(
+    ray_cluster: Cluster, standing: Standing
+) -> None:
+    cluster = pyactors.connect(standing.address)
+    try:
+        assert cluster.url == standing.url
+        framework = cluster.run_framework(
+            OnePerAgent, "echo $RAY_RAYLET_PID", name="probe", roles=["probe"]
+        )
+        agents = cluster.state()["agents"]
+        wait_for(
+            lambda: (
+                sum(s == "TASK_FINISHED" for _, s, _, _ in framework.call("seen")["updates"])
+                == len(agents)
+            ),
+            what="a finished task on each agent",
+        )
+        pids = raylet_pids(ray_cluster)
+        for agent in agents:
+            sandbox = cluster.sandbox(f"on-{agent['id']}")
+            assert sandbox is not None and sandbox.startswith(str(standing.work_dir))
+            raylet = int(Path(sandbox, "stdout").read_text())
+            assert raylet == pids[agent["attributes"]["ray_node_id"]]
+        cluster.teardown(framework)
+    finally:
+        cluster.shutdown()
+    # Disconnecting ends only this process's frameworks.
+    Api(standing.url).get("/health")
+    assert ray_calls.named_actors(f"{PREFIX}master")
+
+
+@pytest.mark.timeout(300)
+def test_a_joining_node_gets_an_agent_and_a_leaving_ones_tasks_are_unreachable(
+    ray_cluster: Cluster, standing: Standing
+) -> None:
+    node = ray_cluster.add_node(num_cpus=1)
+    sandbox = None
+    cluster = pyactors.connect(standing.address)
+    try:
+        ray_cluster.wait_for_nodes()
+        agent_id = agent_id_of(node.node_id)
+        joined = wait_for(
+            lambda: agents_by_node(standing.url).get(node.node_id), what="the new node's agent"
+        )
+        assert joined["id"] == agent_id and joined["reachable"]
+        framework = cluster.run_framework(OnePerAgent, "sleep 120", name="doomed", roles=["d"])
+        task = f"on-{agent_id}"
+        wait_for(lambda: "TASK_RUNNING" in framework.call("states", task), what="running")
+        sandbox = Path(cluster.sandbox(task) or "")
+        assert processes_in(sandbox)
+        ray_cluster.remove_node(node)
+        wait_for(
+            lambda: "TASK_UNREACHABLE" in framework.call("states", task),
+            timeout=60,
+            what="TASK_UNREACHABLE",
+        )
+        assert not agents_by_node(standing.url)[node.node_id]["reachable"]
+        unreachable = [
+            t for t, s, _, _ in framework.call("seen")["updates"] if s == "TASK_UNREACHABLE"
+        ]
+        assert unreachable == [task]
+        cluster.teardown(framework)
+    finally:
+        if node in ray_cluster.worker_nodes:
+            ray_cluster.remove_node(node)
+        # The removed node's raylet took its workers, not the task's own
+        # process group.
+        for process in processes_in(sandbox) if sandbox else []:
+            process.kill()
+        cluster.shutdown()
+
+
+@pytest.mark.timeout(300)
+def test_down_stops_the_tasks_agents_and_masters(standing: Standing) -> None:
+    cluster = pyactors.connect(standing.address)
+    try:
+        framework = cluster.run_framework(OnePerAgent, "sleep 300", name="long", roles=["l"])
+        agents = [a for a in cluster.state()["agents"] if a["reachable"]]
+        tasks = [f"on-{a['id']}" for a in agents]
+        for task in tasks:
+            wait_for(lambda t=task: "TASK_RUNNING" in framework.call("states", t), what=task)
+        sandboxes = [Path(cluster.sandbox(task) or "") for task in tasks]
+        processes = [p for sandbox in sandboxes for p in processes_in(sandbox)]
+        assert len(processes) >= len(tasks)
+        done = pyactors_command("down", "--address", standing.address)
+        assert done.returncode == 0, done.stderr
+        assert "pyactors is down" in done.stdout
+        wait_for(lambda: not ray_calls.named_actors(PREFIX), what="no actor of the cluster left")
+        _, alive = psutil.wait_procs(processes, timeout=30)
+        assert not alive
+        with pytest.raises(NoMaster):
+            Api(standing.url, timeout=5).get("/health")
+    finally:
+        cluster.shutdown()
+    with pytest.raises(ClusterUpError, match="pyactors up"):
+        pyactors.connect(standing.address)
+    again = pyactors_command("down", "--address", standing.address)
+    assert again.returncode == 1 and "no pyactors cluster is up" in again.stderr
+
+
+@pytest.mark.timeout(300)
+def test_demo_command_runs_the_main_job(ray_cluster: Cluster) -> None:
+    result = CliRunner().invoke(
+        main, ["demo", "--agents", "2", "--pi-tasks", "4", "--gangs", "1", "--timeout", "90"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "pi" in result.output and "TASK_FINISHED=4" in result.output
