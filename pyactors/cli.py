@@ -1,7 +1,8 @@
 """The `pyactors` command: an operator's shell over the leading master's
 HTTP API (`pyactors.http_api`), in kubectl's and the Mesos CLI's manner.
 
-The master is `--master URL` or `$PYACTORS_MASTER`. Read commands print rich
+The master is `--master URL` or `$PYACTORS_MASTER` (else that of the
+`pyactors up` cluster on the Ray cluster running here). Read commands print rich
 tables, or the API's JSON with `--json`. Exit codes: 0 done, 1 the master
 refused (its message on stderr), 2 no master given or none reachable there.
 """
@@ -132,7 +133,11 @@ class Context:
     @property
     def api(self) -> Api:
         if not self.master:
-            raise NoMaster(f"no master: pass --master URL or set {ENV}")
+            self.master = _standing_master()
+        if not self.master:
+            raise NoMaster(
+                f"no master: pass --master URL or set {ENV} (no `pyactors up` cluster found)"
+            )
         return Api(self.master)
 
 
@@ -393,6 +398,24 @@ def _attributes(assignments: tuple[str, ...]) -> dict[str, str]:
             raise click.BadParameter(f"{text!r} is not KEY=VALUE", param_hint="--attribute")
         found[key] = value
     return found
+
+
+def _standing_master() -> str | None:
+    """The master's URL of the long-running cluster (`pyactors up`) on the
+    Ray cluster running here, if one is up."""
+    from pyactors.cluster import Cluster
+    from pyactors.errors import PyactorsError
+
+    try:
+        cluster = Cluster.connect()
+    except (PyactorsError, ConnectionError):
+        return None
+    try:
+        return cluster.url
+    except (PyactorsError, TimeoutError):
+        return None
+    finally:
+        cluster.shutdown()
 
 
 @main.command()

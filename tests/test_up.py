@@ -101,6 +101,10 @@ def test_up_starts_one_agent_per_node_and_a_second_up_is_refused(standing: Stand
     # Refused without touching the cluster that is up.
     assert ray_calls.named_actors(PREFIX) == names
     Api(standing.url).get("/health")
+    # Without --master or $PYACTORS_MASTER, commands find its master by name.
+    found = CliRunner().invoke(main, ["url"], env={"PYACTORS_MASTER": None})
+    assert found.exit_code == 0, found.output
+    assert found.stdout.strip() == standing.url
 
 
 @pytest.mark.timeout(300)
