@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import os
+import socket
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import psutil
 import pytest
@@ -32,15 +35,17 @@ from pyactors.supervisor import PREFIX, NodeWatch, agent_id_of
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def pyactors_command(*args: str, timeout: float = 180) -> subprocess.CompletedProcess[str]:
-    """`python3 -m pyactors ARGS` in a subprocess that imports this copy."""
+def pyactors_command(
+    *args: str, env: dict[str, str] | None = None, timeout: float = 180
+) -> subprocess.CompletedProcess[str]:
+    """`python3 -m pyactors ARGS` in a subprocess that imports this copy
+    (with `env` added to this process's environment)."""
     path = os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])
-    env = {**os.environ, "PYTHONPATH": path}
     return subprocess.run(
         [sys.executable, "-m", "pyactors", *args],
         capture_output=True,
         text=True,
-        env=env,
+        env={**os.environ, "PYTHONPATH": path, **(env or {})},
         timeout=timeout,
         check=False,
     )
@@ -215,3 +220,44 @@ def test_demo_command_runs_the_main_job(ray_cluster: Cluster) -> None:
     )
     assert result.exit_code == 0, result.output
     assert "pi" in result.output and "TASK_FINISHED=4" in result.output
+
+
+@pytest.mark.timeout(300)
+def test_up_that_cannot_serve_its_api_is_refused_and_leaves_nothing(ray_cluster: Cluster) -> None:
+    assert not ray_calls.named_actors(PREFIX), "a cluster of another test is still up"
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        done = pyactors_command("up", "--address", ray_cluster.address, "--http-port", port)
+    assert done.returncode == 1
+    assert port in done.stderr
+    wait_for(lambda: not ray_calls.named_actors(PREFIX), what="nothing left of it")
+
+
+@pytest.mark.timeout(300)
+def test_up_with_zookeeper_on_the_ray_cluster_of_ray_address(
+    ray_cluster: Cluster, zookeeper: Any, tmp_path: Path
+) -> None:
+    zk = f"zk://{zookeeper.hosts}/pyactors-up-{uuid.uuid4().hex[:8]}"
+    # No --address: $RAY_ADDRESS names the Ray cluster, as for `ray` itself.
+    env = {"RAY_ADDRESS": ray_cluster.address}
+    options = ["--http-port", "0", "--work-dir", str(tmp_path), "--zk", zk, "--masters", "2"]
+    try:
+        done = pyactors_command("up", *options, env=env)
+        assert done.returncode == 0, done.stderr
+        url = done.stdout.split("export PYACTORS_MASTER=")[1].strip()
+        assert {f"{PREFIX}master-0", f"{PREFIX}master-1"} <= set(ray_calls.named_actors(PREFIX))
+        cluster = pyactors.connect(ray_cluster.address)
+        try:
+            assert cluster.url == url
+            nodes = {n.node_id for n in ray_calls.alive_nodes()}
+            wait_for(lambda: set(agents_by_node(url)) == nodes, what="an agent per node")
+        finally:
+            cluster.shutdown()
+        down = pyactors_command("down", env=env)
+        assert down.returncode == 0, down.stderr
+        wait_for(lambda: not ray_calls.named_actors(PREFIX), what="no actor of the cluster left")
+    finally:
+        with contextlib.suppress(ClusterUpError):
+            pyactors.down(ray_cluster.address)
