@@ -9,7 +9,10 @@ that `down` and `Cluster.sandbox` find it by name; the agents of the nodes
 that left are reported to the leading master in one message
 (`agents_lost`), which makes them unreachable at once, as when the master
 finds an agent's actor dead (their tasks TASK_UNREACHABLE), rather than
-after `agent_timeout`.
+after `agent_timeout`. An agent whose actor died while its node stays (a
+crash, a kill: its name is no longer listed, one more call for all agents)
+is reported lost the same way, then started again: it registers anew,
+without the old one's tasks, which the master reports TASK_GONE.
 
 Every actor of such a cluster is named with `PREFIX` in pyactors' Ray
 namespace; that is how `down` finds what to stop.
@@ -36,6 +39,8 @@ SUPERVISOR = PREFIX + "supervisor"
 # Ray's node table is read this often: a joined node waits at most this
 # long for its agent (plus the agent's start).
 POLL_INTERVAL = 1.0
+# How long an agent may take to start and register.
+START_TIMEOUT = 120.0
 
 
 def master_name(index: int) -> str:
@@ -94,6 +99,10 @@ class NodeWatch:
         changes = NodeChanges(sorted(now_alive - self.nodes), sorted(self.nodes - now_alive))
         self.nodes = now_alive
         return changes
+
+    def without_agent(self, agent_nodes: Iterable[str]) -> list[str]:
+        """The watched nodes not among those whose agent is running."""
+        return sorted(self.nodes - set(agent_nodes))
 
     def forget(self, node_id: str) -> None:
         """Its agent could not start: the next reading that still lists the
@@ -156,15 +165,23 @@ class SupervisorActor:
 
     async def _poll(self) -> None:
         nodes = await asyncio.to_thread(ray_calls.alive_nodes)
+        names = set(await asyncio.to_thread(ray_calls.named_actors, agent_actor_name("")))
+        running = [n for n in self.watch.nodes if agent_actor_name(agent_id_of(n)) in names]
+        died = self.watch.without_agent(running)
         changes = self.watch.update(node.node_id for node in nodes)
-        if changes.left:
-            lost = [agent_id_of(node_id) for node_id in changes.left]
+        crashed = [node_id for node_id in died if node_id in self.watch.nodes]
+        lost = [agent_id_of(node_id) for node_id in changes.left + crashed]
+        if lost:
             for agent_id in lost:
                 self.agents.pop(agent_id, None)
-            log.warning("supervisor: Ray nodes left, their agents are lost: %s", lost)
-            ray_calls.tell(self.master, "agents_lost", lost)
-        if changes.joined:
-            await asyncio.gather(*(self._start_agent(node_id) for node_id in changes.joined))
+            log.warning("supervisor: agents lost (node left, or actor died): %s", lost)
+            # Answered before a restarted agent registers again: it must
+            # not be taken for the old one, still holding its tasks.
+            with contextlib.suppress(ray_calls.RayActorError):
+                await ray_calls.ask_async(self.master, "agents_lost", lost)
+        starting = changes.joined + crashed
+        if starting:
+            await asyncio.gather(*(self._start_agent(node_id) for node_id in starting))
 
     async def _start_agent(self, node_id: str) -> None:
         agent_id = agent_id_of(node_id)
@@ -185,7 +202,9 @@ class SupervisorActor:
             self.agents[agent_id] = node_id
             return
         try:
-            await ray_calls.ask_async(handle, "start", handle)
+            # Bounded: an agent pinned to a node that is leaving may never
+            # start, and the watch must go on.
+            await asyncio.wait_for(ray_calls.ask_async(handle, "start", handle), START_TIMEOUT)
         except Exception as error:
             # The node left meanwhile, or the agent could not register.
             log.warning("supervisor: agent %s did not start: %s", agent_id, error)

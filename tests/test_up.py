@@ -27,9 +27,11 @@ from runtime_support import processes_in, wait_for
 from test_multinode import OnePerAgent, raylet_pids
 
 import pyactors
-from pyactors import ray_calls
+from pyactors import Launch, Resources, TaskInfo, ray_calls
 from pyactors.cli import Api, NoMaster, main
 from pyactors.errors import ClusterUpError
+from pyactors.offer_book import OfferInfo
+from pyactors.scheduler import Driver
 from pyactors.supervisor import PREFIX, NodeWatch, agent_id_of
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -75,6 +77,27 @@ def standing(ray_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> 
             pyactors.down(address)
 
 
+class Probe(OnePerAgent):
+    """One task with `command` on each agent, named `<name>-<agent id>`, so
+    that the tests' frameworks never reuse an id the master still holds
+    (a task it reported TASK_GONE stays among its live ones)."""
+
+    def __init__(self, name: str, command: str) -> None:
+        super().__init__(command)
+        self.name = name
+
+    def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
+        for offer in offers:
+            if offer.agent_id in self.agents:
+                driver.decline([offer.id], refuse_seconds=60)
+                continue
+            self.agents.add(offer.agent_id)
+            task_id = f"{self.name}-{offer.agent_id}"
+            resources = Resources.parse("cpus:0.1;mem:16")
+            task = TaskInfo(task_id, "probe", resources, command=self.command)
+            driver.accept([offer.id], [Launch([task])], refuse_seconds=60)
+
+
 def agents_by_node(url: str) -> dict[str, dict[str, object]]:
     return {a["attributes"]["ray_node_id"]: a for a in Api(url).get("/master/slaves")["slaves"]}
 
@@ -88,6 +111,7 @@ def test_node_watch_reports_joined_and_left_nodes() -> None:
     # An agent that could not start is tried again at the next reading.
     watch.forget("c")
     assert watch.update(["b", "c"]).joined == ["c"]
+    assert watch.without_agent(["c"]) == ["b"]
     assert agent_id_of("0123456789abcdef") == "agent-0123456789ab"
 
 
@@ -120,7 +144,7 @@ def test_connect_runs_a_framework_whose_tasks_run_on_their_agents_nodes(
     try:
         assert cluster.url == standing.url
         framework = cluster.run_framework(
-            OnePerAgent, "echo $RAY_RAYLET_PID", name="probe", roles=["probe"]
+            Probe, "probe", "echo $RAY_RAYLET_PID", name="probe", roles=["probe"]
         )
         agents = cluster.state()["agents"]
         wait_for(
@@ -132,7 +156,7 @@ def test_connect_runs_a_framework_whose_tasks_run_on_their_agents_nodes(
         )
         pids = raylet_pids(ray_cluster)
         for agent in agents:
-            sandbox = cluster.sandbox(f"on-{agent['id']}")
+            sandbox = cluster.sandbox(f"probe-{agent['id']}")
             assert sandbox is not None and sandbox.startswith(str(standing.work_dir))
             raylet = int(Path(sandbox, "stdout").read_text())
             assert raylet == pids[agent["attributes"]["ray_node_id"]]
@@ -158,8 +182,8 @@ def test_a_joining_node_gets_an_agent_and_a_leaving_ones_tasks_are_unreachable(
             lambda: agents_by_node(standing.url).get(node.node_id), what="the new node's agent"
         )
         assert joined["id"] == agent_id and joined["reachable"]
-        framework = cluster.run_framework(OnePerAgent, "sleep 120", name="doomed", roles=["d"])
-        task = f"on-{agent_id}"
+        framework = cluster.run_framework(Probe, "doomed", "sleep 120", name="doomed", roles=["d"])
+        task = f"doomed-{agent_id}"
         wait_for(lambda: "TASK_RUNNING" in framework.call("states", task), what="running")
         sandbox = Path(cluster.sandbox(task) or "")
         assert processes_in(sandbox)
@@ -186,12 +210,39 @@ def test_a_joining_node_gets_an_agent_and_a_leaving_ones_tasks_are_unreachable(
 
 
 @pytest.mark.timeout(300)
+def test_an_agent_that_died_on_a_live_node_is_started_again(standing: Standing) -> None:
+    cluster = pyactors.connect(standing.address)
+    home = ray_calls.current_node_id()
+    agent_id = agent_id_of(home)
+    sandbox = None
+    try:
+        framework = cluster.run_framework(Probe, "orphan", "sleep 120", name="orphan", roles=["o"])
+        task = f"orphan-{agent_id}"
+        wait_for(lambda: "TASK_RUNNING" in framework.call("states", task), what="running")
+        sandbox = Path(cluster.sandbox(task) or "")
+        old = ray_calls.named(f"{PREFIX}{agent_id}")
+        ray_calls.stop(old)
+        # Lost, then back as a new actor that does not hold the old one's task.
+        wait_for(lambda: "TASK_GONE" in framework.call("states", task), what="TASK_GONE")
+        assert framework.call("states", task)[-2:] == ["TASK_UNREACHABLE", "TASK_GONE"]
+        wait_for(lambda: agents_by_node(standing.url)[home]["reachable"], what="agent back")
+        new = ray_calls.named(f"{PREFIX}{agent_id}")
+        assert new._actor_id != old._actor_id
+        cluster.teardown(framework)
+    finally:
+        # The killed agent's task process outlived it (its own process group).
+        for process in processes_in(sandbox) if sandbox else []:
+            process.kill()
+        cluster.shutdown()
+
+
+@pytest.mark.timeout(300)
 def test_down_stops_the_tasks_agents_and_masters(standing: Standing) -> None:
     cluster = pyactors.connect(standing.address)
     try:
-        framework = cluster.run_framework(OnePerAgent, "sleep 300", name="long", roles=["l"])
+        framework = cluster.run_framework(Probe, "long", "sleep 300", name="long", roles=["l"])
         agents = [a for a in cluster.state()["agents"] if a["reachable"]]
-        tasks = [f"on-{a['id']}" for a in agents]
+        tasks = [f"long-{a['id']}" for a in agents]
         for task in tasks:
             wait_for(lambda t=task: "TASK_RUNNING" in framework.call("states", t), what=task)
         sandboxes = [Path(cluster.sandbox(task) or "") for task in tasks]
