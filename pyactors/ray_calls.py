@@ -59,7 +59,11 @@ def connect(address: str | None = None, start_head: bool = False) -> str:
             ensure_started(address=found)
         except ConnectionError as error:
             raise ClusterUpError(f"cannot connect to the Ray cluster at {found}: {error}") from None
-    return str(ray.get_runtime_context().gcs_address)
+    current = str(ray.get_runtime_context().gcs_address)
+    if address is not None and running_address(address) != current:
+        # One process, one Ray cluster: acting on another would mislead.
+        raise ClusterUpError(f"this process is connected to the Ray cluster at {current}")
+    return current
 
 
 def running_address(address: str | None = None) -> str | None:

@@ -29,7 +29,7 @@ from test_multinode import OnePerAgent, raylet_pids
 import pyactors
 from pyactors import Launch, Resources, TaskInfo, ray_calls
 from pyactors.cli import Api, NoMaster, main
-from pyactors.errors import ClusterUpError
+from pyactors.errors import ClusterUpError, InvalidArgumentError
 from pyactors.offer_book import OfferInfo
 from pyactors.scheduler import Driver
 from pyactors.supervisor import PREFIX, NodeWatch, agent_id_of
@@ -113,6 +113,14 @@ def test_node_watch_reports_joined_and_left_nodes() -> None:
     assert watch.update(["b", "c"]).joined == ["c"]
     assert watch.without_agent(["c"]) == ["b"]
     assert agent_id_of("0123456789abcdef") == "agent-0123456789ab"
+
+
+def test_a_detached_cluster_is_one_agent_per_node_and_on_this_ray_cluster() -> None:
+    with pytest.raises(InvalidArgumentError, match="per-node"):
+        pyactors.Cluster(agents=2, detached=True)
+    with pytest.raises(ClusterUpError, match="connected to the Ray cluster at"):
+        pyactors.connect("127.0.0.1:1")
+    assert not ray_calls.named_actors(PREFIX)
 
 
 @pytest.mark.timeout(300)
