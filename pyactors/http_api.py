@@ -18,6 +18,13 @@ changes; a refused one is a 4xx whose JSON body names the problem
 - `POST /master/kill` `{"task_id", "framework_id"?}`
 - `POST /master/reserve`, `/master/unreserve` `{"agent_id", "resources"}`
   (resource text such as "cpus(web):1", or Mesos's list form)
+- `POST /master/create-volumes`, `/master/destroy-volumes` `{"agent_id",
+  "volumes"}` (e.g. "disk(web)[data]:64")
+- `POST /master/maintenance/drain` `{"agent_id", "grace_period_seconds"?}`:
+  no more offers from the agent, its tasks killed with that grace period;
+  `POST /master/maintenance/reactivate` `{"agent_id"}` ends it;
+  `GET /master/maintenance` lists the agents under maintenance (DRAINING,
+  then DRAINED once no task holds resources there)
 
 Every reply is orjson-encoded. The server is started when the master
 becomes the leader and stopped when it stops leading.
@@ -310,24 +317,49 @@ def make_app(host: Host) -> web.Application:
         host.operate(lambda state, now: state.operator_kill(task_id, framework_id, now))
         return json_response({"task_id": task_id})
 
-    def reservation(unreserve: bool) -> Callable[[web.Request], Awaitable[web.Response]]:
+    def agent_operation(
+        field: str, apply: Callable[[MasterState, str, Resources], None]
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """An operation on one agent's available resources, named by `field`."""
+
         async def handler(request: web.Request) -> web.Response:
             body = _object(await _body(request))
             agent_id = _string(body, "agent_id", "slave_id", "slaveId")
             assert agent_id is not None
-            resources = _resources(body.get("resources"))
+            resources = _resources(body.get(field))
 
             def change(state: MasterState, now: float) -> list[Effect]:
-                if unreserve:
-                    state.unreserve(agent_id, resources)
-                else:
-                    state.reserve(agent_id, resources)
+                apply(state, agent_id, resources)
                 return []
 
             host.operate(change)
-            return json_response({"agent_id": agent_id, "resources": str(resources)})
+            return json_response({"agent_id": agent_id, field: str(resources)})
 
         return handler
+
+    async def drain(request: web.Request) -> web.Response:
+        body = _object(await _body(request))
+        agent_id = _string(body, "agent_id", "slave_id", "slaveId")
+        assert agent_id is not None
+        grace = body.get("grace_period_seconds")
+        if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int | float)):
+            raise RequestError(
+                400, "invalid_argument", "grace_period_seconds must be a number of seconds"
+            )
+        host.operate(lambda state, now: state.drain_agent(agent_id, grace))
+        return json_response({"agent_id": agent_id, "grace_period_seconds": grace})
+
+    async def reactivate(request: web.Request) -> web.Response:
+        body = _object(await _body(request))
+        agent_id = _string(body, "agent_id", "slave_id", "slaveId")
+        assert agent_id is not None
+
+        def change(state: MasterState, now: float) -> list[Effect]:
+            state.reactivate_agent(agent_id)
+            return []
+
+        host.operate(change)
+        return json_response({"agent_id": agent_id})
 
     app = web.Application(middlewares=[_errors])
     reads = {
@@ -354,8 +386,17 @@ def make_app(host: Host) -> web.Application:
     app.router.add_put("/master/weights", set_weights)
     app.router.add_post("/master/teardown", teardown)
     app.router.add_post("/master/kill", kill)
-    app.router.add_post("/master/reserve", reservation(unreserve=False))
-    app.router.add_post("/master/unreserve", reservation(unreserve=True))
+    app.router.add_post("/master/reserve", agent_operation("resources", MasterState.reserve))
+    app.router.add_post("/master/unreserve", agent_operation("resources", MasterState.unreserve))
+    app.router.add_post(
+        "/master/create-volumes", agent_operation("volumes", MasterState.create_volumes)
+    )
+    app.router.add_post(
+        "/master/destroy-volumes", agent_operation("volumes", MasterState.destroy_volumes)
+    )
+    app.router.add_get("/master/maintenance", read(state_json.maintenance))
+    app.router.add_post("/master/maintenance/drain", drain)
+    app.router.add_post("/master/maintenance/reactivate", reactivate)
     return app
 
 

@@ -721,8 +721,8 @@ class MasterActor:
                     to_framework(framework_id, "messages", messages)
                 case LaunchTasks(agent_id, framework_id, tasks, groups, role):
                     to_agent(agent_id, "launch", framework_id, tasks, groups, role)
-                case KillTasks(agent_id, _, task_ids):
-                    to_agent(agent_id, "kill", task_ids)
+                case KillTasks(agent_id, _, task_ids, grace):
+                    to_agent(agent_id, "kill", task_ids, grace)
                 case AcknowledgeToAgent(agent_id, acknowledgements):
                     to_agent(agent_id, "acknowledge", acknowledgements)
                 case ResendUpdates(agent_id, task_ids):

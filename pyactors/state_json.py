@@ -26,6 +26,7 @@ from pyactors._core import Resources
 from pyactors.errors import InvalidArgumentError
 from pyactors.master_state import AgentRecord, FrameworkRecord, MasterState, TaskRecord
 from pyactors.quota import quota_quantities
+from pyactors.registry_records import MaintenanceEntry
 from pyactors.tasks import TERMINAL_STATES, TaskState, TaskStatus
 
 # The scalars Mesos's resource model always shows.
@@ -167,15 +168,27 @@ class _Usage:
 # ------------------------------------------------------------------ agents
 
 
-def agent_json(agent: AgentRecord, usage: _Usage, about: About) -> dict[str, Any]:
+def drain_json(entry: MaintenanceEntry, used: Resources) -> dict[str, Any]:
+    """Mesos's DrainInfo: DRAINING until no task holds resources on the agent."""
+    return {
+        "state": "DRAINED" if used.is_empty() else "DRAINING",
+        "config": {"max_grace_period": entry.grace_period},
+    }
+
+
+def agent_json(
+    agent: AgentRecord, usage: _Usage, about: About, drain: MaintenanceEntry | None = None
+) -> dict[str, Any]:
     used, offered = usage.used("agent", agent.agent_id), usage.offered("agent", agent.agent_id)
+    maintenance = {} if drain is None else {"drain_info": drain_json(drain, used)}
     return {
         "id": agent.agent_id,
         "hostname": agent.hostname,
         "registered_time": agent.registered_at + about.clock_offset,
         "last_seen_time": agent.last_seen + about.clock_offset,
         "active": agent.reachable,
-        "deactivated": False,
+        "deactivated": drain is not None,
+        **maintenance,
         "reachable": agent.reachable,
         "attributes": dict(agent.attributes),
         "resources": resources_model(agent.total),
@@ -196,7 +209,10 @@ def slaves(state: MasterState, about: About, usage: _Usage | None = None) -> dic
     """/master/slaves."""
     usage = usage or _Usage(state)
     return {
-        "slaves": [agent_json(a, usage, about) for a in state.agents.values()],
+        "slaves": [
+            agent_json(a, usage, about, state.maintenance.get(a.agent_id))
+            for a in state.agents.values()
+        ],
         "recovered_slaves": [
             {
                 "id": e.agent_id,
@@ -206,6 +222,18 @@ def slaves(state: MasterState, about: About, usage: _Usage | None = None) -> dic
             }
             for e in state.recovering.values()
         ],
+    }
+
+
+def maintenance(state: MasterState, about: About) -> dict[str, Any]:
+    """/master/maintenance: the agents under maintenance and how far their
+    draining has got (an agent not back since an election shows no usage)."""
+    usage = _Usage(state)
+    return {
+        "agents": [
+            {"agent_id": agent_id, **drain_json(entry, usage.used("agent", agent_id))}
+            for agent_id, entry in sorted(state.maintenance.items())
+        ]
     }
 
 
@@ -381,7 +409,13 @@ def state_summary(state: MasterState, about: About) -> dict[str, Any]:
         "cluster": "",
         "slaves": [
             {
-                **{k: v for k, v in agent_json(a, usage, about).items() if not k.endswith("_full")},
+                **{
+                    k: v
+                    for k, v in agent_json(
+                        a, usage, about, state.maintenance.get(a.agent_id)
+                    ).items()
+                    if not k.endswith("_full")
+                },
                 **counts(per_agent[a.agent_id]),
                 "framework_ids": sorted(frameworks_on[a.agent_id]),
             }
