@@ -26,8 +26,11 @@ changes; a refused one is a 4xx whose JSON body names the problem
   `GET /master/maintenance` lists the agents under maintenance (DRAINING,
   then DRAINED once no task holds resources there)
 
-Every reply is orjson-encoded. The server is started when the master
-becomes the leader and stopped when it stops leading.
+`/master/redirect` answers 307 with the leader's address; a standby
+answers every request that needs the leader with a 307 to the same path
+there (503 while no leader is known).
+
+Every reply is orjson-encoded. Every master serves, leader or standby.
 """
 
 from __future__ import annotations
@@ -75,6 +78,9 @@ class Host(Protocol):
 
     def teardown_framework(self, framework_id: str) -> None: ...
 
+    def leader_url(self) -> str | None:
+        """The leader's base address (this master's while it leads), if known."""
+
 
 class RequestError(Exception):
     """A request the API refuses before anything changes."""
@@ -104,10 +110,29 @@ def error_response(status: int, kind: str, message: str) -> web.Response:
     return json_response(state_json.error_json(status, kind, message), status)
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _redirecting(host: Host) -> Any:
+    """A standby sends every request that needs the leader on to it (307
+    keeps the method and body), as Mesos's standbys do; with no leader
+    known it answers 503."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except NotLeaderError:
+            leader = host.leader_url()
+            if leader is None or request.path == "/master/redirect":
+                raise
+            raise web.HTTPTemporaryRedirect(leader + request.path_qs) from None
+
+    return middleware
+
+
 @web.middleware
-async def _errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPException as error:
@@ -214,6 +239,12 @@ def make_app(host: Host) -> web.Application:
             return json_response(shape(leading(), host.about()))
 
         return handler
+
+    async def redirect(request: web.Request) -> web.Response:
+        leader = host.leader_url()
+        if leader is None:
+            raise NotLeaderError("no leading master is known")
+        raise web.HTTPTemporaryRedirect(leader)
 
     async def health(request: web.Request) -> web.Response:
         leading()
@@ -361,7 +392,7 @@ def make_app(host: Host) -> web.Application:
         host.operate(change)
         return json_response({"agent_id": agent_id})
 
-    app = web.Application(middlewares=[_errors])
+    app = web.Application(middlewares=[_errors, _redirecting(host)])
     reads = {
         "state": state_json.state,
         "state-summary": state_json.state_summary,
@@ -374,6 +405,8 @@ def make_app(host: Host) -> web.Application:
         app.router.add_get(f"/{name}", read(shape))
     app.router.add_get("/master/tasks", tasks)
     app.router.add_get("/tasks", tasks)
+    app.router.add_get("/master/redirect", redirect)
+    app.router.add_get("/redirect", redirect)
     app.router.add_get("/health", health)
     app.router.add_get("/master/health", health)
     app.router.add_get("/metrics/snapshot", metrics_snapshot)
@@ -401,8 +434,8 @@ def make_app(host: Host) -> web.Application:
 
 
 class HttpServer:
-    """Starts and stops the API on `host:port` (port 0: a free one, chosen
-    anew at each start). Starts and stops run in the order asked."""
+    """Starts and stops the API on `host:port` (port 0: a free one). Starts
+    and stops run in the order asked."""
 
     def __init__(self, master: Host, host: str = "127.0.0.1", port: int = 0) -> None:
         self.master, self.host, self.port = master, host, port

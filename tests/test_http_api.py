@@ -295,10 +295,21 @@ def test_the_new_leader_serves_and_the_old_one_stops(zookeeper: Any, tmp_path: P
         standby = next(m for m in ha.masters if not ray_calls.ask(m, "status")["leading"])
         with pytest.raises(NotLeaderError):
             ray_calls.ask(standby, "url")
+        # The standby serves too: it sends requests on to the leader.
+        standby_url = ray_calls.ask(standby, "status")["info"]["url"]
+        assert standby_url != first
+        assert unfollowed(standby_url, "/master/redirect") == (307, first)
+        assert unfollowed(first, "/master/redirect") == (307, first)
+        assert unfollowed(standby_url, "/master/tasks?limit=1") == (
+            307,
+            first + "/master/tasks?limit=1",
+        )
+        assert get(standby_url, "/master/slaves") == get(first, "/master/slaves")
         ray_calls.stop(ha.leader())
         second = wait_for(lambda: _new_url(ha, first), timeout=30, what="a new leader serving")
         wait_for(lambda: len(get(second, "/master/slaves")["slaves"]) == 1, what="the agent")
         assert not _serving(first)
+        assert unfollowed(standby_url, "/master/redirect") == (307, second)
     finally:
         ha.shutdown()
 
@@ -316,3 +327,18 @@ def _serving(url: str) -> bool:
         return request(url, "/health")[0] == 200
     except OSError:
         return False
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def unfollowed(url: str, path: str) -> tuple[int, str | None]:
+    """(status, Location) of a GET whose redirect is not followed."""
+    opener = urllib.request.build_opener(_NoRedirects)
+    try:
+        with opener.open(url + path, timeout=30) as response:
+            return response.status, response.headers.get("Location")
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Location")
