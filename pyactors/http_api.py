@@ -26,6 +26,8 @@ changes; a refused one is a 4xx whose JSON body names the problem
   `GET /master/maintenance` lists the agents under maintenance (DRAINING,
   then DRAINED once no task holds resources there)
 
+`/openapi.json` describes all of it (`pyactors.openapi`).
+
 `/master/redirect` answers 307 with the leader's address; a standby
 answers every request that needs the leader with a 307 to the same path
 there (503 while no leader is known).
@@ -43,7 +45,7 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
-from pyactors import state_json
+from pyactors import openapi, state_json
 from pyactors._core import Resources
 from pyactors.errors import (
     InvalidArgumentError,
@@ -240,6 +242,9 @@ def make_app(host: Host) -> web.Application:
 
         return handler
 
+    async def openapi_document(request: web.Request) -> web.Response:
+        return json_response(openapi.document())
+
     async def redirect(request: web.Request) -> web.Response:
         leader = host.leader_url()
         if leader is None:
@@ -405,6 +410,7 @@ def make_app(host: Host) -> web.Application:
         app.router.add_get(f"/{name}", read(shape))
     app.router.add_get("/master/tasks", tasks)
     app.router.add_get("/tasks", tasks)
+    app.router.add_get("/openapi.json", openapi_document)
     app.router.add_get("/master/redirect", redirect)
     app.router.add_get("/redirect", redirect)
     app.router.add_get("/health", health)

@@ -365,7 +365,7 @@ def state(state: MasterState, about: About) -> dict[str, Any]:
     """/master/state (and /state)."""
     usage = _Usage(state)
     snapshot = state.allocator.snapshot()
-    agents = state.agents.values()
+    agents, drained = state.agents.values(), state.maintenance
     return {
         "version": about.version,
         "id": about.id,
@@ -373,8 +373,8 @@ def state(state: MasterState, about: About) -> dict[str, Any]:
         "leader": about.leader,
         "start_time": about.start_time,
         "elected_time": about.elected_time,
-        "activated_slaves": sum(a.reachable for a in agents),
-        "deactivated_slaves": 0,
+        "activated_slaves": sum(a.reachable and a.agent_id not in drained for a in agents),
+        "deactivated_slaves": sum(a.reachable and a.agent_id in drained for a in agents),
         "unreachable_slaves": sum(not a.reachable for a in agents),
         **slaves(state, about, usage),
         **frameworks(state, about, usage),
@@ -497,10 +497,11 @@ def metrics(state: MasterState, about: About) -> dict[str, float]:
     }
     agents = list(state.agents.values())
     reachable = [a for a in agents if a.reachable]
-    out["master/slaves_active"] = len(reachable)
+    inactive = sum(a.agent_id in state.maintenance for a in reachable)
+    out["master/slaves_active"] = len(reachable) - inactive
     out["master/slaves_connected"] = len(reachable)
     out["master/slaves_disconnected"] = len(agents) - len(reachable)
-    out["master/slaves_inactive"] = 0
+    out["master/slaves_inactive"] = inactive
     out["master/slaves_unreachable"] = len(agents) - len(reachable)
     out["master/slaves_recovering"] = len(state.recovering)
     connected = sum(f.connected for f in state.frameworks.values())
