@@ -19,6 +19,9 @@ changes; a refused one is a 4xx whose JSON body names the problem
 - `POST /master/reserve`, `/master/unreserve` `{"agent_id", "resources"}`
   (resource text such as "cpus(web):1", or Mesos's list form)
 
+The web UI (`pyactors.webui`) is served at `/`, and `/master/shares`
+gives the frameworks' dominant shares over the last minutes for its chart.
+
 Every reply is orjson-encoded. The server is started when the master
 becomes the leader and stopped when it stops leading.
 """
@@ -33,7 +36,7 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
-from pyactors import state_json
+from pyactors import state_json, webui
 from pyactors._core import Resources
 from pyactors.errors import (
     InvalidArgumentError,
@@ -46,6 +49,7 @@ from pyactors.errors import (
 )
 from pyactors.master_state import Effect, MasterState
 from pyactors.metrics import CONTENT_TYPE, MasterMetrics
+from pyactors.share_history import ShareHistory
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +60,7 @@ class Host(Protocol):
     """What the server needs from the master actor that runs it."""
 
     metrics: MasterMetrics
+    share_history: ShareHistory
 
     def leading_state(self) -> MasterState | None:
         """The state while this master leads, else None."""
@@ -356,6 +361,14 @@ def make_app(host: Host) -> web.Application:
     app.router.add_post("/master/kill", kill)
     app.router.add_post("/master/reserve", reservation(unreserve=False))
     app.router.add_post("/master/unreserve", reservation(unreserve=True))
+
+    # The web UI, and the share history its chart draws.
+    async def shares(request: web.Request) -> web.Response:
+        names = {f.framework_id: f.name for f in leading().frameworks.values()}
+        return json_response(host.share_history.to_json(names))
+
+    app.router.add_get("/master/shares", shares)
+    app.add_routes(webui.routes())
     return app
 
 

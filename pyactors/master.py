@@ -85,6 +85,7 @@ from pyactors.master_state import (
 from pyactors.metrics import MasterMetrics, Reading
 from pyactors.operations import Operation
 from pyactors.registry import MemoryRegistry, Registry, ZooKeeperRegistry
+from pyactors.share_history import ShareHistory
 from pyactors.tasks import TaskStatus
 
 log = logging.getLogger(__name__)
@@ -149,6 +150,8 @@ class MasterActor:
         self.http = None if http_port is None else HttpServer(self, http_host, http_port)
         self.elected_time = 0.0
         self.metrics = MasterMetrics(self._metrics_reading)
+        # The frameworks' dominant shares over the last minutes (the web UI's chart).
+        self.share_history = ShareHistory()
         self._http_tasks: set[asyncio.Task[None]] = set()
         self._calls: dict[str, Callable[..., list[Effect]]] = {
             "accept": self._accept,
@@ -266,6 +269,7 @@ class MasterActor:
         self.agent_handles, self.framework_handles = {}, {}
         self.state = state
         self.elected_time = time.time()
+        self.share_history.clear()
         self._send(effects)
         self._soon()
         if self.http is not None:
@@ -331,6 +335,8 @@ class MasterActor:
                 continue
             self.metrics.observe_cycle(state.allocator.last_cycle_seconds)
             self._send(effects)
+            if self.share_history.due(wall := time.time()):
+                self.share_history.record(wall, state_json.shares(state.allocator.snapshot()))
             if now - last_heartbeat >= self.framework_heartbeat_interval:
                 last_heartbeat = now
                 heartbeats: Outbox = {}
