@@ -70,13 +70,13 @@ function formatMegabytes(value) {
 
 function formatPercent(fraction) {
   const percent = 100 * (Number(fraction) || 0);
-  return `${percent < 10 && percent > 0 ? percent.toFixed(1) : Math.round(percent)}%`;
+  return `${percent < 10 ? Math.round(percent * 10) / 10 : Math.round(percent)}%`;
 }
 
 function formatDuration(seconds) {
   const s = Math.max(0, Math.floor(Number(seconds) || 0));
   if (s < 60) return `${s}s`;
-  if (s < 3600) return `${Math.floor(s / 60)}m ${s % 60}s`;
+  if (s < 3600) return s % 60 ? `${Math.floor(s / 60)}m ${s % 60}s` : `${s / 60}m`;
   if (s < 86400) return `${Math.floor(s / 3600)}h ${Math.floor((s % 3600) / 60)}m`;
   return `${Math.floor(s / 86400)}d ${Math.floor((s % 86400) / 3600)}h`;
 }
@@ -233,7 +233,8 @@ function renderTotals(agents, frameworks, metrics) {
       el("div", { class: "big" }, count(byState, LIVE_STATES)),
       el("div", { class: "chips" }, chips.length ? chips : el("span", { class: "muted" }, "none yet"))),
     el("div", { class: "card wide", id: "total-resources" },
-      el("h3", {}, "Resources used (offered) of total"),
+      el("h3", {}, "Resources",
+        el("span", { class: "legend" }, el("i", { class: "used" }), "used ", el("i", { class: "offered" }), "offered")),
       RESOURCES.map((resource) =>
         el("div", { class: "resource-row" },
           el("span", { class: "resource-name" }, resource.label),
@@ -300,9 +301,17 @@ function renderFrameworks(frameworks, latest) {
   document.querySelector("#frameworks tbody").replaceChildren(...rows);
 }
 
-function niceMaximum(value) {
-  for (const step of [0.05, 0.1, 0.2, 0.25, 0.5, 0.75, 1]) if (value <= step) return step;
-  return Math.ceil(value);
+// The smallest round step (at most five to the top) and the top of an axis
+// that shows values up to `highest`.
+function niceScale(highest, steps) {
+  for (const step of steps) if (highest <= step * 5) return { step, top: Math.max(step, Math.ceil(highest / step - 1e-9) * step) };
+  const step = steps[steps.length - 1];
+  return { step, top: Math.ceil(highest / step) * step };
+}
+
+function formatAgo(seconds) {
+  if (seconds === 0) return "now";
+  return seconds % 60 === 0 ? `−${seconds / 60}m` : `−${seconds}s`;
 }
 
 function renderChart(shares) {
@@ -310,28 +319,27 @@ function renderChart(shares) {
   const width = 640, height = 220, left = 46, right = 14, top = 12, bottom = 26;
   const plotWidth = width - left - right, plotHeight = height - top - bottom;
   const times = shares.times || [];
-  const span = Number(shares.window_seconds) || 600;
-  document.getElementById("shares-window").textContent =
-    `last ${formatDuration(span)}, a sample every ${formatDuration(shares.interval_seconds)}`;
-  const series = shares.series || [];
+  const keep = Number(shares.window_seconds) || 600;
   const end = times.length ? times[times.length - 1] : 0;
+  // A young master's few samples fill the width; the span grows to the window.
+  const span = Math.min(keep, Math.max(60, times.length ? end - times[0] : 0));
+  document.getElementById("shares-window").textContent =
+    `last ${formatDuration(span)} (up to ${formatDuration(keep)}), a sample every ${formatDuration(shares.interval_seconds)}`;
+  const series = shares.series || [];
   const x = (time) => left + plotWidth * (1 - Math.min(span, end - time) / span);
   let highest = 0;
   for (const line of series) for (const value of line.shares) if (value !== null) highest = Math.max(highest, value);
-  const yMax = niceMaximum(highest);
-  const y = (value) => top + plotHeight * (1 - value / yMax);
+  const yScale = niceScale(highest || 0.1, [0.01, 0.02, 0.05, 0.1, 0.2, 0.25]);
+  const y = (value) => top + plotHeight * (1 - value / yScale.top);
   const nodes = [];
-  for (let i = 0; i <= 4; i += 1) {
-    const value = (yMax * i) / 4;
+  for (let value = 0; value <= yScale.top + 1e-9; value += yScale.step) {
     nodes.push(svg("line", { class: "grid", x1: left, x2: width - right, y1: y(value), y2: y(value) }));
     nodes.push(svg("text", { class: "axis", x: left - 6, y: y(value) + 4, "text-anchor": "end" }, formatPercent(value)));
   }
-  const minutes = Math.max(1, Math.round(span / 60));
-  const step = minutes > 10 ? Math.ceil(minutes / 5) : 2;
-  for (let minute = 0; minute <= minutes; minute += step) {
-    const at = x(end - minute * 60);
-    nodes.push(svg("text", { class: "axis", x: at, y: height - 8, "text-anchor": "middle" },
-      minute === 0 ? "now" : `−${minute}m`));
+  const xStep = niceScale(span, [10, 15, 30, 60, 120, 300, 600]).step;
+  for (let ago = 0; ago <= span + 1e-9; ago += xStep) {
+    nodes.push(svg("text", { class: "axis", x: x(end - ago), y: height - 8, "text-anchor": "middle" },
+      formatAgo(ago)));
   }
   const multiRole = new Set();
   const seen = new Set();
