@@ -363,6 +363,15 @@ def test_filters_tasks_by_state_and_framework(
     assert [r["id"] for r in rows] == [BATCH_FAILED[0]]
     assert page.input_value("#state-filter") == "TASK_FAILED"
 
+    # Pages of 50: a second page of failed tasks is empty, and back is the first.
+    open_ui(page, cluster.url, "#state=TASK_FAILED&page=1")
+    wait_for(lambda: page.locator("#tasks tbody td.empty").count() == 1, what="an empty page")
+    assert page.is_disabled("#older") and not page.is_disabled("#newer")
+    page.click("#newer")
+    rows = wait_for_rows(page, lambda rows: len(rows) == 1, "the first page")
+    assert [r["id"] for r in rows] == [BATCH_FAILED[0]]
+    assert page.evaluate("location.hash") == "#state=TASK_FAILED"
+
 
 def test_updates_live(cluster: pyactors.cluster.Cluster, page: Page) -> None:
     """The open page follows the cluster: a framework and task that start

@@ -455,7 +455,8 @@ function setView(change) {
   if (view.state) query.set("state", view.state);
   if (view.framework) query.set("framework", view.framework);
   if (view.page) query.set("page", view.page);
-  history.replaceState(null, "", `${location.pathname}${location.search}${query.size ? `#${query}` : ""}`);
+  const fragment = query.toString();
+  history.replaceState(null, "", `${location.pathname}${location.search}${fragment ? `#${fragment}` : ""}`);
   refresh();
 }
 
