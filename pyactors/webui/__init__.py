@@ -16,6 +16,7 @@ even if it reached the markup (app.js only ever sets it as text).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -70,11 +71,15 @@ def _reply(request: web.Request, asset: Asset) -> web.Response:
     return web.Response(body=asset.body, headers=headers)
 
 
-def routes(assets: dict[str, Asset] | None = None) -> list[web.RouteDef]:
-    """`GET /` (the page) and `GET /webui/{name}` (its scripts and styles)."""
-    table = load_assets() if assets is None else assets
+def routes(leading: Callable[[], object]) -> list[web.RouteDef]:
+    """`GET /` (the page) and `GET /webui/{name}` (its scripts and styles).
+    The page is the leader's only: on a standby `leading` raises
+    NotLeaderError, which the API answers with a redirect to the leader
+    (the page's requests must go to the origin that serves it)."""
+    table = load_assets()
 
     async def page(request: web.Request) -> web.Response:
+        leading()
         return _reply(request, table[INDEX])
 
     async def asset(request: web.Request) -> web.Response:
