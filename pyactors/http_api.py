@@ -28,6 +28,9 @@ changes; a refused one is a 4xx whose JSON body names the problem
 
 `/openapi.json` describes all of it (`pyactors.openapi`).
 
+The web UI (`pyactors.webui`) is served at `/`, and `/master/shares`
+gives the frameworks' dominant shares over the last minutes for its chart.
+
 `/master/redirect` answers 307 with the leader's address; a standby
 answers every request that needs the leader with a 307 to the same path
 there (503 while no leader is known).
@@ -45,7 +48,7 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
-from pyactors import openapi, state_json
+from pyactors import openapi, state_json, webui
 from pyactors._core import Resources
 from pyactors.errors import (
     InvalidArgumentError,
@@ -58,6 +61,7 @@ from pyactors.errors import (
 )
 from pyactors.master_state import Effect, MasterState
 from pyactors.metrics import CONTENT_TYPE, MasterMetrics
+from pyactors.share_history import ShareHistory
 
 log = logging.getLogger(__name__)
 
@@ -68,6 +72,7 @@ class Host(Protocol):
     """What the server needs from the master actor that runs it."""
 
     metrics: MasterMetrics
+    share_history: ShareHistory
 
     def leading_state(self) -> MasterState | None:
         """The state while this master leads, else None."""
@@ -436,6 +441,14 @@ def make_app(host: Host) -> web.Application:
     app.router.add_get("/master/maintenance", read(state_json.maintenance))
     app.router.add_post("/master/maintenance/drain", drain)
     app.router.add_post("/master/maintenance/reactivate", reactivate)
+
+    # The web UI, and the share history its chart draws.
+    async def shares(request: web.Request) -> web.Response:
+        names = {f.framework_id: f.name for f in leading().frameworks.values()}
+        return json_response(host.share_history.to_json(names))
+
+    app.router.add_get("/master/shares", shares)
+    app.add_routes(webui.routes(leading))
     return app
 
 

@@ -86,6 +86,7 @@ from pyactors.master_state import (
 from pyactors.metrics import MasterMetrics, Reading
 from pyactors.operations import Operation
 from pyactors.registry import MemoryRegistry, Registry, ZooKeeperRegistry
+from pyactors.share_history import ShareHistory
 from pyactors.tasks import TaskStatus
 
 log = logging.getLogger(__name__)
@@ -150,6 +151,8 @@ class MasterActor:
         self.http = None if http_port is None else HttpServer(self, http_host, http_port)
         self.elected_time = 0.0
         self.metrics = MasterMetrics(self._metrics_reading)
+        # The frameworks' dominant shares over the last minutes (the web UI's chart).
+        self.share_history = ShareHistory()
         # What the current leader published (None: none known).
         self.leader_info: dict[str, Any] | None = None
         self._serving: asyncio.Task[None] | None = None
@@ -275,6 +278,7 @@ class MasterActor:
         self.agent_handles, self.framework_handles = {}, {}
         self.state = state
         self.elected_time = time.time()
+        self.share_history.clear()
         self._send(effects)
         self._soon()
         if self.http is not None and self.http.address is None:
@@ -334,6 +338,8 @@ class MasterActor:
                 continue
             self.metrics.observe_cycle(state.allocator.last_cycle_seconds)
             self._send(effects)
+            if self.share_history.due(wall := time.time()):
+                self.share_history.record(wall, state_json.shares(state.allocator.snapshot()))
             if now - last_heartbeat >= self.framework_heartbeat_interval:
                 last_heartbeat = now
                 heartbeats: Outbox = {}

@@ -238,6 +238,29 @@ _MAINTENANCE: Schema = {
     },
 }
 
+_SHARES: Schema = {
+    "type": "object",
+    "required": ["interval_seconds", "window_seconds", "times", "series"],
+    "properties": {
+        "interval_seconds": _NUMBER,
+        "window_seconds": _NUMBER,
+        "times": {"type": "array", "items": _NUMBER},
+        "series": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["framework_id", "name", "role", "shares"],
+                "properties": {
+                    "framework_id": _STRING,
+                    "name": _STRING,
+                    "role": _STRING,
+                    "shares": {"type": "array", "items": {"type": ["number", "null"]}},
+                },
+            },
+        },
+    },
+}
+
 
 def _json(schema: Schema) -> Schema:
     return {"content": {"application/json": {"schema": schema}}}
@@ -426,6 +449,36 @@ def _paths() -> dict[str, Schema]:
         {"type": "object"},
         404,
     )
+    # The web UI (pyactors.webui) and the share history its chart draws.
+    paths["/master/shares"] = _read(
+        "Each framework's dominant share per role, sampled over the last minutes", _SHARES
+    )
+    paths["/"] = {
+        "get": {
+            "summary": "The web UI's page",
+            "responses": {
+                "200": {"description": "The page", "content": {"text/html": {"schema": _STRING}}},
+                **_errors(503),
+            },
+        }
+    }
+    paths["/webui/{name}"] = {
+        "get": {
+            "summary": "The web UI's scripts, styles and icon",
+            "parameters": [{"name": "name", "in": "path", "required": True, "schema": _ID}],
+            "responses": {
+                "200": {
+                    "description": "The file",
+                    "content": {
+                        kind: {"schema": _STRING}
+                        for kind in ("text/javascript", "text/css", "text/html", "image/svg+xml")
+                    },
+                },
+                "304": {"description": "Not modified (If-None-Match names its ETag)"},
+                **_errors(404),
+            },
+        }
+    }
     paths["/openapi.json"] = {
         "get": {
             "summary": "This document",

@@ -299,6 +299,8 @@ def test_the_new_leader_serves_and_the_old_one_stops(zookeeper: Any, tmp_path: P
         standby_url = ray_calls.ask(standby, "status")["info"]["url"]
         assert standby_url != first
         assert unfollowed(standby_url, "/master/redirect") == (307, first)
+        # The web UI's page too: its requests must go to the leader's origin.
+        assert unfollowed(standby_url, "/") == (307, first + "/")
         assert unfollowed(first, "/master/redirect") == (307, first)
         assert unfollowed(standby_url, "/master/tasks?limit=1") == (
             307,
