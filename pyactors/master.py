@@ -446,8 +446,8 @@ class MasterActor:
             self._soon()
 
     async def agents_lost(self, agent_ids: list[str]) -> None:
-        """Agents whose Ray node left the cluster (the supervisor of
-        `pyactors up` watches the node table): unreachable now, as when
+        """Agents whose Ray node left the cluster, or whose actor died (the
+        supervisor of `pyactors up` watches both): unreachable now, as when
         their actor is found dead."""
         state = self._leader()
         if state is None:
