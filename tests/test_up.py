@@ -66,7 +66,17 @@ def standing(ray_cluster: Cluster, tmp_path_factory: pytest.TempPathFactory) -> 
     address = ray_cluster.address
     try:
         done = pyactors_command(
-            "up", "--address", address, "--http-port", "0", "--work-dir", str(work_dir)
+            "up",
+            "--address",
+            address,
+            "--http-port",
+            "0",
+            "--work-dir",
+            str(work_dir),
+            "--agent-resources",
+            "disk:1000",
+            "--attribute",
+            "rack=r1",
         )
         assert done.returncode == 0, done.stderr
         url = done.stdout.split("export PYACTORS_MASTER=")[1].strip()
@@ -128,7 +138,14 @@ def test_up_starts_one_agent_per_node_and_a_second_up_is_refused(standing: Stand
     nodes = {n.node_id for n in ray_calls.alive_nodes()}
     agents = wait_for(lambda: len(agents_by_node(standing.url)) == len(nodes), what="agents")
     assert agents
-    assert set(agents_by_node(standing.url)) == nodes
+    found = agents_by_node(standing.url)
+    assert set(found) == nodes
+    for node in ray_calls.alive_nodes():
+        agent = found[node.node_id]
+        # Detected from its node, but for what --agent-resources names.
+        assert agent["resources"]["cpus"] == node.resources["CPU"]
+        assert agent["resources"]["disk"] == 1000
+        assert agent["attributes"]["rack"] == "r1"
     names = ray_calls.named_actors(PREFIX)
     assert f"{PREFIX}supervisor" in names and f"{PREFIX}master-0" in names
     assert {f"{PREFIX}{agent_id_of(n)}" for n in nodes} <= set(names)
