@@ -428,11 +428,23 @@ def _standing_master() -> str | None:
     show_default=True,
     help="The API's port (0: a free one).",
 )
-@click.option("--agent-resources", metavar="RESOURCES", help="Instead of the detected ones.")
-@click.option("--attribute", "attributes", multiple=True, metavar="KEY=VALUE", help="Agents'.")
+@click.option(
+    "--agent-resources",
+    metavar="RESOURCES",
+    help='Replace the detected resources they name, e.g. "cpus:4;mem:8192".',
+)
+@click.option(
+    "--attribute", "attributes", multiple=True, metavar="KEY=VALUE", help="Of every agent."
+)
 @click.option("--work-dir", metavar="DIR", help="Where agents keep sandboxes [/tmp/pyactors].")
 @click.option("--zk", metavar="URL", help="zk://host:port/path: masters elect a leader there.")
-@click.option("--masters", type=click.IntRange(min=1), default=1, show_default=True)
+@click.option(
+    "--masters",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="More than one contend through --zk.",
+)
 def up(
     address: str | None,
     http_host: str,
