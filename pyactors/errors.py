@@ -93,3 +93,20 @@ class AppDefinitionError(InvalidArgumentError):
 
     def __reduce__(self) -> tuple[type["AppDefinitionError"], tuple[list[tuple[str, str]]]]:
         return AppDefinitionError, (self.problems,)
+
+
+class LoadBalancerError(PyactorsError):
+    """HAProxy could not be started or reloaded with a new configuration;
+    the message quotes what haproxy said. A failed reload leaves the
+    previous configuration serving."""
+
+
+class HaproxyNotFoundError(LoadBalancerError, FileNotFoundError):
+    """The haproxy binary is not installed or not where the `haproxy` option
+    says: install Debian's haproxy or set that option to its path."""
+
+
+class LoadBalancerConfigError(LoadBalancerError, ValueError):
+    """A load balancer configuration that cannot be used (a port out of
+    range, two apps on one service port, a bad address, or a configuration
+    `haproxy -c` rejects); nothing was changed."""
