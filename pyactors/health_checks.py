@@ -79,11 +79,6 @@ class HealthChecks:
     def watching(self, task_id: str) -> bool:
         return task_id in self._watched
 
-    def healthy(self, task_id: str) -> bool | None:
-        """The task's last reported health (None: no verdict yet)."""
-        watched = self._watched.get(task_id)
-        return None if watched is None else watched.healthy
-
     def due(self, now: float) -> list[tuple[str, HealthCheck]]:
         """The checks to start now, marked in flight (one at a time per task)."""
         out = []
@@ -92,10 +87,6 @@ class HealthChecks:
                 watched.in_flight = True
                 out.append((task_id, watched.check))
         return out
-
-    def next_due(self) -> float | None:
-        times = [w.next_at for w in self._watched.values() if not w.in_flight]
-        return min(times) if times else None
 
     def record(self, task_id: str, healthy: bool, detail: str, now: float) -> HealthChange | None:
         """The result of a task's check that was in flight; the change of
@@ -145,7 +136,10 @@ async def probe(check: HealthCheck, sandbox: Path, env: dict[str, str]) -> tuple
             return await _tcp(CHECK_HOST, int(check.port or 0))
     except TimeoutError:
         return False, f"no answer within {check.timeout_seconds} s"
-    except (OSError, aiohttp.ClientError) as error:
+    except Exception as error:
+        # Refused, reset, unresolvable...: the check failed. Anything else
+        # is its failure too: a probe that raised would leave its task
+        # unchecked for good.
         return False, f"{type(error).__name__}: {error}"
 
 
