@@ -15,8 +15,8 @@ Semantics follow Mesos: the first check is `delay_seconds` after the task
 runs, the next `interval_seconds` after the previous one ends. Until the
 first success, failures within `grace_period_seconds` of the start are
 ignored. The health is reported when it changes (the first result, and
-every flip); `max_consecutive_failures` failures in a row ask for the task
-to be killed, and the task is checked no more.
+every flip); `max_consecutive_failures` failures in a row (unless 0) ask
+for the task to be killed, and the task is checked no more.
 """
 
 from __future__ import annotations
@@ -107,7 +107,8 @@ class HealthChecks:
         if not watched.succeeded and now - watched.started_at <= check.grace_period_seconds:
             return None
         watched.failures += 1
-        kill = watched.failures >= check.max_consecutive_failures
+        allowed = check.max_consecutive_failures
+        kill = allowed > 0 and watched.failures >= allowed
         if kill:
             self.forget(task_id)
         changed = watched.healthy is not False
@@ -119,8 +120,9 @@ class HealthChecks:
             False,
             changed,
             kill,
-            f"health check failed {watched.failures} time(s) in a row "
-            f"(of {check.max_consecutive_failures} allowed): {detail}",
+            f"health check failed {watched.failures} time(s) in a row"
+            + (f" (of {allowed} allowed)" if allowed else "")
+            + f": {detail}",
         )
 
 

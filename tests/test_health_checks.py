@@ -21,7 +21,7 @@ from runtime_support import small_cluster, wait_for
 import pyactors.cluster
 from pyactors import Resources
 from pyactors.agent_state import AgentState
-from pyactors.health_checks import HealthChecks, probe
+from pyactors.health_checks import HealthChange, HealthChecks, probe
 from pyactors.offer_book import OfferInfo
 from pyactors.operations import HealthCheck, Launch, TaskInfo
 from pyactors.scheduler import Driver, Scheduler
@@ -62,7 +62,7 @@ def test_a_check_is_valid_or_says_which_field_is_wrong() -> None:
     assert "interval_seconds" in HealthCheck("TCP", port=1, interval_seconds=0).problems()[0]
     assert (
         "max_consecutive_failures"
-        in (HealthCheck("TCP", port=1, max_consecutive_failures=0).problems()[0])
+        in (HealthCheck("TCP", port=1, max_consecutive_failures=-1).problems()[0])
     )
     bad = TaskInfo(
         "t", "t", Resources.parse("cpus:1"), command="true", health_check=HealthCheck("TCP")
@@ -130,6 +130,19 @@ def test_failures_in_the_grace_period_count_only_after_the_first_success() -> No
     checks.due(2.0)
     change = checks.record("u", False, "refused", 2.0)
     assert change is not None and change.kill  # within the grace period, after a success
+
+
+def test_zero_consecutive_failures_never_kills() -> None:
+    checks = HealthChecks()
+    check = HealthCheck("TCP", port=1, grace_period_seconds=0.0, max_consecutive_failures=0)
+    checks.watch("t", check, now=0.0)
+    changes = []
+    for now in range(1, 100):
+        checks.due(now * 100.0)
+        changes.append(checks.record("t", False, "refused", now * 100.0))
+    assert [c for c in changes if c is not None] == [
+        HealthChange("t", False, True, False, "health check failed 1 time(s) in a row: refused")
+    ]
 
 
 def test_a_result_for_a_forgotten_task_is_dropped() -> None:
