@@ -3,7 +3,8 @@ HTTP API (`pyactors.http_api`), in kubectl's and the Mesos CLI's manner.
 
 The master is `--master URL` or `$PYACTORS_MASTER`. Read commands print rich
 tables, or the API's JSON with `--json`. Exit codes: 0 done, 1 the master
-refused (its message on stderr), 2 no master given or none reachable there.
+refused (its message on stderr), 2 no master given or none reachable there,
+130 interrupted (Ctrl-C while `logs --follow` waits).
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from pyactors.errors import InvalidArgumentError, NotLeaderError
 from pyactors.leader import ELECTION, MasterLocation, close_client, zk_client
 from pyactors.master import MasterActor
 from pyactors.master_state import MasterConfig
-from pyactors.sandboxes import Sandboxes
+from pyactors.sandboxes import check_options
 from pyactors.scheduler import FrameworkActor, Scheduler
 
 
@@ -85,8 +85,8 @@ class Cluster:
             raise InvalidArgumentError(f"masters must be 1, or more with zk; got {masters}")
         if zk is not None:
             parse_zk_url(zk)
-        # Checked here, before any actor starts, as each agent would.
-        Sandboxes(sandbox_gc_seconds, max_log_bytes, log_files)
+        # Checked before any actor starts, rather than in each agent.
+        check_options(sandbox_gc_seconds, max_log_bytes, log_files)
         ray_calls.ensure_started()
         self._tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="pyactors-")
         self.work_dir = work_dir or (self._tmp.name if self._tmp else "")

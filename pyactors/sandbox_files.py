@@ -26,6 +26,7 @@ from the task's first byte.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 from dataclasses import dataclass
@@ -144,12 +145,30 @@ def rotate(sandbox: Path, name: str, keep: int) -> int:
         )
         try:
             moved = 0
-            # Copy up to the end as it grows meanwhile, then cut at once.
-            while chunk := os.copy_file_range(fd, copy, MAX_READ * 16, moved, moved):
-                moved += chunk
+            # Up to the end, then once more what came meanwhile (bounded
+            # however fast the task writes), then the cut at once.
+            for _ in range(2):
+                moved = _copy(fd, copy, moved, os.fstat(fd).st_size)
         finally:
             os.close(copy)
         os.ftruncate(fd, 0)
     finally:
         os.close(fd)
     return moved
+
+
+def _copy(source: int, target: int, start: int, end: int) -> int:
+    """Copy bytes [start, end) at the same offsets, in the kernel where the
+    file system allows; where the copy ended (the source may be shorter)."""
+    while start < end:
+        try:
+            copied = os.copy_file_range(source, target, end - start, start, start)
+        except OSError as error:
+            if error.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
+                raise
+            data = os.pread(source, min(end - start, MAX_READ), start)
+            copied = os.pwrite(target, data, start) if data else 0
+        if copied == 0:
+            break
+        start += copied
+    return start

@@ -41,18 +41,23 @@ class _Sandbox:
     rotated: dict[str, int] = field(default_factory=dict)
 
 
+def check_options(gc_seconds: float, max_log_bytes: int | None, log_files: int) -> None:
+    """InvalidArgumentError for options no agent can use."""
+    if gc_seconds < 0:
+        raise InvalidArgumentError(f"sandbox_gc_seconds must be >= 0, got {gc_seconds}")
+    if max_log_bytes is not None and max_log_bytes <= 0:
+        raise InvalidArgumentError(f"max_log_bytes must be positive or None, got {max_log_bytes}")
+    if log_files < 0:
+        raise InvalidArgumentError(f"log_files must be >= 0, got {log_files}")
+
+
 class Sandboxes:
     def __init__(
         self, gc_seconds: float, max_log_bytes: int | None = None, log_files: int = 0
     ) -> None:
         """`max_log_bytes` None: logs never rotate; `log_files`: how many
         rotated copies of each log are kept."""
-        if gc_seconds < 0:
-            raise InvalidArgumentError(f"sandbox_gc_seconds must be >= 0, got {gc_seconds}")
-        if max_log_bytes is not None and max_log_bytes <= 0:
-            raise InvalidArgumentError(f"max_log_bytes must be positive, got {max_log_bytes}")
-        if log_files < 0:
-            raise InvalidArgumentError(f"log_files must be >= 0, got {log_files}")
+        check_options(gc_seconds, max_log_bytes, log_files)
         self.gc_seconds = gc_seconds
         self.max_log_bytes = max_log_bytes
         self.log_files = log_files

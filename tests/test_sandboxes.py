@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from test_agent_state import poll_until, task
 
+import pyactors.cluster
 from pyactors import sandbox_files
 from pyactors.agent_state import AgentState
 from pyactors.errors import (
@@ -136,6 +137,22 @@ def test_rotation_keeps_the_newest_copies_and_offsets_count_on(sandbox: Path) ->
     # Small enough: left alone.
     sandboxes.rotate_logs(["t"])
     assert log.read_bytes() == b"newest\n"
+
+
+def test_a_cluster_refuses_unusable_options_before_starting() -> None:
+    with pytest.raises(InvalidArgumentError, match="max_log_bytes must be positive"):
+        pyactors.cluster.start(max_log_bytes=-5)
+    with pytest.raises(InvalidArgumentError, match="sandbox_gc_seconds"):
+        pyactors.cluster.start(sandbox_gc_seconds=-1.0)
+
+
+def test_rotation_without_copies_only_cuts(sandbox: Path) -> None:
+    sandboxes = Sandboxes(gc_seconds=60.0, max_log_bytes=5, log_files=0)
+    sandboxes.add("t", sandbox)
+    sandboxes.rotate_logs(["t"])
+    assert [p.name for p in sandbox.iterdir() if p.name.startswith("stdout")] == ["stdout"]
+    assert (sandbox / "stdout").read_bytes() == b""
+    assert sandboxes.read("t", "stdout", -1, None).offset == 11
 
 
 def test_rotation_options_are_checked() -> None:
