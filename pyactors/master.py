@@ -60,6 +60,7 @@ from pyactors.errors import (
     PyactorsError,
     RegistryError,
     ResourceError,
+    SandboxGoneError,
     SchemaVersionError,
     UnknownAgentError,
     UnknownFrameworkError,
@@ -724,6 +725,11 @@ class MasterActor:
             )
         except PyactorsError as error:
             raise ray_calls.cause(error) from None
+        except AttributeError:
+            # An emulated agent (`pyactors.agent_pool`): no processes, no files.
+            raise SandboxGoneError(
+                f"agent '{record.agent_id}' of task '{task_id}' keeps no sandboxes"
+            ) from None
         except (ray_calls.RayActorError, TimeoutError) as error:
             raise AgentUnreachableError(
                 f"agent '{record.agent_id}' of task '{task_id}' did not answer: {error}"
