@@ -140,9 +140,10 @@ def rotate(sandbox: Path, name: str, keep: int) -> int:
             moved = os.fstat(fd).st_size
             os.ftruncate(fd, 0)
             return moved
-        copy = os.open(
-            sandbox / f"{name}.1", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o644
-        )
+        # A fresh file: never through a link the task left under that name.
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(sandbox / f"{name}.1")
+        copy = os.open(sandbox / f"{name}.1", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         try:
             moved = 0
             # Up to the end, then once more what came meanwhile (bounded
