@@ -146,6 +146,20 @@ def test_a_cluster_refuses_unusable_options_before_starting() -> None:
         pyactors.cluster.start(sandbox_gc_seconds=-1.0)
 
 
+def test_rotation_never_writes_through_links_the_task_left(sandbox: Path, tmp_path: Path) -> None:
+    (sandbox / "stdout.1").symlink_to(tmp_path / "secret")
+    sandboxes = Sandboxes(gc_seconds=60.0, max_log_bytes=5, log_files=1)
+    sandboxes.add("t", sandbox)
+    sandboxes.rotate_logs(["t"])
+    assert (tmp_path / "secret").read_bytes() == b"outside"
+    assert not (sandbox / "stdout.1").is_symlink()
+    assert (sandbox / "stdout.1").read_bytes() == b"0123456789\n"
+    # A log the task replaced by a link out is left alone.
+    (sandbox / "stderr").symlink_to(tmp_path / "secret")
+    sandboxes.rotate_logs(["t"])
+    assert (tmp_path / "secret").read_bytes() == b"outside"
+
+
 def test_rotation_without_copies_only_cuts(sandbox: Path) -> None:
     sandboxes = Sandboxes(gc_seconds=60.0, max_log_bytes=5, log_files=0)
     sandboxes.add("t", sandbox)
