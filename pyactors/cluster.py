@@ -20,6 +20,7 @@ from pyactors.errors import InvalidArgumentError, NotLeaderError
 from pyactors.leader import ELECTION, MasterLocation, close_client, zk_client
 from pyactors.master import MasterActor
 from pyactors.master_state import MasterConfig
+from pyactors.sandboxes import check_options
 from pyactors.scheduler import FrameworkActor, Scheduler
 
 
@@ -52,6 +53,10 @@ class Cluster:
 
     The leading master serves the HTTP API on `http_host:http_port` (port 0:
     a free one; None: no HTTP API); `url` is its base address.
+
+    Agents rotate a task's stdout and stderr past `max_log_bytes` (None:
+    never), keeping `log_files` rotated copies, and remove a finished
+    task's sandbox `sandbox_gc_seconds` after it ended.
     """
 
     def __init__(
@@ -70,6 +75,9 @@ class Cluster:
         agent_heartbeat_interval: float = 1.0,
         http_host: str = "127.0.0.1",
         http_port: int | None = 0,
+        sandbox_gc_seconds: float = 7 * 24 * 3600.0,
+        max_log_bytes: int | None = 10 * 1024 * 1024,
+        log_files: int = 5,
     ) -> None:
         if agents != "per-node" and not (isinstance(agents, int) and agents >= 0):
             raise InvalidArgumentError(f"agents must be a count or 'per-node', got {agents!r}")
@@ -77,6 +85,8 @@ class Cluster:
             raise InvalidArgumentError(f"masters must be 1, or more with zk; got {masters}")
         if zk is not None:
             parse_zk_url(zk)
+        # Checked before any actor starts, rather than in each agent.
+        check_options(sandbox_gc_seconds, max_log_bytes, log_files)
         ray_calls.ensure_started()
         self._tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="pyactors-")
         self.work_dir = work_dir or (self._tmp.name if self._tmp else "")
@@ -122,6 +132,9 @@ class Cluster:
             "attributes": agent_attributes,
             "retry_interval": status_retry_interval,
             "heartbeat_interval": agent_heartbeat_interval,
+            "sandbox_gc_seconds": sandbox_gc_seconds,
+            "max_log_bytes": max_log_bytes,
+            "log_files": log_files,
         }
         if agents == "per-node":
             for node in ray_calls.alive_nodes():

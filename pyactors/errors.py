@@ -93,3 +93,23 @@ class AppDefinitionError(InvalidArgumentError):
 
     def __reduce__(self) -> tuple[type["AppDefinitionError"], tuple[list[tuple[str, str]]]]:
         return AppDefinitionError, (self.problems,)
+
+
+class SandboxPathError(InvalidArgumentError):
+    """A sandbox file name or read that is refused: an absolute path, a ".."
+    component, a symlink leading outside the sandbox, something that is not
+    a regular file, or a negative offset or length."""
+
+
+class UnknownFileError(PyactorsError, LookupError):
+    """The sandbox holds no file by that name."""
+
+
+class SandboxGoneError(PyactorsError, LookupError):
+    """The task's sandbox is no longer on its agent (garbage-collected after
+    its age, or never kept there)."""
+
+
+class AgentUnreachableError(PyactorsError):
+    """The agent a request must be forwarded to cannot be reached (lost,
+    gone, or not answering in time)."""

@@ -252,6 +252,8 @@ class TaskRecord:
     holds: bool = True
     # When this master first heard of it (launched, or reported by its agent).
     launched_at: float = 0.0
+    # Its usage as its agent last reported it (`pyactors.task_usage`).
+    statistics: dict[str, float] | None = None
 
     @property
     def state(self) -> TaskState:

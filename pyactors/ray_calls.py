@@ -164,5 +164,12 @@ async def ask_async(handle: Any, method: str, *args: Any) -> Any:
     return await getattr(handle, method).remote(*args)
 
 
+def cause(error: BaseException) -> BaseException:
+    """The exception an actor's method raised, without Ray's wrapping (whose
+    message carries the remote traceback)."""
+    original = getattr(error, "cause", None)
+    return original if isinstance(original, BaseException) else error
+
+
 def stop(handle: Any) -> None:
     ray.kill(handle, no_restart=True)

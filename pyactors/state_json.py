@@ -124,6 +124,7 @@ def task_json(record: TaskRecord, about: About) -> dict[str, Any]:
         "statuses": [status_json(record.status, about)],
         "labels": [{"key": k, "value": v} for k, v in sorted(task.labels.items())],
         "launched_time": record.launched_at + about.clock_offset,
+        **({} if record.statistics is None else {"statistics": record.statistics}),
     }
 
 
