@@ -105,8 +105,8 @@ class RepeatingSchedule:
             return self.period.total_seconds()
         # An estimate only (months vary): `_index_at_or_before` corrects it.
         return float(
-            self.period.years * 365.2425 * 86400
-            + self.period.months * 30.436875 * 86400
+            float(self.period.years) * 365.2425 * 86400
+            + float(self.period.months) * 30.436875 * 86400
             + self.period.tdelta.total_seconds()
         )
 
