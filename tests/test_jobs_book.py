@@ -35,10 +35,9 @@ def launch_all(book: JobBook, now: float) -> list[str]:
 def finish(
     book: JobBook, task_id: str, now: float, state: TaskState = TaskState.TASK_FINISHED
 ) -> list[str]:
-    book.task_update(task_id, TaskState.TASK_RUNNING, now, "", now)
-    return book.task_update(
-        task_id, state, now, "exit 1" if state != TaskState.TASK_FINISHED else "", now
-    )
+    book.task_update(task_id, TaskState.TASK_RUNNING, "", now)
+    message = "" if state is TaskState.TASK_FINISHED else "exit 1"
+    return book.task_update(task_id, state, message, now)
 
 
 def states(book: JobBook, name: str) -> list[str]:
@@ -147,7 +146,7 @@ def test_replace_kills_the_active_run() -> None:
     assert book.tick(T0 + 2) == [task_id]
     assert states(book, "tick") == ["KILLED", "QUEUED"]
     # The killed task's own update changes nothing.
-    book.task_update(task_id, TaskState.TASK_KILLED, T0 + 3, "", T0 + 3)
+    book.task_update(task_id, TaskState.TASK_KILLED, "", T0 + 3)
     assert states(book, "tick") == ["KILLED", "QUEUED"]
 
 

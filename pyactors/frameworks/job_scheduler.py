@@ -71,9 +71,7 @@ class JobScheduler(Scheduler):
         self._settle(driver)
 
     def update(self, driver: Driver, status: TaskStatus) -> None:
-        kills = self.book.task_update(
-            status.task_id, status.state, status.timestamp, status.message, time.time()
-        )
+        kills = self.book.task_update(status.task_id, status.state, status.message, time.time())
         self._kill(driver, kills)
         self._settle(driver)
 

@@ -210,31 +210,30 @@ class JobBook:
         self._changed.add(run.job)
         return run.task_id
 
-    def task_update(
-        self, task_id: str, state: TaskState, timestamp: float, message: str, now: float
-    ) -> list[str]:
-        """A status update of a run's task; returns the task ids to kill (a
-        success can start dependent runs that replace others)."""
+    def task_update(self, task_id: str, state: TaskState, message: str, now: float) -> list[str]:
+        """A status update of a run's task, received at `now` (agents stamp
+        updates with their own monotonic clocks); returns the task ids to
+        kill (a success can start dependent runs that replace others)."""
         run = self._by_task.get(task_id)
         if run is None or not run.active or run.task_id != task_id:
             return []
         self._changed.add(run.job)
         if state is TaskState.TASK_RUNNING:
             run.state = RUNNING
-            run.started = run.started or timestamp
+            run.started = run.started or now
             return []
         if not state.is_terminal:
             return []
         del self._by_task[task_id]
         if state is TaskState.TASK_FINISHED:
-            self._end(run, SUCCESS, timestamp, "")
+            self._end(run, SUCCESS, now, "")
             return self._parent_succeeded(run.job, now)
         job = self.jobs[run.job]
         reason = f"{state.value}: {message}" if message else state.value
         if run.attempts <= job.definition.retries:
             run.state, run.deadline, run.message = QUEUED, None, f"retrying after {reason}"
         else:
-            self._end(run, FAILED, timestamp, reason)
+            self._end(run, FAILED, now, reason)
         return []
 
     def active_task_ids(self) -> list[str]:
@@ -361,6 +360,6 @@ class JobBook:
                 if run.state in (STARTING, RUNNING) and run.task_id is not None:
                     book._by_task[run.task_id] = run
                     book.task_update(
-                        run.task_id, TaskState.TASK_LOST, now, "the jobs framework restarted", now
+                        run.task_id, TaskState.TASK_LOST, "the jobs framework restarted", now
                     )
         return book
