@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import itertools
 import time
+import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 import pytest
 from runtime_support import small_cluster, wait_for
 
@@ -129,6 +131,30 @@ def test_bad_definitions_and_cycles_are_refused_at_add(cluster: pyactors.cluster
         jobs.run("nope")
     jobs.remove("b")
     jobs.remove("a")
+
+
+def offers_made(cluster: pyactors.cluster.Cluster) -> int:
+    with urllib.request.urlopen(cluster.url + "/metrics/snapshot", timeout=30) as response:
+        return int(orjson.loads(response.read())["master/offers_made"])
+
+
+@pytest.mark.timeout(120)
+def test_offers_come_only_while_a_run_waits(cluster: pyactors.cluster.Cluster) -> None:
+    # The jobs framework is this cluster's only framework.
+    jobs = cluster.jobs()
+    wait_for(lambda: not any(job["activeRuns"] for job in jobs.jobs()), what="no active run")
+    time.sleep(1)  # offers already on their way arrive
+    idle = offers_made(cluster)
+    time.sleep(2)
+    assert offers_made(cluster) == idle
+    jobs.add({"name": "huge", "command": "true", "cpus": 64})
+    jobs.run("huge")  # fits no agent: waits, declining what it gets
+    wait_for(lambda: offers_made(cluster) >= idle + 2, timeout=30, what="offers while waiting")
+    jobs.remove("huge")
+    time.sleep(1)
+    suppressed = offers_made(cluster)
+    time.sleep(2)
+    assert offers_made(cluster) == suppressed
 
 
 @pytest.mark.timeout(300)
