@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pyactors import ray_calls
 from pyactors.errors import PyactorsError
@@ -25,6 +25,9 @@ from pyactors.offer_book import OfferInfo
 from pyactors.operations import Launch, TaskInfo
 from pyactors.scheduler import Driver, Scheduler
 from pyactors.tasks import TaskStatus
+
+if TYPE_CHECKING:
+    from pyactors.cluster import Framework
 
 
 class JobScheduler(Scheduler):
@@ -134,7 +137,7 @@ class JobScheduler(Scheduler):
 class Jobs:
     """The jobs framework from the driver: each call runs in its actor."""
 
-    def __init__(self, framework: Any) -> None:
+    def __init__(self, framework: Framework) -> None:
         self.framework = framework
 
     def add(self, definition: Mapping[str, Any] | str) -> str:
@@ -170,7 +173,7 @@ class Jobs:
 
     def _call(self, method: str, *args: Any) -> Any:
         try:
-            return ray_calls.ask(self.framework.handle, "call", method, *args)
+            return self.framework.call(method, *args)
         except ray_calls.RayTaskError as error:
             # The scheduler's own error, not Ray's wrapper around it.
             if isinstance(error.cause, PyactorsError):

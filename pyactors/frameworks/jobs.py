@@ -177,11 +177,12 @@ class JobBook:
                 if run.state == QUEUED and run.attempts == 0 and late:
                     self._end(run, SKIPPED, now, "no resources before its starting deadline")
                     self._changed.add(job.definition.name)
-            timetable = job.timetable
-            if timetable is None or job.next_due is None or job.next_due > now:
+            if job.next_due is None or job.next_due > now:
                 continue
-            latest = timetable.last_at_or_before(now)
-            if latest is None:
+            # Parsed only when due: most ticks find nothing due.
+            timetable = job.timetable
+            latest = None if timetable is None else timetable.last_at_or_before(now)
+            if timetable is None or latest is None:
                 continue
             job.next_due = timetable.next_after(latest)
             self._changed.add(job.definition.name)
