@@ -115,6 +115,38 @@ def test_forbid_skips_runs_that_would_overlap(cluster: pyactors.cluster.Cluster)
         assert start >= end - 0.5, spans  # never two at once
 
 
+@pytest.mark.timeout(180)
+def test_replace_kills_the_running_task_for_the_new_run(
+    cluster: pyactors.cluster.Cluster,
+) -> None:
+    jobs = cluster.jobs()
+    jobs.add(
+        {
+            "name": "long",
+            "command": "sleep 60",
+            "schedule": f"R/{soon(1)}/PT3S",
+            "concurrencyPolicy": "REPLACE",
+            "mem": 16,
+        }
+    )
+
+    def replaced() -> list[dict[str, Any]]:
+        return [r for r in runs_in(jobs.history("long"), "KILLED") if r["task_id"]]
+
+    [first, *_] = wait_for(replaced, timeout=120, what="a launched run replaced")
+    assert first["message"].startswith("replaced by run long-")
+
+    def task_state() -> str | None:
+        for framework in cluster.state()["frameworks"]:
+            for task in framework["tasks"] + framework["completed_tasks"]:
+                if task["id"] == first["task_id"]:
+                    return str(task["state"])
+        return None
+
+    wait_for(lambda: task_state() == "TASK_KILLED", timeout=60, what="the old task killed")
+    jobs.remove("long")
+
+
 @pytest.mark.timeout(120)
 def test_bad_definitions_and_cycles_are_refused_at_add(cluster: pyactors.cluster.Cluster) -> None:
     jobs = cluster.jobs()
