@@ -7,10 +7,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from pyactors.errors import JobDefinitionError, UnknownJobError
 from pyactors.frameworks.job_definitions import parse_job
-from pyactors.frameworks.jobs import JobBook
+from pyactors.frameworks.jobs import ACTIVE, JobBook
 from pyactors.tasks import TaskState
 
 T0 = 1_800_000_000.0  # 2027-01-15T08:00:00Z
@@ -241,3 +243,59 @@ def test_history_is_bounded() -> None:
         [task_id] = launch_all(book, T0 + i)
         finish(book, task_id, T0 + i)
     assert [r["id"] for r in book.history("x")] == [f"x-{n}" for n in range(4, 9)]
+
+
+operations = st.lists(
+    st.tuples(
+        st.sampled_from(["tick", "launch", "running", "finish", "fail", "run"]),
+        st.floats(min_value=0, max_value=5),
+    ),
+    max_size=60,
+)
+
+
+@given(ops=operations, policy=st.sampled_from(["ALLOW", "FORBID", "REPLACE"]))
+def test_random_histories_keep_the_invariants(ops: list[tuple[str, float]], policy: str) -> None:
+    book = book_with(
+        every(2, retries=1, concurrencyPolicy=policy, epsilon="PT3S"),
+        {"name": "child", "command": "true", "parents": ["tick"], "retries": 0},
+    )
+    now = T0
+    for op, step in ops:
+        now += step
+        if op == "tick":
+            book.tick(now)
+        elif op == "launch":
+            launch_all(book, now)
+        elif op == "run":
+            book.run_now("tick", now)
+        else:
+            state = {
+                "running": TaskState.TASK_RUNNING,
+                "finish": TaskState.TASK_FINISHED,
+                "fail": TaskState.TASK_FAILED,
+            }[op]
+            for task_id in book.active_task_ids():
+                book.task_update(task_id, state, "", now)
+        for name, limit in (("tick", 2), ("child", 1)):
+            history = book.history(name)
+            assert len({run["id"] for run in history}) == len(history)
+            assert all(run["attempts"] <= limit for run in history)
+            launched = [r for r in history if r["state"] in ("STARTING", "RUNNING")]
+            if policy != "ALLOW" and name == "tick":
+                # Only a manual run may overlap a scheduled one.
+                assert len([r for r in launched if r["trigger"] == "schedule"]) <= 1
+            for run in history:
+                assert (run["finished"] is None) == (run["state"] in ACTIVE)
+        assert set(book.active_task_ids()) == {
+            run["task_id"]
+            for name in book.names()
+            for run in book.history(name)
+            if run["state"] in ("STARTING", "RUNNING")
+        }
+        successes = len(runs_in_state(book, "tick", "SUCCESS"))
+        assert len(book.history("child")) <= successes
+
+
+def runs_in_state(book: JobBook, name: str, state: str) -> list[dict[str, Any]]:
+    return [run for run in book.history(name) if run["state"] == state]
