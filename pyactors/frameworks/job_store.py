@@ -5,6 +5,7 @@ framework. Records carry a version so a later schema can read them."""
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import orjson
@@ -38,7 +39,8 @@ class ZooKeeperJobStore:
         """Store a job's record, or delete it (None)."""
         path = f"{self.path}/{name}"
         if record is None:
-            self.client.delete(path)
+            with contextlib.suppress(NoNodeError):
+                self.client.delete(path)
             return
         data = orjson.dumps({"version": VERSION, **record})
         if self.client.exists(path):
