@@ -137,8 +137,9 @@ class AgentActor:
     ) -> None:
         self.state.launch(framework_id, tasks, time.monotonic(), groups, role)
 
-    async def kill(self, task_ids: list[str]) -> None:
-        self.state.kill(task_ids, time.monotonic())
+    async def kill(self, task_ids: list[str], grace: float | None = None) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds (None: the agent's default)."""
+        self.state.kill(task_ids, time.monotonic(), grace)
 
     async def acknowledge(self, acknowledgements: list[tuple[str, str]]) -> None:
         self.state.acknowledge(acknowledgements, time.monotonic())

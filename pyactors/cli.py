@@ -376,4 +376,52 @@ def weights_list(ctx: Context, as_json: bool) -> None:
     _table("weights", ("role", "weight"), ((w["role"], w["weight"]) for w in listed))
 
 
+@main.group()
+def maintenance() -> None:
+    """Agents under maintenance: drain one, bring it back, list them."""
+
+
+@maintenance.command("drain")
+@click.argument("agent_id")
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Between SIGTERM and SIGKILL for its tasks (default: the agent's).",
+)
+@pass_context
+def maintenance_drain(ctx: Context, agent_id: str, grace: float | None) -> None:
+    """No more offers from AGENT_ID; its tasks are killed."""
+    ctx.api.post("/master/maintenance/drain", {"agent_id": agent_id, "grace_period_seconds": grace})
+    click.echo(f"draining {agent_id}")
+
+
+@maintenance.command("up")
+@click.argument("agent_id")
+@pass_context
+def maintenance_up(ctx: Context, agent_id: str) -> None:
+    """End AGENT_ID's maintenance: it offers again."""
+    ctx.api.post("/master/maintenance/reactivate", {"agent_id": agent_id})
+    click.echo(f"{agent_id} is back")
+
+
+@maintenance.command("list")
+@json_option
+@pass_context
+def maintenance_list(ctx: Context, as_json: bool) -> None:
+    """The agents under maintenance: DRAINING, or DRAINED once no task runs there."""
+    listed = ctx.api.get("/master/maintenance")
+    if _wants_json(ctx, as_json):
+        _print_json(listed)
+        return
+    _table(
+        "maintenance",
+        ("agent", "state", "grace"),
+        (
+            (a["agent_id"], a["state"], a["config"]["max_grace_period"] or "-")
+            for a in listed["agents"]
+        ),
+    )
+
+
 __all__ = ["Api", "NoMaster", "Refused", "main"]
