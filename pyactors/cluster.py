@@ -17,6 +17,7 @@ from pyactors import ray_calls
 from pyactors.agent import AgentActor
 from pyactors.election import LeaderDetector, parse_zk_url
 from pyactors.errors import InvalidArgumentError, NotLeaderError
+from pyactors.frameworks.job_scheduler import Jobs, JobScheduler
 from pyactors.leader import ELECTION, MasterLocation, close_client, zk_client
 from pyactors.master import MasterActor
 from pyactors.master_state import MasterConfig
@@ -143,6 +144,7 @@ class Cluster:
             for i in range(int(agents)):
                 self.add_agent(f"agent-{i}", self._home, agent_resources, i, int(agents))
         self.frameworks: list[Framework] = []
+        self._jobs: Jobs | None = None
 
     def add_agent(
         self,
@@ -203,6 +205,17 @@ class Cluster:
             raise
         self.frameworks.append(framework)
         return framework
+
+    def jobs(self) -> Jobs:
+        """The built-in jobs framework (Chronos's and Metronome's jobs), started
+        on the first call; later calls return the same handle. With `zk`, its
+        jobs and their history are kept in ZooKeeper."""
+        if self._jobs is None:
+            framework = self.run_framework(
+                JobScheduler, self.location.zk, self.location.session_timeout, name="jobs"
+            )
+            self._jobs = Jobs(framework)
+        return self._jobs
 
     def teardown(self, framework: Framework) -> None:
         """End a framework: its tasks are killed, its resources freed, its

@@ -17,6 +17,7 @@ import ray
 from ray.exceptions import ActorDiedError as ActorDiedError
 from ray.exceptions import RayActorError as RayActorError
 from ray.exceptions import RayError
+from ray.exceptions import RayTaskError as RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 NAMESPACE = "pyactors"
