@@ -160,6 +160,10 @@ class MasterActor:
         self.metrics = MasterMetrics(self._metrics_reading)
         # The frameworks' dominant shares over the last minutes (the web UI's chart).
         self.share_history = ShareHistory()
+        # Wall clock minus monotonic clock, taken once: the state's times
+        # (monotonic inside) are shown as wall-clock times that stay the
+        # same from one request to the next.
+        self._clock_offset = time.time() - time.monotonic()
         # What the current leader published (None: none known).
         self.leader_info: dict[str, Any] | None = None
         self._serving: asyncio.Task[None] | None = None
@@ -688,7 +692,7 @@ class MasterActor:
             hostname="" if bound is None else self._public_host(bound[0]),
             start_time=float(self.info["start"]),
             elected_time=self.elected_time,
-            clock_offset=time.time() - time.monotonic(),
+            clock_offset=self._clock_offset,
             leader=str(self.info["actor"]),
             allocation_run_seconds=0.0 if state is None else state.allocator.last_cycle_seconds,
             now=time.time(),
