@@ -17,9 +17,11 @@ from pyactors import ray_calls
 from pyactors.agent import AgentActor
 from pyactors.election import LeaderDetector, parse_zk_url
 from pyactors.errors import InvalidArgumentError, NotLeaderError
+from pyactors.frameworks.job_scheduler import Jobs, JobScheduler
 from pyactors.leader import ELECTION, MasterLocation, close_client, zk_client
 from pyactors.master import MasterActor
 from pyactors.master_state import MasterConfig
+from pyactors.sandboxes import check_options
 from pyactors.scheduler import FrameworkActor, Scheduler
 
 
@@ -52,6 +54,10 @@ class Cluster:
 
     The leading master serves the HTTP API on `http_host:http_port` (port 0:
     a free one; None: no HTTP API); `url` is its base address.
+
+    Agents rotate a task's stdout and stderr past `max_log_bytes` (None:
+    never), keeping `log_files` rotated copies, and remove a finished
+    task's sandbox `sandbox_gc_seconds` after it ended.
     """
 
     def __init__(
@@ -70,6 +76,9 @@ class Cluster:
         agent_heartbeat_interval: float = 1.0,
         http_host: str = "127.0.0.1",
         http_port: int | None = 0,
+        sandbox_gc_seconds: float = 7 * 24 * 3600.0,
+        max_log_bytes: int | None = 10 * 1024 * 1024,
+        log_files: int = 5,
     ) -> None:
         if agents != "per-node" and not (isinstance(agents, int) and agents >= 0):
             raise InvalidArgumentError(f"agents must be a count or 'per-node', got {agents!r}")
@@ -77,6 +86,8 @@ class Cluster:
             raise InvalidArgumentError(f"masters must be 1, or more with zk; got {masters}")
         if zk is not None:
             parse_zk_url(zk)
+        # Checked before any actor starts, rather than in each agent.
+        check_options(sandbox_gc_seconds, max_log_bytes, log_files)
         ray_calls.ensure_started()
         self._tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="pyactors-")
         self.work_dir = work_dir or (self._tmp.name if self._tmp else "")
@@ -122,6 +133,9 @@ class Cluster:
             "attributes": agent_attributes,
             "retry_interval": status_retry_interval,
             "heartbeat_interval": agent_heartbeat_interval,
+            "sandbox_gc_seconds": sandbox_gc_seconds,
+            "max_log_bytes": max_log_bytes,
+            "log_files": log_files,
         }
         if agents == "per-node":
             for node in ray_calls.alive_nodes():
@@ -130,6 +144,7 @@ class Cluster:
             for i in range(int(agents)):
                 self.add_agent(f"agent-{i}", self._home, agent_resources, i, int(agents))
         self.frameworks: list[Framework] = []
+        self._jobs: Jobs | None = None
 
     def add_agent(
         self,
@@ -190,6 +205,17 @@ class Cluster:
             raise
         self.frameworks.append(framework)
         return framework
+
+    def jobs(self) -> Jobs:
+        """The built-in jobs framework (Chronos's and Metronome's jobs), started
+        on the first call; later calls return the same handle. With `zk`, its
+        jobs and their history are kept in ZooKeeper."""
+        if self._jobs is None:
+            framework = self.run_framework(
+                JobScheduler, self.location.zk, self.location.session_timeout, name="jobs"
+            )
+            self._jobs = Jobs(framework)
+        return self._jobs
 
     def teardown(self, framework: Framework) -> None:
         """End a framework: its tasks are killed, its resources freed, its
