@@ -7,6 +7,10 @@ that no longer knows it makes it register again with its tasks.
 With ZooKeeper it follows the leader (`pyactors.leader`): on every change it
 registers with the new leader, reporting every task it holds, then resends
 all unacknowledged updates at once. Until then its updates wait here.
+
+Health checks run as tasks of the actor's event loop beside the timer loop
+(`pyactors.health_checks`), so a slow probe delays nothing; their results
+become updates at the next poll.
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from pyactors import agent_resources, ray_calls
+from pyactors import agent_resources, health_checks, ray_calls, sandboxes
 from pyactors.agent_state import AgentState
 from pyactors.errors import NotLeaderError, PyactorsError
 from pyactors.leader import LeaderFollower, MasterLocation
-from pyactors.operations import TaskInfo
+from pyactors.operations import HealthCheck, TaskInfo
+from pyactors.sandbox_files import FileChunk
 from pyactors.task_process import sandbox_path
 
 logger = logging.getLogger(__name__)
@@ -43,6 +48,9 @@ class AgentActor:
         slice_index: int = 0,
         slices: int = 1,
         hostname: str | None = None,
+        sandbox_gc_seconds: float = 7 * 24 * 3600.0,
+        max_log_bytes: int | None = 10 * 1024 * 1024,
+        log_files: int = 5,
     ) -> None:
         """`resources` and `attributes` given here override what is
         detected from this actor's Ray node; with `slices` agents on one
@@ -57,12 +65,22 @@ class AgentActor:
         self.attributes = agent_resources.attributes(node, attributes)
         self.hostname = hostname or node.hostname
         self.state = AgentState(
-            agent_id, Path(work_dir), retry_min=retry_interval, retry_max=60 * retry_interval
+            agent_id,
+            Path(work_dir),
+            retry_min=retry_interval,
+            retry_max=60 * retry_interval,
+            sandbox_gc_seconds=sandbox_gc_seconds,
+            max_log_bytes=max_log_bytes,
+            log_files=log_files,
         )
+        # Sandboxes are looked at for removal this often (at most a minute
+        # late, and a short age is honoured within half of it).
+        self.gc_interval = min(60.0, max(poll_interval, sandbox_gc_seconds / 2))
         self.poll_interval = poll_interval
         self.heartbeat_interval = heartbeat_interval
         self.message_interval = message_interval
         self._loop: asyncio.Task[None] | None = None
+        self._probes: set[asyncio.Task[None]] = set()
         self._handlers: dict[str, Callable[..., Awaitable[None]]] = {
             "launch": self.launch,
             "kill": self.kill,
@@ -97,11 +115,13 @@ class AgentActor:
         )
 
     async def _run(self) -> None:
-        last_heartbeat = last_messages = time.monotonic()
+        last_heartbeat = last_messages = last_gc = time.monotonic()
         while True:
             await asyncio.sleep(self.poll_interval)
             now = time.monotonic()
             master = self.master
+            for check in self.state.due_health_checks(now):
+                self._start_probe(*check)
             # A batch lost with a dead leader is resent to the next one.
             batch = self.state.poll(now)
             if batch:
@@ -112,15 +132,33 @@ class AgentActor:
             messages = self.state.take_messages(running_too)
             if messages:
                 ray_calls.tell(master, "task_messages", self.agent_id, messages)
+            if now - last_gc >= self.gc_interval:
+                last_gc = now
+                expired = self.state.collect_garbage(now)
+                if expired:
+                    await asyncio.to_thread(sandboxes.remove, expired)
             if now - last_heartbeat >= self.heartbeat_interval:
                 last_heartbeat = now
+                # The running tasks' usage rides on the heartbeat.
+                usage = self.state.statistics(time.time())
                 try:
-                    if not await ray_calls.ask_async(master, "heartbeat", self.agent_id):
+                    if not await ray_calls.ask_async(master, "heartbeat", self.agent_id, usage):
                         await self._register(master)
                 except (NotLeaderError, ray_calls.RayActorError) as error:
                     # The leader changed or died: the follower registers
                     # with the next one.
                     logger.info("agent %s: heartbeat: %s", self.agent_id, error)
+
+    def _start_probe(
+        self, task_id: str, check: HealthCheck, sandbox: Path, env: dict[str, str]
+    ) -> None:
+        async def run() -> None:
+            healthy, detail = await health_checks.probe(check, sandbox, env)
+            self.state.health_result(task_id, healthy, detail, time.monotonic())
+
+        probe = asyncio.get_running_loop().create_task(run())
+        self._probes.add(probe)
+        probe.add_done_callback(self._probes.discard)
 
     async def deliver(self, messages: list[tuple[str, str, tuple[Any, ...]]]) -> None:
         """What the master sends this agent, in order: (agent id, method,
@@ -153,8 +191,18 @@ class AgentActor:
     async def shutdown(self) -> None:
         if self._loop is not None:
             self._loop.cancel()
+        for probe in list(self._probes):
+            probe.cancel()
         self.follower.stop()
         self.state.shutdown()
+
+    async def read_file(
+        self, task_id: str, name: str, offset: int, length: int | None
+    ) -> FileChunk:
+        """A chunk of a file in a task's sandbox, for the master to forward
+        (`AgentState.read_file`); typed errors for a refused name, a file
+        or sandbox that is not there."""
+        return self.state.read_file(task_id, name, offset, length)
 
     async def sandbox(self, framework_id: str, task_id: str) -> str | None:
         path = sandbox_path(self.state.work_dir, framework_id, task_id)

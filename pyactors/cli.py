@@ -4,13 +4,15 @@ HTTP API (`pyactors.http_api`), in kubectl's and the Mesos CLI's manner.
 The master is `--master URL` or `$PYACTORS_MASTER` (else that of the
 `pyactors up` cluster on the Ray cluster running here). Read commands print rich
 tables, or the API's JSON with `--json`. Exit codes: 0 done, 1 the master
-refused (its message on stderr), 2 no master given or none reachable there.
+refused (its message on stderr), 2 no master given or none reachable there,
+130 interrupted (Ctrl-C while `logs --follow` waits).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -22,6 +24,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from pyactors.sandbox_files import MAX_READ
+from pyactors.task_process import STDERR, STDOUT
 from pyactors.tasks import TaskState
 
 ENV = "PYACTORS_MASTER"
@@ -303,6 +307,79 @@ def teardown(ctx: Context, framework_id: str) -> None:
     """Remove a framework: its tasks are killed, its offers rescinded."""
     ctx.api.post("/master/teardown", {"framework_id": framework_id})
     click.echo(f"tore down {framework_id}")
+
+
+# How much one read of a log asks for; `--tail` looks back at most MAX_READ.
+LOG_CHUNK = 64 * 1024
+
+
+@main.command()
+@click.argument("task_id")
+@click.option("--stderr", "use_stderr", is_flag=True, help="The task's stderr (else stdout).")
+@click.option("--follow", "-f", is_flag=True, help="Print new output until the task ends.")
+@click.option("--tail", type=click.IntRange(min=0), metavar="N", help="Only the last N lines.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=0.5,
+    show_default=True,
+    help="Seconds between reads while following.",
+)
+@pass_context
+def logs(
+    ctx: Context, task_id: str, use_stderr: bool, follow: bool, tail: int | None, interval: float
+) -> None:
+    """Print a task's output, read from its sandbox on its agent wherever it
+    runs (exit 0; with --follow once the task has ended)."""
+    api = ctx.api
+    path = f"/tasks/{urllib.parse.quote(task_id, safe='')}/logs/{STDERR if use_stderr else STDOUT}"
+    offset = 0
+    if tail is not None:
+        text, offset = _tail(api, path, tail)
+        click.echo(text, nl=False)
+        if not follow:
+            return
+    ended = False
+    try:
+        while True:
+            chunk = api.get(f"{path}?offset={offset}&length={LOG_CHUNK}")
+            offset = chunk["next_offset"]
+            if chunk["data"]:
+                click.echo(chunk["data"], nl=False)
+                continue
+            # Caught up: done, unless following a task that had not ended
+            # at the last look (its last words are read once more after).
+            if not follow or ended:
+                return
+            ended = _task_ended(api, task_id)
+            if not ended:
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        raise click.exceptions.Exit(130) from None
+
+
+def _tail(api: Api, path: str, lines: int) -> tuple[str, int]:
+    """The last `lines` lines of a log (within its last MAX_READ bytes) and
+    the offset after them."""
+    end = int(api.get(f"{path}?offset=-1")["offset"])
+    span = LOG_CHUNK
+    while True:
+        start = max(0, end - span)
+        chunk = api.get(f"{path}?offset={start}&length={end - start}")
+        # Nothing before the chunk: the file's start, or rotated away.
+        whole = start == 0 or chunk["offset"] > start
+        kept = chunk["data"].splitlines(keepends=True)
+        if not whole:
+            kept = kept[1:]  # may begin mid-line
+        if len(kept) >= lines or whole or span >= MAX_READ:
+            return "".join(kept[len(kept) - lines :] if lines else []), int(chunk["next_offset"])
+        span *= 4
+
+
+def _task_ended(api: Api, task_id: str) -> bool:
+    """Whether the task is in a terminal state (or no longer listed)."""
+    found = api.get("/master/tasks?" + urllib.parse.urlencode({"task_id": task_id}))["tasks"]
+    return not found or TaskState(found[0]["state"]).is_terminal
 
 
 @main.group()

@@ -17,9 +17,11 @@ from pyactors import ray_calls
 from pyactors._core import Resources
 from pyactors.election import LeaderDetector, parse_zk_url
 from pyactors.errors import ClusterUpError, InvalidArgumentError, NotLeaderError
+from pyactors.frameworks.job_scheduler import Jobs, JobScheduler
 from pyactors.leader import ELECTION, MasterLocation, close_client, zk_client
 from pyactors.master import MasterActor
 from pyactors.master_state import MasterConfig
+from pyactors.sandboxes import check_options
 from pyactors.scheduler import FrameworkActor, Scheduler
 from pyactors.supervisor import (
     PREFIX,
@@ -67,6 +69,10 @@ class Cluster:
     The leading master serves the HTTP API on `http_host:http_port` (port 0:
     a free one; None: no HTTP API); `url` is its base address.
 
+    Agents rotate a task's stdout and stderr past `max_log_bytes` (None:
+    never), keeping `log_files` rotated copies, and remove a finished
+    task's sandbox `sandbox_gc_seconds` after it ended.
+
     `detached`: a long-running cluster (`pyactors up`, see `up`) that
     outlives this process: detached masters named in pyactors' namespace
     and a supervisor starting one agent per Ray node, now and as nodes
@@ -90,6 +96,9 @@ class Cluster:
         agent_heartbeat_interval: float = 1.0,
         http_host: str = "127.0.0.1",
         http_port: int | None = 0,
+        sandbox_gc_seconds: float = 7 * 24 * 3600.0,
+        max_log_bytes: int | None = 10 * 1024 * 1024,
+        log_files: int = 5,
         detached: bool = False,
     ) -> None:
         if detached and agents != "per-node":
@@ -100,6 +109,8 @@ class Cluster:
             raise InvalidArgumentError(f"masters must be 1, or more with zk; got {masters}")
         if zk is not None:
             parse_zk_url(zk)
+        # Checked before any actor starts, rather than in each agent.
+        check_options(sandbox_gc_seconds, max_log_bytes, log_files)
         ray_calls.ensure_started()
         if detached:
             work_dir = work_dir or STANDING_WORK_DIR
@@ -145,8 +156,12 @@ class Cluster:
             "attributes": agent_attributes,
             "retry_interval": status_retry_interval,
             "heartbeat_interval": agent_heartbeat_interval,
+            "sandbox_gc_seconds": sandbox_gc_seconds,
+            "max_log_bytes": max_log_bytes,
+            "log_files": log_files,
         }
         self.frameworks: list[Framework] = []
+        self._jobs: Jobs | None = None
         # The supervisor of a long-running cluster; this handle then owns
         # only its frameworks.
         self._supervisor: Any = None
@@ -205,6 +220,7 @@ class Cluster:
             raise ClusterUpError(f"the cluster is incomplete ({error}): pyactors down") from None
         cluster._follow_masters(description.zk, description.zk_session_timeout)
         cluster.agents, cluster._agent_options, cluster.frameworks = {}, {}, []
+        cluster._jobs = None
         cluster._supervisor = supervisor
         cluster._find_agents()
         return cluster
@@ -274,6 +290,17 @@ class Cluster:
             raise
         self.frameworks.append(framework)
         return framework
+
+    def jobs(self) -> Jobs:
+        """The built-in jobs framework (Chronos's and Metronome's jobs), started
+        on the first call; later calls return the same handle. With `zk`, its
+        jobs and their history are kept in ZooKeeper."""
+        if self._jobs is None:
+            framework = self.run_framework(
+                JobScheduler, self.location.zk, self.location.session_timeout, name="jobs"
+            )
+            self._jobs = Jobs(framework)
+        return self._jobs
 
     def teardown(self, framework: Framework) -> None:
         """End a framework: its tasks are killed, its resources freed, its

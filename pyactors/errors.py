@@ -99,3 +99,59 @@ class AppDefinitionError(InvalidArgumentError):
 
     def __reduce__(self) -> tuple[type["AppDefinitionError"], tuple[list[tuple[str, str]]]]:
         return AppDefinitionError, (self.problems,)
+
+
+class LoadBalancerError(PyactorsError):
+    """HAProxy could not be started or reloaded with a new configuration;
+    the message quotes what haproxy said. A failed reload leaves the
+    previous configuration serving."""
+
+
+class HaproxyNotFoundError(LoadBalancerError, FileNotFoundError):
+    """The haproxy binary is not installed or not where the `haproxy` option
+    says: install Debian's haproxy or set that option to its path."""
+
+
+class LoadBalancerConfigError(LoadBalancerError, ValueError):
+    """A load balancer configuration that cannot be used (a port out of
+    range, two apps on one service port, a bad address, or a configuration
+    `haproxy -c` rejects); nothing was changed."""
+
+
+class SandboxPathError(InvalidArgumentError):
+    """A sandbox file name or read that is refused: an absolute path, a ".."
+    component, a symlink leading outside the sandbox, something that is not
+    a regular file, or a negative offset or length."""
+
+
+class UnknownFileError(PyactorsError, LookupError):
+    """The sandbox holds no file by that name."""
+
+
+class SandboxGoneError(PyactorsError, LookupError):
+    """The task's sandbox is no longer on its agent (garbage-collected after
+    its age, or never kept there)."""
+
+
+class AgentUnreachableError(PyactorsError):
+    """The agent a request must be forwarded to cannot be reached (lost,
+    gone, or not answering in time)."""
+
+
+class JobDefinitionError(InvalidArgumentError):
+    """A Chronos or Metronome job definition that cannot be used (an unknown
+    field, a wrong type, a bad schedule, an unknown parent, a dependency
+    cycle); nothing was added. `problems` holds every (field, message)
+    found, e.g. ("schedule", "expected R[n]/<start>/<period>, ..."); the
+    message lists them all."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(f"{field}: {message}" for field, message in self.problems))
+
+    def __reduce__(self) -> tuple[type["JobDefinitionError"], tuple[list[tuple[str, str]]]]:
+        return JobDefinitionError, (self.problems,)
+
+
+class UnknownJobError(PyactorsError, LookupError):
+    """The call names a job the jobs framework does not have."""

@@ -26,6 +26,12 @@ changes; a refused one is a 4xx whose JSON body names the problem
   `GET /master/maintenance` lists the agents under maintenance (DRAINING,
   then DRAINED once no task holds resources there)
 
+Task logs and sandbox files, read by the task's agent wherever it runs:
+`GET /tasks/{task_id}/logs/stdout|stderr?offset=N&length=M` and Mesos's
+`GET /files/read?path=TASK_ID/FILE`, answering `{"data", "offset",
+"next_offset"}` (offset -1: the size). `GET /monitor/statistics`: running
+tasks' CPU times, resident memory and limits (Mesos's shape).
+
 `/openapi.json` describes all of it (`pyactors.openapi`).
 
 The web UI (`pyactors.webui`) is served at `/`, and `/master/shares`
@@ -48,20 +54,26 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
-from pyactors import openapi, state_json, webui
+from pyactors import openapi, sandbox_files, state_json, task_usage, webui
 from pyactors._core import Resources
 from pyactors.errors import (
+    AgentUnreachableError,
     InvalidArgumentError,
     NotLeaderError,
     PyactorsError,
     ResourceError,
+    SandboxGoneError,
+    SandboxPathError,
     UnknownAgentError,
+    UnknownFileError,
     UnknownFrameworkError,
     UnknownTaskError,
 )
 from pyactors.master_state import Effect, MasterState
 from pyactors.metrics import CONTENT_TYPE, MasterMetrics
+from pyactors.sandbox_files import FileChunk
 from pyactors.share_history import ShareHistory
+from pyactors.task_process import STDERR, STDOUT
 
 log = logging.getLogger(__name__)
 
@@ -88,6 +100,11 @@ class Host(Protocol):
     def leader_url(self) -> str | None:
         """The leader's base address (this master's while it leads), if known."""
 
+    async def read_task_file(
+        self, task_id: str, name: str, offset: int, length: int | None
+    ) -> FileChunk:
+        """A chunk of a file in a task's sandbox, read by its agent."""
+
 
 class RequestError(Exception):
     """A request the API refuses before anything changes."""
@@ -102,6 +119,10 @@ _ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (UnknownFrameworkError, 404, "unknown_framework"),
     (UnknownAgentError, 404, "unknown_agent"),
     (UnknownTaskError, 404, "unknown_task"),
+    (SandboxPathError, 400, "invalid_path"),
+    (UnknownFileError, 404, "unknown_file"),
+    (SandboxGoneError, 404, "sandbox_gone"),
+    (AgentUnreachableError, 503, "agent_unreachable"),
     (ResourceError, 400, "invalid_resources"),
     (InvalidArgumentError, 400, "invalid_argument"),
     (PyactorsError, 400, "refused"),
@@ -449,7 +470,72 @@ def make_app(host: Host) -> web.Application:
 
     app.router.add_get("/master/shares", shares)
     app.add_routes(webui.routes(leading))
+    _add_sandbox_routes(app, host, leading)
     return app
+
+
+# ------------------------------------------------ task logs, sandbox files, usage
+
+
+def _offset_query(request: web.Request) -> int:
+    text = request.query.get("offset", "0")
+    try:
+        offset = int(text)
+    except ValueError:
+        raise RequestError(400, "invalid_argument", "offset must be an integer") from None
+    if offset < -1:
+        raise RequestError(400, "invalid_argument", "offset must be -1 (the size) or >= 0")
+    return offset
+
+
+def _chunk_json(chunk: FileChunk) -> dict[str, Any]:
+    """Mesos's /files/read answer, plus where to read on (`data` is text:
+    bytes that are not UTF-8 are replaced, so its length may differ)."""
+    return {
+        "data": chunk.data.decode("utf-8", "replace"),
+        "offset": chunk.offset,
+        "next_offset": chunk.next_offset,
+    }
+
+
+def _add_sandbox_routes(
+    app: web.Application, host: Host, leading: Callable[[], MasterState]
+) -> None:
+    """`GET /tasks/{task_id}/logs/stdout|stderr?offset=N&length=M` and
+    Mesos's `GET /files/read?path=TASK_ID/FILE&offset=N&length=M` (any file
+    of the sandbox): `{"data", "offset", "next_offset"}`; offset -1 answers
+    the size. The task's agent reads it, wherever it is. Offsets count from
+    the task's first byte, across log rotations.
+    `GET /monitor/statistics`: the running tasks' usage, Mesos's shape."""
+
+    async def read(request: web.Request, task_id: str, name: str) -> web.Response:
+        offset = _offset_query(request)
+        length = None if "length" not in request.query else _int_query(request, "length", 0)
+        # The agent checks again; refusing here spares the call.
+        sandbox_files.check_name(name)
+        chunk = await host.read_task_file(task_id, name, offset, length)
+        return json_response(_chunk_json(chunk))
+
+    async def task_log(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in (STDOUT, STDERR):
+            raise RequestError(404, "unknown_file", f"no log {name!r}: stdout or stderr")
+        return await read(request, request.match_info["task_id"], name)
+
+    async def files_read(request: web.Request) -> web.Response:
+        path = request.query.get("path", "")
+        task_id, _, name = path.removeprefix("/").partition("/")
+        if not task_id or not name:
+            raise RequestError(400, "invalid_argument", "path must be TASK_ID/FILE")
+        return await read(request, task_id, name)
+
+    async def statistics(request: web.Request) -> web.Response:
+        return json_response(task_usage.monitor_statistics(leading()))
+
+    app.router.add_get("/tasks/{task_id}/logs/{name}", task_log)
+    app.router.add_get("/files/read", files_read)
+    app.router.add_get("/monitor/statistics", statistics)
+    app.router.add_get("/monitor/statistics.json", statistics)
 
 
 class HttpServer:

@@ -49,20 +49,23 @@ import psutil
 from kazoo.client import KazooClient
 
 import pyactors
-from pyactors import ray_calls, state_json
+from pyactors import ray_calls, state_json, task_usage
 from pyactors._core import Resources
 from pyactors.agent_state import TaskReport
 from pyactors.election import LeaderContender, LeaderDetector, parse_zk_url, remove_candidate
 from pyactors.errors import (
+    AgentUnreachableError,
     AllocatorError,
     CorruptRecordError,
     NotLeaderError,
     PyactorsError,
     RegistryError,
     ResourceError,
+    SandboxGoneError,
     SchemaVersionError,
     UnknownAgentError,
     UnknownFrameworkError,
+    UnknownTaskError,
 )
 from pyactors.http_api import Change, HttpServer
 from pyactors.leader import ELECTION, REGISTRY, close_client, zk_client
@@ -86,6 +89,7 @@ from pyactors.master_state import (
 from pyactors.metrics import MasterMetrics, Reading
 from pyactors.operations import Operation
 from pyactors.registry import MemoryRegistry, Registry, ZooKeeperRegistry
+from pyactors.sandbox_files import FileChunk
 from pyactors.share_history import ShareHistory
 from pyactors.tasks import TaskStatus
 
@@ -94,6 +98,9 @@ log = logging.getLogger(__name__)
 # How long one `outlive` call lasts before a standby asks again: bounds what
 # a standby leaves pending on a leader it no longer watches.
 OUTLIVE_SECONDS = 30.0
+
+# How long the HTTP API waits for an agent to read a sandbox file.
+READ_FILE_SECONDS = 10.0
 
 # A framework call as the driver sends it: (call name, arguments).
 Call = tuple[str, tuple[Any, ...]]
@@ -153,6 +160,10 @@ class MasterActor:
         self.metrics = MasterMetrics(self._metrics_reading)
         # The frameworks' dominant shares over the last minutes (the web UI's chart).
         self.share_history = ShareHistory()
+        # Wall clock minus monotonic clock, taken once: the state's times
+        # (monotonic inside) are shown as wall-clock times that stay the
+        # same from one request to the next.
+        self._clock_offset = time.time() - time.monotonic()
         # What the current leader published (None: none known).
         self.leader_info: dict[str, Any] | None = None
         self._serving: asyncio.Task[None] | None = None
@@ -413,9 +424,13 @@ class MasterActor:
         self._send(effects)
         self._soon()
 
-    async def heartbeat(self, agent_id: str) -> bool:
-        """False tells the agent to register again."""
-        return not await self.heartbeats([agent_id])
+    async def heartbeat(self, agent_id: str, usage: task_usage.Usage = ()) -> bool:
+        """False tells the agent to register again. `usage`: its running
+        tasks' statistics, kept on their records."""
+        unknown = await self.heartbeats([agent_id])
+        if not unknown:
+            task_usage.record(self._leading(), agent_id, usage)
+        return not unknown
 
     async def heartbeats(self, agent_ids: list[str]) -> list[str]:
         """The agents among these that must register again."""
@@ -692,7 +707,7 @@ class MasterActor:
             hostname="" if bound is None else self._public_host(bound[0]),
             start_time=float(self.info["start"]),
             elected_time=self.elected_time,
-            clock_offset=time.time() - time.monotonic(),
+            clock_offset=self._clock_offset,
             leader=str(self.info["actor"]),
             allocation_run_seconds=0.0 if state is None else state.allocator.last_cycle_seconds,
             now=time.time(),
@@ -726,7 +741,40 @@ class MasterActor:
         return Reading(
             state_json.metrics(state, self.about()),
             state_json.shares(state.allocator.snapshot()),
+            task_usage.framework_totals(state),
         )
+
+    async def read_task_file(
+        self, task_id: str, name: str, offset: int, length: int | None
+    ) -> FileChunk:
+        """A chunk of a file in the sandbox of a live or completed task,
+        read by its agent (one call, awaited: this loop goes on meanwhile)."""
+        state = self._leading()
+        record = state.tasks.get(task_id) or state.completed.get(task_id)
+        if record is None:
+            raise UnknownTaskError(f"unknown task '{task_id}'")
+        handle = self.agent_handles.get(record.agent_id)
+        if handle is None:
+            raise AgentUnreachableError(
+                f"agent '{record.agent_id}' of task '{task_id}' is not registered with this master"
+            )
+        try:
+            chunk: FileChunk = await asyncio.wait_for(
+                ray_calls.ask_async(handle, "read_file", task_id, name, offset, length),
+                READ_FILE_SECONDS,
+            )
+        except PyactorsError as error:
+            raise ray_calls.cause(error) from None
+        except AttributeError:
+            # An emulated agent (`pyactors.agent_pool`): no processes, no files.
+            raise SandboxGoneError(
+                f"agent '{record.agent_id}' of task '{task_id}' keeps no sandboxes"
+            ) from None
+        except (ray_calls.RayActorError, TimeoutError) as error:
+            raise AgentUnreachableError(
+                f"agent '{record.agent_id}' of task '{task_id}' did not answer: {error}"
+            ) from None
+        return chunk
 
     # ----------------------------------------------------------------- effects
 

@@ -252,6 +252,12 @@ class TaskRecord:
     holds: bool = True
     # When this master first heard of it (launched, or reported by its agent).
     launched_at: float = 0.0
+    # Its usage as its agent last reported it (`pyactors.task_usage`).
+    statistics: dict[str, float] | None = None
+    # Its JSON as the HTTP state last showed it, and what that was made of
+    # (`pyactors.state_json.task_json`): at 10,000 tasks most are unchanged
+    # from one /master/state to the next.
+    rendered: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def state(self) -> TaskState:

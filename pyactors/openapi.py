@@ -262,6 +262,30 @@ _SHARES: Schema = {
 }
 
 
+_CHUNK: Schema = {
+    "type": "object",
+    "required": ["data", "offset", "next_offset"],
+    "properties": {
+        "data": _STRING,
+        "offset": {"type": "integer", "minimum": 0},
+        "next_offset": {"type": "integer", "minimum": 0},
+    },
+}
+_STATISTICS: Schema = {
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["executor_id", "framework_id", "slave_id", "statistics"],
+        "properties": {
+            "executor_id": _STRING,
+            "framework_id": _STRING,
+            "slave_id": _STRING,
+            "statistics": _NAMED_AMOUNTS,
+        },
+    },
+}
+
+
 def _json(schema: Schema) -> Schema:
     return {"content": {"application/json": {"schema": schema}}}
 
@@ -449,6 +473,52 @@ def _paths() -> dict[str, Schema]:
         {"type": "object"},
         404,
     )
+    # Sandbox files, read by the task's agent.
+    chunk_query = [
+        _query("offset", {"type": "integer", "minimum": -1}, "Byte to start at (-1: the size)."),
+        _query("length", {"type": "integer", "minimum": 0}, "At most this many bytes."),
+    ]
+    file_errors = {
+        **_errors(400, 404, 503),
+        "404": {
+            "description": "No such task or file, or its sandbox was collected",
+            **_json(_ERROR),
+        },
+    }
+    paths["/tasks/{task_id}/logs/{name}"] = {
+        "get": {
+            "summary": "A chunk of a task's stdout or stderr, from its agent",
+            "parameters": [
+                {"name": "task_id", "in": "path", "required": True, "schema": _ID},
+                {
+                    "name": "name",
+                    "in": "path",
+                    "required": True,
+                    "schema": {"enum": ["stdout", "stderr"]},
+                },
+                *chunk_query,
+            ],
+            "responses": {"200": {"description": "The chunk", **_json(_CHUNK)}, **file_errors},
+        }
+    }
+    paths["/files/read"] = {
+        "get": {
+            "summary": "A chunk of any file of a task's sandbox (Mesos's /files/read)",
+            "parameters": [
+                {
+                    "name": "path",
+                    "in": "query",
+                    "required": True,
+                    "schema": {"type": "string", "pattern": "^/?[^/]+/.+"},
+                    "description": "TASK_ID/FILE, inside the task's sandbox.",
+                },
+                *chunk_query,
+            ],
+            "responses": {"200": {"description": "The chunk", **_json(_CHUNK)}, **file_errors},
+        }
+    }
+    statistics = _read("The running tasks' CPU times, memory and limits", _STATISTICS)
+    paths["/monitor/statistics"] = paths["/monitor/statistics.json"] = statistics
     # The web UI (pyactors.webui) and the share history its chart draws.
     paths["/master/shares"] = _read(
         "Each framework's dominant share per role, sampled over the last minutes", _SHARES

@@ -18,6 +18,7 @@ import ray
 from ray.exceptions import ActorDiedError as ActorDiedError
 from ray.exceptions import RayActorError as RayActorError
 from ray.exceptions import RayError
+from ray.exceptions import RayTaskError as RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from pyactors.errors import ClusterUpError
@@ -229,6 +230,13 @@ def ask(handle: Any, method: str, *args: Any, timeout: float = 30.0) -> Any:
 async def ask_async(handle: Any, method: str, *args: Any) -> Any:
     """Call and await the answer (inside async actors)."""
     return await getattr(handle, method).remote(*args)
+
+
+def cause(error: BaseException) -> BaseException:
+    """The exception an actor's method raised, without Ray's wrapping (whose
+    message carries the remote traceback)."""
+    original = getattr(error, "cause", None)
+    return original if isinstance(original, BaseException) else error
 
 
 def stop(handle: Any) -> None:

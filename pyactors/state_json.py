@@ -111,6 +111,23 @@ def status_json(status: TaskStatus, about: About) -> dict[str, Any]:
 
 
 def task_json(record: TaskRecord, about: About) -> dict[str, Any]:
+    """The task's JSON, made again only when its status or usage was
+    replaced since it was last made (callers must not change it)."""
+    cached = record.rendered
+    if (
+        cached is not None
+        and cached[0] is record.status
+        and cached[1] is record.statistics
+        and cached[2] == about.clock_offset
+    ):
+        shaped: dict[str, Any] = cached[3]
+        return shaped
+    shaped = _render_task(record, about)
+    record.rendered = (record.status, record.statistics, about.clock_offset, shaped)
+    return shaped
+
+
+def _render_task(record: TaskRecord, about: About) -> dict[str, Any]:
     task = record.task
     return {
         "id": task.task_id,
@@ -124,6 +141,7 @@ def task_json(record: TaskRecord, about: About) -> dict[str, Any]:
         "statuses": [status_json(record.status, about)],
         "labels": [{"key": k, "value": v} for k, v in sorted(task.labels.items())],
         "launched_time": record.launched_at + about.clock_offset,
+        **({} if record.statistics is None else {"statistics": record.statistics}),
     }
 
 
@@ -303,12 +321,14 @@ def frameworks(state: MasterState, about: About, usage: _Usage | None = None) ->
 # ------------------------------------------------------------------- roles
 
 
-def roles(state: MasterState, snapshot: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def roles(
+    state: MasterState, snapshot: Mapping[str, Any] | None = None, usage: _Usage | None = None
+) -> dict[str, Any]:
     """/master/roles: every role known (by a framework, weight, quota,
     reservation or allocation) with its weight, frameworks, resources and
     quota."""
     snapshot = state.allocator.snapshot() if snapshot is None else snapshot
-    usage = _Usage(state)
+    usage = usage or _Usage(state)
     core: Mapping[str, Any] = snapshot.get("roles", {})
     names: set[str] = set(core) | set(state.weights) | set(state.quotas)
     for f in state.frameworks.values():
@@ -379,7 +399,7 @@ def state(state: MasterState, about: About) -> dict[str, Any]:
         **slaves(state, about, usage),
         **frameworks(state, about, usage),
         "orphan_tasks": [],
-        **roles(state, snapshot),
+        **roles(state, snapshot, usage),
         "weights": dict(state.weights),
         "outstanding_offers": len(state.offers),
     }
