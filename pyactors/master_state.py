@@ -570,6 +570,7 @@ class MasterState:
         back: dict[str, dict[str, Resources]] = defaultdict(dict)
         forward: dict[str, list[TaskStatus]] = defaultdict(list)
         reported = {report.task.task_id: report for report in tasks}
+        gone: list[TaskRecord] = []
         if record is not None:
             for task in self.tasks.values():
                 if task.agent_id != agent_id or task.state is not TaskState.TASK_UNREACHABLE:
@@ -591,11 +592,15 @@ class MasterState:
                 forward[task.framework_id].append(task.status)
                 if not alive:
                     self._count_terminal(task.status.state)
+                    gone.append(task)
                 if alive and task.framework_id in self.frameworks:
                     task.holds = True
                     held = back[task.framework_id].get(task.role)
                     resources = task.task.resources
                     back[task.framework_id][task.role] = held + resources if held else resources
+        # The master's own GONE needs no acknowledgement: the task is done now.
+        for task in gone:
+            self._retire(task)
         kills: dict[str, list[str]] = defaultdict(list)
         for task_id, report in reported.items():
             if task_id in self.tasks or task_id in self.completed:
@@ -1248,13 +1253,16 @@ class MasterState:
     def _complete(self, record: TaskRecord, uuid: str) -> None:
         """The terminal update of a task was delivered: keep the task among
         the completed ones, a bounded history."""
-        task_id = record.task.task_id
         delivered = record.status.state.is_terminal and record.status.uuid == uuid
-        if delivered and self.tasks.get(task_id) is record:
-            del self.tasks[task_id]
-            self.completed[task_id] = record
-            while len(self.completed) > self.config.max_completed_tasks:
-                self.completed.popitem(last=False)
+        if delivered and self.tasks.get(record.task.task_id) is record:
+            self._retire(record)
+
+    def _retire(self, record: TaskRecord) -> None:
+        task_id = record.task.task_id
+        del self.tasks[task_id]
+        self.completed[task_id] = record
+        while len(self.completed) > self.config.max_completed_tasks:
+            self.completed.popitem(last=False)
 
     def _count_terminal(self, state: TaskState) -> None:
         self.counters["tasks_" + state.value.removeprefix("TASK_").lower()] += 1

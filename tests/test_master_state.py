@@ -144,6 +144,9 @@ def test_silent_agent_becomes_unreachable_and_returns_with_its_tasks() -> None:
         "b": TaskState.TASK_GONE,
     }
     assert master.allocator.snapshot()["agents"]["agent-0"]["available"] == "cpus:3;mem:896"
+    # The master's GONE is not acknowledged: the task is completed at once,
+    # and its id taken no more.
+    assert "b" not in master.tasks and master.completed["b"].state is TaskState.TASK_GONE
 
 
 def test_kill_reconcile_and_stale_updates() -> None:
