@@ -10,12 +10,17 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyactors import DuplicateError, InvalidArgumentError, Resources
-from pyactors.frameworks.decisions import Decisions
+from pyactors.frameworks.decisions import Accept, Decisions
 from pyactors.frameworks.delay_plan import BatchTask, DelayPlanner
 from pyactors.offer_book import OfferInfo
+from pyactors.operations import Launch, LaunchGroup, TaskInfo
 from pyactors.tasks import Source, TaskState, TaskStatus
 
 _ids = itertools.count()
+
+
+def tasks_of(accept: Accept) -> list[TaskInfo]:
+    return [t for op in accept.operations if isinstance(op, Launch | LaunchGroup) for t in op.tasks]
 
 
 def offer(agent: str, rack: str, resources: str = "cpus:1;mem:512") -> OfferInfo:
@@ -37,12 +42,7 @@ def task(task_id: str, rack: str | None = None) -> BatchTask:
 
 def placed(decisions: Decisions) -> dict[str, str]:
     """task id -> offer id."""
-    return {
-        t.task_id: a.offer_ids[0]
-        for a in decisions.accepts
-        for op in a.operations
-        for t in op.tasks
-    }
+    return {t.task_id: a.offer_ids[0] for a in decisions.accepts for t in tasks_of(a)}
 
 
 def test_a_task_waits_for_its_preferred_agent_then_takes_any() -> None:
@@ -141,7 +141,7 @@ def test_no_task_runs_off_its_preferred_agents_before_its_wait(
         decisions = planner.offers(offers, now)
         for accept in decisions.accepts:
             [target] = [by_id[i] for i in accept.offer_ids]
-            members = [t for op in accept.operations for t in op.tasks]
+            members = tasks_of(accept)
             assert len(members) <= target.resources.scalar("cpus")
             for member in members:
                 assert member.task_id not in launched
