@@ -5,6 +5,7 @@ both finish, and a failed member restarts the whole gang."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -76,7 +77,7 @@ def test_two_gangs_that_each_need_most_of_the_cluster_both_finish(
     # Two agents of 2 cpus: each gang needs 3, so neither fits on one agent
     # and both cannot run at once.
     add_agents(cluster, 2, "cpus:2;mem:512")
-    results = [wait_for(lambda f=f: ended(f), 180, "both gangs ended") for f in frameworks]
+    results = [wait_for(partial(ended, f), 180, "both gangs ended") for f in frameworks]
     gangs = [gang for result in results for gang in result]
     assert [g["state"] for g in gangs] == ["FINISHED", "FINISHED"], gangs
     for gang in gangs:
