@@ -13,6 +13,8 @@ for it, but none on a preferred agent. So a task never runs off its
 preferred agents until it has waited `locality_wait` for them; a task
 without a preference never waits.
 
+Each task runs once: its final state is reported, not retried.
+
 The demand is the pending tasks: none left, the planner suppresses offers;
 tasks added, it revives them.
 """
