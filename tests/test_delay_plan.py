@@ -93,10 +93,9 @@ def test_demand_suppress_when_nothing_is_pending_and_revive_on_add() -> None:
     assert decisions.suppress and not decisions.revive
     assert planner.offers([offer("a", "r1")], 0.1).declines[0][1] == 5.0
     assert planner.add([task("u")], 1.0).revive
-    planner.update(
-        TaskStatus("t", TaskState.TASK_FINISHED, Source.SOURCE_AGENT, 2.0, agent_id="a"), 2.0
-    )
+    planner.update(TaskStatus("t", TaskState.TASK_FINISHED, Source.SOURCE_AGENT, 2.0, agent_id="a"))
     assert planner.tasks["t"].state is TaskState.TASK_FINISHED and not planner.done()
+    assert planner.tasks["t"].ended_at == 2.0
 
 
 def test_bad_tasks_are_refused_and_change_nothing() -> None:

@@ -40,7 +40,7 @@ class Batch(Scheduler):
         apply(driver, self.planner.offers(offers, time.monotonic()))
 
     def update(self, driver: Driver, status: TaskStatus) -> None:
-        self.planner.update(status, time.monotonic())
+        self.planner.update(status)
 
     # Called through `Framework.call`.
 

@@ -184,7 +184,7 @@ class DelayPlanner:
         self.demand.report(waiting, decisions)
         return decisions
 
-    def update(self, status: TaskStatus, now: float) -> None:
+    def update(self, status: TaskStatus) -> None:
         record = self.tasks.get(status.task_id)
         if record is None or (record.state is not None and record.state.is_terminal):
             return
@@ -193,7 +193,8 @@ class DelayPlanner:
         if status.agent_id is not None:
             record.agent_id = status.agent_id
         if status.state.is_terminal:
-            record.ended_at = now
+            # As its agent saw it (the update may have travelled a while).
+            record.ended_at = status.timestamp
 
     def report(self) -> list[dict[str, Any]]:
         return [record.to_dict() for record in self.tasks.values()]

@@ -111,6 +111,9 @@ class GangJob:
 
 @dataclass
 class Member:
+    """A member of one attempt; `running_at` and `ended_at` are the
+    timestamps of its updates."""
+
     task_id: str
     rank: int
     agent_id: str
@@ -262,10 +265,12 @@ class GangPlanner:
             return decisions
         member.state = status.state
         member.message = status.message or member.message
+        # When it happened, as its reporter (the agent) saw it: updates from
+        # several agents may reach the framework in any order.
         if status.state is TaskState.TASK_RUNNING and member.running_at is None:
-            member.running_at = now
+            member.running_at = status.timestamp
         if status.state.is_terminal:
-            member.ended_at = now
+            member.ended_at = status.timestamp
         current = index == len(gang.attempts) - 1 and gang.state is GangState.RUNNING
         if not current:
             return decisions
