@@ -240,7 +240,7 @@ _step: st.SearchStrategy[tuple[str, list[tuple[str, int]]]] = st.one_of(
 @settings(max_examples=100, deadline=None)
 @given(
     sizes=st.lists(st.integers(1, 6), min_size=1, max_size=3),
-    steps=st.lists(st.tuples(_step, st.floats(0.0, 1.5)), max_size=40),
+    steps=st.lists(st.tuples(_step, st.floats(0.0, 1.5)), min_size=3, max_size=40),
     seed=st.integers(0, 1000),
 )
 def test_gangs_never_launch_partially_and_holds_end_on_time(

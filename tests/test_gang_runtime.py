@@ -17,11 +17,12 @@ from pyactors import ray_calls
 from pyactors.frameworks import Gang, GangJob
 
 # Every member marks its arrival, then waits (up to 30 s) for all GANG_SIZE
-# members of its attempt before doing its second of work.
+# members of its attempt before doing three seconds of work (longer than an
+# agent under load may take to notice that a process runs).
 BARRIER = (
     'dir="$BARRIER/$GANG_NAME-$GANG_ATTEMPT"; mkdir -p "$dir"; touch "$dir/$GANG_RANK"; '
     'n=0; while [ $(ls "$dir" | wc -l) -lt $GANG_SIZE ]; do '
-    "n=$((n+1)); [ $n -gt 300 ] && exit 3; sleep 0.1; done; sleep 1; echo met"
+    "n=$((n+1)); [ $n -gt 300 ] && exit 3; sleep 0.1; done; sleep 3; echo met"
 )
 
 
