@@ -204,7 +204,13 @@ class FrameworkActor:
         framework_id: str | None = None,
         sink: CallSink | None = None,
     ) -> None:
-        self.scheduler = scheduler_cls(*args)
+        self._refused: Exception | None = None
+        try:
+            self.scheduler = scheduler_cls(*args)
+        except Exception as error:
+            # Raised by `start`: an actor whose creation fails tells its
+            # caller only that it died, not why (a bad argument).
+            self._refused = error
         self.sink = sink
         self.follower = LeaderFollower(location, self._follow)
         self.name = name
@@ -230,6 +236,8 @@ class FrameworkActor:
 
     async def start(self, handle: Any) -> str:
         """Subscribe (with the leader); returns the framework id."""
+        if self._refused is not None:
+            raise self._refused
         self.handle = handle
         await self.follower.start()
         return self._driver().framework_id

@@ -13,8 +13,8 @@ import pytest
 from runtime_support import wait_for
 
 import pyactors.cluster
-from pyactors import ray_calls
-from pyactors.frameworks import Gang, GangJob
+from pyactors import InvalidArgumentError, ray_calls
+from pyactors.frameworks import Batch, Gang, GangJob
 
 # Every member marks its arrival, then waits (up to 30 s) for all GANG_SIZE
 # members of its attempt before doing three seconds of work (longer than an
@@ -118,3 +118,11 @@ def test_a_gang_that_fits_one_agent_runs_there_and_a_failed_member_restarts_it(
     # Done and nothing left to run: the framework asked for no more offers.
     allocator = cluster.state()["allocator"]["frameworks"][framework.id]
     assert allocator["suppressed_roles"] == ["*"]
+
+
+def test_bad_framework_arguments_are_typed_errors(cluster: pyactors.cluster.Cluster) -> None:
+    with pytest.raises(InvalidArgumentError, match="hold_timeout"):
+        cluster.run_framework(Gang, [], 0.0, name="bad")
+    with pytest.raises(InvalidArgumentError, match="locality_wait"):
+        cluster.run_framework(Batch, [], -1.0, name="bad")
+    assert cluster.frameworks == [] and cluster.state()["frameworks"] == []
