@@ -87,6 +87,15 @@ def test_held_offers_are_released_after_the_hold_timeout_then_backed_off() -> No
     assert planner.held() == {}
 
 
+def test_offers_of_a_previous_master_are_forgotten_not_declined() -> None:
+    planner = GangPlanner()
+    planner.submit(job(size=3), 0.0)
+    planner.offers([offer("a")], 0.0)
+    planner.forget_offers()
+    assert planner.held() == {} and planner.hold_deadline is None
+    assert planner.tick(10.0).declines == []
+
+
 def test_backoff_doubles_with_releases_in_a_row_up_to_the_cap() -> None:
     planner = GangPlanner(hold_timeout=1.0, seed=3, max_backoff_factor=4)
     planner.submit(job(size=9), 0.0)

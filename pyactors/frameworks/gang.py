@@ -45,6 +45,9 @@ class Gang(Ticking):
         super().subscribed(driver, framework_id, master_info)
         if self._driver is None:
             self.planner.reseed(f"{self.seed}:{framework_id}")
+        else:
+            # Offers die with the master that made them.
+            self.planner.forget_offers()
         self._driver = driver
         if self.planner.demand.suppressed:
             # A new leader starts the framework unsuppressed: say it again.

@@ -247,6 +247,11 @@ class GangPlanner:
         if not self._held:
             self.hold_deadline = None
 
+    def forget_offers(self) -> None:
+        """Drop every held offer (they were another master's)."""
+        self._held.clear()
+        self.hold_deadline = None
+
     def tick(self, now: float) -> Decisions:
         decisions = Decisions()
         self._settle(now, decisions)
