@@ -239,8 +239,13 @@ class Cluster:
         resources: str | None = None,
         slice_index: int = 0,
         slices: int = 1,
+        attributes: dict[str, str] | None = None,
     ) -> Any:
-        """Start an agent pinned to a Ray node and wait until it registered."""
+        """Start an agent pinned to a Ray node and wait until it registered;
+        `attributes` are added to the cluster's `agent_attributes` (a rack,
+        a zone: what placement constraints and locality preferences read)."""
+        options = dict(self._agent_options)
+        options["attributes"] = {**(options["attributes"] or {}), **(attributes or {})}
         handle = spawn_agent(
             agent_id,
             node_id,
@@ -249,7 +254,7 @@ class Cluster:
             self.work_dir,
             slice_index=slice_index,
             slices=slices,
-            **self._agent_options,
+            **options,
         )
         ray_calls.ask(handle, "start", handle)
         self.agents[agent_id] = handle
