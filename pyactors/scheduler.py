@@ -358,6 +358,10 @@ class FrameworkActor:
     async def heartbeat(self) -> None:
         """The master checks that this actor lives."""
 
+    async def subscribed_as(self) -> str:
+        """The framework id it subscribed with (for a handle found by name)."""
+        return self._driver().framework_id
+
     async def shutdown(self) -> None:
         """Close the ZooKeeper session now (before the actor is stopped)."""
         if self._ticker is not None:
