@@ -17,6 +17,7 @@ from pyactors import ray_calls
 from pyactors.agent import AgentActor
 from pyactors.election import LeaderDetector, parse_zk_url
 from pyactors.errors import InvalidArgumentError, NotLeaderError
+from pyactors.frameworks.services.client import Services
 from pyactors.leader import ELECTION, MasterLocation, close_client, zk_client
 from pyactors.master import MasterActor
 from pyactors.master_state import MasterConfig
@@ -130,6 +131,7 @@ class Cluster:
             for i in range(int(agents)):
                 self.add_agent(f"agent-{i}", self._home, agent_resources, i, int(agents))
         self.frameworks: list[Framework] = []
+        self._services: Services | None = None
 
     def add_agent(
         self,
@@ -190,6 +192,47 @@ class Cluster:
             raise
         self.frameworks.append(framework)
         return framework
+
+    def services(
+        self,
+        haproxy: str = "haproxy",
+        bind_host: str = "127.0.0.1",
+        failover_timeout: float = 3600.0,
+        role: str = "services",
+    ) -> Services:
+        """The built-in service framework (Marathon's job, with HAProxy in
+        front; `haproxy` is the binary, `bind_host` where service ports
+        listen). Started on the first call; later calls return the same
+        client, restarting the framework (which adopts its tasks) if its
+        actor died. Its state is kept in ZooKeeper with `zk`, else in the
+        work dir."""
+        from pyactors.frameworks.services.scheduler import ServiceScheduler
+        from pyactors.frameworks.services.store import open_store
+
+        if self._services is not None:
+            try:
+                ray_calls.ask(self._services.framework.handle, "heartbeat")
+                return self._services
+            except ray_calls.RayActorError:
+                self.frameworks.remove(self._services.framework)
+                self._stop_framework(self._services.framework.handle)
+        store = open_store(self.location.zk, self.work_dir)
+        saved = store.load()
+        store.close()
+        framework = self.run_framework(
+            ServiceScheduler,
+            self.work_dir,
+            self.location.zk,
+            role,
+            haproxy,
+            bind_host,
+            name="services",
+            roles=[role],
+            failover_timeout=failover_timeout,
+            framework_id=None if saved is None else saved["frameworkId"],
+        )
+        self._services = Services(framework, bind_host)
+        return self._services
 
     def teardown(self, framework: Framework) -> None:
         """End a framework: its tasks are killed, its resources freed, its
@@ -259,6 +302,10 @@ class Cluster:
             with contextlib.suppress(ray_calls.ActorDiedError):
                 ray_calls.ask(handle, "shutdown")
             ray_calls.stop(handle)
+        if self._services is not None:
+            # HAProxy is the service framework's process: stop it first.
+            with contextlib.suppress(ray_calls.RayActorError):
+                self._services.framework.call("stop_balancer")
         for framework in self.frameworks:
             self._stop_framework(framework.handle)
         for master in self.masters:

@@ -1,0 +1,1 @@
+"""Frameworks that ship with pyactors, built on the public Scheduler API."""
