@@ -7,6 +7,10 @@ that no longer knows it makes it register again with its tasks.
 With ZooKeeper it follows the leader (`pyactors.leader`): on every change it
 registers with the new leader, reporting every task it holds, then resends
 all unacknowledged updates at once. Until then its updates wait here.
+
+Health checks run as tasks of the actor's event loop beside the timer loop
+(`pyactors.health_checks`), so a slow probe delays nothing; their results
+become updates at the next poll.
 """
 
 from __future__ import annotations
@@ -18,11 +22,11 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from pyactors import agent_resources, ray_calls
+from pyactors import agent_resources, health_checks, ray_calls
 from pyactors.agent_state import AgentState
 from pyactors.errors import NotLeaderError, PyactorsError
 from pyactors.leader import LeaderFollower, MasterLocation
-from pyactors.operations import TaskInfo
+from pyactors.operations import HealthCheck, TaskInfo
 from pyactors.task_process import sandbox_path
 
 logger = logging.getLogger(__name__)
@@ -63,6 +67,7 @@ class AgentActor:
         self.heartbeat_interval = heartbeat_interval
         self.message_interval = message_interval
         self._loop: asyncio.Task[None] | None = None
+        self._probes: set[asyncio.Task[None]] = set()
         self._handlers: dict[str, Callable[..., Awaitable[None]]] = {
             "launch": self.launch,
             "kill": self.kill,
@@ -102,6 +107,8 @@ class AgentActor:
             await asyncio.sleep(self.poll_interval)
             now = time.monotonic()
             master = self.master
+            for check in self.state.due_health_checks(now):
+                self._start_probe(*check)
             # A batch lost with a dead leader is resent to the next one.
             batch = self.state.poll(now)
             if batch:
@@ -121,6 +128,17 @@ class AgentActor:
                     # The leader changed or died: the follower registers
                     # with the next one.
                     logger.info("agent %s: heartbeat: %s", self.agent_id, error)
+
+    def _start_probe(
+        self, task_id: str, check: HealthCheck, sandbox: Path, env: dict[str, str]
+    ) -> None:
+        async def run() -> None:
+            healthy, detail = await health_checks.probe(check, sandbox, env)
+            self.state.health_result(task_id, healthy, detail, time.monotonic())
+
+        probe = asyncio.get_running_loop().create_task(run())
+        self._probes.add(probe)
+        probe.add_done_callback(self._probes.discard)
 
     async def deliver(self, messages: list[tuple[str, str, tuple[Any, ...]]]) -> None:
         """What the master sends this agent, in order: (agent id, method,
@@ -152,6 +170,8 @@ class AgentActor:
     async def shutdown(self) -> None:
         if self._loop is not None:
             self._loop.cancel()
+        for probe in list(self._probes):
+            probe.cancel()
         self.follower.stop()
         self.state.shutdown()
 

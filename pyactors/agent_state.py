@@ -6,17 +6,26 @@ asks, `poll` on a timer (it returns the batch of updates to send now, new or
 due again), `acknowledge` as acknowledgements come back. On re-registration
 the agent reports every task it still holds (`report()`): enough for a
 master that has never seen them (a new leader) to rebuild their records.
+
+Tasks with a health check are checked while they run: the actor starts the
+probes `due_health_checks` names and hands their results to
+`health_result`. A change of health is a TASK_RUNNING update with `healthy`
+set and REASON_TASK_HEALTH_CHECK_STATUS_UPDATED, delivered reliably like
+any other; a task that fails too often is killed and ends TASK_KILLED with
+`healthy=False` and that reason (Mesos's command executor marks such a task
+unhealthy and leaves the reason for later; here the reason says why).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pyactors import task_messages
 from pyactors.errors import DuplicateError, InvalidArgumentError
-from pyactors.operations import TaskInfo
+from pyactors.health_checks import HealthChecks
+from pyactors.operations import HealthCheck, TaskInfo
 from pyactors.status_updates import StatusUpdateStreams
 from pyactors.task_process import TaskProcess, session_memory
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus
@@ -58,6 +67,9 @@ class AgentState:
         self._ended: list[str] = []
         # Every task held until its terminal update is acknowledged.
         self._held: dict[str, TaskReport] = {}
+        self.health = HealthChecks()
+        # Tasks being killed for failing their health check: why.
+        self._unhealthy: dict[str, str] = {}
 
     def launch(
         self,
@@ -98,6 +110,8 @@ class AgentState:
         """SIGTERM, then SIGKILL after the grace period; unknown ids are
         answered by the master, not here."""
         for task_id in task_ids:
+            # Mesos stops checking a task once it is asked to die.
+            self.health.forget(task_id)
             process = self.processes.get(task_id)
             if process is not None:
                 process.kill(self.kill_grace if grace is None else grace, now)
@@ -112,10 +126,54 @@ class AgentState:
         for task_id, process in self.processes.items():
             status = process.poll(now, memory)
             if status is not None:
-                self._add(status, now)
+                check = process.task.health_check
+                if status.state is TaskState.TASK_RUNNING and check is not None:
+                    self.health.watch(task_id, check, now)
                 if status.state.is_terminal:
+                    self.health.forget(task_id)
                     self._ended.append(task_id)
+                    why = self._unhealthy.pop(task_id, None)
+                    if why is not None and status.state is TaskState.TASK_KILLED:
+                        status = replace(
+                            status,
+                            healthy=False,
+                            reason=Reason.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED,
+                            message=f"killed: {why}",
+                        )
+                self._add(status, now)
         return self.streams.due(now)
+
+    def due_health_checks(self, now: float) -> list[tuple[str, HealthCheck, Path, dict[str, str]]]:
+        """The health checks to start now: (task id, check, sandbox, the
+        task's environment); each result goes to `health_result`."""
+        return [
+            (task_id, check, self.processes[task_id].sandbox, self.processes[task_id].env)
+            for task_id, check in self.health.due(now)
+        ]
+
+    def health_result(self, task_id: str, healthy: bool, detail: str, now: float) -> None:
+        """A check's outcome: report a change of health, kill a task that
+        failed too often. A result for a task no longer checked is dropped."""
+        change = self.health.record(task_id, healthy, detail, now)
+        if change is None:
+            return
+        if change.changed:
+            self._add(
+                TaskStatus(
+                    task_id,
+                    TaskState.TASK_RUNNING,
+                    Source.SOURCE_EXECUTOR,
+                    now,
+                    agent_id=self.agent_id,
+                    reason=Reason.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED,
+                    message=change.message,
+                    healthy=change.healthy,
+                ),
+                now,
+            )
+        if change.kill:
+            self._unhealthy[task_id] = change.message
+            self.processes[task_id].kill(self.kill_grace, now)
 
     def deliver_message(self, task_id: str, data: bytes) -> None:
         """A scheduler's message into a running task's inbox."""

@@ -27,6 +27,74 @@ from pyactors.errors import InvalidArgumentError
 _TASK_ID = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,199}$")
 
 
+HEALTH_CHECK_PROTOCOLS = ("HTTP", "TCP", "COMMAND")
+
+
+@dataclass(frozen=True)
+class HealthCheck:
+    """Mesos's HealthCheck, run by the agent on the task's host.
+
+    HTTP GETs `http://127.0.0.1:{port}{path}` (status 200-399 is healthy,
+    as Marathon counts it), TCP connects to the port, COMMAND runs `command`
+    with `/bin/sh -c` in the task's sandbox with the task's environment
+    (exit 0 is healthy). The first check is `delay_seconds` after the task
+    runs, then one every `interval_seconds`; a check that takes longer than
+    `timeout_seconds` failed. Failures within `grace_period_seconds` of the
+    start do not count until the first success; after
+    `max_consecutive_failures` failures in a row the agent kills the task."""
+
+    protocol: str
+    port: int | None = None
+    path: str = "/"
+    command: str | None = None
+    grace_period_seconds: float = 300.0
+    interval_seconds: float = 60.0
+    timeout_seconds: float = 20.0
+    max_consecutive_failures: int = 3
+    delay_seconds: float = 0.0
+
+    def problems(self) -> list[str]:
+        """What makes the check unusable, each as a sentence naming the field."""
+        if self.protocol not in HEALTH_CHECK_PROTOCOLS:
+            return [
+                f"health check protocol {self.protocol!r} is not one of "
+                + ", ".join(HEALTH_CHECK_PROTOCOLS)
+            ]
+        found = []
+        if self.protocol == "COMMAND":
+            if not isinstance(self.command, str) or not self.command.strip():
+                found.append("a COMMAND health check needs a command (a shell string)")
+        elif isinstance(self.port, bool) or not isinstance(self.port, int):
+            found.append(f"a {self.protocol} health check needs a port, got {self.port!r}")
+        elif not 1 <= self.port <= 65535:
+            found.append(f"health check port {self.port} is not in 1-65535")
+        if self.protocol == "HTTP" and (
+            not isinstance(self.path, str)
+            or not self.path.startswith("/")
+            or any(c.isspace() or not c.isprintable() for c in self.path)
+        ):
+            found.append(f"health check path {self.path!r} must start with '/' and have no spaces")
+        for name in ("grace_period_seconds", "delay_seconds"):
+            found += _number_problems(name, getattr(self, name), zero_ok=True)
+        for name in ("interval_seconds", "timeout_seconds"):
+            found += _number_problems(name, getattr(self, name), zero_ok=False)
+        failures = self.max_consecutive_failures
+        if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
+            found.append(
+                f"health check max_consecutive_failures must be an integer >= 1, got {failures!r}"
+            )
+        return found
+
+
+def _number_problems(name: str, value: object, zero_ok: bool) -> list[str]:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value != value:
+        return [f"health check {name} must be a number, got {value!r}"]
+    if value < 0 or (value == 0 and not zero_ok) or value == float("inf"):
+        bound = ">= 0" if zero_ok else "> 0"
+        return [f"health check {name} must be finite and {bound}, got {value!r}"]
+    return []
+
+
 def check_task_id(task_id: str) -> str:
     if not isinstance(task_id, str) or not _TASK_ID.match(task_id) or ".." in task_id:
         raise InvalidArgumentError(
@@ -58,6 +126,7 @@ class TaskInfo:
     args: tuple[Any, ...] = ()
     kwargs: dict[str, Any] = field(default_factory=dict)
     shell: bool = True
+    health_check: HealthCheck | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.resources, str):
@@ -95,6 +164,11 @@ class TaskInfo:
         for key, value in self.env.items():
             if not isinstance(key, str) or not isinstance(value, str) or "=" in key or not key:
                 found.append(f"invalid environment variable {key!r}={value!r}")
+        if self.health_check is not None:
+            if isinstance(self.health_check, HealthCheck):
+                found += self.health_check.problems()
+            else:
+                found.append(f"health_check must be a HealthCheck, not {self.health_check!r}")
         return found
 
     def _command_problems(self) -> list[str]:

@@ -149,6 +149,8 @@ class TaskProcess:
             "MESOS_FRAMEWORK_ID": framework_id,
             "MESOS_AGENT_ID": agent_id,
         }
+        # What a COMMAND health check of the task runs with.
+        self.env = env
         (self.sandbox / METADATA).write_bytes(
             orjson.dumps(
                 {
