@@ -140,8 +140,13 @@ class Cluster:
         resources: str | None = None,
         slice_index: int = 0,
         slices: int = 1,
+        attributes: dict[str, str] | None = None,
     ) -> Any:
-        """Start an agent pinned to a Ray node and wait until it registered."""
+        """Start an agent pinned to a Ray node and wait until it registered;
+        `attributes` are added to the cluster's `agent_attributes`."""
+        options = dict(self._agent_options)
+        if attributes:
+            options["attributes"] = {**(options["attributes"] or {}), **attributes}
         handle = ray_calls.spawn(
             AgentActor,
             agent_id,
@@ -151,7 +156,7 @@ class Cluster:
             slice_index=slice_index,
             slices=slices,
             node_id=node_id,
-            **self._agent_options,
+            **options,
         )
         ray_calls.ask(handle, "start", handle)
         self.agents[agent_id] = handle

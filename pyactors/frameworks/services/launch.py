@@ -5,7 +5,8 @@ its Marathon environment, its health checks on the task's host ports, and
 from __future__ import annotations
 
 from pyactors.frameworks.services.model import LaunchPlan
-from pyactors.operations import TaskInfo
+from pyactors.marathon_app import HealthCheck as AppHealthCheck
+from pyactors.operations import HealthCheck, TaskInfo
 
 # Label naming where a persistent volume (by persistence id) is mounted in
 # the sandbox: "pyactors.volume.<persistence id>" -> container path.
@@ -25,4 +26,22 @@ def task_info(plan: LaunchPlan) -> TaskInfo:
         env=plan.env,
         labels=labels,
         shell=shell,
+        health_check=health_check(app.healthChecks[0], plan.ports) if app.healthChecks else None,
+    )
+
+
+def health_check(check: AppHealthCheck, ports: tuple[int, ...]) -> HealthCheck:
+    """The agent's check for a Marathon one: `portIndex` names one of the
+    task's host ports. (A Mesos task has one health check: the app's first.)"""
+    port = ports[check.portIndex] if check.portIndex is not None else check.port
+    return HealthCheck(
+        protocol=check.protocol,
+        port=None if check.protocol == "COMMAND" else port,
+        path=check.http_path,
+        command=check.command,
+        grace_period_seconds=check.gracePeriodSeconds,
+        interval_seconds=check.intervalSeconds,
+        timeout_seconds=check.timeoutSeconds,
+        max_consecutive_failures=check.maxConsecutiveFailures,
+        delay_seconds=check.delaySeconds,
     )

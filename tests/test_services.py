@@ -1,0 +1,220 @@
+"""The built-in service framework end to end: real Ray actors, real task
+processes, health checks run by the agents, HAProxy in front."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import pyactors.cluster
+from pyactors import ray_calls
+from pyactors.errors import AppDefinitionError
+from pyactors.frameworks.services.client import Services
+from tests.runtime_support import processes_in, small_cluster, wait_for
+
+pytestmark = pytest.mark.timeout(300)
+
+RACKS = {"agent-0": "r1", "agent-1": "r1", "agent-2": "r2"}
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pyactors.cluster.Cluster]:
+    """Three agents on the driver's node, two in rack r1 and one in r2."""
+    for started in small_cluster(tmp_path_factory, agents=0):
+        home = ray_calls.current_node_id()
+        for index, (agent_id, rack) in enumerate(RACKS.items()):
+            started.add_agent(agent_id, home, "cpus:2;mem:1024", index, 3, {"rack": rack})
+        yield started
+
+
+@pytest.fixture(scope="module")
+def svc(cluster: pyactors.cluster.Cluster) -> Services:
+    return cluster.services()
+
+
+def web(app_id: str, instances: int = 3, **fields: Any) -> dict[str, Any]:
+    """An HTTP server in the sandbox, which holds `id` (the task id) and
+    `healthy` (its health check's path)."""
+    check = {
+        "protocol": "HTTP",
+        "path": "/healthy",
+        "gracePeriodSeconds": 15,
+        "intervalSeconds": 0.5,
+        "timeoutSeconds": 2,
+        "maxConsecutiveFailures": 3,
+        "delaySeconds": 0,
+    }
+    return {
+        "id": app_id,
+        "cmd": 'echo "$MESOS_TASK_ID" > id && echo ok > healthy '
+        '&& exec python3 -m http.server "$PORT0"',
+        "instances": instances,
+        "cpus": 0.1,
+        "mem": 64,
+        "healthChecks": [check],
+        "backoffSeconds": 0.2,
+    } | fields
+
+
+def get(url: str) -> str | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return str(response.read().decode().strip())
+    except (urllib.error.URLError, OSError):
+        return None
+
+
+def served(svc: Services, app_id: str, requests: int = 12) -> set[str]:
+    """The task ids the load balancer answers from over a few requests."""
+    answers = {get(svc.endpoint(app_id) + "/id") for _ in range(requests)}
+    return {a for a in answers if a}
+
+
+def task_ids(svc: Services, app_id: str) -> set[str]:
+    return {t["id"] for t in svc.app(app_id)["tasks"]}
+
+
+def sandbox(cluster: pyactors.cluster.Cluster, task_id: str) -> Path:
+    path = cluster.sandbox(task_id)
+    assert path is not None, f"no sandbox for {task_id}"
+    return Path(path)
+
+
+def test_a_bad_definition_is_refused_by_field(svc: Services) -> None:
+    with pytest.raises(AppDefinitionError, match=r"healthChecks\[0\]\.intervalSeconds"):
+        svc.deploy(web("/bad", healthChecks=[{"intervalSeconds": "x"}]))
+    assert all(a["id"] != "/bad" for a in svc.apps())
+
+
+def test_a_service_is_healthy_behind_the_load_balancer_and_heals(
+    cluster: pyactors.cluster.Cluster, svc: Services
+) -> None:
+    svc.deploy(web("/web"))
+    status = svc.wait("/web", healthy=3, timeout=120)
+    ids = {t["id"] for t in status["tasks"]}
+    assert len(ids) == 3 and status["tasksHealthy"] == 3
+    task = status["tasks"][0]
+    assert task["ports"] and task["startedAt"] and task["agentId"] in RACKS
+    assert svc.endpoint("/web").startswith("http://127.0.0.1:")
+    wait_for(lambda: served(svc, "/web") == ids, 60, "the load balancer serves all three")
+    assert cluster.services() is svc
+
+    # Killed from outside: replaced, and the load balancer follows.
+    victim = status["tasks"][0]["id"]
+    for process in processes_in(sandbox(cluster, victim)):
+        os.kill(process.pid, signal.SIGKILL)
+    wait_for(
+        lambda: victim not in task_ids(svc, "/web") and svc.app("/web")["tasksHealthy"] == 3,
+        120,
+        "a healthy replacement",
+    )
+    replaced = task_ids(svc, "/web")
+    assert svc.app("/web")["lastTaskFailure"]["taskId"] == victim
+    wait_for(lambda: served(svc, "/web") == replaced, 60, "the load balancer follows")
+
+
+def test_an_instance_failing_its_health_check_is_replaced(
+    cluster: pyactors.cluster.Cluster, svc: Services
+) -> None:
+    svc.deploy(web("/sick", instances=1))
+    (task,) = svc.wait("/sick", healthy=1, timeout=120)["tasks"]
+    (sandbox(cluster, task["id"]) / "healthy").unlink()
+    wait_for(
+        lambda: svc.app("/sick")["tasksUnhealthy"] == 1 or task["id"] not in task_ids(svc, "/sick"),
+        60,
+        "unhealthy",
+    )
+    wait_for(
+        lambda: task["id"] not in task_ids(svc, "/sick") and svc.app("/sick")["tasksHealthy"] == 1,
+        120,
+        "a healthy replacement",
+    )
+    failure = svc.app("/sick")["lastTaskFailure"]
+    assert failure["taskId"] == task["id"] and failure["state"] == "TASK_KILLED"
+    svc.remove("/sick")
+
+
+def test_a_crash_looping_app_backs_off(svc: Services, tmp_path: Path) -> None:
+    launches = tmp_path / "launches"
+    svc.deploy(
+        {
+            "id": "/crash",
+            "cmd": f"date +%s.%N >> {launches}; exit 1",
+            "cpus": 0.1,
+            "mem": 32,
+            "backoffSeconds": 1,
+            "backoffFactor": 2,
+            "maxLaunchDelaySeconds": 4,
+        }
+    )
+    wait_for(lambda: launches.exists() and len(launches.read_text().split()) >= 4, 90, "4 launches")
+    times = [float(t) for t in launches.read_text().split()]
+    gaps = [b - a for a, b in itertools.pairwise(times)]
+    # Delays of 1, 2, 4 s: no launch comes sooner than its backoff allows.
+    assert gaps[0] >= 0.9 and gaps[1] >= 1.9 and gaps[2] >= 3.9
+    assert svc.app("/crash")["lastTaskFailure"]["state"] == "TASK_FAILED"
+    svc.remove("/crash")
+
+
+def test_a_rolling_restart_keeps_the_minimum_health_capacity(svc: Services) -> None:
+    strategy = {"minimumHealthCapacity": 0.5, "maximumOverCapacity": 0.25}
+    svc.deploy(web("/roll", instances=4, upgradeStrategy=strategy))
+    before = {t["id"] for t in svc.wait("/roll", healthy=4, timeout=120)["tasks"]}
+    deployment = svc.restart("/roll")
+    assert svc.app("/roll")["deployments"][0]["id"] == deployment
+    samples = []
+    deadline = time.monotonic() + 180
+    while svc.app("/roll")["deployments"]:
+        status = svc.app("/roll")
+        samples.append((status["tasksHealthy"], len(status["tasks"])))
+        assert time.monotonic() < deadline, f"restart unfinished: {samples[-5:]}"
+        time.sleep(0.1)
+    assert min(healthy for healthy, _ in samples) >= 2, samples
+    assert max(live for _, live in samples) <= 5, samples
+    after = svc.wait("/roll", healthy=4, timeout=60)
+    assert not {t["id"] for t in after["tasks"]} & before
+    svc.remove("/roll")
+
+
+@pytest.mark.parametrize(
+    ("constraint", "instances", "expected"),
+    [
+        (["rack", "UNIQUE"], 2, {"r1": 1, "r2": 1}),
+        (["rack", "MAX_PER", "1"], 2, {"r1": 1, "r2": 1}),
+        (["rack", "CLUSTER", "r1"], 3, {"r1": 3}),
+    ],
+)
+def test_constraints_on_agent_attributes(
+    svc: Services, constraint: list[str], instances: int, expected: dict[str, int]
+) -> None:
+    app_id = f"/placed-{constraint[1].lower().replace('_', '')}"
+    svc.deploy(
+        {
+            "id": app_id,
+            "cmd": "sleep 600",
+            "instances": instances,
+            "cpus": 0.1,
+            "mem": 16,
+            "constraints": [constraint],
+        }
+    )
+    status = svc.wait(app_id, healthy=instances, timeout=90)
+    racks: dict[str, int] = {}
+    for task in status["tasks"]:
+        racks[RACKS[task["agentId"]]] = racks.get(RACKS[task["agentId"]], 0) + 1
+    assert racks == expected
+    # One more than the constraint allows stays unplaced.
+    if constraint[1] != "CLUSTER":
+        svc.scale(app_id, instances + 1)
+        time.sleep(3)
+        assert svc.app(app_id)["tasksRunning"] == instances
+    svc.remove(app_id)
