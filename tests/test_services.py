@@ -218,3 +218,56 @@ def test_constraints_on_agent_attributes(
         time.sleep(3)
         assert svc.app(app_id)["tasksRunning"] == instances
     svc.remove(app_id)
+
+
+def test_a_stateful_app_keeps_its_volume_across_a_restart(
+    cluster: pyactors.cluster.Cluster, svc: Services
+) -> None:
+    svc.deploy(
+        {
+            "id": "/db",
+            "cmd": 'echo "$MESOS_TASK_ID" >> data/log && exec sleep 600',
+            "cpus": 0.1,
+            "mem": 32,
+            "container": {"volumes": [{"containerPath": "data", "persistent": {"size": 16}}]},
+        }
+    )
+    (first,) = svc.wait("/db", healthy=1, timeout=90)["tasks"]
+    svc.restart("/db")
+
+    def restarted() -> dict[str, Any] | None:
+        tasks = svc.app("/db")["tasks"]
+        fresh = [t for t in tasks if t["id"] != first["id"] and t["state"] == "TASK_RUNNING"]
+        return fresh[0] if fresh and len(tasks) == 1 else None
+
+    second = wait_for(restarted, 90, "the restarted instance")
+    assert second["agentId"] == first["agentId"]
+    log = sandbox(cluster, second["id"]) / "data" / "log"
+    wait_for(lambda: log.read_text().split() == [first["id"], second["id"]], 30, "both lines")
+    volume = log.parent.resolve()
+    assert volume.is_dir() and not volume.is_relative_to(sandbox(cluster, second["id"]))
+    svc.remove("/db")
+    wait_for(lambda: not volume.exists(), 90, "the volume destroyed")
+    wait_for(lambda: all(a["id"] != "/db" for a in svc.apps()), 30, "the app forgotten")
+
+
+def test_a_restarted_framework_adopts_its_tasks(cluster: pyactors.cluster.Cluster) -> None:
+    """Last in the module: it replaces the framework actor the others used."""
+    svc = cluster.services()
+    svc.deploy({"id": "/kept", "cmd": "sleep 600", "instances": 2, "cpus": 0.1, "mem": 16})
+    before = {t["id"] for t in svc.wait("/kept", healthy=2, timeout=90)["tasks"]}
+    ray_calls.stop(svc.framework.handle)
+    again = cluster.services()
+    assert again is not svc and again.framework_id == svc.framework_id
+    status = again.wait("/kept", healthy=2, timeout=60)
+    time.sleep(3)  # time to launch duplicates, were it to
+    running = {
+        task["id"]
+        for framework in cluster.state()["frameworks"]
+        if framework["id"] == again.framework_id
+        for task in framework["tasks"]
+        if task["state"] == "TASK_RUNNING"
+    }
+    assert {t["id"] for t in status["tasks"]} == before
+    assert task_ids(again, "/kept") == before
+    assert {t for t in running if t.startswith("kept")} == before

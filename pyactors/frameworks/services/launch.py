@@ -4,20 +4,17 @@ its Marathon environment, its health checks on the task's host ports, and
 
 from __future__ import annotations
 
+from pyactors import persistent_volumes
 from pyactors.frameworks.services.model import LaunchPlan
 from pyactors.marathon_app import HealthCheck as AppHealthCheck
 from pyactors.operations import HealthCheck, TaskInfo
-
-# Label naming where a persistent volume (by persistence id) is mounted in
-# the sandbox: "pyactors.volume.<persistence id>" -> container path.
-VOLUME_LABEL = "pyactors.volume."
 
 
 def task_info(plan: LaunchPlan) -> TaskInfo:
     app = plan.app
     command, shell = app.command()
     labels = dict(app.labels)
-    labels |= {VOLUME_LABEL + pid: path for path, pid in plan.volumes}
+    labels |= {persistent_volumes.LABEL + pid: path for path, pid in plan.volumes}
     return TaskInfo(
         plan.task_id,
         f"{app.id}",
