@@ -93,3 +93,7 @@ class AppDefinitionError(InvalidArgumentError):
 
     def __reduce__(self) -> tuple[type["AppDefinitionError"], tuple[list[tuple[str, str]]]]:
         return AppDefinitionError, (self.problems,)
+
+
+class UnknownAppError(InvalidArgumentError, LookupError):
+    """The call names an app the service framework does not run."""

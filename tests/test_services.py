@@ -17,7 +17,7 @@ import pytest
 
 import pyactors.cluster
 from pyactors import ray_calls
-from pyactors.errors import AppDefinitionError
+from pyactors.errors import AppDefinitionError, UnknownAppError
 from pyactors.frameworks.services.client import Services
 from tests.runtime_support import processes_in, small_cluster, wait_for
 
@@ -93,6 +93,8 @@ def test_a_bad_definition_is_refused_by_field(svc: Services) -> None:
     with pytest.raises(AppDefinitionError, match=r"healthChecks\[0\]\.intervalSeconds"):
         svc.deploy(web("/bad", healthChecks=[{"intervalSeconds": "x"}]))
     assert all(a["id"] != "/bad" for a in svc.apps())
+    with pytest.raises(UnknownAppError, match="no app /nope"):
+        svc.scale("/nope", 2)
 
 
 def test_a_service_is_healthy_behind_the_load_balancer_and_heals(

@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from pyactors import Resources
-from pyactors.errors import AppDefinitionError, DuplicateError
-from pyactors.frameworks.services.state import DECLINE_SECONDS, ServiceState, UnknownAppError
+from pyactors.errors import AppDefinitionError, DuplicateError, UnknownAppError
+from pyactors.frameworks.services.state import DECLINE_SECONDS, ServiceState
 from pyactors.offer_book import OfferInfo
 from pyactors.operations import Create, Destroy, Reserve, Unreserve
 from pyactors.tasks import Source, TaskState, TaskStatus

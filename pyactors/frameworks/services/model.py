@@ -29,14 +29,12 @@ class Volume:
     container_path: str
     persistence_id: str
     resources: Resources
-    created: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
             "containerPath": self.container_path,
             "persistenceId": self.persistence_id,
             "resources": self.resources.to_json(),
-            "created": self.created,
         }
 
     @staticmethod
@@ -45,7 +43,6 @@ class Volume:
             str(data["containerPath"]),
             str(data["persistenceId"]),
             Resources.from_json(data["resources"]),
-            bool(data["created"]),
         )
 
 

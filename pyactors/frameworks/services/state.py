@@ -43,7 +43,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pyactors._core import Resources
-from pyactors.errors import DuplicateError, InvalidArgumentError, UnknownTaskError
+from pyactors.errors import DuplicateError, InvalidArgumentError, UnknownAppError
 from pyactors.frameworks.services.model import (
     AppRecord,
     Deployment,
@@ -56,7 +56,7 @@ from pyactors.frameworks.services.model import (
 )
 from pyactors.marathon_app import AppDefinition, normalize_app_id, parse_app
 from pyactors.offer_book import OfferInfo
-from pyactors.operations import Create, Destroy, Operation, Reserve, Unreserve
+from pyactors.operations import Create, Destroy, Operation, Reserve, Unreserve, unreserved_form
 from pyactors.placement import (
     Placement,
     assign_service_ports,
@@ -68,10 +68,6 @@ from pyactors.tasks import TaskState, TaskStatus
 
 # How long an unneeded offer is refused (Marathon's --decline_offer_duration).
 DECLINE_SECONDS = 120.0
-
-
-class UnknownAppError(InvalidArgumentError, LookupError):
-    """The call names an app the service framework does not run."""
 
 
 @dataclass
@@ -436,7 +432,7 @@ class ServiceState:
         operations: list[Operation] = []
         if app.is_resident:
             resident = self._new_resident(record, offer)
-            needed = _unreserved(resident.reserved)
+            needed = unreserved_form(resident.reserved)
             operations = [
                 Reserve(resident.reserved),
                 Create(_volumes(resident.volumes)),
@@ -447,10 +443,8 @@ class ServiceState:
         if ports is None:
             return None
         if resident is not None:
-            for volume in resident.volumes:
-                volume.created = True
             record.residents[resident.slot] = resident
-            reserved = _task_resources(app, resident, self.role)
+            reserved = _task_resources(resident)
         else:
             reserved = needed
         answer.operations += operations
@@ -467,7 +461,7 @@ class ServiceState:
         for resident in self._idle_residents(record):
             if resident.agent_id != offer.agent_id:
                 continue
-            resources = _task_resources(record.app, resident, self.role)
+            resources = _task_resources(resident)
             if not resources <= left:
                 continue
             ports = select_app_ports(record.app, left - resources, self._rng)
@@ -488,7 +482,7 @@ class ServiceState:
             if resident.agent_id != offer.agent_id:
                 continue
             volumes = _volumes(resident.volumes)
-            held = _task_resources(record.app, resident, self.role)
+            held = _task_resources(resident)
             if not held <= left:
                 continue
             answer.operations += [Destroy(volumes), Unreserve(resident.reserved)]
@@ -519,16 +513,15 @@ class ServiceState:
         app = record.app
         slot = self._task_id_prefix(app.id) + "." + self._hex()
         volumes = [
-            Volume(v.containerPath, f"{slot}.{v.containerPath}", Resources(), False)
-            for v in app.volumes
-        ]
-        for volume in volumes:
-            volume.resources = Resources.parse(
-                f"disk({self.role})[{volume.persistence_id}]:{_mib(app, volume)}"
+            Volume(
+                v.containerPath,
+                f"{slot}.v{index}",
+                Resources.parse(f"disk({self.role})[{slot}.v{index}]:{v.size}"),
             )
-        reserved = _reserved(app.resources(), self.role) + Resources.parse(
-            ";".join(f"disk({self.role}):{_mib(app, v)}" for v in volumes)
-        )
+            for index, v in enumerate(app.volumes)
+        ]
+        plain_disk, _ = Create(_volumes(volumes)).conversion()
+        reserved = _reserved(app.resources(), self.role) + plain_disk
         return Resident(
             slot, offer.agent_id, offer.hostname, dict(offer.attributes), reserved, volumes
         )
@@ -688,22 +681,8 @@ def _mode(app: AppDefinition, index: int) -> str:
     return "http" if checked else "tcp"
 
 
-def _mib(app: AppDefinition, volume: Volume) -> int:
-    for definition in app.volumes:
-        if definition.containerPath == volume.container_path:
-            return definition.size
-    raise UnknownTaskError(f"app {app.id} has no volume at {volume.container_path}")
-
-
 def _reserved(resources: Resources, role: str) -> Resources:
     items = [dict(item, role=role) for item in resources.to_json()]
-    return Resources.from_json(items) if items else Resources()
-
-
-def _unreserved(resources: Resources) -> Resources:
-    items = []
-    for item in resources.to_json():
-        items.append({k: v for k, v in item.items() if k not in ("role", "reservation", "disk")})
     return Resources.from_json(items) if items else Resources()
 
 
@@ -714,12 +693,8 @@ def _volumes(volumes: Sequence[Volume]) -> Resources:
     return total
 
 
-def _task_resources(app: AppDefinition, resident: Resident, role: str) -> Resources:
-    """A resident instance's resources: its reservation, the plain reserved
-    disk replaced by its volumes."""
-    plain_disk = Resources.parse(
-        ";".join(
-            f"disk({role}):{v.resources.to_json()[0]['scalar']['value']}" for v in resident.volumes
-        )
-    )
-    return resident.reserved - plain_disk + _volumes(resident.volumes)
+def _task_resources(resident: Resident) -> Resources:
+    """A resident instance's resources: its reservation, with its volumes
+    in place of the plain reserved disk they were created from."""
+    plain_disk, volumes = Create(_volumes(resident.volumes)).conversion()
+    return resident.reserved - plain_disk + volumes
