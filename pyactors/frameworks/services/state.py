@@ -66,6 +66,16 @@ from pyactors.placement import (
 )
 from pyactors.tasks import TaskState, TaskStatus
 
+_LIVE = frozenset(
+    {
+        TaskState.TASK_STAGING,
+        TaskState.TASK_STARTING,
+        TaskState.TASK_RUNNING,
+        TaskState.TASK_KILLING,
+        TaskState.TASK_UNREACHABLE,
+    }
+)
+
 # How long an unneeded offer is refused (Marathon's --decline_offer_duration).
 DECLINE_SECONDS = 120.0
 
@@ -95,8 +105,7 @@ class ServiceState:
         self.apps: dict[str, AppRecord] = {}
         self._rng = random.Random(seed)
         self._serial = 0
-        # Kills decided and not yet sent; instances whose state the master
-        # should confirm (adopted after a failover).
+        # Kills decided and not yet sent.
         self._kills: list[str] = []
         self._demand = 0
         self._demand_grew = False
@@ -107,7 +116,8 @@ class ServiceState:
         """Start a new app; DuplicateError if one has its id."""
         app = _parsed(definition)
         if app.id in self.apps:
-            raise DuplicateError(f"app {app.id} exists: update it instead")
+            removing = " and is being removed" if self.apps[app.id].removing else ""
+            raise DuplicateError(f"app {app.id} exists{removing}: update it instead")
         app = self._with_service_ports(app, None)
         record = AppRecord(app, self._version())
         self.apps[app.id] = record
@@ -155,7 +165,7 @@ class ServiceState:
         """A task's update (unknown tasks are killed: leftovers of removed apps)."""
         instance = self._instance(status.task_id)
         if instance is None:
-            if not status.state.is_terminal:
+            if status.state in _LIVE:
                 self._kills.append(status.task_id)
             return
         record = self.apps[instance.app_id]
