@@ -95,5 +95,22 @@ class AppDefinitionError(InvalidArgumentError):
         return AppDefinitionError, (self.problems,)
 
 
+class LoadBalancerError(PyactorsError):
+    """HAProxy could not be started or reloaded with a new configuration;
+    the message quotes what haproxy said. A failed reload leaves the
+    previous configuration serving."""
+
+
+class HaproxyNotFoundError(LoadBalancerError, FileNotFoundError):
+    """The haproxy binary is not installed or not where the `haproxy` option
+    says: install Debian's haproxy or set that option to its path."""
+
+
+class LoadBalancerConfigError(LoadBalancerError, ValueError):
+    """A load balancer configuration that cannot be used (a port out of
+    range, two apps on one service port, a bad address, or a configuration
+    `haproxy -c` rejects); nothing was changed."""
+
+
 class UnknownAppError(InvalidArgumentError, LookupError):
     """The call names an app the service framework does not run."""

@@ -1,1 +1,2 @@
-"""Frameworks that ship with pyactors, built on the public Scheduler API."""
+"""Frameworks that ship with pyactors, built on the public scheduler API, and
+what they use (the HAProxy load balancer)."""

@@ -5,12 +5,20 @@ has a service port."""
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import socket
 from collections.abc import Sequence
 from functools import lru_cache
 
+import psutil
+
+from pyactors.errors import LoadBalancerError
 from pyactors.frameworks import haproxy
 from pyactors.frameworks.services.model import Frontend
+
+logger = logging.getLogger(__name__)
 
 
 class Balancer:
@@ -22,24 +30,32 @@ class Balancer:
         self._shown: list[Frontend] | None = None
 
     def update(self, frontends: Sequence[Frontend]) -> None:
+        """Serve these frontends. A reload HAProxy refuses is logged and
+        tried again with the next change; the previous configuration serves
+        meanwhile."""
         wanted = list(frontends)
         if wanted == self._shown:
             return
-        if self._haproxy is None:
-            if not wanted:
-                return
-            self._haproxy = haproxy.LoadBalancer(self.work_dir, self.bind_host, self.binary)
-        self._haproxy.update(
-            [
-                haproxy.Frontend(
-                    f.name,
-                    f.service_port,
-                    [haproxy.Backend(_address(host), port) for host, port in f.backends],
-                    mode=f.mode,
-                )
-                for f in wanted
-            ]
-        )
+        try:
+            if self._haproxy is None:
+                if not wanted:
+                    return
+                _end_orphans(os.path.join(os.path.abspath(self.work_dir), haproxy.CONFIG))
+                self._haproxy = haproxy.LoadBalancer(self.work_dir, self.bind_host, self.binary)
+            self._haproxy.update(
+                [
+                    haproxy.Frontend(
+                        f.name,
+                        f.service_port,
+                        tuple(haproxy.Backend(_address(host), port) for host, port in f.backends),
+                        mode=f.mode,
+                    )
+                    for f in wanted
+                ]
+            )
+        except LoadBalancerError as error:
+            logger.error("service framework: load balancer: %s", error)
+            return
         self._shown = wanted
 
     def stop(self) -> None:
@@ -47,6 +63,19 @@ class Balancer:
             self._haproxy.stop()
             self._haproxy = None
             self._shown = None
+
+
+def _end_orphans(config: str) -> None:
+    """End an HAProxy a previous incarnation of the framework left running
+    with this configuration (its actor was killed, its children were not),
+    so that two never serve the same ports."""
+    for process in psutil.process_iter(["cmdline"]):
+        cmdline = process.info["cmdline"] or []
+        if config in cmdline and "-f" in cmdline:
+            with contextlib.suppress(psutil.Error):
+                for child in process.children(recursive=True):
+                    child.kill()
+                process.kill()
 
 
 @lru_cache(maxsize=1024)
