@@ -124,6 +124,17 @@ def test_a_service_is_healthy_behind_the_load_balancer_and_heals(
     wait_for(lambda: served(svc, "/web") == replaced, 60, "the load balancer follows")
 
 
+def test_an_update_rolls_to_the_new_definition_behind_the_load_balancer(svc: Services) -> None:
+    before = task_ids(svc, "/web")
+    version = svc.app("/web")["version"]
+    svc.update(web("/web", env={"RELEASE": "2"}))
+    status = svc.wait("/web", timeout=180)
+    assert status["env"] == {"RELEASE": "2"} and status["version"] != version
+    after = {t["id"] for t in status["tasks"]}
+    assert len(after) == 3 and not after & before
+    wait_for(lambda: served(svc, "/web") == after, 60, "the load balancer serves the new ones")
+
+
 def test_an_instance_failing_its_health_check_is_replaced(
     cluster: pyactors.cluster.Cluster, svc: Services
 ) -> None:
@@ -220,6 +231,20 @@ def test_constraints_on_agent_attributes(
         time.sleep(3)
         assert svc.app(app_id)["tasksRunning"] == instances
     svc.remove(app_id)
+
+
+def test_offers_are_suppressed_while_nothing_is_to_launch(svc: Services) -> None:
+    svc.deploy({"id": "/quiet", "cmd": "sleep 600", "instances": 1, "cpus": 0.1, "mem": 16})
+    svc.wait("/quiet", timeout=90)
+    wait_for(lambda: svc.metrics()["suppressed"], 30, "offers suppressed")
+    received = svc.metrics()["offers_received"]
+    time.sleep(2)  # ten allocation cycles
+    assert svc.metrics()["offers_received"] == received
+    svc.scale("/quiet", 2)
+    assert not svc.metrics()["suppressed"]
+    svc.wait("/quiet", timeout=90)
+    assert svc.metrics()["offers_received"] > received
+    svc.remove("/quiet")
 
 
 def test_a_stateful_app_keeps_its_volume_across_a_restart(

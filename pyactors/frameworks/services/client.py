@@ -56,6 +56,13 @@ class Services:
         found: list[dict[str, Any]] = self.framework.call("apps")
         return found
 
+    def metrics(self) -> dict[str, Any]:
+        """The framework's counters: offers_received, offers_declined,
+        tasks_launched, and whether it has suppressed offers (nothing to
+        launch)."""
+        found: dict[str, Any] = self.framework.call("metrics")
+        return found
+
     def endpoint(self, app_id: str) -> str:
         """The load-balanced address of the app's first service port."""
         return f"http://{self.bind_host}:{self.framework.call('service_port', app_id)}"

@@ -57,6 +57,7 @@ class ServiceScheduler(Scheduler):
         self.tick_interval = tick_interval
         self.driver: Driver | None = None
         self.suppressed = False
+        self.counters = {"offers_received": 0, "offers_declined": 0, "tasks_launched": 0}
         self._saved: bytes | None = None
         self._ticker: asyncio.Task[None] | None = None
 
@@ -76,14 +77,17 @@ class ServiceScheduler(Scheduler):
         self._act(driver)
 
     def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
+        self.counters["offers_received"] += len(offers)
         for answer in self.state.offers(offers, time.time()):
             operations = list(answer.operations)
             if answer.launches:
                 operations.append(Launch([task_info(plan) for plan in answer.launches]))
+                self.counters["tasks_launched"] += len(answer.launches)
             if operations:
                 driver.accept([answer.offer_id], operations, answer.refuse_seconds)
             else:
                 driver.decline([answer.offer_id], answer.refuse_seconds)
+                self.counters["offers_declined"] += 1
         self._act(driver)
 
     def update(self, driver: Driver, status: TaskStatus) -> None:
@@ -112,6 +116,11 @@ class ServiceScheduler(Scheduler):
 
     def apps(self) -> list[dict[str, Any]]:
         return self.state.apps_status()
+
+    def metrics(self) -> dict[str, Any]:
+        """Offers received and declined, tasks launched, whether offers are
+        suppressed now."""
+        return {**self.counters, "suppressed": self.suppressed}
 
     def service_port(self, app_id: str) -> int:
         return self.state.service_port(app_id)
