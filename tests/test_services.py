@@ -278,6 +278,40 @@ def test_a_stateful_app_keeps_its_volume_across_a_restart(
     wait_for(lambda: all(a["id"] != "/db" for a in svc.apps()), 30, "the app forgotten")
 
 
+def test_an_instance_lost_with_its_agent_is_replaced_on_another(
+    cluster: pyactors.cluster.Cluster, svc: Services
+) -> None:
+    home = ray_calls.current_node_id()
+    # Agents of their own (racks r3, r4) so the others' tests keep theirs.
+    cluster.add_agent("agent-3", home, "cpus:1;mem:256", 3, 5, {"rack": "r3"})
+    svc.deploy(
+        {
+            "id": "/roaming",
+            "cmd": "sleep 600",
+            "cpus": 0.1,
+            "mem": 16,
+            "portDefinitions": [],
+            "constraints": [["rack", "LIKE", "r3|r4"]],
+            "unreachableStrategy": {"inactiveAfterSeconds": 1, "expungeAfterSeconds": 2},
+        }
+    )
+    (first,) = svc.wait("/roaming", timeout=90)["tasks"]
+    assert first["agentId"] == "agent-3"
+    cluster.add_agent("agent-4", home, "cpus:1;mem:256", 4, 5, {"rack": "r4"})
+    lost = cluster.agents.pop("agent-3")
+    ray_calls.ask(lost, "shutdown")
+    ray_calls.stop(lost)
+
+    def replaced() -> dict[str, Any] | None:
+        tasks = svc.app("/roaming")["tasks"]
+        fresh = [t for t in tasks if t["state"] == "TASK_RUNNING" and t["id"] != first["id"]]
+        return fresh[0] if len(tasks) == 1 and fresh else None
+
+    second = wait_for(replaced, 90, "a replacement, the lost one forgotten")
+    assert second["agentId"] == "agent-4"
+    svc.remove("/roaming")
+
+
 def test_a_restarted_framework_adopts_its_tasks(cluster: pyactors.cluster.Cluster) -> None:
     """Last in the module: it replaces the framework actor the others used."""
     svc = cluster.services()

@@ -229,7 +229,8 @@ def test_unhealthy_reports_take_an_instance_out_of_the_load_balancer() -> None:
 
 def test_unreachable_instances_are_replaced_after_inactive_after_seconds() -> None:
     state = ServiceState()
-    state.deploy(app(instances=1, unreachableStrategy={"inactiveAfterSeconds": 5}), 0.0)
+    strategy = {"inactiveAfterSeconds": 5, "expungeAfterSeconds": 8}
+    state.deploy(app(instances=1, unreachableStrategy=strategy), 0.0)
     (task,) = launch_all(state, 0.0)
     run(state, [task], 0.0)
     report(state, task, TaskState.TASK_UNREACHABLE, 1.0)
@@ -238,6 +239,11 @@ def test_unreachable_instances_are_replaced_after_inactive_after_seconds() -> No
     state.tick(6.0)
     assert state.take_kills() == [task]
     assert state.wants_offers(6.0)
+    (replacement,) = launch_all(state, 6.0)
+    state.tick(9.0)
+    assert state.live_tasks().keys() == {replacement}
+    report(state, task, TaskState.TASK_RUNNING, 10.0)  # back after being forgotten
+    assert state.take_kills() == [task]
 
 
 @pytest.mark.parametrize(

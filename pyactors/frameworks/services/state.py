@@ -26,7 +26,8 @@ Convergence, after every event, per app (Marathon's rules):
   The count resets when an instance becomes healthy, when an instance that
   failed had run for `backoff_reset_seconds`, and on a new version.
 - An unreachable instance is replaced after its app's
-  `unreachableStrategy.inactiveAfterSeconds` (never with "disabled").
+  `unreachableStrategy.inactiveAfterSeconds` and forgotten after
+  `expungeAfterSeconds` (neither with "disabled").
 - Resident apps (persistent volumes): each instance slot reserves its
   resources and creates its volumes on an agent (RESERVE + CREATE + LAUNCH
   in one accept), and its replacements launch there again, on the reserved
@@ -311,14 +312,15 @@ class ServiceState:
 
     def _converge_app(self, record: AppRecord, now: float) -> None:
         app = record.app
-        for instance in record.instances.values():
-            strategy = app.unreachableStrategy
-            if (
-                instance.unreachable_since is not None
-                and strategy is not None
-                and now - instance.unreachable_since >= strategy.inactiveAfterSeconds
-                and not instance.kill_requested
-            ):
+        strategy = app.unreachableStrategy
+        for instance in list(record.instances.values()):
+            since = instance.unreachable_since
+            if since is None or strategy is None:
+                continue
+            if now - since >= strategy.expungeAfterSeconds:
+                # Forgotten: if it comes back, it is an unknown task (killed).
+                del record.instances[instance.task_id]
+            elif now - since >= strategy.inactiveAfterSeconds and not instance.kill_requested:
                 self._kill(instance)
         alive = [i for i in record.instances.values() if not i.terminal and not self._inactive(i)]
         active = [i for i in alive if not i.kill_requested]
