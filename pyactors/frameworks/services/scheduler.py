@@ -66,7 +66,6 @@ class ServiceScheduler(Scheduler):
     def subscribed(self, driver: Driver, framework_id: str, master_info: dict[str, Any]) -> None:
         self.driver = driver
         self.framework_id = framework_id
-        self.suppressed = False
         # Adopt what a previous incarnation launched: the master answers
         # with each task's state (or that it is gone, and it is replaced).
         live = self.state.live_tasks()
@@ -74,7 +73,9 @@ class ServiceScheduler(Scheduler):
             driver.reconcile(list(live), live)
         if self._ticker is None:
             self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
-        self._act(driver)
+        # Whatever the master remembers of an earlier subscription, say now
+        # whether offers are wanted.
+        self._act(driver, resync=True)
 
     def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
         self.counters["offers_received"] += len(offers)
@@ -93,6 +94,11 @@ class ServiceScheduler(Scheduler):
     def update(self, driver: Driver, status: TaskStatus) -> None:
         self.state.status(status, time.time())
         self._act(driver)
+
+    def error(self, driver: Driver, message: str) -> None:
+        # An operation the master dropped (its task, if any, comes back as
+        # TASK_ERROR and is replaced like a failure).
+        logger.warning("service framework: %s", message)
 
     # The client's calls.
 
@@ -138,17 +144,17 @@ class ServiceScheduler(Scheduler):
             self._act(self.driver)
         return deployment
 
-    def _act(self, driver: Driver) -> None:
+    def _act(self, driver: Driver, resync: bool = False) -> None:
         now = time.time()
         for task_id in self.state.take_kills():
             driver.kill(task_id)
         wants = self.state.wants_offers(now)
         grew = self.state.take_demand_grew()
-        if wants and (self.suppressed or grew):
+        if wants and (self.suppressed or grew or resync):
             # Revive also clears the long filters of offers declined earlier.
             driver.revive()
             self.suppressed = False
-        elif not wants and not self.suppressed:
+        elif not wants and (resync or not self.suppressed):
             driver.suppress()
             self.suppressed = True
         self.balancer.update(self.state.frontends())
