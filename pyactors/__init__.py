@@ -18,7 +18,16 @@ from pyactors.errors import (
     UnknownFrameworkError,
     UnknownTaskError,
 )
-from pyactors.operations import Create, Destroy, Launch, LaunchGroup, Reserve, TaskInfo, Unreserve
+from pyactors.operations import (
+    Create,
+    Destroy,
+    HealthCheck,
+    Launch,
+    LaunchGroup,
+    Reserve,
+    TaskInfo,
+    Unreserve,
+)
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus
 
 if TYPE_CHECKING:
@@ -49,6 +58,7 @@ __all__ = [
     "Destroy",
     "Driver",
     "DuplicateError",
+    "HealthCheck",
     "InvalidArgumentError",
     "Launch",
     "LaunchGroup",

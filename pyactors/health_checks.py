@@ -15,8 +15,8 @@ Semantics follow Mesos: the first check is `delay_seconds` after the task
 runs, the next `interval_seconds` after the previous one ends. Until the
 first success, failures within `grace_period_seconds` of the start are
 ignored. The health is reported when it changes (the first result, and
-every flip); `max_consecutive_failures` failures in a row ask for the task
-to be killed, and the task is checked no more.
+every flip); `max_consecutive_failures` failures in a row (unless 0) ask
+for the task to be killed, and the task is checked no more.
 """
 
 from __future__ import annotations
@@ -79,11 +79,6 @@ class HealthChecks:
     def watching(self, task_id: str) -> bool:
         return task_id in self._watched
 
-    def healthy(self, task_id: str) -> bool | None:
-        """The task's last reported health (None: no verdict yet)."""
-        watched = self._watched.get(task_id)
-        return None if watched is None else watched.healthy
-
     def due(self, now: float) -> list[tuple[str, HealthCheck]]:
         """The checks to start now, marked in flight (one at a time per task)."""
         out = []
@@ -92,10 +87,6 @@ class HealthChecks:
                 watched.in_flight = True
                 out.append((task_id, watched.check))
         return out
-
-    def next_due(self) -> float | None:
-        times = [w.next_at for w in self._watched.values() if not w.in_flight]
-        return min(times) if times else None
 
     def record(self, task_id: str, healthy: bool, detail: str, now: float) -> HealthChange | None:
         """The result of a task's check that was in flight; the change of
@@ -116,7 +107,8 @@ class HealthChecks:
         if not watched.succeeded and now - watched.started_at <= check.grace_period_seconds:
             return None
         watched.failures += 1
-        kill = watched.failures >= check.max_consecutive_failures
+        allowed = check.max_consecutive_failures
+        kill = allowed > 0 and watched.failures >= allowed
         if kill:
             self.forget(task_id)
         changed = watched.healthy is not False
@@ -128,8 +120,9 @@ class HealthChecks:
             False,
             changed,
             kill,
-            f"health check failed {watched.failures} time(s) in a row "
-            f"(of {check.max_consecutive_failures} allowed): {detail}",
+            f"health check failed {watched.failures} time(s) in a row"
+            + (f" (of {allowed} allowed)" if allowed else "")
+            + f": {detail}",
         )
 
 
@@ -145,7 +138,10 @@ async def probe(check: HealthCheck, sandbox: Path, env: dict[str, str]) -> tuple
             return await _tcp(CHECK_HOST, int(check.port or 0))
     except TimeoutError:
         return False, f"no answer within {check.timeout_seconds} s"
-    except (OSError, aiohttp.ClientError) as error:
+    except Exception as error:
+        # Refused, reset, unresolvable...: the check failed. Anything else
+        # is its failure too: a probe that raised would leave its task
+        # unchecked for good.
         return False, f"{type(error).__name__}: {error}"
 
 

@@ -41,7 +41,8 @@ class HealthCheck:
     runs, then one every `interval_seconds`; a check that takes longer than
     `timeout_seconds` failed. Failures within `grace_period_seconds` of the
     start do not count until the first success; after
-    `max_consecutive_failures` failures in a row the agent kills the task."""
+    `max_consecutive_failures` failures in a row the agent kills the task
+    (0: never, as in Marathon)."""
 
     protocol: str
     port: int | None = None
@@ -79,9 +80,9 @@ class HealthCheck:
         for name in ("interval_seconds", "timeout_seconds"):
             found += _number_problems(name, getattr(self, name), zero_ok=False)
         failures = self.max_consecutive_failures
-        if isinstance(failures, bool) or not isinstance(failures, int) or failures < 1:
+        if isinstance(failures, bool) or not isinstance(failures, int) or failures < 0:
             found.append(
-                f"health check max_consecutive_failures must be an integer >= 1, got {failures!r}"
+                f"health check max_consecutive_failures must be an integer >= 0, got {failures!r}"
             )
         return found
 

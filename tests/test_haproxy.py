@@ -219,6 +219,37 @@ def test_a_reload_does_not_drop_a_request_in_flight(
     assert result == [(200, "server-0")]
 
 
+@pytest.mark.timeout(120)
+def test_clients_see_no_error_while_haproxy_reloads(
+    balancer: LoadBalancer, servers: list[NamedServer]
+) -> None:
+    port = free_port()
+    balancer.update([app(port, servers)])
+    stop = threading.Event()
+    outcomes: list[str] = []
+
+    def client() -> None:
+        while not stop.is_set():
+            try:
+                status, _ = get(port, timeout=30)
+                outcomes.append(str(status))
+            except OSError as error:
+                outcomes.append(repr(error))
+
+    thread = threading.Thread(target=client)
+    thread.start()
+    try:
+        # Every configuration keeps at least one backend up.
+        for chosen in [servers[:1], servers[1:], servers[::2], servers, servers[2:]] * 2:
+            assert balancer.update([app(port, chosen)])
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        thread.join(60)
+    assert len(outcomes) > 10
+    assert set(outcomes) == {"200"}, collections.Counter(outcomes)
+
+
 def test_an_invalid_update_raises_and_the_old_config_keeps_serving(
     balancer: LoadBalancer, servers: list[NamedServer]
 ) -> None:

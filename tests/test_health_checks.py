@@ -21,7 +21,7 @@ from runtime_support import small_cluster, wait_for
 import pyactors.cluster
 from pyactors import Resources
 from pyactors.agent_state import AgentState
-from pyactors.health_checks import HealthChecks, probe
+from pyactors.health_checks import HealthChange, HealthChecks, probe
 from pyactors.offer_book import OfferInfo
 from pyactors.operations import HealthCheck, Launch, TaskInfo
 from pyactors.scheduler import Driver, Scheduler
@@ -62,7 +62,7 @@ def test_a_check_is_valid_or_says_which_field_is_wrong() -> None:
     assert "interval_seconds" in HealthCheck("TCP", port=1, interval_seconds=0).problems()[0]
     assert (
         "max_consecutive_failures"
-        in (HealthCheck("TCP", port=1, max_consecutive_failures=0).problems()[0])
+        in (HealthCheck("TCP", port=1, max_consecutive_failures=-1).problems()[0])
     )
     bad = TaskInfo(
         "t", "t", Resources.parse("cpus:1"), command="true", health_check=HealthCheck("TCP")
@@ -132,13 +132,26 @@ def test_failures_in_the_grace_period_count_only_after_the_first_success() -> No
     assert change is not None and change.kill  # within the grace period, after a success
 
 
+def test_zero_consecutive_failures_never_kills() -> None:
+    checks = HealthChecks()
+    check = HealthCheck("TCP", port=1, grace_period_seconds=0.0, max_consecutive_failures=0)
+    checks.watch("t", check, now=0.0)
+    changes = []
+    for now in range(1, 100):
+        checks.due(now * 100.0)
+        changes.append(checks.record("t", False, "refused", now * 100.0))
+    assert [c for c in changes if c is not None] == [
+        HealthChange("t", False, True, False, "health check failed 1 time(s) in a row: refused")
+    ]
+
+
 def test_a_result_for_a_forgotten_task_is_dropped() -> None:
     checks = HealthChecks()
     checks.watch("t", HealthCheck("TCP", port=1), now=0.0)
     checks.due(0.0)
     checks.forget("t")
     assert checks.record("t", True, "ok", 1.0) is None
-    assert checks.healthy("t") is None
+    assert not checks.watching("t")
 
 
 # ------------------------------------------------------------------ the probes
@@ -358,7 +371,9 @@ def test_a_failing_check_makes_the_task_unhealthy_then_killed(
         "HTTP",
         port=port,
         path="/missing",
-        grace_period_seconds=0.0,
+        # Time for the server to start: refused connections are not what
+        # this test is about.
+        grace_period_seconds=5.0,
         interval_seconds=0.3,
         timeout_seconds=2.0,
         max_consecutive_failures=3,
@@ -379,7 +394,7 @@ def test_a_failing_check_makes_the_task_unhealthy_then_killed(
             ("TASK_KILLED", False),
         ]
         assert updates[1][1] == updates[2][1] == HEALTH.value
-        assert "HTTP 404" in updates[1][3] and "3 time(s) in a row" in updates[2][3]
+        assert "3 time(s) in a row" in updates[2][3] and "HTTP 404" in updates[2][3]
     finally:
         cluster.teardown(framework)
 
