@@ -325,3 +325,13 @@ def test_unknown_live_tasks_are_killed_and_removing_forgets_the_app() -> None:
         state.app_status("/web")
     report(state, task, TaskState.TASK_KILLED, 3.0)
     assert state.apps == {}
+
+
+def test_a_resident_instance_counts_once_for_constraints() -> None:
+    state = ServiceState()
+    state.deploy(
+        resident_app() | {"instances": 2, "constraints": [["hostname", "MAX_PER", "2"]]}, 0.0
+    )
+    (answer,) = state.offers([offer("a1", "cpus:4;mem:4096;disk:100;ports:[31000-31100]")], 0.0)
+    assert len(answer.launches) == 2 and len(answer.operations) == 4
+    assert len({plan.volumes for plan in answer.launches}) == 2

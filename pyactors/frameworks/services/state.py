@@ -433,8 +433,11 @@ class ServiceState:
         """Launch one instance from what is left of the offer; what is left
         after it, or None if it does not fit there."""
         app = record.app
+        # A resident instance counts where its slot is, once.
         placed: list[Placement] = [
-            (i.host, i.attributes) for i in record.instances.values() if not i.terminal
+            (i.host, i.attributes)
+            for i in record.instances.values()
+            if not i.terminal and i.slot is None
         ]
         placed += [(r.host, r.attributes) for r in record.residents.values()]
         if not meets_constraints(app.constraints, offer.hostname, offer.attributes, placed):
@@ -454,13 +457,12 @@ class ServiceState:
         ports = select_app_ports(app, left - needed, self._rng)
         if ports is None:
             return None
+        resources = needed
         if resident is not None:
             record.residents[resident.slot] = resident
-            reserved = _task_resources(resident)
-        else:
-            reserved = needed
+            resources = _task_resources(resident)
         answer.operations += operations
-        self._launch(record, offer, reserved + ports.resources, ports.ports, answer, now, resident)
+        self._launch(record, offer, resources + ports.resources, ports.ports, answer, now, resident)
         return left - needed - ports.resources
 
     def _relaunch_residents(
