@@ -149,7 +149,6 @@ class Resident:
     attributes: dict[str, str]
     reserved: Resources
     volumes: list[Volume]
-    destroying: bool = False
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -159,7 +158,6 @@ class Resident:
             "attributes": self.attributes,
             "reserved": self.reserved.to_json(),
             "volumes": [v.to_json() for v in self.volumes],
-            "destroying": self.destroying,
         }
 
     @staticmethod
@@ -171,7 +169,6 @@ class Resident:
             {str(k): str(v) for k, v in data["attributes"].items()},
             Resources.from_json(data["reserved"]),
             [Volume.from_json(v) for v in data["volumes"]],
-            bool(data["destroying"]),
         )
 
 
