@@ -5,6 +5,7 @@ schedulers."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 import tempfile
 import time
 import uuid
@@ -16,7 +17,7 @@ from kazoo.client import KazooClient
 from pyactors import ray_calls
 from pyactors.agent import AgentActor
 from pyactors.election import LeaderDetector, parse_zk_url
-from pyactors.errors import InvalidArgumentError, NotLeaderError
+from pyactors.errors import HaproxyNotFoundError, InvalidArgumentError, NotLeaderError
 from pyactors.frameworks.services.client import Services
 from pyactors.leader import ELECTION, MasterLocation, close_client, zk_client
 from pyactors.master import MasterActor
@@ -213,6 +214,12 @@ class Cluster:
         work dir."""
         from pyactors.frameworks.services.scheduler import ServiceScheduler
         from pyactors.frameworks.services.store import open_store
+
+        if shutil.which(haproxy) is None:
+            raise HaproxyNotFoundError(
+                f"haproxy binary {haproxy!r} not found: install it (apt-get install haproxy) "
+                "or pass services(haproxy=<its path>)"
+            )
 
         if self._services is not None:
             try:

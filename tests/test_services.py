@@ -17,7 +17,7 @@ import pytest
 
 import pyactors.cluster
 from pyactors import ray_calls
-from pyactors.errors import AppDefinitionError, UnknownAppError
+from pyactors.errors import AppDefinitionError, HaproxyNotFoundError, UnknownAppError
 from pyactors.frameworks.services.client import Services
 from tests.runtime_support import processes_in, small_cluster, wait_for
 
@@ -95,6 +95,11 @@ def test_a_bad_definition_is_refused_by_field(svc: Services) -> None:
     assert all(a["id"] != "/bad" for a in svc.apps())
     with pytest.raises(UnknownAppError, match="no app /nope"):
         svc.scale("/nope", 2)
+
+
+def test_a_missing_haproxy_is_named(cluster: pyactors.cluster.Cluster, tmp_path: Path) -> None:
+    with pytest.raises(HaproxyNotFoundError, match="no-such-haproxy"):
+        cluster.services(haproxy=str(tmp_path / "no-such-haproxy"))
 
 
 def test_a_service_is_healthy_behind_the_load_balancer_and_heals(
@@ -237,9 +242,10 @@ def test_offers_are_suppressed_while_nothing_is_to_launch(svc: Services) -> None
     svc.deploy({"id": "/quiet", "cmd": "sleep 600", "instances": 1, "cpus": 0.1, "mem": 16})
     svc.wait("/quiet", timeout=90)
     wait_for(lambda: svc.metrics()["suppressed"], 30, "offers suppressed")
+    time.sleep(1)  # offers made before the master saw the suppression arrive
     received = svc.metrics()["offers_received"]
     time.sleep(2)  # ten allocation cycles
-    assert svc.metrics()["offers_received"] == received
+    assert svc.metrics()["offers_received"] == received, svc.apps()
     svc.scale("/quiet", 2)
     assert not svc.metrics()["suppressed"]
     svc.wait("/quiet", timeout=90)

@@ -28,6 +28,7 @@ class Balancer:
         self.binary = binary
         self._haproxy: haproxy.LoadBalancer | None = None
         self._shown: list[Frontend] | None = None
+        self._failure: str | None = None
 
     def update(self, frontends: Sequence[Frontend]) -> None:
         """Serve these frontends. A reload HAProxy refuses is logged and
@@ -54,9 +55,11 @@ class Balancer:
                 ]
             )
         except LoadBalancerError as error:
-            logger.error("service framework: load balancer: %s", error)
+            if str(error) != self._failure:
+                logger.error("service framework: load balancer: %s", error)
+            self._failure = str(error)
             return
-        self._shown = wanted
+        self._shown, self._failure = wanted, None
 
     def stop(self) -> None:
         if self._haproxy is not None:
