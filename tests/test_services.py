@@ -114,6 +114,8 @@ def test_a_service_is_healthy_behind_the_load_balancer_and_heals(
     assert svc.endpoint("/web").startswith("http://127.0.0.1:")
     wait_for(lambda: served(svc, "/web") == ids, 60, "the load balancer serves all three")
     assert cluster.services() is svc
+    with pytest.raises(TimeoutError, match=r"/web: 3 of 4 healthy after 0.5 s; tasks: web\."):
+        svc.wait("/web", healthy=4, timeout=0.5)
 
     # Killed from outside: replaced, and the load balancer follows.
     victim = status["tasks"][0]["id"]
