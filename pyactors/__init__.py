@@ -31,14 +31,18 @@ from pyactors.operations import (
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus
 
 if TYPE_CHECKING:
-    from pyactors.cluster import Cluster, start
+    from pyactors.cluster import Cluster, connect, start, up
     from pyactors.scheduler import Driver, Scheduler
+    from pyactors.supervisor import down
 
 _RUNTIME = {
     "Cluster": "pyactors.cluster",
     "start": "pyactors.cluster",
     "Scheduler": "pyactors.scheduler",
     "Driver": "pyactors.scheduler",
+    "up": "pyactors.cluster",
+    "connect": "pyactors.cluster",
+    "down": "pyactors.supervisor",
 }
 
 
@@ -76,6 +80,9 @@ __all__ = [
     "UnknownFrameworkError",
     "UnknownTaskError",
     "Unreserve",
+    "connect",
+    "down",
     "start",
+    "up",
 ]
 __version__ = "0.1.0"

@@ -22,11 +22,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-from pyactors import agent_resources, health_checks, ray_calls
+from pyactors import agent_resources, health_checks, ray_calls, sandboxes
 from pyactors.agent_state import AgentState
 from pyactors.errors import NotLeaderError, PyactorsError
 from pyactors.leader import LeaderFollower, MasterLocation
 from pyactors.operations import HealthCheck, TaskInfo
+from pyactors.sandbox_files import FileChunk
 from pyactors.task_process import sandbox_path
 
 logger = logging.getLogger(__name__)
@@ -47,6 +48,9 @@ class AgentActor:
         slice_index: int = 0,
         slices: int = 1,
         hostname: str | None = None,
+        sandbox_gc_seconds: float = 7 * 24 * 3600.0,
+        max_log_bytes: int | None = 10 * 1024 * 1024,
+        log_files: int = 5,
     ) -> None:
         """`resources` and `attributes` given here override what is
         detected from this actor's Ray node; with `slices` agents on one
@@ -61,8 +65,17 @@ class AgentActor:
         self.attributes = agent_resources.attributes(node, attributes)
         self.hostname = hostname or node.hostname
         self.state = AgentState(
-            agent_id, Path(work_dir), retry_min=retry_interval, retry_max=60 * retry_interval
+            agent_id,
+            Path(work_dir),
+            retry_min=retry_interval,
+            retry_max=60 * retry_interval,
+            sandbox_gc_seconds=sandbox_gc_seconds,
+            max_log_bytes=max_log_bytes,
+            log_files=log_files,
         )
+        # Sandboxes are looked at for removal this often (at most a minute
+        # late, and a short age is honoured within half of it).
+        self.gc_interval = min(60.0, max(poll_interval, sandbox_gc_seconds / 2))
         self.poll_interval = poll_interval
         self.heartbeat_interval = heartbeat_interval
         self.message_interval = message_interval
@@ -103,7 +116,7 @@ class AgentActor:
         )
 
     async def _run(self) -> None:
-        last_heartbeat = last_messages = time.monotonic()
+        last_heartbeat = last_messages = last_gc = time.monotonic()
         while True:
             await asyncio.sleep(self.poll_interval)
             now = time.monotonic()
@@ -120,10 +133,17 @@ class AgentActor:
             messages = self.state.take_messages(running_too)
             if messages:
                 ray_calls.tell(master, "task_messages", self.agent_id, messages)
+            if now - last_gc >= self.gc_interval:
+                last_gc = now
+                expired = self.state.collect_garbage(now)
+                if expired:
+                    await asyncio.to_thread(sandboxes.remove, expired)
             if now - last_heartbeat >= self.heartbeat_interval:
                 last_heartbeat = now
+                # The running tasks' usage rides on the heartbeat.
+                usage = self.state.statistics(time.time())
                 try:
-                    if not await ray_calls.ask_async(master, "heartbeat", self.agent_id):
+                    if not await ray_calls.ask_async(master, "heartbeat", self.agent_id, usage):
                         await self._register(master)
                 except (NotLeaderError, ray_calls.RayActorError) as error:
                     # The leader changed or died: the follower registers
@@ -156,8 +176,9 @@ class AgentActor:
     ) -> None:
         self.state.launch(framework_id, tasks, time.monotonic(), groups, role)
 
-    async def kill(self, task_ids: list[str]) -> None:
-        self.state.kill(task_ids, time.monotonic())
+    async def kill(self, task_ids: list[str], grace: float | None = None) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds (None: the agent's default)."""
+        self.state.kill(task_ids, time.monotonic(), grace)
 
     async def acknowledge(self, acknowledgements: list[tuple[str, str]]) -> None:
         self.state.acknowledge(acknowledgements, time.monotonic())
@@ -178,6 +199,14 @@ class AgentActor:
             probe.cancel()
         self.follower.stop()
         self.state.shutdown()
+
+    async def read_file(
+        self, task_id: str, name: str, offset: int, length: int | None
+    ) -> FileChunk:
+        """A chunk of a file in a task's sandbox, for the master to forward
+        (`AgentState.read_file`); typed errors for a refused name, a file
+        or sandbox that is not there."""
+        return self.state.read_file(task_id, name, offset, length)
 
     async def sandbox(self, framework_id: str, task_id: str) -> str | None:
         path = sandbox_path(self.state.work_dir, framework_id, task_id)

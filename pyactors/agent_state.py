@@ -26,8 +26,10 @@ from pyactors import persistent_volumes, task_messages
 from pyactors.errors import DuplicateError, InvalidArgumentError
 from pyactors.health_checks import HealthChecks
 from pyactors.operations import HealthCheck, TaskInfo
+from pyactors.sandbox_files import FileChunk
+from pyactors.sandboxes import Sandboxes
 from pyactors.status_updates import StatusUpdateStreams
-from pyactors.task_process import TaskProcess, session_memory
+from pyactors.task_process import SessionUsage, TaskProcess, sandbox_path, session_usage
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus
 
 
@@ -54,7 +56,15 @@ class AgentState:
         retry_min: float = 10.0,
         retry_max: float = 600.0,
         memory_interval: float = 0.25,
+        sandbox_gc_seconds: float = 7 * 24 * 3600.0,
+        max_log_bytes: int | None = 10 * 1024 * 1024,
+        log_files: int = 5,
     ) -> None:
+        """Every `memory_interval` one pass over /proc checks the tasks'
+        memory, gathers their statistics and rotates their logs past
+        `max_log_bytes` (keeping `log_files` rotated copies); finished
+        sandboxes are removed `sandbox_gc_seconds` after their task ended
+        (Mesos's --gc_delay, a week by default)."""
         self.agent_id = agent_id
         self.work_dir = work_dir
         self.kill_grace = kill_grace
@@ -62,6 +72,9 @@ class AgentState:
         self.processes: dict[str, TaskProcess] = {}
         self.memory_interval = memory_interval
         self._memory_checked_at = float("-inf")
+        # The last /proc pass: what `statistics` reports.
+        self._sessions: dict[int, SessionUsage] = {}
+        self.sandboxes = Sandboxes(sandbox_gc_seconds, max_log_bytes, log_files)
         # Tasks that ended since messages were last collected: their outbox
         # is read once more so a message sent just before exiting arrives.
         self._ended: list[str] = []
@@ -119,12 +132,13 @@ class AgentState:
     def poll(self, now: float) -> list[TaskStatus]:
         """Collect new states from the processes and return the updates to
         send now, in one batch."""
-        memory = None
+        sessions = None
         if self.processes and now - self._memory_checked_at >= self.memory_interval:
             self._memory_checked_at = now
-            memory = session_memory()
+            sessions = self._sessions = session_usage()
+            self.sandboxes.rotate_logs(self.running())
         for task_id, process in self.processes.items():
-            status = process.poll(now, memory)
+            status = process.poll(now, sessions)
             if status is not None:
                 check = process.task.health_check
                 if status.state is TaskState.TASK_RUNNING and check is not None:
@@ -140,6 +154,7 @@ class AgentState:
                             reason=Reason.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED,
                             message=f"killed: {why}",
                         )
+                    self.sandboxes.ended(task_id, now)
                 self._add(status, now)
         return self.streams.due(now)
 
@@ -174,6 +189,25 @@ class AgentState:
         if change.kill:
             self._unhealthy[task_id] = change.message
             self.processes[task_id].kill(self.kill_grace, now)
+
+    def statistics(self, timestamp: float) -> list[tuple[str, dict[str, float]]]:
+        """(task id, Mesos's ResourceStatistics) of each running task, from
+        the last pass over /proc, stamped `timestamp` (the caller's wall
+        clock)."""
+        return [
+            (task_id, self.processes[task_id].usage(timestamp, self._sessions))
+            for task_id in self.running()
+            if task_id in self.processes
+        ]
+
+    def read_file(self, task_id: str, name: str, offset: int, length: int | None) -> FileChunk:
+        """A chunk of a file in a task's sandbox (`pyactors.sandbox_files.read`)."""
+        return self.sandboxes.read(task_id, name, offset, length)
+
+    def collect_garbage(self, now: float) -> list[Path]:
+        """The finished sandboxes due for removal at `now`, forgotten here
+        (`pyactors.sandboxes.remove` deletes them)."""
+        return self.sandboxes.expired(now)
 
     def deliver_message(self, task_id: str, data: bytes) -> None:
         """A scheduler's message into a running task's inbox."""
@@ -244,11 +278,12 @@ class AgentState:
 
     def _start(self, framework_id: str, task: TaskInfo, now: float) -> bool:
         try:
-            self.processes[task.task_id] = TaskProcess(
-                task, framework_id, self.agent_id, self.work_dir, now
-            )
+            process = TaskProcess(task, framework_id, self.agent_id, self.work_dir, now)
+            self.processes[task.task_id] = process
+            self.sandboxes.add(task.task_id, process.sandbox)
             return True
         except (OSError, ValueError) as error:
+            self._keep_failed_sandbox(framework_id, task.task_id, now)
             self._add(
                 TaskStatus(
                     task.task_id,
@@ -262,3 +297,13 @@ class AgentState:
                 now,
             )
             return False
+
+    def _keep_failed_sandbox(self, framework_id: str, task_id: str, now: float) -> None:
+        """A sandbox made before its launch failed goes like a finished one."""
+        try:
+            sandbox = sandbox_path(self.work_dir, framework_id, task_id)
+        except ValueError:
+            return  # an id that names no directory: nothing was made
+        if task_id not in self.sandboxes and sandbox.is_dir():
+            self.sandboxes.add(task_id, sandbox)
+            self.sandboxes.ended(task_id, now)

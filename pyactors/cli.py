@@ -1,15 +1,18 @@
 """The `pyactors` command: an operator's shell over the leading master's
 HTTP API (`pyactors.http_api`), in kubectl's and the Mesos CLI's manner.
 
-The master is `--master URL` or `$PYACTORS_MASTER`. Read commands print rich
+The master is `--master URL` or `$PYACTORS_MASTER` (else that of the
+`pyactors up` cluster on the Ray cluster running here). Read commands print rich
 tables, or the API's JSON with `--json`. Exit codes: 0 done, 1 the master
-refused (its message on stderr), 2 no master given or none reachable there.
+refused (its message on stderr), 2 no master given or none reachable there,
+130 interrupted (Ctrl-C while `logs --follow` waits).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -21,6 +24,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from pyactors.sandbox_files import MAX_READ
+from pyactors.task_process import STDERR, STDOUT
 from pyactors.tasks import TaskState
 
 ENV = "PYACTORS_MASTER"
@@ -132,7 +137,11 @@ class Context:
     @property
     def api(self) -> Api:
         if not self.master:
-            raise NoMaster(f"no master: pass --master URL or set {ENV}")
+            self.master = _standing_master()
+        if not self.master:
+            raise NoMaster(
+                f"no master: pass --master URL or set {ENV} (no `pyactors up` cluster found)"
+            )
         return Api(self.master)
 
 
@@ -300,6 +309,79 @@ def teardown(ctx: Context, framework_id: str) -> None:
     click.echo(f"tore down {framework_id}")
 
 
+# How much one read of a log asks for; `--tail` looks back at most MAX_READ.
+LOG_CHUNK = 64 * 1024
+
+
+@main.command()
+@click.argument("task_id")
+@click.option("--stderr", "use_stderr", is_flag=True, help="The task's stderr (else stdout).")
+@click.option("--follow", "-f", is_flag=True, help="Print new output until the task ends.")
+@click.option("--tail", type=click.IntRange(min=0), metavar="N", help="Only the last N lines.")
+@click.option(
+    "--interval",
+    type=click.FloatRange(min=0.05),
+    default=0.5,
+    show_default=True,
+    help="Seconds between reads while following.",
+)
+@pass_context
+def logs(
+    ctx: Context, task_id: str, use_stderr: bool, follow: bool, tail: int | None, interval: float
+) -> None:
+    """Print a task's output, read from its sandbox on its agent wherever it
+    runs (exit 0; with --follow once the task has ended)."""
+    api = ctx.api
+    path = f"/tasks/{urllib.parse.quote(task_id, safe='')}/logs/{STDERR if use_stderr else STDOUT}"
+    offset = 0
+    if tail is not None:
+        text, offset = _tail(api, path, tail)
+        click.echo(text, nl=False)
+        if not follow:
+            return
+    ended = False
+    try:
+        while True:
+            chunk = api.get(f"{path}?offset={offset}&length={LOG_CHUNK}")
+            offset = chunk["next_offset"]
+            if chunk["data"]:
+                click.echo(chunk["data"], nl=False)
+                continue
+            # Caught up: done, unless following a task that had not ended
+            # at the last look (its last words are read once more after).
+            if not follow or ended:
+                return
+            ended = _task_ended(api, task_id)
+            if not ended:
+                time.sleep(interval)
+    except KeyboardInterrupt:
+        raise click.exceptions.Exit(130) from None
+
+
+def _tail(api: Api, path: str, lines: int) -> tuple[str, int]:
+    """The last `lines` lines of a log (within its last MAX_READ bytes) and
+    the offset after them."""
+    end = int(api.get(f"{path}?offset=-1")["offset"])
+    span = LOG_CHUNK
+    while True:
+        start = max(0, end - span)
+        chunk = api.get(f"{path}?offset={start}&length={end - start}")
+        # Nothing before the chunk: the file's start, or rotated away.
+        whole = start == 0 or chunk["offset"] > start
+        kept = chunk["data"].splitlines(keepends=True)
+        if not whole:
+            kept = kept[1:]  # may begin mid-line
+        if len(kept) >= lines or whole or span >= MAX_READ:
+            return "".join(kept[len(kept) - lines :] if lines else []), int(chunk["next_offset"])
+        span *= 4
+
+
+def _task_ended(api: Api, task_id: str) -> bool:
+    """Whether the task is in a terminal state (or no longer listed)."""
+    found = api.get("/master/tasks?" + urllib.parse.urlencode({"task_id": task_id}))["tasks"]
+    return not found or TaskState(found[0]["state"]).is_terminal
+
+
 @main.group()
 def quota() -> None:
     """Roles' quota: guarantees and limits."""
@@ -374,6 +456,189 @@ def weights_list(ctx: Context, as_json: bool) -> None:
         _print_json(listed)
         return
     _table("weights", ("role", "weight"), ((w["role"], w["weight"]) for w in listed))
+
+
+# ------------------------------------------------ a long-running cluster
+
+address_option = click.option(
+    "--address",
+    metavar="ADDR",
+    help="The Ray cluster (host:port of its GCS; default: $RAY_ADDRESS, else the running one).",
+)
+
+
+def _attributes(assignments: tuple[str, ...]) -> dict[str, str]:
+    found = {}
+    for text in assignments:
+        key, sep, value = text.partition("=")
+        if not (sep and key):
+            raise click.BadParameter(f"{text!r} is not KEY=VALUE", param_hint="--attribute")
+        found[key] = value
+    return found
+
+
+def _standing_master() -> str | None:
+    """The master's URL of the long-running cluster (`pyactors up`) on the
+    Ray cluster running here, if one is up."""
+    from pyactors.cluster import Cluster
+    from pyactors.errors import PyactorsError
+
+    try:
+        cluster = Cluster.connect()
+    except (PyactorsError, ConnectionError):
+        return None
+    try:
+        return cluster.url
+    except (PyactorsError, TimeoutError):
+        return None
+    finally:
+        cluster.shutdown()
+
+
+@main.command()
+@address_option
+@click.option("--http-host", default="127.0.0.1", show_default=True, help="Where the API listens.")
+@click.option(
+    "--http-port",
+    type=click.IntRange(0, 65535),
+    default=5050,
+    show_default=True,
+    help="The API's port (0: a free one).",
+)
+@click.option(
+    "--agent-resources",
+    metavar="RESOURCES",
+    help='Replace the detected resources they name, e.g. "cpus:4;mem:8192".',
+)
+@click.option(
+    "--attribute", "attributes", multiple=True, metavar="KEY=VALUE", help="Of every agent."
+)
+@click.option("--work-dir", metavar="DIR", help="Where agents keep sandboxes [/tmp/pyactors].")
+@click.option("--zk", metavar="URL", help="zk://host:port/path: masters elect a leader there.")
+@click.option(
+    "--masters",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="More than one contend through --zk.",
+)
+def up(
+    address: str | None,
+    http_host: str,
+    http_port: int,
+    agent_resources: str | None,
+    attributes: tuple[str, ...],
+    work_dir: str | None,
+    zk: str | None,
+    masters: int,
+) -> None:
+    """Start a long-running cluster on a Ray cluster: a master and one agent
+    per Ray node (and per node that joins later), running until `down`.
+    Without --address and with no Ray cluster running, a local Ray head is
+    started first (as `ray start --head`; `ray stop` ends it)."""
+    # Ray is imported only by the commands that need it: the others stay quick.
+    from pyactors import cluster
+    from pyactors._core import Resources
+    from pyactors.errors import PyactorsError
+
+    if agent_resources:
+        try:
+            Resources.parse(agent_resources)
+        except ValueError as error:
+            raise click.BadParameter(str(error), param_hint="--agent-resources") from None
+    try:
+        started = cluster.up(
+            address,
+            http_host=http_host,
+            http_port=http_port,
+            agent_resources=agent_resources,
+            agent_attributes=_attributes(attributes),
+            work_dir=work_dir,
+            zk=zk,
+            masters=masters,
+        )
+    except (PyactorsError, ValueError) as error:
+        raise Refused(str(error)) from None
+    url = started.url
+    started.shutdown()  # this handle's ZooKeeper session; the cluster runs on
+    click.echo(f"pyactors is up: {len(started.agents)} agents, the master at {url}")
+    click.echo(f"export {ENV}={url}")
+
+
+@main.command()
+@address_option
+def down(address: str | None) -> None:
+    """Stop the long-running cluster: its tasks, agents and masters."""
+    from pyactors.errors import PyactorsError
+    from pyactors.supervisor import down as stop
+
+    try:
+        stopped = stop(address)
+    except PyactorsError as error:
+        raise Refused(str(error)) from None
+    click.echo(f"pyactors is down ({len(stopped)} actors stopped)")
+
+
+@main.command()
+@click.option("--agents", type=click.IntRange(min=1), default=4, show_default=True)
+@click.option("--pi-tasks", type=click.IntRange(min=0), default=300, show_default=True)
+@click.option("--gangs", type=click.IntRange(min=0), default=20, show_default=True)
+@click.option("--timeout", type=click.FloatRange(min=0), default=120.0, show_default=True)
+def demo(agents: int, pi_tasks: int, gangs: int, timeout: float) -> None:
+    """Run the main job: two frameworks side by side on a local cluster
+    (exit code 1 if their work did not all end in time)."""
+    from pyactors import demo as job
+
+    argv = ["--agents", str(agents), "--pi-tasks", str(pi_tasks), "--gangs", str(gangs)]
+    sys.exit(job.main([*argv, "--timeout", str(timeout)]))
+
+
+@main.group()
+def maintenance() -> None:
+    """Agents under maintenance: drain one, bring it back, list them."""
+
+
+@maintenance.command("drain")
+@click.argument("agent_id")
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    metavar="SECONDS",
+    help="Between SIGTERM and SIGKILL for its tasks (default: the agent's).",
+)
+@pass_context
+def maintenance_drain(ctx: Context, agent_id: str, grace: float | None) -> None:
+    """No more offers from AGENT_ID; its tasks are killed."""
+    ctx.api.post("/master/maintenance/drain", {"agent_id": agent_id, "grace_period_seconds": grace})
+    click.echo(f"draining {agent_id}")
+
+
+@maintenance.command("up")
+@click.argument("agent_id")
+@pass_context
+def maintenance_up(ctx: Context, agent_id: str) -> None:
+    """End AGENT_ID's maintenance: it offers again."""
+    ctx.api.post("/master/maintenance/reactivate", {"agent_id": agent_id})
+    click.echo(f"{agent_id} is back")
+
+
+@maintenance.command("list")
+@json_option
+@pass_context
+def maintenance_list(ctx: Context, as_json: bool) -> None:
+    """The agents under maintenance: DRAINING, or DRAINED once no task runs there."""
+    listed = ctx.api.get("/master/maintenance")
+    if _wants_json(ctx, as_json):
+        _print_json(listed)
+        return
+    _table(
+        "maintenance",
+        ("agent", "state", "grace"),
+        (
+            (a["agent_id"], a["state"], a["config"]["max_grace_period"] or "-")
+            for a in listed["agents"]
+        ),
+    )
 
 
 __all__ = ["Api", "NoMaster", "Refused", "main"]

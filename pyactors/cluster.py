@@ -15,14 +15,35 @@ from typing import Any
 from kazoo.client import KazooClient
 
 from pyactors import ray_calls
-from pyactors.agent import AgentActor
+from pyactors._core import Resources
 from pyactors.election import LeaderDetector, parse_zk_url
-from pyactors.errors import HaproxyNotFoundError, InvalidArgumentError, NotLeaderError
+from pyactors.errors import (
+    ClusterUpError,
+    HaproxyNotFoundError,
+    InvalidArgumentError,
+    NotLeaderError,
+)
+from pyactors.frameworks.job_scheduler import Jobs, JobScheduler
 from pyactors.frameworks.services.client import Services
 from pyactors.leader import ELECTION, MasterLocation, close_client, zk_client
 from pyactors.master import MasterActor
 from pyactors.master_state import MasterConfig
+from pyactors.sandboxes import check_options
 from pyactors.scheduler import FrameworkActor, Scheduler
+from pyactors.supervisor import (
+    PREFIX,
+    SUPERVISOR,
+    Description,
+    SupervisorActor,
+    agent_actor_name,
+    down,
+    master_name,
+    spawn_agent,
+)
+
+# Where a long-running cluster's agents keep their sandboxes by default
+# (it outlives the process that started it, so no temporary directory).
+STANDING_WORK_DIR = f"{tempfile.gettempdir()}/pyactors"
 
 
 class Framework:
@@ -54,6 +75,16 @@ class Cluster:
 
     The leading master serves the HTTP API on `http_host:http_port` (port 0:
     a free one; None: no HTTP API); `url` is its base address.
+
+    Agents rotate a task's stdout and stderr past `max_log_bytes` (None:
+    never), keeping `log_files` rotated copies, and remove a finished
+    task's sandbox `sandbox_gc_seconds` after it ended.
+
+    `detached`: a long-running cluster (`pyactors up`, see `up`) that
+    outlives this process: detached masters named in pyactors' namespace
+    and a supervisor starting one agent per Ray node, now and as nodes
+    join. `shutdown()` then ends only this process's frameworks; `down()`
+    stops the cluster.
     """
 
     def __init__(
@@ -72,14 +103,26 @@ class Cluster:
         agent_heartbeat_interval: float = 1.0,
         http_host: str = "127.0.0.1",
         http_port: int | None = 0,
+        sandbox_gc_seconds: float = 7 * 24 * 3600.0,
+        max_log_bytes: int | None = 10 * 1024 * 1024,
+        log_files: int = 5,
+        detached: bool = False,
     ) -> None:
+        if detached and agents != "per-node":
+            raise InvalidArgumentError("a detached cluster has one agent per node: 'per-node'")
         if agents != "per-node" and not (isinstance(agents, int) and agents >= 0):
             raise InvalidArgumentError(f"agents must be a count or 'per-node', got {agents!r}")
         if masters < 1 or (masters > 1 and zk is None):
             raise InvalidArgumentError(f"masters must be 1, or more with zk; got {masters}")
         if zk is not None:
             parse_zk_url(zk)
+        # Checked before any actor starts, rather than in each agent.
+        check_options(sandbox_gc_seconds, max_log_bytes, log_files)
         ray_calls.ensure_started()
+        if detached:
+            work_dir = work_dir or STANDING_WORK_DIR
+            if ray_calls.named_actors(PREFIX):
+                raise ClusterUpError(_ALREADY_UP)
         self._tmp = None if work_dir else tempfile.TemporaryDirectory(prefix="pyactors-")
         self.work_dir = work_dir or (self._tmp.name if self._tmp else "")
         # The frameworks (and a lone master) live on this process's node:
@@ -92,6 +135,9 @@ class Cluster:
         ]
         # Named actors, unique per cluster: the leader's info carries the name.
         token = uuid.uuid4().hex[:8]
+        names = [
+            master_name(n) if detached else f"pyactors-{token}-master-{n}" for n in range(masters)
+        ]
         self.masters = [
             ray_calls.spawn(
                 MasterActor,
@@ -99,17 +145,56 @@ class Cluster:
                 allocation_interval,
                 framework_heartbeat_interval,
                 zk,
-                f"pyactors-{token}-master-{n}",
+                names[n],
                 zk_session_timeout,
                 http_host=http_host,
                 http_port=http_port,
-                name=f"pyactors-{token}-master-{n}",
+                name=names[n],
                 node_id=nodes[n % len(nodes)],
+                detached=detached,
             )
             for n in range(masters)
         ]
         for master in self.masters:
             ray_calls.ask(master, "start")
+        self._follow_masters(zk, zk_session_timeout)
+        self.agents: dict[str, Any] = {}
+        self._agent_options: dict[str, Any] = {
+            "attributes": agent_attributes,
+            "retry_interval": status_retry_interval,
+            "heartbeat_interval": agent_heartbeat_interval,
+            "sandbox_gc_seconds": sandbox_gc_seconds,
+            "max_log_bytes": max_log_bytes,
+            "log_files": log_files,
+        }
+        self.frameworks: list[Framework] = []
+        self._jobs: Jobs | None = None
+        self._services: Services | None = None
+        # The supervisor of a long-running cluster; this handle then owns
+        # only its frameworks.
+        self._supervisor: Any = None
+        if detached:
+            description = Description(names, zk, zk_session_timeout, self.work_dir)
+            self._supervisor = ray_calls.spawn(
+                SupervisorActor,
+                description,
+                self.location,
+                agent_resources,
+                self._agent_options,
+                name=SUPERVISOR,
+                node_id=self._home,
+                detached=True,
+            )
+            ray_calls.ask(self._supervisor, "start", timeout=120)
+            self._find_agents()
+        elif agents == "per-node":
+            for node in ray_calls.alive_nodes():
+                self.add_agent(f"agent-{node.node_id[:12]}", node.node_id, agent_resources)
+        else:
+            for i in range(int(agents)):
+                self.add_agent(f"agent-{i}", self._home, agent_resources, i, int(agents))
+
+    def _follow_masters(self, zk: str | None, zk_session_timeout: float) -> None:
         self._client: KazooClient | None = None
         self._detector: LeaderDetector | None = None
         if zk is None:
@@ -119,20 +204,42 @@ class Cluster:
             self._client = zk_client(zk, zk_session_timeout)
             self._detector = LeaderDetector(self._client, parse_zk_url(zk).path + ELECTION)
             self._detector.start()
-        self.agents: dict[str, Any] = {}
-        self._agent_options: dict[str, Any] = {
-            "attributes": agent_attributes,
-            "retry_interval": status_retry_interval,
-            "heartbeat_interval": agent_heartbeat_interval,
-        }
-        if agents == "per-node":
-            for node in ray_calls.alive_nodes():
-                self.add_agent(f"agent-{node.node_id[:12]}", node.node_id, agent_resources)
-        else:
-            for i in range(int(agents)):
-                self.add_agent(f"agent-{i}", self._home, agent_resources, i, int(agents))
-        self.frameworks: list[Framework] = []
-        self._services: Services | None = None
+
+    @classmethod
+    def connect(cls, address: str | None = None) -> Cluster:
+        """A handle on the long-running cluster (`pyactors up`) on the Ray
+        cluster at `address` (default: the running one), found by name:
+        frameworks run from it, `url`, `state`, ... as on any cluster;
+        `shutdown()` ends only the frameworks it started.
+        ClusterUpError if none is up there."""
+        ray_calls.connect(address)
+        try:
+            supervisor = ray_calls.named(SUPERVISOR)
+        except ray_calls.NoSuchActorError:
+            raise ClusterUpError(_NOT_UP) from None
+        description: Description = ray_calls.ask(supervisor, "describe")
+        cluster = cls.__new__(cls)
+        cluster._tmp = None
+        cluster.work_dir = description.work_dir
+        cluster._home = ray_calls.current_node_id()
+        try:
+            cluster.masters = [ray_calls.named(name) for name in description.masters]
+        except ray_calls.NoSuchActorError as error:
+            raise ClusterUpError(f"the cluster is incomplete ({error}): pyactors down") from None
+        cluster._follow_masters(description.zk, description.zk_session_timeout)
+        cluster.agents, cluster._agent_options, cluster.frameworks = {}, {}, []
+        cluster._jobs = None
+        cluster._services = None
+        cluster._supervisor = supervisor
+        cluster._find_agents()
+        return cluster
+
+    def _find_agents(self) -> None:
+        """The supervisor's agents, by name (those of nodes that joined
+        since are looked up when asked for)."""
+        for agent_id in ray_calls.ask(self._supervisor, "agent_nodes"):
+            with contextlib.suppress(ray_calls.NoSuchActorError):
+                self.agents[agent_id] = ray_calls.named(agent_actor_name(agent_id))
 
     def add_agent(
         self,
@@ -147,16 +254,15 @@ class Cluster:
         `attributes` are added to the cluster's `agent_attributes`."""
         options = dict(self._agent_options)
         if attributes:
-            options["attributes"] = {**(options["attributes"] or {}), **attributes}
-        handle = ray_calls.spawn(
-            AgentActor,
+            options["attributes"] = {**(options.get("attributes") or {}), **attributes}
+        handle = spawn_agent(
             agent_id,
+            node_id,
             self.location,
             resources,
-            f"{self.work_dir}/{agent_id}",
+            self.work_dir,
             slice_index=slice_index,
             slices=slices,
-            node_id=node_id,
             **options,
         )
         ray_calls.ask(handle, "start", handle)
@@ -198,6 +304,17 @@ class Cluster:
             raise
         self.frameworks.append(framework)
         return framework
+
+    def jobs(self) -> Jobs:
+        """The built-in jobs framework (Chronos's and Metronome's jobs), started
+        on the first call; later calls return the same handle. With `zk`, its
+        jobs and their history are kept in ZooKeeper."""
+        if self._jobs is None:
+            framework = self.run_framework(
+                JobScheduler, self.location.zk, self.location.session_timeout, name="jobs"
+            )
+            self._jobs = Jobs(framework)
+        return self._jobs
 
     def services(
         self,
@@ -304,12 +421,21 @@ class Cluster:
             for task in framework["tasks"] + framework["completed_tasks"]:
                 if task["id"] == task_id:
                     return ray_calls.ask(  # type: ignore[no-any-return]
-                        self.agents[task["agent_id"]], "sandbox", framework["id"], task_id
+                        self._agent(task["agent_id"]), "sandbox", framework["id"], task_id
                     )
         return None
 
+    def _agent(self, agent_id: str) -> Any:
+        if agent_id not in self.agents and self._supervisor is not None:
+            # An agent the supervisor started after this handle looked.
+            self.agents[agent_id] = ray_calls.named(agent_actor_name(agent_id))
+        return self.agents[agent_id]
+
     def shutdown(self) -> None:
-        for handle in self.agents.values():
+        """Stop what this handle started: everything, or on a long-running
+        cluster (`detached`, `connect`) only its frameworks."""
+        owned = self._supervisor is None
+        for handle in self.agents.values() if owned else ():
             # An agent whose actor died has nothing left to shut down.
             with contextlib.suppress(ray_calls.ActorDiedError):
                 ray_calls.ask(handle, "shutdown")
@@ -320,7 +446,7 @@ class Cluster:
                 self._services.framework.call("stop_balancer")
         for framework in self.frameworks:
             self._stop_framework(framework.handle)
-        for master in self.masters:
+        for master in self.masters if owned else ():
             # A master already stopped (a test killing the leader) is gone.
             with contextlib.suppress(ray_calls.RayActorError):
                 ray_calls.ask(master, "shutdown")
@@ -343,3 +469,41 @@ def start(agents: int | str = 3, agent_resources: str | None = None, **options: 
     """Start a cluster (starting a local Ray instance if none is running);
     see `Cluster` for the options."""
     return Cluster(agents, agent_resources, **options)
+
+
+_ALREADY_UP = "a pyactors cluster is already up on this Ray cluster: `pyactors down` stops it"
+_NOT_UP = "no pyactors cluster is up on this Ray cluster: `pyactors up` starts one"
+
+
+def up(address: str | None = None, **options: Any) -> Cluster:
+    """Start a long-running cluster on the Ray cluster at `address`, or on
+    the one running here ($RAY_ADDRESS, else the latest started on this
+    machine), or else on a new local Ray head that outlives this process
+    (as `ray start --head`; `ray stop` ends it). Masters and agents are
+    detached actors: they run until `down()`, whatever becomes of this
+    process. `options` are `Cluster`'s. ClusterUpError if one is up there."""
+    if options.get("agent_resources"):
+        # Bad text fails here, before anything starts.
+        Resources.parse(options["agent_resources"])
+    ray_calls.connect(address, start_head=address is None)
+    try:
+        cluster = Cluster(agents="per-node", detached=True, **options)
+        if options.get("http_port", 0) is not None:
+            # A port it cannot bind fails now, not at the first request.
+            cluster.ask_leader("url")
+    except (ClusterUpError, ValueError):
+        # Refused before starting anything, or another cluster's name was
+        # taken first (a concurrent `up`): that cluster is left alone.
+        raise
+    except Exception:
+        # Nothing may be left running of a cluster that is not usable.
+        with contextlib.suppress(ClusterUpError):
+            down(address)
+        raise
+    return cluster
+
+
+def connect(address: str | None = None) -> Cluster:
+    """Attach to the long-running cluster on the Ray cluster at `address`
+    (default: the running one); see `Cluster.connect`."""
+    return Cluster.connect(address)

@@ -80,6 +80,12 @@ class ZooKeeperUrlError(PyactorsError, ValueError):
     """A `zk://host:port,.../path` URL that cannot be used."""
 
 
+class ClusterUpError(PyactorsError):
+    """A long-running cluster (`pyactors up`) cannot be started, found or
+    stopped as asked: one is already up there, none is, or no Ray cluster
+    runs where it was looked for. Nothing was started or stopped."""
+
+
 class AppDefinitionError(InvalidArgumentError):
     """A Marathon app definition that cannot be used (an unknown field, a wrong
     type, a value out of range, fields that contradict each other); nothing
@@ -110,6 +116,45 @@ class LoadBalancerConfigError(LoadBalancerError, ValueError):
     """A load balancer configuration that cannot be used (a port out of
     range, two apps on one service port, a bad address, or a configuration
     `haproxy -c` rejects); nothing was changed."""
+
+
+class SandboxPathError(InvalidArgumentError):
+    """A sandbox file name or read that is refused: an absolute path, a ".."
+    component, a symlink leading outside the sandbox, something that is not
+    a regular file, or a negative offset or length."""
+
+
+class UnknownFileError(PyactorsError, LookupError):
+    """The sandbox holds no file by that name."""
+
+
+class SandboxGoneError(PyactorsError, LookupError):
+    """The task's sandbox is no longer on its agent (garbage-collected after
+    its age, or never kept there)."""
+
+
+class AgentUnreachableError(PyactorsError):
+    """The agent a request must be forwarded to cannot be reached (lost,
+    gone, or not answering in time)."""
+
+
+class JobDefinitionError(InvalidArgumentError):
+    """A Chronos or Metronome job definition that cannot be used (an unknown
+    field, a wrong type, a bad schedule, an unknown parent, a dependency
+    cycle); nothing was added. `problems` holds every (field, message)
+    found, e.g. ("schedule", "expected R[n]/<start>/<period>, ..."); the
+    message lists them all."""
+
+    def __init__(self, problems: list[tuple[str, str]]) -> None:
+        self.problems = list(problems)
+        super().__init__("; ".join(f"{field}: {message}" for field, message in self.problems))
+
+    def __reduce__(self) -> tuple[type["JobDefinitionError"], tuple[list[tuple[str, str]]]]:
+        return JobDefinitionError, (self.problems,)
+
+
+class UnknownJobError(PyactorsError, LookupError):
+    """The call names a job the jobs framework does not have."""
 
 
 class UnknownAppError(InvalidArgumentError, LookupError):

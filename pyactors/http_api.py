@@ -18,9 +18,30 @@ changes; a refused one is a 4xx whose JSON body names the problem
 - `POST /master/kill` `{"task_id", "framework_id"?}`
 - `POST /master/reserve`, `/master/unreserve` `{"agent_id", "resources"}`
   (resource text such as "cpus(web):1", or Mesos's list form)
+- `POST /master/create-volumes`, `/master/destroy-volumes` `{"agent_id",
+  "volumes"}` (e.g. "disk(web)[data]:64")
+- `POST /master/maintenance/drain` `{"agent_id", "grace_period_seconds"?}`:
+  no more offers from the agent, its tasks killed with that grace period;
+  `POST /master/maintenance/reactivate` `{"agent_id"}` ends it;
+  `GET /master/maintenance` lists the agents under maintenance (DRAINING,
+  then DRAINED once no task holds resources there)
 
-Every reply is orjson-encoded. The server is started when the master
-becomes the leader and stopped when it stops leading.
+Task logs and sandbox files, read by the task's agent wherever it runs:
+`GET /tasks/{task_id}/logs/stdout|stderr?offset=N&length=M` and Mesos's
+`GET /files/read?path=TASK_ID/FILE`, answering `{"data", "offset",
+"next_offset"}` (offset -1: the size). `GET /monitor/statistics`: running
+tasks' CPU times, resident memory and limits (Mesos's shape).
+
+`/openapi.json` describes all of it (`pyactors.openapi`).
+
+The web UI (`pyactors.webui`) is served at `/`, and `/master/shares`
+gives the frameworks' dominant shares over the last minutes for its chart.
+
+`/master/redirect` answers 307 with the leader's address; a standby
+answers every request that needs the leader with a 307 to the same path
+there (503 while no leader is known).
+
+Every reply is orjson-encoded. Every master serves, leader or standby.
 """
 
 from __future__ import annotations
@@ -33,19 +54,26 @@ from typing import Any, Protocol
 import orjson
 from aiohttp import web
 
-from pyactors import state_json
+from pyactors import openapi, sandbox_files, state_json, task_usage, webui
 from pyactors._core import Resources
 from pyactors.errors import (
+    AgentUnreachableError,
     InvalidArgumentError,
     NotLeaderError,
     PyactorsError,
     ResourceError,
+    SandboxGoneError,
+    SandboxPathError,
     UnknownAgentError,
+    UnknownFileError,
     UnknownFrameworkError,
     UnknownTaskError,
 )
 from pyactors.master_state import Effect, MasterState
 from pyactors.metrics import CONTENT_TYPE, MasterMetrics
+from pyactors.sandbox_files import FileChunk
+from pyactors.share_history import ShareHistory
+from pyactors.task_process import STDERR, STDOUT
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +84,7 @@ class Host(Protocol):
     """What the server needs from the master actor that runs it."""
 
     metrics: MasterMetrics
+    share_history: ShareHistory
 
     def leading_state(self) -> MasterState | None:
         """The state while this master leads, else None."""
@@ -67,6 +96,14 @@ class Host(Protocol):
         effects; NotLeaderError if this master does not (or no longer) lead."""
 
     def teardown_framework(self, framework_id: str) -> None: ...
+
+    def leader_url(self) -> str | None:
+        """The leader's base address (this master's while it leads), if known."""
+
+    async def read_task_file(
+        self, task_id: str, name: str, offset: int, length: int | None
+    ) -> FileChunk:
+        """A chunk of a file in a task's sandbox, read by its agent."""
 
 
 class RequestError(Exception):
@@ -82,6 +119,10 @@ _ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (UnknownFrameworkError, 404, "unknown_framework"),
     (UnknownAgentError, 404, "unknown_agent"),
     (UnknownTaskError, 404, "unknown_task"),
+    (SandboxPathError, 400, "invalid_path"),
+    (UnknownFileError, 404, "unknown_file"),
+    (SandboxGoneError, 404, "sandbox_gone"),
+    (AgentUnreachableError, 503, "agent_unreachable"),
     (ResourceError, 400, "invalid_resources"),
     (InvalidArgumentError, 400, "invalid_argument"),
     (PyactorsError, 400, "refused"),
@@ -97,10 +138,29 @@ def error_response(status: int, kind: str, message: str) -> web.Response:
     return json_response(state_json.error_json(status, kind, message), status)
 
 
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+def _redirecting(host: Host) -> Any:
+    """A standby sends every request that needs the leader on to it (307
+    keeps the method and body), as Mesos's standbys do; with no leader
+    known it answers 503."""
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        try:
+            return await handler(request)
+        except NotLeaderError:
+            leader = host.leader_url()
+            if leader is None or request.path == "/master/redirect":
+                raise
+            raise web.HTTPTemporaryRedirect(leader + request.path_qs) from None
+
+    return middleware
+
+
 @web.middleware
-async def _errors(
-    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
-) -> web.StreamResponse:
+async def _errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except web.HTTPException as error:
@@ -208,6 +268,15 @@ def make_app(host: Host) -> web.Application:
 
         return handler
 
+    async def openapi_document(request: web.Request) -> web.Response:
+        return json_response(openapi.document())
+
+    async def redirect(request: web.Request) -> web.Response:
+        leader = host.leader_url()
+        if leader is None:
+            raise NotLeaderError("no leading master is known")
+        raise web.HTTPTemporaryRedirect(leader)
+
     async def health(request: web.Request) -> web.Response:
         leading()
         return web.Response(status=200)
@@ -310,26 +379,51 @@ def make_app(host: Host) -> web.Application:
         host.operate(lambda state, now: state.operator_kill(task_id, framework_id, now))
         return json_response({"task_id": task_id})
 
-    def reservation(unreserve: bool) -> Callable[[web.Request], Awaitable[web.Response]]:
+    def agent_operation(
+        field: str, apply: Callable[[MasterState, str, Resources], None]
+    ) -> Callable[[web.Request], Awaitable[web.Response]]:
+        """An operation on one agent's available resources, named by `field`."""
+
         async def handler(request: web.Request) -> web.Response:
             body = _object(await _body(request))
             agent_id = _string(body, "agent_id", "slave_id", "slaveId")
             assert agent_id is not None
-            resources = _resources(body.get("resources"))
+            resources = _resources(body.get(field))
 
             def change(state: MasterState, now: float) -> list[Effect]:
-                if unreserve:
-                    state.unreserve(agent_id, resources)
-                else:
-                    state.reserve(agent_id, resources)
+                apply(state, agent_id, resources)
                 return []
 
             host.operate(change)
-            return json_response({"agent_id": agent_id, "resources": str(resources)})
+            return json_response({"agent_id": agent_id, field: str(resources)})
 
         return handler
 
-    app = web.Application(middlewares=[_errors])
+    async def drain(request: web.Request) -> web.Response:
+        body = _object(await _body(request))
+        agent_id = _string(body, "agent_id", "slave_id", "slaveId")
+        assert agent_id is not None
+        grace = body.get("grace_period_seconds")
+        if grace is not None and (isinstance(grace, bool) or not isinstance(grace, int | float)):
+            raise RequestError(
+                400, "invalid_argument", "grace_period_seconds must be a number of seconds"
+            )
+        host.operate(lambda state, now: state.drain_agent(agent_id, grace))
+        return json_response({"agent_id": agent_id, "grace_period_seconds": grace})
+
+    async def reactivate(request: web.Request) -> web.Response:
+        body = _object(await _body(request))
+        agent_id = _string(body, "agent_id", "slave_id", "slaveId")
+        assert agent_id is not None
+
+        def change(state: MasterState, now: float) -> list[Effect]:
+            state.reactivate_agent(agent_id)
+            return []
+
+        host.operate(change)
+        return json_response({"agent_id": agent_id})
+
+    app = web.Application(middlewares=[_errors, _redirecting(host)])
     reads = {
         "state": state_json.state,
         "state-summary": state_json.state_summary,
@@ -342,6 +436,9 @@ def make_app(host: Host) -> web.Application:
         app.router.add_get(f"/{name}", read(shape))
     app.router.add_get("/master/tasks", tasks)
     app.router.add_get("/tasks", tasks)
+    app.router.add_get("/openapi.json", openapi_document)
+    app.router.add_get("/master/redirect", redirect)
+    app.router.add_get("/redirect", redirect)
     app.router.add_get("/health", health)
     app.router.add_get("/master/health", health)
     app.router.add_get("/metrics/snapshot", metrics_snapshot)
@@ -354,14 +451,96 @@ def make_app(host: Host) -> web.Application:
     app.router.add_put("/master/weights", set_weights)
     app.router.add_post("/master/teardown", teardown)
     app.router.add_post("/master/kill", kill)
-    app.router.add_post("/master/reserve", reservation(unreserve=False))
-    app.router.add_post("/master/unreserve", reservation(unreserve=True))
+    app.router.add_post("/master/reserve", agent_operation("resources", MasterState.reserve))
+    app.router.add_post("/master/unreserve", agent_operation("resources", MasterState.unreserve))
+    app.router.add_post(
+        "/master/create-volumes", agent_operation("volumes", MasterState.create_volumes)
+    )
+    app.router.add_post(
+        "/master/destroy-volumes", agent_operation("volumes", MasterState.destroy_volumes)
+    )
+    app.router.add_get("/master/maintenance", read(state_json.maintenance))
+    app.router.add_post("/master/maintenance/drain", drain)
+    app.router.add_post("/master/maintenance/reactivate", reactivate)
+
+    # The web UI, and the share history its chart draws.
+    async def shares(request: web.Request) -> web.Response:
+        names = {f.framework_id: f.name for f in leading().frameworks.values()}
+        return json_response(host.share_history.to_json(names))
+
+    app.router.add_get("/master/shares", shares)
+    app.add_routes(webui.routes(leading))
+    _add_sandbox_routes(app, host, leading)
     return app
 
 
+# ------------------------------------------------ task logs, sandbox files, usage
+
+
+def _offset_query(request: web.Request) -> int:
+    text = request.query.get("offset", "0")
+    try:
+        offset = int(text)
+    except ValueError:
+        raise RequestError(400, "invalid_argument", "offset must be an integer") from None
+    if offset < -1:
+        raise RequestError(400, "invalid_argument", "offset must be -1 (the size) or >= 0")
+    return offset
+
+
+def _chunk_json(chunk: FileChunk) -> dict[str, Any]:
+    """Mesos's /files/read answer, plus where to read on (`data` is text:
+    bytes that are not UTF-8 are replaced, so its length may differ)."""
+    return {
+        "data": chunk.data.decode("utf-8", "replace"),
+        "offset": chunk.offset,
+        "next_offset": chunk.next_offset,
+    }
+
+
+def _add_sandbox_routes(
+    app: web.Application, host: Host, leading: Callable[[], MasterState]
+) -> None:
+    """`GET /tasks/{task_id}/logs/stdout|stderr?offset=N&length=M` and
+    Mesos's `GET /files/read?path=TASK_ID/FILE&offset=N&length=M` (any file
+    of the sandbox): `{"data", "offset", "next_offset"}`; offset -1 answers
+    the size. The task's agent reads it, wherever it is. Offsets count from
+    the task's first byte, across log rotations.
+    `GET /monitor/statistics`: the running tasks' usage, Mesos's shape."""
+
+    async def read(request: web.Request, task_id: str, name: str) -> web.Response:
+        offset = _offset_query(request)
+        length = None if "length" not in request.query else _int_query(request, "length", 0)
+        # The agent checks again; refusing here spares the call.
+        sandbox_files.check_name(name)
+        chunk = await host.read_task_file(task_id, name, offset, length)
+        return json_response(_chunk_json(chunk))
+
+    async def task_log(request: web.Request) -> web.Response:
+        name = request.match_info["name"]
+        if name not in (STDOUT, STDERR):
+            raise RequestError(404, "unknown_file", f"no log {name!r}: stdout or stderr")
+        return await read(request, request.match_info["task_id"], name)
+
+    async def files_read(request: web.Request) -> web.Response:
+        path = request.query.get("path", "")
+        task_id, _, name = path.removeprefix("/").partition("/")
+        if not task_id or not name:
+            raise RequestError(400, "invalid_argument", "path must be TASK_ID/FILE")
+        return await read(request, task_id, name)
+
+    async def statistics(request: web.Request) -> web.Response:
+        return json_response(task_usage.monitor_statistics(leading()))
+
+    app.router.add_get("/tasks/{task_id}/logs/{name}", task_log)
+    app.router.add_get("/files/read", files_read)
+    app.router.add_get("/monitor/statistics", statistics)
+    app.router.add_get("/monitor/statistics.json", statistics)
+
+
 class HttpServer:
-    """Starts and stops the API on `host:port` (port 0: a free one, chosen
-    anew at each start). Starts and stops run in the order asked."""
+    """Starts and stops the API on `host:port` (port 0: a free one). Starts
+    and stops run in the order asked."""
 
     def __init__(self, master: Host, host: str = "127.0.0.1", port: int = 0) -> None:
         self.master, self.host, self.port = master, host, port

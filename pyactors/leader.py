@@ -5,7 +5,8 @@ With ZooKeeper, each follower has its own kazoo client and a
 `LeaderDetector` on the masters' election; the leader's info names its Ray
 actor, looked up by name. Without ZooKeeper there is one master and its
 handle is given. The znode layout under the `zk://` URL's path is fixed
-here: the election under `/leader`, the registry under `/registry`.
+here: the election under `/leader`, the registry under `/registry`, the
+jobs framework's jobs under `/jobs`.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 ELECTION = "/leader"
 REGISTRY = "/registry"
+JOBS = "/jobs"
 # Between attempts to reach a leader that is still taking over (recovering
 # the registry) or whose actor cannot be reached yet.
 RETRY_INTERVAL = 0.05

@@ -21,10 +21,11 @@ kazoo's thread, and every send checks it) or a registry write fails (this
 master withdraws and joins again at the back); the state is then dropped.
 Without ZooKeeper, the one master leads at once over an in-memory registry.
 
-While it leads, a master serves the HTTP API (`pyactors.http_api`) on
-`http_host:http_port` from this same event loop (port 0: a free one, chosen
-at each election); `url()` gives its address. It stops serving when it stops
-leading.
+Every master serves the HTTP API (`pyactors.http_api`) on
+`http_host:http_port` from this same event loop, bound before it joins the
+election (port 0: a free one) and published with its leader info. The
+leader answers; a standby redirects (307) to the leader's address, as
+Mesos's standbys do. `url()` gives the leader's address.
 
 A killed leader's candidacy would outlive it by the ZooKeeper session
 timeout. Standbys wait on the leader's actor instead (`outlive`): when Ray
@@ -48,20 +49,23 @@ import psutil
 from kazoo.client import KazooClient
 
 import pyactors
-from pyactors import ray_calls, state_json
+from pyactors import ray_calls, state_json, task_usage
 from pyactors._core import Resources
 from pyactors.agent_state import TaskReport
 from pyactors.election import LeaderContender, LeaderDetector, parse_zk_url, remove_candidate
 from pyactors.errors import (
+    AgentUnreachableError,
     AllocatorError,
     CorruptRecordError,
     NotLeaderError,
     PyactorsError,
     RegistryError,
     ResourceError,
+    SandboxGoneError,
     SchemaVersionError,
     UnknownAgentError,
     UnknownFrameworkError,
+    UnknownTaskError,
 )
 from pyactors.http_api import Change, HttpServer
 from pyactors.leader import ELECTION, REGISTRY, close_client, zk_client
@@ -86,6 +90,8 @@ from pyactors.master_state import (
 from pyactors.metrics import MasterMetrics, Reading
 from pyactors.operations import Operation
 from pyactors.registry import MemoryRegistry, Registry, ZooKeeperRegistry
+from pyactors.sandbox_files import FileChunk
+from pyactors.share_history import ShareHistory
 from pyactors.tasks import TaskStatus
 
 log = logging.getLogger(__name__)
@@ -93,6 +99,9 @@ log = logging.getLogger(__name__)
 # How long one `outlive` call lasts before a standby asks again: bounds what
 # a standby leaves pending on a leader it no longer watches.
 OUTLIVE_SECONDS = 30.0
+
+# How long the HTTP API waits for an agent to read a sandbox file.
+READ_FILE_SECONDS = 10.0
 
 # A framework call as the driver sends it: (call name, arguments).
 Call = tuple[str, tuple[Any, ...]]
@@ -145,12 +154,20 @@ class MasterActor:
         self.framework_handles: dict[str, Any] = {}
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
-        # The HTTP API while leading (None: not served at all), and when
-        # this master was last elected (wall clock).
+        # The HTTP API (None: not served at all), and when this master was
+        # last elected (wall clock).
         self.http = None if http_port is None else HttpServer(self, http_host, http_port)
         self.elected_time = 0.0
         self.metrics = MasterMetrics(self._metrics_reading)
-        self._http_tasks: set[asyncio.Task[None]] = set()
+        # The frameworks' dominant shares over the last minutes (the web UI's chart).
+        self.share_history = ShareHistory()
+        # Wall clock minus monotonic clock, taken once: the state's times
+        # (monotonic inside) are shown as wall-clock times that stay the
+        # same from one request to the next.
+        self._clock_offset = time.time() - time.monotonic()
+        # What the current leader published (None: none known).
+        self.leader_info: dict[str, Any] | None = None
+        self._serving: asyncio.Task[None] | None = None
         self._calls: dict[str, Callable[..., list[Effect]]] = {
             "accept": self._accept,
             "decline": self._decline,
@@ -171,7 +188,12 @@ class MasterActor:
         if self._loop is not None:
             return
         self._loop = asyncio.get_running_loop().create_task(self._run())
+        if self.http is not None:
+            await self.http.start()
+            if self.http.address is not None:
+                self.info["url"] = self._url(self.http.address)
         if self.zk is None:
+            self.leader_info = self.info
             self._lead()
             return
         self.client = await asyncio.to_thread(zk_client, self.zk, self.zk_session_timeout)
@@ -190,6 +212,7 @@ class MasterActor:
         return parse_zk_url(str(self.zk)).path + ELECTION
 
     def _leader_changed(self, info: dict[str, Any] | None) -> None:
+        self.leader_info = info
         if self._watch is not None:
             self._watch.cancel()
             self._watch = None
@@ -267,23 +290,18 @@ class MasterActor:
         self.agent_handles, self.framework_handles = {}, {}
         self.state = state
         self.elected_time = time.time()
+        self.share_history.clear()
         self._send(effects)
         self._soon()
-        if self.http is not None:
-            self._in_background(self.http.start())
+        if self.http is not None and self.http.address is None:
+            # Its port was taken while it stood by (masters sharing a host
+            # and a fixed port): the old leader's may be free now.
+            self._serving = asyncio.get_running_loop().create_task(self.http.start())
 
     def _step_down(self) -> None:
         """End the leadership term: forget everything but the registry."""
         self.state = None
         self.agent_handles, self.framework_handles = {}, {}
-        if self.http is not None:
-            self._in_background(self.http.stop())
-
-    def _in_background(self, work: Any) -> None:
-        task = asyncio.get_running_loop().create_task(work)
-        # The loop keeps only weak references to tasks: hold it until done.
-        self._http_tasks.add(task)
-        task.add_done_callback(self._http_tasks.discard)
 
     def _abdicate(self, error: RegistryError) -> None:
         """A registry write failed (fenced by a newer leader, or of unknown
@@ -332,6 +350,8 @@ class MasterActor:
                 continue
             self.metrics.observe_cycle(state.allocator.last_cycle_seconds)
             self._send(effects)
+            if self.share_history.due(wall := time.time()):
+                self.share_history.record(wall, state_json.shares(state.allocator.snapshot()))
             if now - last_heartbeat >= self.framework_heartbeat_interval:
                 last_heartbeat = now
                 heartbeats: Outbox = {}
@@ -405,9 +425,13 @@ class MasterActor:
         self._send(effects)
         self._soon()
 
-    async def heartbeat(self, agent_id: str) -> bool:
-        """False tells the agent to register again."""
-        return not await self.heartbeats([agent_id])
+    async def heartbeat(self, agent_id: str, usage: task_usage.Usage = ()) -> bool:
+        """False tells the agent to register again. `usage`: its running
+        tasks' statistics, kept on their records."""
+        unknown = await self.heartbeats([agent_id])
+        if not unknown:
+            task_usage.record(self._leading(), agent_id, usage)
+        return not unknown
 
     async def heartbeats(self, agent_ids: list[str]) -> list[str]:
         """The agents among these that must register again."""
@@ -436,6 +460,21 @@ class MasterActor:
         self._send(effects)
         if any(s.state.is_terminal for _, statuses in batches for s in statuses):
             self._soon()
+
+    async def agents_lost(self, agent_ids: list[str]) -> None:
+        """Agents whose Ray node left the cluster, or whose actor died (the
+        supervisor of `pyactors up` watches both): unreachable now, as when
+        their actor is found dead."""
+        state = self._leader()
+        if state is None:
+            return
+        now, effects = time.monotonic(), []
+        for agent_id in agent_ids:
+            self.agent_handles.pop(agent_id, None)
+            with contextlib.suppress(UnknownAgentError):
+                effects += state.agent_lost(agent_id, now)
+        self._send(effects)
+        self._soon()
 
     # ------------------------------------------------------------- frameworks
 
@@ -632,12 +671,24 @@ class MasterActor:
     # ---------------------------------------------------------------- HTTP API
 
     async def url(self) -> str:
-        """The HTTP API's base address, once it serves (only the leader does)."""
+        """The HTTP API's base address, while this master leads."""
         self._leading()
         if self.http is None:
             raise PyactorsError(f"master {self.info['actor']} serves no HTTP API")
-        host, port = await self.http.wait_bound()
-        return f"http://{self._public_host(host)}:{port}"
+        return self._url(await self.http.wait_bound())
+
+    def leader_url(self) -> str | None:
+        """Where the leader serves its HTTP API, if known."""
+        if self._leader() is not None:
+            bound = None if self.http is None else self.http.address
+            return None if bound is None else self._url(bound)
+        info = self.leader_info
+        if info is None or info.get("id") == self.info["id"]:
+            return None
+        return info.get("url")
+
+    def _url(self, bound: tuple[str, int]) -> str:
+        return f"http://{self._public_host(bound[0])}:{bound[1]}"
 
     @staticmethod
     def _public_host(host: str) -> str:
@@ -657,7 +708,7 @@ class MasterActor:
             hostname="" if bound is None else self._public_host(bound[0]),
             start_time=float(self.info["start"]),
             elected_time=self.elected_time,
-            clock_offset=time.time() - time.monotonic(),
+            clock_offset=self._clock_offset,
             leader=str(self.info["actor"]),
             allocation_run_seconds=0.0 if state is None else state.allocator.last_cycle_seconds,
             now=time.time(),
@@ -691,7 +742,40 @@ class MasterActor:
         return Reading(
             state_json.metrics(state, self.about()),
             state_json.shares(state.allocator.snapshot()),
+            task_usage.framework_totals(state),
         )
+
+    async def read_task_file(
+        self, task_id: str, name: str, offset: int, length: int | None
+    ) -> FileChunk:
+        """A chunk of a file in the sandbox of a live or completed task,
+        read by its agent (one call, awaited: this loop goes on meanwhile)."""
+        state = self._leading()
+        record = state.tasks.get(task_id) or state.completed.get(task_id)
+        if record is None:
+            raise UnknownTaskError(f"unknown task '{task_id}'")
+        handle = self.agent_handles.get(record.agent_id)
+        if handle is None:
+            raise AgentUnreachableError(
+                f"agent '{record.agent_id}' of task '{task_id}' is not registered with this master"
+            )
+        try:
+            chunk: FileChunk = await asyncio.wait_for(
+                ray_calls.ask_async(handle, "read_file", task_id, name, offset, length),
+                READ_FILE_SECONDS,
+            )
+        except PyactorsError as error:
+            raise ray_calls.cause(error) from None
+        except AttributeError:
+            # An emulated agent (`pyactors.agent_pool`): no processes, no files.
+            raise SandboxGoneError(
+                f"agent '{record.agent_id}' of task '{task_id}' keeps no sandboxes"
+            ) from None
+        except (ray_calls.RayActorError, TimeoutError) as error:
+            raise AgentUnreachableError(
+                f"agent '{record.agent_id}' of task '{task_id}' did not answer: {error}"
+            ) from None
+        return chunk
 
     # ----------------------------------------------------------------- effects
 
@@ -722,8 +806,8 @@ class MasterActor:
                     to_framework(framework_id, "messages", messages)
                 case LaunchTasks(agent_id, framework_id, tasks, groups, role):
                     to_agent(agent_id, "launch", framework_id, tasks, groups, role)
-                case KillTasks(agent_id, _, task_ids):
-                    to_agent(agent_id, "kill", task_ids)
+                case KillTasks(agent_id, _, task_ids, grace):
+                    to_agent(agent_id, "kill", task_ids, grace)
                 case DestroyVolumes(agent_id, persistence_ids):
                     to_agent(agent_id, "destroy_volumes", persistence_ids)
                 case AcknowledgeToAgent(agent_id, acknowledgements):

@@ -33,6 +33,7 @@ from pyactors.agent_state import TaskReport
 from pyactors.allocator import Allocator
 from pyactors.errors import (
     InvalidArgumentError,
+    InvalidRecordError,
     PyactorsError,
     ResourceError,
     UnknownAgentError,
@@ -41,6 +42,8 @@ from pyactors.errors import (
 )
 from pyactors.offer_book import AcceptPlan, OfferBook, OfferInfo, Refusal
 from pyactors.operations import (
+    Create,
+    Destroy,
     Operation,
     TaskInfo,
     Unreserve,
@@ -54,6 +57,7 @@ from pyactors.registry_records import (
     FrameworkEntry,
     Key,
     Kind,
+    MaintenanceEntry,
     QuotaEntry,
     ReservationEntry,
     WeightEntry,
@@ -93,6 +97,8 @@ class KillTasks:
     agent_id: str
     framework_id: str
     task_ids: list[str]
+    # Seconds between SIGTERM and SIGKILL; None: the agent's own default.
+    grace: float | None = None
 
 
 @dataclass(frozen=True)
@@ -176,7 +182,7 @@ def coalesce(effects: Sequence[Effect]) -> list[Effect]:
     merged: list[Effect] = []
     acks: dict[str, AcknowledgeToAgent] = {}
     updates: dict[str, ForwardUpdates] = {}
-    kills: dict[tuple[str, str], KillTasks] = {}
+    kills: dict[tuple[str, str, float | None], KillTasks] = {}
     for effect in effects:
         if isinstance(effect, AcknowledgeToAgent):
             if effect.agent_id in acks:
@@ -193,12 +199,12 @@ def coalesce(effects: Sequence[Effect]) -> list[Effect]:
                 effect.framework_id, list(effect.statuses)
             )
         elif isinstance(effect, KillTasks):
-            key = (effect.agent_id, effect.framework_id)
+            key = (effect.agent_id, effect.framework_id, effect.grace)
             if key in kills:
                 kills[key].task_ids.extend(effect.task_ids)
                 continue
             effect = kills[key] = KillTasks(
-                effect.agent_id, effect.framework_id, list(effect.task_ids)
+                effect.agent_id, effect.framework_id, list(effect.task_ids), effect.grace
             )
         merged.append(effect)
     return merged
@@ -255,6 +261,12 @@ class TaskRecord:
     holds: bool = True
     # When this master first heard of it (launched, or reported by its agent).
     launched_at: float = 0.0
+    # Its usage as its agent last reported it (`pyactors.task_usage`).
+    statistics: dict[str, float] | None = None
+    # Its JSON as the HTTP state last showed it, and what that was made of
+    # (`pyactors.state_json.task_json`): at 10,000 tasks most are unchanged
+    # from one /master/state to the next.
+    rendered: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def state(self) -> TaskState:
@@ -311,6 +323,8 @@ class MasterState:
         self.reservations: dict[str, Resources] = {}
         self.weights: dict[str, float] = {}
         self.quotas: dict[str, QuotaEntry] = {}
+        # Agents under maintenance (stored): no offers, their tasks killed.
+        self.maintenance: dict[str, MaintenanceEntry] = {}
         # After an election: admitted agents not back yet, until the deadline;
         # reconciliation of their tasks waits for them (framework, task id).
         self.recovering: dict[str, AgentEntry] = {}
@@ -327,8 +341,8 @@ class MasterState:
         back with their tasks.
 
         Dynamic reservations and volumes (stored by RESERVE/CREATE on the
-        accept path) are laid over each agent's resources as it comes back.
-        Maintenance windows are stored by the operator API once it exists."""
+        accept path) are laid over each agent's resources as it comes back,
+        and agents under maintenance are drained again as they come back."""
         if self.agents or self.frameworks:
             raise InvalidArgumentError("recover() starts a fresh master state")
         snapshot = self.registry.load()
@@ -337,6 +351,7 @@ class MasterState:
         for quota in snapshot.quotas.values():
             self.allocator.set_quota(quota.role, quota.guarantee, quota.limit)
         self.weights, self.quotas = dict(snapshot.weights), dict(snapshot.quotas)
+        self.maintenance = dict(snapshot.maintenance)
         grace = self.config.agent_reregister_timeout
         for entry in snapshot.frameworks.values():
             framework_id = entry.framework_id
@@ -469,6 +484,53 @@ class MasterState:
         consumed, converted = Unreserve(resources).conversion()
         self._operate(agent, consumed, converted)
 
+    def create_volumes(self, agent_id: str, volumes: Resources) -> None:
+        """The operator's CREATE of persistent volumes (reserved disk with a
+        volume id) from the agent's available reserved disk."""
+        agent = self._operable(agent_id, volumes, "create volumes")
+        self._operate(agent, *Create(volumes).conversion())
+
+    def destroy_volumes(self, agent_id: str, volumes: Resources) -> None:
+        """The operator's DESTROY of persistent volumes no task uses."""
+        agent = self._operable(agent_id, volumes, "destroy volumes")
+        self._operate(agent, *Destroy(volumes).conversion())
+
+    def drain_agent(self, agent_id: str, grace_period: float | None) -> list[Effect]:
+        """Maintenance starts (Mesos's DRAIN_AGENT): the agent makes no more
+        offers, its outstanding offers are rescinded and its live tasks are
+        killed with `grace_period` seconds between SIGTERM and SIGKILL (None:
+        the agent's default). Stored first, so that a new leader, or the
+        agent coming back from unreachable, keeps it drained. Draining again
+        kills what is still live with the new grace period."""
+        agent = self._agent(agent_id)
+        try:
+            entry = MaintenanceEntry(agent_id, grace_period)
+        except InvalidRecordError as error:
+            raise InvalidArgumentError(str(error)) from None
+        self.registry.put(entry)
+        self.maintenance[agent_id] = entry
+        return self._drain(agent) if agent.reachable else []
+
+    def reactivate_agent(self, agent_id: str) -> None:
+        """Maintenance ends (Mesos's REACTIVATE_AGENT): the agent offers again."""
+        agent = self._agent(agent_id)
+        if agent_id not in self.maintenance:
+            raise InvalidArgumentError(f"agent '{agent_id}' is not under maintenance")
+        self.registry.remove(Key(Kind.MAINTENANCE, agent_id))
+        del self.maintenance[agent_id]
+        if agent.reachable:
+            self.allocator.activate_agent(agent_id)
+
+    def _drain(self, agent: AgentRecord) -> list[Effect]:
+        self.allocator.deactivate_agent(agent.agent_id)
+        effects = self._rescind(self.offers.take_agent(agent.agent_id))
+        grace = self.maintenance[agent.agent_id].grace_period
+        kills: dict[str, list[str]] = defaultdict(list)
+        for record in self.tasks.values():
+            if record.agent_id == agent.agent_id and not record.state.is_terminal:
+                kills[record.framework_id].append(record.task.task_id)
+        return effects + [KillTasks(agent.agent_id, f, ids, grace) for f, ids in kills.items()]
+
     def _operable(self, agent_id: str, resources: Resources, what: str) -> AgentRecord:
         agent = self._agent(agent_id)
         if not agent.reachable:
@@ -517,6 +579,7 @@ class MasterState:
         back: dict[str, dict[str, Resources]] = defaultdict(dict)
         forward: dict[str, list[TaskStatus]] = defaultdict(list)
         reported = {report.task.task_id: report for report in tasks}
+        gone: list[TaskRecord] = []
         if record is not None:
             for task in self.tasks.values():
                 if task.agent_id != agent_id or task.state is not TaskState.TASK_UNREACHABLE:
@@ -538,11 +601,15 @@ class MasterState:
                 forward[task.framework_id].append(task.status)
                 if not alive:
                     self._count_terminal(task.status.state)
+                    gone.append(task)
                 if alive and task.framework_id in self.frameworks:
                     task.holds = True
                     held = back[task.framework_id].get(task.role)
                     resources = task.task.resources
                     back[task.framework_id][task.role] = held + resources if held else resources
+        # The master's own GONE needs no acknowledgement: the task is done now.
+        for task in gone:
+            self._retire(task)
         kills: dict[str, list[str]] = defaultdict(list)
         for task_id, report in reported.items():
             if task_id in self.tasks or task_id in self.completed:
@@ -567,9 +634,11 @@ class MasterState:
                 back[report.framework_id][report.role] = held + resources if held else resources
         total = self._with_reservations(agent_id, total)
         self.allocator.add_agent(agent_id, total, now, attributes, allocated=back)
-        self.agents[agent_id] = AgentRecord(agent_id, hostname, total, attributes, now, now)
+        agent = self.agents[agent_id] = AgentRecord(agent_id, hostname, total, attributes, now, now)
         effects: list[Effect] = [ForwardUpdates(f, s) for f, s in forward.items()]
         effects += [KillTasks(agent_id, f, ids) for f, ids in kills.items()]
+        if agent_id in self.maintenance:
+            effects += self._drain(agent)
         return effects + self._answer_awaiting(agent_id, now)
 
     def heartbeat(self, agent_id: str, now: float) -> None:
@@ -1041,13 +1110,7 @@ class MasterState:
         """Rescind offers past offer_timeout; mark agents silent past
         agent_timeout unreachable (their tasks TASK_UNREACHABLE, resources
         out of the allocator)."""
-        effects: list[Effect] = []
-        rescinded: dict[str, list[str]] = defaultdict(list)
-        for offer in self.offers.take_expired(now, self.config.offer_timeout):
-            self._recover(offer.framework_id, offer.agent_id, offer.role, offer.resources)
-            rescinded[offer.framework_id].append(offer.id)
-            self.counters["offers_rescinded"] += 1
-        effects += [Rescind(f, ids) for f, ids in rescinded.items()]
+        effects = self._rescind(self.offers.take_expired(now, self.config.offer_timeout))
         for agent in self.agents.values():
             if agent.reachable and now - agent.last_seen > self.config.agent_timeout:
                 effects += self._mark_unreachable(agent, now)
@@ -1059,6 +1122,16 @@ class MasterState:
             if gone_at is not None and now - gone_at >= timeout:
                 effects += self.teardown(framework.framework_id)
         return effects
+
+    def _rescind(self, offers: Sequence[OfferInfo]) -> list[Effect]:
+        """Take back outstanding offers: their resources return to the
+        allocator and each framework hears which of its offers are gone."""
+        rescinded: dict[str, list[str]] = defaultdict(list)
+        for offer in offers:
+            self._recover(offer.framework_id, offer.agent_id, offer.role, offer.resources)
+            rescinded[offer.framework_id].append(offer.id)
+            self.counters["offers_rescinded"] += 1
+        return [Rescind(f, ids) for f, ids in rescinded.items()]
 
     def teardown(self, framework_id: str) -> list[Effect]:
         """Remove a framework: kill its live tasks, give back everything it
@@ -1192,13 +1265,16 @@ class MasterState:
     def _complete(self, record: TaskRecord, uuid: str) -> None:
         """The terminal update of a task was delivered: keep the task among
         the completed ones, a bounded history."""
-        task_id = record.task.task_id
         delivered = record.status.state.is_terminal and record.status.uuid == uuid
-        if delivered and self.tasks.get(task_id) is record:
-            del self.tasks[task_id]
-            self.completed[task_id] = record
-            while len(self.completed) > self.config.max_completed_tasks:
-                self.completed.popitem(last=False)
+        if delivered and self.tasks.get(record.task.task_id) is record:
+            self._retire(record)
+
+    def _retire(self, record: TaskRecord) -> None:
+        task_id = record.task.task_id
+        del self.tasks[task_id]
+        self.completed[task_id] = record
+        while len(self.completed) > self.config.max_completed_tasks:
+            self.completed.popitem(last=False)
 
     def _count_terminal(self, state: TaskState) -> None:
         self.counters["tasks_" + state.value.removeprefix("TASK_").lower()] += 1

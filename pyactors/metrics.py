@@ -4,7 +4,8 @@ Each Mesos metric of `/metrics/snapshot` (`pyactors.state_json.metrics`)
 becomes `pyactors_<name>` with `/` as `_` (`master/tasks_running` is
 `pyactors_master_tasks_running`): the ones that only grow are counters
 (exposed with `_total`), the others gauges. Besides them: the allocation
-cycle time as a histogram, and each framework's dominant share per role.
+cycle time as a histogram, each framework's dominant share per role, and
+the CPU time and resident memory of each framework's running tasks.
 Values are read from the state at scrape time; no Ray here.
 """
 
@@ -12,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -30,6 +31,8 @@ class Reading:
     snapshot: dict[str, float]
     # (framework, role) -> dominant share
     shares: dict[tuple[str, str], float]
+    # framework -> sums over its running tasks (`pyactors.task_usage`)
+    usage: dict[str, dict[str, float]] = field(default_factory=dict)
 
 
 def prometheus_name(mesos_name: str) -> str:
@@ -57,6 +60,26 @@ class _StateCollector(Collector):
         for (framework, role), share in sorted(reading.shares.items()):
             shares.add_metric([framework, role], share)
         yield shares
+        yield from _usage_families(reading.usage)
+
+
+# Per framework, not per task: a label per task would make a new series
+# for every task ever run.
+_USAGE_FAMILIES = (
+    ("cpus_user_time_secs", "pyactors_framework_cpus_user_seconds", "user CPU seconds"),
+    ("cpus_system_time_secs", "pyactors_framework_cpus_system_seconds", "system CPU seconds"),
+    ("mem_rss_bytes", "pyactors_framework_mem_rss_bytes", "resident memory bytes"),
+)
+
+
+def _usage_families(usage: dict[str, dict[str, float]]) -> Iterator[Metric]:
+    for key, name, what in _USAGE_FAMILIES:
+        family = GaugeMetricFamily(
+            name, f"The {what} of a framework's running tasks", labels=["framework"]
+        )
+        for framework, sums in sorted(usage.items()):
+            family.add_metric([framework], sums[key])
+        yield family
 
 
 class MasterMetrics:

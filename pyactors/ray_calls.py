@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,7 +18,10 @@ import ray
 from ray.exceptions import ActorDiedError as ActorDiedError
 from ray.exceptions import RayActorError as RayActorError
 from ray.exceptions import RayError
+from ray.exceptions import RayTaskError as RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+from pyactors.errors import ClusterUpError
 
 NAMESPACE = "pyactors"
 
@@ -41,14 +45,68 @@ def ensure_started(num_cpus: int | None = None, address: str | None = None) -> N
     )
 
 
+def connect(address: str | None = None, start_head: bool = False) -> str:
+    """Connect this process (once) to the Ray cluster at `address`, or to the
+    one running here ($RAY_ADDRESS, else the latest started on this
+    machine), or with `start_head` to a new head node started for it.
+    Returns the cluster's address; ClusterUpError if there is none."""
+    if not ray.is_initialized():
+        found = running_address(address)
+        if found is None and start_head:
+            found = start_head_node()
+        if found is None:
+            raise ClusterUpError("no Ray cluster is running here: pass its address, or `ray start`")
+        try:
+            ensure_started(address=found)
+        except ConnectionError as error:
+            raise ClusterUpError(f"cannot connect to the Ray cluster at {found}: {error}") from None
+    current = str(ray.get_runtime_context().gcs_address)
+    if address is not None and running_address(address) != current:
+        # One process, one Ray cluster: acting on another would mislead.
+        raise ClusterUpError(f"this process is connected to the Ray cluster at {current}")
+    return current
+
+
+def running_address(address: str | None = None) -> str | None:
+    """The Ray cluster `address` names, or the one running here as `ray.init`
+    finds it ($RAY_ADDRESS, else the latest one started on this machine);
+    None when no address is given and none runs."""
+    from ray._private.services import canonicalize_bootstrap_address
+
+    # Ray's own lookup (its type says str, but None is what ray.init passes).
+    found = canonicalize_bootstrap_address(address)  # type: ignore[arg-type]
+    return None if found is None else str(found)
+
+
+def start_head_node() -> str:
+    """Start a Ray head node on this machine as `ray start --head` does: it
+    outlives this process (`ray stop` ends it). Returns its address."""
+    command = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
+    options = ["start", "--head", "--disable-usage-stats", "--include-dashboard=false"]
+    done = subprocess.run(command + options, capture_output=True, text=True, check=False)
+    address = running_address() if done.returncode == 0 else None
+    if address is None:
+        raise ClusterUpError(f"ray start --head failed: {(done.stderr or done.stdout).strip()}")
+    return address
+
+
 def spawn(
-    cls: type, *args: Any, name: str | None = None, node_id: str | None = None, **kwargs: Any
+    cls: type,
+    *args: Any,
+    name: str | None = None,
+    node_id: str | None = None,
+    detached: bool = False,
+    **kwargs: Any,
 ) -> Any:
     """Start `cls` as an actor (async methods make it an async actor), on
     the Ray node `node_id` when given (and nowhere else). It takes no CPU
     from the cluster: pyactors' own actors must not compete with the tasks
-    they run for Ray's resources."""
+    they run for Ray's resources. A `detached` actor outlives the process
+    that started it (until it is stopped or its node leaves); a `name`
+    already taken raises ValueError and starts nothing."""
     options: dict[str, Any] = {"num_cpus": 0, "max_concurrency": 64}
+    if detached:
+        options["lifetime"] = "detached"
     if name is not None:
         # In pyactors' namespace whatever the driver's, so `named` finds it.
         options["name"] = name
@@ -68,6 +126,16 @@ def named(name: str) -> Any:
         return ray.get_actor(name, namespace=NAMESPACE)
     except ValueError as e:
         raise NoSuchActorError(f"no actor named {name!r}") from e
+
+
+def named_actors(prefix: str) -> list[str]:
+    """The names of the live actors in pyactors' namespace that start with `prefix`."""
+    listed = ray.util.list_named_actors(all_namespaces=True)
+    return sorted(
+        actor["name"]
+        for actor in listed
+        if actor["namespace"] == NAMESPACE and actor["name"].startswith(prefix)
+    )
 
 
 @dataclass(frozen=True)
@@ -162,6 +230,13 @@ def ask(handle: Any, method: str, *args: Any, timeout: float = 30.0) -> Any:
 async def ask_async(handle: Any, method: str, *args: Any) -> Any:
     """Call and await the answer (inside async actors)."""
     return await getattr(handle, method).remote(*args)
+
+
+def cause(error: BaseException) -> BaseException:
+    """The exception an actor's method raised, without Ray's wrapping (whose
+    message carries the remote traceback)."""
+    original = getattr(error, "cause", None)
+    return original if isinstance(original, BaseException) else error
 
 
 def stop(handle: Any) -> None:

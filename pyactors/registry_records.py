@@ -161,21 +161,22 @@ class QuotaEntry:
 
 @dataclass(frozen=True)
 class MaintenanceEntry:
-    """An agent's maintenance window: unavailable from `start` for `duration` seconds."""
+    """An agent under maintenance (drained): no offers from it, its tasks
+    killed with `grace_period` seconds between SIGTERM and SIGKILL (None:
+    the agent's own default)."""
 
     agent_id: str
-    start: float
-    duration: float
+    grace_period: float | None = None
 
     kind: ClassVar[Kind] = Kind.MAINTENANCE
 
     def __post_init__(self) -> None:
         _text(self.agent_id, "agent_id", empty=False)
-        object.__setattr__(self, "start", _number(self.start, "maintenance start"))
-        duration = _number(self.duration, "maintenance duration")
-        if duration < 0:
-            raise InvalidRecordError(f"maintenance duration must be >= 0, got {duration}")
-        object.__setattr__(self, "duration", duration)
+        if self.grace_period is not None:
+            grace = _number(self.grace_period, "maintenance grace_period")
+            if grace < 0:
+                raise InvalidRecordError(f"maintenance grace_period must be >= 0, got {grace}")
+            object.__setattr__(self, "grace_period", grace)
 
     @property
     def key(self) -> Key:

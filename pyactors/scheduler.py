@@ -19,6 +19,8 @@ offers die with their master, and unacknowledged updates are resent.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -29,6 +31,8 @@ from pyactors.leader import LeaderFollower, MasterLocation
 from pyactors.offer_book import OfferInfo
 from pyactors.operations import Operation
 from pyactors.tasks import Reason, TaskState, TaskStatus
+
+log = logging.getLogger(__name__)
 
 # How many delivered updates a framework actor remembers to drop duplicates
 # (an agent resends an update whose acknowledgement is still on its way).
@@ -162,6 +166,8 @@ class Scheduler:
     """Override the callbacks you need; the defaults decline and ignore."""
 
     auto_acknowledge = True
+    # Seconds between calls of `tick` once subscribed (None: never).
+    tick_interval: float | None = None
 
     def subscribed(self, driver: Driver, framework_id: str, master_info: dict[str, Any]) -> None:
         pass
@@ -186,6 +192,10 @@ class Scheduler:
 
     def error(self, driver: Driver, message: str) -> None:
         pass
+
+    def tick(self, driver: Driver) -> None:
+        """Called every `tick_interval` seconds: for schedulers that act on
+        time with no event to wake them (a job falling due)."""
 
 
 class FrameworkActor:
@@ -213,6 +223,7 @@ class FrameworkActor:
         self.capabilities = capabilities
         self.framework_id = framework_id
         self.driver: Driver | None = None
+        self._ticker: asyncio.Task[None] | None = None
         # task id -> uuid of the last update delivered to the scheduler.
         self._delivered: OrderedDict[str, str] = OrderedDict()
         # Tasks last seen live: task id -> (agent id, state), reconciled
@@ -232,7 +243,22 @@ class FrameworkActor:
         """Subscribe (with the leader); returns the framework id."""
         self.handle = handle
         await self.follower.start()
+        if self.scheduler.tick_interval is not None:
+            self._ticker = asyncio.get_running_loop().create_task(
+                self._tick_every(self.scheduler.tick_interval)
+            )
         return self._driver().framework_id
+
+    async def _tick_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            driver = self._driver()
+            try:
+                with driver.batch():
+                    self.scheduler.tick(driver)
+            except Exception:
+                # One bad tick must not stop the timer for good.
+                log.exception("the scheduler's tick failed")
 
     async def _follow(self, master: Any) -> None:
         framework_id: str = await ray_calls.ask_async(
@@ -325,6 +351,8 @@ class FrameworkActor:
 
     async def shutdown(self) -> None:
         """Close the ZooKeeper session now (before the actor is stopped)."""
+        if self._ticker is not None:
+            self._ticker.cancel()
         self.follower.stop()
 
     async def call(self, method: str, *args: Any) -> Any:

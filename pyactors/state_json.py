@@ -26,6 +26,7 @@ from pyactors._core import Resources
 from pyactors.errors import InvalidArgumentError
 from pyactors.master_state import AgentRecord, FrameworkRecord, MasterState, TaskRecord
 from pyactors.quota import quota_quantities
+from pyactors.registry_records import MaintenanceEntry
 from pyactors.tasks import TERMINAL_STATES, TaskState, TaskStatus
 
 # The scalars Mesos's resource model always shows.
@@ -110,6 +111,23 @@ def status_json(status: TaskStatus, about: About) -> dict[str, Any]:
 
 
 def task_json(record: TaskRecord, about: About) -> dict[str, Any]:
+    """The task's JSON, made again only when its status or usage was
+    replaced since it was last made (callers must not change it)."""
+    cached = record.rendered
+    if (
+        cached is not None
+        and cached[0] is record.status
+        and cached[1] is record.statistics
+        and cached[2] == about.clock_offset
+    ):
+        shaped: dict[str, Any] = cached[3]
+        return shaped
+    shaped = _render_task(record, about)
+    record.rendered = (record.status, record.statistics, about.clock_offset, shaped)
+    return shaped
+
+
+def _render_task(record: TaskRecord, about: About) -> dict[str, Any]:
     task = record.task
     return {
         "id": task.task_id,
@@ -123,6 +141,7 @@ def task_json(record: TaskRecord, about: About) -> dict[str, Any]:
         "statuses": [status_json(record.status, about)],
         "labels": [{"key": k, "value": v} for k, v in sorted(task.labels.items())],
         "launched_time": record.launched_at + about.clock_offset,
+        **({} if record.statistics is None else {"statistics": record.statistics}),
     }
 
 
@@ -167,15 +186,27 @@ class _Usage:
 # ------------------------------------------------------------------ agents
 
 
-def agent_json(agent: AgentRecord, usage: _Usage, about: About) -> dict[str, Any]:
+def drain_json(entry: MaintenanceEntry, used: Resources) -> dict[str, Any]:
+    """Mesos's DrainInfo: DRAINING until no task holds resources on the agent."""
+    return {
+        "state": "DRAINED" if used.is_empty() else "DRAINING",
+        "config": {"max_grace_period": entry.grace_period},
+    }
+
+
+def agent_json(
+    agent: AgentRecord, usage: _Usage, about: About, drain: MaintenanceEntry | None = None
+) -> dict[str, Any]:
     used, offered = usage.used("agent", agent.agent_id), usage.offered("agent", agent.agent_id)
+    maintenance = {} if drain is None else {"drain_info": drain_json(drain, used)}
     return {
         "id": agent.agent_id,
         "hostname": agent.hostname,
         "registered_time": agent.registered_at + about.clock_offset,
         "last_seen_time": agent.last_seen + about.clock_offset,
         "active": agent.reachable,
-        "deactivated": False,
+        "deactivated": drain is not None,
+        **maintenance,
         "reachable": agent.reachable,
         "attributes": dict(agent.attributes),
         "resources": resources_model(agent.total),
@@ -196,7 +227,10 @@ def slaves(state: MasterState, about: About, usage: _Usage | None = None) -> dic
     """/master/slaves."""
     usage = usage or _Usage(state)
     return {
-        "slaves": [agent_json(a, usage, about) for a in state.agents.values()],
+        "slaves": [
+            agent_json(a, usage, about, state.maintenance.get(a.agent_id))
+            for a in state.agents.values()
+        ],
         "recovered_slaves": [
             {
                 "id": e.agent_id,
@@ -206,6 +240,18 @@ def slaves(state: MasterState, about: About, usage: _Usage | None = None) -> dic
             }
             for e in state.recovering.values()
         ],
+    }
+
+
+def maintenance(state: MasterState, about: About) -> dict[str, Any]:
+    """/master/maintenance: the agents under maintenance and how far their
+    draining has got (an agent not back since an election shows no usage)."""
+    usage = _Usage(state)
+    return {
+        "agents": [
+            {"agent_id": agent_id, **drain_json(entry, usage.used("agent", agent_id))}
+            for agent_id, entry in sorted(state.maintenance.items())
+        ]
     }
 
 
@@ -275,12 +321,14 @@ def frameworks(state: MasterState, about: About, usage: _Usage | None = None) ->
 # ------------------------------------------------------------------- roles
 
 
-def roles(state: MasterState, snapshot: Mapping[str, Any] | None = None) -> dict[str, Any]:
+def roles(
+    state: MasterState, snapshot: Mapping[str, Any] | None = None, usage: _Usage | None = None
+) -> dict[str, Any]:
     """/master/roles: every role known (by a framework, weight, quota,
     reservation or allocation) with its weight, frameworks, resources and
     quota."""
     snapshot = state.allocator.snapshot() if snapshot is None else snapshot
-    usage = _Usage(state)
+    usage = usage or _Usage(state)
     core: Mapping[str, Any] = snapshot.get("roles", {})
     names: set[str] = set(core) | set(state.weights) | set(state.quotas)
     for f in state.frameworks.values():
@@ -337,7 +385,7 @@ def state(state: MasterState, about: About) -> dict[str, Any]:
     """/master/state (and /state)."""
     usage = _Usage(state)
     snapshot = state.allocator.snapshot()
-    agents = state.agents.values()
+    agents, drained = state.agents.values(), state.maintenance
     return {
         "version": about.version,
         "id": about.id,
@@ -345,13 +393,13 @@ def state(state: MasterState, about: About) -> dict[str, Any]:
         "leader": about.leader,
         "start_time": about.start_time,
         "elected_time": about.elected_time,
-        "activated_slaves": sum(a.reachable for a in agents),
-        "deactivated_slaves": 0,
+        "activated_slaves": sum(a.reachable and a.agent_id not in drained for a in agents),
+        "deactivated_slaves": sum(a.reachable and a.agent_id in drained for a in agents),
         "unreachable_slaves": sum(not a.reachable for a in agents),
         **slaves(state, about, usage),
         **frameworks(state, about, usage),
         "orphan_tasks": [],
-        **roles(state, snapshot),
+        **roles(state, snapshot, usage),
         "weights": dict(state.weights),
         "outstanding_offers": len(state.offers),
     }
@@ -381,7 +429,13 @@ def state_summary(state: MasterState, about: About) -> dict[str, Any]:
         "cluster": "",
         "slaves": [
             {
-                **{k: v for k, v in agent_json(a, usage, about).items() if not k.endswith("_full")},
+                **{
+                    k: v
+                    for k, v in agent_json(
+                        a, usage, about, state.maintenance.get(a.agent_id)
+                    ).items()
+                    if not k.endswith("_full")
+                },
                 **counts(per_agent[a.agent_id]),
                 "framework_ids": sorted(frameworks_on[a.agent_id]),
             }
@@ -463,10 +517,11 @@ def metrics(state: MasterState, about: About) -> dict[str, float]:
     }
     agents = list(state.agents.values())
     reachable = [a for a in agents if a.reachable]
-    out["master/slaves_active"] = len(reachable)
+    inactive = sum(a.agent_id in state.maintenance for a in reachable)
+    out["master/slaves_active"] = len(reachable) - inactive
     out["master/slaves_connected"] = len(reachable)
     out["master/slaves_disconnected"] = len(agents) - len(reachable)
-    out["master/slaves_inactive"] = 0
+    out["master/slaves_inactive"] = inactive
     out["master/slaves_unreachable"] = len(agents) - len(reachable)
     out["master/slaves_recovering"] = len(state.recovering)
     connected = sum(f.connected for f in state.frameworks.values())

@@ -17,16 +17,16 @@ The agent polls its tasks with the time; each poll may return a status update
 - exit 0: TASK_FINISHED; other exit: TASK_FAILED with the code or signal, or
   with the exception a callable raised;
 - the resident memory of the task's session (its leader and everything it
-  started) above the task's `mem`, as the agent's periodic `session_memory()`
+  started) above the task's `mem`, as the agent's periodic `session_usage()`
   pass over /proc finds it: the group is killed and the task is TASK_FAILED,
   REASON_CONTAINER_LIMITATION_MEMORY (`pyactors.cgroups` says why cgroup v2
   does not enforce it here);
 - `kill(grace)`: SIGTERM to the group, SIGKILL after the grace period,
   TASK_KILLED.
 
-`usage(now)` gives the task's resource statistics in Mesos's shape: the
-process tree's CPU times and resident memory while it runs, the kernel's
-final CPU times once it has ended.
+`usage(now, sessions)` gives the task's resource statistics in Mesos's
+shape: its session's CPU times and resident memory from that same pass
+while it runs, the kernel's final CPU times once it has ended.
 
 Task ids are checked before they name a directory, so no task id reaches
 outside the work dir. Launching is on the agent's hot path: paths are
@@ -48,26 +48,46 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import psutil
 
 from pyactors import persistent_volumes, python_task
 from pyactors.operations import TaskInfo, check_task_id
 from pyactors.python_task import read_result
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus
 
-__all__ = ["METADATA", "STDERR", "STDOUT", "TaskProcess", "read_result", "sandbox_path"]
+__all__ = [
+    "METADATA",
+    "STDERR",
+    "STDOUT",
+    "SessionUsage",
+    "TaskProcess",
+    "read_result",
+    "sandbox_path",
+    "session_usage",
+]
 
 STDOUT = "stdout"
 STDERR = "stderr"
 METADATA = "task.json"
 
 
-def session_memory() -> dict[int, int]:
-    """Resident bytes of every session on the machine, from one pass over
-    /proc: an agent checks all its tasks' memory with it at once instead of
-    walking each task's process tree."""
+@dataclass(frozen=True)
+class SessionUsage:
+    """What one session's live processes use: resident bytes, and CPU
+    seconds including those of the descendants they waited for."""
+
+    rss: int = 0
+    user: float = 0.0
+    system: float = 0.0
+
+
+def session_usage() -> dict[int, SessionUsage]:
+    """Resident bytes and CPU times of every session on the machine, from one
+    pass over /proc: an agent checks all its tasks' memory (and gathers
+    their statistics) with it at once instead of walking each task's
+    process tree."""
     page = os.sysconf("SC_PAGE_SIZE")
-    totals: dict[int, int] = {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    totals: dict[int, list[int]] = {}
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
@@ -76,10 +96,18 @@ def session_memory() -> dict[int, int]:
                 fields = stat.read().rsplit(b")", 1)[1].split()
         except OSError:
             continue  # gone meanwhile
-        # Fields after the command: state, ppid, pgrp, session, ... rss (24th).
-        session, pages = int(fields[3]), int(fields[21])
-        totals[session] = totals.get(session, 0) + pages * page
-    return totals
+        # proc(5) fields after the command, from 3 (state): session is 6,
+        # utime, stime, cutime, cstime 14-17 (clock ticks), rss 24 (pages).
+        # A process's c*time counts the children it waited for, which have
+        # left /proc: nothing is counted twice.
+        total = totals.setdefault(int(fields[3]), [0, 0, 0])
+        total[0] += int(fields[21])
+        total[1] += int(fields[11]) + int(fields[13])
+        total[2] += int(fields[12]) + int(fields[14])
+    return {
+        session: SessionUsage(pages * page, user / ticks, system / ticks)
+        for session, (pages, user, system) in totals.items()
+    }
 
 
 def sandbox_path(work_dir: Path, framework_id: str, task_id: str) -> Path:
@@ -171,8 +199,10 @@ class TaskProcess:
         if cwd != self.sandbox:
             cwd.mkdir(parents=True, exist_ok=True)
         with (
-            open(self.sandbox / STDOUT, "wb", buffering=0) as stdout,
-            open(self.sandbox / STDERR, "wb", buffering=0) as stderr,
+            # O_APPEND: after the agent truncates a rotated log, the task's
+            # next write lands at the new end (`pyactors.sandbox_files`).
+            open(self.sandbox / STDOUT, "ab", buffering=0) as stdout,
+            open(self.sandbox / STDERR, "ab", buffering=0) as stderr,
         ):
             self.process = subprocess.Popen(
                 argv,
@@ -205,17 +235,20 @@ class TaskProcess:
         self._signal(signal.SIGKILL)
         self.process.wait()
 
-    def poll(self, now: float, memory: Mapping[int, int] | None = None) -> TaskStatus | None:
+    def poll(
+        self, now: float, sessions: Mapping[int, SessionUsage] | None = None
+    ) -> TaskStatus | None:
         """The next status update of this task, if its state changed. With
-        `memory` (resident bytes by session, from `session_memory()`), the
-        memory limit is checked too: the task is its leader's session."""
+        `sessions` (from `session_usage()`), the memory limit is checked
+        too: the task is its leader's session."""
         if self._reported is None:
             return self._report(TaskState.TASK_RUNNING, now)
         if self._reported.is_terminal:
             return None
         code = self._reap()
         if code is None:
-            self._enforce(now, None if memory is None else memory.get(self.process.pid, 0))
+            session = None if sessions is None else sessions.get(self.process.pid, SessionUsage())
+            self._enforce(now, None if session is None else session.rss)
             return None
         # The leader is gone: make sure nothing it started lingers.
         self._signal(signal.SIGKILL)
@@ -235,28 +268,20 @@ class TaskProcess:
             how = python_task.read_error(self.sandbox) or how
         return self._report(TaskState.TASK_FAILED, now, Reason.REASON_COMMAND_EXECUTOR_FAILED, how)
 
-    def usage(self, now: float) -> dict[str, float]:
+    def usage(self, now: float, sessions: Mapping[int, SessionUsage]) -> dict[str, float]:
         """The task's resource statistics, with the field names of Mesos's
-        ResourceStatistics; a limit the task does not have is left out."""
-        user = system = 0.0
-        rss = 0
+        ResourceStatistics, from `session_usage()` taken at `now` (the
+        kernel's final count once the task has ended); a limit the task
+        does not have is left out."""
         if self._final_rusage is not None:
-            user, system = self._final_rusage.ru_utime, self._final_rusage.ru_stime
-        for process in self._tree():
-            try:
-                with process.oneshot():
-                    times = process.cpu_times()
-                    rss += process.memory_info().rss
-            except psutil.NoSuchProcess:
-                continue
-            # children_*: descendants that have ended and were waited for.
-            user += times.user + times.children_user
-            system += times.system + times.children_system
+            usage = SessionUsage(0, self._final_rusage.ru_utime, self._final_rusage.ru_stime)
+        else:
+            usage = sessions.get(self.process.pid, SessionUsage())
         statistics: dict[str, float] = {
             "timestamp": now,
-            "cpus_user_time_secs": user,
-            "cpus_system_time_secs": system,
-            "mem_rss_bytes": rss,
+            "cpus_user_time_secs": usage.user,
+            "cpus_system_time_secs": usage.system,
+            "mem_rss_bytes": usage.rss,
         }
         cpus = self.task.resources.scalar("cpus")
         if cpus:
@@ -287,17 +312,6 @@ class TaskProcess:
         if over and not self._limit_exceeded:
             self._limit_exceeded = True
             self._signal(signal.SIGKILL)
-
-    def _tree(self) -> list[psutil.Process]:
-        """The leader and its descendants, while the leader is unreaped (after,
-        its pid may name another process)."""
-        if self.process.returncode is not None:
-            return []
-        try:
-            leader = psutil.Process(self.process.pid)
-            return [leader, *leader.children(recursive=True)]
-        except psutil.NoSuchProcess:
-            return []
 
     def _signal(self, signum: signal.Signals) -> None:
         with contextlib.suppress(ProcessLookupError):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from pyactors.task_process import TaskProcess, session_memory
+from pyactors.task_process import TaskProcess, session_usage
 from pyactors.tasks import TaskStatus
 
 
@@ -13,7 +13,7 @@ def run_until_terminal(process: TaskProcess, timeout: float = 20.0) -> list[Task
     statuses = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        status = process.poll(time.monotonic(), session_memory())
+        status = process.poll(time.monotonic(), session_usage())
         if status is not None:
             statuses.append(status)
             if status.state.is_terminal:

@@ -48,12 +48,15 @@ class Launcher(Scheduler):
         for offer in offers:
             fits = [t for t in self.pending if Resources.parse(t[2]) <= offer.resources]
             if fits:
-                task_id, command, resources = fits[0]
                 self.pending.remove(fits[0])
-                task = TaskInfo(task_id, task_id, Resources.parse(resources), command=command)
+                task = self.task_info(*fits[0])
                 driver.accept([offer.id], [Launch([task])], refuse_seconds=self.refuse_seconds)
             else:
                 driver.decline([offer.id], refuse_seconds=self.refuse_seconds)
+
+    def task_info(self, task_id: str, command: str, resources: str) -> TaskInfo:
+        """The task to launch (subclasses name or label it)."""
+        return TaskInfo(task_id, task_id, Resources.parse(resources), command=command)
 
     def update(self, driver: Driver, status: TaskStatus) -> None:
         reason = None if status.reason is None else status.reason.value

@@ -159,3 +159,22 @@ def test_tasks_kill_and_teardown(cluster: pyactors.cluster.Cluster, url: str) ->
     assert framework.id not in [f["id"] for f in cli_json(url, "frameworks")["frameworks"]]
     cluster.frameworks.remove(framework)
     cluster._stop_framework(framework.handle)
+
+
+def test_maintenance_drain_list_and_up(cluster: pyactors.cluster.Cluster, url: str) -> None:
+    cli("maintenance", "drain", "agent-9", master=url, code=1)
+    cli("maintenance", "drain", "agent-1", "--grace", "-1", master=url, code=2)
+    assert cli_json(url, "maintenance", "list") == {"agents": []}
+    assert (
+        "draining agent-1"
+        in cli("maintenance", "drain", "agent-1", "--grace", "2", master=url).stdout
+    )
+    (listed,) = cli_json(url, "maintenance", "list")["agents"]
+    assert listed["agent_id"] == "agent-1" and listed["config"]["max_grace_period"] == 2.0
+    table = cli("maintenance", "list", master=url).stdout
+    assert "agent-1" in table and "DRAINED" in table  # nothing ran there
+    (agent,) = [s for s in get(url, "/master/slaves")["slaves"] if s["id"] == "agent-1"]
+    assert agent["deactivated"]
+    cli("maintenance", "up", "agent-1", master=url)
+    assert cli_json(url, "maintenance", "list") == {"agents": []}
+    cli("maintenance", "up", "agent-1", master=url, code=1)

@@ -5,9 +5,11 @@ cluster of them on Ray)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from urllib.parse import quote
 
 import pytest
 from runtime_support import wait_for
+from test_http_api import get, request
 
 import pyactors.cluster
 from pyactors import Resources, ray_calls
@@ -126,6 +128,10 @@ def test_pools_of_agents_and_frameworks_run_tasks(
         )
         figures = ray_calls.ask(agents, "figures")
         assert figures["launch_overheads"]
+        # Emulated agents run no processes: there are no logs to read.
+        (task,) = get(master_only.url, "/master/tasks?limit=1")["tasks"]
+        status, body = request(master_only.url, f"/tasks/{quote(task['id'], safe='')}/logs/stdout")
+        assert status == 404 and body["error"] == "sandbox_gone", body
     finally:
         for handle in (agents, frameworks):
             if handle is not None:

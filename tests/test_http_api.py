@@ -169,6 +169,23 @@ def test_bad_operator_calls_are_refused_and_change_nothing(
         ("/master/reserve", {"agent_id": "agent-0", "resources": "cpus(r):99"}, 400, None),
         ("/master/reserve", {"agent_id": "agent-0", "resources": "cpus:1"}, 400, None),
         ("/master/unreserve", {"agent_id": "agent-0", "resources": "cpus(r):1"}, 400, None),
+        ("/master/create-volumes", {"agent_id": "agent-0", "volumes": "disk(r)[v]:1"}, 400, None),
+        ("/master/create-volumes", {"agent_id": "agent-0", "volumes": 5}, 400, None),
+        ("/master/destroy-volumes", {"agent_id": "agent-9", "volumes": "disk(r)[v]:1"}, 404, None),
+        ("/master/maintenance/drain", {"agent_id": "agent-9"}, 404, "unknown_agent"),
+        (
+            "/master/maintenance/drain",
+            {"agent_id": "agent-0", "grace_period_seconds": "x"},
+            400,
+            None,
+        ),
+        (
+            "/master/maintenance/drain",
+            {"agent_id": "agent-0", "grace_period_seconds": -1},
+            400,
+            None,
+        ),
+        ("/master/maintenance/reactivate", {"agent_id": "agent-0"}, 400, "invalid_argument"),
     ]
     for path, body, status, kind in refused:
         got, answer = request(url, path, body)
@@ -182,6 +199,7 @@ def test_bad_operator_calls_are_refused_and_change_nothing(
     assert (got, answer["error"]) == (404, "unknown_quota")
     assert request(url, "/master/nothing-here")[0] == 404
     assert _operator_view(url) == before
+    assert get(url, "/master/maintenance") == {"agents": []}
 
 
 def test_operator_calls(cluster: pyactors.cluster.Cluster, url: str) -> None:
@@ -225,6 +243,39 @@ def test_operator_calls(cluster: pyactors.cluster.Cluster, url: str) -> None:
     cluster._stop_framework(framework.handle)
 
 
+def test_draining_an_agent_kills_its_tasks_and_stops_its_offers(
+    cluster: pyactors.cluster.Cluster, url: str
+) -> None:
+    framework = cluster.run_framework(
+        Launcher, [("drained", "sleep 60", "cpus:0.5;mem:32")], name="drain", roles=["drain"]
+    )
+    try:
+        wait_for(lambda: "TASK_RUNNING" in framework.call("states", "drained"), what="it runs")
+        (task,) = get(url, "/master/tasks?task_id=drained")["tasks"]
+        agent_id = task["slave_id"]
+        status, answer = request(
+            url, "/master/maintenance/drain", {"agent_id": agent_id, "grace_period_seconds": 1}
+        )
+        assert status == 200, answer
+        wait_for(lambda: "TASK_KILLED" in framework.call("states", "drained"), what="killed")
+        assert wait_for(lambda: get(url, "/master/maintenance")["agents"][0]["state"] == "DRAINED")
+        (agent,) = [s for s in get(url, "/master/slaves")["slaves"] if s["id"] == agent_id]
+        assert agent["deactivated"] and agent["drain_info"]["config"]["max_grace_period"] == 1.0
+        seen = len(framework.call("seen")["offered"])
+        wait_for(lambda: len(framework.call("seen")["offered"]) > seen + 2, what="more offers")
+        offered = framework.call("seen")["offered"][seen:]
+        assert agent_id not in {agent for _, agent in offered}
+        status, answer = request(url, "/master/maintenance/reactivate", {"agent_id": agent_id})
+        assert status == 200, answer
+        assert get(url, "/master/maintenance") == {"agents": []}
+        wait_for(
+            lambda: agent_id in {a for _, a in framework.call("seen")["offered"][seen:]},
+            what="offers from the agent again",
+        )
+    finally:
+        cluster.teardown(framework)
+
+
 def test_the_new_leader_serves_and_the_old_one_stops(zookeeper: Any, tmp_path: Path) -> None:
     ha = pyactors.cluster.start(
         agents=1,
@@ -244,10 +295,23 @@ def test_the_new_leader_serves_and_the_old_one_stops(zookeeper: Any, tmp_path: P
         standby = next(m for m in ha.masters if not ray_calls.ask(m, "status")["leading"])
         with pytest.raises(NotLeaderError):
             ray_calls.ask(standby, "url")
+        # The standby serves too: it sends requests on to the leader.
+        standby_url = ray_calls.ask(standby, "status")["info"]["url"]
+        assert standby_url != first
+        assert unfollowed(standby_url, "/master/redirect") == (307, first)
+        # The web UI's page too: its requests must go to the leader's origin.
+        assert unfollowed(standby_url, "/") == (307, first + "/")
+        assert unfollowed(first, "/master/redirect") == (307, first)
+        assert unfollowed(standby_url, "/master/tasks?limit=1") == (
+            307,
+            first + "/master/tasks?limit=1",
+        )
+        assert get(standby_url, "/master/slaves") == get(first, "/master/slaves")
         ray_calls.stop(ha.leader())
         second = wait_for(lambda: _new_url(ha, first), timeout=30, what="a new leader serving")
         wait_for(lambda: len(get(second, "/master/slaves")["slaves"]) == 1, what="the agent")
         assert not _serving(first)
+        assert unfollowed(standby_url, "/master/redirect") == (307, second)
     finally:
         ha.shutdown()
 
@@ -265,3 +329,18 @@ def _serving(url: str) -> bool:
         return request(url, "/health")[0] == 200
     except OSError:
         return False
+
+
+class _NoRedirects(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def unfollowed(url: str, path: str) -> tuple[int, str | None]:
+    """(status, Location) of a GET whose redirect is not followed."""
+    opener = urllib.request.build_opener(_NoRedirects)
+    try:
+        with opener.open(url + path, timeout=30) as response:
+            return response.status, response.headers.get("Location")
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Location")

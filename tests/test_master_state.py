@@ -32,6 +32,7 @@ from pyactors.master_state import (
 from pyactors.offer_book import OfferInfo
 from pyactors.operations import Create, Destroy, Launch, Reserve, TaskInfo, Unreserve
 from pyactors.registry import MemoryRegistry, MemoryStore
+from pyactors.registry_records import MaintenanceEntry
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus
 
 
@@ -144,6 +145,9 @@ def test_silent_agent_becomes_unreachable_and_returns_with_its_tasks() -> None:
         "b": TaskState.TASK_GONE,
     }
     assert master.allocator.snapshot()["agents"]["agent-0"]["available"] == "cpus:3;mem:896"
+    # The master's GONE is not acknowledged: the task is completed at once,
+    # and its id taken no more.
+    assert "b" not in master.tasks and master.completed["b"].state is TaskState.TASK_GONE
 
 
 def test_kill_reconcile_and_stale_updates() -> None:
@@ -549,3 +553,55 @@ def test_shutting_an_executor_down_kills_its_task() -> None:
     assert master.shutdown_executor(fw, "agent-0", "a", now=2) == [KillTasks("agent-0", fw, ["a"])]
     with pytest.raises(InvalidArgumentError, match=r"no executor 'a' .* on agent 'agent-1'"):
         master.shutdown_executor(fw, "agent-1", "a", now=2)
+
+
+# ---------------------------------------------------------------- maintenance
+
+
+def test_draining_rescinds_offers_kills_tasks_with_the_grace_and_stops_offers() -> None:
+    master, fw = cluster(agents=2)
+    assert launched(master, fw, "a") == "agent-0"
+    master.allocate(now=2)
+    on_agent_0 = [o.id for o in master.offers if o.agent_id == "agent-0"]
+    assert on_agent_0
+    effects = master.drain_agent("agent-0", grace_period=7.5)
+    assert of(effects, KillTasks) == [KillTasks("agent-0", fw, ["a"], 7.5)]
+    (rescind,) = of(effects, Rescind)
+    assert rescind.offer_ids == on_agent_0
+    # Only agent-1 offers from now on, even once everything is declined.
+    master.decline(fw, [o.id for o in master.offers], 0, now=3)
+    (again,) = of(master.allocate(now=4), SendOffers)
+    assert {o.agent_id for o in again.offers} == {"agent-1"}
+    master.status_updates("agent-0", [agent_update("a", TaskState.TASK_KILLED, 5)])
+    master.reactivate_agent("agent-0")
+    (back,) = of(master.allocate(now=6), SendOffers)
+    assert {o.agent_id for o in back.offers} == {"agent-0"}
+
+
+def test_maintenance_is_checked_stored_and_survives_a_new_leader() -> None:
+    store = MemoryStore()
+    old = leader(store, now=0)
+    old.register_agent("agent-0", "h", Resources.parse("cpus:4;mem:1024"), {}, 0)
+    fw, _ = old.subscribe("fw", ["science"], now=0, failover_timeout=60)
+    with pytest.raises(UnknownAgentError):
+        old.drain_agent("agent-9", None)
+    with pytest.raises(InvalidArgumentError, match="grace_period"):
+        old.drain_agent("agent-0", -1.0)
+    with pytest.raises(InvalidArgumentError, match="not under maintenance"):
+        old.reactivate_agent("agent-0")
+    assert old.maintenance == {}
+    offer = offer_of(old, fw, now=1)
+    old.accept(fw, [offer.id], [Launch([task("a")])], 0, now=1)
+    old.drain_agent("agent-0", None)
+    # A new leader hears of the task from the agent and drains it again.
+    new = leader(store, now=10)
+    assert new.maintenance == {"agent-0": MaintenanceEntry("agent-0", None)}
+    report = running_report(fw, "a", "agent-0")
+    effects = new.register_agent(
+        "agent-0", "h", Resources.parse("cpus:4;mem:1024"), {}, 11, [report]
+    )
+    assert of(effects, KillTasks) == [KillTasks("agent-0", fw, ["a"], None)]
+    new.subscribe("fw", ["science"], now=11, framework_id=fw, failover_timeout=60)
+    assert of(new.allocate(now=12), SendOffers) == []
+    new.reactivate_agent("agent-0")
+    assert MemoryRegistry(store).load().maintenance == {}

@@ -102,7 +102,7 @@ EVERY_KIND = [
     WeightEntry("eng/web", 2.5),
     QuotaEntry("science", "cpus:2;mem:512", "cpus:8"),
     QuotaEntry("eng", "cpus:1", None),
-    MaintenanceEntry("agent-1", start=100.0, duration=3600.0),
+    MaintenanceEntry("agent-1", grace_period=30.0),
     ReservationEntry("agent-1", ["cpus(eng):1;mem(eng):128", "disk(science):1024"]),
 ]
 
@@ -179,11 +179,11 @@ def test_a_change_of_several_records_is_all_or_nothing(backend: Backend) -> None
 def test_removing_an_agent_removes_its_window_and_reservations(backend: Backend) -> None:
     registry = backend.make()
     registry.load()
-    kept = MaintenanceEntry("agent-2", 5.0, 10.0)
+    kept = MaintenanceEntry("agent-2")
     registry.put(
         agent("agent-1"),
         agent("agent-2"),
-        MaintenanceEntry("agent-1", 5.0, 10.0),
+        MaintenanceEntry("agent-1", 5.0),
         ReservationEntry("agent-1", ["cpus(eng):1"]),
         kept,
     )
@@ -260,8 +260,8 @@ def test_writing_before_loading_is_refused(backend: Backend) -> None:
         lambda: WeightEntry("eng", "2"),
         lambda: QuotaEntry("eng", "cpus(eng):1", None),
         lambda: QuotaEntry("eng", "cpus:1", "ports:[1-2]"),
-        lambda: MaintenanceEntry("agent-1", 0, -5),
-        lambda: MaintenanceEntry("agent-1", float("nan"), 5),
+        lambda: MaintenanceEntry("agent-1", -5),
+        lambda: MaintenanceEntry("agent-1", float("nan")),
         lambda: ReservationEntry("agent-1", []),
         lambda: ReservationEntry("agent-1", ["cpus:1"]),
         lambda: ReservationEntry("agent-1", "cpus(eng):1"),

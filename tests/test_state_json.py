@@ -191,3 +191,22 @@ def test_operator_reserve_and_unreserve_available_resources() -> None:
     master.unreserve("agent-0", Resources.parse("cpus(web):1;mem(web):64"))
     assert str(master.agents["agent-0"].total) == "cpus:4;mem:1024"
     assert "agent-0" not in master.reservations
+
+
+def test_operator_volumes_are_created_from_available_reserved_disk_and_destroyed() -> None:
+    master = MasterState(MasterConfig())
+    master.register_agent("agent-0", "h", Resources.parse("cpus:4;mem:1024;disk:1000"), {}, 0)
+    master.reserve("agent-0", Resources.parse("disk(db):500"))
+    volume = Resources.parse("disk(db)[pg]:200")
+    with pytest.raises(InvalidArgumentError):
+        master.create_volumes("agent-0", Resources.parse("disk(db)[pg]:600"))  # too big
+    master.create_volumes("agent-0", volume)
+    assert str(master.agents["agent-0"].total) == (
+        "cpus:4;disk:500;disk(db):300;disk(db)[pg]:200;mem:1024"
+    )
+    assert master.reservations["agent-0"] == Resources.parse("disk(db):300;disk(db)[pg]:200")
+    with pytest.raises(InvalidArgumentError):
+        master.unreserve("agent-0", Resources.parse("disk(db):500"))  # holds the volume
+    master.destroy_volumes("agent-0", volume)
+    master.unreserve("agent-0", Resources.parse("disk(db):500"))
+    assert str(master.agents["agent-0"].total) == "cpus:4;disk:1000;mem:1024"

@@ -16,7 +16,14 @@ from process_support import run_until_terminal
 from pyactors import Resources, cgroups
 from pyactors.errors import InvalidArgumentError
 from pyactors.operations import TaskInfo
-from pyactors.task_process import METADATA, STDERR, STDOUT, TaskProcess, session_memory
+from pyactors.task_process import (
+    METADATA,
+    STDERR,
+    STDOUT,
+    SessionUsage,
+    TaskProcess,
+    session_usage,
+)
 from pyactors.tasks import Reason, TaskState
 
 _started: list[TaskProcess] = []
@@ -132,7 +139,7 @@ def test_usage_counts_the_cpu_time_and_memory_of_the_task(tmp_path: Path) -> Non
     def cpu_seconds(usage: dict[str, float]) -> float:
         return usage["cpus_user_time_secs"] + usage["cpus_system_time_secs"]
 
-    while cpu_seconds(running := process.usage(now=123.0)) < 0.1:
+    while cpu_seconds(running := process.usage(123.0, session_usage())) < 0.1:
         assert time.monotonic() < started + 20, "the busy loop accrued no cpu time"
         time.sleep(0.05)
     # One process: at most one core's worth of the time it has been running.
@@ -144,7 +151,7 @@ def test_usage_counts_the_cpu_time_and_memory_of_the_task(tmp_path: Path) -> Non
     process.kill(grace=0.0, now=time.monotonic())
     assert run_until_terminal(process)[-1].state is TaskState.TASK_KILLED
     # The kernel's final count, from when the task's process was reaped.
-    ended = process.usage(now=124.0)
+    ended = process.usage(124.0, session_usage())
     assert cpu_seconds(ended) >= cpu_seconds(running)
     assert ended["mem_rss_bytes"] == 0
 
@@ -158,7 +165,7 @@ def test_usage_keeps_the_cpu_time_of_children_that_ended(tmp_path: Path) -> None
         assert time.monotonic() < deadline, "the loop never ended"
         time.sleep(0.02)
     # The loop's process is gone; the shell that waited for it counts it.
-    assert process.usage(0.0)["cpus_user_time_secs"] > 0.05
+    assert process.usage(0.0, session_usage())["cpus_user_time_secs"] > 0.05
 
 
 def fake_proc(tmp_path: Path, controllers: str, delegated: str, mounted: bool = True) -> Path:
@@ -204,14 +211,15 @@ def test_cgroup_detection_on_this_machine_gives_an_answer() -> None:
     assert support.usable == (support.path is not None)
 
 
-def test_session_memory_counts_a_whole_session(tmp_path: Path) -> None:
+def test_session_usage_counts_a_whole_session(tmp_path: Path) -> None:
     # A session leader whose child holds 100 MiB: the session's total shows it.
     hog = "python3 -c 'x = bytearray(100 * 2**20); import time; time.sleep(30)'"
     leader = subprocess.Popen(["/bin/sh", "-c", f"{hog} & wait"], start_new_session=True)
     try:
         resident = wait_for_memory(leader.pid, 100 * 2**20)
         assert resident >= 100 * 2**20
-        assert session_memory().get(os.getsid(0), 0) > 0  # ours, for comparison
+        ours = session_usage()[os.getsid(0)]  # for comparison
+        assert ours.rss > 0 and ours.user + ours.system > 0
     finally:
         os.killpg(leader.pid, signal.SIGKILL)
         leader.wait()
@@ -220,8 +228,8 @@ def test_session_memory_counts_a_whole_session(tmp_path: Path) -> None:
 def wait_for_memory(session: int, at_least: int, timeout: float = 10.0) -> int:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        resident = session_memory().get(session, 0)
+        resident = session_usage().get(session, SessionUsage()).rss
         if resident >= at_least:
             return resident
         time.sleep(0.05)
-    return session_memory().get(session, 0)
+    return session_usage().get(session, SessionUsage()).rss

@@ -1,2 +1,3 @@
-"""Frameworks that ship with pyactors, built on the public scheduler API, and
-what they use (the HAProxy load balancer)."""
+"""The built-in frameworks: ordinary `pyactors.Scheduler` subclasses on the
+public API, started from the cluster handle (`Cluster.jobs()`, ...), and the
+HAProxy load balancer in front of services (`pyactors.frameworks.haproxy`)."""

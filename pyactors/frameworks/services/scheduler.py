@@ -6,7 +6,7 @@ the event to the state machine with the time, then carries out what it
 decided: accepts (reserve, create, launch) and declines, kills, suppressing
 offers when nothing is to be launched and reviving when something is, the
 load balancer's frontends, and the state saved for a failover. A timer
-(`tick_interval`) lets time pass without events: backoffs expire,
+(`Scheduler.tick`) lets time pass without events: backoffs expire,
 unreachable instances time out.
 
 The client (`Cluster.services()`) calls the public methods below through
@@ -15,7 +15,6 @@ The client (`Cluster.services()`) calls the public methods below through
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -36,6 +35,8 @@ logger = logging.getLogger(__name__)
 
 
 class ServiceScheduler(Scheduler):
+    tick_interval = 0.5
+
     def __init__(
         self,
         work_dir: str,
@@ -43,7 +44,6 @@ class ServiceScheduler(Scheduler):
         role: str = "services",
         haproxy: str = "haproxy",
         bind_host: str = "127.0.0.1",
-        tick_interval: float = 0.5,
         seed: int = 0,
     ) -> None:
         self.state = ServiceState(role=role, seed=seed)
@@ -54,12 +54,10 @@ class ServiceScheduler(Scheduler):
             self.state.restore(saved["state"])
             self.framework_id = saved["frameworkId"]
         self.balancer = Balancer(f"{work_dir}/services/haproxy", bind_host, haproxy)
-        self.tick_interval = tick_interval
         self.driver: Driver | None = None
         self.suppressed = False
         self.counters = {"offers_received": 0, "offers_declined": 0, "tasks_launched": 0}
         self._saved: bytes | None = None
-        self._ticker: asyncio.Task[None] | None = None
 
     # Scheduler callbacks.
 
@@ -71,8 +69,6 @@ class ServiceScheduler(Scheduler):
         live = self.state.live_tasks()
         if live:
             driver.reconcile(list(live), live)
-        if self._ticker is None:
-            self._ticker = asyncio.get_running_loop().create_task(self._tick_forever())
         # Whatever the master remembers of an earlier subscription, say now
         # whether offers are wanted.
         self._act(driver, resync=True)
@@ -93,6 +89,11 @@ class ServiceScheduler(Scheduler):
 
     def update(self, driver: Driver, status: TaskStatus) -> None:
         self.state.status(status, time.time())
+        self._act(driver)
+
+    def tick(self, driver: Driver) -> None:
+        """Time passes: backoffs expire, unreachable instances time out."""
+        self.state.tick(time.time())
         self._act(driver)
 
     def error(self, driver: Driver, message: str) -> None:
@@ -166,17 +167,3 @@ class ServiceScheduler(Scheduler):
         if raw != self._saved:
             self.store.save(data)
             self._saved = raw
-
-    async def _tick_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.tick_interval)
-            driver = self.driver
-            if driver is None:
-                continue
-            try:
-                with driver.batch():
-                    self.state.tick(time.time())
-                    self._act(driver)
-            except Exception:
-                # The next tick tries again; the framework must keep running.
-                logger.exception("service framework: tick")

@@ -1,0 +1,215 @@
+"""The built-in jobs framework on a real cluster: scheduled runs on time,
+dependent jobs, retries, FORBID, refused definitions, and definitions and
+history kept in ZooKeeper across a restart."""
+
+from __future__ import annotations
+
+import itertools
+import time
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+import pytest
+from runtime_support import small_cluster, wait_for
+
+import pyactors.cluster
+from pyactors.errors import JobDefinitionError, UnknownJobError
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pyactors.cluster.Cluster]:
+    yield from small_cluster(tmp_path_factory)
+
+
+def soon(seconds: float = 2.0) -> str:
+    """An ISO 8601 instant a little ahead, on a whole second."""
+    return datetime.fromtimestamp(int(time.time() + seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def runs_in(history: list[dict[str, Any]], state: str) -> list[dict[str, Any]]:
+    return [run for run in history if run["state"] == state]
+
+
+@pytest.mark.timeout(240)
+def test_a_repeating_job_runs_on_time_and_its_child_after_it(
+    cluster: pyactors.cluster.Cluster,
+) -> None:
+    jobs = cluster.jobs()
+    assert cluster.jobs() is jobs
+    jobs.add(
+        {
+            "name": "every2",
+            "command": "echo tick",
+            "schedule": f"R/{soon()}/PT2S",
+            "cpus": 0.1,
+            "mem": 16,
+        }
+    )
+    jobs.add({"name": "after", "command": "echo after", "parents": ["every2"], "mem": 16})
+    wait_for(
+        lambda: (
+            len(runs_in(jobs.history("every2"), "SUCCESS")) >= 4
+            and runs_in(jobs.history("after"), "SUCCESS")
+        ),
+        timeout=120,
+        what="four scheduled runs and a dependent one",
+    )
+    parent, child = jobs.history("every2"), jobs.history("after")
+    jobs.remove("after")
+    jobs.remove("every2")
+    assert jobs.jobs() == []
+    succeeded = runs_in(parent, "SUCCESS")
+    scheduled = [run["scheduled"] for run in succeeded]
+    # One run per occurrence, whole periods apart (a busy machine may skip
+    # one under FORBID, never run one twice).
+    gaps = [b - a for a, b in itertools.pairwise(scheduled)]
+    assert all(gap >= 2 and gap % 2 == pytest.approx(0) for gap in gaps), gaps
+    drift = [run["started"] - run["scheduled"] for run in succeeded]
+    assert all(0 <= d < 3 for d in drift), drift
+    finished = sorted(run["finished"] for run in succeeded)
+    for run in runs_in(child, "SUCCESS"):
+        assert run["trigger"] == "parents"
+        assert any(f <= run["started"] for f in finished), (run, finished)
+
+
+@pytest.mark.timeout(180)
+def test_a_failing_job_is_retried_then_recorded_failed(cluster: pyactors.cluster.Cluster) -> None:
+    jobs = cluster.jobs()
+    jobs.add({"name": "fails", "command": "echo no >&2; exit 3", "retries": 2, "mem": 16})
+    run_id = jobs.run("fails")
+    [run] = wait_for(
+        lambda: runs_in(jobs.history("fails"), "FAILED"), timeout=120, what="the run fails"
+    )
+    assert run["id"] == run_id and run["attempts"] == 3
+    assert run["task_id"] == f"{run_id}.3" and "TASK_FAILED" in run["message"]
+    jobs.remove("fails")
+
+
+@pytest.mark.timeout(180)
+def test_forbid_skips_runs_that_would_overlap(cluster: pyactors.cluster.Cluster) -> None:
+    jobs = cluster.jobs()
+    jobs.add(
+        {
+            "name": "slow",
+            "command": "sleep 4",
+            "schedule": f"R/{soon(1)}/PT1S",
+            "concurrencyPolicy": "FORBID",
+            "mem": 16,
+        }
+    )
+    wait_for(
+        lambda: (
+            runs_in(jobs.history("slow"), "SUCCESS") and runs_in(jobs.history("slow"), "SKIPPED")
+        ),
+        timeout=120,
+        what="a run and a skipped one",
+    )
+    history = jobs.history("slow")
+    jobs.remove("slow")
+    assert any("FORBID" in run["message"] for run in runs_in(history, "SKIPPED"))
+    spans = sorted((r["started"], r["finished"]) for r in history if r["started"] and r["finished"])
+    for (_, end), (start, _) in itertools.pairwise(spans):
+        assert start >= end - 0.5, spans  # never two at once
+
+
+@pytest.mark.timeout(180)
+def test_replace_kills_the_running_task_for_the_new_run(
+    cluster: pyactors.cluster.Cluster,
+) -> None:
+    jobs = cluster.jobs()
+    jobs.add(
+        {
+            "name": "long",
+            "command": "sleep 60",
+            "schedule": f"R/{soon(1)}/PT3S",
+            "concurrencyPolicy": "REPLACE",
+            "mem": 16,
+        }
+    )
+
+    def replaced() -> list[dict[str, Any]]:
+        return [r for r in runs_in(jobs.history("long"), "KILLED") if r["task_id"]]
+
+    [first, *_] = wait_for(replaced, timeout=120, what="a launched run replaced")
+    assert first["message"].startswith("replaced by run long-")
+
+    def task_state() -> str | None:
+        for framework in cluster.state()["frameworks"]:
+            for task in framework["tasks"] + framework["completed_tasks"]:
+                if task["id"] == first["task_id"]:
+                    return str(task["state"])
+        return None
+
+    wait_for(lambda: task_state() == "TASK_KILLED", timeout=60, what="the old task killed")
+    jobs.remove("long")
+
+
+@pytest.mark.timeout(120)
+def test_bad_definitions_and_cycles_are_refused_at_add(cluster: pyactors.cluster.Cluster) -> None:
+    jobs = cluster.jobs()
+    with pytest.raises(JobDefinitionError) as raised:
+        jobs.add({"name": "bad", "command": "true", "cpu": 1, "retries": "two"})
+    assert {field for field, _ in raised.value.problems} == {"cpu", "retries"}
+    jobs.add({"name": "a", "command": "true"})
+    jobs.add({"name": "b", "command": "true", "parents": ["a"]})
+    with pytest.raises(JobDefinitionError, match=r"cycle: a -> b -> a"):
+        jobs.add({"name": "a", "command": "true", "parents": ["b"]})
+    assert [job["name"] for job in jobs.jobs()] == ["a", "b"]
+    assert jobs.job("a")["parents"] == []
+    with pytest.raises(UnknownJobError):
+        jobs.run("nope")
+    jobs.remove("b")
+    jobs.remove("a")
+
+
+def offers_made(cluster: pyactors.cluster.Cluster) -> int:
+    with urllib.request.urlopen(cluster.url + "/metrics/snapshot", timeout=30) as response:
+        return int(orjson.loads(response.read())["master/offers_made"])
+
+
+@pytest.mark.timeout(120)
+def test_offers_come_only_while_a_run_waits(cluster: pyactors.cluster.Cluster) -> None:
+    # The jobs framework is this cluster's only framework.
+    jobs = cluster.jobs()
+    wait_for(lambda: not any(job["activeRuns"] for job in jobs.jobs()), what="no active run")
+    time.sleep(1)  # offers already on their way arrive
+    idle = offers_made(cluster)
+    time.sleep(2)
+    assert offers_made(cluster) == idle
+    jobs.add({"name": "huge", "command": "true", "cpus": 64})
+    jobs.run("huge")  # fits no agent: waits, declining what it gets
+    wait_for(lambda: offers_made(cluster) >= idle + 2, timeout=30, what="offers while waiting")
+    jobs.remove("huge")
+    time.sleep(1)
+    suppressed = offers_made(cluster)
+    time.sleep(2)
+    assert offers_made(cluster) == suppressed
+
+
+@pytest.mark.timeout(300)
+def test_jobs_and_history_survive_a_restart_with_zookeeper(
+    zookeeper: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    zk = f"zk://{zookeeper.hosts}/jobs-restart"
+    first = next(small_cluster(tmp_path_factory, zk=zk, agents=1))
+    try:
+        jobs = first.jobs()
+        jobs.add({"name": "kept", "command": "echo kept", "mem": 16})
+        run_id = jobs.run("kept")
+        wait_for(lambda: runs_in(jobs.history("kept"), "SUCCESS"), timeout=90, what="a run")
+    finally:
+        first.shutdown()
+    second = next(small_cluster(tmp_path_factory, zk=zk, agents=1))
+    try:
+        jobs = second.jobs()
+        assert jobs.job("kept")["command"] == "echo kept"
+        [run] = jobs.history("kept")
+        assert (run["id"], run["state"]) == (run_id, "SUCCESS")
+        jobs.run("kept")
+        wait_for(lambda: len(runs_in(jobs.history("kept"), "SUCCESS")) == 2, timeout=90)
+        jobs.remove("kept")
+    finally:
+        second.shutdown()
