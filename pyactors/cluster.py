@@ -22,6 +22,7 @@ from pyactors.errors import (
     HaproxyNotFoundError,
     InvalidArgumentError,
     NotLeaderError,
+    UnknownFrameworkError,
 )
 from pyactors.frameworks.job_scheduler import Jobs, JobScheduler
 from pyactors.frameworks.services.client import Services
@@ -343,23 +344,29 @@ class Cluster:
                 ray_calls.ask(self._services.framework.handle, "heartbeat")
                 return self._services
             except ray_calls.RayActorError:
-                self.frameworks.remove(self._services.framework)
+                if self._services.framework in self.frameworks:
+                    self.frameworks.remove(self._services.framework)
                 self._stop_framework(self._services.framework.handle)
         store = open_store(self.location.zk, self.work_dir)
         saved = store.load()
         store.close()
-        framework = self.run_framework(
-            ServiceScheduler,
-            self.work_dir,
-            self.location.zk,
-            role,
-            haproxy,
-            bind_host,
-            name="services",
-            roles=[role],
-            failover_timeout=failover_timeout,
-            framework_id=None if saved is None else saved["frameworkId"],
-        )
+        arguments = (self.work_dir, self.location.zk, role, haproxy, bind_host)
+        options: dict[str, Any] = {
+            "name": "services",
+            "roles": [role],
+            "failover_timeout": failover_timeout,
+        }
+        try:
+            framework = self.run_framework(
+                ServiceScheduler,
+                *arguments,
+                **options,
+                framework_id=None if saved is None else saved["frameworkId"],
+            )
+        except UnknownFrameworkError:
+            # Torn down meanwhile (its failover timeout passed): register
+            # anew; its apps come back and their tasks, gone, are replaced.
+            framework = self.run_framework(ServiceScheduler, *arguments, **options)
         self._services = Services(framework, bind_host)
         return self._services
 

@@ -340,3 +340,17 @@ def test_a_restarted_framework_adopts_its_tasks(cluster: pyactors.cluster.Cluste
     assert {t["id"] for t in status["tasks"]} == before
     assert task_ids(again, "/kept") == before
     assert {t for t in running if t.startswith("kept")} == before
+
+
+def test_a_torn_down_framework_comes_back_anew_with_its_apps(
+    cluster: pyactors.cluster.Cluster,
+) -> None:
+    """After the failover test: the framework is torn down (its tasks
+    killed); services() registers a new one, which relaunches the apps."""
+    svc = cluster.services()
+    before = task_ids(svc, "/kept")
+    cluster.teardown(svc.framework)
+    again = cluster.services()
+    assert again.framework_id != svc.framework_id
+    status = again.wait("/kept", timeout=120)
+    assert len(status["tasks"]) == 2 and not {t["id"] for t in status["tasks"]} & before

@@ -311,6 +311,14 @@ def test_state_round_trips_and_a_restored_framework_adopts_its_tasks() -> None:
     report(restored, tasks[0], TaskState.TASK_LOST, 3.0)
     assert len(launch_all(restored, 4.0)) == 1
     assert restored.to_json()["serial"] == state.to_json()["serial"]
+    # Task ids go on from where the saved framework left them (as the
+    # framework that saved would have gone on), never starting over.
+    again = ServiceState()
+    again.restore(state.to_json())
+    for each in (state, again):
+        report(each, tasks[1], TaskState.TASK_LOST, 3.0)
+    (fresh,) = launch_all(again, 4.0)
+    assert launch_all(state, 4.0) == [fresh] and fresh not in tasks
 
 
 def test_unknown_live_tasks_are_killed_and_removing_forgets_the_app() -> None:
@@ -335,3 +343,12 @@ def test_a_resident_instance_counts_once_for_constraints() -> None:
     (answer,) = state.offers([offer("a1", "cpus:4;mem:4096;disk:100;ports:[31000-31100]")], 0.0)
     assert len(answer.launches) == 2 and len(answer.operations) == 4
     assert len({plan.volumes for plan in answer.launches}) == 2
+
+
+def test_a_framework_registered_anew_relaunches_every_instance() -> None:
+    state = ServiceState()
+    state.deploy(app(instances=2), 0.0)
+    run(state, launch_all(state, 0.0), 1.0)
+    state.forget_tasks(2.0)
+    assert state.live_tasks() == {} and state.wants_offers(2.0)
+    assert len(launch_all(state, 2.0)) == 2

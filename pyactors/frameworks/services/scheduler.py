@@ -63,6 +63,8 @@ class ServiceScheduler(Scheduler):
 
     def subscribed(self, driver: Driver, framework_id: str, master_info: dict[str, Any]) -> None:
         self.driver = driver
+        if self.framework_id not in (None, framework_id):
+            self.state.forget_tasks(time.time())
         self.framework_id = framework_id
         # Adopt what a previous incarnation launched: the master answers
         # with each task's state (or that it is gone, and it is replaced).

@@ -211,6 +211,14 @@ class ServiceState:
         self.converge(now)
         return answers
 
+    def forget_tasks(self, now: float) -> None:
+        """The framework registered under a new id: the tasks it knew were
+        another framework's (torn down with it), so every instance is
+        relaunched, without backoff."""
+        for record in self.apps.values():
+            record.instances.clear()
+        self.converge(now)
+
     def tick(self, now: float) -> None:
         """Time passing: unreachable instances time out."""
         self.converge(now)
@@ -295,14 +303,19 @@ class ServiceState:
     # Persistence.
 
     def to_json(self) -> dict[str, Any]:
+        version, internal, gauss = self._rng.getstate()
         return {
             "serial": self._serial,
+            # Task ids come from it: a restarted framework must not repeat them.
+            "rng": [version, list(internal), gauss],
             "apps": [r.to_json() for r in self.apps.values()],
         }
 
     def restore(self, data: Mapping[str, Any]) -> None:
         """Take back what `to_json` saved (a restarted framework)."""
         self._serial = int(data["serial"])
+        version, internal, gauss = data["rng"]
+        self._rng.setstate((version, tuple(internal), gauss))
         self.apps = {}
         for raw in data["apps"]:
             record = AppRecord.from_json(raw)
