@@ -641,4 +641,7 @@ def maintenance_list(ctx: Context, as_json: bool) -> None:
     )
 
 
+# The built-in frameworks' commands register on `main` (they import it).
+from pyactors import cli_frameworks  # noqa: E402, F401
+
 __all__ = ["Api", "NoMaster", "Refused", "main"]

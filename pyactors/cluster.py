@@ -252,10 +252,10 @@ class Cluster:
         attributes: dict[str, str] | None = None,
     ) -> Any:
         """Start an agent pinned to a Ray node and wait until it registered;
-        `attributes` are added to the cluster's `agent_attributes`."""
+        `attributes` are added to the cluster's `agent_attributes` (a rack,
+        a zone: what placement constraints and locality preferences read)."""
         options = dict(self._agent_options)
-        if attributes:
-            options["attributes"] = {**(options.get("attributes") or {}), **attributes}
+        options["attributes"] = {**(options["attributes"] or {}), **(attributes or {})}
         handle = spawn_agent(
             agent_id,
             node_id,
@@ -279,12 +279,17 @@ class Cluster:
         failover_timeout: float = 0.0,
         capabilities: Sequence[str] = (),
         framework_id: str | None = None,
+        actor_name: str | None = None,
     ) -> Framework:
         """Run `scheduler_cls(*args)` as a framework actor. With the id of a
         framework whose scheduler died (or still runs), the new actor takes
         it over: same tasks, and the updates the old one did not
-        acknowledge."""
+        acknowledge. On a long-running cluster (`pyactors up`), a framework
+        given an `actor_name` belongs to the cluster: a detached actor other
+        processes find by that name (`builtin_framework`), stopped by `down`
+        rather than by this handle's `shutdown`."""
         ray_calls.ship_by_value(scheduler_cls)
+        owned = self._supervisor is None or actor_name is None
         handle = ray_calls.spawn(
             FrameworkActor,
             scheduler_cls,
@@ -296,6 +301,8 @@ class Cluster:
             list(capabilities),
             framework_id,
             node_id=self._home,
+            name=None if owned else PREFIX + str(actor_name),
+            detached=not owned,
         )
         try:
             framework = Framework(ray_calls.ask(handle, "start", handle), handle)
@@ -303,16 +310,32 @@ class Cluster:
             # Refused (say, a torn-down id): the actor must not linger.
             self._stop_framework(handle)
             raise
-        self.frameworks.append(framework)
+        if owned:
+            self.frameworks.append(framework)
         return framework
+
+    def builtin_framework(self, actor_name: str) -> Framework | None:
+        """On a long-running cluster, the framework started there under
+        `actor_name` (by this process or another), if it runs."""
+        if self._supervisor is None:
+            return None
+        try:
+            handle = ray_calls.named(PREFIX + actor_name)
+            return Framework(ray_calls.ask(handle, "subscribed_as"), handle)
+        except (ray_calls.NoSuchActorError, ray_calls.RayActorError):
+            return None
 
     def jobs(self) -> Jobs:
         """The built-in jobs framework (Chronos's and Metronome's jobs), started
         on the first call; later calls return the same handle. With `zk`, its
         jobs and their history are kept in ZooKeeper."""
         if self._jobs is None:
-            framework = self.run_framework(
-                JobScheduler, self.location.zk, self.location.session_timeout, name="jobs"
+            framework = self.builtin_framework("jobs") or self.run_framework(
+                JobScheduler,
+                self.location.zk,
+                self.location.session_timeout,
+                name="jobs",
+                actor_name="jobs",
             )
             self._jobs = Jobs(framework)
         return self._jobs

@@ -1,9 +1,10 @@
 """The main job: a local cluster running two frameworks side by side.
 
-`pi` packs as many short CPU-bound tasks as its offers hold; `gang` launches
-groups of four or nothing (LAUNCH_GROUP). Both run real processes on the
-agents; the demo prints progress every second and ends with what ran, the
-dominant shares over time and where each framework's output lives.
+`pi` packs as many short CPU-bound tasks as its offers hold; `gang` (the
+built-in `pyactors.frameworks.Gang`) launches groups of four or nothing.
+Both run real processes on the agents; the demo prints progress every
+second and ends with what ran, the dominant shares over time and where
+each framework's output lives.
 
     python -m pyactors.demo [--agents 4] [--pi-tasks 300] [--gangs 20]
 """
@@ -18,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import pyactors
-from pyactors import Launch, LaunchGroup, Resources, TaskInfo, TaskStatus
+from pyactors import Launch, Resources, TaskInfo, TaskStatus
+from pyactors.cluster import Framework
+from pyactors.frameworks import Gang, GangJob
 from pyactors.offer_book import OfferInfo
 from pyactors.scheduler import Driver, Scheduler
 
@@ -74,45 +77,16 @@ class PackingScheduler(Scheduler):
         return self.tally
 
 
-class GangScheduler(Scheduler):
-    """Launches `gangs` groups of `size` tasks, each group on one agent in one
-    go, or declines and waits."""
-
-    def __init__(self, gangs: int, size: int = 4, shape: str = "cpus:0.5;mem:64") -> None:
-        self.gangs = gangs
-        self.size = size
-        self.shape = Resources.parse(shape)
-        self.started = 0
-        self.tally = Tally()
-
-    def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
-        for offer in offers:
-            if self.started < self.gangs and self._fits(offer.resources):
-                group = [
-                    TaskInfo(f"gang-{self.started}-{m}", "gang", self.shape, command=GANG_COMMAND)
-                    for m in range(self.size)
-                ]
-                self.tally.first_task = self.tally.first_task or group[0].task_id
-                self.started += 1
-                self.tally.launched += self.size
-                driver.accept([offer.id], [LaunchGroup(group)], refuse_seconds=0)
-            else:
-                driver.decline([offer.id], refuse_seconds=0.5)
-
-    def _fits(self, offered: Resources) -> bool:
-        """Whether the whole gang fits in one offer."""
-        left = offered
-        for _ in range(self.size):
-            if not self.shape <= left:
-                return False
-            left = left - self.shape
-        return True
-
-    def update(self, driver: Driver, status: TaskStatus) -> None:
-        self.tally.record(status)
-
-    def report(self) -> Tally:
-        return self.tally
+def gang_tally(gangs: list[dict[str, Any]]) -> Tally:
+    """The demo's view of `Gang`'s report: every member of every attempt."""
+    tally = Tally()
+    for gang in gangs:
+        for attempt in gang["attempts"]:
+            for member in attempt["members"]:
+                tally.launched += 1
+                tally.latest[member["task_id"]] = member["state"]
+                tally.first_task = tally.first_task or member["task_id"]
+    return tally
 
 
 @dataclass
@@ -144,14 +118,19 @@ def run(
     try:
         frameworks = {
             "pi": cluster.run_framework(PackingScheduler, pi_tasks, name="pi", roles=["science"]),
-            "gang": cluster.run_framework(GangScheduler, gangs, name="gang", roles=["ml"]),
+            "gang": cluster.run_framework(
+                Gang,
+                [GangJob(f"gang-{n}", 4, GANG_COMMAND, "cpus:0.5;mem:64") for n in range(gangs)],
+                name="gang",
+                roles=["ml"],
+            ),
         }
         wanted = {"pi": pi_tasks, "gang": gangs * 4}
         started = time.monotonic()
         shares: list[tuple[float, dict[str, float]]] = []
         while time.monotonic() - started < timeout:
             time.sleep(0.5)
-            tallies = {name: f.call("report") for name, f in frameworks.items()}
+            tallies = _tallies(frameworks)
             roles = cluster.state()["allocator"]["roles"]
             moment = {
                 name: roles.get(role, {}).get("share", 0.0)
@@ -162,7 +141,7 @@ def run(
                 print(_progress_line(time.monotonic() - started, tallies, moment), flush=True)
             if all(_ended(tallies[n]) >= wanted[n] for n in frameworks):
                 break
-        tallies = {name: f.call("report") for name, f in frameworks.items()}
+        tallies = _tallies(frameworks)
         sandboxes = {
             name: cluster.sandbox(t.first_task) if t.first_task else None
             for name, t in tallies.items()
@@ -173,6 +152,13 @@ def run(
     if show:
         print(_summary(result))
     return result
+
+
+def _tallies(frameworks: dict[str, Framework]) -> dict[str, Tally]:
+    return {
+        "pi": frameworks["pi"].call("report"),
+        "gang": gang_tally(frameworks["gang"].call("gangs")),
+    }
 
 
 def _ended(tally: Tally) -> int:

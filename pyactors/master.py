@@ -562,7 +562,9 @@ class MasterActor:
         now: float,
         acknowledgements: list[tuple[str, str]],
     ) -> list[Effect]:
-        return state.acknowledge(framework_id, acknowledgements)
+        effects = state.acknowledge(framework_id, acknowledgements)
+        self.metrics.acknowledged((uuid for _, uuid in acknowledgements), now)
+        return effects
 
     def _kill(
         self, state: MasterState, framework_id: str, now: float, task_id: str
@@ -788,6 +790,7 @@ class MasterActor:
             return
         agents: Outbox = {}
         frameworks: Outbox = {}
+        now = time.monotonic()
         to_framework = functools.partial(self._post, frameworks, self.framework_handles)
         to_agent = functools.partial(self._post, agents, self.agent_handles)
         for effect in coalesce(effects):
@@ -798,6 +801,7 @@ class MasterActor:
                     to_framework(framework_id, "rescind", offer_ids)
                 case ForwardUpdates(framework_id, statuses):
                     to_framework(framework_id, "updates", statuses)
+                    self.metrics.forwarded((s.uuid for s in statuses if s.uuid), now)
                 case ErrorEvent(framework_id, message):
                     to_framework(framework_id, "error", message)
                 case AgentLost(framework_id, agent_id):

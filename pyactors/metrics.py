@@ -4,15 +4,18 @@ Each Mesos metric of `/metrics/snapshot` (`pyactors.state_json.metrics`)
 becomes `pyactors_<name>` with `/` as `_` (`master/tasks_running` is
 `pyactors_master_tasks_running`): the ones that only grow are counters
 (exposed with `_total`), the others gauges. Besides them: the allocation
-cycle time as a histogram, each framework's dominant share per role, and
-the CPU time and resident memory of each framework's running tasks.
+cycle time and the status update latency (forwarded by the master to
+acknowledged by the framework) as histograms, each framework's dominant
+share per role, and the CPU time and resident memory of each framework's
+running tasks.
 Values are read from the state at scrape time; no Ray here.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -22,6 +25,9 @@ from prometheus_client.registry import Collector
 from pyactors.state_json import COUNTERS
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+# How many forwarded updates wait for their acknowledgement to be timed.
+_TRACKED_UPDATES = 100_000
 
 
 @dataclass(frozen=True)
@@ -94,10 +100,31 @@ class MasterMetrics:
             buckets=(0.0001, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0),
             registry=self.registry,
         )
+        self.update_acknowledged = Histogram(
+            "pyactors_status_update_acknowledgement_seconds",
+            "From the master forwarding a status update to its framework's acknowledgement",
+            buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0),
+            registry=self.registry,
+        )
+        # When each update awaiting acknowledgement was first forwarded
+        # (bounded: updates never acknowledged, of frameworks gone, age out).
+        self._forwarded: OrderedDict[str, float] = OrderedDict()
         self.registry.register(_StateCollector(read))
 
     def observe_cycle(self, seconds: float) -> None:
         self.allocation_run.observe(seconds)
+
+    def forwarded(self, uuids: Iterable[str], now: float) -> None:
+        for uuid in uuids:
+            self._forwarded.setdefault(uuid, now)
+        while len(self._forwarded) > _TRACKED_UPDATES:
+            self._forwarded.popitem(last=False)
+
+    def acknowledged(self, uuids: Iterable[str], now: float) -> None:
+        for uuid in uuids:
+            sent = self._forwarded.pop(uuid, None)
+            if sent is not None:
+                self.update_acknowledged.observe(now - sent)
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

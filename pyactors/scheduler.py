@@ -195,7 +195,8 @@ class Scheduler:
 
     def tick(self, driver: Driver) -> None:
         """Called every `tick_interval` seconds: for schedulers that act on
-        time with no event to wake them (a job falling due)."""
+        time with no event to wake them (a job falling due, held offers
+        to let go)."""
 
 
 class FrameworkActor:
@@ -214,7 +215,13 @@ class FrameworkActor:
         framework_id: str | None = None,
         sink: CallSink | None = None,
     ) -> None:
-        self.scheduler = scheduler_cls(*args)
+        self._refused: Exception | None = None
+        try:
+            self.scheduler = scheduler_cls(*args)
+        except Exception as error:
+            # Raised by `start`: an actor whose creation fails tells its
+            # caller only that it died, not why (a bad argument).
+            self._refused = error
         self.sink = sink
         self.follower = LeaderFollower(location, self._follow)
         self.name = name
@@ -241,6 +248,8 @@ class FrameworkActor:
 
     async def start(self, handle: Any) -> str:
         """Subscribe (with the leader); returns the framework id."""
+        if self._refused is not None:
+            raise self._refused
         self.handle = handle
         await self.follower.start()
         if self.scheduler.tick_interval is not None:
@@ -348,6 +357,10 @@ class FrameworkActor:
 
     async def heartbeat(self) -> None:
         """The master checks that this actor lives."""
+
+    async def subscribed_as(self) -> str:
+        """The framework id it subscribed with (for a handle found by name)."""
+        return self._driver().framework_id
 
     async def shutdown(self) -> None:
         """Close the ZooKeeper session now (before the actor is stopped)."""

@@ -16,5 +16,5 @@ def test_demo_runs_both_frameworks_to_completion(tmp_path: Path) -> None:
     pi_out = Path(result.sandboxes["pi"] or "") / "stdout"
     assert pi_out.read_text().strip() == str(sum(range(150000)))
     gang_out = Path(result.sandboxes["gang"] or "") / "stdout"
-    assert gang_out.read_text() == "gang member gang-0-0 done\n"
+    assert gang_out.read_text() == "gang member gang-0-a0-0 done\n"
     assert "pi" in demo._summary(result)

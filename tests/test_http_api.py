@@ -111,7 +111,15 @@ def test_state_endpoints_have_mesos_shapes(cluster: pyactors.cluster.Cluster, ur
     cluster.teardown(framework)
 
 
+def _acknowledged_updates(url: str) -> float:
+    """How many status updates the Prometheus histogram has timed."""
+    prefix = "pyactors_status_update_acknowledgement_seconds_count "
+    (line,) = [x for x in request(url, "/metrics")[1].splitlines() if x.startswith(prefix)]
+    return float(line.removeprefix(prefix))
+
+
 def test_metrics_move_with_the_work(cluster: pyactors.cluster.Cluster, url: str) -> None:
+    timed = _acknowledged_updates(url)
     before = get(url, "/metrics/snapshot")
     assert before["master/cpus_total"] == 4.0 and before["master/mem_total"] == 1024.0
     assert before["master/slaves_active"] == 2.0
@@ -136,6 +144,8 @@ def test_metrics_move_with_the_work(cluster: pyactors.cluster.Cluster, url: str)
     assert finished == [f"pyactors_master_tasks_finished_total {after['master/tasks_finished']}"]
     assert "pyactors_allocator_allocation_run_seconds_bucket" in text
     assert f'pyactors_framework_share{{framework="{framework.id}",role="metrics"}}' in text
+    # RUNNING and FINISHED of each task, acknowledged by the framework.
+    wait_for(lambda: _acknowledged_updates(url) >= timed + 6, what="acknowledgements timed")
     cluster.teardown(framework)
 
 

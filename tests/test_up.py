@@ -9,6 +9,7 @@ unreachable, and `down` leaves no actor and no task process behind."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -259,6 +260,43 @@ def test_an_agent_that_died_on_a_live_node_is_started_again(standing: Standing) 
         for process in processes_in(sandbox) if sandbox else []:
             process.kill()
         cluster.shutdown()
+
+
+@pytest.mark.timeout(300)
+def test_job_commands_drive_the_clusters_jobs_framework(standing: Standing, tmp_path: Path) -> None:
+    name = f"nightly-{uuid.uuid4().hex[:6]}"
+    definition = tmp_path / "job.json"
+    definition.write_text(
+        f'{{"name": "{name}", "command": "echo ran", "cron": "0 3 * * *", "cpus": 0.1, "mem": 16}}'
+    )
+    at = ("--address", standing.address)
+    added = pyactors_command("job", "add", str(definition), *at)
+    assert added.returncode == 0, added.stderr
+    assert f"added {name}" in added.stdout
+    # Another process finds the same framework: the job is there.
+    listed = pyactors_command("--json", "job", "list", *at)
+    assert listed.returncode == 0, listed.stderr
+    (described,) = [j for j in json.loads(listed.stdout) if j["name"] == name]
+    assert described["cron"] == "0 3 * * *" and described["nextRun"] is not None
+    assert pyactors_command("job", "run", name, *at).returncode == 0
+
+    def finished() -> bool:
+        runs = json.loads(pyactors_command("--json", "job", "history", name, *at).stdout)
+        return bool(runs) and runs[-1]["state"] == "SUCCESS"
+
+    wait_for(finished, timeout=120, what="the run finishes")
+    table = pyactors_command("job", "history", name, *at)
+    assert "SUCCESS" in table.stdout and name in table.stdout
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"name": "bad", "command": "true", "cron": "not cron", "colour": 1}')
+    refused = pyactors_command("job", "add", str(bad), *at)
+    assert refused.returncode == 1 and "colour" in refused.stderr, refused.stderr
+    unknown = pyactors_command("job", "run", "no-such-job", *at)
+    assert unknown.returncode == 1 and "no-such-job" in unknown.stderr
+    assert pyactors_command("job", "remove", name, *at).returncode == 0
+    listed = json.loads(pyactors_command("--json", "job", "list", *at).stdout)
+    assert name not in [j["name"] for j in listed]
+    assert f"{PREFIX}jobs" in ray_calls.named_actors(PREFIX)
 
 
 @pytest.mark.timeout(300)
