@@ -363,13 +363,15 @@ class Cluster:
             )
 
         if self._services is not None:
-            try:
-                ray_calls.ask(self._services.framework.handle, "heartbeat")
-                return self._services
-            except ray_calls.RayActorError:
-                if self._services.framework in self.frameworks:
-                    self.frameworks.remove(self._services.framework)
-                self._stop_framework(self._services.framework.handle)
+            framework = self._services.framework
+            # Torn down (no longer in `frameworks`), or its actor died.
+            if framework in self.frameworks:
+                try:
+                    ray_calls.ask(framework.handle, "heartbeat")
+                    return self._services
+                except ray_calls.RayActorError:
+                    self.frameworks.remove(framework)
+            self._stop_framework(framework.handle)
         store = open_store(self.location.zk, self.work_dir)
         saved = store.load()
         store.close()

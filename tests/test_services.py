@@ -19,7 +19,7 @@ import pyactors.cluster
 from pyactors import ray_calls
 from pyactors.errors import AppDefinitionError, HaproxyNotFoundError, UnknownAppError
 from pyactors.frameworks.services.client import Services
-from tests.runtime_support import processes_in, small_cluster, wait_for
+from tests.runtime_support import dead, processes_in, small_cluster, wait_for
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -326,6 +326,7 @@ def test_a_restarted_framework_adopts_its_tasks(cluster: pyactors.cluster.Cluste
     svc.deploy({"id": "/kept", "cmd": "sleep 600", "instances": 2, "cpus": 0.1, "mem": 16})
     before = {t["id"] for t in svc.wait("/kept", healthy=2, timeout=90)["tasks"]}
     ray_calls.stop(svc.framework.handle)
+    wait_for(lambda: dead(svc.framework.handle), 30, "the framework actor gone")
     again = cluster.services()
     assert again is not svc and again.framework_id == svc.framework_id
     status = again.wait("/kept", healthy=2, timeout=60)

@@ -16,6 +16,7 @@ import pyactors.cluster
 from pyactors import ray_calls
 from pyactors.frameworks.services.state import ServiceState
 from pyactors.frameworks.services.store import FileStore, ZooKeeperStore, open_store
+from tests.runtime_support import dead, wait_for
 
 
 def saved_state() -> dict[str, Any]:
@@ -78,6 +79,7 @@ def test_with_zookeeper_a_restarted_framework_adopts_its_tasks_from_there(
             raw, _ = client.get(path + "/services/state")
         assert orjson.loads(raw)["frameworkId"] == svc.framework_id
         ray_calls.stop(svc.framework.handle)
+        wait_for(lambda: dead(svc.framework.handle), 30, "the framework actor gone")
         again = cluster.services()
         assert again.framework_id == svc.framework_id
         time.sleep(3)  # time to launch duplicates, were it to
