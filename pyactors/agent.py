@@ -87,6 +87,7 @@ class AgentActor:
             "acknowledge": self.acknowledge,
             "resend": self.resend,
             "message": self.message,
+            "destroy_volumes": self.destroy_volumes,
         }
 
     async def start(self, handle: Any) -> None:
@@ -184,6 +185,9 @@ class AgentActor:
 
     async def message(self, task_id: str, data: bytes) -> None:
         self.state.deliver_message(task_id, data)
+
+    async def destroy_volumes(self, persistence_ids: list[str]) -> None:
+        self.state.destroy_volumes(persistence_ids)
 
     async def resend(self, task_ids: list[str]) -> None:
         self.state.resend(task_ids, time.monotonic())

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from pyactors import task_messages
+from pyactors import persistent_volumes, task_messages
 from pyactors.errors import DuplicateError, InvalidArgumentError
 from pyactors.health_checks import HealthChecks
 from pyactors.operations import HealthCheck, TaskInfo
@@ -246,6 +246,10 @@ class AgentState:
         """Send these tasks' (all tasks' when None) unacknowledged updates at
         the next poll."""
         self.streams.resend_now(list(self._held if task_ids is None else task_ids), now)
+
+    def destroy_volumes(self, persistence_ids: Sequence[str]) -> None:
+        """Persistent volumes were destroyed (DESTROY): delete their data."""
+        persistent_volumes.destroy(self.work_dir, persistence_ids)
 
     def shutdown(self) -> None:
         """Kill every task's process group at once (agent teardown)."""

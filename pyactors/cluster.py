@@ -5,6 +5,7 @@ schedulers."""
 from __future__ import annotations
 
 import contextlib
+import shutil
 import tempfile
 import time
 import uuid
@@ -16,8 +17,15 @@ from kazoo.client import KazooClient
 from pyactors import ray_calls
 from pyactors._core import Resources
 from pyactors.election import LeaderDetector, parse_zk_url
-from pyactors.errors import ClusterUpError, InvalidArgumentError, NotLeaderError
+from pyactors.errors import (
+    ClusterUpError,
+    HaproxyNotFoundError,
+    InvalidArgumentError,
+    NotLeaderError,
+    UnknownFrameworkError,
+)
 from pyactors.frameworks.job_scheduler import Jobs, JobScheduler
+from pyactors.frameworks.services.client import Services
 from pyactors.leader import ELECTION, MasterLocation, close_client, zk_client
 from pyactors.master import MasterActor
 from pyactors.master_state import MasterConfig
@@ -162,6 +170,7 @@ class Cluster:
         }
         self.frameworks: list[Framework] = []
         self._jobs: Jobs | None = None
+        self._services: Services | None = None
         # The supervisor of a long-running cluster; this handle then owns
         # only its frameworks.
         self._supervisor: Any = None
@@ -221,6 +230,7 @@ class Cluster:
         cluster._follow_masters(description.zk, description.zk_session_timeout)
         cluster.agents, cluster._agent_options, cluster.frameworks = {}, {}, []
         cluster._jobs = None
+        cluster._services = None
         cluster._supervisor = supervisor
         cluster._find_agents()
         return cluster
@@ -330,6 +340,61 @@ class Cluster:
             self._jobs = Jobs(framework)
         return self._jobs
 
+    def services(
+        self,
+        haproxy: str = "haproxy",
+        bind_host: str = "127.0.0.1",
+        failover_timeout: float = 3600.0,
+        role: str = "services",
+    ) -> Services:
+        """The built-in service framework (Marathon's job, with HAProxy in
+        front; `haproxy` is the binary, `bind_host` where service ports
+        listen). Started on the first call; later calls return the same
+        client, restarting the framework (which adopts its tasks) if its
+        actor died. Its state is kept in ZooKeeper with `zk`, else in the
+        work dir."""
+        from pyactors.frameworks.services.scheduler import ServiceScheduler
+        from pyactors.frameworks.services.store import open_store
+
+        if shutil.which(haproxy) is None:
+            raise HaproxyNotFoundError(
+                f"haproxy binary {haproxy!r} not found: install it (apt-get install haproxy) "
+                "or pass services(haproxy=<its path>)"
+            )
+
+        if self._services is not None:
+            framework = self._services.framework
+            # Torn down (no longer in `frameworks`), or its actor died.
+            if framework in self.frameworks:
+                try:
+                    ray_calls.ask(framework.handle, "heartbeat")
+                    return self._services
+                except ray_calls.RayActorError:
+                    self.frameworks.remove(framework)
+            self._stop_framework(framework.handle)
+        store = open_store(self.location.zk, self.work_dir)
+        saved = store.load()
+        store.close()
+        arguments = (self.work_dir, self.location.zk, role, haproxy, bind_host)
+        options: dict[str, Any] = {
+            "name": "services",
+            "roles": [role],
+            "failover_timeout": failover_timeout,
+        }
+        try:
+            framework = self.run_framework(
+                ServiceScheduler,
+                *arguments,
+                **options,
+                framework_id=None if saved is None else saved["frameworkId"],
+            )
+        except UnknownFrameworkError:
+            # Torn down meanwhile (its failover timeout passed): register
+            # anew; its apps come back and their tasks, gone, are replaced.
+            framework = self.run_framework(ServiceScheduler, *arguments, **options)
+        self._services = Services(framework, bind_host)
+        return self._services
+
     def teardown(self, framework: Framework) -> None:
         """End a framework: its tasks are killed, its resources freed, its
         actor stopped."""
@@ -407,6 +472,10 @@ class Cluster:
             with contextlib.suppress(ray_calls.ActorDiedError):
                 ray_calls.ask(handle, "shutdown")
             ray_calls.stop(handle)
+        if self._services is not None:
+            # HAProxy is the service framework's process: stop it first.
+            with contextlib.suppress(ray_calls.RayActorError):
+                self._services.framework.call("stop_balancer")
         for framework in self.frameworks:
             self._stop_framework(framework.handle)
         for master in self.masters if owned else ():

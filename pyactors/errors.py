@@ -155,3 +155,7 @@ class JobDefinitionError(InvalidArgumentError):
 
 class UnknownJobError(PyactorsError, LookupError):
     """The call names a job the jobs framework does not have."""
+
+
+class UnknownAppError(InvalidArgumentError, LookupError):
+    """The call names an app the service framework does not run."""

@@ -72,6 +72,7 @@ from pyactors.leader import ELECTION, REGISTRY, close_client, zk_client
 from pyactors.master_state import (
     AcknowledgeToAgent,
     AgentLost,
+    DestroyVolumes,
     Effect,
     ErrorEvent,
     ForwardUpdates,
@@ -811,6 +812,8 @@ class MasterActor:
                     to_agent(agent_id, "launch", framework_id, tasks, groups, role)
                 case KillTasks(agent_id, _, task_ids, grace):
                     to_agent(agent_id, "kill", task_ids, grace)
+                case DestroyVolumes(agent_id, persistence_ids):
+                    to_agent(agent_id, "destroy_volumes", persistence_ids)
                 case AcknowledgeToAgent(agent_id, acknowledgements):
                     to_agent(agent_id, "acknowledge", acknowledgements)
                 case ResendUpdates(agent_id, task_ids):

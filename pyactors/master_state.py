@@ -27,7 +27,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from pyactors import task_messages
+from pyactors import persistent_volumes, task_messages
 from pyactors._core import Resources
 from pyactors.agent_state import TaskReport
 from pyactors.allocator import Allocator
@@ -102,6 +102,14 @@ class KillTasks:
 
 
 @dataclass(frozen=True)
+class DestroyVolumes:
+    """Tell an agent to delete the data of destroyed persistent volumes."""
+
+    agent_id: str
+    persistence_ids: list[str]
+
+
+@dataclass(frozen=True)
 class ForwardUpdates:
     framework_id: str
     statuses: list[TaskStatus]
@@ -156,6 +164,7 @@ Effect = (
     | Rescind
     | LaunchTasks
     | KillTasks
+    | DestroyVolumes
     | ForwardUpdates
     | AcknowledgeToAgent
     | ResendUpdates
@@ -790,6 +799,9 @@ class MasterState:
         plan = self.offers.accept(framework_id, offer_ids, operations, self.tasks.keys())
         effects: list[Effect] = []
         failure = self._apply_conversions(plan)
+        destroyed = _destroyed_volumes(plan.conversions) if failure is None else []
+        if destroyed and plan.agent_id is not None:
+            effects.append(DestroyVolumes(plan.agent_id, destroyed))
         if failure is not None:
             # Nothing of the accept happens: every task is refused and the
             # offers go back whole.
@@ -1279,3 +1291,12 @@ class MasterState:
         agent = self.agents.get(agent_id)
         if resources and agent is not None and agent.reachable and framework_id in self.frameworks:
             self.allocator.recover(framework_id, agent_id, resources, refuse_seconds, now, role)
+
+
+def _destroyed_volumes(conversions: Sequence[tuple[Resources, Resources]]) -> list[str]:
+    """Persistence ids that DESTROY operations among these conversions end."""
+    destroyed = []
+    for consumed, converted in conversions:
+        kept = set(persistent_volumes.persistence_ids(converted))
+        destroyed += [v for v in persistent_volumes.persistence_ids(consumed) if v not in kept]
+    return destroyed

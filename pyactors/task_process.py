@@ -49,7 +49,7 @@ from typing import Any
 
 import orjson
 
-from pyactors import python_task
+from pyactors import persistent_volumes, python_task
 from pyactors.operations import TaskInfo, check_task_id
 from pyactors.python_task import read_result
 from pyactors.tasks import Reason, Source, TaskState, TaskStatus
@@ -195,6 +195,7 @@ class TaskProcess:
         )
         if call is not None:
             (self.sandbox / python_task.CALL).write_bytes(call)
+        persistent_volumes.mount(task, work_dir, self.sandbox)
         if cwd != self.sandbox:
             cwd.mkdir(parents=True, exist_ok=True)
         with (

@@ -12,7 +12,7 @@ import psutil
 import pytest
 
 import pyactors.cluster
-from pyactors import Resources
+from pyactors import Resources, ray_calls
 from pyactors.offer_book import OfferInfo
 from pyactors.operations import Launch, TaskInfo
 from pyactors.scheduler import Driver, Scheduler
@@ -112,3 +112,12 @@ def small_cluster(
     )
     yield started
     started.shutdown()
+
+
+def dead(handle: Any) -> bool:
+    """Whether the actor is gone (`ray.kill` returns before it is)."""
+    try:
+        ray_calls.ask(handle, "heartbeat", timeout=5)
+    except ray_calls.RayActorError:
+        return True
+    return False

@@ -15,6 +15,7 @@ from pyactors.errors import (
 from pyactors.master_state import (
     AcknowledgeToAgent,
     AgentLost,
+    DestroyVolumes,
     ErrorEvent,
     ForwardUpdates,
     FrameworkMessages,
@@ -403,8 +404,10 @@ def test_volumes_are_created_from_reserved_disk_and_destroyed() -> None:
     assert [(s.task_id, s.state) for s in errors.statuses] == [("t2", TaskState.TASK_ERROR)]
     assert "disk(eng,alice)[data]:200" in str(master.agents["agent-0"].total)
     offer = offer_of(master, eng, now=4)
-    master.accept(eng, [offer.id], [Destroy(volume), Unreserve(reserved)], 0, 4)
+    effects = master.accept(eng, [offer.id], [Destroy(volume), Unreserve(reserved)], 0, 4)
     assert str(master.agents["agent-0"].total) == "cpus:4;disk:1000;mem:1024"
+    # The agent is told to delete the volume's data.
+    assert of(effects, DestroyVolumes) == [DestroyVolumes("agent-0", ["data"])]
 
 
 # ------------------------------------------------------------------ recovery

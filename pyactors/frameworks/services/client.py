@@ -1,0 +1,109 @@
+"""What `Cluster.services()` returns: the service framework's client.
+
+Each operation is one call to the framework's actor (`Framework.call`);
+definitions are validated here first, so a bad one raises
+`AppDefinitionError` before anything is sent."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+from pyactors.marathon_app import parse_app
+
+if TYPE_CHECKING:
+    from pyactors.cluster import Framework
+
+
+class Services:
+    def __init__(self, framework: Framework, bind_host: str) -> None:
+        self.framework = framework
+        self.bind_host = bind_host
+
+    @property
+    def framework_id(self) -> str:
+        return self.framework.id
+
+    def deploy(self, app: Mapping[str, Any] | str) -> str:
+        """Start an app (a Marathon app definition, a dict or JSON text);
+        returns the deployment id."""
+        return str(self.framework.call("deploy", parse_app(app).to_json()))
+
+    def update(self, app: Mapping[str, Any] | str) -> str:
+        """A new definition for an app: a rolling update under its
+        upgradeStrategy (or a deploy, if the app is new)."""
+        return str(self.framework.call("update_app", parse_app(app).to_json()))
+
+    def scale(self, app_id: str, instances: int) -> str:
+        return str(self.framework.call("scale", app_id, instances))
+
+    def restart(self, app_id: str) -> str:
+        """Replace every instance, rolling, under the app's upgradeStrategy."""
+        return str(self.framework.call("restart", app_id))
+
+    def remove(self, app_id: str) -> str:
+        """Kill the app's instances (and release its volumes) and forget it."""
+        return str(self.framework.call("remove", app_id))
+
+    def app(self, app_id: str) -> dict[str, Any]:
+        """The app as Marathon shows it: definition, task counts, tasks,
+        deployments, lastTaskFailure."""
+        status: dict[str, Any] = self.framework.call("app", app_id)
+        return status
+
+    def apps(self) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = self.framework.call("apps")
+        return found
+
+    def metrics(self) -> dict[str, Any]:
+        """The framework's counters: offers_received, offers_declined,
+        tasks_launched, and whether it has suppressed offers (nothing to
+        launch)."""
+        found: dict[str, Any] = self.framework.call("metrics")
+        return found
+
+    def endpoint(self, app_id: str) -> str:
+        """The load-balanced address of the app's first service port."""
+        return f"http://{self.bind_host}:{self.framework.call('service_port', app_id)}"
+
+    def wait(
+        self, app_id: str, healthy: int | None = None, timeout: float = 60.0
+    ) -> dict[str, Any]:
+        """Block until `healthy` instances (default: the app's count) are
+        healthy (running, for an app without health checks) and, when
+        `healthy` is not given, no deployment is under way; returns the
+        app's status. TimeoutError saying what was seen otherwise."""
+        deadline = time.monotonic() + timeout
+        while True:
+            status = self.app(app_id)
+            count = _healthy(status)
+            wanted = status["instances"] if healthy is None else healthy
+            if count >= wanted and (healthy is not None or not status["deployments"]):
+                return status
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{app_id}: {count} of {wanted} healthy after {timeout} s; " + _seen(status)
+                )
+            time.sleep(0.2)
+
+
+def _healthy(status: Mapping[str, Any]) -> int:
+    if status["healthChecks"]:
+        return int(status["tasksHealthy"])
+    return int(status["tasksRunning"])
+
+
+def _seen(status: Mapping[str, Any]) -> str:
+    tasks = (
+        ", ".join(f"{t['id']} {t['state']} healthy={t['healthy']}" for t in status["tasks"])
+        or "no tasks"
+    )
+    failure = status["lastTaskFailure"]
+    last = (
+        f"; last failure: {failure['taskId']} {failure['state']} {failure['message']!r}"
+        if failure
+        else ""
+    )
+    deployments = [d["kind"] for d in status["deployments"]]
+    return f"tasks: {tasks}; deployments: {deployments or 'none'}{last}"

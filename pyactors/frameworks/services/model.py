@@ -1,0 +1,248 @@
+"""What the service framework remembers: apps, their instances and
+deployments, as plain records with a JSON form (for its failover store)."""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyactors._core import Resources
+from pyactors.marathon_app import AppDefinition, parse_app
+from pyactors.tasks import TaskState
+
+
+def iso(seconds: float | None) -> str | None:
+    """A wall-clock time as Marathon shows it (ISO 8601, UTC, milliseconds)."""
+    if seconds is None:
+        return None
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass
+class Volume:
+    """A persistent volume an instance of a resident app owns on its agent:
+    `resources` is the reserved disk with its persistence id, as offered."""
+
+    container_path: str
+    persistence_id: str
+    resources: Resources
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "containerPath": self.container_path,
+            "persistenceId": self.persistence_id,
+            "resources": self.resources.to_json(),
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> Volume:
+        return Volume(
+            str(data["containerPath"]),
+            str(data["persistenceId"]),
+            Resources.from_json(data["resources"]),
+        )
+
+
+@dataclass
+class Instance:
+    """One task of an app, from the launch decision on."""
+
+    task_id: str
+    app_id: str
+    version: str
+    agent_id: str
+    host: str
+    attributes: dict[str, str]
+    ports: tuple[int, ...]
+    launched_at: float
+    state: TaskState = TaskState.TASK_STAGING
+    healthy: bool | None = None
+    started_at: float | None = None
+    kill_requested: bool = False
+    unreachable_since: float | None = None
+    # A resident app's instance slot (whose volumes it mounts).
+    slot: str | None = None
+
+    @property
+    def terminal(self) -> bool:
+        return self.state.is_terminal
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "taskId": self.task_id,
+            "appId": self.app_id,
+            "version": self.version,
+            "agentId": self.agent_id,
+            "host": self.host,
+            "attributes": self.attributes,
+            "ports": list(self.ports),
+            "launchedAt": self.launched_at,
+            "state": self.state.value,
+            "healthy": self.healthy,
+            "startedAt": self.started_at,
+            "killRequested": self.kill_requested,
+            "unreachableSince": self.unreachable_since,
+            "slot": self.slot,
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> Instance:
+        return Instance(
+            task_id=str(data["taskId"]),
+            app_id=str(data["appId"]),
+            version=str(data["version"]),
+            agent_id=str(data["agentId"]),
+            host=str(data["host"]),
+            attributes={str(k): str(v) for k, v in data["attributes"].items()},
+            ports=tuple(int(p) for p in data["ports"]),
+            launched_at=float(data["launchedAt"]),
+            state=TaskState(data["state"]),
+            healthy=data["healthy"],
+            started_at=data["startedAt"],
+            kill_requested=bool(data["killRequested"]),
+            unreachable_since=data["unreachableSince"],
+            slot=data["slot"],
+        )
+
+
+@dataclass
+class Deployment:
+    """A change under way: the app converges on `version` x `instances`."""
+
+    id: str
+    app_id: str
+    kind: str  # deploy, scale, restart, update, remove
+    version: str
+    started_at: float
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "appId": self.app_id,
+            "kind": self.kind,
+            "version": self.version,
+            "startedAt": self.started_at,
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> Deployment:
+        return Deployment(
+            str(data["id"]),
+            str(data["appId"]),
+            str(data["kind"]),
+            str(data["version"]),
+            float(data["startedAt"]),
+        )
+
+
+@dataclass
+class Resident:
+    """Where a resident app's instance slot lives: its agent and the
+    volumes (and reservation) kept there across restarts."""
+
+    slot: str
+    agent_id: str
+    host: str
+    attributes: dict[str, str]
+    reserved: Resources
+    volumes: list[Volume]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "slot": self.slot,
+            "agentId": self.agent_id,
+            "host": self.host,
+            "attributes": self.attributes,
+            "reserved": self.reserved.to_json(),
+            "volumes": [v.to_json() for v in self.volumes],
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> Resident:
+        return Resident(
+            str(data["slot"]),
+            str(data["agentId"]),
+            str(data["host"]),
+            {str(k): str(v) for k, v in data["attributes"].items()},
+            Resources.from_json(data["reserved"]),
+            [Volume.from_json(v) for v in data["volumes"]],
+        )
+
+
+@dataclass
+class AppRecord:
+    """An app as the framework runs it (its definition with service ports
+    assigned) and what it has seen of it."""
+
+    app: AppDefinition
+    version: str
+    instances: dict[str, Instance] = field(default_factory=dict)
+    deployment: Deployment | None = None
+    removing: bool = False
+    # Launch backoff: failures in a row, and no launch before `delay_until`.
+    failures: int = 0
+    delay_until: float = 0.0
+    last_failure: dict[str, Any] | None = None
+    # Instances still to launch (computed on each convergence).
+    to_launch: int = 0
+    # A resident app's slots: slot name -> its agent and volumes.
+    residents: dict[str, Resident] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "app": self.app.to_json(),
+            "version": self.version,
+            "instances": [i.to_json() for i in self.instances.values()],
+            "deployment": None if self.deployment is None else self.deployment.to_json(),
+            "removing": self.removing,
+            "failures": self.failures,
+            "delayUntil": self.delay_until,
+            "lastFailure": self.last_failure,
+            "residents": [r.to_json() for r in self.residents.values()],
+        }
+
+    @staticmethod
+    def from_json(data: Mapping[str, Any]) -> AppRecord:
+        instances = [Instance.from_json(i) for i in data["instances"]]
+        residents = [Resident.from_json(r) for r in data["residents"]]
+        deployment = data["deployment"]
+        return AppRecord(
+            app=parse_app(data["app"]),
+            version=str(data["version"]),
+            instances={i.task_id: i for i in instances},
+            deployment=None if deployment is None else Deployment.from_json(deployment),
+            removing=bool(data["removing"]),
+            failures=int(data["failures"]),
+            delay_until=float(data["delayUntil"]),
+            last_failure=data["lastFailure"],
+            residents={r.slot: r for r in residents},
+        )
+
+
+@dataclass(frozen=True)
+class LaunchPlan:
+    """One task to launch from an offer: what the scheduler shell needs to
+    build its TaskInfo."""
+
+    task_id: str
+    app: AppDefinition
+    agent_id: str
+    host: str
+    ports: tuple[int, ...]
+    resources: Resources
+    env: dict[str, str]
+    # Resident apps: (container path, persistence id) of its volumes.
+    volumes: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Frontend:
+    """A service port the load balancer serves and the task endpoints behind it."""
+
+    name: str
+    service_port: int
+    mode: str
+    backends: tuple[tuple[str, int], ...]

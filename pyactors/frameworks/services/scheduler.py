@@ -1,0 +1,171 @@
+"""`ServiceScheduler`: the service framework as a `pyactors.Scheduler`.
+
+A thin shell over `ServiceState`, built only on the public Scheduler and
+Driver API (a reference example of a custom scheduler). Each callback hands
+the event to the state machine with the time, then carries out what it
+decided: accepts (reserve, create, launch) and declines, kills, suppressing
+offers when nothing is to be launched and reviving when something is, the
+load balancer's frontends, and the state saved for a failover. A timer
+(`Scheduler.tick`) lets time pass without events: backoffs expire,
+unreachable instances time out.
+
+The client (`Cluster.services()`) calls the public methods below through
+`Framework.call`: one actor call per client operation.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import orjson
+
+from pyactors.frameworks.services.balancer import Balancer
+from pyactors.frameworks.services.launch import task_info
+from pyactors.frameworks.services.state import ServiceState
+from pyactors.frameworks.services.store import StateStore, open_store
+from pyactors.offer_book import OfferInfo
+from pyactors.operations import Launch
+from pyactors.scheduler import Driver, Scheduler
+from pyactors.tasks import TaskStatus
+
+logger = logging.getLogger(__name__)
+
+
+class ServiceScheduler(Scheduler):
+    tick_interval = 0.5
+
+    def __init__(
+        self,
+        work_dir: str,
+        zk: str | None = None,
+        role: str = "services",
+        haproxy: str = "haproxy",
+        bind_host: str = "127.0.0.1",
+        seed: int = 0,
+    ) -> None:
+        self.state = ServiceState(role=role, seed=seed)
+        self.store: StateStore = open_store(zk, work_dir)
+        saved = self.store.load()
+        self.framework_id: str | None = None
+        if saved is not None:
+            self.state.restore(saved["state"])
+            self.framework_id = saved["frameworkId"]
+        self.balancer = Balancer(f"{work_dir}/services/haproxy", bind_host, haproxy)
+        self.driver: Driver | None = None
+        self.suppressed = False
+        self.counters = {"offers_received": 0, "offers_declined": 0, "tasks_launched": 0}
+        self._saved: bytes | None = None
+
+    # Scheduler callbacks.
+
+    def subscribed(self, driver: Driver, framework_id: str, master_info: dict[str, Any]) -> None:
+        self.driver = driver
+        if self.framework_id not in (None, framework_id):
+            self.state.forget_tasks(time.time())
+        self.framework_id = framework_id
+        # Adopt what a previous incarnation launched: the master answers
+        # with each task's state (or that it is gone, and it is replaced).
+        live = self.state.live_tasks()
+        if live:
+            driver.reconcile(list(live), live)
+        # Whatever the master remembers of an earlier subscription, say now
+        # whether offers are wanted.
+        self._act(driver, resync=True)
+
+    def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
+        self.counters["offers_received"] += len(offers)
+        for answer in self.state.offers(offers, time.time()):
+            operations = list(answer.operations)
+            if answer.launches:
+                operations.append(Launch([task_info(plan) for plan in answer.launches]))
+                self.counters["tasks_launched"] += len(answer.launches)
+            if operations:
+                driver.accept([answer.offer_id], operations, answer.refuse_seconds)
+            else:
+                driver.decline([answer.offer_id], answer.refuse_seconds)
+                self.counters["offers_declined"] += 1
+        self._act(driver)
+
+    def update(self, driver: Driver, status: TaskStatus) -> None:
+        self.state.status(status, time.time())
+        self._act(driver)
+
+    def tick(self, driver: Driver) -> None:
+        """Time passes: backoffs expire, unreachable instances time out."""
+        self.state.tick(time.time())
+        self._act(driver)
+
+    def error(self, driver: Driver, message: str) -> None:
+        # An operation the master dropped (its task, if any, comes back as
+        # TASK_ERROR and is replaced like a failure).
+        logger.warning("service framework: %s", message)
+
+    # The client's calls.
+
+    def deploy(self, definition: Mapping[str, Any] | str) -> str:
+        return self._change(lambda now: self.state.deploy(definition, now))
+
+    def update_app(self, definition: Mapping[str, Any] | str) -> str:
+        return self._change(lambda now: self.state.update(definition, now))
+
+    def scale(self, app_id: str, instances: int) -> str:
+        return self._change(lambda now: self.state.scale(app_id, instances, now))
+
+    def restart(self, app_id: str) -> str:
+        return self._change(lambda now: self.state.restart(app_id, now))
+
+    def remove(self, app_id: str) -> str:
+        return self._change(lambda now: self.state.remove(app_id, now))
+
+    def app(self, app_id: str) -> dict[str, Any]:
+        return self.state.app_status(app_id)
+
+    def apps(self) -> list[dict[str, Any]]:
+        return self.state.apps_status()
+
+    def metrics(self) -> dict[str, Any]:
+        """Offers received and declined, tasks launched, whether offers are
+        suppressed now."""
+        return {**self.counters, "suppressed": self.suppressed}
+
+    def service_port(self, app_id: str) -> int:
+        return self.state.service_port(app_id)
+
+    def stop_balancer(self) -> None:
+        """Stop HAProxy (the framework is going away)."""
+        self.balancer.stop()
+        self.store.close()
+
+    # Carrying out decisions.
+
+    def _change(self, change: Callable[[float], str]) -> str:
+        deployment: str = change(time.time())
+        if self.driver is not None:
+            self._act(self.driver)
+        return deployment
+
+    def _act(self, driver: Driver, resync: bool = False) -> None:
+        now = time.time()
+        for task_id in self.state.take_kills():
+            driver.kill(task_id)
+        wants = self.state.wants_offers(now)
+        grew = self.state.take_demand_grew()
+        if wants and (self.suppressed or grew or resync):
+            # Revive also clears the long filters of offers declined earlier.
+            driver.revive()
+            self.suppressed = False
+        elif not wants and (resync or not self.suppressed):
+            driver.suppress()
+            self.suppressed = True
+        self.balancer.update(self.state.frontends())
+        self._save()
+
+    def _save(self) -> None:
+        data = {"frameworkId": self.framework_id, "state": self.state.to_json()}
+        raw = orjson.dumps(data)
+        if raw != self._saved:
+            self.store.save(data)
+            self._saved = raw

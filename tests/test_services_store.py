@@ -1,0 +1,88 @@
+"""The service framework's state store: a file in the work dir, or a znode
+under the cluster's ZooKeeper path (a real server)."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import zookeeper as zk
+
+import pyactors.cluster
+from pyactors import ray_calls
+from pyactors.frameworks.services.state import ServiceState
+from pyactors.frameworks.services.store import FileStore, ZooKeeperStore, open_store
+from tests.runtime_support import dead, wait_for
+
+
+def saved_state() -> dict[str, Any]:
+    state = ServiceState()
+    state.deploy({"id": "/web", "cmd": "serve", "instances": 2}, 0.0)
+    return {"frameworkId": "fw-1", "state": state.to_json()}
+
+
+def test_the_file_store_round_trips_and_replaces_whole(tmp_path: Path) -> None:
+    store = open_store(None, str(tmp_path))
+    assert isinstance(store, FileStore) and store.load() is None
+    data = saved_state()
+    store.save(data)
+    store.save(data | {"frameworkId": "fw-2"})
+    assert store.load() == data | {"frameworkId": "fw-2"}
+    assert [p.name for p in (tmp_path / "services").iterdir()] == ["state.json"]
+    restored = ServiceState()
+    restored.restore(data["state"])
+    assert [a["id"] for a in restored.apps_status()] == ["/web"]
+
+
+def test_the_zookeeper_store_keeps_the_state_under_the_cluster_path(zookeeper: Any) -> None:
+    url = f"zk://{zookeeper.hosts}/pyactors-{uuid.uuid4().hex[:8]}"
+    store = open_store(url, "/nonexistent")
+    assert isinstance(store, ZooKeeperStore)
+    try:
+        assert store.load() is None
+        data = saved_state()
+        store.save(data)
+        store.save(data)
+    finally:
+        store.close()
+    again = ZooKeeperStore(url)
+    try:
+        assert again.load() == data
+        assert again.path.endswith("/services/state")
+    finally:
+        again.close()
+
+
+@pytest.mark.timeout(240)
+def test_with_zookeeper_a_restarted_framework_adopts_its_tasks_from_there(
+    zookeeper: Any, tmp_path: Path
+) -> None:
+    path = f"/pyactors-services-{uuid.uuid4().hex[:8]}"
+    cluster = pyactors.cluster.start(
+        agents=2,
+        agent_resources="cpus:2;mem:512",
+        work_dir=str(tmp_path),
+        allocation_interval=0.2,
+        zk=f"zk://{zookeeper.hosts}{path}",
+    )
+    try:
+        svc = cluster.services()
+        app = {"id": "/kept", "cmd": "sleep 600", "instances": 2, "cpus": 0.1, "mem": 16}
+        svc.deploy(app | {"portDefinitions": []})
+        before = {t["id"] for t in svc.wait("/kept", timeout=90)["tasks"]}
+        assert not (tmp_path / "services" / "state.json").exists()
+        with zk.client(zookeeper.hosts) as client:
+            raw, _ = client.get(path + "/services/state")
+        assert orjson.loads(raw)["frameworkId"] == svc.framework_id
+        ray_calls.stop(svc.framework.handle)
+        wait_for(lambda: dead(svc.framework.handle), 30, "the framework actor gone")
+        again = cluster.services()
+        assert again.framework_id == svc.framework_id
+        time.sleep(3)  # time to launch duplicates, were it to
+        assert {t["id"] for t in again.wait("/kept", timeout=60)["tasks"]} == before
+    finally:
+        cluster.shutdown()
