@@ -1,9 +1,10 @@
-"""`pyactors job ...`: the built-in jobs framework from a shell.
+"""`pyactors app ...` and `pyactors job ...`: the built-in service and jobs
+frameworks from a shell.
 
-It belongs to the long-running cluster (`pyactors up`): the first command
+Each belongs to the long-running cluster (`pyactors up`): the first command
 starts it there as a detached actor, later ones (from any process) find it
-by name, and `pyactors down` stops it. Definitions are Chronos/Metronome
-JSON files. The commands reach it through Ray (`--address`, as `up`), not
+by name, and `pyactors down` stops it. Definitions are Marathon app and
+Chronos/Metronome job JSON files. The commands reach it through Ray (`--address`, as `up`), not
 through the master's HTTP API. Exit codes as the other commands: 1 refused
 (a bad definition, an unknown job), 2 no cluster up.
 """
@@ -36,7 +37,7 @@ def _using(address: str | None, action: Callable[[Any], T]) -> T:
     """`action(cluster)` on the cluster that is up there, errors mapped to
     the CLI's exit codes."""
     # Ray is imported only by the commands that need it.
-    from pyactors import cluster
+    from pyactors import cluster, ray_calls
     from pyactors.errors import ClusterUpError, PyactorsError
 
     try:
@@ -46,7 +47,8 @@ def _using(address: str | None, action: Callable[[Any], T]) -> T:
     try:
         return action(connected)
     except PyactorsError as error:
-        raise Refused(str(error)) from None
+        # The framework's own error, without Ray's remote traceback.
+        raise Refused(str(ray_calls.cause(error))) from None
     finally:
         connected.shutdown()
 
@@ -160,3 +162,109 @@ def _when(epoch: float | None) -> str:
     if epoch is None:
         return ""
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+
+
+@main.group()
+def app() -> None:
+    """Services (Marathon apps): deploy, list, show, scale, restart, update, remove."""
+
+
+@app.command("deploy")
+@click.argument("files", nargs=-1, required=True, metavar="FILE...")
+@address_option
+def app_deploy(files: tuple[str, ...], address: str | None) -> None:
+    """Deploy apps from Marathon app definition JSON files ("-": stdin)."""
+    texts = _definitions(files)
+    deployments = _using(address, lambda c: [c.services().deploy(text) for text in texts])
+    for deployment in deployments:
+        click.echo(f"deployment {deployment}")
+
+
+@app.command("update")
+@click.argument("file", metavar="FILE")
+@address_option
+def app_update(file: str, address: str | None) -> None:
+    """A new definition for an app: a rolling update under its upgradeStrategy."""
+    (text,) = _definitions((file,))
+    click.echo(f"deployment {_using(address, lambda c: c.services().update(text))}")
+
+
+@app.command("scale")
+@click.argument("app_id")
+@click.argument("instances", type=click.IntRange(min=0))
+@address_option
+def app_scale(app_id: str, instances: int, address: str | None) -> None:
+    """Run INSTANCES instances of APP_ID."""
+    click.echo(f"deployment {_using(address, lambda c: c.services().scale(app_id, instances))}")
+
+
+@app.command("restart")
+@click.argument("app_id")
+@address_option
+def app_restart(app_id: str, address: str | None) -> None:
+    """Replace every instance of APP_ID, rolling."""
+    click.echo(f"deployment {_using(address, lambda c: c.services().restart(app_id))}")
+
+
+@app.command("remove")
+@click.argument("app_id")
+@address_option
+def app_remove(app_id: str, address: str | None) -> None:
+    """Kill APP_ID's instances, release its volumes and forget it."""
+    _using(address, lambda c: c.services().remove(app_id))
+    click.echo(f"removed {app_id}")
+
+
+@app.command("list")
+@address_option
+@json_option
+@pass_context
+def app_list(ctx: Context, address: str | None, as_json: bool) -> None:
+    """The apps: instances running and healthy, deployments."""
+    listed = _using(address, lambda c: c.services().apps())
+    if _wants_json(ctx, as_json):
+        _print_json(listed)
+        return
+    _table(
+        "apps",
+        ("id", "instances", "running", "healthy", "deployments"),
+        (
+            (
+                a["id"],
+                a["instances"],
+                a["tasksRunning"],
+                a["tasksHealthy"],
+                len(a.get("deployments") or ()),
+            )
+            for a in listed
+        ),
+    )
+
+
+@app.command("show")
+@click.argument("app_id")
+@address_option
+@json_option
+@pass_context
+def app_show(ctx: Context, app_id: str, address: str | None, as_json: bool) -> None:
+    """APP_ID's tasks (where, ports, health) and its load-balanced endpoint."""
+
+    def shown(cluster: Any) -> tuple[dict[str, Any], str | None]:
+        services = cluster.services()
+        status = services.app(app_id)
+        return status, services.endpoint(app_id) if status.get("portDefinitions") else None
+
+    status, endpoint = _using(address, shown)
+    if _wants_json(ctx, as_json):
+        _print_json({**status, "endpoint": endpoint})
+        return
+    if endpoint:
+        click.echo(f"{app_id} at {endpoint}")
+    _table(
+        f"tasks of {app_id}",
+        ("id", "agent", "host", "ports", "state", "healthy"),
+        (
+            (t["id"], t["agentId"], t["host"], t["ports"], t["state"], t.get("healthy"))
+            for t in status["tasks"]
+        ),
+    )

@@ -352,7 +352,8 @@ class Cluster:
         listen). Started on the first call; later calls return the same
         client, restarting the framework (which adopts its tasks) if its
         actor died. Its state is kept in ZooKeeper with `zk`, else in the
-        work dir."""
+        work dir. On a long-running cluster (`pyactors up`) it belongs to
+        the cluster: every process gets the same one (`pyactors app`)."""
         from pyactors.frameworks.services.scheduler import ServiceScheduler
         from pyactors.frameworks.services.store import open_store
 
@@ -362,6 +363,11 @@ class Cluster:
                 "or pass services(haproxy=<its path>)"
             )
 
+        running = self.builtin_framework("services")
+        if running is not None:
+            # The long-running cluster's, started by this process or another.
+            self._services = Services(running, bind_host)
+            return self._services
         if self._services is not None:
             framework = self._services.framework
             # Torn down (no longer in `frameworks`), or its actor died.
@@ -380,6 +386,7 @@ class Cluster:
             "name": "services",
             "roles": [role],
             "failover_timeout": failover_timeout,
+            "actor_name": "services",
         }
         try:
             framework = self.run_framework(
@@ -472,10 +479,6 @@ class Cluster:
             with contextlib.suppress(ray_calls.ActorDiedError):
                 ray_calls.ask(handle, "shutdown")
             ray_calls.stop(handle)
-        if self._services is not None:
-            # HAProxy is the service framework's process: stop it first.
-            with contextlib.suppress(ray_calls.RayActorError):
-                self._services.framework.call("stop_balancer")
         for framework in self.frameworks:
             self._stop_framework(framework.handle)
         for master in self.masters if owned else ():

@@ -193,6 +193,11 @@ class Scheduler:
     def error(self, driver: Driver, message: str) -> None:
         pass
 
+    def stopping(self) -> None:
+        """The framework actor is being stopped (the cluster shut down,
+        `pyactors down`, a teardown): release what the scheduler holds
+        outside the actor, such as processes it started or sessions."""
+
     def tick(self, driver: Driver) -> None:
         """Called every `tick_interval` seconds: for schedulers that act on
         time with no event to wake them (a job falling due, held offers
@@ -363,9 +368,15 @@ class FrameworkActor:
         return self._driver().framework_id
 
     async def shutdown(self) -> None:
-        """Close the ZooKeeper session now (before the actor is stopped)."""
+        """Let the scheduler release what it holds and close the ZooKeeper
+        session now (before the actor is stopped)."""
         if self._ticker is not None:
             self._ticker.cancel()
+        try:
+            self.scheduler.stopping()
+        except Exception:
+            # The session below must be closed whatever the scheduler did.
+            log.exception("the scheduler's stopping failed")
         self.follower.stop()
 
     async def call(self, method: str, *args: Any) -> Any:

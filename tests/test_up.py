@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -107,6 +108,15 @@ class Probe(OnePerAgent):
             resources = Resources.parse("cpus:0.1;mem:16")
             task = TaskInfo(task_id, "probe", resources, command=self.command)
             driver.accept([offer.id], [Launch([task])], refuse_seconds=60)
+
+
+def haproxies(work_dir: Path) -> list[psutil.Process]:
+    """The HAProxy processes serving from under `work_dir`."""
+    return [
+        p
+        for p in psutil.process_iter(["name", "cmdline"])
+        if p.info["name"] == "haproxy" and str(work_dir) in " ".join(p.info["cmdline"] or [])
+    ]
 
 
 def agents_by_node(url: str) -> dict[str, dict[str, object]]:
@@ -300,6 +310,59 @@ def test_job_commands_drive_the_clusters_jobs_framework(standing: Standing, tmp_
 
 
 @pytest.mark.timeout(300)
+def test_app_commands_drive_the_clusters_service_framework(
+    standing: Standing, tmp_path: Path
+) -> None:
+    app_id = f"/cli/web-{uuid.uuid4().hex[:6]}"
+    definition = {
+        "id": app_id,
+        "cmd": "python3 -m http.server $PORT0 --bind 127.0.0.1",
+        "instances": 1,
+        "cpus": 0.1,
+        "mem": 64,
+        "portDefinitions": [{"port": 0}],
+        "healthChecks": [{"protocol": "HTTP", "portIndex": 0, "path": "/", "intervalSeconds": 1}],
+    }
+    path = tmp_path / "web.json"
+    path.write_text(json.dumps(definition))
+    at = ("--address", standing.address)
+    deployed = pyactors_command("app", "deploy", str(path), *at)
+    assert deployed.returncode == 0, deployed.stderr
+    assert "deployment" in deployed.stdout
+
+    def healthy(count: int) -> bool:
+        listed = json.loads(pyactors_command("--json", "app", "list", *at).stdout)
+        return any(a["id"] == app_id and a["tasksHealthy"] == count for a in listed)
+
+    wait_for(lambda: healthy(1), timeout=120, what="one healthy instance")
+    shown = json.loads(pyactors_command("--json", "app", "show", app_id, *at).stdout)
+    assert [t["state"] for t in shown["tasks"]] == ["TASK_RUNNING"]
+    # Served through HAProxy, from another process than the one that deployed.
+    with urllib.request.urlopen(shown["endpoint"], timeout=10) as answer:
+        assert answer.status == 200
+    assert haproxies(standing.work_dir)
+    assert pyactors_command("app", "scale", app_id, "2", *at).returncode == 0
+    wait_for(lambda: healthy(2), timeout=120, what="two healthy instances")
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"id": "/bad", "cmd": "true", "instances": "many"}')
+    refused = pyactors_command("app", "deploy", str(bad), *at)
+    assert refused.returncode == 1 and "instances" in refused.stderr, refused.stderr
+    unknown = pyactors_command("app", "show", "/nope", *at)
+    assert unknown.returncode == 1 and "/nope" in unknown.stderr, unknown.stderr
+    assert pyactors_command("app", "remove", app_id, *at).returncode == 0
+    wait_for(
+        lambda: (
+            app_id
+            not in [
+                a["id"] for a in json.loads(pyactors_command("--json", "app", "list", *at).stdout)
+            ]
+        ),
+        what="the app gone",
+    )
+    assert f"{PREFIX}services" in ray_calls.named_actors(PREFIX)
+
+
+@pytest.mark.timeout(300)
 def test_down_stops_the_tasks_agents_and_masters(standing: Standing) -> None:
     cluster = pyactors.connect(standing.address)
     try:
@@ -317,6 +380,8 @@ def test_down_stops_the_tasks_agents_and_masters(standing: Standing) -> None:
         wait_for(lambda: not ray_calls.named_actors(PREFIX), what="no actor of the cluster left")
         _, alive = psutil.wait_procs(processes, timeout=30)
         assert not alive
+        # The service framework's HAProxy went with it.
+        assert not haproxies(standing.work_dir)
         with pytest.raises(NoMaster):
             Api(standing.url, timeout=5).get("/health")
     finally:

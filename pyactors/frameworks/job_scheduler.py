@@ -47,6 +47,10 @@ class JobScheduler(Scheduler):
         self.driver, self.suppressed = driver, False
         self._settle(driver)
 
+    def stopping(self) -> None:
+        if self.store is not None:
+            self.store.close()
+
     def tick(self, driver: Driver) -> None:
         self._kill(driver, self.book.tick(time.time()))
         self._settle(driver)

@@ -134,8 +134,8 @@ class ServiceScheduler(Scheduler):
     def service_port(self, app_id: str) -> int:
         return self.state.service_port(app_id)
 
-    def stop_balancer(self) -> None:
-        """Stop HAProxy (the framework is going away)."""
+    def stopping(self) -> None:
+        """Stop HAProxy: it would outlive the actor."""
         self.balancer.stop()
         self.store.close()
 
