@@ -506,6 +506,8 @@ def _add_sandbox_routes(
     of the sandbox): `{"data", "offset", "next_offset"}`; offset -1 answers
     the size. The task's agent reads it, wherever it is. Offsets count from
     the task's first byte, across log rotations.
+    With `format=text` the answer is the chunk itself as text/plain (its
+    next offset in `X-Next-Offset`), for a browser.
     `GET /monitor/statistics`: the running tasks' usage, Mesos's shape."""
 
     async def read(request: web.Request, task_id: str, name: str) -> web.Response:
@@ -514,6 +516,17 @@ def _add_sandbox_routes(
         # The agent checks again; refusing here spares the call.
         sandbox_files.check_name(name)
         chunk = await host.read_task_file(task_id, name, offset, length)
+        if request.query.get("format") == "text":
+            # For a browser (the web UI's links): the bytes, shown as text.
+            return web.Response(
+                body=chunk.data,
+                content_type="text/plain",
+                charset="utf-8",
+                headers={
+                    "X-Content-Type-Options": "nosniff",
+                    "X-Next-Offset": str(chunk.next_offset),
+                },
+            )
         return json_response(_chunk_json(chunk))
 
     async def task_log(request: web.Request) -> web.Response:

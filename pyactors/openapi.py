@@ -286,6 +286,15 @@ _STATISTICS: Schema = {
 }
 
 
+_CHUNK_ANSWER: Schema = {
+    "description": "The chunk (as text/plain with format=text)",
+    "content": {
+        "application/json": {"schema": _CHUNK},
+        "text/plain": {"schema": _STRING},
+    },
+}
+
+
 def _json(schema: Schema) -> Schema:
     return {"content": {"application/json": {"schema": schema}}}
 
@@ -477,6 +486,7 @@ def _paths() -> dict[str, Schema]:
     chunk_query = [
         _query("offset", {"type": "integer", "minimum": -1}, "Byte to start at (-1: the size)."),
         _query("length", {"type": "integer", "minimum": 0}, "At most this many bytes."),
+        _query("format", {"enum": ["json", "text"]}, "text: the bytes as text/plain."),
     ]
     file_errors = {
         **_errors(400, 404, 503),
@@ -498,7 +508,7 @@ def _paths() -> dict[str, Schema]:
                 },
                 *chunk_query,
             ],
-            "responses": {"200": {"description": "The chunk", **_json(_CHUNK)}, **file_errors},
+            "responses": {"200": _CHUNK_ANSWER, **file_errors},
         }
     }
     paths["/files/read"] = {
@@ -514,7 +524,7 @@ def _paths() -> dict[str, Schema]:
                 },
                 *chunk_query,
             ],
-            "responses": {"200": {"description": "The chunk", **_json(_CHUNK)}, **file_errors},
+            "responses": {"200": _CHUNK_ANSWER, **file_errors},
         }
     }
     statistics = _read("The running tasks' CPU times, memory and limits", _STATISTICS)

@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import urllib.parse
+import urllib.request
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +60,10 @@ def test_logs_over_http_with_offsets_lengths_and_the_size(
     assert get(url, f"{logs}/stdout?offset=6&length=3")["data"] == "wor"
     assert get(url, f"{logs}/stdout?offset=-1") == {"data": "", "offset": 12, "next_offset": 12}
     assert get(url, f"{logs}/stderr")["data"] == "oops\n"
+    # For a browser: the bytes themselves.
+    with urllib.request.urlopen(f"{url}{logs}/stdout?offset=6&format=text", timeout=30) as text:
+        assert text.headers.get_content_type() == "text/plain"
+        assert (text.read(), text.headers["X-Next-Offset"]) == (b"world\n", "12")
     mesos = get(url, f"/files/read?path={task_id}/stdout&offset=0&length=5")
     assert (mesos["data"], mesos["offset"]) == ("hello", 0)
     assert task_id in get(url, f"/files/read?path=/{task_id}/task.json")["data"]

@@ -307,8 +307,8 @@ def test_page_renders_the_cluster(
     row = page.locator(f'#tasks tr[data-task-id="{WEB_TASKS[0][0]}"]')
     hrefs = row.locator("td.logs a").evaluate_all("links => links.map(a => a.href)")
     assert hrefs == [
-        f"{url}/tasks/{WEB_TASKS[0][0]}/logs/stdout",
-        f"{url}/tasks/{WEB_TASKS[0][0]}/logs/stderr",
+        f"{url}/tasks/{WEB_TASKS[0][0]}/logs/stdout?format=text",
+        f"{url}/tasks/{WEB_TASKS[0][0]}/logs/stderr?format=text",
     ]
 
     # The hostile name and label are shown as text, and nothing of them ran.

@@ -419,7 +419,7 @@ function renderTasks(tasks, frameworks) {
   const rows = tasks.map((task) => {
     const resources = task.resources || {};
     const logs = (stream) =>
-      el("a", { href: `tasks/${encodeURIComponent(task.id)}/logs/${stream}`, target: "_blank", rel: "noopener" }, stream);
+      el("a", { href: `tasks/${encodeURIComponent(task.id)}/logs/${stream}?format=text`, target: "_blank", rel: "noopener" }, stream);
     const labels = (task.labels || []).map((label) => el("span", { class: "label" }, `${label.key}=${label.value}`));
     return el(
       "tr",
