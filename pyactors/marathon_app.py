@@ -30,6 +30,7 @@ from typing import Any, TypeVar
 import orjson
 
 from pyactors._core import Resources
+from pyactors.definition_text import decoded, shown
 from pyactors.errors import AppDefinitionError
 from pyactors.placement import Constraint, parse_constraint
 
@@ -318,7 +319,7 @@ def normalize_app_id(app_id: str) -> str:
     the reason for a relative or malformed id."""
     if not app_id.startswith("/"):
         raise ValueError(
-            f"{_show(app_id)} is relative: app ids are absolute paths such as /shop/web"
+            f"{shown(app_id)} is relative: app ids are absolute paths such as /shop/web"
         )
     parts: list[str] = []
     for part in app_id.split("/"):
@@ -326,41 +327,31 @@ def normalize_app_id(app_id: str) -> str:
             continue
         if part == "..":
             if not parts:
-                raise ValueError(f"{_show(app_id)} goes above the root")
+                raise ValueError(f"{shown(app_id)} goes above the root")
             parts.pop()
             continue
         if not _SEGMENT.match(part):
             raise ValueError(
-                f"{_show(app_id)}: segment {_show(part)} must be lowercase letters, digits, "
+                f"{shown(app_id)}: segment {shown(part)} must be lowercase letters, digits, "
                 "'-' and '.', starting and ending with a letter or digit"
             )
         parts.append(part)
     if not parts:
-        raise ValueError(f"{_show(app_id)} names no app")
+        raise ValueError(f"{shown(app_id)} names no app")
     return "/" + "/".join(parts)
 
 
 def parse_app(definition: Mapping[str, Any] | str | bytes) -> AppDefinition:
     """A validated `AppDefinition` from a Marathon app definition (a dict, or
     its JSON text); AppDefinitionError listing every problem otherwise."""
-    if isinstance(definition, str | bytes):
-        try:
-            definition = orjson.loads(definition)
-        except orjson.JSONDecodeError as error:
-            raise AppDefinitionError([("(app)", f"not valid JSON: {error}")]) from None
+    data, not_json = decoded(definition)
+    if not_json is not None:
+        raise AppDefinitionError([("(app)", not_json)])
     reader = _Reader()
-    app = reader.app(definition)
+    app = reader.app(data)
     if reader.problems or app is None:
         raise AppDefinitionError(reader.problems)
     return app
-
-
-def _show(value: Any) -> str:
-    try:
-        text = orjson.dumps(value).decode()
-    except TypeError:
-        text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 def _text_problem(text: str, nul: bool = False) -> str | None:
@@ -389,7 +380,7 @@ class _Reader:
         self.problems.append((path, message))
 
     def wrong(self, path: str, expected: str, value: Any) -> None:
-        self.fail(path, f"expected {expected}, got {_show(value)}")
+        self.fail(path, f"expected {expected}, got {shown(value)}")
 
     def object(
         self, value: Any, path: str, known: tuple[str, ...], unsupported: tuple[str, ...] = ()
@@ -400,7 +391,7 @@ class _Reader:
         data: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                self.fail(path or "(app)", f"field names are strings, got {_show(key)}")
+                self.fail(path or "(app)", f"field names are strings, got {shown(key)}")
             elif key in known:
                 if item is not None:
                     data[key] = item
@@ -462,10 +453,10 @@ class _Reader:
         maximum: float | None,
     ) -> float:
         if minimum is not None and value < minimum:
-            self.fail(where, f"must be at least {minimum}, got {_show(value)}")
+            self.fail(where, f"must be at least {minimum}, got {shown(value)}")
             return default
         if maximum is not None and value > maximum:
-            self.fail(where, f"must be at most {maximum}, got {_show(value)}")
+            self.fail(where, f"must be at most {maximum}, got {shown(value)}")
             return default
         return value
 
@@ -489,7 +480,7 @@ class _Reader:
         if value is None:
             return default
         if value not in allowed:
-            self.fail(_at(path, key), f"expected one of {', '.join(allowed)}, got {_show(value)}")
+            self.fail(_at(path, key), f"expected one of {', '.join(allowed)}, got {shown(value)}")
             return default
         return value
 
@@ -511,7 +502,7 @@ class _Reader:
         for key, item in value.items():
             where = f"{path}.{key}"
             if not isinstance(key, str) or not key:
-                self.fail(path, f"{kind} names are non-empty strings, got {_show(key)}")
+                self.fail(path, f"{kind} names are non-empty strings, got {shown(key)}")
             elif isinstance(item, Mapping) and "secret" in item:
                 self.fail(where, "secrets are not supported by pyactors")
             elif not isinstance(item, str):
@@ -663,7 +654,7 @@ class _Reader:
         if name is not None and not _PORT_NAME.match(name):
             self.fail(
                 _at(path, "name"),
-                f"{_show(name)} must be lowercase letters, digits and '-' (as a DNS label)",
+                f"{shown(name)} must be lowercase letters, digits and '-' (as a DNS label)",
             )
         return PortDefinition(
             port=self.integer(data, "port", path, 0, 0, 65535),
@@ -686,7 +677,7 @@ class _Reader:
             self.fail(
                 _at(path, "protocol"),
                 f"expected one of {', '.join(PROTOCOLS)} (pyactors runs these), "
-                f"got {_show(protocol)}",
+                f"got {shown(protocol)}",
             )
             protocol = "HTTP"
         command: str | None = None
@@ -724,7 +715,7 @@ class _Reader:
         if path_value is not None and protocol != "HTTP":
             self.fail(_at(path, "path"), "only HTTP health checks take a path")
         elif path_value is not None and not path_value.startswith("/"):
-            self.fail(_at(path, "path"), f"must start with '/', got {_show(path_value)}")
+            self.fail(_at(path, "path"), f"must start with '/', got {shown(path_value)}")
         return HealthCheck(
             protocol=protocol,
             path=path_value,
@@ -780,7 +771,7 @@ class _Reader:
         if raw == "disabled":
             return None
         if isinstance(raw, str):
-            self.fail(path, f'expected "disabled" or an object, got {_show(raw)}')
+            self.fail(path, f'expected "disabled" or an object, got {shown(raw)}')
             return None
         fields = self.object(raw, path, ("inactiveAfterSeconds", "expungeAfterSeconds"))
         if fields is None:
@@ -807,7 +798,7 @@ class _Reader:
         kind = self.string(data, "type", path, "MESOS")
         if kind != "MESOS":
             self.fail(
-                _at(path, "type"), f'expected "MESOS" (no images in pyactors), got {_show(kind)}'
+                _at(path, "type"), f'expected "MESOS" (no images in pyactors), got {shown(kind)}'
             )
         volumes = self.array(data, "volumes", path, self.volume)
         names = [v.containerPath for v in volumes]
@@ -829,7 +820,7 @@ class _Reader:
             self.fail(
                 _at(path, "containerPath"),
                 f"a persistent volume mounts at a directory name in the sandbox (no '/'), "
-                f"got {_show(container_path)}",
+                f"got {shown(container_path)}",
             )
         mode = self.choice(data, "mode", path, "RW", ("RW",))
         if "persistent" not in data:

@@ -32,9 +32,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-import orjson
-
 from pyactors._core import Resources
+from pyactors.definition_text import decoded, shown
 from pyactors.errors import JobDefinitionError
 from pyactors.frameworks import job_schedule
 from pyactors.frameworks.job_schedule import Schedule
@@ -140,26 +139,16 @@ class JobDefinition:
 def parse_job(definition: Mapping[str, Any] | str | bytes) -> JobDefinition:
     """A validated `JobDefinition`; JobDefinitionError listing every problem
     otherwise."""
-    if isinstance(definition, str | bytes):
-        try:
-            definition = orjson.loads(definition)
-        except orjson.JSONDecodeError as error:
-            raise JobDefinitionError([("(job)", f"not valid JSON: {error}")]) from None
-    if not isinstance(definition, Mapping):
-        raise JobDefinitionError([("(job)", f"expected an object, got {_show(definition)}")])
-    reader = _Reader(definition)
+    data, not_json = decoded(definition)
+    if not_json is not None:
+        raise JobDefinitionError([("(job)", not_json)])
+    if not isinstance(data, Mapping):
+        raise JobDefinitionError([("(job)", f"expected an object, got {shown(data)}")])
+    reader = _Reader(data)
     job = reader.job()
     if reader.problems or job is None:
         raise JobDefinitionError(reader.problems)
     return job
-
-
-def _show(value: Any) -> str:
-    try:
-        text = orjson.dumps(value).decode()
-    except TypeError:
-        text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
 
 
 class _Reader:
@@ -182,10 +171,10 @@ class _Reader:
         if value is None:
             return None
         if isinstance(value, bool) and kind is not bool:
-            self.fail(key, f"expected {expected}, got {_show(value)}")
+            self.fail(key, f"expected {expected}, got {shown(value)}")
             return None
         if not isinstance(value, kind):
-            self.fail(key, f"expected {expected}, got {_show(value)}")
+            self.fail(key, f"expected {expected}, got {shown(value)}")
             return None
         return value
 
@@ -202,7 +191,7 @@ class _Reader:
             return default
         if not math.isfinite(value) or value < minimum or (strict and value == minimum):
             bound = "more than" if strict else "at least"
-            self.fail(key, f"must be {bound} {minimum}, got {_show(value)}")
+            self.fail(key, f"must be {bound} {minimum}, got {shown(value)}")
             return default
         return float(value)
 
@@ -225,7 +214,7 @@ class _Reader:
             self.fail(
                 "name",
                 f"use 1-100 characters of [A-Za-z0-9_.-], not starting with '.' or '-', "
-                f"without '..'; got {_show(name)}",
+                f"without '..'; got {shown(name)}",
             )
             name = None
         command = self.text("command")
@@ -260,7 +249,7 @@ class _Reader:
             self.fail("epsilon", str(error))
         policy = self.text("concurrencyPolicy")
         if policy is not None and policy not in POLICIES:
-            self.fail("concurrencyPolicy", f"expected one of {list(POLICIES)}, got {_show(policy)}")
+            self.fail("concurrencyPolicy", f"expected one of {list(POLICIES)}, got {shown(policy)}")
         concurrent: bool | None = self.typed("concurrent", bool, "true or false")
         if concurrent is not None and policy in POLICIES and (policy == "ALLOW") != concurrent:
             self.fail("concurrent", f"contradicts concurrencyPolicy {policy}")
@@ -300,9 +289,9 @@ class _Reader:
             return ()
         bad = [p for p in value if not isinstance(p, str) or not _NAME.fullmatch(p)]
         if bad:
-            self.fail("parents", f"expected job names, got {_show(bad)}")
+            self.fail("parents", f"expected job names, got {shown(bad)}")
         elif len(set(value)) != len(value):
-            self.fail("parents", f"names a parent twice: {_show(value)}")
+            self.fail("parents", f"names a parent twice: {shown(value)}")
         elif name in value:
             self.fail("parents", f"a job cannot be its own parent (cycle: {name} -> {name})")
         return tuple(value)
