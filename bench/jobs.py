@@ -124,10 +124,7 @@ def table(results: list[dict[str, Any]]) -> str:
             ("runs failed", lambda r: str(r["failed"])),
         )
     ]
-    width = max(len(name) for name, _ in rows)
-    return "\n".join(
-        f"{name:<{width}}" + "".join(f"  {v:>8}" for v in values) for name, values in rows
-    )
+    return outputs.transposed(rows, 8)
 
 
 def main() -> None:

@@ -20,3 +20,12 @@ def write(
     plot_path.parent.mkdir(parents=True, exist_ok=True)
     plot(results, plot_path)
     print(f"wrote {json_path} and {plot_path}", file=sys.stderr)
+
+
+def transposed(rows: list[tuple[str, list[str]]], cell_width: int) -> str:
+    """A table with one line per figure and one column per run."""
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(
+        f"{name:<{width}}" + "".join(f"  {v:>{cell_width}}" for v in values)
+        for name, values in rows
+    )

@@ -221,10 +221,7 @@ def table(results: list[dict[str, Any]]) -> str:
             ("tasks failed", lambda r: str(r["tasks_failed"])),
         )
     ]
-    width = max(len(name) for name, _ in rows)
-    return "\n".join(
-        f"{name:<{width}}" + "".join(f"  {v:>10}" for v in values) for name, values in rows
-    )
+    return outputs.transposed(rows, 10)
 
 
 def main() -> None:
