@@ -159,3 +159,26 @@ class UnknownJobError(PyactorsError, LookupError):
 
 class UnknownAppError(InvalidArgumentError, LookupError):
     """The call names an app the service framework does not run."""
+
+
+class StartError(PyactorsError):
+    """An actor of the cluster did not start, for a real reason: its
+    constructor or start raised, its actor died, or Ray cannot place it.
+    A slow start is never one: starting waits as long as Ray makes
+    progress. The message names what did not start and why."""
+
+
+class MasterStartError(StartError):
+    """A master actor did not start (see StartError)."""
+
+
+class AgentStartError(StartError):
+    """An agent actor (or a pool of emulated agents) did not start (see StartError)."""
+
+
+class FrameworkStartError(StartError):
+    """A framework's scheduler actor did not start or subscribe (see StartError)."""
+
+
+class SupervisorStartError(StartError):
+    """A long-running cluster's supervisor did not start (see StartError)."""
