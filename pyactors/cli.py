@@ -3,9 +3,11 @@ HTTP API (`pyactors.http_api`), in kubectl's and the Mesos CLI's manner.
 
 The master is `--master URL` or `$PYACTORS_MASTER` (else that of the
 `pyactors up` cluster on the Ray cluster running here). Read commands print rich
-tables, or the API's JSON with `--json`. Exit codes: 0 done, 1 the master
-refused (its message on stderr), 2 no master given or none reachable there,
-130 interrupted (Ctrl-C while `logs --follow` waits).
+tables, or the API's JSON with `--json`. Both options go before or after any
+command's name (`pyactors tasks --json`, `pyactors quota list --master URL`);
+the last given wins. Exit codes: 0 done, 1 the master refused (its message on
+stderr), 2 a usage error, or no master given or none reachable there, 130
+interrupted (Ctrl-C while `logs --follow` waits).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 import click
+from click.core import ParameterSource
 from rich.console import Console
 from rich.table import Table
 
@@ -131,8 +134,12 @@ def _used_of(used: Mapping[str, Any], total: Mapping[str, Any]) -> str:
 
 
 class Context:
-    def __init__(self, master: str | None, as_json: bool) -> None:
-        self.master, self.as_json = master, as_json
+    """What the global options say, whichever level of the command line
+    they were given at."""
+
+    def __init__(self) -> None:
+        self.master: str | None = None
+        self.as_json = False
 
     @property
     def api(self) -> Api:
@@ -144,22 +151,72 @@ class Context:
             )
         return Api(self.master)
 
+    def take(self, ctx: click.Context) -> None:
+        """Takes one level's global options out of its parameters. Levels
+        are parsed left to right, so the last --master given wins."""
+        master = ctx.params.pop("master", None)
+        self.as_json |= ctx.params.pop("as_json", False)
+        if master is None:
+            return
+        if ctx.get_parameter_source("master") is not ParameterSource.COMMANDLINE:
+            # Every level reads $PYACTORS_MASTER again: it must not override
+            # a --master typed before.
+            self.master = self.master or master
+            return
+        parts = urllib.parse.urlsplit(master)
+        if parts.scheme not in ("http", "https") or not parts.netloc:
+            # Most often the URL was left out and the next word taken for it.
+            raise click.BadParameter(
+                f"{master!r} is not a URL such as http://HOST:PORT", ctx, param_hint="'--master'"
+            )
+        self.master = master
 
-pass_context = click.make_pass_decorator(Context)
-json_option = click.option("--json", "as_json", is_flag=True, help="Print the API's JSON.")
+
+pass_context = click.make_pass_decorator(Context, ensure=True)
 
 
-def _wants_json(ctx: Context, as_json: bool) -> bool:
-    return as_json or ctx.as_json
+def _global_options() -> list[click.Parameter]:
+    """The options every command and group takes, before or after its name
+    (as kubectl's and the Mesos CLI's)."""
+    return [
+        click.Option(
+            ["--master"], envvar=ENV, metavar="URL", help=f"The master's URL (else ${ENV})."
+        ),
+        click.Option(
+            ["--json", "as_json"], is_flag=True, help="Print the API's JSON (read commands)."
+        ),
+    ]
 
 
-@click.group()
-@click.option("--master", envvar=ENV, metavar="URL", help=f"The master's URL (else ${ENV}).")
-@click.option("--json", "as_json", is_flag=True, help="Print the API's JSON (read commands).")
-@click.pass_context
-def main(click_ctx: click.Context, master: str | None, as_json: bool) -> None:
+class Command(click.Command):
+    """A command that takes the global options too."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.params += _global_options()
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        try:
+            rest = super().parse_args(ctx, args)
+        except click.UsageError as error:
+            # click's parser leaves out the context of a missing value,
+            # and with it the usage line and the --help hint.
+            error.ctx = error.ctx or ctx
+            raise
+        ctx.ensure_object(Context).take(ctx)
+        return rest
+
+
+class Group(Command, click.Group):
+    """A group that takes the global options, as do its commands and groups."""
+
+    command_class = Command
+    group_class = type  # its groups are of this class too
+
+
+@click.group(cls=Group)
+def main() -> None:
     """Operate a pyactors cluster through its leading master's HTTP API."""
-    click_ctx.obj = Context(master, as_json)
 
 
 @main.command()
@@ -172,12 +229,11 @@ def url(ctx: Context) -> None:
 
 
 @main.command()
-@json_option
 @pass_context
-def status(ctx: Context, as_json: bool) -> None:
+def status(ctx: Context) -> None:
     """Cluster totals, agents, frameworks and tasks by state."""
     summary = ctx.api.get("/master/state-summary")
-    if _wants_json(ctx, as_json):
+    if ctx.as_json:
         _print_json(summary)
         return
     agents, frameworks = summary["slaves"], summary["frameworks"]
@@ -201,12 +257,11 @@ def status(ctx: Context, as_json: bool) -> None:
 
 
 @main.command()
-@json_option
 @pass_context
-def agents(ctx: Context, as_json: bool) -> None:
+def agents(ctx: Context) -> None:
     """The agents: reachability and used/total resources."""
     slaves = ctx.api.get("/master/slaves")
-    if _wants_json(ctx, as_json):
+    if ctx.as_json:
         _print_json(slaves)
         return
     _table(
@@ -220,12 +275,11 @@ def agents(ctx: Context, as_json: bool) -> None:
 
 
 @main.command()
-@json_option
 @pass_context
-def frameworks(ctx: Context, as_json: bool) -> None:
+def frameworks(ctx: Context) -> None:
     """The frameworks: roles, connection, used resources, live tasks."""
     listed = ctx.api.get("/master/frameworks")
-    if _wants_json(ctx, as_json):
+    if ctx.as_json:
         _print_json(listed)
         return
     _table(
@@ -249,11 +303,8 @@ def frameworks(ctx: Context, as_json: bool) -> None:
 @click.option("--framework", "framework_id", metavar="ID", help="Only this framework's tasks.")
 @click.option("--state", metavar="STATE", help="Only tasks in this state (TASK_RUNNING, running).")
 @click.option("--limit", type=click.IntRange(min=0), default=100, show_default=True)
-@json_option
 @pass_context
-def tasks(
-    ctx: Context, framework_id: str | None, state: str | None, limit: int, as_json: bool
-) -> None:
+def tasks(ctx: Context, framework_id: str | None, state: str | None, limit: int) -> None:
     """Tasks, newest first."""
     query = {"order": "des"}
     if framework_id:
@@ -267,7 +318,7 @@ def tasks(
     if wanted is not None:
         query["state"] = wanted
     listed = ctx.api.get("/master/tasks?" + urllib.parse.urlencode(query))
-    if _wants_json(ctx, as_json):
+    if ctx.as_json:
         _print_json(listed)
         return
     _table(
@@ -408,12 +459,11 @@ def quota_remove(ctx: Context, role: str) -> None:
 
 
 @quota.command("list")
-@json_option
 @pass_context
-def quota_list(ctx: Context, as_json: bool) -> None:
+def quota_list(ctx: Context) -> None:
     """The quotas set."""
     listed = ctx.api.get("/master/quota")
-    if _wants_json(ctx, as_json):
+    if ctx.as_json:
         _print_json(listed)
         return
     _table(
@@ -447,12 +497,11 @@ def weights_set(ctx: Context, assignments: tuple[str, ...]) -> None:
 
 
 @weights.command("list")
-@json_option
 @pass_context
-def weights_list(ctx: Context, as_json: bool) -> None:
+def weights_list(ctx: Context) -> None:
     """The weights set (roles not listed weigh 1)."""
     listed = ctx.api.get("/master/weights")
-    if _wants_json(ctx, as_json):
+    if ctx.as_json:
         _print_json(listed)
         return
     _table("weights", ("role", "weight"), ((w["role"], w["weight"]) for w in listed))
@@ -623,12 +672,11 @@ def maintenance_up(ctx: Context, agent_id: str) -> None:
 
 
 @maintenance.command("list")
-@json_option
 @pass_context
-def maintenance_list(ctx: Context, as_json: bool) -> None:
+def maintenance_list(ctx: Context) -> None:
     """The agents under maintenance: DRAINING, or DRAINED once no task runs there."""
     listed = ctx.api.get("/master/maintenance")
-    if _wants_json(ctx, as_json):
+    if ctx.as_json:
         _print_json(listed)
         return
     _table(

@@ -23,9 +23,7 @@ from pyactors.cli import (
     Refused,
     _print_json,
     _table,
-    _wants_json,
     address_option,
-    json_option,
     main,
     pass_context,
 )
@@ -103,12 +101,11 @@ def job_remove(name: str, address: str | None) -> None:
 
 @job.command("list")
 @address_option
-@json_option
 @pass_context
-def job_list(ctx: Context, address: str | None, as_json: bool) -> None:
+def job_list(ctx: Context, address: str | None) -> None:
     """The jobs: schedule, next run, active runs."""
     listed = _using(address, lambda c: c.jobs().jobs())
-    if _wants_json(ctx, as_json):
+    if ctx.as_json:
         _print_json(listed)
         return
     _table(
@@ -130,12 +127,11 @@ def job_list(ctx: Context, address: str | None, as_json: bool) -> None:
 @job.command("history")
 @click.argument("name")
 @address_option
-@json_option
 @pass_context
-def job_history(ctx: Context, name: str, address: str | None, as_json: bool) -> None:
+def job_history(ctx: Context, name: str, address: str | None) -> None:
     """NAME's runs, oldest first."""
     runs = _using(address, lambda c: c.jobs().history(name))
-    if _wants_json(ctx, as_json):
+    if ctx.as_json:
         _print_json(runs)
         return
     _table(
@@ -217,12 +213,11 @@ def app_remove(app_id: str, address: str | None) -> None:
 
 @app.command("list")
 @address_option
-@json_option
 @pass_context
-def app_list(ctx: Context, address: str | None, as_json: bool) -> None:
+def app_list(ctx: Context, address: str | None) -> None:
     """The apps: instances running and healthy, deployments."""
     listed = _using(address, lambda c: c.services().apps())
-    if _wants_json(ctx, as_json):
+    if ctx.as_json:
         _print_json(listed)
         return
     _table(
@@ -244,9 +239,8 @@ def app_list(ctx: Context, address: str | None, as_json: bool) -> None:
 @app.command("show")
 @click.argument("app_id")
 @address_option
-@json_option
 @pass_context
-def app_show(ctx: Context, app_id: str, address: str | None, as_json: bool) -> None:
+def app_show(ctx: Context, app_id: str, address: str | None) -> None:
     """APP_ID's tasks (where, ports, health) and its load-balanced endpoint."""
 
     def shown(cluster: Any) -> tuple[dict[str, Any], str | None]:
@@ -255,7 +249,7 @@ def app_show(ctx: Context, app_id: str, address: str | None, as_json: bool) -> N
         return status, services.endpoint(app_id) if status.get("portDefinitions") else None
 
     status, endpoint = _using(address, shown)
-    if _wants_json(ctx, as_json):
+    if ctx.as_json:
         _print_json({**status, "endpoint": endpoint})
         return
     if endpoint:

@@ -70,28 +70,84 @@ def test_url_status_and_agents(cluster: pyactors.cluster.Cluster, url: str) -> N
     assert len(agents["slaves"]) == 2 and agents["slaves"][0]["resources"]["cpus"] == 2.0
 
 
-def test_entry_point_runs_as_a_module(url: str) -> None:
+def pyactors_module(*args: str) -> subprocess.CompletedProcess[str]:
+    """`python3 -m pyactors ARGS` in a process of its own, PYACTORS_MASTER unset."""
     env = {k: v for k, v in os.environ.items() if k != "PYACTORS_MASTER"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
-    done = subprocess.run(
-        [sys.executable, "-m", "pyactors", "--master", url, "status"],
+    # Generous: a bound on a stuck process, not on a slow start on a busy machine.
+    return subprocess.run(
+        [sys.executable, "-m", "pyactors", *args],
         capture_output=True,
         text=True,
         env=env,
-        timeout=60,
+        timeout=600,
         check=False,
     )
+
+
+def test_entry_point_runs_as_a_module(url: str) -> None:
+    done = pyactors_module("--master", url, "status")
     assert done.returncode == 0, done.stderr
     assert "agents" in done.stdout and "2 (2 reachable)" in done.stdout
-    done = subprocess.run(
-        [sys.executable, "-m", "pyactors", "tasks"],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=60,
-        check=False,
-    )
+    done = pyactors_module("tasks")
     assert done.returncode == 2 and "no master" in done.stderr
+
+
+def test_global_options_before_or_after_the_command(url: str) -> None:
+    unreachable = "http://127.0.0.1:1"
+    tasks = cli_json(url, "tasks")
+    for args in (
+        ("tasks", "--master", url, "--json"),
+        ("--master", url, "tasks", "--json"),
+        ("--json", "--master", url, "tasks"),
+        ("--master", unreachable, "tasks", "--master", url, "--json"),  # the last wins
+    ):
+        assert json.loads(cli(*args).stdout) == tasks, args
+    result = cli("--master", url, "tasks", "--master", unreachable, code=2)
+    assert f"cannot reach the master at {unreachable}" in result.stderr
+    # Typed, it beats $PYACTORS_MASTER at any level.
+    assert json.loads(cli("tasks", "--master", url, "--json", master=unreachable).stdout) == tasks
+    assert "tasks" in cli("--master", url, "tasks", master=unreachable).stdout
+
+    quotas = get(url, "/master/quota")
+    for args in (
+        ("--master", url, "--json", "quota", "list"),
+        ("quota", "list", "--master", url, "--json"),
+        ("quota", "--master", url, "list", "--json"),
+        ("quota", "--json", "list", "--master", url),
+    ):
+        assert json.loads(cli(*args).stdout) == quotas, args
+    # $PYACTORS_MASTER, read again by each level, does not override a --master before it.
+    again = cli("--master", url, "quota", "list", "--json", master=unreachable)
+    assert json.loads(again.stdout) == quotas
+    assert "quota" in cli("quota", "list", "--master", url).stdout  # a table without --json
+
+    for args in (("tasks", "--help"), ("quota", "--help"), ("quota", "list", "--help")):
+        shown = cli(*args).stdout
+        assert "--master URL" in shown and "--json" in shown and "PYACTORS_MASTER" in shown
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (("tasks", "--master"), "Option '--master' requires an argument"),
+        (("quota", "list", "--json", "--master"), "Option '--master' requires an argument"),
+        # The value left out, the next word is taken for it.
+        (("--master", "tasks", "--json"), "Invalid value for '--master': 'tasks' is not a URL"),
+        (("tasks", "--master", "--json"), "Invalid value for '--master': '--json' is not a URL"),
+    ],
+)
+def test_a_missing_value_is_a_usage_error(args: tuple[str, ...], said: str) -> None:
+    result = cli(*args, code=2)
+    assert said in result.stderr and "Usage: " in result.stderr and "--help" in result.stderr
+    assert isinstance(result.exception, SystemExit)
+
+
+def test_a_missing_value_prints_no_traceback() -> None:
+    done = pyactors_module("quota", "list", "--master")
+    assert done.returncode == 2
+    assert "Option '--master' requires an argument" in done.stderr
+    assert "Traceback" not in done.stderr and done.stdout == ""
 
 
 def test_quota_and_weights_round_trip(cluster: pyactors.cluster.Cluster, url: str) -> None:
@@ -121,7 +177,7 @@ def test_quota_and_weights_round_trip(cluster: pyactors.cluster.Cluster, url: st
 def test_tasks_kill_and_teardown(cluster: pyactors.cluster.Cluster, url: str) -> None:
     tasks = [
         ("cli-done", "true", "cpus:0.5;mem:32"),
-        ("cli-sleeper", "sleep 60", "cpus:0.5;mem:32"),
+        ("cli-sleeper", "sleep 3600", "cpus:0.5;mem:32"),  # runs until killed
     ]
     framework = cluster.run_framework(Launcher, tasks, name="cli", roles=["cli"])
     wait_for(lambda: "TASK_FINISHED" in framework.call("states", "cli-done"), what="one finishes")
