@@ -304,7 +304,7 @@ def test_job_commands_drive_the_clusters_jobs_framework(standing: Standing, tmp_
     unknown = pyactors_command("job", "run", "no-such-job", *at)
     assert unknown.returncode == 1 and "no-such-job" in unknown.stderr
     assert pyactors_command("job", "remove", name, *at).returncode == 0
-    listed = json.loads(pyactors_command("--json", "job", "list", *at).stdout)
+    listed = json.loads(pyactors_command("job", "--json", "list", *at).stdout)
     assert name not in [j["name"] for j in listed]
     assert f"{PREFIX}jobs" in ray_calls.named_actors(PREFIX)
 
@@ -335,7 +335,7 @@ def test_app_commands_drive_the_clusters_service_framework(
         return any(a["id"] == app_id and a["tasksHealthy"] == count for a in listed)
 
     wait_for(lambda: healthy(1), timeout=120, what="one healthy instance")
-    shown = json.loads(pyactors_command("--json", "app", "show", app_id, *at).stdout)
+    shown = json.loads(pyactors_command("app", "show", app_id, "--json", *at).stdout)
     assert [t["state"] for t in shown["tasks"]] == ["TASK_RUNNING"]
     # Served through HAProxy, from another process than the one that deployed.
     with urllib.request.urlopen(shown["endpoint"], timeout=10) as answer:
