@@ -9,19 +9,25 @@ import shutil
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
+import ray
 from kazoo.client import KazooClient
 
 from pyactors import ray_calls
 from pyactors._core import Resources
 from pyactors.election import LeaderDetector, parse_zk_url
 from pyactors.errors import (
+    AgentStartError,
     ClusterUpError,
+    FrameworkStartError,
     HaproxyNotFoundError,
     InvalidArgumentError,
+    MasterStartError,
+    NoLeaderError,
     NotLeaderError,
+    SupervisorStartError,
     UnknownFrameworkError,
 )
 from pyactors.frameworks.job_scheduler import Jobs, JobScheduler
@@ -29,6 +35,7 @@ from pyactors.frameworks.services.client import Services
 from pyactors.leader import ELECTION, MasterLocation, close_client, zk_client
 from pyactors.master import MasterActor
 from pyactors.master_state import MasterConfig
+from pyactors.ray_calls import START_BUDGET
 from pyactors.sandboxes import check_options
 from pyactors.scheduler import FrameworkActor, Scheduler
 from pyactors.supervisor import (
@@ -86,6 +93,15 @@ class Cluster:
     and a supervisor starting one agent per Ray node, now and as nodes
     join. `shutdown()` then ends only this process's frameworks; `down()`
     stops the cluster.
+
+    Starting waits as long as Ray makes progress: an actor that is slow to
+    start is waited for (up to `start_budget` seconds each), one that cannot
+    start raises a StartError saying which and why (MasterStartError,
+    AgentStartError, FrameworkStartError, SupervisorStartError), and
+    nothing is left running. `progress` hears what is being waited for
+    ("starting 4 agents", ...) as it changes; `start_seconds` keeps the
+    slowest start of each kind of actor ("master", "agent", "framework",
+    "supervisor").
     """
 
     def __init__(
@@ -108,6 +124,8 @@ class Cluster:
         max_log_bytes: int | None = 10 * 1024 * 1024,
         log_files: int = 5,
         detached: bool = False,
+        start_budget: float = ray_calls.START_BUDGET,
+        progress: Callable[[str], None] | None = None,
     ) -> None:
         if detached and agents != "per-node":
             raise InvalidArgumentError("a detached cluster has one agent per node: 'per-node'")
@@ -119,6 +137,11 @@ class Cluster:
             parse_zk_url(zk)
         # Checked before any actor starts, rather than in each agent.
         check_options(sandbox_gc_seconds, max_log_bytes, log_files)
+        self._progress = progress
+        self._start_budget = start_budget
+        self.start_seconds: dict[str, float] = {}
+        if not ray.is_initialized():
+            self._say("starting Ray")
         ray_calls.ensure_started()
         if detached:
             work_dir = work_dir or STANDING_WORK_DIR
@@ -139,27 +162,16 @@ class Cluster:
         names = [
             master_name(n) if detached else f"pyactors-{token}-master-{n}" for n in range(masters)
         ]
-        self.masters = [
-            ray_calls.spawn(
-                MasterActor,
-                config or MasterConfig(),
-                allocation_interval,
-                framework_heartbeat_interval,
-                zk,
-                names[n],
-                zk_session_timeout,
-                http_host=http_host,
-                http_port=http_port,
-                name=names[n],
-                node_id=nodes[n % len(nodes)],
-                detached=detached,
-            )
-            for n in range(masters)
-        ]
-        for master in self.masters:
-            ray_calls.ask(master, "start")
-        self._follow_masters(zk, zk_session_timeout)
+        self.masters: list[Any] = []
         self.agents: dict[str, Any] = {}
+        self.frameworks: list[Framework] = []
+        self._jobs: Jobs | None = None
+        self._services: Services | None = None
+        # The supervisor of a long-running cluster; this handle then owns
+        # only its frameworks.
+        self._supervisor: Any = None
+        self._client: KazooClient | None = None
+        self._detector: LeaderDetector | None = None
         self._agent_options: dict[str, Any] = {
             "attributes": agent_attributes,
             "retry_interval": status_retry_interval,
@@ -168,36 +180,104 @@ class Cluster:
             "max_log_bytes": max_log_bytes,
             "log_files": log_files,
         }
-        self.frameworks: list[Framework] = []
-        self._jobs: Jobs | None = None
-        self._services: Services | None = None
-        # The supervisor of a long-running cluster; this handle then owns
-        # only its frameworks.
-        self._supervisor: Any = None
-        if detached:
-            description = Description(names, zk, zk_session_timeout, self.work_dir)
-            self._supervisor = ray_calls.spawn(
-                SupervisorActor,
-                description,
-                self.location,
-                agent_resources,
-                self._agent_options,
-                name=SUPERVISOR,
-                node_id=self._home,
-                detached=True,
+        try:
+            self._say(f"starting {_count(masters, 'master')}")
+            self.masters = [
+                ray_calls.spawn(
+                    MasterActor,
+                    config or MasterConfig(),
+                    allocation_interval,
+                    framework_heartbeat_interval,
+                    zk,
+                    names[n],
+                    zk_session_timeout,
+                    http_host=http_host,
+                    http_port=http_port,
+                    name=names[n],
+                    node_id=nodes[n % len(nodes)],
+                    detached=detached,
+                )
+                for n in range(masters)
+            ]
+            self._started(
+                "master",
+                [
+                    ray_calls.begin_start(
+                        master, "start", what=f"master '{names[n]}'", error=MasterStartError
+                    )
+                    for n, master in enumerate(self.masters)
+                ],
             )
-            ray_calls.ask(self._supervisor, "start", timeout=120)
-            self._find_agents()
-        elif agents == "per-node":
-            for node in ray_calls.alive_nodes():
-                self.add_agent(f"agent-{node.node_id[:12]}", node.node_id, agent_resources)
-        else:
-            for i in range(int(agents)):
-                self.add_agent(f"agent-{i}", self._home, agent_resources, i, int(agents))
+            self._follow_masters(zk, zk_session_timeout)
+            if detached:
+                self._start_supervisor(
+                    Description(names, zk, zk_session_timeout, self.work_dir), agent_resources
+                )
+            elif agents == "per-node":
+                self._add_agents(
+                    [
+                        (f"agent-{node.node_id[:12]}", node.node_id, agent_resources, 0, 1, None)
+                        for node in ray_calls.alive_nodes()
+                    ]
+                )
+            else:
+                count = int(agents)
+                self._add_agents(
+                    [
+                        (f"agent-{i}", self._home, agent_resources, i, count, None)
+                        for i in range(count)
+                    ]
+                )
+        except BaseException:
+            # A cluster that did not start leaves nothing running.
+            self._abandon()
+            raise
+
+    def _say(self, phrase: str) -> None:
+        if self._progress is not None:
+            self._progress(phrase)
+
+    def _started(self, kind: str, starts: list[ray_calls.Starting]) -> list[Any]:
+        """Wait for the starts of actors of one kind; keeps the slowest."""
+        answers = ray_calls.wait_started(starts, self._start_budget, self._progress)
+        slowest = max((seconds for _, seconds in answers), default=0.0)
+        self.start_seconds[kind] = max(self.start_seconds.get(kind, 0.0), slowest)
+        return [answer for answer, _ in answers]
+
+    def _start_supervisor(self, description: Description, agent_resources: str | None) -> None:
+        self._say("starting the supervisor")
+        self._supervisor = ray_calls.spawn(
+            SupervisorActor,
+            description,
+            self.location,
+            agent_resources,
+            self._agent_options,
+            name=SUPERVISOR,
+            node_id=self._home,
+            detached=True,
+        )
+        start = ray_calls.begin_start(
+            self._supervisor, "start", what="the supervisor", error=SupervisorStartError
+        )
+        self._started("supervisor", [start])
+        self._find_agents()
+
+    def _abandon(self) -> None:
+        """Stop every actor this handle's constructor spawned, without asking
+        them anything (they may not be able to answer)."""
+        handles = [
+            *(f.handle for f in self.frameworks),
+            *self.agents.values(),
+            *self.masters,
+            *([self._supervisor] if self._supervisor is not None else []),
+        ]
+        for handle in handles:
+            with contextlib.suppress(Exception):
+                ray_calls.stop(handle)
+        self.frameworks, self.agents, self.masters = [], {}, []
+        self._stop_following()
 
     def _follow_masters(self, zk: str | None, zk_session_timeout: float) -> None:
-        self._client: KazooClient | None = None
-        self._detector: LeaderDetector | None = None
         if zk is None:
             self.location = MasterLocation(master=self.masters[0])
         else:
@@ -223,6 +303,8 @@ class Cluster:
         cluster._tmp = None
         cluster.work_dir = description.work_dir
         cluster._home = ray_calls.current_node_id()
+        cluster._progress, cluster._start_budget, cluster.start_seconds = None, START_BUDGET, {}
+        cluster._client, cluster._detector = None, None
         try:
             cluster.masters = [ray_calls.named(name) for name in description.masters]
         except ray_calls.NoSuchActorError as error:
@@ -254,21 +336,43 @@ class Cluster:
         """Start an agent pinned to a Ray node and wait until it registered;
         `attributes` are added to the cluster's `agent_attributes` (a rack,
         a zone: what placement constraints and locality preferences read)."""
-        options = dict(self._agent_options)
-        options["attributes"] = {**(options["attributes"] or {}), **(attributes or {})}
-        handle = spawn_agent(
-            agent_id,
-            node_id,
-            self.location,
-            resources,
-            self.work_dir,
-            slice_index=slice_index,
-            slices=slices,
-            **options,
-        )
-        ray_calls.ask(handle, "start", handle)
-        self.agents[agent_id] = handle
-        return handle
+        self._add_agents([(agent_id, node_id, resources, slice_index, slices, attributes)])
+        return self.agents[agent_id]
+
+    def _add_agents(self, wanted: list[_AgentPlan]) -> None:
+        """Start agents at once and wait until every one registered (an
+        agent that cannot start is stopped with the rest: AgentStartError)."""
+        self._say(f"starting {_count(len(wanted), 'agent')}")
+        spawned: dict[str, Any] = {}
+        try:
+            for agent_id, node_id, resources, slice_index, slices, attributes in wanted:
+                options = dict(self._agent_options)
+                options["attributes"] = {**(options["attributes"] or {}), **(attributes or {})}
+                spawned[agent_id] = spawn_agent(
+                    agent_id,
+                    node_id,
+                    self.location,
+                    resources,
+                    self.work_dir,
+                    slice_index=slice_index,
+                    slices=slices,
+                    **options,
+                )
+            self._started(
+                "agent",
+                [
+                    ray_calls.begin_start(
+                        handle, "start", handle, what=f"agent '{agent_id}'", error=AgentStartError
+                    )
+                    for agent_id, handle in spawned.items()
+                ],
+            )
+        except BaseException:
+            for handle in spawned.values():
+                with contextlib.suppress(Exception):
+                    ray_calls.stop(handle)
+            raise
+        self.agents.update(spawned)
 
     def run_framework(
         self,
@@ -304,12 +408,17 @@ class Cluster:
             name=None if owned else PREFIX + str(actor_name),
             detached=not owned,
         )
+        self._say(f"starting framework '{name}'")
+        start = ray_calls.begin_start(
+            handle, "start", handle, what=f"framework '{name}'", error=FrameworkStartError
+        )
         try:
-            framework = Framework(ray_calls.ask(handle, "start", handle), handle)
-        except Exception:
+            [framework_id] = self._started("framework", [start])
+        except BaseException:
             # Refused (say, a torn-down id): the actor must not linger.
             self._stop_framework(handle)
             raise
+        framework = Framework(framework_id, handle)
         if owned:
             self.frameworks.append(framework)
         return framework
@@ -409,9 +518,9 @@ class Cluster:
         self._stop_framework(framework.handle)
         self.frameworks.remove(framework)
 
-    def leader(self, timeout: float = 30.0) -> Any:
+    def leader(self, timeout: float = ray_calls.ANSWER_BUDGET) -> Any:
         """The leading master's handle; waits up to `timeout` for one to be
-        elected (TimeoutError)."""
+        elected (NoLeaderError)."""
         if self._detector is None:
             return self.masters[0]
         deadline = time.monotonic() + timeout
@@ -421,10 +530,10 @@ class Cluster:
                 with contextlib.suppress(ray_calls.NoSuchActorError):
                     return ray_calls.named(str(info.get("actor")))
             if time.monotonic() > deadline:
-                raise TimeoutError(f"no leading master within {timeout} s")
+                raise NoLeaderError(f"no master was elected leader within {timeout:.0f} s")
             time.sleep(0.02)
 
-    def ask_leader(self, method: str, *args: Any, timeout: float = 30.0) -> Any:
+    def ask_leader(self, method: str, *args: Any, timeout: float = ray_calls.ANSWER_BUDGET) -> Any:
         """Ask the leader, waiting through an election (a leader still
         recovering answers NotLeaderError, a dead one cannot answer)."""
         deadline = time.monotonic() + timeout
@@ -486,18 +595,32 @@ class Cluster:
             with contextlib.suppress(ray_calls.RayActorError):
                 ray_calls.ask(master, "shutdown")
             ray_calls.stop(master)
+        self._stop_following()
+
+    def _stop_following(self) -> None:
         if self._detector is not None:
             self._detector.stop()
+            self._detector = None
         if self._client is not None:
             close_client(self._client)
+            self._client = None
         if self._tmp is not None:
             self._tmp.cleanup()
+            self._tmp = None
 
     @staticmethod
     def _stop_framework(handle: Any) -> None:
         with contextlib.suppress(ray_calls.RayActorError):
             ray_calls.ask(handle, "shutdown")
         ray_calls.stop(handle)
+
+
+# An agent to start: its id, Ray node, resources, slice of the node, attributes.
+_AgentPlan = tuple[str, str, str | None, int, int, dict[str, str] | None]
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def start(agents: int | str = 3, agent_resources: str | None = None, **options: Any) -> Cluster:

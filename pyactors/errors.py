@@ -182,3 +182,12 @@ class FrameworkStartError(StartError):
 
 class SupervisorStartError(StartError):
     """A long-running cluster's supervisor did not start (see StartError)."""
+
+
+class NoAnswerError(PyactorsError, TimeoutError):
+    """A live actor did not answer a call within the caller's budget (minutes:
+    a busy machine answers late, not never; a dead actor is reported at once)."""
+
+
+class NoLeaderError(PyactorsError, TimeoutError):
+    """No master was elected leader within the caller's budget."""

@@ -85,8 +85,10 @@ class LeaderFollower:
         self._changed = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
-    async def start(self, timeout: float = 60.0) -> None:
-        """Follow the leader; returns once the first one has been followed."""
+    async def start(self) -> None:
+        """Follow the leader; returns once the first one has been followed
+        (however long an election takes: whoever waits on this start
+        decides how long is too long)."""
         location = self.location
         if location.zk is None:
             await self._on_leader(location.master)
@@ -102,7 +104,7 @@ class LeaderFollower:
         path = parse_zk_url(location.zk).path + ELECTION
         self._detector = LeaderDetector(self._client, path, on_change=changed)
         await asyncio.to_thread(self._detector.start)
-        await asyncio.wait_for(first, timeout)
+        await first
 
     def stop(self) -> None:
         if self._task is not None:

@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import subprocess
 import sys
-from collections.abc import Callable
-from dataclasses import dataclass
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import ray
 from ray.exceptions import ActorDiedError as ActorDiedError
+from ray.exceptions import ActorUnschedulableError, GetTimeoutError, RayError
 from ray.exceptions import RayActorError as RayActorError
-from ray.exceptions import RayError
 from ray.exceptions import RayTaskError as RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from pyactors.errors import ClusterUpError
+from pyactors.errors import ClusterUpError, NoAnswerError, PyactorsError, StartError
 
 NAMESPACE = "pyactors"
 
@@ -222,9 +224,128 @@ async def _watch(reference: Any, on_dead: Callable[[], None]) -> None:
         pass
 
 
-def ask(handle: Any, method: str, *args: Any, timeout: float = 30.0) -> Any:
-    """Call and wait for the answer (for callers outside the actors)."""
-    return ray.get(getattr(handle, method).remote(*args), timeout=timeout)
+# How long a live actor may take to answer a call before the caller gives
+# up: minutes, because a busy machine answers late, not never (a dead actor
+# is reported at once, whatever this is).
+ANSWER_BUDGET = 300.0
+
+
+def ask(handle: Any, method: str, *args: Any, timeout: float = ANSWER_BUDGET) -> Any:
+    """Call and wait for the answer (for callers outside the actors);
+    NoAnswerError if a live actor has not answered within `timeout`."""
+    try:
+        return ray.get(getattr(handle, method).remote(*args), timeout=timeout)
+    except GetTimeoutError:
+        raise NoAnswerError(f"no answer to {method!r} within {timeout:.0f} s") from None
+
+
+# How long an actor may take to start before its start counts as failed:
+# generous, because a slow start (a busy machine, workers importing from
+# cold) is not a failure; the real failures are reported as soon as Ray
+# knows them.
+START_BUDGET = 600.0
+
+
+@dataclass
+class Starting:
+    """An actor's start under way: `what` names it in messages ("agent
+    'agent-0'"), `error` is the StartError kind raised if it fails."""
+
+    what: str
+    error: type[StartError]
+    handle: Any
+    ready: Any  # Ray's reference: the actor was created (its constructor returned)
+    answer: Any  # the reference to the start method's answer
+    since: float = field(default_factory=time.monotonic)
+
+
+def begin_start(
+    handle: Any, method: str, *args: Any, what: str, error: type[StartError]
+) -> Starting:
+    """Call the start `method` of a just-spawned actor, without waiting."""
+    ready = handle.__ray_ready__.remote()
+    return Starting(what, error, handle, ready, getattr(handle, method).remote(*args))
+
+
+def wait_started(
+    starts: Sequence[Starting],
+    budget: float = START_BUDGET,
+    on_wait: Callable[[str], None] | None = None,
+) -> list[tuple[Any, float]]:
+    """Wait for every start: each one's answer and how long it took, in
+    order. Fails with the start's StartError kind as soon as one fails for
+    a real reason (its actor died or its constructor raised, Ray cannot
+    place it, its start raised), or once `budget` seconds have passed; a
+    PyactorsError its start raised on purpose (a refused id, a bad
+    argument) is raised as it is. `on_wait` hears what is awaited whenever
+    that changes."""
+    answers: dict[int, tuple[Any, float]] = {}
+    created: set[int] = set()
+    said = ""
+    while len(answers) < len(starts):
+        pending = [s for n, s in enumerate(starts) if n not in answers]
+        references = [s.answer for s in pending] + [
+            s.ready for n, s in enumerate(starts) if n not in created and n not in answers
+        ]
+        done, _ = ray.wait(references, num_returns=len(references), timeout=1.0)
+        finished = set(done)
+        for n, start in enumerate(starts):
+            if start.ready in finished:
+                created.add(n)
+            if start.answer in finished:
+                answers[n] = (_answer(start), time.monotonic() - start.since)
+        waiting = [(n, s) for n, s in enumerate(starts) if n not in answers]
+        if not waiting:
+            break
+        oldest = min(s.since for _, s in waiting)
+        if time.monotonic() - oldest > budget:
+            n, start = waiting[0]
+            raise start.error(
+                f"{start.what} did not start within {budget:.0f} s "
+                f"({_stage(n in created)}); a slower machine needs a larger start budget"
+            )
+        if on_wait is not None:
+            stages = sorted({_stage(n in created) for n, _ in waiting})
+            now = f"{waiting[0][1].what}" if len(waiting) == 1 else f"{len(waiting)} actors"
+            phrase = f"{now}: {' / '.join(stages)}"
+            if phrase != said:
+                said = phrase
+                on_wait(phrase)
+    return [answers[n] for n in range(len(starts))]
+
+
+def _stage(created: bool) -> str:
+    return "starting up" if created else "waiting for Ray to start its worker"
+
+
+def _answer(start: Starting) -> Any:
+    """The start's answer, or the typed error that says why there is none."""
+    try:
+        return ray.get(start.answer)
+    except ActorUnschedulableError as error:
+        reason = f"Ray cannot place it: {error.error_message}"
+    except RayActorError as error:
+        reason = (
+            f"its constructor raised {_last_line(str(error))}"
+            if error.actor_init_failed
+            else f"its actor died: {_last_line(str(error))}"
+        )
+    except RayError as error:
+        original = cause(error)
+        if isinstance(original, PyactorsError):
+            raise original from None
+        reason = f"its start raised {type(original).__name__}: {original}"
+    raise start.error(f"{start.what} did not start: {reason}")
+
+
+def _last_line(message: str) -> str:
+    """The line of a Ray error message that says what happened (the last
+    one: an exception's `Type: message`), without terminal colours."""
+    lines = [line.strip() for line in _COLOURS.sub("", message).splitlines() if line.strip()]
+    return lines[-1] if lines else "no reason given"
+
+
+_COLOURS = re.compile(r"\x1b\[[0-9;]*m")
 
 
 async def ask_async(handle: Any, method: str, *args: Any) -> Any:

@@ -39,8 +39,6 @@ SUPERVISOR = PREFIX + "supervisor"
 # Ray's node table is read this often: a joined node waits at most this
 # long for its agent (plus the agent's start).
 POLL_INTERVAL = 1.0
-# How long an agent may take to start and register.
-START_TIMEOUT = 120.0
 
 
 def master_name(index: int) -> str:
@@ -203,8 +201,11 @@ class SupervisorActor:
             return
         try:
             # Bounded: an agent pinned to a node that is leaving may never
-            # start, and the watch must go on.
-            await asyncio.wait_for(ray_calls.ask_async(handle, "start", handle), START_TIMEOUT)
+            # start, and the watch must go on; generously, since a slow
+            # start on a busy node is not a failure.
+            await asyncio.wait_for(
+                ray_calls.ask_async(handle, "start", handle), ray_calls.START_BUDGET
+            )
         except Exception as error:
             # The node left meanwhile, or the agent could not register.
             log.warning("supervisor: agent %s did not start: %s", agent_id, error)
