@@ -4,19 +4,21 @@ from __future__ import annotations
 
 import time
 
+from runtime_support import wait_for
+
 from pyactors.task_process import TaskProcess, session_usage
 from pyactors.tasks import TaskStatus
 
 
-def run_until_terminal(process: TaskProcess, timeout: float = 20.0) -> list[TaskStatus]:
+def run_until_terminal(process: TaskProcess) -> list[TaskStatus]:
     """Poll (memory limit included) until the task ends; its updates."""
-    statuses = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    statuses: list[TaskStatus] = []
+
+    def ended() -> bool:
         status = process.poll(time.monotonic(), session_usage())
         if status is not None:
             statuses.append(status)
-            if status.state.is_terminal:
-                return statuses
-        time.sleep(0.02)
-    raise AssertionError(f"task did not end: {statuses}")
+        return bool(statuses) and statuses[-1].state.is_terminal
+
+    wait_for(ended, what=f"task {process.task.task_id} to end", seen=lambda: statuses, every=0.02)
+    return statuses

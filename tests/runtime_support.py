@@ -1,13 +1,16 @@
-"""What the tests that drive real actors share: polling, a recording
-scheduler, and finding a task's sandbox and processes."""
+"""What the tests that drive real actors share: waiting for a condition
+(never for a duration), a recording scheduler, and finding a task's sandbox
+and processes."""
 
 from __future__ import annotations
 
 import time
+import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import psutil
 import pytest
 
@@ -18,17 +21,65 @@ from pyactors.operations import Launch, TaskInfo
 from pyactors.scheduler import Driver, Scheduler
 from pyactors.tasks import TaskStatus
 
+# How long a test waits for a condition before it gives up. A slow or busy
+# machine only makes a wait longer, never fails it: the bound is there for a
+# condition that will never come, and stays under pytest-timeout's 300 s so
+# that the failure says what was awaited rather than where pytest stopped.
+PATIENCE = 240.0
 
-def wait_for(predicate: Callable[[], Any], timeout: float = 60.0, what: str = "") -> Any:
-    """The first truthy value of `predicate`, polled every 0.1 s; an
-    AssertionError naming `what` if none comes within `timeout`."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+def wait_for(
+    predicate: Callable[[], Any],
+    timeout: float = PATIENCE,
+    what: str = "",
+    seen: Callable[[], Any] | None = None,
+    every: float = 0.1,
+) -> Any:
+    """The first truthy value of `predicate`, polled every `every` s. After
+    `timeout` s without one, an AssertionError naming `what` and what was
+    last seen: `seen()` when given, else the predicate's last value."""
+    started = time.monotonic()
+    while True:
         value = predicate()
         if value:
             return value
-        time.sleep(0.1)
-    raise AssertionError(f"condition not met in {timeout} s: {what or predicate}")
+        waited = time.monotonic() - started
+        if waited > timeout:
+            last = seen() if seen is not None else value
+            raise AssertionError(
+                f"gave up after {waited:.0f} s waiting for {what or predicate}; last saw: {last!r}"
+            )
+        time.sleep(every)
+
+
+def allocation_runs(cluster: pyactors.cluster.Cluster) -> int:
+    return int(cluster.state()["counters"].get("allocation_runs", 0))
+
+
+def allocation_cycles_pass(cluster: pyactors.cluster.Cluster, count: int = 10) -> None:
+    """Return once the leading master has run `count` more allocation cycles.
+
+    What a check that something does not happen waits for: on a busy machine
+    a fixed sleep may cover no cycle at all, while each cycle is a chance for
+    the unwanted offer (or launch) to be made."""
+    first = allocation_runs(cluster)
+    wait_for(
+        lambda: allocation_runs(cluster) >= first + count,
+        what=f"{count} allocation cycles after the {first}th",
+        seen=lambda: allocation_runs(cluster),
+    )
+
+
+def suppressed_with_no_offer_out(cluster: pyactors.cluster.Cluster, framework_id: str) -> bool:
+    """Whether the master holds every role of the framework suppressed and no
+    offer of it is outstanding: every offer made to it before it suppressed
+    has reached it (and been answered), so none is still on its way."""
+    allocator = cluster.state()["allocator"]["frameworks"].get(framework_id)
+    if allocator is None or set(allocator["suppressed_roles"]) != set(allocator["roles"]):
+        return False
+    with urllib.request.urlopen(cluster.url + "/master/state", timeout=30) as response:
+        state = orjson.loads(response.read())
+    return all(not f["offers"] for f in state["frameworks"] if f["id"] == framework_id)
 
 
 class Launcher(Scheduler):
@@ -115,9 +166,12 @@ def small_cluster(
 
 
 def dead(handle: Any) -> bool:
-    """Whether the actor is gone (`ray.kill` returns before it is)."""
+    """Whether the actor is gone (`ray.kill` returns before it is); for
+    `wait_for`, so an answer that is only late counts as not gone yet."""
     try:
         ray_calls.ask(handle, "heartbeat", timeout=5)
     except ray_calls.RayActorError:
         return True
+    except TimeoutError:
+        pass
     return False

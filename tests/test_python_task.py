@@ -19,6 +19,7 @@ from typing import Any
 import orjson
 import pytest
 from process_support import run_until_terminal
+from runtime_support import PATIENCE
 
 from pyactors import Resources, python_task
 from pyactors.agent_state import AgentState
@@ -53,7 +54,7 @@ def imports_of_the_runner() -> dict[str, bool]:
 
 def hog(megabytes: int) -> None:
     held = bytearray(megabytes * 1024 * 1024)
-    time.sleep(30)
+    time.sleep(600)
     del held
 
 
@@ -141,7 +142,10 @@ def test_the_runner_returns_classes_shipped_by_value_without_ray(tmp_path: Path)
         "print(code, 'ray' in sys.modules)\n"
     )
     ran = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, timeout=30
+        [sys.executable, "-c", script, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=PATIENCE,
     )
     assert ran.stdout == "0 False\n", ran.stderr
     assert read_result(tmp_path) == Point(1, 2)

@@ -3,7 +3,6 @@ real processes."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -164,15 +163,24 @@ def test_kill_and_reconcile(cluster: pyactors.cluster.Cluster) -> None:
 def test_two_hungry_frameworks_share_by_drf(cluster: pyactors.cluster.Cluster) -> None:
     a = cluster.run_framework(Hungry, "a", "cpus:0.5;mem:32", name="a", roles=["share-a"])
     b = cluster.run_framework(Hungry, "b", "cpus:0.5;mem:32", name="b", roles=["share-b"])
-    samples = []
-    deadline = time.monotonic() + 8
-    while time.monotonic() < deadline:
+    # The two start when Ray gets to them; what counts is time both compete.
+    samples: list[list[float]] = []
+    last: list[float] = []
+
+    def sampled() -> bool:
+        nonlocal last
         roles = cluster.state()["allocator"]["roles"]
-        shares = [roles.get(r, {}).get("share", 0.0) for r in ("share-a", "share-b")]
-        if all(shares):
-            samples.append(shares)
-        time.sleep(0.2)
-    assert len(samples) > 10
+        last = [roles.get(r, {}).get("share", 0.0) for r in ("share-a", "share-b")]
+        if all(last):
+            samples.append(last)
+        return len(samples) >= 40
+
+    wait_for(
+        sampled,
+        what="40 samples with both frameworks holding a share",
+        seen=lambda: {"samples": len(samples), "shares now": last},
+        every=0.2,
+    )
     mean_a = sum(s[0] for s in samples) / len(samples)
     mean_b = sum(s[1] for s in samples) / len(samples)
     # Equal demands, equal weights: DRF keeps the two close on average

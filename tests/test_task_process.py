@@ -10,8 +10,10 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import orjson
+import psutil
 import pytest
 from process_support import run_until_terminal
+from runtime_support import wait_for
 
 from pyactors import Resources, cgroups
 from pyactors.errors import InvalidArgumentError
@@ -71,14 +73,16 @@ def test_a_failing_command_is_task_failed_with_its_code(tmp_path: Path) -> None:
 def test_kill_escalates_to_sigkill_after_the_grace_period(tmp_path: Path) -> None:
     process = start(tmp_path, "trap '' TERM; sleep 60 & wait; sleep 60")
     assert process.poll(0.0).state is TaskState.TASK_RUNNING
-    time.sleep(0.2)
+    # The shell sets its trap before it starts its child: with the child
+    # there, TERM is ignored and only the escalation can end the task.
+    wait_for(lambda: psutil.Process(process.pid).children(), what="the shell's child, its trap set")
     process.kill(grace=0.3, now=time.monotonic())
     last = run_until_terminal(process)[-1]
     assert last.state is TaskState.TASK_KILLED
 
 
 def test_memory_limit_kills_the_task(tmp_path: Path) -> None:
-    command = 'python3 -c "import time; b = bytearray(200 * 1024 * 1024); time.sleep(30)"'
+    command = 'python3 -c "import time; b = bytearray(200 * 1024 * 1024); time.sleep(600)"'
     last = run_until_terminal(start(tmp_path, command, mem=64))[-1]
     assert last.state is TaskState.TASK_FAILED
     assert last.reason is Reason.REASON_CONTAINER_LIMITATION_MEMORY
@@ -139,9 +143,11 @@ def test_usage_counts_the_cpu_time_and_memory_of_the_task(tmp_path: Path) -> Non
     def cpu_seconds(usage: dict[str, float]) -> float:
         return usage["cpus_user_time_secs"] + usage["cpus_system_time_secs"]
 
-    while cpu_seconds(running := process.usage(123.0, session_usage())) < 0.1:
-        assert time.monotonic() < started + 20, "the busy loop accrued no cpu time"
-        time.sleep(0.05)
+    def busy() -> dict[str, float] | None:
+        usage = process.usage(123.0, session_usage())
+        return usage if cpu_seconds(usage) >= 0.1 else None
+
+    running = wait_for(busy, what="the busy loop accruing cpu time", every=0.05)
     # One process: at most one core's worth of the time it has been running.
     assert cpu_seconds(running) <= time.monotonic() - started
     assert running["timestamp"] == 123.0
@@ -158,12 +164,9 @@ def test_usage_counts_the_cpu_time_and_memory_of_the_task(tmp_path: Path) -> Non
 
 def test_usage_keeps_the_cpu_time_of_children_that_ended(tmp_path: Path) -> None:
     loop = "i=0; while [ $i -lt 100000 ]; do i=$((i+1)); done"
-    process = start(tmp_path, f"sh -c '{loop}'; touch looped; sleep 30")
+    process = start(tmp_path, f"sh -c '{loop}'; touch looped; sleep 600")
     process.poll(time.monotonic())
-    deadline = time.monotonic() + 20
-    while not (process.sandbox / "looped").exists():
-        assert time.monotonic() < deadline, "the loop never ended"
-        time.sleep(0.02)
+    wait_for((process.sandbox / "looped").exists, what="the loop to end", every=0.02)
     # The loop's process is gone; the shell that waited for it counts it.
     assert process.usage(0.0, session_usage())["cpus_user_time_secs"] > 0.05
 
@@ -213,23 +216,17 @@ def test_cgroup_detection_on_this_machine_gives_an_answer() -> None:
 
 def test_session_usage_counts_a_whole_session(tmp_path: Path) -> None:
     # A session leader whose child holds 100 MiB: the session's total shows it.
-    hog = "python3 -c 'x = bytearray(100 * 2**20); import time; time.sleep(30)'"
+    hog = "python3 -c 'x = bytearray(100 * 2**20); import time; time.sleep(600)'"
     leader = subprocess.Popen(["/bin/sh", "-c", f"{hog} & wait"], start_new_session=True)
     try:
-        resident = wait_for_memory(leader.pid, 100 * 2**20)
-        assert resident >= 100 * 2**20
+        wait_for(
+            lambda: session_usage().get(leader.pid, SessionUsage()).rss >= 100 * 2**20,
+            what="the session's 100 MiB",
+            seen=lambda: session_usage().get(leader.pid),
+            every=0.05,
+        )
         ours = session_usage()[os.getsid(0)]  # for comparison
         assert ours.rss > 0 and ours.user + ours.system > 0
     finally:
         os.killpg(leader.pid, signal.SIGKILL)
         leader.wait()
-
-
-def wait_for_memory(session: int, at_least: int, timeout: float = 10.0) -> int:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        resident = session_usage().get(session, SessionUsage()).rss
-        if resident >= at_least:
-            return resident
-        time.sleep(0.05)
-    return session_usage().get(session, SessionUsage()).rss
