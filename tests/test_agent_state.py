@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from runtime_support import wait_for
 
 from pyactors import Resources
 from pyactors.agent_state import AgentState
@@ -29,22 +30,25 @@ def task(task_id: str, command: str = "true", **extra: str) -> TaskInfo:
     return TaskInfo(task_id, task_id, Resources.parse("cpus:1;mem:128"), command=command, **extra)
 
 
-def poll_until(
-    agent: AgentState, done: object, timeout: float = 20.0, acknowledge: bool = False
-) -> list[TaskStatus]:
+def poll_until(agent: AgentState, done: object, acknowledge: bool = False) -> list[TaskStatus]:
     """Poll until `done(seen)`; with `acknowledge`, act as the framework and
     acknowledge every update as it arrives."""
     seen: list[TaskStatus] = []
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+
+    def polled() -> bool:
         batch = agent.poll(time.monotonic())
-        seen += batch
+        seen.extend(batch)
         if acknowledge:
             agent.acknowledge([(s.task_id, s.uuid or "") for s in batch], time.monotonic())
-        if done(seen):  # type: ignore[operator]
-            return seen
-        time.sleep(0.02)
-    raise AssertionError(f"gave up waiting; saw {[(s.task_id, s.state) for s in seen]}")
+        return bool(done(seen))  # type: ignore[operator]
+
+    wait_for(
+        polled,
+        what="the updates awaited",
+        seen=lambda: [(s.task_id, s.state) for s in seen],
+        every=0.02,
+    )
+    return seen
 
 
 def test_updates_are_delivered_in_order_and_resent_until_acknowledged(
@@ -137,7 +141,8 @@ def test_callables_and_argv_commands_run_like_shell_commands(
 def test_the_report_for_a_new_leader_holds_every_task_until_its_end_is_acknowledged(
     tmp_path: Path, agents: list[AgentState]
 ) -> None:
-    agent = AgentState("agent-1", tmp_path, retry_min=5, retry_max=5)
+    # No retry comes however slowly the task ends: only the explicit resend.
+    agent = AgentState("agent-1", tmp_path, retry_min=3600, retry_max=3600)
     agents.append(agent)
     agent.launch("fw", [task("t", "sleep 0.2")], now=time.monotonic(), role="eng")
     (staging,) = agent.report()

@@ -40,7 +40,7 @@ def test_a_volume_outlives_its_tasks_and_goes_with_destroy(tmp_path: Path) -> No
 
     for task_id in ("t1", "t2"):
         agent.launch("fw", [task(task_id, mounted_at="data")], 0.0)
-        wait_for(lambda task_id=task_id: finished(task_id), 30, f"{task_id} finished")
+        wait_for(lambda task_id=task_id: finished(task_id), what=f"{task_id} finished")
     volume = volume_path(tmp_path, "db1")
     assert (volume / "log").read_text().split() == ["t1", "t2"]
     sandbox = tmp_path / "frameworks" / "fw" / "tasks" / "t2"

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from runtime_support import wait_for
 from test_agent_state import poll_until, task
 
 import pyactors.cluster
@@ -235,14 +236,12 @@ def test_statistics_of_running_tasks_come_from_the_proc_pass(
     agents.append(agent)
     agent.launch("fw", [task("spin", "while :; do :; done")], now=time.monotonic())
 
-    deadline = time.monotonic() + 30
-    while True:
+    def busy() -> tuple[str, dict[str, float]] | None:
         agent.poll(time.monotonic())
         ((task_id, statistics),) = agent.statistics(timestamp=1234.0) or [("", {})]
-        if statistics.get("cpus_user_time_secs", 0.0) > 0.2:
-            break
-        assert time.monotonic() < deadline, "the busy task accrued no CPU time"
-        time.sleep(0.05)
+        return (task_id, statistics) if statistics.get("cpus_user_time_secs", 0.0) > 0.2 else None
+
+    task_id, statistics = wait_for(busy, what="the busy task accruing CPU time", every=0.05)
     assert task_id == "spin"
     assert statistics["timestamp"] == 1234.0
     assert statistics["mem_rss_bytes"] > 0
