@@ -17,10 +17,11 @@ import subprocess
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 from kazoo.client import KazooClient, KazooState
+from runtime_support import PATIENCE
 
 JAR = Path("/usr/share/java/zookeeper.jar")
 MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
@@ -70,7 +71,7 @@ class ZooKeeperServer:
             f"4lw.commands.whitelist=ruok\n"
         )
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = PATIENCE) -> None:
         java = shutil.which("java")
         if java is None:
             raise RuntimeError("the zookeeper package is installed but `java` is not on PATH")
@@ -120,7 +121,7 @@ class ZooKeeperServer:
             return False
 
 
-def expire_session(client: KazooClient, hosts: str, timeout: float = 20.0) -> None:
+def expire_session(client: KazooClient, hosts: str, timeout: float = PATIENCE) -> None:
     """Expire `client`'s session on the server, as a long partition would.
 
     A second client attaches to the same session (id and password) and closes
@@ -146,25 +147,16 @@ def expire_session(client: KazooClient, hosts: str, timeout: float = 20.0) -> No
         raise TimeoutError(f"the session was not expired within {timeout} s")
 
 
-def wait_until(
-    predicate: Callable[[], object], timeout: float = 10.0, what: str = "condition"
-) -> float:
-    """Poll `predicate()` until true; returns the seconds it took."""
-    start = time.monotonic()
-    while not predicate():
-        if time.monotonic() - start > timeout:
-            raise TimeoutError(f"{what} not reached within {timeout} s")
-        time.sleep(0.01)
-    return time.monotonic() - start
-
-
 @contextlib.contextmanager
-def client(hosts: str, timeout: float = 4.0) -> Iterator[KazooClient]:
-    """A started client with a short session timeout, stopped afterwards."""
+def client(hosts: str, timeout: float = 30.0) -> Iterator[KazooClient]:
+    """A started client, stopped afterwards. Its session outlives a busy
+    machine's pauses (the server's longest, 30 s): the tests end sessions
+    on purpose (`stop`, `expire_session`), never by waiting for them to
+    time out."""
     # Retry connecting often: kazoo's default backoff grows past a test's patience.
     retry = {"max_tries": -1, "delay": 0.1, "backoff": 1.5, "max_delay": 0.5}
     zk = KazooClient(hosts=hosts, timeout=timeout, connection_retry=retry)
-    zk.start(timeout=20)
+    zk.start(timeout=PATIENCE)
     try:
         yield zk
     finally:
