@@ -110,7 +110,9 @@ def master_task_states(cluster: pyactors.cluster.Cluster, framework_id: str) -> 
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[pyactors.cluster.Cluster]:
     yield from small_cluster(
         tmp_path_factory,
-        config=MasterConfig(agent_timeout=3.0),
+        # How the dead agent's silence is noticed; long enough that a busy
+        # machine's late heartbeats lose no live one.
+        config=MasterConfig(agent_timeout=20.0),
         status_retry_interval=1.0,
         framework_heartbeat_interval=0.3,
     )
