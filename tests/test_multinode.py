@@ -102,11 +102,13 @@ def test_a_removed_node_has_its_tasks_reported_unreachable(
         work_dir=str(tmp_path),
         allocation_interval=0.2,
         framework_heartbeat_interval=0.3,
-        config=MasterConfig(agent_timeout=3.0),
+        # How the removed node's agent is noticed (by its silence); long
+        # enough that a busy machine's late heartbeats lose no live one.
+        config=MasterConfig(agent_timeout=20.0),
     )
     doomed = f"agent-{extra_node.node_id[:12]}"  # type: ignore[attr-defined]
     try:
-        framework = cluster.run_framework(OnePerAgent, "sleep 60", name="doomed", roles=["d"])
+        framework = cluster.run_framework(OnePerAgent, "sleep 600", name="doomed", roles=["d"])
         task = f"on-{doomed}"
         wait_for(lambda: "TASK_RUNNING" in framework.call("states", task), what="running")
         sandbox = sandbox_of(cluster, task_agent(cluster, framework.id, task), framework.id, task)
@@ -114,7 +116,6 @@ def test_a_removed_node_has_its_tasks_reported_unreachable(
             ray_cluster.remove_node(extra_node)
             wait_for(
                 lambda: "TASK_UNREACHABLE" in framework.call("states", task),
-                timeout=30,
                 what="TASK_UNREACHABLE",
             )
         finally:
