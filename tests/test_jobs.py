@@ -13,7 +13,12 @@ from typing import Any
 
 import orjson
 import pytest
-from runtime_support import small_cluster, wait_for
+from runtime_support import (
+    allocation_cycles_pass,
+    small_cluster,
+    suppressed_with_no_offer_out,
+    wait_for,
+)
 
 import pyactors.cluster
 from pyactors.errors import JobDefinitionError, UnknownJobError
@@ -33,8 +38,8 @@ def runs_in(history: list[dict[str, Any]], state: str) -> list[dict[str, Any]]:
     return [run for run in history if run["state"] == state]
 
 
-@pytest.mark.timeout(240)
-def test_a_repeating_job_runs_on_time_and_its_child_after_it(
+@pytest.mark.timeout(400)
+def test_a_repeating_job_runs_on_its_schedule_and_its_child_after_it(
     cluster: pyactors.cluster.Cluster,
 ) -> None:
     jobs = cluster.jobs()
@@ -54,7 +59,6 @@ def test_a_repeating_job_runs_on_time_and_its_child_after_it(
             len(runs_in(jobs.history("every2"), "SUCCESS")) >= 4
             and runs_in(jobs.history("after"), "SUCCESS")
         ),
-        timeout=120,
         what="four scheduled runs and a dependent one",
     )
     parent, child = jobs.history("every2"), jobs.history("after")
@@ -67,28 +71,25 @@ def test_a_repeating_job_runs_on_time_and_its_child_after_it(
     # one under FORBID, never run one twice).
     gaps = [b - a for a, b in itertools.pairwise(scheduled)]
     assert all(gap >= 2 and gap % 2 == pytest.approx(0) for gap in gaps), gaps
+    # Never early; how late a busy machine starts one is not for a test.
     drift = [run["started"] - run["scheduled"] for run in succeeded]
-    assert all(0 <= d < 3 for d in drift), drift
+    assert all(d >= 0 for d in drift), drift
     finished = sorted(run["finished"] for run in succeeded)
     for run in runs_in(child, "SUCCESS"):
         assert run["trigger"] == "parents"
         assert any(f <= run["started"] for f in finished), (run, finished)
 
 
-@pytest.mark.timeout(180)
 def test_a_failing_job_is_retried_then_recorded_failed(cluster: pyactors.cluster.Cluster) -> None:
     jobs = cluster.jobs()
     jobs.add({"name": "fails", "command": "echo no >&2; exit 3", "retries": 2, "mem": 16})
     run_id = jobs.run("fails")
-    [run] = wait_for(
-        lambda: runs_in(jobs.history("fails"), "FAILED"), timeout=120, what="the run fails"
-    )
+    [run] = wait_for(lambda: runs_in(jobs.history("fails"), "FAILED"), what="the run fails")
     assert run["id"] == run_id and run["attempts"] == 3
     assert run["task_id"] == f"{run_id}.3" and "TASK_FAILED" in run["message"]
     jobs.remove("fails")
 
 
-@pytest.mark.timeout(180)
 def test_forbid_skips_runs_that_would_overlap(cluster: pyactors.cluster.Cluster) -> None:
     jobs = cluster.jobs()
     jobs.add(
@@ -104,7 +105,6 @@ def test_forbid_skips_runs_that_would_overlap(cluster: pyactors.cluster.Cluster)
         lambda: (
             runs_in(jobs.history("slow"), "SUCCESS") and runs_in(jobs.history("slow"), "SKIPPED")
         ),
-        timeout=120,
         what="a run and a skipped one",
     )
     history = jobs.history("slow")
@@ -115,35 +115,39 @@ def test_forbid_skips_runs_that_would_overlap(cluster: pyactors.cluster.Cluster)
         assert start >= end - 0.5, spans  # never two at once
 
 
-@pytest.mark.timeout(180)
 def test_replace_kills_the_running_task_for_the_new_run(
     cluster: pyactors.cluster.Cluster,
 ) -> None:
     jobs = cluster.jobs()
-    jobs.add(
-        {
-            "name": "long",
-            "command": "sleep 60",
-            "schedule": f"R/{soon(1)}/PT3S",
-            "concurrencyPolicy": "REPLACE",
-            "mem": 16,
-        }
-    )
+    jobs.add({"name": "long", "command": "sleep 600", "concurrencyPolicy": "REPLACE", "mem": 16})
 
-    def replaced() -> list[dict[str, Any]]:
-        return [r for r in runs_in(jobs.history("long"), "KILLED") if r["task_id"]]
-
-    [first, *_] = wait_for(replaced, timeout=120, what="a launched run replaced")
-    assert first["message"].startswith("replaced by run long-")
-
-    def task_state() -> str | None:
+    def task_state(task_id: str) -> str | None:
         for framework in cluster.state()["frameworks"]:
             for task in framework["tasks"] + framework["completed_tasks"]:
-                if task["id"] == first["task_id"]:
+                if task["id"] == task_id:
                     return str(task["state"])
         return None
 
-    wait_for(lambda: task_state() == "TASK_KILLED", timeout=60, what="the old task killed")
+    def run_record(run_id: str) -> dict[str, Any]:
+        (run,) = [r for r in jobs.history("long") if r["id"] == run_id]
+        return run
+
+    # The second run comes once the first one's task runs, however long that takes.
+    first_id = jobs.run("long")
+    wait_for(
+        lambda: (task := run_record(first_id)["task_id"]) and task_state(task) == "TASK_RUNNING",
+        what="the first run's task running",
+        seen=lambda: run_record(first_id),
+    )
+    second_id = jobs.run("long")
+    first = wait_for(
+        lambda: (run := run_record(first_id))["state"] == "KILLED" and run,
+        what="the first run replaced",
+        seen=lambda: run_record(first_id),
+    )
+    assert first["message"] == f"replaced by run {second_id}"
+
+    wait_for(lambda: task_state(first["task_id"]) == "TASK_KILLED", what="the old task killed")
     jobs.remove("long")
 
 
@@ -170,26 +174,33 @@ def offers_made(cluster: pyactors.cluster.Cluster) -> int:
         return int(orjson.loads(response.read())["master/offers_made"])
 
 
-@pytest.mark.timeout(120)
 def test_offers_come_only_while_a_run_waits(cluster: pyactors.cluster.Cluster) -> None:
     # The jobs framework is this cluster's only framework.
     jobs = cluster.jobs()
+    framework_id = jobs.framework.id
+
+    def no_offers_while_suppressed() -> int:
+        """Offers made so far, once allocation cycles have passed with the
+        framework suppressed and not one offer made."""
+        wait_for(
+            lambda: suppressed_with_no_offer_out(cluster, framework_id),
+            what="the jobs framework suppressed, no offer of it out",
+        )
+        made = offers_made(cluster)
+        allocation_cycles_pass(cluster)
+        assert offers_made(cluster) == made
+        return made
+
     wait_for(lambda: not any(job["activeRuns"] for job in jobs.jobs()), what="no active run")
-    time.sleep(1)  # offers already on their way arrive
-    idle = offers_made(cluster)
-    time.sleep(2)
-    assert offers_made(cluster) == idle
+    idle = no_offers_while_suppressed()
     jobs.add({"name": "huge", "command": "true", "cpus": 64})
     jobs.run("huge")  # fits no agent: waits, declining what it gets
-    wait_for(lambda: offers_made(cluster) >= idle + 2, timeout=30, what="offers while waiting")
+    wait_for(lambda: offers_made(cluster) >= idle + 2, what="offers while waiting")
     jobs.remove("huge")
-    time.sleep(1)
-    suppressed = offers_made(cluster)
-    time.sleep(2)
-    assert offers_made(cluster) == suppressed
+    no_offers_while_suppressed()
 
 
-@pytest.mark.timeout(300)
+@pytest.mark.timeout(600)
 def test_jobs_and_history_survive_a_restart_with_zookeeper(
     zookeeper: Any, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
@@ -199,7 +210,7 @@ def test_jobs_and_history_survive_a_restart_with_zookeeper(
         jobs = first.jobs()
         jobs.add({"name": "kept", "command": "echo kept", "mem": 16})
         run_id = jobs.run("kept")
-        wait_for(lambda: runs_in(jobs.history("kept"), "SUCCESS"), timeout=90, what="a run")
+        wait_for(lambda: runs_in(jobs.history("kept"), "SUCCESS"), what="a run")
     finally:
         first.shutdown()
     second = next(small_cluster(tmp_path_factory, zk=zk, agents=1))
@@ -209,7 +220,7 @@ def test_jobs_and_history_survive_a_restart_with_zookeeper(
         [run] = jobs.history("kept")
         assert (run["id"], run["state"]) == (run_id, "SUCCESS")
         jobs.run("kept")
-        wait_for(lambda: len(runs_in(jobs.history("kept"), "SUCCESS")) == 2, timeout=90)
+        wait_for(lambda: len(runs_in(jobs.history("kept"), "SUCCESS")) == 2, what="another run")
         jobs.remove("kept")
     finally:
         second.shutdown()
