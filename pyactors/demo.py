@@ -258,13 +258,9 @@ def run(
     )
     try:
         started = time.monotonic()
-        if phase is not None:
-            phase("starting framework pi")
         pi = cluster.run_framework(
             PackingScheduler, pi_tasks, result.shapes.pi, name="pi", roles=[ROLES["pi"]]
         )
-        if phase is not None:
-            phase("starting framework gang")
         jobs = [
             GangJob(f"gang-{n}", GANG_SIZE, GANG_COMMAND, result.shapes.gang_member)
             for n in range(gangs)
