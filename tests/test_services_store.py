@@ -3,7 +3,6 @@ under the cluster's ZooKeeper path (a real server)."""
 
 from __future__ import annotations
 
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,13 @@ import pyactors.cluster
 from pyactors import ray_calls
 from pyactors.frameworks.services.state import ServiceState
 from pyactors.frameworks.services.store import FileStore, ZooKeeperStore, open_store
-from tests.runtime_support import dead, wait_for
+from tests.runtime_support import (
+    PATIENCE,
+    allocation_cycles_pass,
+    dead,
+    suppressed_with_no_offer_out,
+    wait_for,
+)
 
 
 def saved_state() -> dict[str, Any]:
@@ -57,7 +62,18 @@ def test_the_zookeeper_store_keeps_the_state_under_the_cluster_path(zookeeper: A
         again.close()
 
 
-@pytest.mark.timeout(240)
+def task_ids_running(cluster: pyactors.cluster.Cluster, framework_id: str) -> set[str]:
+    """The framework's running tasks, as the master knows them."""
+    return {
+        task["id"]
+        for framework in cluster.state()["frameworks"]
+        if framework["id"] == framework_id
+        for task in framework["tasks"]
+        if task["state"] == "TASK_RUNNING"
+    }
+
+
+@pytest.mark.timeout(600)
 def test_with_zookeeper_a_restarted_framework_adopts_its_tasks_from_there(
     zookeeper: Any, tmp_path: Path
 ) -> None:
@@ -73,16 +89,25 @@ def test_with_zookeeper_a_restarted_framework_adopts_its_tasks_from_there(
         svc = cluster.services()
         app = {"id": "/kept", "cmd": "sleep 600", "instances": 2, "cpus": 0.1, "mem": 16}
         svc.deploy(app | {"portDefinitions": []})
-        before = {t["id"] for t in svc.wait("/kept", timeout=90)["tasks"]}
+        before = {t["id"] for t in svc.wait("/kept", timeout=PATIENCE)["tasks"]}
         assert not (tmp_path / "services" / "state.json").exists()
         with zk.client(zookeeper.hosts) as client:
             raw, _ = client.get(path + "/services/state")
         assert orjson.loads(raw)["frameworkId"] == svc.framework_id
         ray_calls.stop(svc.framework.handle)
-        wait_for(lambda: dead(svc.framework.handle), 30, "the framework actor gone")
+        wait_for(lambda: dead(svc.framework.handle), what="the framework actor gone")
         again = cluster.services()
         assert again.framework_id == svc.framework_id
-        time.sleep(3)  # time to launch duplicates, were it to
-        assert {t["id"] for t in again.wait("/kept", timeout=60)["tasks"]} == before
+        status = again.wait("/kept", timeout=PATIENCE)
+        # Once it says it has nothing to launch and cycles have passed, any
+        # duplicate it were to launch would have come.
+        wait_for(
+            lambda: suppressed_with_no_offer_out(cluster, again.framework_id),
+            what="the framework suppressed, no offer of it on its way",
+            seen=again.metrics,
+        )
+        allocation_cycles_pass(cluster)
+        assert {t["id"] for t in status["tasks"]} == before
+        assert task_ids_running(cluster, again.framework_id) == before
     finally:
         cluster.shutdown()
