@@ -20,7 +20,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -186,7 +186,7 @@ class DemoResult:
 
 
 class StalledError(PyactorsError):
-    """No task ended for the demo's whole patience: the cluster is stuck."""
+    """No task ended for the demo's whole `timeout`: the cluster is stuck."""
 
 
 class StatusLine:
@@ -235,7 +235,7 @@ def run(
     `timeout` seconds without any raises StalledError. `status` shows the
     phases; `record` is filled as the demo goes (see DemoResult)."""
     result = record if record is not None else DemoResult()
-    phase = status.enter if status is not None else None
+    phase: Callable[[str], None] = status.enter if status is not None else _quiet
     # The work dir outlives the demo so that the task outputs it points to
     # can be read afterwards.
     work_dir = cluster_options.pop("work_dir", None) or tempfile.mkdtemp(prefix="pyactors-demo-")
@@ -243,8 +243,7 @@ def run(
     result.shapes = machine_shapes(agents)
     began = time.monotonic()
     if not ray.is_initialized():
-        if phase is not None:
-            phase("starting Ray")
+        phase("starting Ray")
         # Its own Ray instance: one found running here (another user's, or
         # one that is shutting down) is no place for a demo.
         ray_calls.ensure_started(address="local")
@@ -266,8 +265,7 @@ def run(
             for n in range(gangs)
         ]
         gang = cluster.run_framework(Gang, jobs, name="gang", roles=[ROLES["gang"]])
-        if phase is not None:
-            phase("running")
+        phase("running")
         frameworks = {"pi": pi, "gang": gang}
         _watch(cluster, frameworks, started, pi_tasks, gangs, timeout, status, result)
         result.sandboxes = {
@@ -277,10 +275,13 @@ def run(
         result.seconds = time.monotonic() - began
     finally:
         result.start_seconds = dict(cluster.start_seconds)
-        if phase is not None:
-            phase("shutting the cluster down")
+        phase("shutting the cluster down")
         cluster.shutdown()
     return result
+
+
+def _quiet(phase: str) -> None:
+    """The phases of a demo that shows none."""
 
 
 def _watch(
@@ -397,7 +398,7 @@ def plot(result: DemoResult, path: Path) -> bool:
     shares.grid(alpha=0.3)
     rates.set_ylabel("tasks finished per second")
     rates.set_xlabel("seconds since the first framework started")
-    rates.legend(loc="upper right", fontsize="small")
+    rates.legend(loc="best", fontsize="small")
     rates.grid(alpha=0.3)
     if result.shapes is not None:
         fig.suptitle(
@@ -438,7 +439,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     result = DemoResult()
     began = time.monotonic()
-    error, code = None, 0
+    error, code, plot_path = None, 0, None
     try:
         with status_line(Console(stderr=True)) as status:
             run(
@@ -450,26 +451,36 @@ def main(argv: list[str] | None = None) -> int:
                 result,
                 work_dir=args.work_dir,
             )
+        print(_summary(result))
+        plot_path = _draw(result, args.plot or Path(result.work_dir) / "demo.png")
+        if not result.complete:
+            error, code = "not every task finished (see the states above)", 1
     except KeyboardInterrupt:
         error, code = "interrupted", 130
     except (PyactorsError, RayError, OSError) as failure:
         error, code = _one_line(failure), 1
-    plot_path = None
-    if error is None:
-        print(_summary(result))
-        plot_path = args.plot or Path(result.work_dir) / "demo.png"
-        if plot(result, plot_path):
-            print(f"\nplot: {plot_path}")
-        else:
-            plot_path = None
-            print("\n(no plot: matplotlib is not installed; pip install 'pyactors[bench]')")
-        if not result.complete:
-            error, code = "not every task finished (see the states above)", 1
     if error is not None:
         print(f"pyactors: {error}", file=sys.stderr)
     if args.report_json is not None:
-        _write_report(args.report_json, result, error, time.monotonic() - began, plot_path)
+        try:
+            _write_report(args.report_json, result, error, time.monotonic() - began, plot_path)
+        except OSError as failure:
+            print(f"pyactors: no report written: {_one_line(failure)}", file=sys.stderr)
+            code = code or 1
     return code
+
+
+def _draw(result: DemoResult, path: Path) -> Path | None:
+    """The plot's path, or None (and a note) without matplotlib."""
+    try:
+        drawn = plot(result, path)
+    except OSError as failure:
+        raise OSError(f"cannot draw the plot at {path}: {_one_line(failure)}") from failure
+    if drawn:
+        print(f"\nplot: {path}")
+        return path
+    print("\n(no plot: matplotlib is not installed; pip install 'pyactors[bench]')")
+    return None
 
 
 def _write_report(
