@@ -16,13 +16,14 @@ import pyactors.cluster
 from pyactors import InvalidArgumentError, ray_calls
 from pyactors.frameworks import Batch, Gang, GangJob
 
-# Every member marks its arrival, then waits (up to 30 s) for all GANG_SIZE
-# members of its attempt before doing three seconds of work (longer than an
-# agent under load may take to notice that a process runs).
+# Every member marks its arrival, then waits (up to 240 s) for all GANG_SIZE
+# members of its attempt; then it works until the test, which has seen every
+# member of the attempt running, lets it finish (`release_running`).
 BARRIER = (
     'dir="$BARRIER/$GANG_NAME-$GANG_ATTEMPT"; mkdir -p "$dir"; touch "$dir/$GANG_RANK"; '
     'n=0; while [ $(ls "$dir" | wc -l) -lt $GANG_SIZE ]; do '
-    "n=$((n+1)); [ $n -gt 300 ] && exit 3; sleep 0.1; done; sleep 3; echo met"
+    "n=$((n+1)); [ $n -gt 2400 ] && exit 3; sleep 0.1; done; "
+    'while [ ! -e "$dir.go" ]; do sleep 0.1; done; echo met'
 )
 
 
@@ -54,6 +55,26 @@ def ended(framework: pyactors.cluster.Framework) -> list[dict[str, Any]] | None:
     return gangs if framework.call("done") else None
 
 
+def release_running(framework: pyactors.cluster.Framework, barrier: Path) -> None:
+    """Let the members of each attempt of the framework's gangs finish once
+    the framework knows every one of them running: so they all ran at one
+    moment however slowly the agents noticed them."""
+    barrier.mkdir(parents=True, exist_ok=True)
+    for gang in framework.call("gangs"):
+        for number, attempt in enumerate(gang["attempts"]):
+            if all(m["running_at"] is not None for m in attempt["members"]):
+                (barrier / f"{gang['name']}-{number}.go").touch()
+
+
+def all_ended(
+    frameworks: list[pyactors.cluster.Framework], barrier: Path
+) -> list[list[dict[str, Any]]] | None:
+    for framework in frameworks:
+        release_running(framework, barrier)
+    results = [result for framework in frameworks if (result := ended(framework)) is not None]
+    return results if len(results) == len(frameworks) else None
+
+
 def assert_ran_together(gang: dict[str, Any]) -> None:
     """Every member ran and finished, all of them running at one moment."""
     [attempt] = gang["attempts"]
@@ -65,7 +86,7 @@ def assert_ran_together(gang: dict[str, Any]) -> None:
     assert last_start < first_end, members
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(400)
 def test_two_gangs_that_each_need_most_of_the_cluster_both_finish(
     cluster: pyactors.cluster.Cluster, tmp_path: Path
 ) -> None:
@@ -78,7 +99,11 @@ def test_two_gangs_that_each_need_most_of_the_cluster_both_finish(
     # Two agents of 2 cpus: each gang needs 3, so neither fits on one agent
     # and both cannot run at once.
     add_agents(cluster, 2, "cpus:2;mem:512")
-    results = [wait_for(partial(ended, f), 180, "both gangs ended") for f in frameworks]
+    results = wait_for(
+        partial(all_ended, frameworks, tmp_path / "barrier"),
+        what="both gangs ended",
+        seen=lambda: [f.call("gangs") for f in frameworks],
+    )
     gangs = [gang for result in results for gang in result]
     assert [g["state"] for g in gangs] == ["FINISHED", "FINISHED"], gangs
     for gang in gangs:
@@ -93,21 +118,20 @@ def test_two_gangs_that_each_need_most_of_the_cluster_both_finish(
         assert sorted(p.name for p in barrier.iterdir()) == ["0", "1", "2"]
 
 
-@pytest.mark.timeout(180)
 def test_a_gang_that_fits_one_agent_runs_there_and_a_failed_member_restarts_it(
     cluster: pyactors.cluster.Cluster, tmp_path: Path
 ) -> None:
     flaky = GangJob(
         "flaky",
         2,
-        # Rank 1 of the first attempt fails at once; rank 0 would run for a minute.
-        'if [ "$GANG_ATTEMPT" = 0 ]; then [ "$GANG_RANK" = 1 ] && exit 1; sleep 60; fi; echo ok',
+        # Rank 1 of the first attempt fails at once; rank 0 would run for ten minutes.
+        'if [ "$GANG_ATTEMPT" = 0 ]; then [ "$GANG_RANK" = 1 ] && exit 1; sleep 600; fi; echo ok',
         "cpus:1;mem:64",
         retries=1,
     )
     framework = cluster.run_framework(Gang, [flaky], 1.0, name="flaky")
     add_agents(cluster, 1, "cpus:2;mem:512")
-    [gang] = wait_for(lambda: ended(framework), 120, "the gang ended")
+    [gang] = wait_for(lambda: ended(framework), what="the gang ended")
     assert gang["state"] == "FINISHED", gang
     first, second = gang["attempts"]
     assert {m["agent_id"] for m in first["members"] + second["members"]} == {"agent-0"}
@@ -115,9 +139,13 @@ def test_a_gang_that_fits_one_agent_runs_there_and_a_failed_member_restarts_it(
     assert states == {0: "TASK_KILLED", 1: "TASK_FAILED"}
     assert [m["state"] for m in second["members"]] == ["TASK_FINISHED"] * 2
     assert gang["failures"][0].startswith("attempt 0: flaky-a0-1 TASK_FAILED")
-    # Done and nothing left to run: the framework asked for no more offers.
-    allocator = cluster.state()["allocator"]["frameworks"][framework.id]
-    assert allocator["suppressed_roles"] == ["*"]
+    # Done and nothing left to run: the framework asks for no more offers.
+    wait_for(
+        lambda: (
+            cluster.state()["allocator"]["frameworks"][framework.id]["suppressed_roles"] == ["*"]
+        ),
+        what="the framework suppressed",
+    )
 
 
 def test_bad_framework_arguments_are_typed_errors(cluster: pyactors.cluster.Cluster) -> None:
