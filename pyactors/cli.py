@@ -628,18 +628,18 @@ def down(address: str | None) -> None:
     click.echo(f"pyactors is down ({len(stopped)} actors stopped)")
 
 
-@main.command()
-@click.option("--agents", type=click.IntRange(min=1), default=4, show_default=True)
-@click.option("--pi-tasks", type=click.IntRange(min=0), default=300, show_default=True)
-@click.option("--gangs", type=click.IntRange(min=0), default=20, show_default=True)
-@click.option("--timeout", type=click.FloatRange(min=0), default=120.0, show_default=True)
-def demo(agents: int, pi_tasks: int, gangs: int, timeout: float) -> None:
-    """Run the main job: two frameworks side by side on a local cluster
-    (exit code 1 if their work did not all end in time)."""
+@main.command(
+    context_settings={"ignore_unknown_options": True, "help_option_names": []},
+    add_help_option=False,
+)
+@click.argument("options", nargs=-1, type=click.UNPROCESSED)
+def demo(options: tuple[str, ...]) -> None:
+    """Run the main job: two frameworks side by side on a local cluster,
+    with the options of `python3 -m pyactors.demo` (`pyactors demo --help`
+    lists them; exit code 1 if it failed or stalled)."""
     from pyactors import demo as job
 
-    argv = ["--agents", str(agents), "--pi-tasks", str(pi_tasks), "--gangs", str(gangs)]
-    sys.exit(job.main([*argv, "--timeout", str(timeout)]))
+    sys.exit(job.main(list(options)))
 
 
 @main.group()
