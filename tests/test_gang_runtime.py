@@ -51,8 +51,11 @@ def barrier_job(name: str, size: int, barrier: Path, retries: int = 0) -> GangJo
 
 
 def ended(framework: pyactors.cluster.Framework) -> list[dict[str, Any]] | None:
+    # Done first: the gangs read after it are final ones.
+    if not framework.call("done"):
+        return None
     gangs: list[dict[str, Any]] = framework.call("gangs")
-    return gangs if framework.call("done") else None
+    return gangs
 
 
 def release_running(framework: pyactors.cluster.Framework, barrier: Path) -> None:
