@@ -15,6 +15,7 @@ from typing import Any
 
 import orjson
 import pytest
+from runtime_support import PATIENCE
 
 from pyactors import Resources
 from pyactors.simulate import (
@@ -163,6 +164,7 @@ def test_bad_flags_are_refused(capsys: pytest.CaptureFixture[str]) -> None:
     assert "--agents" in capsys.readouterr().err
 
 
+@pytest.mark.timeout(300)
 def test_command_line(tmp_path: Path) -> None:
     # Outside the checkout, so the installed package (with its extension) runs.
     result = subprocess.run(
@@ -170,7 +172,7 @@ def test_command_line(tmp_path: Path) -> None:
         cwd=tmp_path,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=PATIENCE,
         check=False,
     )
     assert result.returncode == 0, result.stderr
