@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from runtime_support import Launcher, small_cluster, wait_for
+from runtime_support import PATIENCE, Launcher, small_cluster, wait_for
 from test_cli import cli
 from test_http_api import get, request
 
@@ -157,14 +157,14 @@ def test_logs_follow_sees_new_lines_and_exits_when_the_task_ends(
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        assert lines.get(timeout=60) == "first\n"
+        assert lines.get(timeout=PATIENCE) == "first\n"
         # The task is still running, waiting for this: the next line is new.
         assert framework.call("states", task_id)[-1] == "TASK_RUNNING"
         sandbox = cluster.sandbox(task_id)
         assert sandbox is not None
         Path(sandbox, "go").touch()
-        assert lines.get(timeout=60) == "second\n"
-        assert follower.wait(timeout=60) == 0
+        assert lines.get(timeout=PATIENCE) == "second\n"
+        assert follower.wait(timeout=PATIENCE) == 0
         assert "TASK_FINISHED" in framework.call("states", task_id)
     finally:
         if follower.poll() is None:
@@ -239,11 +239,12 @@ def test_logs_rotate_past_their_size_and_the_current_file_has_the_newest(
     short_lived: pyactors.cluster.Cluster,
 ) -> None:
     url = short_lived.url
-    # About 100 kB at 20 kB/s, then a last line; it keeps running after.
+    # About 100 kB at 20 kB/s, then a last line; it keeps running after (its
+    # sandbox would be collected 3 s after it ended).
     line = "x" * 90
     write = (
         f'i=0; while [ $i -lt 1000 ]; do echo "$i {line}"; i=$((i+1)); '
-        "[ $((i % 20)) -eq 0 ] && sleep 0.1; done; echo LAST; sleep 60"
+        "[ $((i % 20)) -eq 0 ] && sleep 0.1; done; echo LAST; sleep 600"
     )
     framework, task_id = launch(short_lived, write)
     wait_state(framework, task_id, "TASK_RUNNING")
@@ -268,19 +269,23 @@ def test_logs_rotate_past_their_size_and_the_current_file_has_the_newest(
     short_lived.teardown(framework)
 
 
-@pytest.mark.timeout(240)
+@pytest.mark.timeout(400)
 def test_finished_sandboxes_are_collected_after_their_age_and_running_ones_kept(
-    short_lived: pyactors.cluster.Cluster,
+    short_lived: pyactors.cluster.Cluster, tmp_path: Path
 ) -> None:
     url = short_lived.url
-    running, running_id = launch(short_lived, "echo still here; sleep 120")
+    running, running_id = launch(short_lived, "echo still here; sleep 600")
     wait_state(running, running_id, "TASK_RUNNING")
-    done, done_id = launch(short_lived, "echo done")
-    wait_state(done, done_id, "TASK_FINISHED")
-    sandbox = Path(wait_for(lambda: short_lived.sandbox(done_id), what="the finished sandbox"))
+    # It ends when the test has read its log: its sandbox goes 3 s after.
+    go = tmp_path / "go"
+    done, done_id = launch(short_lived, f"echo done; while [ ! -e {go} ]; do sleep 0.1; done")
+    wait_state(done, done_id, "TASK_RUNNING")
+    sandbox = Path(wait_for(lambda: short_lived.sandbox(done_id), what="the sandbox"))
     running_sandbox = short_lived.sandbox(running_id)
-    assert get(url, f"/tasks/{done_id}/logs/stdout")["data"] == "done\n"
-    wait_for(lambda: not sandbox.exists(), timeout=60, what="the finished sandbox is collected")
+    wait_for(lambda: get(url, f"/tasks/{done_id}/logs/stdout")["data"] == "done\n", what="its log")
+    go.touch()
+    wait_state(done, done_id, "TASK_FINISHED")
+    wait_for(lambda: not sandbox.exists(), what="the finished sandbox is collected")
     status, body = request(url, f"/tasks/{done_id}/logs/stdout")
     assert status == 404 and body["error"] == "sandbox_gone", body
     # The agent's own message, without Ray's wrapping.
