@@ -20,12 +20,15 @@ from typing import Any
 import psutil
 import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
-from runtime_support import Launcher, small_cluster, wait_for
+from runtime_support import PATIENCE, Launcher, small_cluster, wait_for
 
 import pyactors.cluster
 from pyactors import Resources
 from pyactors.operations import TaskInfo
 from pyactors.webui import FOLDER, load_assets
+
+# The page tests wait for several things each, as long as a busy machine needs.
+pytestmark = pytest.mark.timeout(600)
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = Path(__file__).parent / "out" / "webui.png"
@@ -33,8 +36,9 @@ SCREENSHOT = Path(__file__).parent / "out" / "webui.png"
 EVIL_NAME = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
 EVIL_LABEL = "<b onmouseover=alert(1)>bold</b>"
 
-WEB_TASKS = [(f"web-{i}", "sleep 300", "cpus:0.25;mem:32") for i in range(3)]
-EVIL_TASK = ("web-evil", "sleep 300", "cpus:0.1;mem:16")
+# The web tasks run for as long as the module's tests may take.
+WEB_TASKS = [(f"web-{i}", "sleep 3600", "cpus:0.25;mem:32") for i in range(3)]
+EVIL_TASK = ("web-evil", "sleep 3600", "cpus:0.1;mem:16")
 BATCH_DONE = [(f"batch-{i}", "echo done", "cpus:0.5;mem:64") for i in range(2)]
 BATCH_FAILED = ("batch-failed", "exit 3", "cpus:0.5;mem:64")
 
@@ -114,15 +118,18 @@ def browser() -> Iterator[Browser]:
         pytest.skip(f"Chromium is not installed ({CHROMIUM} is missing): apt-get install chromium")
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(
-            executable_path=CHROMIUM, chromium_sandbox=False, args=["--no-sandbox"], timeout=60_000
+            executable_path=CHROMIUM,
+            chromium_sandbox=False,
+            args=["--no-sandbox"],
+            timeout=PATIENCE * 1000,
         )
         try:
             yield launched
         finally:
             launched.close()
     # Every Chromium process must be gone; any left over is ended and reported.
-    deadline = time.monotonic() + 30
-    while (left := _chromium_processes()) and time.monotonic() < deadline:
+    started = time.monotonic()
+    while (left := _chromium_processes()) and time.monotonic() - started < PATIENCE:
         time.sleep(0.2)
     for process in left:
         process.kill()
@@ -133,7 +140,7 @@ def browser() -> Iterator[Browser]:
 def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1440, "height": 900})
     # A loaded machine (Ray, other tests) may be slow to answer.
-    context.set_default_timeout(60_000)
+    context.set_default_timeout(PATIENCE * 1000)
     opened = context.new_page()
     errors: list[str] = []
     opened.on("pageerror", lambda error: errors.append(str(error)))
@@ -171,7 +178,7 @@ def get_body(url: str, path: str) -> tuple[http.client.HTTPResponse, bytes]:
 
 def open_ui(page: Page, url: str, fragment: str = "") -> None:
     page.goto(f"{url}/{fragment}")
-    page.wait_for_selector("body[data-loaded=true]", timeout=60_000)
+    page.wait_for_selector("body[data-loaded=true]", timeout=PATIENCE * 1000)
 
 
 def task_rows(page: Page) -> list[dict[str, str]]:
@@ -258,7 +265,7 @@ def test_share_history_has_every_framework(
         both = [all(column) for column in zip(*present, strict=True)]
         return shown if len(present) == 2 and sum(both) >= 2 else None
 
-    shown = wait_for(history, timeout=90, what="two share samples")
+    shown = wait_for(history, what="two share samples")
     assert shown["interval_seconds"] > 0 and shown["window_seconds"] >= shown["interval_seconds"]
     assert shown["times"] == sorted(shown["times"])
     series = {(s["framework_id"], s["role"]): s for s in shown["series"]}
@@ -381,7 +388,7 @@ def test_updates_live(cluster: pyactors.cluster.Cluster, page: Page) -> None:
     url = cluster.url
     open_ui(page, url)
     late = cluster.run_framework(
-        Launcher, [("late-0", "sleep 300", "cpus:0.25;mem:16")], name="late", roles=["late"]
+        Launcher, [("late-0", "sleep 3600", "cpus:0.25;mem:16")], name="late", roles=["late"]
     )
     try:
         wait_for(
