@@ -141,7 +141,7 @@ def test_accepting_offers_of_two_agents_is_an_error(cluster: pyactors.cluster.Cl
 
 def test_kill_and_reconcile(cluster: pyactors.cluster.Cluster) -> None:
     framework = cluster.run_framework(
-        Recorder, 1, "sleep 30", False, "k", name="killer", roles=["k"]
+        Recorder, 1, "sleep 600", False, "k", name="killer", roles=["k"]
     )
 
     def states() -> list[str]:

@@ -210,7 +210,7 @@ def test_the_agent_removes_a_finished_sandbox_and_keeps_a_running_one(
     agent = AgentState("agent-1", tmp_path, sandbox_gc_seconds=30.0)
     agents.append(agent)
     started = time.monotonic()
-    agent.launch("fw", [task("done", "echo bye"), task("busy", "sleep 60")], now=started)
+    agent.launch("fw", [task("done", "echo bye"), task("busy", "sleep 600")], now=started)
     seen = poll_until(
         agent, lambda seen: any(s.state is TaskState.TASK_FINISHED for s in seen), acknowledge=True
     )
