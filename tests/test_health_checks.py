@@ -290,7 +290,7 @@ def test_the_agent_kills_a_task_failing_its_check(agent: AgentState) -> None:
         max_consecutive_failures=2,
     )
     task = TaskInfo(
-        "sick", "sick", Resources.parse("cpus:0.1"), command="sleep 60", health_check=check
+        "sick", "sick", Resources.parse("cpus:0.1"), command="sleep 600", health_check=check
     )
     agent.launch("fw", [task], now=time.monotonic())
     seen = drive(agent, lambda seen: seen[-1].state.is_terminal)

@@ -239,7 +239,7 @@ def test_operator_calls(cluster: pyactors.cluster.Cluster, url: str) -> None:
 
     # Kill a running task, then tear its framework down.
     framework = cluster.run_framework(
-        Launcher, [("sleeper", "sleep 60", "cpus:0.5;mem:32")], name="victim", roles=["ops"]
+        Launcher, [("sleeper", "sleep 600", "cpus:0.5;mem:32")], name="victim", roles=["ops"]
     )
     wait_for(lambda: "TASK_RUNNING" in framework.call("states", "sleeper"), what="it runs")
     status, answer = request(url, "/master/kill", {"task_id": "sleeper"})
@@ -257,7 +257,7 @@ def test_draining_an_agent_kills_its_tasks_and_stops_its_offers(
     cluster: pyactors.cluster.Cluster, url: str
 ) -> None:
     framework = cluster.run_framework(
-        Launcher, [("drained", "sleep 60", "cpus:0.5;mem:32")], name="drain", roles=["drain"]
+        Launcher, [("drained", "sleep 600", "cpus:0.5;mem:32")], name="drain", roles=["drain"]
     )
     try:
         wait_for(lambda: "TASK_RUNNING" in framework.call("states", "drained"), what="it runs")

@@ -71,7 +71,7 @@ def test_a_failing_command_is_task_failed_with_its_code(tmp_path: Path) -> None:
 
 
 def test_kill_escalates_to_sigkill_after_the_grace_period(tmp_path: Path) -> None:
-    process = start(tmp_path, "trap '' TERM; sleep 60 & wait; sleep 60")
+    process = start(tmp_path, "trap '' TERM; sleep 600 & wait; sleep 600")
     assert process.poll(0.0).state is TaskState.TASK_RUNNING
     # The shell sets its trap before it starts its child: with the child
     # there, TERM is ignored and only the escalation can end the task.
