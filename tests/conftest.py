@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 import ray
 from ray.cluster_utils import Cluster
+from runtime_support import PATIENCE
 
 from pyactors import ray_calls
 
@@ -24,8 +25,9 @@ def ray_cluster() -> Iterator[Cluster]:
     cluster = Cluster(
         initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False}
     )
-    cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
+    # Ray's own wait for a node is 30 s: too short for a busy machine.
+    cluster.add_node(wait=False, num_cpus=1)
+    cluster.wait_for_nodes(timeout=PATIENCE)
     ray_calls.ensure_started(address=cluster.address)
     yield cluster
     ray.shutdown()

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 from ray.cluster_utils import Cluster
-from runtime_support import Launcher, processes_in, sandbox_of, task_agent, wait_for
+from runtime_support import (
+    PATIENCE,
+    Launcher,
+    processes_in,
+    sandbox_of,
+    task_agent,
+    wait_for,
+)
 
 import pyactors.cluster
 from pyactors import Resources, ray_calls
@@ -44,8 +51,8 @@ class OnePerAgent(Launcher):
 
 @pytest.fixture
 def extra_node(ray_cluster: Cluster) -> Iterator[object]:
-    node = ray_cluster.add_node(num_cpus=1)
-    ray_cluster.wait_for_nodes()
+    node = ray_cluster.add_node(wait=False, num_cpus=1)
+    ray_cluster.wait_for_nodes(timeout=PATIENCE)
     yield node
     if node in ray_cluster.worker_nodes:
         ray_cluster.remove_node(node)

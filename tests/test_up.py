@@ -208,11 +208,11 @@ def test_connect_runs_a_framework_whose_tasks_run_on_their_agents_nodes(
 def test_a_joining_node_gets_an_agent_and_a_leaving_ones_tasks_are_unreachable(
     ray_cluster: Cluster, standing: Standing
 ) -> None:
-    node = ray_cluster.add_node(num_cpus=1)
+    node = ray_cluster.add_node(wait=False, num_cpus=1)
     sandbox = None
     cluster = pyactors.connect(standing.address)
     try:
-        ray_cluster.wait_for_nodes()
+        ray_cluster.wait_for_nodes(timeout=PATIENCE)
         agent_id = agent_id_of(node.node_id)
         joined = wait_for(
             lambda: agents_by_node(standing.url).get(node.node_id), what="the new node's agent"
