@@ -209,7 +209,7 @@ class LoadBalancer:
         work_dir: str,
         bind_host: str = "127.0.0.1",
         haproxy: str = "haproxy",
-        ready_timeout: float = 30.0,
+        ready_timeout: float = 300.0,
     ) -> None:
         binary = shutil.which(haproxy)
         if binary is None:

@@ -68,12 +68,14 @@ class Services:
         return f"http://{self.bind_host}:{self.framework.call('service_port', app_id)}"
 
     def wait(
-        self, app_id: str, healthy: int | None = None, timeout: float = 60.0
+        self, app_id: str, healthy: int | None = None, timeout: float = 600.0
     ) -> dict[str, Any]:
         """Block until `healthy` instances (default: the app's count) are
         healthy (running, for an app without health checks) and, when
         `healthy` is not given, no deployment is under way; returns the
-        app's status. TimeoutError saying what was seen otherwise."""
+        app's status. TimeoutError saying what was seen otherwise (the
+        default bound is generous: deploying on a busy machine is slow, not
+        failed; a deployment that cannot progress shows in `_seen`)."""
         deadline = time.monotonic() + timeout
         while True:
             status = self.app(app_id)
