@@ -40,14 +40,16 @@ from typing import Any
 
 import outputs
 
-import pyactors.cluster
-from pyactors import Resources, ray_calls
-from pyactors.agent_pool import AgentPoolActor
-from pyactors.framework_pool import FrameworkPoolActor
-from pyactors.master_state import MasterConfig
-from pyactors.offer_book import OfferInfo
-from pyactors.operations import Launch, TaskInfo
-from pyactors.scheduler import Driver, Scheduler
+import pyactors
+from pyactors import Resources
+from pyactors.agent.pool import AgentPoolActor
+from pyactors.core.operations import Launch, TaskInfo
+from pyactors.master.offer_book import OfferInfo
+from pyactors.master.state import MasterConfig
+from pyactors.runtime import ray_calls
+from pyactors.runtime.cluster import Cluster
+from pyactors.scheduler.api import Driver, Scheduler
+from pyactors.scheduler.pool import FrameworkPoolActor
 
 OUT = Path(__file__).parent / "out"
 # One task slot per agent: at 50,000 agents and 30 s tasks that is already
@@ -82,7 +84,7 @@ class Greedy(Scheduler):
 def run_scale(
     agents: int, frameworks: int, task_seconds: float, warmup: float, window: float
 ) -> dict[str, Any]:
-    cluster = pyactors.cluster.start(
+    cluster = pyactors.start(
         agents=0,
         allocation_interval=1.0,
         config=MasterConfig(agent_timeout=120.0, offer_timeout=60.0),
@@ -133,7 +135,7 @@ def master_cpu(sample: dict[str, Any]) -> float:
     return float(usage["cpu_user_seconds"] + usage["cpu_system_seconds"])
 
 
-def sample(cluster: pyactors.cluster.Cluster, pool: Any) -> dict[str, Any]:
+def sample(cluster: Cluster, pool: Any) -> dict[str, Any]:
     return {
         "at": time.monotonic(),
         "pool": ray_calls.ask(pool, "figures", timeout=120),

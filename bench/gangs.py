@@ -33,16 +33,16 @@ from typing import Any
 
 import outputs
 
-import pyactors.cluster
-from pyactors import ray_calls
+import pyactors
 from pyactors.frameworks import Gang, GangJob
+from pyactors.runtime import ray_calls
 
 OUT = Path(__file__).parent / "out"
 
 
 def run_once(gangs: int, work: float, hold_timeout: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="pyactors-bench-gangs-") as work_dir:
-        cluster = pyactors.cluster.start(agents=0, work_dir=work_dir, allocation_interval=0.1)
+        cluster = pyactors.start(agents=0, work_dir=work_dir, allocation_interval=0.1)
         try:
             frameworks = [
                 cluster.run_framework(

@@ -32,8 +32,8 @@ from typing import Any
 
 import outputs
 
-import pyactors.cluster
-from pyactors import ray_calls
+import pyactors
+from pyactors.runtime import ray_calls
 
 OUT = Path(__file__).parent / "out"
 PERIODS = {"every2a": 2, "every2b": 2, "every3": 3, "every5": 5}
@@ -41,7 +41,7 @@ PERIODS = {"every2a": 2, "every2b": 2, "every3": 3, "every5": 5}
 
 def run(seconds: float, allocation_interval: float) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="pyactors-bench-jobs-") as work_dir:
-        cluster = pyactors.cluster.start(
+        cluster = pyactors.start(
             agents=2,
             agent_resources="cpus:2;mem:1024",
             work_dir=work_dir,

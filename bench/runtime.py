@@ -41,12 +41,13 @@ from typing import Any
 
 import outputs
 
-import pyactors.cluster
-from pyactors import Resources, ray_calls
-from pyactors.offer_book import OfferInfo
-from pyactors.operations import Launch, TaskInfo
-from pyactors.scheduler import Driver, Scheduler
-from pyactors.tasks import TaskStatus
+import pyactors
+from pyactors import Resources
+from pyactors.core.operations import Launch, TaskInfo
+from pyactors.core.tasks import TaskStatus
+from pyactors.master.offer_book import OfferInfo
+from pyactors.runtime import ray_calls
+from pyactors.scheduler.api import Driver, Scheduler
 
 OUT = Path(__file__).parent / "out"
 TASK = "cpus:0.1;mem:16"
@@ -136,7 +137,7 @@ def latencies(figures: dict[str, Any], start: float, end: float) -> list[float]:
 def run(seconds: float, warmup: float, agents: int, parent: str | None) -> dict[str, Any]:
     reference = reference_rate(min(seconds, 5.0), parent)
     with tempfile.TemporaryDirectory(dir=parent, prefix="pyactors-bench-") as work_dir:
-        cluster = pyactors.cluster.start(
+        cluster = pyactors.start(
             agents=agents,
             agent_resources="cpus:4;mem:4096",
             allocation_interval=1.0,

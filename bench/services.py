@@ -38,9 +38,10 @@ from typing import Any
 import outputs
 import psutil
 
-import pyactors.cluster
-from pyactors import ray_calls
+import pyactors
 from pyactors.frameworks.services.client import Services
+from pyactors.runtime import ray_calls
+from pyactors.runtime.cluster import Cluster
 
 OUT = Path(__file__).parent / "out"
 APP = "/bench-web"
@@ -89,7 +90,7 @@ class Client(threading.Thread):
             time.sleep(0.02)
 
 
-def kill_instance(cluster: pyactors.cluster.Cluster, task_id: str) -> None:
+def kill_instance(cluster: Cluster, task_id: str) -> None:
     sandbox = cluster.sandbox(task_id)
     for process in psutil.process_iter(["cwd"]):
         if process.info["cwd"] == sandbox:
@@ -99,7 +100,7 @@ def kill_instance(cluster: pyactors.cluster.Cluster, task_id: str) -> None:
 
 
 def round_once(
-    cluster: pyactors.cluster.Cluster, svc: Services, client: Client, timeout: float = 120
+    cluster: Cluster, svc: Services, client: Client, timeout: float = 120
 ) -> dict[str, Any]:
     before = {t["id"] for t in svc.wait(APP, timeout=timeout)["tasks"]}
     victim = sorted(before)[0]
@@ -134,7 +135,7 @@ def round_once(
 
 def run(rounds: int, interval: float) -> dict[str, Any]:
     work = tempfile.mkdtemp(prefix="pyactors-bench-services-")
-    cluster = pyactors.cluster.start(
+    cluster = pyactors.start(
         agents=3, agent_resources="cpus:2;mem:1024", work_dir=work, allocation_interval=0.2
     )
     try:

@@ -4,7 +4,7 @@
 The master state is built directly (no Ray, simulated agents): N agents of
 cpus:16;mem:64 GiB with ports, 50 frameworks over 10 roles, and T running
 tasks spread over them by accepting offers. Each endpoint's answer is
-rendered (`pyactors.state_json`) and encoded with orjson, as the HTTP
+rendered (`pyactors.api.state_json`) and encoded with orjson, as the HTTP
 handler does, while the master's event loop waits: that is the time it
 blocks the master. A task's JSON is reused while its status and usage are
 unchanged, so "/master/state" is a repeated request and "(cold)" one where
@@ -32,9 +32,9 @@ import orjson
 from outputs import write
 
 from pyactors import Resources
-from pyactors import state_json as sj
-from pyactors.master_state import MasterConfig, MasterState, SendOffers
-from pyactors.operations import Launch, TaskInfo
+from pyactors.api import state_json as sj
+from pyactors.core.operations import Launch, TaskInfo
+from pyactors.master.state import MasterConfig, MasterState, SendOffers
 
 SCALES = [(100, 1_000), (1_000, 10_000), (2_000, 20_000)]
 FRAMEWORKS = 50

@@ -8,6 +8,18 @@ first used.
 from typing import TYPE_CHECKING, Any
 
 from pyactors._core import Resources
+from pyactors.core.operations import (
+    Create,
+    Destroy,
+    HealthCheck,
+    Launch,
+    LaunchGroup,
+    Reserve,
+    TaskInfo,
+    Unreserve,
+)
+from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
+from pyactors.core.version import VERSION
 from pyactors.errors import (
     AllocatorError,
     DuplicateError,
@@ -18,31 +30,20 @@ from pyactors.errors import (
     UnknownFrameworkError,
     UnknownTaskError,
 )
-from pyactors.operations import (
-    Create,
-    Destroy,
-    HealthCheck,
-    Launch,
-    LaunchGroup,
-    Reserve,
-    TaskInfo,
-    Unreserve,
-)
-from pyactors.tasks import Reason, Source, TaskState, TaskStatus
 
 if TYPE_CHECKING:
-    from pyactors.cluster import Cluster, connect, start, up
-    from pyactors.scheduler import Driver, Scheduler
-    from pyactors.supervisor import down
+    from pyactors.runtime.cluster import Cluster, connect, start, up
+    from pyactors.runtime.supervisor import down
+    from pyactors.scheduler.api import Driver, Scheduler
 
 _RUNTIME = {
-    "Cluster": "pyactors.cluster",
-    "start": "pyactors.cluster",
-    "Scheduler": "pyactors.scheduler",
-    "Driver": "pyactors.scheduler",
-    "up": "pyactors.cluster",
-    "connect": "pyactors.cluster",
-    "down": "pyactors.supervisor",
+    "Cluster": "pyactors.runtime.cluster",
+    "start": "pyactors.runtime.cluster",
+    "Scheduler": "pyactors.scheduler.api",
+    "Driver": "pyactors.scheduler.api",
+    "up": "pyactors.runtime.cluster",
+    "connect": "pyactors.runtime.cluster",
+    "down": "pyactors.runtime.supervisor",
 }
 
 
@@ -85,4 +86,4 @@ __all__ = [
     "start",
     "up",
 ]
-__version__ = "0.1.0"
+__version__ = VERSION

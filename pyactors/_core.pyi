@@ -116,7 +116,7 @@ _ResourcesArgument = Resources | str | dict[str, Any]
 
 @final
 class Allocator:
-    """The raw Rust allocator; `pyactors.allocator.Allocator` is its typed facade."""
+    """The raw Rust allocator; `pyactors.core.allocator.Allocator` is its typed facade."""
 
     def __new__(
         cls,

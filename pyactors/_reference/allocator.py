@@ -1,6 +1,6 @@
 """The reference allocator: the executable specification of the Rust core.
 
-Plain, readable Python with no attention to speed. `pyactors.allocator.Allocator`
+Plain, readable Python with no attention to speed. `pyactors.core.allocator.Allocator`
 (Rust) must return exactly the offers this class returns for the same calls;
 the differential tests drive both and compare after every step.
 
@@ -73,6 +73,8 @@ from pyactors._reference.resources import (
     validate_role,
 )
 from pyactors._reference.rng import SplitMix64
+from pyactors.core.offer import Offer
+from pyactors.core.quota import QuotaArgument, quota_quantities
 from pyactors.errors import (
     DuplicateError,
     InvalidArgumentError,
@@ -80,8 +82,6 @@ from pyactors.errors import (
     UnknownAgentError,
     UnknownFrameworkError,
 )
-from pyactors.offer import Offer
-from pyactors.quota import QuotaArgument, quota_quantities
 
 GPU_CAPABILITY = "GPU_RESOURCES"
 DEFAULT_MIN_ALLOCATABLE = ("cpus:0.01", "mem:32")
@@ -200,7 +200,7 @@ class _Quota:
 
 
 class ReferenceAllocator:
-    """Pure-Python twin of `pyactors.allocator.Allocator`; see the module doc."""
+    """Pure-Python twin of `pyactors.core.allocator.Allocator`; see the module doc."""
 
     def __init__(
         self,
@@ -440,7 +440,7 @@ class ReferenceAllocator:
         limit: QuotaArgument | None = None,
     ) -> None:
         """Guarantee (served first) and limit (never exceeded) for a role's
-        subtree, as unreserved scalar quantities (see `pyactors.quota`). An
+        subtree, as unreserved scalar quantities (see `pyactors.core.quota`). An
         empty guarantee with no limit removes the quota."""
         validate_role(role)
         if role == "*":

@@ -11,9 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pyactors._core import Resources
-from pyactors.offer_book import OfferInfo
-from pyactors.operations import Operation
-from pyactors.scheduler import Driver
+from pyactors.core.operations import Operation
+from pyactors.master.offer_book import OfferInfo
+from pyactors.scheduler.api import Driver
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
 """The load balancer in front of the apps (what marathon-lb does): HAProxy
-(`pyactors.frameworks.haproxy`) fed with each service port's live
+(`pyactors.frameworks.services.haproxy`) fed with each service port's live
 endpoints, reloaded only when they change, started with the first app that
 has a service port."""
 
@@ -15,7 +15,7 @@ from functools import lru_cache
 import psutil
 
 from pyactors.errors import LoadBalancerError
-from pyactors.frameworks import haproxy
+from pyactors.frameworks.services import haproxy
 from pyactors.frameworks.services.model import Frontend
 
 logger = logging.getLogger(__name__)

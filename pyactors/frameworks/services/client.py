@@ -10,10 +10,10 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pyactors.marathon_app import parse_app
+from pyactors.frameworks.services.app_definition import parse_app
 
 if TYPE_CHECKING:
-    from pyactors.cluster import Framework
+    from pyactors.runtime.cluster import Framework
 
 
 class Services:

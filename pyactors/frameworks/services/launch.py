@@ -4,10 +4,10 @@ its Marathon environment, its health checks on the task's host ports, and
 
 from __future__ import annotations
 
-from pyactors import persistent_volumes
+from pyactors.agent import volumes as persistent_volumes
+from pyactors.core.operations import HealthCheck, TaskInfo
+from pyactors.frameworks.services.app_definition import HealthCheck as AppHealthCheck
 from pyactors.frameworks.services.model import LaunchPlan
-from pyactors.marathon_app import HealthCheck as AppHealthCheck
-from pyactors.operations import HealthCheck, TaskInfo
 
 
 def task_info(plan: LaunchPlan) -> TaskInfo:

@@ -9,8 +9,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyactors._core import Resources
-from pyactors.marathon_app import AppDefinition, parse_app
-from pyactors.tasks import TaskState
+from pyactors.core.tasks import TaskState
+from pyactors.frameworks.services.app_definition import AppDefinition, parse_app
 
 
 def iso(seconds: float | None) -> str | None:

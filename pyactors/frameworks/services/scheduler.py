@@ -22,14 +22,14 @@ from typing import Any
 
 import orjson
 
+from pyactors.core.operations import Launch
+from pyactors.core.tasks import TaskStatus
 from pyactors.frameworks.services.balancer import Balancer
 from pyactors.frameworks.services.launch import task_info
 from pyactors.frameworks.services.state import ServiceState
 from pyactors.frameworks.services.store import StateStore, open_store
-from pyactors.offer_book import OfferInfo
-from pyactors.operations import Launch
-from pyactors.scheduler import Driver, Scheduler
-from pyactors.tasks import TaskStatus
+from pyactors.master.offer_book import OfferInfo
+from pyactors.scheduler.api import Driver, Scheduler
 
 logger = logging.getLogger(__name__)
 

@@ -44,7 +44,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pyactors._core import Resources
+from pyactors.core.operations import Create, Destroy, Operation, Reserve, Unreserve, unreserved_form
+from pyactors.core.tasks import TaskState, TaskStatus
 from pyactors.errors import DuplicateError, InvalidArgumentError, UnknownAppError
+from pyactors.frameworks.services.app_definition import AppDefinition, normalize_app_id, parse_app
 from pyactors.frameworks.services.model import (
     AppRecord,
     Deployment,
@@ -55,17 +58,14 @@ from pyactors.frameworks.services.model import (
     Volume,
     iso,
 )
-from pyactors.marathon_app import AppDefinition, normalize_app_id, parse_app
-from pyactors.offer_book import OfferInfo
-from pyactors.operations import Create, Destroy, Operation, Reserve, Unreserve, unreserved_form
-from pyactors.placement import (
+from pyactors.frameworks.services.placement import (
     Placement,
     assign_service_ports,
     meets_constraints,
     select_app_ports,
     task_environment,
 )
-from pyactors.tasks import TaskState, TaskStatus
+from pyactors.master.offer_book import OfferInfo
 
 _LIVE = frozenset(
     {

@@ -11,8 +11,8 @@ from typing import Any, Protocol
 import orjson
 from kazoo.client import KazooClient
 
-from pyactors.election import parse_zk_url
-from pyactors.leader import close_client, zk_client
+from pyactors.ha.election import parse_zk_url
+from pyactors.ha.leader import close_client, zk_client
 
 # Under the cluster's zk path.
 ZNODE = "/services/state"

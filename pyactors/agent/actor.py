@@ -1,0 +1,215 @@
+"""The agent actor: a thin async shell over `AgentState`.
+
+It registers with the master, then on a short timer polls its tasks and
+sends each batch of status updates in one message, and heartbeats; a master
+that no longer knows it makes it register again with its tasks.
+
+With ZooKeeper it follows the leader (`pyactors.ha.leader`): on every change it
+registers with the new leader, reporting every task it holds, then resends
+all unacknowledged updates at once. Until then its updates wait here.
+
+Health checks run as tasks of the actor's event loop beside the timer loop
+(`pyactors.agent.health_checks`), so a slow probe delays nothing; their results
+become updates at the next poll.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from pyactors.agent import health_checks, sandboxes
+from pyactors.agent import resources as agent_resources
+from pyactors.agent.sandbox_files import FileChunk
+from pyactors.agent.state import AgentState
+from pyactors.agent.task_process import sandbox_path
+from pyactors.core.operations import HealthCheck, TaskInfo
+from pyactors.errors import NotLeaderError, PyactorsError
+from pyactors.ha.leader import LeaderFollower, MasterLocation
+from pyactors.runtime import ray_calls
+
+logger = logging.getLogger(__name__)
+
+
+class AgentActor:
+    def __init__(
+        self,
+        agent_id: str,
+        location: MasterLocation,
+        resources: str | None,
+        work_dir: str,
+        attributes: dict[str, str] | None = None,
+        poll_interval: float = 0.05,
+        heartbeat_interval: float = 1.0,
+        retry_interval: float = 10.0,
+        message_interval: float = 0.25,
+        slice_index: int = 0,
+        slices: int = 1,
+        hostname: str | None = None,
+        sandbox_gc_seconds: float = 7 * 24 * 3600.0,
+        max_log_bytes: int | None = 10 * 1024 * 1024,
+        log_files: int = 5,
+    ) -> None:
+        """`resources` and `attributes` given here override what is
+        detected from this actor's Ray node; with `slices` agents on one
+        node, each detects its even share."""
+        self.agent_id = agent_id
+        # The master registered with, None until the first registration.
+        self.master: Any = None
+        self.follower = LeaderFollower(location, self._follow)
+        (node,) = [n for n in ray_calls.alive_nodes() if n.node_id == ray_calls.current_node_id()]
+        detected = agent_resources.detect(node, Path(work_dir), slice_index, slices)
+        self.resources = str(agent_resources.resolve(resources, detected))
+        self.attributes = agent_resources.attributes(node, attributes)
+        self.hostname = hostname or node.hostname
+        self.state = AgentState(
+            agent_id,
+            Path(work_dir),
+            retry_min=retry_interval,
+            retry_max=60 * retry_interval,
+            sandbox_gc_seconds=sandbox_gc_seconds,
+            max_log_bytes=max_log_bytes,
+            log_files=log_files,
+        )
+        # Sandboxes are looked at for removal this often (at most a minute
+        # late, and a short age is honoured within half of it).
+        self.gc_interval = min(60.0, max(poll_interval, sandbox_gc_seconds / 2))
+        self.poll_interval = poll_interval
+        self.heartbeat_interval = heartbeat_interval
+        self.message_interval = message_interval
+        self._loop: asyncio.Task[None] | None = None
+        self._probes: set[asyncio.Task[None]] = set()
+        self._handlers: dict[str, Callable[..., Awaitable[None]]] = {
+            "launch": self.launch,
+            "kill": self.kill,
+            "acknowledge": self.acknowledge,
+            "resend": self.resend,
+            "message": self.message,
+            "destroy_volumes": self.destroy_volumes,
+        }
+
+    async def start(self, handle: Any) -> None:
+        """Register (the actor passes its own handle) and start the timers."""
+        self.handle = handle
+        await self.follower.start()
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop().create_task(self._run())
+
+    async def _follow(self, master: Any) -> None:
+        """A (new) leader: register with it, then send it everything unacknowledged."""
+        await self._register(master)
+        self.master = master
+        self.state.resend(None, time.monotonic())
+
+    async def _register(self, master: Any) -> None:
+        await ray_calls.ask_async(
+            master,
+            "register_agent",
+            self.agent_id,
+            self.handle,
+            self.hostname,
+            self.resources,
+            self.attributes,
+            self.state.report(),
+        )
+
+    async def _run(self) -> None:
+        last_heartbeat = last_messages = last_gc = time.monotonic()
+        while True:
+            await asyncio.sleep(self.poll_interval)
+            now = time.monotonic()
+            master = self.master
+            for check in self.state.due_health_checks(now):
+                self._start_probe(*check)
+            # A batch lost with a dead leader is resent to the next one.
+            batch = self.state.poll(now)
+            if batch:
+                ray_calls.tell(master, "status_updates", self.agent_id, batch)
+            running_too = now - last_messages >= self.message_interval
+            if running_too:
+                last_messages = now
+            messages = self.state.take_messages(running_too)
+            if messages:
+                ray_calls.tell(master, "task_messages", self.agent_id, messages)
+            if now - last_gc >= self.gc_interval:
+                last_gc = now
+                expired = self.state.collect_garbage(now)
+                if expired:
+                    await asyncio.to_thread(sandboxes.remove, expired)
+            if now - last_heartbeat >= self.heartbeat_interval:
+                last_heartbeat = now
+                # The running tasks' usage rides on the heartbeat.
+                usage = self.state.statistics(time.time())
+                try:
+                    if not await ray_calls.ask_async(master, "heartbeat", self.agent_id, usage):
+                        await self._register(master)
+                except (NotLeaderError, ray_calls.RayActorError) as error:
+                    # The leader changed or died: the follower registers
+                    # with the next one.
+                    logger.info("agent %s: heartbeat: %s", self.agent_id, error)
+
+    def _start_probe(
+        self, task_id: str, check: HealthCheck, sandbox: Path, env: dict[str, str]
+    ) -> None:
+        async def run() -> None:
+            healthy, detail = await health_checks.probe(check, sandbox, env)
+            self.state.health_result(task_id, healthy, detail, time.monotonic())
+
+        probe = asyncio.get_running_loop().create_task(run())
+        self._probes.add(probe)
+        probe.add_done_callback(self._probes.discard)
+
+    async def deliver(self, messages: list[tuple[str, str, tuple[Any, ...]]]) -> None:
+        """What the master sends this agent, in order: (agent id, method,
+        arguments) for launch, kill, acknowledge, resend and message."""
+        for _, method, args in messages:
+            try:
+                await self._handlers[method](*args)
+            except PyactorsError as error:
+                # One bad message (a task gone meanwhile) must not stop the rest.
+                logger.warning("agent %s: %s: %s", self.agent_id, method, error)
+
+    async def launch(
+        self, framework_id: str, tasks: list[TaskInfo], groups: list[list[TaskInfo]], role: str
+    ) -> None:
+        self.state.launch(framework_id, tasks, time.monotonic(), groups, role)
+
+    async def kill(self, task_ids: list[str], grace: float | None = None) -> None:
+        """SIGTERM, then SIGKILL after `grace` seconds (None: the agent's default)."""
+        self.state.kill(task_ids, time.monotonic(), grace)
+
+    async def acknowledge(self, acknowledgements: list[tuple[str, str]]) -> None:
+        self.state.acknowledge(acknowledgements, time.monotonic())
+
+    async def message(self, task_id: str, data: bytes) -> None:
+        self.state.deliver_message(task_id, data)
+
+    async def destroy_volumes(self, persistence_ids: list[str]) -> None:
+        self.state.destroy_volumes(persistence_ids)
+
+    async def resend(self, task_ids: list[str]) -> None:
+        self.state.resend(task_ids, time.monotonic())
+
+    async def shutdown(self) -> None:
+        if self._loop is not None:
+            self._loop.cancel()
+        for probe in list(self._probes):
+            probe.cancel()
+        self.follower.stop()
+        self.state.shutdown()
+
+    async def read_file(
+        self, task_id: str, name: str, offset: int, length: int | None
+    ) -> FileChunk:
+        """A chunk of a file in a task's sandbox, for the master to forward
+        (`AgentState.read_file`); typed errors for a refused name, a file
+        or sandbox that is not there."""
+        return self.state.read_file(task_id, name, offset, length)
+
+    async def sandbox(self, framework_id: str, task_id: str) -> str | None:
+        path = sandbox_path(self.state.work_dir, framework_id, task_id)
+        return str(path) if path.exists() else None

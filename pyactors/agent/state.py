@@ -1,0 +1,310 @@
+"""The agent as a plain state machine: it runs the tasks the master sends as
+processes and delivers their status updates reliably.
+
+The agent actor drives it with the time: `launch` and `kill` as the master
+asks, `poll` on a timer (it returns the batch of updates to send now, new or
+due again), `acknowledge` as acknowledgements come back. On re-registration
+the agent reports every task it still holds (`report()`): enough for a
+master that has never seen them (a new leader) to rebuild their records.
+
+Tasks with a health check are checked while they run: the actor starts the
+probes `due_health_checks` names and hands their results to
+`health_result`. A change of health is a TASK_RUNNING update with `healthy`
+set and REASON_TASK_HEALTH_CHECK_STATUS_UPDATED, delivered reliably like
+any other; a task that fails too often is killed and ends TASK_KILLED with
+`healthy=False` and that reason (Mesos's command executor marks such a task
+unhealthy and leaves the reason for later; here the reason says why).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pyactors.agent import task_messages
+from pyactors.agent import volumes as persistent_volumes
+from pyactors.agent.health_checks import HealthChecks
+from pyactors.agent.sandbox_files import FileChunk
+from pyactors.agent.sandboxes import Sandboxes
+from pyactors.agent.status_updates import StatusUpdateStreams
+from pyactors.agent.task_process import SessionUsage, TaskProcess, sandbox_path, session_usage
+from pyactors.core.operations import HealthCheck, TaskInfo
+from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
+from pyactors.errors import DuplicateError, InvalidArgumentError
+
+
+@dataclass(frozen=True)
+class TaskReport:
+    """A task an agent holds, as it (re-)registers: who launched it, in
+    which role, what it runs and its state, so that a master that has never
+    seen it (a new leader) rebuilds its record and its allocation."""
+
+    framework_id: str
+    role: str
+    task: TaskInfo
+    # The oldest update the framework has not acknowledged, else the last:
+    # the master records it, and the resent updates follow from there.
+    status: TaskStatus
+
+
+class AgentState:
+    def __init__(
+        self,
+        agent_id: str,
+        work_dir: Path,
+        kill_grace: float = 5.0,
+        retry_min: float = 10.0,
+        retry_max: float = 600.0,
+        memory_interval: float = 0.25,
+        sandbox_gc_seconds: float = 7 * 24 * 3600.0,
+        max_log_bytes: int | None = 10 * 1024 * 1024,
+        log_files: int = 5,
+    ) -> None:
+        """Every `memory_interval` one pass over /proc checks the tasks'
+        memory, gathers their statistics and rotates their logs past
+        `max_log_bytes` (keeping `log_files` rotated copies); finished
+        sandboxes are removed `sandbox_gc_seconds` after their task ended
+        (Mesos's --gc_delay, a week by default)."""
+        self.agent_id = agent_id
+        self.work_dir = work_dir
+        self.kill_grace = kill_grace
+        self.streams = StatusUpdateStreams(retry_min, retry_max)
+        self.processes: dict[str, TaskProcess] = {}
+        self.memory_interval = memory_interval
+        self._memory_checked_at = float("-inf")
+        # The last /proc pass: what `statistics` reports.
+        self._sessions: dict[int, SessionUsage] = {}
+        self.sandboxes = Sandboxes(sandbox_gc_seconds, max_log_bytes, log_files)
+        # Tasks that ended since messages were last collected: their outbox
+        # is read once more so a message sent just before exiting arrives.
+        self._ended: list[str] = []
+        # Every task held until its terminal update is acknowledged.
+        self._held: dict[str, TaskReport] = {}
+        self.health = HealthChecks()
+        # Tasks being killed for failing their health check: why.
+        self._unhealthy: dict[str, str] = {}
+
+    def launch(
+        self,
+        framework_id: str,
+        tasks: Sequence[TaskInfo],
+        now: float,
+        groups: Sequence[Sequence[TaskInfo]] = (),
+        role: str = "*",
+    ) -> None:
+        """Start tasks (allocated to `role`); a group starts all its tasks or
+        none (if one cannot start, the others are killed). A task that cannot
+        start is reported TASK_FAILED with REASON_CONTAINER_LAUNCH_FAILED."""
+        everything = [*tasks, *(t for group in groups for t in group)]
+        ids = [t.task_id for t in everything]
+        for task_id in ids:
+            if task_id in self._held or ids.count(task_id) > 1:
+                raise DuplicateError(f"task '{task_id}' is already on agent '{self.agent_id}'")
+        for task in everything:
+            staging = TaskStatus(
+                task.task_id,
+                TaskState.TASK_STAGING,
+                Source.SOURCE_AGENT,
+                now,
+                agent_id=self.agent_id,
+                uuid=None,
+            )
+            self._held[task.task_id] = TaskReport(framework_id, role, task, staging)
+        for task in tasks:
+            self._start(framework_id, task, now)
+        for group in groups:
+            started = [self._start(framework_id, task, now) for task in group]
+            if not all(started):
+                for task, ok in zip(group, started, strict=True):
+                    if ok:
+                        self.processes[task.task_id].kill(0.0, now)
+
+    def kill(self, task_ids: Sequence[str], now: float, grace: float | None = None) -> None:
+        """SIGTERM, then SIGKILL after the grace period; unknown ids are
+        answered by the master, not here."""
+        for task_id in task_ids:
+            # Mesos stops checking a task once it is asked to die.
+            self.health.forget(task_id)
+            process = self.processes.get(task_id)
+            if process is not None:
+                process.kill(self.kill_grace if grace is None else grace, now)
+
+    def poll(self, now: float) -> list[TaskStatus]:
+        """Collect new states from the processes and return the updates to
+        send now, in one batch."""
+        sessions = None
+        if self.processes and now - self._memory_checked_at >= self.memory_interval:
+            self._memory_checked_at = now
+            sessions = self._sessions = session_usage()
+            self.sandboxes.rotate_logs(self.running())
+        for task_id, process in self.processes.items():
+            status = process.poll(now, sessions)
+            if status is not None:
+                check = process.task.health_check
+                if status.state is TaskState.TASK_RUNNING and check is not None:
+                    self.health.watch(task_id, check, now)
+                if status.state.is_terminal:
+                    self.health.forget(task_id)
+                    self._ended.append(task_id)
+                    why = self._unhealthy.pop(task_id, None)
+                    if why is not None and status.state is TaskState.TASK_KILLED:
+                        status = replace(
+                            status,
+                            healthy=False,
+                            reason=Reason.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED,
+                            message=f"killed: {why}",
+                        )
+                    self.sandboxes.ended(task_id, now)
+                self._add(status, now)
+        return self.streams.due(now)
+
+    def due_health_checks(self, now: float) -> list[tuple[str, HealthCheck, Path, dict[str, str]]]:
+        """The health checks to start now: (task id, check, sandbox, the
+        task's environment); each result goes to `health_result`."""
+        return [
+            (task_id, check, self.processes[task_id].sandbox, self.processes[task_id].env)
+            for task_id, check in self.health.due(now)
+        ]
+
+    def health_result(self, task_id: str, healthy: bool, detail: str, now: float) -> None:
+        """A check's outcome: report a change of health, kill a task that
+        failed too often. A result for a task no longer checked is dropped."""
+        change = self.health.record(task_id, healthy, detail, now)
+        if change is None:
+            return
+        if change.changed:
+            self._add(
+                TaskStatus(
+                    task_id,
+                    TaskState.TASK_RUNNING,
+                    Source.SOURCE_EXECUTOR,
+                    now,
+                    agent_id=self.agent_id,
+                    reason=Reason.REASON_TASK_HEALTH_CHECK_STATUS_UPDATED,
+                    message=change.message,
+                    healthy=change.healthy,
+                ),
+                now,
+            )
+        if change.kill:
+            self._unhealthy[task_id] = change.message
+            self.processes[task_id].kill(self.kill_grace, now)
+
+    def statistics(self, timestamp: float) -> list[tuple[str, dict[str, float]]]:
+        """(task id, Mesos's ResourceStatistics) of each running task, from
+        the last pass over /proc, stamped `timestamp` (the caller's wall
+        clock)."""
+        return [
+            (task_id, self.processes[task_id].usage(timestamp, self._sessions))
+            for task_id in self.running()
+            if task_id in self.processes
+        ]
+
+    def read_file(self, task_id: str, name: str, offset: int, length: int | None) -> FileChunk:
+        """A chunk of a file in a task's sandbox (`pyactors.agent.sandbox_files.read`)."""
+        return self.sandboxes.read(task_id, name, offset, length)
+
+    def collect_garbage(self, now: float) -> list[Path]:
+        """The finished sandboxes due for removal at `now`, forgotten here
+        (`pyactors.agent.sandboxes.remove` deletes them)."""
+        return self.sandboxes.expired(now)
+
+    def deliver_message(self, task_id: str, data: bytes) -> None:
+        """A scheduler's message into a running task's inbox."""
+        process = self.processes.get(task_id)
+        if process is None or (process.reported is not None and process.reported.is_terminal):
+            raise InvalidArgumentError(f"task '{task_id}' is not running on '{self.agent_id}'")
+        task_messages.put(process.sandbox, task_messages.INBOX, data)
+
+    def take_messages(self, running_too: bool) -> list[tuple[str, bytes]]:
+        """Messages tasks left in their outboxes, (task id, data) oldest
+        first per task: from tasks that just ended, and from all running
+        ones when `running_too` (the agent does so on a slower timer)."""
+        ended, self._ended = self._ended, []
+        task_ids = list(self.processes) if running_too else ended
+        return [
+            (task_id, data)
+            for task_id in task_ids
+            if task_id in self.processes
+            for data in task_messages.take(self.processes[task_id].sandbox, task_messages.OUTBOX)
+        ]
+
+    def acknowledge(self, acknowledgements: Sequence[tuple[str, str]], now: float) -> None:
+        for task_id, uuid in acknowledgements:
+            self.streams.acknowledge(task_id, uuid, now)
+            held = self._held.get(task_id)
+            if (
+                held is not None
+                and held.status.state.is_terminal
+                and not self.streams.pending(task_id)
+            ):
+                # Delivered for good: the sandbox stays, the handle goes.
+                del self._held[task_id]
+                self.processes.pop(task_id, None)
+
+    def resend(self, task_ids: Sequence[str] | None, now: float) -> None:
+        """Send these tasks' (all tasks' when None) unacknowledged updates at
+        the next poll."""
+        self.streams.resend_now(list(self._held if task_ids is None else task_ids), now)
+
+    def destroy_volumes(self, persistence_ids: Sequence[str]) -> None:
+        """Persistent volumes were destroyed (DESTROY): delete their data."""
+        persistent_volumes.destroy(self.work_dir, persistence_ids)
+
+    def shutdown(self) -> None:
+        """Kill every task's process group at once (agent teardown)."""
+        for process in self.processes.values():
+            process.terminate_now()
+
+    def running(self) -> list[str]:
+        """Tasks that have not ended."""
+        return [t for t, held in self._held.items() if not held.status.state.is_terminal]
+
+    def report(self) -> list[TaskReport]:
+        """Every task held (running, or ended with its terminal update not yet
+        acknowledged), for (re-)registration."""
+        reports = []
+        for task_id, held in self._held.items():
+            pending = self.streams.pending(task_id)
+            reports.append(
+                TaskReport(held.framework_id, held.role, held.task, pending[0]) if pending else held
+            )
+        return reports
+
+    def _add(self, status: TaskStatus, now: float) -> None:
+        self.streams.add(status, now)
+        held = self._held[status.task_id]
+        self._held[status.task_id] = TaskReport(held.framework_id, held.role, held.task, status)
+
+    def _start(self, framework_id: str, task: TaskInfo, now: float) -> bool:
+        try:
+            process = TaskProcess(task, framework_id, self.agent_id, self.work_dir, now)
+            self.processes[task.task_id] = process
+            self.sandboxes.add(task.task_id, process.sandbox)
+            return True
+        except (OSError, ValueError) as error:
+            self._keep_failed_sandbox(framework_id, task.task_id, now)
+            self._add(
+                TaskStatus(
+                    task.task_id,
+                    TaskState.TASK_FAILED,
+                    Source.SOURCE_AGENT,
+                    now,
+                    agent_id=self.agent_id,
+                    reason=Reason.REASON_CONTAINER_LAUNCH_FAILED,
+                    message=f"could not start: {error}",
+                ),
+                now,
+            )
+            return False
+
+    def _keep_failed_sandbox(self, framework_id: str, task_id: str, now: float) -> None:
+        """A sandbox made before its launch failed goes like a finished one."""
+        try:
+            sandbox = sandbox_path(self.work_dir, framework_id, task_id)
+        except ValueError:
+            return  # an id that names no directory: nothing was made
+        if task_id not in self.sandboxes and sandbox.is_dir():
+            self.sandboxes.add(task_id, sandbox)
+            self.sandboxes.ended(task_id, now)

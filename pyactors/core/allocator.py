@@ -1,0 +1,243 @@
+"""The allocator: which framework is offered which agent's resources.
+
+`Allocator` is the Rust core (`pyactors._core.Allocator`) behind a typed
+facade; `ReferenceAllocator` is its pure-Python twin and executable
+specification (`pyactors._reference.allocator`, whose module documentation
+states the semantics). Both have this surface and return the same offers.
+
+Time is always an argument (`now`, in seconds on any monotonic scale the
+caller chooses); randomness comes only from `seed`. Calls that get bad input
+raise a `pyactors.errors` exception (or `TypeError` for a wrong type) and
+change nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+import orjson
+
+from pyactors import _core
+from pyactors._core import Resources
+from pyactors._reference.allocator import DEFAULT_MIN_ALLOCATABLE, ReferenceAllocator
+from pyactors.core.offer import Offer
+from pyactors.core.quota import QuotaArgument, quota_quantities
+
+ResourcesArgument = Resources | str | Mapping[str, Any]
+
+__all__ = ["DEFAULT_MIN_ALLOCATABLE", "Allocator", "Offer", "ReferenceAllocator"]
+
+
+class Allocator:
+    """Mesos's hierarchical DRF allocator, in Rust.
+
+    sorter: "drf" (weighted Dominant Resource Fairness) or "random".
+    seed: drives the agent shuffle of each cycle and the random sorter.
+    min_allocatable: a bundle is offered only if it holds all of one of these
+        (default: cpus:0.01 or mem:32); empty offers any non-empty bundle.
+    fairness_exclude: scalar names ignored when computing shares (e.g. gpus).
+    """
+
+    __slots__ = ("_core",)
+
+    def __init__(
+        self,
+        sorter: str = "drf",
+        seed: int = 0,
+        min_allocatable: Sequence[str] | None = DEFAULT_MIN_ALLOCATABLE,
+        fairness_exclude: Iterable[str] = (),
+    ) -> None:
+        self._core = _core.Allocator(
+            sorter, seed, list(min_allocatable or ()), list(fairness_exclude)
+        )
+
+    # agents
+
+    def add_agent(
+        self,
+        agent_id: str,
+        total: ResourcesArgument,
+        now: float,
+        attributes: Mapping[str, str] | None = None,
+        allocated: Mapping[str, Mapping[str, ResourcesArgument]] | None = None,
+    ) -> None:
+        """Register an agent. `allocated` (framework -> role -> resources) is
+        what its running tasks already use, e.g. when it re-registers."""
+        used = [
+            (framework_id, role, _resources(resources))
+            for framework_id, by_role in (allocated or {}).items()
+            for role, resources in by_role.items()
+        ]
+        self._core.add_agent(agent_id, _resources(total), now, dict(attributes or {}), used)
+
+    def remove_agent(self, agent_id: str) -> None:
+        """Forget an agent with every allocation on it and the filters naming it."""
+        self._core.remove_agent(agent_id)
+
+    def activate_agent(self, agent_id: str) -> None:
+        self._core.activate_agent(agent_id)
+
+    def deactivate_agent(self, agent_id: str) -> None:
+        """No offers from this agent until activated; allocations stay."""
+        self._core.deactivate_agent(agent_id)
+
+    def update_agent(
+        self,
+        agent_id: str,
+        total: ResourcesArgument | None = None,
+        attributes: Mapping[str, str] | None = None,
+    ) -> None:
+        """Change an agent's total (it must still hold what is allocated) or
+        attributes."""
+        self._core.update_agent(
+            agent_id,
+            None if total is None else _resources(total),
+            None if attributes is None else dict(attributes),
+        )
+
+    def set_unavailability(
+        self, agent_id: str, start: float | None, duration: float | None = None
+    ) -> None:
+        """Maintenance: no offers while start <= now < start + duration
+        (forever after start when duration is None); start=None clears it."""
+        self._core.set_unavailability(agent_id, start, duration)
+
+    # frameworks
+
+    def add_framework(
+        self,
+        framework_id: str,
+        roles: Sequence[str],
+        now: float,
+        capabilities: Iterable[str] = (),
+        active: bool = True,
+    ) -> None:
+        self._core.add_framework(framework_id, _role_list(roles), now, _names(capabilities), active)
+
+    def update_framework(
+        self,
+        framework_id: str,
+        roles: Sequence[str] | None = None,
+        capabilities: Iterable[str] | None = None,
+    ) -> None:
+        """Change roles (one it still holds resources in cannot be dropped) or
+        capabilities."""
+        self._core.update_framework(
+            framework_id,
+            None if roles is None else _role_list(roles),
+            None if capabilities is None else _names(capabilities),
+        )
+
+    def remove_framework(self, framework_id: str) -> None:
+        """Forget a framework; everything allocated to it returns to its agents."""
+        self._core.remove_framework(framework_id)
+
+    def activate_framework(self, framework_id: str) -> None:
+        self._core.activate_framework(framework_id)
+
+    def deactivate_framework(self, framework_id: str) -> None:
+        """No offers until activated; allocations and filters stay."""
+        self._core.deactivate_framework(framework_id)
+
+    def suppress(self, framework_id: str, roles: Sequence[str] | None = None) -> None:
+        """Stop offers in these roles (all when None) until revived."""
+        self._core.suppress(framework_id, None if roles is None else _role_list(roles))
+
+    def revive(self, framework_id: str, roles: Sequence[str] | None = None) -> None:
+        """Resume offers in these roles (all when None) and clear their filters."""
+        self._core.revive(framework_id, None if roles is None else _role_list(roles))
+
+    # roles
+
+    def set_weight(self, role: str, weight: float) -> None:
+        self._core.set_weight(role, weight)
+
+    def set_quota(
+        self,
+        role: str,
+        guarantee: QuotaArgument | None = None,
+        limit: QuotaArgument | None = None,
+    ) -> None:
+        """Guarantee (served first) and limit (never exceeded) for the role's
+        subtree; an empty guarantee and no limit removes the quota."""
+        self._core.set_quota(
+            role,
+            list(quota_quantities(guarantee, "guarantee").items()),
+            None if limit is None else list(quota_quantities(limit, "limit").items()),
+        )
+
+    # offers
+
+    def recover(
+        self,
+        framework_id: str,
+        agent_id: str,
+        resources: ResourcesArgument,
+        refuse_seconds: float = 0.0,
+        now: float | None = None,
+        role: str | None = None,
+    ) -> None:
+        """Return declined or released resources. refuse_seconds > 0 filters a
+        subset of them from this framework on this agent and role until
+        now + refuse_seconds. Without `role`, the first role (by name) whose
+        allocation there holds them."""
+        self._core.recover(framework_id, agent_id, _resources(resources), refuse_seconds, now, role)
+
+    def update_allocation(
+        self,
+        framework_id: str,
+        agent_id: str,
+        role: str,
+        consumed: ResourcesArgument,
+        converted: ResourcesArgument,
+    ) -> None:
+        """Apply a framework's RESERVE, UNRESERVE, CREATE or DESTROY: `consumed`,
+        part of what it holds on the agent in `role`, becomes `converted`, the
+        same resources with other reservations or volume ids. It may reserve
+        only for `role`; the agent's total changes alike."""
+        self._core.update_allocation(
+            framework_id, agent_id, role, _resources(consumed), _resources(converted)
+        )
+
+    def update_available(
+        self, agent_id: str, consumed: ResourcesArgument, converted: ResourcesArgument
+    ) -> None:
+        """The operator's reserve, unreserve, create or destroy: `consumed`,
+        part of what the agent has available (neither offered nor allocated),
+        becomes `converted`, reserved for any role."""
+        self._core.update_available(agent_id, _resources(consumed), _resources(converted))
+
+    def allocate(self, now: float) -> list[Offer]:
+        """Run one allocation cycle (the GIL is released meanwhile)."""
+        return list(map(Offer._make, self._core.allocate(now)))
+
+    @property
+    def last_cycle_seconds(self) -> float:
+        """Wall time of the last allocate() inside the Rust core, without
+        turning its offers into Python objects (Mesos's allocation_run_ms)."""
+        return self._core.last_cycle_seconds
+
+    def snapshot(self) -> dict[str, Any]:
+        """Roles, shares, allocations and filters as plain sorted data."""
+        snapshot: dict[str, Any] = orjson.loads(self._core.snapshot_json())
+        return snapshot
+
+
+def _resources(value: ResourcesArgument) -> Resources | str | dict[str, Any]:
+    """The core takes a real dict for the dict form; any mapping will do here."""
+    if isinstance(value, Mapping) and not isinstance(value, dict):
+        return dict(value)
+    return value
+
+
+def _role_list(roles: Sequence[str]) -> list[str]:
+    if isinstance(roles, str):
+        raise TypeError("roles must be a list of role names, not a string")
+    return list(roles)
+
+
+def _names(values: Iterable[str]) -> list[str]:
+    if isinstance(values, str):
+        raise TypeError("capabilities must be a collection of names, not a string")
+    return sorted(set(values))

@@ -1,0 +1,1 @@
+"""Batch tasks with delay scheduling."""

@@ -1,0 +1,1 @@
+"""All-or-nothing gangs."""

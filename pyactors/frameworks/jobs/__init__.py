@@ -1,0 +1,1 @@
+"""Chronos/Metronome-style scheduled jobs."""

@@ -1,0 +1,366 @@
+"""The jobs framework's state: jobs, their dependency graph, runs and their
+history, with time as an argument (`now`, epoch seconds). No Ray here;
+`JobScheduler` drives it from offers, updates and its timer.
+
+A run is due when its job's schedule says so (`tick`), when the user asks
+(`run_now`), or when every parent of a dependent job has succeeded since
+its last run. Occurrences missed (the framework was down, the machine
+busy) still run when at most the job's tolerance (`epsilon`, or
+`startingDeadlineSeconds`) late; several missed at once run once, for the
+latest; one missed by more is recorded SKIPPED. A scheduled run that gets
+no resources before that deadline is SKIPPED too. A failed run is retried
+(`retries` times) and then is FAILED. While a run is active, another due
+run follows the job's concurrency policy: ALLOW runs both, FORBID records
+the new one SKIPPED, REPLACE kills the active one (KILLED) for the new.
+
+Run states: QUEUED (waiting for an offer), STARTING (launched), RUNNING,
+then SUCCESS, FAILED, SKIPPED or KILLED. Each job keeps its last
+`history_limit` runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from pyactors.core.tasks import TaskState
+from pyactors.errors import JobDefinitionError, UnknownJobError
+from pyactors.frameworks.jobs.definitions import JobDefinition, parse_job
+from pyactors.frameworks.jobs.schedule import Schedule
+
+QUEUED, STARTING, RUNNING = "QUEUED", "STARTING", "RUNNING"
+SUCCESS, FAILED, SKIPPED, KILLED = "SUCCESS", "FAILED", "SKIPPED", "KILLED"
+ACTIVE = (QUEUED, STARTING, RUNNING)
+
+
+@dataclass
+class Run:
+    """One run of a job; `attempts` counts its launches (1 + retries at most)."""
+
+    id: str
+    job: str
+    trigger: str  # "schedule", "manual" or "parents"
+    scheduled: float
+    deadline: float | None
+    state: str = QUEUED
+    attempts: int = 0
+    task_id: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    message: str = ""
+
+    @property
+    def active(self) -> bool:
+        return self.state in ACTIVE
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Job:
+    definition: JobDefinition
+    added_at: float
+    next_due: float | None
+    next_number: int = 1
+    parents_succeeded: set[str] = field(default_factory=set)
+    runs: list[Run] = field(default_factory=list)
+
+    @property
+    def timetable(self) -> Schedule | None:
+        return self.definition.timetable(self.added_at)
+
+
+def _first_due(definition: JobDefinition, added_at: float, now: float) -> float | None:
+    """The first occurrence still to run: the latest one not later than
+    the tolerance allows, else the next."""
+    timetable = definition.timetable(added_at)
+    if timetable is None:
+        return None
+    last = timetable.last_at_or_before(now)
+    if last is not None and now - last <= definition.tolerance:
+        return last
+    return timetable.next_after(now)
+
+
+def _timing(definition: JobDefinition) -> tuple[Any, ...]:
+    return (definition.schedule, definition.cron, definition.schedule_time_zone)
+
+
+class JobBook:
+    def __init__(self, history_limit: int = 100) -> None:
+        self.history_limit = history_limit
+        self.jobs: dict[str, Job] = {}
+        self._by_task: dict[str, Run] = {}
+        self._changed: set[str] = set()
+
+    # ----------------------------------------------------------- definitions
+
+    def add(self, definition: JobDefinition, now: float) -> None:
+        """Add a job, or replace the one of that name (its history stays; its
+        schedule restarts from `now` if its timing changed). Refused whole
+        with JobDefinitionError for an unknown parent or a cycle."""
+        missing = [p for p in definition.parents if p not in self.jobs]
+        if missing:
+            raise JobDefinitionError([("parents", f"unknown jobs {missing}: add them first")])
+        cycle = self._cycle_through(definition)
+        if cycle:
+            raise JobDefinitionError([("parents", "dependency cycle: " + " -> ".join(cycle))])
+        old = self.jobs.get(definition.name)
+        if old is not None and _timing(old.definition) == _timing(definition):
+            old.definition = definition
+        elif old is not None:
+            old.definition, old.added_at = definition, now
+            old.next_due = _first_due(definition, now, now)
+        else:
+            self.jobs[definition.name] = Job(definition, now, _first_due(definition, now, now))
+        job = self.jobs[definition.name]
+        job.parents_succeeded &= set(definition.parents)
+        self._changed.add(definition.name)
+
+    def remove(self, name: str, now: float) -> list[str]:
+        """Remove a job; its active runs are KILLED. Returns the task ids to
+        kill. Refused while other jobs name it as a parent."""
+        job = self._job(name)
+        children = sorted(j.definition.name for j in self._children(name))
+        if children:
+            raise JobDefinitionError(
+                [("parents", f"{name!r} is a parent of {children}: remove or change them first")]
+            )
+        kills = [self._end(run, KILLED, now, "the job was removed") for run in job.runs]
+        for run in job.runs:
+            if run.task_id is not None:
+                self._by_task.pop(run.task_id, None)
+        del self.jobs[name]
+        self._changed.add(name)
+        return [task_id for task_id in kills if task_id is not None]
+
+    def _cycle_through(self, definition: JobDefinition) -> list[str]:
+        """A path of parents from the new definition back to itself, if any."""
+        parents = {name: job.definition.parents for name, job in self.jobs.items()}
+        parents[definition.name] = definition.parents
+        path: list[str] = [definition.name]
+        seen: set[str] = set()
+
+        def walk(name: str) -> bool:
+            for parent in parents.get(name, ()):
+                path.append(parent)
+                if parent == definition.name:
+                    return True
+                if parent not in seen:
+                    seen.add(parent)
+                    if walk(parent):
+                        return True
+                path.pop()
+            return False
+
+        return path if walk(definition.name) else []
+
+    # ------------------------------------------------------------------ runs
+
+    def run_now(self, name: str, now: float) -> tuple[Run, list[str]]:
+        """A manual run, whatever the schedule (and even if disabled); it
+        waits for resources as long as it takes. Returns it and the task
+        ids to kill (its concurrency policy may replace a run)."""
+        job = self._job(name)
+        kills = self._occur(job, "manual", now, None, now)
+        return job.runs[-1], kills
+
+    def tick(self, now: float) -> list[str]:
+        """Start the runs due by `now`, skip those too late; returns the task
+        ids to kill."""
+        kills: list[str] = []
+        for job in self.jobs.values():
+            for run in job.runs:
+                late = run.deadline is not None and now > run.deadline
+                if run.state == QUEUED and run.attempts == 0 and late:
+                    self._end(run, SKIPPED, now, "no resources before its starting deadline")
+                    self._changed.add(job.definition.name)
+            if job.next_due is None or job.next_due > now:
+                continue
+            # Parsed only when due: most ticks find nothing due.
+            timetable = job.timetable
+            latest = None if timetable is None else timetable.last_at_or_before(now)
+            if timetable is None or latest is None:
+                continue
+            job.next_due = timetable.next_after(latest)
+            self._changed.add(job.definition.name)
+            tolerance = job.definition.tolerance
+            if job.definition.disabled:
+                continue
+            if now - latest > tolerance:
+                run = self._new_run(job, "schedule", latest, None)
+                missed = f"missed by {now - latest:.1f} s ({tolerance:g} s allowed)"
+                self._end(run, SKIPPED, now, missed)
+            else:
+                kills += self._occur(job, "schedule", latest, latest + tolerance, now)
+        return kills
+
+    def waiting(self) -> list[Run]:
+        """Runs waiting for resources, the earliest scheduled first."""
+        queued = [run for job in self.jobs.values() for run in job.runs if run.state == QUEUED]
+        return sorted(queued, key=lambda run: (run.scheduled, run.id))
+
+    def launched(self, run: Run, now: float) -> str:
+        """The run is being launched; returns its new task id."""
+        run.attempts += 1
+        run.task_id = f"{run.id}.{run.attempts}"
+        run.state = STARTING
+        self._by_task[run.task_id] = run
+        self._changed.add(run.job)
+        return run.task_id
+
+    def task_update(self, task_id: str, state: TaskState, message: str, now: float) -> list[str]:
+        """A status update of a run's task, received at `now` (agents stamp
+        updates with their own monotonic clocks); returns the task ids to
+        kill (a success can start dependent runs that replace others)."""
+        run = self._by_task.get(task_id)
+        if run is None or not run.active or run.task_id != task_id:
+            return []
+        self._changed.add(run.job)
+        if state is TaskState.TASK_RUNNING:
+            run.state = RUNNING
+            run.started = run.started or now
+            return []
+        if not state.is_terminal:
+            return []
+        del self._by_task[task_id]
+        if state is TaskState.TASK_FINISHED:
+            self._end(run, SUCCESS, now, "")
+            return self._parent_succeeded(run.job, now)
+        job = self.jobs[run.job]
+        reason = f"{state.value}: {message}" if message else state.value
+        if run.attempts <= job.definition.retries:
+            run.state, run.deadline, run.message = QUEUED, None, f"retrying after {reason}"
+        else:
+            self._end(run, FAILED, now, reason)
+        return []
+
+    def active_task_ids(self) -> list[str]:
+        return sorted(self._by_task)
+
+    def _parent_succeeded(self, name: str, now: float) -> list[str]:
+        kills: list[str] = []
+        for child in self._children(name):
+            child.parents_succeeded.add(name)
+            self._changed.add(child.definition.name)
+            if child.parents_succeeded >= set(child.definition.parents):
+                child.parents_succeeded.clear()
+                if not child.definition.disabled:
+                    kills += self._occur(child, "parents", now, None, now)
+        return kills
+
+    def _occur(
+        self, job: Job, trigger: str, scheduled: float, deadline: float | None, now: float
+    ) -> list[str]:
+        """A run is due: queue it as the concurrency policy allows."""
+        active = [run for run in job.runs if run.active]
+        policy = job.definition.policy
+        run = self._new_run(job, trigger, scheduled, deadline)
+        if active and policy == "FORBID" and trigger != "manual":
+            self._end(run, SKIPPED, now, f"run {active[0].id} is still active (FORBID)")
+            return []
+        kills: list[str] = []
+        if policy == "REPLACE":
+            for old in active:
+                task_id = self._end(old, KILLED, now, f"replaced by run {run.id}")
+                if task_id is not None:
+                    kills.append(task_id)
+                    self._by_task.pop(task_id, None)
+        return kills
+
+    def _new_run(self, job: Job, trigger: str, scheduled: float, deadline: float | None) -> Run:
+        name = job.definition.name
+        run = Run(f"{name}-{job.next_number}", name, trigger, scheduled, deadline)
+        job.next_number += 1
+        job.runs.append(run)
+        self._changed.add(name)
+        excess = len(job.runs) - self.history_limit
+        if excess > 0:
+            old = [r for r in job.runs if not r.active][:excess]
+            job.runs = [r for r in job.runs if r not in old]
+        return run
+
+    def _end(self, run: Run, state: str, now: float, message: str) -> str | None:
+        """End an active run; returns its task id if a task may still run."""
+        if not run.active:
+            return None
+        launched = run.state in (STARTING, RUNNING)
+        run.state, run.finished, run.message = state, now, message
+        self._changed.add(run.job)
+        return run.task_id if launched else None
+
+    def _children(self, name: str) -> list[Job]:
+        return [job for job in self.jobs.values() if name in job.definition.parents]
+
+    def _job(self, name: str) -> Job:
+        job = self.jobs.get(name)
+        if job is None:
+            raise UnknownJobError(f"no job named {name!r}")
+        return job
+
+    # ---------------------------------------------------------------- views
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        return [run.to_dict() for run in self._job(name).runs]
+
+    def describe(self, name: str) -> dict[str, Any]:
+        """The definition (Chronos/Metronome fields) and where the job is."""
+        job = self._job(name)
+        return {
+            **job.definition.to_json(),
+            "nextRun": job.next_due,
+            "activeRuns": [run.id for run in job.runs if run.active],
+        }
+
+    def names(self) -> list[str]:
+        return sorted(self.jobs)
+
+    # --------------------------------------------------------- persistence
+
+    def take_changed(self) -> set[str]:
+        """The names of the jobs changed (or removed) since the last call."""
+        changed, self._changed = self._changed, set()
+        return changed
+
+    def record(self, name: str) -> dict[str, Any] | None:
+        """What to store of a job to restore it (None: removed)."""
+        job = self.jobs.get(name)
+        if job is None:
+            return None
+        return {
+            "definition": job.definition.to_json(),
+            "added_at": job.added_at,
+            "next_due": job.next_due,
+            "next_number": job.next_number,
+            "parents_succeeded": sorted(job.parents_succeeded),
+            "runs": [run.to_dict() for run in job.runs],
+        }
+
+    @classmethod
+    def restore(
+        cls, records: Iterable[dict[str, Any]], now: float, history_limit: int = 100
+    ) -> JobBook:
+        """A book from stored records, as a new framework finds it: the tasks of
+        runs launched by the previous one are gone with it, so those runs
+        count as failed attempts (retried if they may be)."""
+        book = cls(history_limit)
+        for record in records:
+            definition = parse_job(record["definition"])
+            book.jobs[definition.name] = Job(
+                definition,
+                record["added_at"],
+                record["next_due"],
+                record["next_number"],
+                set(record["parents_succeeded"]),
+                [Run(**run) for run in record["runs"]],
+            )
+        for job in book.jobs.values():
+            for run in job.runs:
+                if run.state in (STARTING, RUNNING) and run.task_id is not None:
+                    book._by_task[run.task_id] = run
+                    book.task_update(
+                        run.task_id, TaskState.TASK_LOST, "the jobs framework restarted", now
+                    )
+        return book

@@ -1,0 +1,297 @@
+"""Job definitions with Chronos's and Metronome's field names, validated
+whole and frozen.
+
+`parse_job` reads a dict (or its JSON text). Every problem is reported at
+once in one `JobDefinitionError` naming each field; nothing is returned.
+`null` reads as an absent field. Fields and defaults:
+
+- `name` (required; letters, digits, `_`, `.`, `-`), `command` (required,
+  run by `/bin/sh -c`), `description`, `owner` (kept, not used);
+- when it runs, at most one of: `schedule` (Chronos: `R[n]/<start>/<period>`,
+  see `job_schedule`), `cron` (Metronome), `parents` (Chronos's dependent
+  jobs: a run after each success of all its parents); none: on demand only;
+- `scheduleTimeZone` (IANA name, default UTC): the zone of a start without
+  offset and of cron expressions;
+- `epsilon` (ISO 8601 duration, default PT60S): how late a run may start;
+  Metronome's `startingDeadlineSeconds`, when given, replaces it;
+- `retries` (default 2, Chronos's): how many times a failed run is retried;
+- `cpus` (0.1), `mem` (128 MB), `disk` (0: none asked; Chronos's 256 MB would
+  keep jobs off agents that offer no disk);
+- `disabled` (false): no scheduled or dependent runs, `run` still works;
+- overlapping runs: Metronome's `concurrencyPolicy` ALLOW, FORBID (the new
+  run is skipped) or REPLACE (the running one is killed); else Chronos's
+  `concurrent` (true: ALLOW, false: FORBID); else ALLOW for cron jobs
+  (Metronome's default) and FORBID for the others (Chronos's).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from pyactors._core import Resources
+from pyactors.errors import JobDefinitionError
+from pyactors.frameworks.definitions import decoded, shown
+from pyactors.frameworks.jobs import schedule as job_schedule
+from pyactors.frameworks.jobs.schedule import Schedule
+
+POLICIES = ("ALLOW", "FORBID", "REPLACE")
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}")
+_FIELDS = (
+    "name",
+    "command",
+    "description",
+    "owner",
+    "schedule",
+    "cron",
+    "parents",
+    "scheduleTimeZone",
+    "epsilon",
+    "retries",
+    "cpus",
+    "mem",
+    "disk",
+    "disabled",
+    "concurrent",
+    "concurrencyPolicy",
+    "startingDeadlineSeconds",
+)
+
+
+@dataclass(frozen=True)
+class JobDefinition:
+    name: str
+    command: str
+    description: str = ""
+    owner: str = ""
+    schedule: str | None = None
+    cron: str | None = None
+    parents: tuple[str, ...] = ()
+    schedule_time_zone: str = "UTC"
+    epsilon: str = "PT60S"
+    retries: int = 2
+    cpus: float = 0.1
+    mem: float = 128.0
+    disk: float = 0.0
+    disabled: bool = False
+    concurrent: bool | None = None
+    concurrency_policy: str | None = None
+    starting_deadline_seconds: int | None = None
+
+    @property
+    def policy(self) -> str:
+        """ALLOW, FORBID or REPLACE: what a run due while another is active does."""
+        if self.concurrency_policy is not None:
+            return self.concurrency_policy
+        if self.concurrent is not None:
+            return "ALLOW" if self.concurrent else "FORBID"
+        return "ALLOW" if self.cron is not None else "FORBID"
+
+    @property
+    def tolerance(self) -> float:
+        """Seconds after its scheduled time within which a run may still start."""
+        if self.starting_deadline_seconds is not None:
+            return float(self.starting_deadline_seconds)
+        return job_schedule.duration_seconds(self.epsilon)
+
+    def timetable(self, added_at: float) -> Schedule | None:
+        """When scheduled runs are due (None: never by schedule); an empty
+        start in `schedule` is `added_at`."""
+        zone = job_schedule.time_zone(self.schedule_time_zone)
+        if self.schedule is not None:
+            return job_schedule.parse_repeating(self.schedule, zone, added_at)
+        if self.cron is not None:
+            return job_schedule.parse_cron(self.cron, zone)
+        return None
+
+    def resources(self) -> Resources:
+        text = f"cpus:{self.cpus};mem:{self.mem}"
+        return Resources.parse(text + (f";disk:{self.disk}" if self.disk > 0 else ""))
+
+    def to_json(self) -> dict[str, Any]:
+        """The definition with Chronos's and Metronome's field names; `parse_job`
+        reads it back equal."""
+        data: dict[str, Any] = {
+            "name": self.name,
+            "command": self.command,
+            "description": self.description,
+            "owner": self.owner,
+            "schedule": self.schedule,
+            "cron": self.cron,
+            "parents": list(self.parents),
+            "scheduleTimeZone": self.schedule_time_zone,
+            "epsilon": self.epsilon,
+            "retries": self.retries,
+            "cpus": self.cpus,
+            "mem": self.mem,
+            "disk": self.disk,
+            "disabled": self.disabled,
+            "concurrent": self.concurrent,
+            "concurrencyPolicy": self.concurrency_policy,
+            "startingDeadlineSeconds": self.starting_deadline_seconds,
+        }
+        return data
+
+
+def parse_job(definition: Mapping[str, Any] | str | bytes) -> JobDefinition:
+    """A validated `JobDefinition`; JobDefinitionError listing every problem
+    otherwise."""
+    data, not_json = decoded(definition)
+    if not_json is not None:
+        raise JobDefinitionError([("(job)", not_json)])
+    if not isinstance(data, Mapping):
+        raise JobDefinitionError([("(job)", f"expected an object, got {shown(data)}")])
+    reader = _Reader(data)
+    job = reader.job()
+    if reader.problems or job is None:
+        raise JobDefinitionError(reader.problems)
+    return job
+
+
+class _Reader:
+    """Reads each field, collecting every problem."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.problems: list[tuple[str, str]] = []
+        self.data: dict[str, Any] = {}
+        for key, value in raw.items():
+            if key not in _FIELDS:
+                self.problems.append((str(key), "unknown field"))
+            elif value is not None:
+                self.data[key] = value
+
+    def fail(self, key: str, message: str) -> None:
+        self.problems.append((key, message))
+
+    def typed(self, key: str, kind: type | tuple[type, ...], expected: str) -> Any:
+        value = self.data.get(key)
+        if value is None:
+            return None
+        if isinstance(value, bool) and kind is not bool:
+            self.fail(key, f"expected {expected}, got {shown(value)}")
+            return None
+        if not isinstance(value, kind):
+            self.fail(key, f"expected {expected}, got {shown(value)}")
+            return None
+        return value
+
+    def text(self, key: str) -> str | None:
+        value: str | None = self.typed(key, str, "a string")
+        if value is not None and "\0" in value:
+            self.fail(key, "contains a NUL character")
+            return None
+        return value
+
+    def number(self, key: str, default: float, minimum: float, strict: bool) -> float:
+        value = self.typed(key, (int, float), "a number")
+        if value is None:
+            return default
+        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
+            bound = "more than" if strict else "at least"
+            self.fail(key, f"must be {bound} {minimum}, got {shown(value)}")
+            return default
+        return float(value)
+
+    def integer(self, key: str, minimum: int) -> int | None:
+        value = self.data.get(key)
+        if isinstance(value, float) and value.is_integer():
+            value = int(value)
+            self.data[key] = value
+        number: int | None = self.typed(key, int, "an integer")
+        if number is not None and number < minimum:
+            self.fail(key, f"must be at least {minimum}, got {number}")
+            return None
+        return number
+
+    def job(self) -> JobDefinition | None:
+        name = self.text("name")
+        if "name" not in self.data:
+            self.fail("name", "is required")
+        elif name is not None and (not _NAME.fullmatch(name) or ".." in name):
+            self.fail(
+                "name",
+                f"use 1-100 characters of [A-Za-z0-9_.-], not starting with '.' or '-', "
+                f"without '..'; got {shown(name)}",
+            )
+            name = None
+        command = self.text("command")
+        if "command" not in self.data or command == "":
+            self.fail("command", "is required (a shell command)")
+        zone_name = self.text("scheduleTimeZone") or "UTC"
+        try:
+            zone = job_schedule.time_zone(zone_name)
+        except ValueError as error:
+            self.fail("scheduleTimeZone", str(error))
+            zone = job_schedule.time_zone("UTC")
+        schedule = self.text("schedule")
+        if schedule is not None:
+            try:
+                job_schedule.parse_repeating(schedule, zone, 0.0)
+            except ValueError as error:
+                self.fail("schedule", str(error))
+        cron = self.text("cron")
+        if cron is not None:
+            try:
+                job_schedule.parse_cron(cron, zone)
+            except ValueError as error:
+                self.fail("cron", str(error))
+        parents = self.parents(name)
+        when = [key for key in ("schedule", "cron", "parents") if self.data.get(key)]
+        if len(when) > 1:
+            self.fail(when[1], f"a job runs by one of schedule, cron or parents; got {when}")
+        epsilon = self.text("epsilon") or "PT60S"
+        try:
+            job_schedule.duration_seconds(epsilon)
+        except ValueError as error:
+            self.fail("epsilon", str(error))
+        policy = self.text("concurrencyPolicy")
+        if policy is not None and policy not in POLICIES:
+            self.fail("concurrencyPolicy", f"expected one of {list(POLICIES)}, got {shown(policy)}")
+        concurrent: bool | None = self.typed("concurrent", bool, "true or false")
+        if concurrent is not None and policy in POLICIES and (policy == "ALLOW") != concurrent:
+            self.fail("concurrent", f"contradicts concurrencyPolicy {policy}")
+        retries = self.integer("retries", 0)
+        deadline = self.integer("startingDeadlineSeconds", 1)
+        cpus = self.number("cpus", 0.1, 0.0, strict=True)
+        mem = self.number("mem", 128.0, 0.0, strict=True)
+        disk = self.number("disk", 0.0, 0.0, strict=False)
+        disabled: bool | None = self.typed("disabled", bool, "true or false")
+        description = self.text("description") or ""
+        owner = self.text("owner") or ""
+        if self.problems or name is None or command is None:
+            return None
+        return JobDefinition(
+            name=name,
+            command=command,
+            description=description,
+            owner=owner,
+            schedule=schedule,
+            cron=cron,
+            parents=parents,
+            schedule_time_zone=zone_name,
+            epsilon=epsilon,
+            retries=2 if retries is None else retries,
+            cpus=cpus,
+            mem=mem,
+            disk=disk,
+            disabled=bool(disabled),
+            concurrent=concurrent,
+            concurrency_policy=policy,
+            starting_deadline_seconds=deadline,
+        )
+
+    def parents(self, name: str | None) -> tuple[str, ...]:
+        value = self.typed("parents", list, "a list of job names")
+        if value is None:
+            return ()
+        bad = [p for p in value if not isinstance(p, str) or not _NAME.fullmatch(p)]
+        if bad:
+            self.fail("parents", f"expected job names, got {shown(bad)}")
+        elif len(set(value)) != len(value):
+            self.fail("parents", f"names a parent twice: {shown(value)}")
+        elif name in value:
+            self.fail("parents", f"a job cannot be its own parent (cycle: {name} -> {name})")
+        return tuple(value)

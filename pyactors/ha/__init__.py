@@ -1,0 +1,1 @@
+"""High availability: the ZooKeeper election and following the leader."""

@@ -1,0 +1,307 @@
+"""The master's outstanding offers and the validation of accepts.
+
+A plain state machine (time is an argument) that the master actor drives:
+offers get ids when the allocator makes them, leave when accepted, declined,
+rescinded after `offer_timeout`, or when their agent or framework goes. An
+accept is validated as a whole before anything happens, and turns into a
+plan the master applies: the tasks to launch, the tasks refused with their
+reason (they get TASK_ERROR), and what is left of the offers to recover.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Container, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+from pyactors._core import Resources
+from pyactors.core.operations import Conversion, Launch, LaunchGroup, Operation, Reserve, TaskInfo
+from pyactors.core.tasks import Reason
+from pyactors.errors import InvalidArgumentError, ResourceError
+
+
+@dataclass(frozen=True)
+class OfferInfo:
+    """An offer as a framework receives it."""
+
+    id: str
+    framework_id: str
+    agent_id: str
+    role: str
+    resources: Resources
+    hostname: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+    created_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A task that will not be launched, and why (sent as TASK_ERROR)."""
+
+    task: TaskInfo
+    reason: Reason
+    message: str
+
+
+@dataclass
+class AcceptPlan:
+    """What an accept amounts to, for the master to apply in one step."""
+
+    framework_id: str
+    agent_id: str | None
+    role: str | None
+    launch: list[TaskInfo] = field(default_factory=list)
+    groups: list[list[TaskInfo]] = field(default_factory=list)
+    refused: list[Refusal] = field(default_factory=list)
+    # What to give back to the allocator with the caller's filter, as
+    # (agent, role, resources); empty bundles are left out.
+    unused: list[tuple[str, str, Resources]] = field(default_factory=list)
+    # Set when the offers themselves were invalid: the error event's text.
+    error: str | None = None
+    # RESERVE/UNRESERVE/CREATE/DESTROY that fit, in order: (consumed,
+    # converted) for the allocator; and why the others were dropped.
+    conversions: list[tuple[Resources, Resources]] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+    # Everything the accepted offers held (given back whole if the
+    # conversions cannot be applied).
+    offered: Resources = field(default_factory=Resources)
+
+
+class OfferBook:
+    """Outstanding offers by id."""
+
+    def __init__(self, prefix: str = "offer") -> None:
+        # Offer ids must not repeat across leaders: a framework may still
+        # hold an offer of the previous one.
+        self._prefix = prefix
+        self._offers: dict[str, OfferInfo] = {}
+        self._serial = 0
+
+    def __len__(self) -> int:
+        return len(self._offers)
+
+    def __iter__(self) -> Iterator[OfferInfo]:
+        """The outstanding offers, oldest first."""
+        return iter(list(self._offers.values()))
+
+    def get(self, offer_id: str) -> OfferInfo | None:
+        return self._offers.get(offer_id)
+
+    def add(
+        self,
+        framework_id: str,
+        agent_id: str,
+        role: str,
+        resources: Resources,
+        now: float,
+        hostname: str = "",
+        attributes: dict[str, str] | None = None,
+    ) -> OfferInfo:
+        self._serial += 1
+        offer = OfferInfo(
+            id=f"{self._prefix}-{self._serial}",
+            framework_id=framework_id,
+            agent_id=agent_id,
+            role=role,
+            resources=resources,
+            hostname=hostname,
+            attributes=dict(attributes or {}),
+            created_at=now,
+        )
+        self._offers[offer.id] = offer
+        return offer
+
+    def of_framework(self, framework_id: str) -> list[OfferInfo]:
+        return [o for o in self._offers.values() if o.framework_id == framework_id]
+
+    def take_expired(self, now: float, timeout: float) -> list[OfferInfo]:
+        """Remove and return the offers older than `timeout` (to rescind)."""
+        return self._take(o for o in self._offers.values() if now - o.created_at >= timeout)
+
+    def take_agent(self, agent_id: str) -> list[OfferInfo]:
+        return self._take(o for o in self._offers.values() if o.agent_id == agent_id)
+
+    def take_framework(self, framework_id: str) -> list[OfferInfo]:
+        return self._take(o for o in self._offers.values() if o.framework_id == framework_id)
+
+    def decline(self, framework_id: str, offer_ids: Sequence[str]) -> list[OfferInfo]:
+        """Remove the caller's offers among `offer_ids` (unknown ones are
+        ignored: they may have been rescinded meanwhile) and return them."""
+        return self._take(
+            self._offers[i]
+            for i in dict.fromkeys(offer_ids)
+            if i in self._offers and self._offers[i].framework_id == framework_id
+        )
+
+    def accept(
+        self,
+        framework_id: str,
+        offer_ids: Sequence[str],
+        operations: Sequence[Operation],
+        known_task_ids: Container[str],
+    ) -> AcceptPlan:
+        """Validate an accept and remove its offers.
+
+        Invalid offers (unknown, another framework's, repeated, or from more
+        than one agent) make the whole call invalid: every task is refused
+        with REASON_INVALID_OFFERS and the caller's valid offers are returned
+        unused. Otherwise each task is checked in order against what is left
+        of the offers: a task that is malformed, reuses a task id, or does not
+        fit is refused; LAUNCH_GROUP launches all its tasks or none.
+        RESERVE/UNRESERVE/CREATE/DESTROY change what is left for the
+        operations after them; one that cannot apply is dropped with a reason.
+        """
+        tasks = [t for op in operations if isinstance(op, Launch | LaunchGroup) for t in op.tasks]
+        problem = self._offer_problem(framework_id, offer_ids)
+        mine = [self._offers[i] for i in dict.fromkeys(offer_ids) if self._owned(framework_id, i)]
+        self._take(mine)
+        if problem is not None:
+            return AcceptPlan(
+                framework_id,
+                None,
+                None,
+                refused=[Refusal(t, Reason.REASON_INVALID_OFFERS, problem) for t in tasks],
+                unused=[(o.agent_id, o.role, o.resources) for o in mine if o.resources],
+                error=problem,
+            )
+        agent_id, role = mine[0].agent_id, mine[0].role
+        plan = AcceptPlan(framework_id, agent_id, role)
+        left = Resources()
+        for offer in mine:
+            left = left + offer.resources
+        plan.offered = left
+        taken = _Taken(known_task_ids)
+        for operation in operations:
+            if isinstance(operation, Launch | LaunchGroup):
+                left = self._plan(plan, operation, left, taken)
+            else:
+                left = _convert(plan, operation, left, role)
+        if left:
+            plan.unused = [(agent_id, role, left)]
+        return plan
+
+    def _plan(
+        self, plan: AcceptPlan, operation: Launch | LaunchGroup, left: Resources, taken: _Taken
+    ) -> Resources:
+        refusals = []
+        # A group's tasks are held here until the whole group is known to fit.
+        need = Resources()
+        for task in operation.tasks:
+            why = _task_problem(task, taken) or _fit_problem(task, need, left)
+            if why is not None:
+                refusals.append(Refusal(task, Reason.REASON_TASK_INVALID, why))
+                continue
+            taken.add(task.task_id)
+            if isinstance(operation, Launch):
+                left = left - task.resources
+                plan.launch.append(task)
+            else:
+                need = need + task.resources
+        if isinstance(operation, LaunchGroup):
+            if refusals:
+                failed = ", ".join(r.task.task_id for r in refusals)
+                accepted = [t for t in operation.tasks if all(r.task is not t for r in refusals)]
+                taken.difference_update(t.task_id for t in accepted)
+                refusals += [
+                    Refusal(t, Reason.REASON_TASK_INVALID, f"its group has invalid tasks: {failed}")
+                    for t in accepted
+                ]
+            else:
+                left = left - need
+                plan.groups.append(list(operation.tasks))
+        plan.refused += refusals
+        return left
+
+    def _owned(self, framework_id: str, offer_id: str) -> bool:
+        offer = self._offers.get(offer_id)
+        return offer is not None and offer.framework_id == framework_id
+
+    def _offer_problem(self, framework_id: str, offer_ids: Sequence[str]) -> str | None:
+        if not offer_ids:
+            return "an accept needs at least one offer"
+        if len(set(offer_ids)) != len(offer_ids):
+            return "an offer id is listed twice"
+        for offer_id in offer_ids:
+            offer = self._offers.get(offer_id)
+            if offer is None:
+                return f"offer '{offer_id}' is unknown (rescinded, declined or never made)"
+            if offer.framework_id != framework_id:
+                return f"offer '{offer_id}' was made to another framework"
+        offers = [self._offers[i] for i in offer_ids]
+        if len({o.agent_id for o in offers}) > 1:
+            return "offers from more than one agent cannot be accepted together"
+        if len({o.role for o in offers}) > 1:
+            return "offers in more than one role cannot be accepted together"
+        return None
+
+    def _take(self, offers: Iterable[OfferInfo]) -> list[OfferInfo]:
+        taken = list(offers)
+        for offer in taken:
+            self._offers.pop(offer.id, None)
+        return taken
+
+
+def _convert(plan: AcceptPlan, operation: Conversion, left: Resources, role: str) -> Resources:
+    """Plan a RESERVE/UNRESERVE/CREATE/DESTROY against what is `left`; one
+    that cannot apply is dropped (and said so), the others go on, as in
+    Mesos."""
+    name = type(operation).__name__.upper()
+    try:
+        consumed, converted = operation.conversion()
+    except (InvalidArgumentError, ResourceError) as error:
+        plan.dropped.append(f"{name}: {error}")
+        return left
+    roles = {item.get("role") for item in converted.to_json()} - {None}
+    if isinstance(operation, Reserve) and roles != {role}:
+        plan.dropped.append(
+            f"{name}: resources can be reserved only for the offer's role '{role}', "
+            f"not {sorted(r for r in roles if r)}"
+        )
+        return left
+    if not consumed <= left:
+        plan.dropped.append(
+            f"{name}: needs {consumed} but only {left} is left of the accepted offers"
+        )
+        return left
+    plan.conversions.append((consumed, converted))
+    return left - consumed + converted
+
+
+def _fit_problem(task: TaskInfo, need: Resources, left: Resources) -> str | None:
+    """Why the task does not fit in what is `left` beside what the group
+    being planned already `need`s, or None."""
+    try:
+        if need + task.resources <= left:
+            return None
+    except ResourceError as error:  # e.g. a port already taken in this group
+        return str(error)
+    return (
+        f"task '{task.task_id}' needs {task.resources} but only {left - need} "
+        "is left of the accepted offers"
+    )
+
+
+class _Taken:
+    """Task ids in use: the master's (not copied: it may hold many) and
+    those this accept has claimed so far."""
+
+    def __init__(self, known: Container[str]) -> None:
+        self.known = known
+        self.claimed: set[str] = set()
+
+    def __contains__(self, task_id: str) -> bool:
+        return task_id in self.claimed or task_id in self.known
+
+    def add(self, task_id: str) -> None:
+        self.claimed.add(task_id)
+
+    def difference_update(self, task_ids: Iterable[str]) -> None:
+        self.claimed.difference_update(task_ids)
+
+
+def _task_problem(task: TaskInfo, taken: _Taken) -> str | None:
+    problems = task.problems()
+    if problems:
+        return "; ".join(problems)
+    if task.task_id in taken:
+        return f"task id '{task.task_id}' is already in use"
+    return None

@@ -1,0 +1,398 @@
+"""The scheduler API: subclass `Scheduler`, and pyactors runs it as an actor.
+
+Callbacks follow Mesos's scheduler API; each receives the `Driver`, through
+which the scheduler sends its calls. Status updates are acknowledged after
+`update` returns unless the scheduler sets `auto_acknowledge = False`.
+
+The driver batches: every call a scheduler makes during one callback goes to
+the master in one message when the callback returns (a scheduler that
+accepts 50 offers sends one message, not 50). Calls made outside a callback
+(from a method the cluster handle invokes) are sent at once.
+
+The framework actor follows the leading master (`pyactors.ha.leader`): on every
+change it subscribes again with its framework id (the scheduler's
+`subscribed` runs again) and reconciles the tasks it last saw live, naming
+their agents, so that a new leader answers for tasks on agents that never
+come back. Calls made while no leader is known are lost, as Mesos's are:
+offers die with their master, and unacknowledged updates are resent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from pyactors.core.operations import Operation
+from pyactors.core.tasks import Reason, TaskState, TaskStatus
+from pyactors.ha.leader import LeaderFollower, MasterLocation
+from pyactors.master.offer_book import OfferInfo
+from pyactors.runtime import ray_calls
+
+log = logging.getLogger(__name__)
+
+# How many delivered updates a framework actor remembers to drop duplicates
+# (an agent resends an update whose acknowledgement is still on its way).
+_REMEMBERED_UPDATES = 100_000
+
+
+# A batch of one framework's calls as it leaves the driver.
+CallSink = Callable[[str, list[tuple[str, tuple[Any, ...]]]], None]
+
+
+class Driver:
+    """What a scheduler can ask of the master: Mesos's v1 scheduler calls.
+
+    Batches go to the master in one `calls` message each, or to `sink` when
+    given (a pool of frameworks sends all of theirs together)."""
+
+    def __init__(self, master: Any, framework_id: str, sink: CallSink | None = None) -> None:
+        self.master = master
+        self.framework_id = framework_id
+        self._sink = sink or self._to_master
+        self._outbox: list[tuple[str, tuple[Any, ...]]] = []
+        self._depth = 0
+
+    def accept(
+        self, offer_ids: Sequence[str], operations: Sequence[Operation], refuse_seconds: float = 5.0
+    ) -> None:
+        """Use offers (all from one agent) for the operations, in order; what
+        they leave unused is declined with `refuse_seconds`."""
+        self._call("accept", list(offer_ids), list(operations), refuse_seconds)
+
+    def decline(self, offer_ids: Sequence[str], refuse_seconds: float = 5.0) -> None:
+        """Give offers back; they are not offered to this framework again for
+        `refuse_seconds` (0: no filter)."""
+        self._call("decline", list(offer_ids), refuse_seconds)
+
+    def acknowledge(self, status: TaskStatus) -> None:
+        """Let the agent forget an update (only needed with
+        `auto_acknowledge = False`)."""
+        if status.uuid is not None:
+            self._call("acknowledge", [(status.task_id, status.uuid)])
+
+    def kill(self, task_id: str) -> None:
+        self._call("kill", task_id)
+
+    def reconcile(
+        self, task_ids: Sequence[str] = (), agent_ids: Mapping[str, str] | None = None
+    ) -> None:
+        """The latest state of these tasks (of all the framework's when none
+        are named) comes back as updates with REASON_RECONCILIATION.
+        `agent_ids` (task id -> agent id) says where a task was last seen:
+        a master that does not know the task answers from that agent."""
+        self._call("reconcile", list(task_ids), dict(agent_ids or {}))
+
+    def revive(self, roles: Sequence[str] | None = None) -> None:
+        """Offers again in these roles (all when None), filters cleared."""
+        self._call("revive", None if roles is None else list(roles))
+
+    def suppress(self, roles: Sequence[str] | None = None) -> None:
+        """No offers in these roles (all when None) until revived."""
+        self._call("suppress", None if roles is None else list(roles))
+
+    def request(self, roles: Sequence[str] | None = None) -> None:
+        """Ask for resources now. Like Mesos's allocator, which takes requests
+        only as a hint, it clears the framework's filters in these roles."""
+        self._call("request", None if roles is None else list(roles))
+
+    def update_framework(
+        self,
+        roles: Sequence[str] | None = None,
+        capabilities: Sequence[str] | None = None,
+        failover_timeout: float | None = None,
+        name: str | None = None,
+    ) -> None:
+        """Change the framework's info; a role that still holds resources
+        cannot be dropped (an error event says so and nothing changes)."""
+        changes: dict[str, Any] = {}
+        if roles is not None:
+            changes["roles"] = list(roles)
+        if capabilities is not None:
+            changes["capabilities"] = list(capabilities)
+        if failover_timeout is not None:
+            changes["failover_timeout"] = failover_timeout
+        if name is not None:
+            changes["name"] = name
+        self._call("update_framework", changes)
+
+    def message(self, agent_id: str, executor_id: str, data: bytes) -> None:
+        """Send `data` (at most 1 MiB) to a running task: its executor id is
+        its task id. The task reads it with `pyactors.agent.task_messages.receive()`
+        (or from `$MESOS_SANDBOX/inbox/`). Best effort, like Mesos's."""
+        self._call("message", agent_id, executor_id, data)
+
+    def shutdown(self, agent_id: str, executor_id: str) -> None:
+        """End an executor and its tasks; every task is its own executor
+        (its id is the task id), so this kills that task."""
+        self._call("shutdown", agent_id, executor_id)
+
+    def teardown(self) -> None:
+        """End the framework: its tasks are killed, its resources freed, its
+        id retired."""
+        self._call("teardown")
+
+    def flush(self) -> None:
+        """Send the calls made so far (done for you after each callback)."""
+        if self._outbox:
+            batch, self._outbox = self._outbox, []
+            self._sink(self.framework_id, batch)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Hold calls until the outermost batch ends, then send them in one
+        message."""
+        self._depth += 1
+        try:
+            yield
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self.flush()
+
+    def _to_master(self, framework_id: str, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
+        ray_calls.tell(self.master, "calls", framework_id, batch)
+
+    def _call(self, name: str, *args: Any) -> None:
+        self._outbox.append((name, args))
+        if self._depth == 0:
+            self.flush()
+
+
+class Scheduler:
+    """Override the callbacks you need; the defaults decline and ignore."""
+
+    auto_acknowledge = True
+    # Seconds between calls of `tick` once subscribed (None: never).
+    tick_interval: float | None = None
+
+    def subscribed(self, driver: Driver, framework_id: str, master_info: dict[str, Any]) -> None:
+        pass
+
+    def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
+        driver.decline([o.id for o in offers])
+
+    def rescind(self, driver: Driver, offer_id: str) -> None:
+        pass
+
+    def update(self, driver: Driver, status: TaskStatus) -> None:
+        pass
+
+    def message(self, driver: Driver, agent_id: str, executor_id: str, data: bytes) -> None:
+        pass
+
+    def failure(
+        self, driver: Driver, agent_id: str, executor_id: str | None, status: int | None
+    ) -> None:
+        """An agent was lost (executor_id and status None), as Mesos's
+        FAILURE event; its tasks' updates come separately."""
+
+    def error(self, driver: Driver, message: str) -> None:
+        pass
+
+    def stopping(self) -> None:
+        """The framework actor is being stopped (the cluster shut down,
+        `pyactors down`, a teardown): release what the scheduler holds
+        outside the actor, such as processes it started or sessions."""
+
+    def tick(self, driver: Driver) -> None:
+        """Called every `tick_interval` seconds: for schedulers that act on
+        time with no event to wake them (a job falling due, held offers
+        to let go)."""
+
+
+class FrameworkActor:
+    """Runs a user's Scheduler: subscribes, turns events into callbacks and
+    sends each callback's calls as one batch."""
+
+    def __init__(
+        self,
+        scheduler_cls: type[Scheduler],
+        args: tuple[Any, ...],
+        location: MasterLocation,
+        name: str,
+        roles: list[str],
+        failover_timeout: float,
+        capabilities: list[str],
+        framework_id: str | None = None,
+        sink: CallSink | None = None,
+    ) -> None:
+        self._refused: Exception | None = None
+        try:
+            self.scheduler = scheduler_cls(*args)
+        except Exception as error:
+            # Raised by `start`: an actor whose creation fails tells its
+            # caller only that it died, not why (a bad argument).
+            self._refused = error
+        self.sink = sink
+        self.follower = LeaderFollower(location, self._follow)
+        self.name = name
+        self.roles = roles
+        self.failover_timeout = failover_timeout
+        self.capabilities = capabilities
+        self.framework_id = framework_id
+        self.driver: Driver | None = None
+        self._ticker: asyncio.Task[None] | None = None
+        # task id -> uuid of the last update delivered to the scheduler.
+        self._delivered: OrderedDict[str, str] = OrderedDict()
+        # Tasks last seen live: task id -> (agent id, state), reconciled
+        # with a new leader.
+        self._live: dict[str, tuple[str, TaskState]] = {}
+        self._handlers: dict[str, Callable[..., Awaitable[None]]] = {
+            "offers": self.offers,
+            "rescind": self.rescind,
+            "updates": self.updates,
+            "error": self.error,
+            "agent_lost": self.agent_lost,
+            "messages": self.messages,
+            "heartbeat": self.heartbeat,
+        }
+
+    async def start(self, handle: Any) -> str:
+        """Subscribe (with the leader); returns the framework id."""
+        if self._refused is not None:
+            raise self._refused
+        self.handle = handle
+        await self.follower.start()
+        if self.scheduler.tick_interval is not None:
+            self._ticker = asyncio.get_running_loop().create_task(
+                self._tick_every(self.scheduler.tick_interval)
+            )
+        return self._driver().framework_id
+
+    async def _tick_every(self, interval: float) -> None:
+        while True:
+            await asyncio.sleep(interval)
+            driver = self._driver()
+            try:
+                with driver.batch():
+                    self.scheduler.tick(driver)
+            except Exception:
+                # One bad tick must not stop the timer for good.
+                log.exception("the scheduler's tick failed")
+
+    async def _follow(self, master: Any) -> None:
+        framework_id: str = await ray_calls.ask_async(
+            master,
+            "subscribe",
+            self.handle,
+            self.name,
+            self.roles,
+            self.framework_id,
+            self.capabilities,
+            self.failover_timeout,
+        )
+        self.framework_id = framework_id
+        resubscribed = self.driver is not None
+        if self.driver is None:
+            self.driver = Driver(master, framework_id, self.sink)
+        self.driver.master = master
+        with self.driver.batch():
+            self.scheduler.subscribed(self.driver, framework_id, {"master": "pyactors"})
+            if resubscribed and self._live:
+                agents = {task_id: agent_id for task_id, (agent_id, _) in self._live.items()}
+                self.driver.reconcile(list(agents), agents)
+
+    async def deliver_events(self, events: list[tuple[str, str, tuple[Any, ...]]]) -> None:
+        """What the master sends, in order: (framework id, event, arguments)
+        for offers, rescind, updates, error, agent_lost, messages and
+        heartbeat."""
+        for _, event, args in events:
+            await self._handlers[event](*args)
+
+    async def offers(self, offers: list[OfferInfo]) -> None:
+        driver = self._driver()
+        with driver.batch():
+            self.scheduler.offers(driver, offers)
+
+    async def rescind(self, offer_ids: list[str]) -> None:
+        driver = self._driver()
+        with driver.batch():
+            for offer_id in offer_ids:
+                self.scheduler.rescind(driver, offer_id)
+
+    async def updates(self, statuses: list[TaskStatus]) -> None:
+        """Deliver each update once (a resent duplicate is acknowledged
+        again, not delivered), then acknowledge the batch in one call. A
+        reconciliation answer that only repeats a live task's last state
+        (the usual answer to the reconciliation after a new leader) is not
+        delivered either."""
+        driver = self._driver()
+        with driver.batch():
+            for status in statuses:
+                duplicate = status.uuid is not None and (
+                    self._delivered.get(status.task_id) == status.uuid
+                )
+                live = self._live.get(status.task_id)
+                repeated = (
+                    status.reason is Reason.REASON_RECONCILIATION
+                    and live is not None
+                    and live[1] is status.state
+                )
+                if not duplicate and not repeated:
+                    self.scheduler.update(driver, status)
+                    if status.uuid is not None:
+                        self._remember(status.task_id, status.uuid)
+                    if status.state.is_terminal:
+                        self._live.pop(status.task_id, None)
+                    elif status.agent_id is not None:
+                        self._live[status.task_id] = (status.agent_id, status.state)
+                if duplicate or self.scheduler.auto_acknowledge:
+                    driver.acknowledge(status)
+
+    async def error(self, message: str) -> None:
+        driver = self._driver()
+        with driver.batch():
+            self.scheduler.error(driver, message)
+
+    async def messages(self, messages: list[tuple[str, str, bytes]]) -> None:
+        """Messages tasks sent: (agent id, executor id = task id, data)."""
+        driver = self._driver()
+        with driver.batch():
+            for agent_id, executor_id, data in messages:
+                self.scheduler.message(driver, agent_id, executor_id, data)
+
+    async def agent_lost(self, agent_id: str) -> None:
+        driver = self._driver()
+        with driver.batch():
+            self.scheduler.failure(driver, agent_id, None, None)
+
+    async def heartbeat(self) -> None:
+        """The master checks that this actor lives."""
+
+    async def subscribed_as(self) -> str:
+        """The framework id it subscribed with (for a handle found by name)."""
+        return self._driver().framework_id
+
+    async def shutdown(self) -> None:
+        """Let the scheduler release what it holds and close the ZooKeeper
+        session now (before the actor is stopped)."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+        try:
+            self.scheduler.stopping()
+        except Exception:
+            # The session below must be closed whatever the scheduler did.
+            log.exception("the scheduler's stopping failed")
+        self.follower.stop()
+
+    async def call(self, method: str, *args: Any) -> Any:
+        """Run a method of the user's scheduler inside the actor (for
+        inspection and control from the cluster handle); driver calls it
+        makes are sent when it returns."""
+        with self._driver().batch():
+            return getattr(self.scheduler, method)(*args)
+
+    def _remember(self, task_id: str, uuid: str) -> None:
+        self._delivered[task_id] = uuid
+        self._delivered.move_to_end(task_id)
+        if len(self._delivered) > _REMEMBERED_UPDATES:
+            self._delivered.popitem(last=False)
+
+    def _driver(self) -> Driver:
+        if self.driver is None:
+            raise RuntimeError("the framework has not subscribed yet")
+        return self.driver

@@ -1,0 +1,1 @@
+"""Programs on top of the library: the demo (the main job) and the simulator."""

@@ -1,0 +1,20 @@
+"""Unit tests drive plain state machines and real processes, never Ray: one
+that tries to start Ray fails at once, saying so."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import ray
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_ray() -> Iterator[None]:
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("a unit test started Ray: it belongs in tests/runtime")
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(ray, "init", refuse)
+        yield
