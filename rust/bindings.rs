@@ -650,7 +650,7 @@ fn resources_argument(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Resource
     )))
 }
 
-/// `pyactors._core.Allocator`: the Rust allocator; `pyactors.allocator`
+/// `pyactors._core.Allocator`: the Rust allocator; `pyactors.core.allocator`
 /// wraps it in the typed facade users see.
 #[pyclass(module = "pyactors._core", name = "Allocator")]
 struct PyAllocator {
