@@ -40,8 +40,12 @@ def imports(path: Path, modules: set[str]) -> set[str]:
                 anchor = package.split(".")
                 anchor = anchor[: len(anchor) - (node.level - 1)]
                 base = ".".join([*anchor, base] if base else anchor)
-            # `from a import b` imports the module a.b when there is one.
-            targets = [f"{base}.{alias.name}" for alias in node.names] + [base]
+            # `from a import b` imports the module a.b when there is one,
+            # else the name b from a.
+            targets = [
+                f"{base}.{alias.name}" if f"{base}.{alias.name}" in modules else base
+                for alias in node.names
+            ]
         else:
             continue
         for target in targets:
