@@ -57,7 +57,8 @@ from typing import Any
 
 try:
     import pyactors
-    from pyactors.core.allocator import Allocator, Offer, ReferenceAllocator
+    from pyactors._reference.allocator import ReferenceAllocator
+    from pyactors.core.allocator import Allocator, Offer
 except ImportError as error:  # the Rust extension is not built into the source tree
     sys.exit(f"cannot import pyactors ({error}); install it first: pip install .")
 

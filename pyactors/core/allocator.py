@@ -1,9 +1,10 @@
 """The allocator: which framework is offered which agent's resources.
 
 `Allocator` is the Rust core (`pyactors._core.Allocator`) behind a typed
-facade; `ReferenceAllocator` is its pure-Python twin and executable
-specification (`pyactors._reference.allocator`, whose module documentation
-states the semantics). Both have this surface and return the same offers.
+facade. Its pure-Python twin and executable specification,
+`ReferenceAllocator` (`pyactors._reference.allocator`, whose package
+documentation states the semantics), is a test oracle that production never
+imports; it has this surface and returns the same offers.
 
 Time is always an argument (`now`, in seconds on any monotonic scale the
 caller chooses); randomness comes only from `seed`. Calls that get bad input
@@ -20,13 +21,16 @@ import orjson
 
 from pyactors import _core
 from pyactors._core import Resources
-from pyactors._reference.allocator import DEFAULT_MIN_ALLOCATABLE, ReferenceAllocator
 from pyactors.core.offer import Offer
 from pyactors.core.quota import QuotaArgument, quota_quantities
 
 ResourcesArgument = Resources | str | Mapping[str, Any]
 
-__all__ = ["DEFAULT_MIN_ALLOCATABLE", "Allocator", "Offer", "ReferenceAllocator"]
+__all__ = ["DEFAULT_MIN_ALLOCATABLE", "Allocator", "Offer"]
+
+# Mesos's default minimum allocatable resources: a bundle that holds neither
+# this many cpus nor this much memory is not worth an offer.
+DEFAULT_MIN_ALLOCATABLE = ("cpus:0.01", "mem:32")
 
 
 class Allocator:

@@ -12,7 +12,8 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from pyactors._reference.resources import PyResources, scalar_from_float
+from pyactors._core import Resources
+from pyactors.core.scalars import scalar_from_float
 from pyactors.errors import InvalidArgumentError
 
 QuotaArgument = str | Mapping[str, float] | Any
@@ -39,7 +40,7 @@ def quota_quantities(value: QuotaArgument | None, what: str) -> dict[str, int]:
             out[name] = scalar_from_float(float(amount), f"{name}:{amount}")
         return out
     if isinstance(value, str) or hasattr(value, "to_json"):
-        bundle = PyResources.parse(str(value))
+        bundle = Resources.parse(str(value))
     else:
         raise TypeError(
             f"quota {what} must be resource text, Resources or a mapping, "
@@ -49,4 +50,6 @@ def quota_quantities(value: QuotaArgument | None, what: str) -> dict[str, int]:
         raise InvalidArgumentError(
             f"quota {what} must be unreserved scalar quantities, got {bundle}"
         )
-    return dict(bundle.totals_millis())
+    # The core reports units: millis / 1000 as a float, from which every
+    # quantity it can hold (below 2**53 millis) rounds back exactly.
+    return {name: round(units * 1000) for name, units in bundle.totals().items()}

@@ -51,7 +51,7 @@ from typing import Any, ClassVar, Protocol, Self, TypeVar
 
 import orjson
 
-from pyactors.core.allocator import Allocator, Offer, ReferenceAllocator
+from pyactors.core.allocator import Allocator, Offer
 
 DEFAULT_AGENTS = 20
 DEFAULT_SECONDS = 120
@@ -488,6 +488,7 @@ def build(config: Config) -> Simulation:
     allocator: ClusterAllocator
     parse: Parse
     if config.reference:
+        from pyactors._reference.allocator import ReferenceAllocator
         from pyactors._reference.resources import PyResources
 
         allocator, parse = ReferenceAllocator(seed=config.seed), PyResources.parse

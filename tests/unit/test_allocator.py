@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from pyactors.core.allocator import Allocator, ReferenceAllocator
+from pyactors._reference.allocator import ReferenceAllocator
+from pyactors.core.allocator import Allocator
 from pyactors.errors import (
     DuplicateError,
     InvalidArgumentError,

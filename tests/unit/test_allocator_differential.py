@@ -18,8 +18,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from pyactors._reference.allocator import ReferenceAllocator
 from pyactors._reference.resources import PyResources, Resource, is_ancestor_or_self
-from pyactors.core.allocator import Allocator, ReferenceAllocator
+from pyactors.core.allocator import Allocator
 
 ROLES = ["a", "a/x", "a/y", "b", "c/d"]
 AGENT_SHAPES = [

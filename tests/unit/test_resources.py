@@ -384,19 +384,19 @@ def test_to_dict(cls: type) -> None:
 BAD_DICTS = [
     ([1], "expected a dict, got list"),
     ({1: 2}, "invalid key 1: expected a string"),
-    ({"cpus": True}, "invalid value True: " + reference._EXPECTED_VALUE + " in 'cpus'"),
-    ({"cpus": None}, "invalid value None: " + reference._EXPECTED_VALUE + " in 'cpus'"),
+    ({"cpus": True}, "invalid value True: " + reference.EXPECTED_VALUE + " in 'cpus'"),
+    ({"cpus": None}, "invalid value None: " + reference.EXPECTED_VALUE + " in 'cpus'"),
     (
         {"ports": [[1, "2"]]},
-        "invalid value [[1, '2']]: " + reference._EXPECTED_VALUE + " in 'ports'",
+        "invalid value [[1, '2']]: " + reference.EXPECTED_VALUE + " in 'ports'",
     ),
     (
         {"ports": [[1, 2, 3]]},
-        "invalid value [[1, 2, 3]]: " + reference._EXPECTED_VALUE + " in 'ports'",
+        "invalid value [[1, 2, 3]]: " + reference.EXPECTED_VALUE + " in 'ports'",
     ),
     (
         {"ports": [[True, 2]]},
-        "invalid value [[True, 2]]: " + reference._EXPECTED_VALUE + " in 'ports'",
+        "invalid value [[True, 2]]: " + reference.EXPECTED_VALUE + " in 'ports'",
     ),
     ({"cpus": -1}, "negative quantity -1 in 'cpus'"),
     ({"cpus": -0.5}, "negative quantity -0.5 in 'cpus'"),
