@@ -20,9 +20,9 @@ from pyactors.frameworks.services.app_definition import (
     UnreachableStrategy,
     UpgradeStrategy,
     normalize_app_id,
-    parse_app,
 )
-from pyactors.frameworks.services.placement import Constraint
+from pyactors.frameworks.services.app_reader import parse_app
+from pyactors.frameworks.services.constraints import Constraint
 
 REALISTIC = """
 {

@@ -12,18 +12,20 @@ from hypothesis import strategies as st
 
 from pyactors import InvalidArgumentError, Resources
 from pyactors.errors import AppDefinitionError
-from pyactors.frameworks.services.app_definition import parse_app
-from pyactors.frameworks.services.placement import (
+from pyactors.frameworks.services.app_reader import parse_app
+from pyactors.frameworks.services.constraints import (
     Constraint,
     Placement,
-    assign_service_ports,
     meets_constraints,
-    offered_ports,
     parse_constraint,
+    unmet_constraint,
+)
+from pyactors.frameworks.services.placement import (
+    assign_service_ports,
+    offered_ports,
     select_app_ports,
     select_ports,
     task_environment,
-    unmet_constraint,
 )
 
 

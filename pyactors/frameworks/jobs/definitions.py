@@ -26,7 +26,6 @@ once in one `JobDefinitionError` naming each field; nothing is returned.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from typing import Any
 
 from pyactors._core import Resources
 from pyactors.errors import JobDefinitionError
-from pyactors.frameworks.definitions import decoded, shown
+from pyactors.frameworks.definitions import DefinitionReader, decoded, shown
 from pyactors.frameworks.jobs import schedule as job_schedule
 from pyactors.frameworks.jobs.schedule import Schedule
 
@@ -142,73 +141,29 @@ def parse_job(definition: Mapping[str, Any] | str | bytes) -> JobDefinition:
     data, not_json = decoded(definition)
     if not_json is not None:
         raise JobDefinitionError([("(job)", not_json)])
-    if not isinstance(data, Mapping):
-        raise JobDefinitionError([("(job)", f"expected an object, got {shown(data)}")])
-    reader = _Reader(data)
-    job = reader.job()
+    reader = _JobReader()
+    job = reader.job(data)
     if reader.problems or job is None:
         raise JobDefinitionError(reader.problems)
     return job
 
 
-class _Reader:
-    """Reads each field, collecting every problem."""
+class _JobReader(DefinitionReader):
+    """Reads each field, collecting every problem. A job's fields are all at
+    its top, so every path is a field name."""
 
-    def __init__(self, raw: Mapping[str, Any]) -> None:
-        self.problems: list[tuple[str, str]] = []
-        self.data: dict[str, Any] = {}
-        for key, value in raw.items():
-            if key not in _FIELDS:
-                self.problems.append((str(key), "unknown field"))
-            elif value is not None:
-                self.data[key] = value
+    def __init__(self) -> None:
+        super().__init__("(job)", "Chronos/Metronome")
 
-    def fail(self, key: str, message: str) -> None:
-        self.problems.append((key, message))
+    def text(self, data: Mapping[str, Any], key: str) -> str | None:
+        return self.string(data, key, "", None)
 
-    def typed(self, key: str, kind: type | tuple[type, ...], expected: str) -> Any:
-        value = self.data.get(key)
-        if value is None:
+    def job(self, value: Any) -> JobDefinition | None:
+        data = self.object(value, "", _FIELDS)
+        if data is None:
             return None
-        if isinstance(value, bool) and kind is not bool:
-            self.fail(key, f"expected {expected}, got {shown(value)}")
-            return None
-        if not isinstance(value, kind):
-            self.fail(key, f"expected {expected}, got {shown(value)}")
-            return None
-        return value
-
-    def text(self, key: str) -> str | None:
-        value: str | None = self.typed(key, str, "a string")
-        if value is not None and "\0" in value:
-            self.fail(key, "contains a NUL character")
-            return None
-        return value
-
-    def number(self, key: str, default: float, minimum: float, strict: bool) -> float:
-        value = self.typed(key, (int, float), "a number")
-        if value is None:
-            return default
-        if not math.isfinite(value) or value < minimum or (strict and value == minimum):
-            bound = "more than" if strict else "at least"
-            self.fail(key, f"must be {bound} {minimum}, got {shown(value)}")
-            return default
-        return float(value)
-
-    def integer(self, key: str, minimum: int) -> int | None:
-        value = self.data.get(key)
-        if isinstance(value, float) and value.is_integer():
-            value = int(value)
-            self.data[key] = value
-        number: int | None = self.typed(key, int, "an integer")
-        if number is not None and number < minimum:
-            self.fail(key, f"must be at least {minimum}, got {number}")
-            return None
-        return number
-
-    def job(self) -> JobDefinition | None:
-        name = self.text("name")
-        if "name" not in self.data:
+        name = self.text(data, "name")
+        if "name" not in data:
             self.fail("name", "is required")
         elif name is not None and (not _NAME.fullmatch(name) or ".." in name):
             self.fail(
@@ -217,50 +172,54 @@ class _Reader:
                 f"without '..'; got {shown(name)}",
             )
             name = None
-        command = self.text("command")
-        if "command" not in self.data or command == "":
+        command = self.text(data, "command")
+        if "command" not in data or command == "":
             self.fail("command", "is required (a shell command)")
-        zone_name = self.text("scheduleTimeZone") or "UTC"
+        zone_name = self.text(data, "scheduleTimeZone") or "UTC"
         try:
             zone = job_schedule.time_zone(zone_name)
         except ValueError as error:
             self.fail("scheduleTimeZone", str(error))
             zone = job_schedule.time_zone("UTC")
-        schedule = self.text("schedule")
+        schedule = self.text(data, "schedule")
         if schedule is not None:
             try:
                 job_schedule.parse_repeating(schedule, zone, 0.0)
             except ValueError as error:
                 self.fail("schedule", str(error))
-        cron = self.text("cron")
+        cron = self.text(data, "cron")
         if cron is not None:
             try:
                 job_schedule.parse_cron(cron, zone)
             except ValueError as error:
                 self.fail("cron", str(error))
-        parents = self.parents(name)
-        when = [key for key in ("schedule", "cron", "parents") if self.data.get(key)]
+        parents = self.parents(data, name)
+        when = [key for key in ("schedule", "cron", "parents") if data.get(key)]
         if len(when) > 1:
             self.fail(when[1], f"a job runs by one of schedule, cron or parents; got {when}")
-        epsilon = self.text("epsilon") or "PT60S"
+        epsilon = self.text(data, "epsilon") or "PT60S"
         try:
             job_schedule.duration_seconds(epsilon)
         except ValueError as error:
             self.fail("epsilon", str(error))
-        policy = self.text("concurrencyPolicy")
+        policy = self.text(data, "concurrencyPolicy")
         if policy is not None and policy not in POLICIES:
             self.fail("concurrencyPolicy", f"expected one of {list(POLICIES)}, got {shown(policy)}")
-        concurrent: bool | None = self.typed("concurrent", bool, "true or false")
+        concurrent = self.typed(data, "concurrent", "", bool, "true or false")
         if concurrent is not None and policy in POLICIES and (policy == "ALLOW") != concurrent:
             self.fail("concurrent", f"contradicts concurrencyPolicy {policy}")
-        retries = self.integer("retries", 0)
-        deadline = self.integer("startingDeadlineSeconds", 1)
-        cpus = self.number("cpus", 0.1, 0.0, strict=True)
-        mem = self.number("mem", 128.0, 0.0, strict=True)
-        disk = self.number("disk", 0.0, 0.0, strict=False)
-        disabled: bool | None = self.typed("disabled", bool, "true or false")
-        description = self.text("description") or ""
-        owner = self.text("owner") or ""
+        retries = self.integer(data, "retries", "", 2, minimum=0)
+        deadline = (
+            self.integer(data, "startingDeadlineSeconds", "", 0, minimum=1)
+            if "startingDeadlineSeconds" in data
+            else None
+        )
+        cpus = self.number(data, "cpus", "", 0.1, minimum=0.0, above_minimum=True)
+        mem = self.number(data, "mem", "", 128.0, minimum=0.0, above_minimum=True)
+        disk = self.number(data, "disk", "", 0.0, minimum=0.0)
+        disabled = self.typed(data, "disabled", "", bool, "true or false")
+        description = self.text(data, "description") or ""
+        owner = self.text(data, "owner") or ""
         if self.problems or name is None or command is None:
             return None
         return JobDefinition(
@@ -273,18 +232,18 @@ class _Reader:
             parents=parents,
             schedule_time_zone=zone_name,
             epsilon=epsilon,
-            retries=2 if retries is None else retries,
-            cpus=cpus,
-            mem=mem,
-            disk=disk,
+            retries=retries,
+            cpus=float(cpus),
+            mem=float(mem),
+            disk=float(disk),
             disabled=bool(disabled),
             concurrent=concurrent,
             concurrency_policy=policy,
             starting_deadline_seconds=deadline,
         )
 
-    def parents(self, name: str | None) -> tuple[str, ...]:
-        value = self.typed("parents", list, "a list of job names")
+    def parents(self, data: Mapping[str, Any], name: str | None) -> tuple[str, ...]:
+        value = self.typed(data, "parents", "", list, "a list of job names")
         if value is None:
             return ()
         bad = [p for p in value if not isinstance(p, str) or not _NAME.fullmatch(p)]

@@ -10,7 +10,7 @@ import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pyactors.frameworks.services.app_definition import parse_app
+from pyactors.frameworks.services.app_reader import parse_app
 
 if TYPE_CHECKING:
     from pyactors.runtime.cluster import Framework

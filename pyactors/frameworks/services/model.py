@@ -10,7 +10,8 @@ from typing import Any
 
 from pyactors._core import Resources
 from pyactors.core.tasks import TaskState
-from pyactors.frameworks.services.app_definition import AppDefinition, parse_app
+from pyactors.frameworks.services.app_definition import AppDefinition
+from pyactors.frameworks.services.app_reader import parse_app
 
 
 def iso(seconds: float | None) -> str | None:

@@ -47,7 +47,9 @@ from pyactors._core import Resources
 from pyactors.core.operations import Create, Destroy, Operation, Reserve, Unreserve, unreserved_form
 from pyactors.core.tasks import TaskState, TaskStatus
 from pyactors.errors import DuplicateError, InvalidArgumentError, UnknownAppError
-from pyactors.frameworks.services.app_definition import AppDefinition, normalize_app_id, parse_app
+from pyactors.frameworks.services.app_definition import AppDefinition, normalize_app_id
+from pyactors.frameworks.services.app_reader import parse_app
+from pyactors.frameworks.services.constraints import Placement, meets_constraints
 from pyactors.frameworks.services.model import (
     AppRecord,
     Deployment,
@@ -59,9 +61,7 @@ from pyactors.frameworks.services.model import (
     iso,
 )
 from pyactors.frameworks.services.placement import (
-    Placement,
     assign_service_ports,
-    meets_constraints,
     select_app_ports,
     task_environment,
 )
