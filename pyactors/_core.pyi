@@ -1,4 +1,4 @@
-"""Type stub of the Rust extension `pyactors._core` (rust/bindings.rs).
+"""Type stub of the Rust extension `pyactors._core` (rust/bindings/).
 
 Written by hand; keep it in step with the `#[pymethods]` blocks there. Errors
 raise the classes of `pyactors.errors` (a wrong argument type: `TypeError`).

@@ -1,5 +1,5 @@
 //! The allocator core of pyactors: resource arithmetic, DRF sorting and the
-//! offer cycle. Pure Rust; the pyo3 bindings are in `bindings.rs`, compiled
+//! offer cycle. Pure Rust; the pyo3 bindings are in `bindings/`, compiled
 //! only with the `python` feature.
 
 pub mod allocator;

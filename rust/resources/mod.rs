@@ -13,7 +13,9 @@
 //! - `key`: the entry (`Resource`) and its key, with their validation;
 //! - `value`: the value of an entry and the checked constructors of values;
 //! - `text`: the text syntax, parsed and printed;
-//! - `arithmetic`: `+`, `-` and containment.
+//! - `arithmetic`: `+`, `-` and containment;
+//! - `json`: the JSON form (Mesos's v1 `Resource` list), read from and
+//!   rendered to `Data`, the JSON-shaped values of `data`.
 //!
 //! Contracts of the queries: `filter`, `unreserved`, `reserved`,
 //! `allocatable_to` and `scalars` return sub-bundles (still canonical);
@@ -22,6 +24,10 @@
 //! canonicalises entries built by hand; errors name the entry's key.
 
 mod arithmetic;
+mod data;
+mod json;
+#[cfg(test)]
+mod json_tests;
 mod key;
 #[cfg(test)]
 mod tests;
@@ -35,6 +41,7 @@ use crate::error::{Error, Result};
 
 use arithmetic::{check_combine, combine_value, conflicting_types};
 
+pub use data::Data;
 pub use key::{is_ancestor_or_self, validate_role, Key, Resource};
 pub use text::{format_millis, parse_scalar_text, parse_value_text};
 pub use value::{ranges_from_pairs, scalar_from_f64, scalar_from_units, set_from_items, Value};

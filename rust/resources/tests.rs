@@ -364,17 +364,27 @@ fn from_entries_validates_and_canonicalises() {
 
 #[test]
 fn numbers_from_callers() {
-    assert_eq!(scalar_from_f64(0.1, "0.1"), Ok(Value::Scalar(100)));
-    assert_eq!(scalar_from_f64(0.0005, "0.0005"), Ok(Value::Scalar(1)));
     assert_eq!(
-        scalar_from_f64(-0.5, "-0.5").unwrap_err().message,
+        scalar_from_f64(0.1, || "0.1".to_string()),
+        Ok(Value::Scalar(100))
+    );
+    assert_eq!(
+        scalar_from_f64(0.0005, || "0.0005".to_string()),
+        Ok(Value::Scalar(1))
+    );
+    assert_eq!(
+        scalar_from_f64(-0.5, || "-0.5".to_string())
+            .unwrap_err()
+            .message,
         "negative quantity -0.5"
     );
     assert_eq!(
-        scalar_from_f64(f64::NAN, "nan").unwrap_err().message,
+        scalar_from_f64(f64::NAN, || "nan".to_string())
+            .unwrap_err()
+            .message,
         "invalid scalar nan"
     );
-    assert!(scalar_from_f64(1e13, "1e13").is_err());
+    assert!(scalar_from_f64(1e13, || "1e13".to_string()).is_err());
     assert_eq!(scalar_from_units(3, "3"), Ok(Value::Scalar(3000)));
     assert!(scalar_from_units(MAX_UNITS + 1, "x").is_err());
     assert!(scalar_from_units(-1, "-1").is_err());

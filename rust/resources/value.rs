@@ -46,19 +46,20 @@ impl Value {
     }
 }
 
-/// Millis from a number given by a caller, e.g. a Python float; `shown` is
-/// how the caller writes that number in error messages.
-pub fn scalar_from_f64(value: f64, shown: &str) -> Result<Value> {
+/// Millis from a number given by a caller, e.g. a Python float; `shown`
+/// says how the caller writes that number, called only for an error message.
+pub fn scalar_from_f64(value: f64, shown: impl FnOnce() -> String) -> Result<Value> {
     if !value.is_finite() {
-        return Err(Error::resource(format!("invalid scalar {shown}")));
+        return Err(Error::resource(format!("invalid scalar {}", shown())));
     }
     if value < 0.0 {
-        return Err(Error::resource(format!("negative quantity {shown}")));
+        return Err(Error::resource(format!("negative quantity {}", shown())));
     }
     let millis = (value * 1000.0 + 0.5).floor();
     if millis > MAX_MILLIS as f64 {
         return Err(Error::resource(format!(
-            "quantity {shown} above the maximum {MAX_UNITS}"
+            "quantity {} above the maximum {MAX_UNITS}",
+            shown()
         )));
     }
     // In range and integral, so the cast is exact.
