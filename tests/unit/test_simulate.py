@@ -18,15 +18,9 @@ import pytest
 from support.runtime import PATIENCE
 
 from pyactors import Resources
-from pyactors.tools.simulate import (
-    Config,
-    Simulation,
-    convergence_tolerance,
-    deterministic,
-    main,
-    run,
-    summarise,
-)
+from pyactors.tools.simulate import main
+from pyactors.tools.simulation.cluster import Config, Simulation, run
+from pyactors.tools.simulation.summary import convergence_tolerance, deterministic, summarise
 
 pytestmark = pytest.mark.timeout(120)
 
