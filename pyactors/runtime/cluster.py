@@ -5,7 +5,7 @@ schedulers."""
 from __future__ import annotations
 
 import contextlib
-import shutil
+import importlib
 import tempfile
 import time
 import uuid
@@ -21,16 +21,12 @@ from pyactors.errors import (
     AgentStartError,
     ClusterUpError,
     FrameworkStartError,
-    HaproxyNotFoundError,
     InvalidArgumentError,
     MasterStartError,
     NoLeaderError,
     NotLeaderError,
     SupervisorStartError,
-    UnknownFrameworkError,
 )
-from pyactors.frameworks.jobs.scheduler import Jobs, JobScheduler
-from pyactors.frameworks.services.client import Services
 from pyactors.ha.election import LeaderDetector, parse_zk_url
 from pyactors.ha.leader import ELECTION, MasterLocation, close_client, zk_client
 from pyactors.master.actor import MasterActor
@@ -165,8 +161,9 @@ class Cluster:
         self.masters: list[Any] = []
         self.agents: dict[str, Any] = {}
         self.frameworks: list[Framework] = []
-        self._jobs: Jobs | None = None
-        self._services: Services | None = None
+        # The built-in frameworks' clients, once started from this handle.
+        self._jobs: Any = None
+        self._services: Any = None
         # The supervisor of a long-running cluster; this handle then owns
         # only its frameworks.
         self._supervisor: Any = None
@@ -434,19 +431,21 @@ class Cluster:
         except (ray_calls.NoSuchActorError, ray_calls.RayActorError):
             return None
 
-    def jobs(self) -> Jobs:
+    def disconnect(self, framework: Framework) -> None:
+        """Stop a framework's actor without tearing the framework down, as if
+        its scheduler had crashed: the master keeps its tasks for its
+        failover timeout, and `run_framework` with its id takes it over.
+        This handle no longer owns it."""
+        if framework in self.frameworks:
+            self.frameworks.remove(framework)
+        self._stop_framework(framework.handle)
+
+    def jobs(self) -> Any:
         """The built-in jobs framework (Chronos's and Metronome's jobs), started
         on the first call; later calls return the same handle. With `zk`, its
         jobs and their history are kept in ZooKeeper."""
         if self._jobs is None:
-            framework = self.builtin_framework("jobs") or self.run_framework(
-                JobScheduler,
-                self.location.zk,
-                self.location.session_timeout,
-                name="jobs",
-                actor_name="jobs",
-            )
-            self._jobs = Jobs(framework)
+            self._jobs = _builtin("jobs.client").Jobs.start(self)
         return self._jobs
 
     def services(
@@ -455,7 +454,7 @@ class Cluster:
         bind_host: str = "127.0.0.1",
         failover_timeout: float = 3600.0,
         role: str = "services",
-    ) -> Services:
+    ) -> Any:
         """The built-in service framework (Marathon's job, with HAProxy in
         front; `haproxy` is the binary, `bind_host` where service ports
         listen). Started on the first call; later calls return the same
@@ -463,52 +462,14 @@ class Cluster:
         actor died. Its state is kept in ZooKeeper with `zk`, else in the
         work dir. On a long-running cluster (`pyactors up`) it belongs to
         the cluster: every process gets the same one (`pyactors app`)."""
-        from pyactors.frameworks.services.scheduler import ServiceScheduler
-        from pyactors.frameworks.services.store import open_store
-
-        if shutil.which(haproxy) is None:
-            raise HaproxyNotFoundError(
-                f"haproxy binary {haproxy!r} not found: install it (apt-get install haproxy) "
-                "or pass services(haproxy=<its path>)"
-            )
-
-        running = self.builtin_framework("services")
-        if running is not None:
-            # The long-running cluster's, started by this process or another.
-            self._services = Services(running, bind_host)
-            return self._services
-        if self._services is not None:
-            framework = self._services.framework
-            # Torn down (no longer in `frameworks`), or its actor died.
-            if framework in self.frameworks:
-                try:
-                    ray_calls.ask(framework.handle, "heartbeat")
-                    return self._services
-                except ray_calls.RayActorError:
-                    self.frameworks.remove(framework)
-            self._stop_framework(framework.handle)
-        store = open_store(self.location.zk, self.work_dir)
-        saved = store.load()
-        store.close()
-        arguments = (self.work_dir, self.location.zk, role, haproxy, bind_host)
-        options: dict[str, Any] = {
-            "name": "services",
-            "roles": [role],
-            "failover_timeout": failover_timeout,
-            "actor_name": "services",
-        }
-        try:
-            framework = self.run_framework(
-                ServiceScheduler,
-                *arguments,
-                **options,
-                framework_id=None if saved is None else saved["frameworkId"],
-            )
-        except UnknownFrameworkError:
-            # Torn down meanwhile (its failover timeout passed): register
-            # anew; its apps come back and their tasks, gone, are replaced.
-            framework = self.run_framework(ServiceScheduler, *arguments, **options)
-        self._services = Services(framework, bind_host)
+        self._services = _builtin("services.client").Services.start(
+            self,
+            haproxy=haproxy,
+            bind_host=bind_host,
+            failover_timeout=failover_timeout,
+            role=role,
+            previous=self._services,
+        )
         return self._services
 
     def teardown(self, framework: Framework) -> None:
@@ -617,6 +578,11 @@ class Cluster:
 
 # An agent to start: its id, Ray node, resources, slice of the node, attributes.
 _AgentPlan = tuple[str, str, str | None, int, int, dict[str, str] | None]
+
+
+def _builtin(module: str) -> Any:
+    # The built-in frameworks are plugins the runtime does not depend on: imported by name.
+    return importlib.import_module(f"pyactors.frameworks.{module}")
 
 
 def _count(n: int, noun: str) -> str:

@@ -1,6 +1,6 @@
 """The jobs framework (what Chronos and Metronome do): a `Scheduler` that
-runs a `JobBook`, and `Jobs`, its handle on the driver's side
-(`Cluster.jobs()`).
+runs a `JobBook` (its handle on the driver's side, `Cluster.jobs()`, is
+`client.Jobs`).
 
 The scheduler's timer (`tick_interval`) starts due runs; each waiting run
 is launched as a command task on the first offer that holds its
@@ -14,20 +14,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from pyactors.core.operations import Launch, TaskInfo
 from pyactors.core.tasks import TaskStatus
-from pyactors.errors import PyactorsError
 from pyactors.frameworks.jobs.book import JobBook
 from pyactors.frameworks.jobs.definitions import parse_job
 from pyactors.frameworks.jobs.store import ZooKeeperJobStore
 from pyactors.master.offer_book import OfferInfo
-from pyactors.runtime import ray_calls
 from pyactors.scheduler.api import Driver, Scheduler
-
-if TYPE_CHECKING:
-    from pyactors.runtime.cluster import Framework
 
 
 class JobScheduler(Scheduler):
@@ -136,50 +131,3 @@ class JobScheduler(Scheduler):
         if self.store is not None:
             for name in sorted(changed):
                 self.store.save(name, self.book.record(name))
-
-
-class Jobs:
-    """The jobs framework from the driver: each call runs in its actor."""
-
-    def __init__(self, framework: Framework) -> None:
-        self.framework = framework
-
-    def add(self, definition: Mapping[str, Any] | str) -> str:
-        """Add (or replace) a job from a Chronos/Metronome definition (a dict or
-        JSON text); returns its name. JobDefinitionError names every bad field
-        (and a dependency cycle); nothing is added then."""
-        plain = dict(definition) if isinstance(definition, Mapping) else definition
-        return str(self._call("add", plain))
-
-    def run(self, name: str) -> str:
-        """Run a job now; returns the run's id."""
-        return str(self._call("run", name))
-
-    def remove(self, name: str) -> None:
-        """Remove a job (its running task is killed); refused while it is
-        another job's parent."""
-        self._call("remove", name)
-
-    def history(self, name: str) -> list[dict[str, Any]]:
-        """The job's runs, oldest first: id, trigger, scheduled, started,
-        finished (epoch seconds), state, attempts, task_id, message."""
-        runs: list[dict[str, Any]] = self._call("history", name)
-        return runs
-
-    def job(self, name: str) -> dict[str, Any]:
-        """The job's definition, its next scheduled run and its active runs."""
-        described: dict[str, Any] = self._call("job", name)
-        return described
-
-    def jobs(self) -> list[dict[str, Any]]:
-        described: list[dict[str, Any]] = self._call("jobs")
-        return described
-
-    def _call(self, method: str, *args: Any) -> Any:
-        try:
-            return self.framework.call(method, *args)
-        except ray_calls.RayTaskError as error:
-            # The scheduler's own error, not Ray's wrapper around it.
-            if isinstance(error.cause, PyactorsError):
-                raise error.cause from None
-            raise

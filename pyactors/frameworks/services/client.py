@@ -1,4 +1,6 @@
-"""What `Cluster.services()` returns: the service framework's client.
+"""What `Cluster.services()` returns: the service framework's client, and
+how the framework is started, kept and restarted on a cluster
+(`Services.start`).
 
 Each operation is one call to the framework's actor (`Framework.call`);
 definitions are validated here first, so a bad one raises
@@ -6,20 +8,82 @@ definitions are validated here first, so a bad one raises
 
 from __future__ import annotations
 
+import shutil
 import time
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from pyactors.errors import HaproxyNotFoundError, UnknownFrameworkError
 from pyactors.frameworks.services.app_reader import parse_app
+from pyactors.frameworks.services.scheduler import ServiceScheduler
+from pyactors.frameworks.services.store import open_store
+from pyactors.runtime import ray_calls
 
 if TYPE_CHECKING:
-    from pyactors.runtime.cluster import Framework
+    from pyactors.runtime.cluster import Cluster, Framework
 
 
 class Services:
     def __init__(self, framework: Framework, bind_host: str) -> None:
         self.framework = framework
         self.bind_host = bind_host
+
+    @classmethod
+    def start(
+        cls,
+        cluster: Cluster,
+        haproxy: str = "haproxy",
+        bind_host: str = "127.0.0.1",
+        failover_timeout: float = 3600.0,
+        role: str = "services",
+        previous: Services | None = None,
+    ) -> Services:
+        """The service framework of `cluster` (see `Cluster.services()`).
+        `previous`, the client an earlier start returned, is returned again
+        while its framework's actor answers; if the actor died, a new one
+        takes the framework over (adopting its tasks)."""
+        if shutil.which(haproxy) is None:
+            raise HaproxyNotFoundError(
+                f"haproxy binary {haproxy!r} not found: install it (apt-get install haproxy) "
+                "or pass services(haproxy=<its path>)"
+            )
+
+        running = cluster.builtin_framework("services")
+        if running is not None:
+            # The long-running cluster's, started by this process or another.
+            return cls(running, bind_host)
+        if previous is not None:
+            framework = previous.framework
+            # Torn down (no longer in `frameworks`), or its actor died.
+            if framework in cluster.frameworks:
+                try:
+                    ray_calls.ask(framework.handle, "heartbeat")
+                    return previous
+                except ray_calls.RayActorError:
+                    pass
+            cluster.disconnect(framework)
+        store = open_store(cluster.location.zk, cluster.work_dir)
+        saved = store.load()
+        store.close()
+        arguments = (cluster.work_dir, cluster.location.zk, role, haproxy, bind_host)
+        options: dict[str, Any] = {
+            "name": "services",
+            "roles": [role],
+            "failover_timeout": failover_timeout,
+            "actor_name": "services",
+        }
+        try:
+            framework = cluster.run_framework(
+                ServiceScheduler,
+                *arguments,
+                **options,
+                framework_id=None if saved is None else saved["frameworkId"],
+            )
+        except UnknownFrameworkError:
+            # Torn down meanwhile (its failover timeout passed): register
+            # anew; its apps come back and their tasks, gone, are replaced.
+            framework = cluster.run_framework(ServiceScheduler, *arguments, **options)
+        return cls(framework, bind_host)
 
     @property
     def framework_id(self) -> str:
