@@ -39,13 +39,13 @@ def shown(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def text_problem(text: str, nul: bool = False) -> str | None:
-    """Why a string cannot be stored as JSON (or, with `nul`, passed to exec)."""
+def text_problem(text: str) -> str | None:
+    """Why a string cannot be stored as JSON or passed to exec (None: it can)."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return f"is not valid Unicode text (a lone surrogate): {text!r}"
-    if nul and "\0" in text:
+    if "\0" in text:
         return "contains a NUL character"
     return None
 
@@ -180,7 +180,7 @@ class DefinitionReader:
         value = self.typed(data, key, path, str, "a string")
         if value is None:
             return default
-        problem = text_problem(value, nul=True)
+        problem = text_problem(value)
         if problem is not None:
             self.fail(at(path, key), problem)
             return default

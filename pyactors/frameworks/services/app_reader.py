@@ -114,7 +114,7 @@ class _AppReader(DefinitionReader):
                 self.fail(where, "secrets are not supported by pyactors")
             elif not isinstance(item, str):
                 self.wrong(where, "a string", item)
-            elif problem := text_problem(key, nul=True) or text_problem(item, nul=True):
+            elif problem := text_problem(key) or text_problem(item):
                 self.fail(where, problem)
             elif kind == "variable" and "=" in key:
                 self.fail(where, "an environment variable's name has no '='")
@@ -202,7 +202,7 @@ class _AppReader(DefinitionReader):
                 for index, word in enumerate(raw):
                     if not isinstance(word, str):
                         self.wrong(f"args[{index}]", "a string", word)
-                    elif (problem := text_problem(word, nul=True)) is not None:
+                    elif (problem := text_problem(word)) is not None:
                         self.fail(f"args[{index}]", problem)
                 args = tuple(w for w in raw if isinstance(w, str))
                 if not raw:
