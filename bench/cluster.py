@@ -43,11 +43,12 @@ import outputs
 import pyactors
 from pyactors import Resources
 from pyactors.agent.pool import AgentPoolActor
+from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Launch, TaskInfo
-from pyactors.master.offer_book import OfferInfo
 from pyactors.master.state import MasterConfig
 from pyactors.runtime import ray_calls
 from pyactors.runtime.cluster import Cluster
+from pyactors.runtime.handles import MasterRef
 from pyactors.scheduler.api import Driver, Scheduler
 from pyactors.scheduler.pool import FrameworkPoolActor
 
@@ -139,10 +140,8 @@ def sample(cluster: Cluster, pool: Any) -> dict[str, Any]:
     return {
         "at": time.monotonic(),
         "pool": ray_calls.ask(pool, "figures", timeout=120),
-        "master": ray_calls.ask(cluster.leader(), "process_usage", timeout=120),
-        "offers": ray_calls.ask(cluster.leader(), "state_summary", timeout=120)["counters"].get(
-            "offers", 0
-        ),
+        "master": cluster.on_leader(MasterRef.process_usage),
+        "offers": cluster.on_leader(MasterRef.state_summary)["counters"].get("offers", 0),
     }
 
 

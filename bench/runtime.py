@@ -43,9 +43,9 @@ import outputs
 
 import pyactors
 from pyactors import Resources
+from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Launch, TaskInfo
 from pyactors.core.tasks import TaskStatus
-from pyactors.master.offer_book import OfferInfo
 from pyactors.runtime import ray_calls
 from pyactors.scheduler.api import Driver, Scheduler
 

@@ -34,7 +34,8 @@ from outputs import write
 from pyactors import Resources
 from pyactors.api import state_json as sj
 from pyactors.core.operations import Launch, TaskInfo
-from pyactors.master.state import MasterConfig, MasterState, SendOffers
+from pyactors.core.protocol import SendOffers
+from pyactors.master.state import MasterConfig, MasterState
 
 SCALES = [(100, 1_000), (1_000, 10_000), (2_000, 20_000)]
 FRAMEWORKS = 50

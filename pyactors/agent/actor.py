@@ -18,19 +18,31 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, assert_never
+
+from ray.actor import ActorHandle
 
 from pyactors.agent import health_checks, sandboxes
 from pyactors.agent import resources as agent_resources
 from pyactors.agent.sandbox_files import FileChunk
 from pyactors.agent.state import AgentState
 from pyactors.agent.task_process import sandbox_path
-from pyactors.core.operations import HealthCheck, TaskInfo
+from pyactors.core.operations import HealthCheck
+from pyactors.core.protocol import (
+    AcknowledgeToAgent,
+    AgentMessage,
+    DestroyVolumes,
+    KillTasks,
+    LaunchTasks,
+    MessageToTask,
+    Registration,
+    ResendUpdates,
+)
 from pyactors.errors import NotLeaderError, PyactorsError
 from pyactors.ha.leader import LeaderFollower, MasterLocation
 from pyactors.runtime import ray_calls
+from pyactors.runtime.handles import AgentRef, MasterRef
 
 logger = logging.getLogger(__name__)
 
@@ -59,7 +71,9 @@ class AgentActor:
         node, each detects its even share."""
         self.agent_id = agent_id
         # The master registered with, None until the first registration.
-        self.master: Any = None
+        self.master: MasterRef | None = None
+        # This actor, as the master sends to it (set by `start`).
+        self.ref: AgentRef | None = None
         self.follower = LeaderFollower(location, self._follow)
         (node,) = [n for n in ray_calls.alive_nodes() if n.node_id == ray_calls.current_node_id()]
         detected = agent_resources.detect(node, Path(work_dir), slice_index, slices)
@@ -83,58 +97,47 @@ class AgentActor:
         self.message_interval = message_interval
         self._loop: asyncio.Task[None] | None = None
         self._probes: set[asyncio.Task[None]] = set()
-        self._handlers: dict[str, Callable[..., Awaitable[None]]] = {
-            "launch": self.launch,
-            "kill": self.kill,
-            "acknowledge": self.acknowledge,
-            "resend": self.resend,
-            "message": self.message,
-            "destroy_volumes": self.destroy_volumes,
-        }
 
-    async def start(self, handle: Any) -> None:
+    async def start(self, handle: ActorHandle[Any]) -> None:
         """Register (the actor passes its own handle) and start the timers."""
-        self.handle = handle
+        self.ref = AgentRef(handle)
         await self.follower.start()
         if self._loop is None:
             self._loop = asyncio.get_running_loop().create_task(self._run())
 
-    async def _follow(self, master: Any) -> None:
+    async def _follow(self, handle: ActorHandle[Any]) -> None:
         """A (new) leader: register with it, then send it everything unacknowledged."""
+        master = MasterRef(handle)
         await self._register(master)
         self.master = master
         self.state.resend(None, time.monotonic())
 
-    async def _register(self, master: Any) -> None:
-        await ray_calls.ask_async(
-            master,
-            "register_agent",
-            self.agent_id,
-            self.handle,
-            self.hostname,
-            self.resources,
-            self.attributes,
-            self.state.report(),
+    async def _register(self, master: MasterRef) -> None:
+        if self.ref is None:
+            raise RuntimeError(f"agent {self.agent_id} registers before it started")
+        registration = Registration(
+            self.agent_id, self.hostname, self.resources, self.attributes, self.state.report()
         )
+        await master.register_agents(self.ref, [registration])
 
     async def _run(self) -> None:
         last_heartbeat = last_messages = last_gc = time.monotonic()
         while True:
             await asyncio.sleep(self.poll_interval)
             now = time.monotonic()
-            master = self.master
+            master = self._registered_with()
             for check in self.state.due_health_checks(now):
                 self._start_probe(*check)
             # A batch lost with a dead leader is resent to the next one.
             batch = self.state.poll(now)
             if batch:
-                ray_calls.tell(master, "status_updates", self.agent_id, batch)
+                master.status_update_batches([(self.agent_id, batch)])
             running_too = now - last_messages >= self.message_interval
             if running_too:
                 last_messages = now
             messages = self.state.take_messages(running_too)
             if messages:
-                ray_calls.tell(master, "task_messages", self.agent_id, messages)
+                master.task_messages(self.agent_id, messages)
             if now - last_gc >= self.gc_interval:
                 last_gc = now
                 expired = self.state.collect_garbage(now)
@@ -145,12 +148,18 @@ class AgentActor:
                 # The running tasks' usage rides on the heartbeat.
                 usage = self.state.statistics(time.time())
                 try:
-                    if not await ray_calls.ask_async(master, "heartbeat", self.agent_id, usage):
+                    if not await master.heartbeat(self.agent_id, usage):
                         await self._register(master)
                 except (NotLeaderError, ray_calls.RayActorError) as error:
                     # The leader changed or died: the follower registers
                     # with the next one.
                     logger.info("agent %s: heartbeat: %s", self.agent_id, error)
+
+    def _registered_with(self) -> MasterRef:
+        if self.master is None:
+            # `start` registers before the timers begin.
+            raise RuntimeError(f"agent {self.agent_id} has not registered yet")
+        return self.master
 
     def _start_probe(
         self, task_id: str, check: HealthCheck, sandbox: Path, env: dict[str, str]
@@ -163,36 +172,32 @@ class AgentActor:
         self._probes.add(probe)
         probe.add_done_callback(self._probes.discard)
 
-    async def deliver(self, messages: list[tuple[str, str, tuple[Any, ...]]]) -> None:
-        """What the master sends this agent, in order: (agent id, method,
-        arguments) for launch, kill, acknowledge, resend and message."""
-        for _, method, args in messages:
+    async def deliver(self, messages: list[AgentMessage]) -> None:
+        """What the master sends this agent, in order."""
+        for message in messages:
             try:
-                await self._handlers[method](*args)
+                self._receive(message)
             except PyactorsError as error:
                 # One bad message (a task gone meanwhile) must not stop the rest.
-                logger.warning("agent %s: %s: %s", self.agent_id, method, error)
+                logger.warning("agent %s: %s: %s", self.agent_id, type(message).__name__, error)
 
-    async def launch(
-        self, framework_id: str, tasks: list[TaskInfo], groups: list[list[TaskInfo]], role: str
-    ) -> None:
-        self.state.launch(framework_id, tasks, time.monotonic(), groups, role)
-
-    async def kill(self, task_ids: list[str], grace: float | None = None) -> None:
-        """SIGTERM, then SIGKILL after `grace` seconds (None: the agent's default)."""
-        self.state.kill(task_ids, time.monotonic(), grace)
-
-    async def acknowledge(self, acknowledgements: list[tuple[str, str]]) -> None:
-        self.state.acknowledge(acknowledgements, time.monotonic())
-
-    async def message(self, task_id: str, data: bytes) -> None:
-        self.state.deliver_message(task_id, data)
-
-    async def destroy_volumes(self, persistence_ids: list[str]) -> None:
-        self.state.destroy_volumes(persistence_ids)
-
-    async def resend(self, task_ids: list[str]) -> None:
-        self.state.resend(task_ids, time.monotonic())
+    def _receive(self, message: AgentMessage) -> None:
+        match message:
+            case LaunchTasks(_, framework_id, tasks, groups, role):
+                self.state.launch(framework_id, tasks, time.monotonic(), groups, role)
+            case KillTasks(_, _, task_ids, grace):
+                # SIGTERM, then SIGKILL after `grace` seconds (None: the agent's default).
+                self.state.kill(task_ids, time.monotonic(), grace)
+            case AcknowledgeToAgent(_, acknowledgements):
+                self.state.acknowledge(acknowledgements, time.monotonic())
+            case ResendUpdates(_, task_ids):
+                self.state.resend(task_ids, time.monotonic())
+            case MessageToTask(_, task_id, data):
+                self.state.deliver_message(task_id, data)
+            case DestroyVolumes(_, persistence_ids):
+                self.state.destroy_volumes(persistence_ids)
+            case _:
+                assert_never(message)
 
     async def shutdown(self) -> None:
         if self._loop is not None:

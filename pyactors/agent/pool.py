@@ -7,6 +7,10 @@ configured time without a process: RUNNING at launch, FINISHED when their
 time is up, KILLED when killed, with updates kept until acknowledged like a
 real agent's. A task's `labels["duration"]` sets its time; otherwise it is
 drawn, seeded, from an exponential distribution around the pool's mean.
+Every message a real agent takes is taken: a message to a task that is not
+running is refused as a real agent refuses it, and messages to running
+tasks and destroyed volumes, which have no sandbox or work dir to land in
+here, are counted (`figures`).
 
 It also measures what the Mesos paper calls launch overhead: for each agent,
 the time from a task ending (resources freed) to the next launch arriving.
@@ -16,18 +20,34 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import logging
 import random
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, assert_never
 
-from pyactors.agent.state import TaskReport
+from ray.actor import ActorHandle
+
 from pyactors.agent.status_updates import StatusUpdateStreams
 from pyactors.core.operations import TaskInfo
+from pyactors.core.protocol import (
+    AcknowledgeToAgent,
+    AgentMessage,
+    DestroyVolumes,
+    KillTasks,
+    LaunchTasks,
+    MessageToTask,
+    Registration,
+    ResendUpdates,
+    TaskReport,
+)
 from pyactors.core.tasks import Source, TaskState, TaskStatus
-from pyactors.runtime import ray_calls
+from pyactors.errors import InvalidArgumentError, PyactorsError
+from pyactors.runtime.handles import AgentRef, MasterRef
+
+logger = logging.getLogger(__name__)
 
 # Registrations go in chunks so no single message is huge.
 _REGISTRATION_CHUNK = 5_000
@@ -64,6 +84,28 @@ class EmulatedAgents:
         self.launch_overheads: list[float] = []
         self.launched = 0
         self.finished = 0
+        # What a real agent would write into a sandbox or delete from its
+        # work dir, which emulated tasks have not: only counted.
+        self.messages_received = 0
+        self.volumes_destroyed = 0
+
+    def receive(self, message: AgentMessage, now: float) -> None:
+        """A message from the master, as a real agent's state takes it."""
+        match message:
+            case LaunchTasks(agent_id, framework_id, tasks, groups, role):
+                self.launch(agent_id, framework_id, role, tasks, groups, now)
+            case KillTasks(_, _, task_ids, _):
+                self.kill(task_ids, now)
+            case AcknowledgeToAgent(_, acknowledgements):
+                self.acknowledge(acknowledgements, now)
+            case ResendUpdates(_, task_ids):
+                self.resend(task_ids, now)
+            case MessageToTask(agent_id, task_id, _):
+                self.deliver_message(agent_id, task_id)
+            case DestroyVolumes(_, persistence_ids):
+                self.volumes_destroyed += len(persistence_ids)
+            case _:
+                assert_never(message)
 
     def launch(
         self,
@@ -99,6 +141,14 @@ class EmulatedAgents:
 
     def resend(self, task_ids: Sequence[str], now: float) -> None:
         self.streams.resend_now(list(task_ids), now)
+
+    def deliver_message(self, agent_id: str, task_id: str) -> None:
+        """A scheduler's message for a running task (refused, as a real
+        agent refuses it, when the task is not running there)."""
+        task = self.tasks.get(task_id)
+        if task is None or task.agent_id != agent_id or task.ended:
+            raise InvalidArgumentError(f"task '{task_id}' is not running on '{agent_id}'")
+        self.messages_received += 1
 
     def poll(self, now: float) -> list[tuple[str, list[TaskStatus]]]:
         """End the tasks whose time is up; the updates due now, per agent."""
@@ -143,7 +193,7 @@ class AgentPoolActor:
 
     def __init__(
         self,
-        master: Any,
+        master: ActorHandle[Any],
         count: int,
         resources: str,
         prefix: str = "emulated",
@@ -153,7 +203,7 @@ class AgentPoolActor:
         heartbeat_interval: float = 1.0,
         retry_interval: float = 10.0,
     ) -> None:
-        self.master = master
+        self.master = MasterRef(master)
         self.resources = resources
         self.agents = EmulatedAgents(
             [f"{prefix}-{i}" for i in range(count)], task_seconds, seed, retry_interval
@@ -161,25 +211,31 @@ class AgentPoolActor:
         self.poll_interval = poll_interval
         self.heartbeat_interval = heartbeat_interval
         self._loop: asyncio.Task[None] | None = None
+        # This actor, as the master sends to it (set by `start`).
+        self.ref: AgentRef | None = None
 
-    async def start(self, handle: Any) -> None:
+    async def start(self, handle: ActorHandle[Any]) -> None:
         """Register every agent (the actor passes its own handle) and start
         the timers."""
-        self.handle = handle
+        self.ref = AgentRef(handle)
         await self._register(self.agents.agent_ids)
         if self._loop is None:
             self._loop = asyncio.get_running_loop().create_task(self._run())
 
     async def _register(self, agent_ids: Sequence[str]) -> None:
+        if self.ref is None:
+            raise RuntimeError("the pool registers its agents before it started")
         reports = self.agents.reports()
         for start in range(0, len(agent_ids), _REGISTRATION_CHUNK):
             chunk = agent_ids[start : start + _REGISTRATION_CHUNK]
             attributes = {"emulated": "true"}
             registrations = [
-                (agent_id, agent_id, self.resources, attributes, reports.get(agent_id, []))
+                Registration(
+                    agent_id, agent_id, self.resources, attributes, reports.get(agent_id, [])
+                )
                 for agent_id in chunk
             ]
-            await ray_calls.ask_async(self.master, "register_agents", self.handle, registrations)
+            await self.master.register_agents(self.ref, registrations)
 
     async def _run(self) -> None:
         last_heartbeat = time.monotonic()
@@ -188,29 +244,22 @@ class AgentPoolActor:
             now = time.monotonic()
             batches = self.agents.poll(now)
             if batches:
-                ray_calls.tell(self.master, "status_update_batches", batches)
+                self.master.status_update_batches(batches)
             if now - last_heartbeat >= self.heartbeat_interval:
                 last_heartbeat = now
-                unknown = await ray_calls.ask_async(
-                    self.master, "heartbeats", self.agents.agent_ids
-                )
+                unknown = await self.master.heartbeats(self.agents.agent_ids)
                 if unknown:
                     await self._register(unknown)
 
-    async def deliver(self, messages: list[tuple[str, str, tuple[Any, ...]]]) -> None:
-        """What the master sends these agents: (agent id, method, args)."""
+    async def deliver(self, messages: list[AgentMessage]) -> None:
+        """What the master sends these agents, in order."""
         now = time.monotonic()
-        for agent_id, method, args in messages:
-            if method == "launch":
-                framework_id, tasks, groups, role = args
-                self.agents.launch(agent_id, framework_id, role, tasks, groups, now)
-            elif method == "kill":
-                self.agents.kill(args[0], now)
-            elif method == "acknowledge":
-                self.agents.acknowledge(args[0], now)
-            elif method == "resend":
-                self.agents.resend(args[0], now)
-            # Messages to tasks have no sandbox to land in here: dropped.
+        for message in messages:
+            try:
+                self.agents.receive(message, now)
+            except PyactorsError as error:
+                # As a real agent: one bad message must not stop the rest.
+                logger.warning("%s: %s: %s", message.agent_id, type(message).__name__, error)
 
     async def figures(self) -> dict[str, Any]:
         return {
@@ -219,6 +268,8 @@ class AgentPoolActor:
             "finished": self.agents.finished,
             "running": sum(not t.ended for t in self.agents.tasks.values()),
             "launch_overheads": self.agents.launch_overheads,
+            "messages_received": self.agents.messages_received,
+            "volumes_destroyed": self.agents.volumes_destroyed,
         }
 
     async def shutdown(self) -> None:

@@ -19,7 +19,7 @@ unhealthy and leaves the reason for later; here the reason says why).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 from pyactors.agent import task_messages
@@ -30,22 +30,9 @@ from pyactors.agent.sandboxes import Sandboxes
 from pyactors.agent.status_updates import StatusUpdateStreams
 from pyactors.agent.task_process import SessionUsage, TaskProcess, sandbox_path, session_usage
 from pyactors.core.operations import HealthCheck, TaskInfo
+from pyactors.core.protocol import TaskReport
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
 from pyactors.errors import DuplicateError, InvalidArgumentError
-
-
-@dataclass(frozen=True)
-class TaskReport:
-    """A task an agent holds, as it (re-)registers: who launched it, in
-    which role, what it runs and its state, so that a master that has never
-    seen it (a new leader) rebuilds its record and its allocation."""
-
-    framework_id: str
-    role: str
-    task: TaskInfo
-    # The oldest update the framework has not acknowledged, else the last:
-    # the master records it, and the resent updates follow from there.
-    status: TaskStatus
 
 
 class AgentState:

@@ -60,6 +60,7 @@ from pyactors.agent.sandbox_files import FileChunk
 from pyactors.agent.task_process import STDERR, STDOUT
 from pyactors.api import openapi, state_json, webui
 from pyactors.api.metrics import CONTENT_TYPE, MasterMetrics
+from pyactors.core.protocol import Effect
 from pyactors.errors import (
     AgentUnreachableError,
     InvalidArgumentError,
@@ -75,7 +76,7 @@ from pyactors.errors import (
 )
 from pyactors.master import task_usage
 from pyactors.master.share_history import ShareHistory
-from pyactors.master.state import Effect, MasterState
+from pyactors.master.state import MasterState
 
 log = logging.getLogger(__name__)
 

@@ -11,6 +11,10 @@ are seconds since the epoch: the master keeps monotonic time, and `About`
 carries the offset between the two clocks.
 
 Agents are `slaves` and their ids `slave_id`, as in Mesos's v0 endpoints.
+
+`cluster_state` is the one shape that is not Mesos's: what `Cluster.state()`
+returns to Python callers, with resources as text and the allocator's own
+snapshot.
 """
 
 from __future__ import annotations
@@ -26,8 +30,9 @@ from pyactors._core import Resources
 from pyactors.core.quota import quota_quantities
 from pyactors.core.tasks import TERMINAL_STATES, TaskState, TaskStatus
 from pyactors.errors import InvalidArgumentError
+from pyactors.master.records import AgentRecord, FrameworkRecord, TaskRecord
 from pyactors.master.registry_records import MaintenanceEntry
-from pyactors.master.state import AgentRecord, FrameworkRecord, MasterState, TaskRecord
+from pyactors.master.state import MasterState
 
 # The scalars Mesos's resource model always shows.
 ALWAYS = ("cpus", "gpus", "mem", "disk")
@@ -456,6 +461,60 @@ def state_summary(state: MasterState, about: About) -> dict[str, Any]:
             }
             for f in state.frameworks.values()
         ],
+    }
+
+
+def cluster_state(state: MasterState) -> dict[str, Any]:
+    """What `Cluster.state()` returns: agents, frameworks with their live and
+    completed tasks, counters, the allocator's snapshot, weights, quotas and
+    the agents a new leader still awaits (resources as text)."""
+    live: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    completed: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for records, into in ((state.tasks, live), (state.completed, completed)):
+        for t in records.values():
+            into[t.framework_id].append(
+                {
+                    "id": t.task.task_id,
+                    "name": t.task.name,
+                    "state": t.state.value,
+                    "agent_id": t.agent_id,
+                    "role": t.role,
+                    "resources": str(t.task.resources),
+                    "status": t.status.to_dict(),
+                }
+            )
+    return {
+        "agents": [
+            {
+                "id": a.agent_id,
+                "hostname": a.hostname,
+                "resources": str(a.total),
+                "attributes": a.attributes,
+                "reachable": a.reachable,
+            }
+            for a in state.agents.values()
+        ],
+        "frameworks": [
+            {
+                "id": f.framework_id,
+                "name": f.name,
+                "roles": f.roles,
+                "capabilities": sorted(f.capabilities),
+                "failover_timeout": f.failover_timeout,
+                "connected": f.connected,
+                "tasks": live[f.framework_id],
+                "completed_tasks": completed[f.framework_id],
+            }
+            for f in state.frameworks.values()
+        ],
+        "outstanding_offers": len(state.offers),
+        "counters": dict(state.counters),
+        "allocator": state.allocator.snapshot(),
+        "weights": dict(state.weights),
+        "quotas": {
+            role: {"guarantee": q.guarantee, "limit": q.limit} for role, q in state.quotas.items()
+        },
+        "recovering_agents": sorted(state.recovering),
     }
 
 

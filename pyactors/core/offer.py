@@ -1,8 +1,12 @@
-"""The value an allocation cycle produces."""
+"""Offers: the value an allocation cycle produces, and an offer as a
+framework receives it."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple
+
+from pyactors._core import Resources
 
 
 class Offer(NamedTuple):
@@ -18,3 +22,18 @@ class Offer(NamedTuple):
     agent_id: str
     role: str
     resources: Any
+
+
+@dataclass(frozen=True)
+class OfferInfo:
+    """An offer as a framework receives it: the master's id for it, and the
+    agent's hostname and attributes for the scheduler's placement."""
+
+    id: str
+    framework_id: str
+    agent_id: str
+    role: str
+    resources: Resources
+    hostname: str = ""
+    attributes: dict[str, str] = field(default_factory=dict)
+    created_at: float = 0.0

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from pyactors._core import Resources
+from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Operation
-from pyactors.master.offer_book import OfferInfo
 from pyactors.scheduler.api import Driver
 
 

@@ -14,23 +14,10 @@ from collections.abc import Container, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from pyactors._core import Resources
+from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Conversion, Launch, LaunchGroup, Operation, Reserve, TaskInfo
 from pyactors.core.tasks import Reason
 from pyactors.errors import InvalidArgumentError, ResourceError
-
-
-@dataclass(frozen=True)
-class OfferInfo:
-    """An offer as a framework receives it."""
-
-    id: str
-    framework_id: str
-    agent_id: str
-    role: str
-    resources: Resources
-    hostname: str = ""
-    attributes: dict[str, str] = field(default_factory=dict)
-    created_at: float = 0.0
 
 
 @dataclass(frozen=True)

@@ -12,15 +12,10 @@ which is how the state's tasks show them too.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
 from typing import Any
 
+from pyactors.core.protocol import Usage
 from pyactors.master.state import MasterState
-
-# (task id, Mesos's ResourceStatistics: cpus_user_time_secs,
-# cpus_system_time_secs, mem_rss_bytes, cpus_limit, mem_limit_bytes,
-# timestamp) as an agent reports them.
-Usage = Sequence[tuple[str, dict[str, float]]]
 
 # What the metrics sum per framework, over its running tasks.
 SUMMED = ("cpus_user_time_secs", "cpus_system_time_secs", "mem_rss_bytes")

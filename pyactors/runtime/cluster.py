@@ -10,13 +10,14 @@ import tempfile
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 import ray
 from kazoo.client import KazooClient
 
 from pyactors._core import Resources
 from pyactors.agent.sandboxes import check_options
+from pyactors.core.protocol import Description
 from pyactors.errors import (
     AgentStartError,
     ClusterUpError,
@@ -32,11 +33,11 @@ from pyactors.ha.leader import ELECTION, MasterLocation, close_client, zk_client
 from pyactors.master.actor import MasterActor
 from pyactors.master.state import MasterConfig
 from pyactors.runtime import ray_calls
+from pyactors.runtime.handles import AgentRef, FrameworkRef, MasterRef, SupervisorRef, shut_down
 from pyactors.runtime.ray_calls import START_BUDGET
 from pyactors.runtime.supervisor import (
     PREFIX,
     SUPERVISOR,
-    Description,
     SupervisorActor,
     agent_actor_name,
     down,
@@ -49,6 +50,8 @@ from pyactors.scheduler.api import FrameworkActor, Scheduler
 # (it outlives the process that started it, so no temporary directory).
 STANDING_WORK_DIR = f"{tempfile.gettempdir()}/pyactors"
 
+_Answer = TypeVar("_Answer")
+
 
 class Framework:
     """A running framework: its id and its actor."""
@@ -59,7 +62,7 @@ class Framework:
 
     def call(self, method: str, *args: Any) -> Any:
         """Call a method of the scheduler object inside its actor."""
-        return ray_calls.ask(self.handle, "call", method, *args)
+        return FrameworkRef(self.handle).call(method, *args)
 
 
 class Cluster:
@@ -200,7 +203,7 @@ class Cluster:
                 "master",
                 [
                     ray_calls.begin_start(
-                        master, "start", what=f"master '{names[n]}'", error=MasterStartError
+                        master, what=f"master '{names[n]}'", error=MasterStartError
                     )
                     for n, master in enumerate(self.masters)
                 ],
@@ -254,7 +257,7 @@ class Cluster:
             detached=True,
         )
         start = ray_calls.begin_start(
-            self._supervisor, "start", what="the supervisor", error=SupervisorStartError
+            self._supervisor, what="the supervisor", error=SupervisorStartError
         )
         self._started("supervisor", [start])
         self._find_agents()
@@ -295,7 +298,7 @@ class Cluster:
             supervisor = ray_calls.named(SUPERVISOR)
         except ray_calls.NoSuchActorError:
             raise ClusterUpError(_NOT_UP) from None
-        description: Description = ray_calls.ask(supervisor, "describe")
+        description = SupervisorRef(supervisor).describe()
         cluster = cls.__new__(cls)
         cluster._tmp = None
         cluster.work_dir = description.work_dir
@@ -317,7 +320,7 @@ class Cluster:
     def _find_agents(self) -> None:
         """The supervisor's agents, by name (those of nodes that joined
         since are looked up when asked for)."""
-        for agent_id in ray_calls.ask(self._supervisor, "agent_nodes"):
+        for agent_id in SupervisorRef(self._supervisor).agent_nodes():
             with contextlib.suppress(ray_calls.NoSuchActorError):
                 self.agents[agent_id] = ray_calls.named(agent_actor_name(agent_id))
 
@@ -359,7 +362,7 @@ class Cluster:
                 "agent",
                 [
                     ray_calls.begin_start(
-                        handle, "start", handle, what=f"agent '{agent_id}'", error=AgentStartError
+                        handle, handle, what=f"agent '{agent_id}'", error=AgentStartError
                     )
                     for agent_id, handle in spawned.items()
                 ],
@@ -407,7 +410,7 @@ class Cluster:
         )
         self._say(f"starting framework '{name}'")
         start = ray_calls.begin_start(
-            handle, "start", handle, what=f"framework '{name}'", error=FrameworkStartError
+            handle, handle, what=f"framework '{name}'", error=FrameworkStartError
         )
         try:
             [framework_id] = self._started("framework", [start])
@@ -427,7 +430,7 @@ class Cluster:
             return None
         try:
             handle = ray_calls.named(PREFIX + actor_name)
-            return Framework(ray_calls.ask(handle, "subscribed_as"), handle)
+            return Framework(FrameworkRef(handle).subscribed_as(), handle)
         except (ray_calls.NoSuchActorError, ray_calls.RayActorError):
             return None
 
@@ -475,7 +478,7 @@ class Cluster:
     def teardown(self, framework: Framework) -> None:
         """End a framework: its tasks are killed, its resources freed, its
         actor stopped."""
-        self.ask_leader("teardown", framework.id)
+        self.on_leader(lambda master: master.teardown(framework.id))
         self._stop_framework(framework.handle)
         self.frameworks.remove(framework)
 
@@ -494,13 +497,15 @@ class Cluster:
                 raise NoLeaderError(f"no master was elected leader within {timeout:.0f} s")
             time.sleep(0.02)
 
-    def ask_leader(self, method: str, *args: Any, timeout: float = ray_calls.ANSWER_BUDGET) -> Any:
-        """Ask the leader, waiting through an election (a leader still
-        recovering answers NotLeaderError, a dead one cannot answer)."""
+    def on_leader(
+        self, call: Callable[[MasterRef], _Answer], timeout: float = ray_calls.ANSWER_BUDGET
+    ) -> _Answer:
+        """Make a call on the leader, waiting through an election (a leader
+        still recovering answers NotLeaderError, a dead one cannot answer)."""
         deadline = time.monotonic() + timeout
         while True:
             try:
-                return ray_calls.ask(self.leader(timeout), method, *args, timeout=timeout)
+                return call(MasterRef(self.leader(timeout)))
             except (NotLeaderError, ray_calls.RayActorError):
                 if time.monotonic() > deadline:
                     raise
@@ -508,30 +513,28 @@ class Cluster:
 
     def set_weight(self, role: str, weight: float) -> None:
         """A role's weight (stored in the registry, so it outlives the leader)."""
-        self.ask_leader("set_weight", role, weight)
+        self.on_leader(lambda master: master.set_weight(role, weight))
 
     def set_quota(self, role: str, guarantee: str, limit: str | None = None) -> None:
         """A role's quota as resource text (stored in the registry); an empty
         guarantee without a limit removes it."""
-        self.ask_leader("set_quota", role, guarantee, limit)
+        self.on_leader(lambda master: master.set_quota(role, guarantee, limit))
 
     @property
     def url(self) -> str:
         """The base address of the leading master's HTTP API, e.g.
         "http://127.0.0.1:41235" (`/master/state`, `/metrics`, ...)."""
-        return str(self.ask_leader("url"))
+        return self.on_leader(MasterRef.url)
 
     def state(self) -> dict[str, Any]:
-        summary: dict[str, Any] = self.ask_leader("state_summary")
-        return summary
+        return self.on_leader(MasterRef.state_summary)
 
     def sandbox(self, task_id: str) -> str | None:
         for framework in self.state()["frameworks"]:
             for task in framework["tasks"] + framework["completed_tasks"]:
                 if task["id"] == task_id:
-                    return ray_calls.ask(  # type: ignore[no-any-return]
-                        self._agent(task["agent_id"]), "sandbox", framework["id"], task_id
-                    )
+                    agent = AgentRef(self._agent(task["agent_id"]))
+                    return agent.sandbox(framework["id"], task_id)
         return None
 
     def _agent(self, agent_id: str) -> Any:
@@ -547,14 +550,14 @@ class Cluster:
         for handle in self.agents.values() if owned else ():
             # An agent whose actor died has nothing left to shut down.
             with contextlib.suppress(ray_calls.ActorDiedError):
-                ray_calls.ask(handle, "shutdown")
+                shut_down(handle)
             ray_calls.stop(handle)
         for framework in self.frameworks:
             self._stop_framework(framework.handle)
         for master in self.masters if owned else ():
             # A master already stopped (a test killing the leader) is gone.
             with contextlib.suppress(ray_calls.RayActorError):
-                ray_calls.ask(master, "shutdown")
+                shut_down(master)
             ray_calls.stop(master)
         self._stop_following()
 
@@ -572,7 +575,7 @@ class Cluster:
     @staticmethod
     def _stop_framework(handle: Any) -> None:
         with contextlib.suppress(ray_calls.RayActorError):
-            ray_calls.ask(handle, "shutdown")
+            shut_down(handle)
         ray_calls.stop(handle)
 
 
@@ -614,7 +617,7 @@ def up(address: str | None = None, **options: Any) -> Cluster:
         cluster = Cluster(agents="per-node", detached=True, **options)
         if options.get("http_port", 0) is not None:
             # A port it cannot bind fails now, not at the first request.
-            cluster.ask_leader("url")
+            cluster.on_leader(MasterRef.url)
     except (ClusterUpError, ValueError):
         # Refused before starting anything, or another cluster's name was
         # taken first (a concurrent `up`): that cluster is left alone.

@@ -259,12 +259,11 @@ class Starting:
     since: float = field(default_factory=time.monotonic)
 
 
-def begin_start(
-    handle: Any, method: str, *args: Any, what: str, error: type[StartError]
-) -> Starting:
-    """Call the start `method` of a just-spawned actor, without waiting."""
+def begin_start(handle: Any, *args: Any, what: str, error: type[StartError]) -> Starting:
+    """Call `start` (every pyactors actor's first call, which brings it into
+    service) on a just-spawned actor, without waiting."""
     ready = handle.__ray_ready__.remote()
-    return Starting(what, error, handle, ready, getattr(handle, method).remote(*args))
+    return Starting(what, error, handle, ready, handle.start.remote(*args))
 
 
 def wait_started(

@@ -27,10 +27,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from ray.actor import ActorHandle
+
 from pyactors.agent.actor import AgentActor
+from pyactors.core.protocol import Description
 from pyactors.errors import ClusterUpError
 from pyactors.ha.leader import LeaderFollower, MasterLocation
 from pyactors.runtime import ray_calls
+from pyactors.runtime.handles import AgentRef, MasterRef, shut_down
 
 log = logging.getLogger(__name__)
 
@@ -108,16 +112,6 @@ class NodeWatch:
         self.nodes.discard(node_id)
 
 
-@dataclass(frozen=True)
-class Description:
-    """What `Cluster.connect` needs to attach to the cluster."""
-
-    masters: list[str]
-    zk: str | None
-    zk_session_timeout: float
-    work_dir: str
-
-
 class SupervisorActor:
     def __init__(
         self,
@@ -135,7 +129,7 @@ class SupervisorActor:
         self.watch = NodeWatch()
         # agent id -> the node it is pinned to, for the agents running.
         self.agents: dict[str, str] = {}
-        self.master: Any = None
+        self.master: MasterRef | None = None
         self.follower = LeaderFollower(location, self._follow)
         self._loop: asyncio.Task[None] | None = None
 
@@ -148,8 +142,8 @@ class SupervisorActor:
             self._loop = asyncio.get_running_loop().create_task(self._run())
         return sorted(self.agents)
 
-    async def _follow(self, master: Any) -> None:
-        self.master = master
+    async def _follow(self, master: ActorHandle[Any]) -> None:
+        self.master = MasterRef(master)
 
     async def _run(self) -> None:
         while True:
@@ -176,7 +170,8 @@ class SupervisorActor:
             # Answered before a restarted agent registers again: it must
             # not be taken for the old one, still holding its tasks.
             with contextlib.suppress(ray_calls.RayActorError):
-                await ray_calls.ask_async(self.master, "agents_lost", lost)
+                if self.master is not None:  # `start` follows the leader first
+                    await self.master.agents_lost(lost)
         starting = changes.joined + crashed
         if starting:
             await asyncio.gather(*(self._start_agent(node_id) for node_id in starting))
@@ -203,9 +198,7 @@ class SupervisorActor:
             # Bounded: an agent pinned to a node that is leaving may never
             # start, and the watch must go on; generously, since a slow
             # start on a busy node is not a failure.
-            await asyncio.wait_for(
-                ray_calls.ask_async(handle, "start", handle), ray_calls.START_BUDGET
-            )
+            await asyncio.wait_for(AgentRef(handle).start(), ray_calls.START_BUDGET)
         except Exception as error:
             # The node left meanwhile, or the agent could not register.
             log.warning("supervisor: agent %s did not start: %s", agent_id, error)
@@ -248,6 +241,6 @@ def down(address: str | None = None) -> list[str]:
             continue  # gone meanwhile (its node left)
         # One that cannot answer any more still has to be stopped.
         with contextlib.suppress(ray_calls.RayActorError):
-            ray_calls.ask(handle, "shutdown")
+            shut_down(handle)
         ray_calls.stop(handle)
     return ordered

@@ -22,15 +22,40 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, assert_never
 
+from ray.actor import ActorHandle
+
+from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Operation
+from pyactors.core.protocol import (
+    Accept,
+    Acknowledge,
+    AgentLost,
+    Call,
+    Decline,
+    ErrorEvent,
+    ForwardUpdates,
+    FrameworkEvent,
+    FrameworkMessages,
+    Heartbeat,
+    Kill,
+    Message,
+    Reconcile,
+    Request,
+    Rescind,
+    Revive,
+    SendOffers,
+    Shutdown,
+    Suppress,
+    Teardown,
+    UpdateFramework,
+)
 from pyactors.core.tasks import Reason, TaskState, TaskStatus
 from pyactors.ha.leader import LeaderFollower, MasterLocation
-from pyactors.master.offer_book import OfferInfo
-from pyactors.runtime import ray_calls
+from pyactors.runtime.handles import FrameworkRef, MasterRef
 
 log = logging.getLogger(__name__)
 
@@ -40,20 +65,21 @@ _REMEMBERED_UPDATES = 100_000
 
 
 # A batch of one framework's calls as it leaves the driver.
-CallSink = Callable[[str, list[tuple[str, tuple[Any, ...]]]], None]
+CallSink = Callable[[str, list[Call]], None]
 
 
 class Driver:
-    """What a scheduler can ask of the master: Mesos's v1 scheduler calls.
+    """What a scheduler can ask of the master: Mesos's v1 scheduler calls,
+    each sent as its `pyactors.core.protocol` message.
 
-    Batches go to the master in one `calls` message each, or to `sink` when
-    given (a pool of frameworks sends all of theirs together)."""
+    Batches go to the master in one `calls_batch` message each, or to `sink`
+    when given (a pool of frameworks sends all of theirs together)."""
 
-    def __init__(self, master: Any, framework_id: str, sink: CallSink | None = None) -> None:
+    def __init__(self, master: MasterRef, framework_id: str, sink: CallSink | None = None) -> None:
         self.master = master
         self.framework_id = framework_id
         self._sink = sink or self._to_master
-        self._outbox: list[tuple[str, tuple[Any, ...]]] = []
+        self._outbox: list[Call] = []
         self._depth = 0
 
     def accept(
@@ -61,21 +87,21 @@ class Driver:
     ) -> None:
         """Use offers (all from one agent) for the operations, in order; what
         they leave unused is declined with `refuse_seconds`."""
-        self._call("accept", list(offer_ids), list(operations), refuse_seconds)
+        self._call(Accept(list(offer_ids), list(operations), refuse_seconds))
 
     def decline(self, offer_ids: Sequence[str], refuse_seconds: float = 5.0) -> None:
         """Give offers back; they are not offered to this framework again for
         `refuse_seconds` (0: no filter)."""
-        self._call("decline", list(offer_ids), refuse_seconds)
+        self._call(Decline(list(offer_ids), refuse_seconds))
 
     def acknowledge(self, status: TaskStatus) -> None:
         """Let the agent forget an update (only needed with
         `auto_acknowledge = False`)."""
         if status.uuid is not None:
-            self._call("acknowledge", [(status.task_id, status.uuid)])
+            self._call(Acknowledge([(status.task_id, status.uuid)]))
 
     def kill(self, task_id: str) -> None:
-        self._call("kill", task_id)
+        self._call(Kill(task_id))
 
     def reconcile(
         self, task_ids: Sequence[str] = (), agent_ids: Mapping[str, str] | None = None
@@ -84,20 +110,20 @@ class Driver:
         are named) comes back as updates with REASON_RECONCILIATION.
         `agent_ids` (task id -> agent id) says where a task was last seen:
         a master that does not know the task answers from that agent."""
-        self._call("reconcile", list(task_ids), dict(agent_ids or {}))
+        self._call(Reconcile(list(task_ids), dict(agent_ids or {})))
 
     def revive(self, roles: Sequence[str] | None = None) -> None:
         """Offers again in these roles (all when None), filters cleared."""
-        self._call("revive", None if roles is None else list(roles))
+        self._call(Revive(None if roles is None else list(roles)))
 
     def suppress(self, roles: Sequence[str] | None = None) -> None:
         """No offers in these roles (all when None) until revived."""
-        self._call("suppress", None if roles is None else list(roles))
+        self._call(Suppress(None if roles is None else list(roles)))
 
     def request(self, roles: Sequence[str] | None = None) -> None:
         """Ask for resources now. Like Mesos's allocator, which takes requests
         only as a hint, it clears the framework's filters in these roles."""
-        self._call("request", None if roles is None else list(roles))
+        self._call(Request(None if roles is None else list(roles)))
 
     def update_framework(
         self,
@@ -108,32 +134,30 @@ class Driver:
     ) -> None:
         """Change the framework's info; a role that still holds resources
         cannot be dropped (an error event says so and nothing changes)."""
-        changes: dict[str, Any] = {}
-        if roles is not None:
-            changes["roles"] = list(roles)
-        if capabilities is not None:
-            changes["capabilities"] = list(capabilities)
-        if failover_timeout is not None:
-            changes["failover_timeout"] = failover_timeout
-        if name is not None:
-            changes["name"] = name
-        self._call("update_framework", changes)
+        self._call(
+            UpdateFramework(
+                None if roles is None else list(roles),
+                None if capabilities is None else list(capabilities),
+                failover_timeout,
+                name,
+            )
+        )
 
     def message(self, agent_id: str, executor_id: str, data: bytes) -> None:
         """Send `data` (at most 1 MiB) to a running task: its executor id is
         its task id. The task reads it with `pyactors.agent.task_messages.receive()`
         (or from `$MESOS_SANDBOX/inbox/`). Best effort, like Mesos's."""
-        self._call("message", agent_id, executor_id, data)
+        self._call(Message(agent_id, executor_id, data))
 
     def shutdown(self, agent_id: str, executor_id: str) -> None:
         """End an executor and its tasks; every task is its own executor
         (its id is the task id), so this kills that task."""
-        self._call("shutdown", agent_id, executor_id)
+        self._call(Shutdown(agent_id, executor_id))
 
     def teardown(self) -> None:
         """End the framework: its tasks are killed, its resources freed, its
         id retired."""
-        self._call("teardown")
+        self._call(Teardown())
 
     def flush(self) -> None:
         """Send the calls made so far (done for you after each callback)."""
@@ -153,11 +177,11 @@ class Driver:
             if self._depth == 0:
                 self.flush()
 
-    def _to_master(self, framework_id: str, batch: list[tuple[str, tuple[Any, ...]]]) -> None:
-        ray_calls.tell(self.master, "calls", framework_id, batch)
+    def _to_master(self, framework_id: str, batch: list[Call]) -> None:
+        self.master.calls_batch([(framework_id, batch)])
 
-    def _call(self, name: str, *args: Any) -> None:
-        self._outbox.append((name, args))
+    def _call(self, call: Call) -> None:
+        self._outbox.append(call)
         if self._depth == 0:
             self.flush()
 
@@ -235,27 +259,20 @@ class FrameworkActor:
         self.capabilities = capabilities
         self.framework_id = framework_id
         self.driver: Driver | None = None
+        # This actor, as the master sends to it (set by `start`).
+        self.ref: FrameworkRef | None = None
         self._ticker: asyncio.Task[None] | None = None
         # task id -> uuid of the last update delivered to the scheduler.
         self._delivered: OrderedDict[str, str] = OrderedDict()
         # Tasks last seen live: task id -> (agent id, state), reconciled
         # with a new leader.
         self._live: dict[str, tuple[str, TaskState]] = {}
-        self._handlers: dict[str, Callable[..., Awaitable[None]]] = {
-            "offers": self.offers,
-            "rescind": self.rescind,
-            "updates": self.updates,
-            "error": self.error,
-            "agent_lost": self.agent_lost,
-            "messages": self.messages,
-            "heartbeat": self.heartbeat,
-        }
 
-    async def start(self, handle: Any) -> str:
+    async def start(self, handle: ActorHandle[Any]) -> str:
         """Subscribe (with the leader); returns the framework id."""
         if self._refused is not None:
             raise self._refused
-        self.handle = handle
+        self.ref = FrameworkRef(handle)
         await self.follower.start()
         if self.scheduler.tick_interval is not None:
             self._ticker = asyncio.get_running_loop().create_task(
@@ -274,11 +291,12 @@ class FrameworkActor:
                 # One bad tick must not stop the timer for good.
                 log.exception("the scheduler's tick failed")
 
-    async def _follow(self, master: Any) -> None:
-        framework_id: str = await ray_calls.ask_async(
-            master,
-            "subscribe",
-            self.handle,
+    async def _follow(self, handle: ActorHandle[Any]) -> None:
+        if self.ref is None:
+            raise RuntimeError(f"framework {self.name!r} subscribes before it started")
+        master = MasterRef(handle)
+        framework_id = await master.subscribe(
+            self.ref,
             self.name,
             self.roles,
             self.framework_id,
@@ -296,25 +314,43 @@ class FrameworkActor:
                 agents = {task_id: agent_id for task_id, (agent_id, _) in self._live.items()}
                 self.driver.reconcile(list(agents), agents)
 
-    async def deliver_events(self, events: list[tuple[str, str, tuple[Any, ...]]]) -> None:
-        """What the master sends, in order: (framework id, event, arguments)
-        for offers, rescind, updates, error, agent_lost, messages and
-        heartbeat."""
-        for _, event, args in events:
-            await self._handlers[event](*args)
+    async def deliver_events(self, events: list[FrameworkEvent]) -> None:
+        """What the master sends, in order."""
+        for event in events:
+            self._receive(event)
 
-    async def offers(self, offers: list[OfferInfo]) -> None:
+    def _receive(self, event: FrameworkEvent) -> None:
+        match event:
+            case SendOffers(_, offers):
+                self._offers(offers)
+            case Rescind(_, offer_ids):
+                self._rescind(offer_ids)
+            case ForwardUpdates(_, statuses):
+                self._updates(statuses)
+            case ErrorEvent(_, message):
+                self._error(message)
+            case AgentLost(_, agent_id):
+                self._agent_lost(agent_id)
+            case FrameworkMessages(_, messages):
+                self._messages(messages)
+            case Heartbeat():
+                # Delivered at all: the master sees this actor lives.
+                pass
+            case _:
+                assert_never(event)
+
+    def _offers(self, offers: list[OfferInfo]) -> None:
         driver = self._driver()
         with driver.batch():
             self.scheduler.offers(driver, offers)
 
-    async def rescind(self, offer_ids: list[str]) -> None:
+    def _rescind(self, offer_ids: list[str]) -> None:
         driver = self._driver()
         with driver.batch():
             for offer_id in offer_ids:
                 self.scheduler.rescind(driver, offer_id)
 
-    async def updates(self, statuses: list[TaskStatus]) -> None:
+    def _updates(self, statuses: list[TaskStatus]) -> None:
         """Deliver each update once (a resent duplicate is acknowledged
         again, not delivered), then acknowledge the batch in one call. A
         reconciliation answer that only repeats a live task's last state
@@ -343,25 +379,25 @@ class FrameworkActor:
                 if duplicate or self.scheduler.auto_acknowledge:
                     driver.acknowledge(status)
 
-    async def error(self, message: str) -> None:
+    def _error(self, message: str) -> None:
         driver = self._driver()
         with driver.batch():
             self.scheduler.error(driver, message)
 
-    async def messages(self, messages: list[tuple[str, str, bytes]]) -> None:
+    def _messages(self, messages: list[tuple[str, str, bytes]]) -> None:
         """Messages tasks sent: (agent id, executor id = task id, data)."""
         driver = self._driver()
         with driver.batch():
             for agent_id, executor_id, data in messages:
                 self.scheduler.message(driver, agent_id, executor_id, data)
 
-    async def agent_lost(self, agent_id: str) -> None:
+    def _agent_lost(self, agent_id: str) -> None:
         driver = self._driver()
         with driver.batch():
             self.scheduler.failure(driver, agent_id, None, None)
 
     async def heartbeat(self) -> None:
-        """The master checks that this actor lives."""
+        """Answers, to show this actor lives (the cluster handle asks)."""
 
     async def subscribed_as(self) -> str:
         """The framework id it subscribed with (for a handle found by name)."""

@@ -11,8 +11,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from ray.actor import ActorHandle
+
+from pyactors.core.protocol import Call, CallBatch, FrameworkEvent
 from pyactors.ha.leader import MasterLocation
-from pyactors.runtime import ray_calls
+from pyactors.runtime.handles import MasterRef
 from pyactors.scheduler.api import FrameworkActor, Scheduler
 
 # What the pool runs: (scheduler class, its arguments, name, roles).
@@ -26,20 +29,20 @@ class FrameworkPoolActor:
             for cls, args, name, roles in specs
         ]
         self.by_id: dict[str, FrameworkActor] = {}
-        self._held: list[tuple[str, list[tuple[str, tuple[Any, ...]]]]] = []
+        self._held: list[CallBatch] = []
 
-    async def start(self, handle: Any) -> list[str]:
+    async def start(self, handle: ActorHandle[Any]) -> list[str]:
         """Subscribe every framework (the actor passes its own handle)."""
         for framework in self.frameworks:
             self.by_id[await framework.start(handle)] = framework
         self._flush()
         return list(self.by_id)
 
-    async def deliver_events(self, events: list[tuple[str, str, tuple[Any, ...]]]) -> None:
+    async def deliver_events(self, events: list[FrameworkEvent]) -> None:
         """Hand each event to its framework, then send every call they made
         to the master in one message."""
         for event in events:
-            framework = self.by_id.get(event[0])
+            framework = self.by_id.get(event.framework_id)
             if framework is not None:
                 await framework.deliver_events([event])
         self._flush()
@@ -51,17 +54,17 @@ class FrameworkPoolActor:
         finally:
             self._flush()
 
-    def _hold(self, framework_id: str, calls: list[tuple[str, tuple[Any, ...]]]) -> None:
+    def _hold(self, framework_id: str, calls: list[Call]) -> None:
         self._held.append((framework_id, calls))
 
     def _flush(self) -> None:
         """One message per master (there is one, but for a moment around a
         leader change two frameworks may be following different ones)."""
-        per_master: dict[Any, list[tuple[str, list[tuple[str, tuple[Any, ...]]]]]] = {}
+        per_master: dict[MasterRef, list[CallBatch]] = {}
         for framework_id, calls in self._held:
             driver = self.by_id[framework_id].driver if framework_id in self.by_id else None
             if driver is not None:
                 per_master.setdefault(driver.master, []).append((framework_id, calls))
         self._held = []
         for master, batches in per_master.items():
-            ray_calls.tell(master, "calls_batch", batches)
+            master.calls_batch(batches)

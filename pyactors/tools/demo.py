@@ -34,9 +34,9 @@ from rich.text import Text
 
 import pyactors
 from pyactors import Launch, Resources, TaskInfo, TaskStatus
+from pyactors.core.offer import OfferInfo
 from pyactors.errors import PyactorsError
 from pyactors.frameworks import Gang, GangJob
-from pyactors.master.offer_book import OfferInfo
 from pyactors.runtime import ray_calls
 from pyactors.runtime.cluster import Framework
 from pyactors.scheduler.api import Driver, Scheduler

@@ -1,6 +1,6 @@
 //! The hierarchical allocator: agents, frameworks, roles and the offer cycle.
 //!
-//! The semantics are those of `pyactors/_reference/allocator.py`, the
+//! The semantics are those of `pyactors/_reference/allocator/`, the
 //! executable specification; read its module documentation first. This
 //! implementation keeps everything incremental so that a cycle costs a walk
 //! over the candidate agents and, per agent, over the frameworks it skips:

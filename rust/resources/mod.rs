@@ -5,7 +5,7 @@
 //! and printing only ever see one representation of a bundle, and every
 //! binary operation is a linear merge of two sorted lists.
 //!
-//! `pyactors/_reference/resources.py` is the executable specification of
+//! `pyactors/_reference/resources/` is the executable specification of
 //! this module: the two must agree on every result and every error message.
 //!
 //! This module holds the `Resources` type, its constructors and queries; the

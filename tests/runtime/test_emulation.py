@@ -14,9 +14,9 @@ from support.runtime import wait_for
 import pyactors
 from pyactors import Resources
 from pyactors.agent.pool import AgentPoolActor, EmulatedAgents
+from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Launch, TaskInfo
 from pyactors.core.tasks import TaskState, TaskStatus
-from pyactors.master.offer_book import OfferInfo
 from pyactors.runtime import ray_calls
 from pyactors.runtime.cluster import Cluster
 from pyactors.scheduler.api import Driver, Scheduler

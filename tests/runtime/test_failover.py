@@ -17,9 +17,9 @@ from support.runtime import PATIENCE, Launcher, processes_in, sandbox_of, wait_f
 
 import pyactors
 from pyactors import Resources
+from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Launch, Reserve, TaskInfo
 from pyactors.ha.leader import ELECTION
-from pyactors.master.offer_book import OfferInfo
 from pyactors.master.state import MasterConfig
 from pyactors.runtime import ray_calls
 from pyactors.runtime.cluster import Cluster, Framework

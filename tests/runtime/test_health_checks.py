@@ -21,9 +21,9 @@ from support.runtime import small_cluster, wait_for
 from pyactors import Resources
 from pyactors.agent.health_checks import HealthChange, HealthChecks, probe
 from pyactors.agent.state import AgentState
+from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import HealthCheck, Launch, TaskInfo
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
-from pyactors.master.offer_book import OfferInfo
 from pyactors.runtime.cluster import Cluster, Framework
 from pyactors.scheduler.api import Driver, Scheduler
 

@@ -12,9 +12,9 @@ from support.runtime import small_cluster, wait_for
 
 from pyactors import Resources
 from pyactors.agent.task_process import read_result
+from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Launch, TaskInfo
 from pyactors.core.tasks import TaskStatus
-from pyactors.master.offer_book import OfferInfo
 from pyactors.runtime.cluster import Cluster
 from pyactors.scheduler.api import Driver, Scheduler
 

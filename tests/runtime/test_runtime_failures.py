@@ -23,10 +23,10 @@ from support.runtime import (
 )
 
 from pyactors import Resources
+from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Launch, TaskInfo
 from pyactors.core.tasks import TaskStatus
 from pyactors.errors import UnknownFrameworkError
-from pyactors.master.offer_book import OfferInfo
 from pyactors.master.state import MasterConfig
 from pyactors.runtime import ray_calls
 from pyactors.runtime.cluster import Cluster

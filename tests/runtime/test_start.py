@@ -52,7 +52,7 @@ def cluster() -> Any:
 def test_a_slow_start_is_waited_for_and_said() -> None:
     handle = ray_calls.spawn(Sleeper)
     heard: list[str] = []
-    start = ray_calls.begin_start(handle, "start", 3.0, what="sleeper", error=StartError)
+    start = ray_calls.begin_start(handle, 3.0, what="sleeper", error=StartError)
     try:
         [(answer, seconds)] = ray_calls.wait_started([start], budget=240, on_wait=heard.append)
     finally:
@@ -66,7 +66,7 @@ def test_a_slow_start_is_waited_for_and_said() -> None:
 @pytest.mark.timeout(300)
 def test_a_start_past_its_budget_fails_typed() -> None:
     handle = ray_calls.spawn(Sleeper)
-    start = ray_calls.begin_start(handle, "start", 600.0, what="sleeper", error=AgentStartError)
+    start = ray_calls.begin_start(handle, 600.0, what="sleeper", error=AgentStartError)
     try:
         # The budget is counted from the call: wait for the actor to be
         # created first, so the failure is about the start, not Ray.
@@ -83,7 +83,7 @@ def test_a_start_past_its_budget_fails_typed() -> None:
 @pytest.mark.timeout(300)
 def test_a_constructor_that_raises_is_a_start_error() -> None:
     handle = ray_calls.spawn(Sleeper, True)
-    start = ray_calls.begin_start(handle, "start", 0.0, what="sleeper", error=AgentStartError)
+    start = ray_calls.begin_start(handle, 0.0, what="sleeper", error=AgentStartError)
     with pytest.raises(
         AgentStartError,
         match="sleeper did not start: its constructor raised ValueError: bad configuration",
@@ -94,7 +94,7 @@ def test_a_constructor_that_raises_is_a_start_error() -> None:
 @pytest.mark.timeout(300)
 def test_an_actor_dying_while_starting_is_a_start_error() -> None:
     handle = ray_calls.spawn(Sleeper)
-    start = ray_calls.begin_start(handle, "start", 600.0, what="sleeper", error=StartError)
+    start = ray_calls.begin_start(handle, 600.0, what="sleeper", error=StartError)
     ray.get(start.ready, timeout=240)
     handle.exit.remote()
     with pytest.raises(StartError, match="sleeper did not start: its actor died"):

@@ -32,8 +32,8 @@ import pyactors
 from pyactors import Launch, Resources, TaskInfo
 from pyactors.cli import main
 from pyactors.cli.common import Api, NoMaster
+from pyactors.core.offer import OfferInfo
 from pyactors.errors import ClusterUpError, InvalidArgumentError
-from pyactors.master.offer_book import OfferInfo
 from pyactors.runtime import ray_calls
 from pyactors.runtime.supervisor import PREFIX, NodeWatch, agent_id_of
 from pyactors.scheduler.api import Driver

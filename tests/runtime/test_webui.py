@@ -3,7 +3,7 @@ real task processes): its files over real HTTP, and the page in a real
 headless Chromium (Debian's, driven by Playwright over the DevTools
 protocol) rendering the cluster's agents, frameworks and tasks.
 
-The screenshot of the page goes to tests/out/webui.png (git-ignored)."""
+The screenshot of the page goes to tests/runtime/out/webui.png (git-ignored)."""
 
 from __future__ import annotations
 

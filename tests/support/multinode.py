@@ -5,7 +5,7 @@ from __future__ import annotations
 from ray.cluster_utils import Cluster
 
 from pyactors import Launch, Resources, TaskInfo
-from pyactors.master.offer_book import OfferInfo
+from pyactors.core.offer import OfferInfo
 from pyactors.scheduler.api import Driver
 from support.runtime import Launcher
 

@@ -10,7 +10,7 @@ import pytest
 import ray
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="module", autouse=True)
 def no_ray() -> Iterator[None]:
     def refuse(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("a unit test started Ray: it belongs in tests/runtime")

@@ -10,11 +10,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from pyactors import DuplicateError, InvalidArgumentError, Resources
+from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Launch, LaunchGroup, TaskInfo
 from pyactors.core.tasks import Source, TaskState, TaskStatus
 from pyactors.frameworks.batch.delay_plan import BatchTask, DelayPlanner
 from pyactors.frameworks.decisions import Accept, Decisions
-from pyactors.master.offer_book import OfferInfo
 
 _ids = itertools.count()
 

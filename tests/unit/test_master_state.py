@@ -5,19 +5,10 @@ from __future__ import annotations
 import pytest
 
 from pyactors import Resources
-from pyactors.agent.state import TaskReport
+from pyactors.api import state_json
+from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Create, Destroy, Launch, Reserve, TaskInfo, Unreserve
-from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
-from pyactors.errors import (
-    FencedError,
-    InvalidArgumentError,
-    UnknownAgentError,
-    UnknownFrameworkError,
-)
-from pyactors.master.offer_book import OfferInfo
-from pyactors.master.registry import MemoryRegistry, MemoryStore
-from pyactors.master.registry_records import MaintenanceEntry
-from pyactors.master.state import (
+from pyactors.core.protocol import (
     AcknowledgeToAgent,
     AgentLost,
     DestroyVolumes,
@@ -26,14 +17,23 @@ from pyactors.master.state import (
     FrameworkMessages,
     KillTasks,
     LaunchTasks,
-    MasterConfig,
-    MasterState,
     MessageToTask,
     Rescind,
     ResendUpdates,
     SendOffers,
-    coalesce,
+    TaskReport,
 )
+from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
+from pyactors.errors import (
+    FencedError,
+    InvalidArgumentError,
+    UnknownAgentError,
+    UnknownFrameworkError,
+)
+from pyactors.master.outbox import coalesce
+from pyactors.master.registry import MemoryRegistry, MemoryStore
+from pyactors.master.registry_records import MaintenanceEntry
+from pyactors.master.state import MasterConfig, MasterState
 
 
 def task(task_id: str, resources: str = "cpus:1;mem:128") -> TaskInfo:
@@ -231,7 +231,7 @@ def test_acknowledged_terminal_tasks_move_to_a_bounded_history() -> None:
         master.acknowledge(fw, [(t, done.uuid or "")])
         assert t not in master.tasks
     assert list(master.completed) == ["b", "c"]
-    (summary,) = master.state()["frameworks"]
+    (summary,) = state_json.cluster_state(master)["frameworks"]
     assert [t["id"] for t in summary["completed_tasks"]] == ["b", "c"]
     (reconciled,) = of(master.reconcile(fw, ["c"], now=9), ForwardUpdates)
     assert reconciled.statuses[0].state is TaskState.TASK_FINISHED

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 
 from pyactors import Resources
+from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Create, Destroy, Reserve, Unreserve
 from pyactors.core.tasks import Source, TaskState, TaskStatus
 from pyactors.errors import AppDefinitionError, DuplicateError, UnknownAppError
 from pyactors.frameworks.services.state import DECLINE_SECONDS, ServiceState
-from pyactors.master.offer_book import OfferInfo
 
 _serial = 0
 

@@ -10,9 +10,10 @@ from pyactors import Resources
 from pyactors.api import state_json as sj
 from pyactors.api.metrics import MasterMetrics, Reading
 from pyactors.core.operations import Launch, TaskInfo
+from pyactors.core.protocol import SendOffers
 from pyactors.core.tasks import Source, TaskState, TaskStatus
 from pyactors.errors import InvalidArgumentError, UnknownAgentError, UnknownTaskError
-from pyactors.master.state import MasterConfig, MasterState, SendOffers
+from pyactors.master.state import MasterConfig, MasterState
 
 ABOUT = sj.About(id="m1", version="0.1.0", start_time=100.0, clock_offset=1000.0, now=160.0)
 

@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyactors._core import Resources
+from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Launch, TaskInfo
 from pyactors.core.tasks import TaskState, TaskStatus
 from pyactors.errors import DuplicateError, InvalidArgumentError
 from pyactors.frameworks.decisions import Accept, Decisions, Demand
-from pyactors.master.offer_book import OfferInfo
 
 # Offers declined with nothing left to run come back after this long (the
 # framework is suppressed then anyway).

@@ -32,11 +32,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyactors._core import Resources
+from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import LaunchGroup, TaskInfo, check_task_id
 from pyactors.core.tasks import TaskState, TaskStatus
 from pyactors.errors import DuplicateError, InvalidArgumentError
 from pyactors.frameworks.decisions import Accept, Decisions, Demand, how_many_fit, total_of
-from pyactors.master.offer_book import OfferInfo
 
 # Offers declined while no gang is pending come back after this long (the
 # framework is suppressed then anyway) ...

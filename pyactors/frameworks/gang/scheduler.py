@@ -14,10 +14,10 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from pyactors.core.offer import OfferInfo
 from pyactors.core.tasks import TaskStatus
 from pyactors.frameworks.decisions import apply
 from pyactors.frameworks.gang.plan import GangJob, GangPlanner
-from pyactors.master.offer_book import OfferInfo
 from pyactors.scheduler.api import Driver, Scheduler
 
 

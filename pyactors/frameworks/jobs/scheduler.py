@@ -16,12 +16,12 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Launch, TaskInfo
 from pyactors.core.tasks import TaskStatus
 from pyactors.frameworks.jobs.book import JobBook
 from pyactors.frameworks.jobs.definitions import parse_job
 from pyactors.frameworks.jobs.store import ZooKeeperJobStore
-from pyactors.master.offer_book import OfferInfo
 from pyactors.scheduler.api import Driver, Scheduler
 
 

@@ -18,6 +18,7 @@ from pyactors.frameworks.services.app_reader import parse_app
 from pyactors.frameworks.services.scheduler import ServiceScheduler
 from pyactors.frameworks.services.store import open_store
 from pyactors.runtime import ray_calls
+from pyactors.runtime.handles import FrameworkRef
 
 if TYPE_CHECKING:
     from pyactors.runtime.cluster import Cluster, Framework
@@ -57,7 +58,7 @@ class Services:
             # Torn down (no longer in `frameworks`), or its actor died.
             if framework in cluster.frameworks:
                 try:
-                    ray_calls.ask(framework.handle, "heartbeat")
+                    FrameworkRef(framework.handle).alive()
                     return previous
                 except ray_calls.RayActorError:
                     pass

@@ -22,13 +22,13 @@ from typing import Any
 
 import orjson
 
+from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Launch
 from pyactors.core.tasks import TaskStatus
 from pyactors.frameworks.services.balancer import Balancer
 from pyactors.frameworks.services.launch import task_info
 from pyactors.frameworks.services.state import ServiceState
 from pyactors.frameworks.services.store import StateStore, open_store
-from pyactors.master.offer_book import OfferInfo
 from pyactors.scheduler.api import Driver, Scheduler
 
 logger = logging.getLogger(__name__)

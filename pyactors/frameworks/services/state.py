@@ -44,6 +44,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pyactors._core import Resources
+from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Create, Destroy, Operation, Reserve, Unreserve, unreserved_form
 from pyactors.core.tasks import TaskState, TaskStatus
 from pyactors.errors import DuplicateError, InvalidArgumentError, UnknownAppError
@@ -65,7 +66,6 @@ from pyactors.frameworks.services.placement import (
     select_app_ports,
     task_environment,
 )
-from pyactors.master.offer_book import OfferInfo
 
 _LIVE = frozenset(
     {

@@ -1,0 +1,213 @@
+"""Offers out and resources back: the allocation cycle, declines, accepts
+and rescinds, over the offer book (`pyactors.master.offer_book`) and the
+allocator.
+
+Every resource leaves the allocator as an offer and comes back through
+`give_back`: declined, rescinded, left unused by an accept, or freed by a
+task that ended; nothing comes back for an agent that is unreachable or a
+framework that is gone (the allocator forgot them already).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Mapping, Sequence
+
+from pyactors._core import Resources
+from pyactors.agent import volumes as persistent_volumes
+from pyactors.core.allocator import Allocator
+from pyactors.core.offer import OfferInfo
+from pyactors.core.operations import Operation
+from pyactors.core.protocol import (
+    DestroyVolumes,
+    Effect,
+    ErrorEvent,
+    ForwardUpdates,
+    LaunchTasks,
+    Rescind,
+    SendOffers,
+)
+from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
+from pyactors.errors import PyactorsError
+from pyactors.master.agent_store import AgentStore
+from pyactors.master.offer_book import AcceptPlan, OfferBook, Refusal
+from pyactors.master.records import AgentRecord, FrameworkRecord, TaskRecord
+from pyactors.master.task_book import TaskBook
+
+
+class Offering:
+    def __init__(
+        self,
+        allocator: Allocator,
+        book: OfferBook,
+        agents: Mapping[str, AgentRecord],
+        frameworks: Mapping[str, FrameworkRecord],
+        tasks: TaskBook,
+        store: AgentStore,
+        counters: Counter[str],
+    ) -> None:
+        self.allocator = allocator
+        self.book = book
+        self.agents = agents
+        self.frameworks = frameworks
+        self.tasks = tasks
+        self.store = store
+        self.counters = counters
+
+    def allocate(self, now: float) -> list[Effect]:
+        """One allocation cycle: one SendOffers per framework."""
+        batches: dict[str, list[OfferInfo]] = defaultdict(list)
+        self.counters["allocation_runs"] += 1
+        for offer in self.allocator.allocate(now):
+            self.counters["offers"] += 1
+            agent = self.agents[offer.agent_id]
+            batches[offer.framework_id].append(
+                self.book.add(
+                    offer.framework_id,
+                    offer.agent_id,
+                    offer.role,
+                    offer.resources,
+                    now,
+                    agent.hostname,
+                    agent.attributes,
+                )
+            )
+        return [SendOffers(framework_id, offers) for framework_id, offers in batches.items()]
+
+    def decline(
+        self, framework_id: str, offer_ids: Sequence[str], refuse_seconds: float, now: float
+    ) -> list[Effect]:
+        for offer in self.book.decline(framework_id, offer_ids):
+            self.counters["offers_declined"] += 1
+            self.give_back(
+                framework_id, offer.agent_id, offer.role, offer.resources, refuse_seconds, now
+            )
+        return []
+
+    def accept(
+        self,
+        framework_id: str,
+        offer_ids: Sequence[str],
+        operations: Sequence[Operation],
+        refuse_seconds: float,
+        now: float,
+    ) -> list[Effect]:
+        plan = self.book.accept(framework_id, offer_ids, operations, self.tasks.live.keys())
+        effects: list[Effect] = []
+        failure = self._apply_conversions(plan)
+        destroyed = _destroyed_volumes(plan.conversions) if failure is None else []
+        if destroyed and plan.agent_id is not None:
+            effects.append(DestroyVolumes(plan.agent_id, destroyed))
+        if failure is not None:
+            # Nothing of the accept happens: every task is refused and the
+            # offers go back whole.
+            plan.refused += [
+                Refusal(t, Reason.REASON_TASK_INVALID, failure)
+                for t in plan.launch + [t for group in plan.groups for t in group]
+            ]
+            plan.launch, plan.groups = [], []
+            plan.unused = [(plan.agent_id or "", plan.role or "", plan.offered)]
+            effects.append(ErrorEvent(framework_id, failure))
+        for agent_id, role, resources in plan.unused:
+            self.give_back(framework_id, agent_id, role, resources, refuse_seconds, now)
+        if plan.error is not None:
+            effects.append(ErrorEvent(framework_id, plan.error))
+        effects += [ErrorEvent(framework_id, dropped) for dropped in plan.dropped]
+        errors = [
+            TaskStatus(
+                r.task.task_id,
+                TaskState.TASK_ERROR,
+                Source.SOURCE_MASTER,
+                now,
+                agent_id=plan.agent_id,
+                reason=r.reason,
+                message=r.message,
+                uuid=None,
+            )
+            for r in plan.refused
+        ]
+        if errors:
+            effects.append(ForwardUpdates(framework_id, errors))
+        launched = plan.launch + [t for group in plan.groups for t in group]
+        if launched and plan.agent_id is not None and plan.role is not None:
+            for task in launched:
+                staging = TaskStatus(
+                    task.task_id,
+                    TaskState.TASK_STAGING,
+                    Source.SOURCE_MASTER,
+                    now,
+                    agent_id=plan.agent_id,
+                    uuid=None,
+                )
+                self.tasks.add(
+                    TaskRecord(
+                        task, framework_id, plan.agent_id, plan.role, staging, launched_at=now
+                    )
+                )
+            effects.append(
+                LaunchTasks(plan.agent_id, framework_id, plan.launch, plan.groups, plan.role)
+            )
+            self.counters["tasks_launched"] += len(launched)
+        return effects
+
+    def _apply_conversions(self, plan: AcceptPlan) -> str | None:
+        """Apply the accept's reservation and volume operations to the
+        allocator and the agent's total, all or none; why not, if none."""
+        if not plan.conversions or plan.agent_id is None or plan.role is None:
+            return None
+        agent = self.agents[plan.agent_id]
+        done: list[tuple[Resources, Resources]] = []
+        try:
+            for consumed, converted in plan.conversions:
+                self.allocator.update_allocation(
+                    plan.framework_id, plan.agent_id, plan.role, consumed, converted
+                )
+                done.append((consumed, converted))
+        except PyactorsError as error:
+            for consumed, converted in reversed(done):
+                self.allocator.update_allocation(
+                    plan.framework_id, plan.agent_id, plan.role, converted, consumed
+                )
+            return f"the accept's operations were not applied: {error}"
+        for consumed, converted in done:
+            agent.total = agent.total - consumed + converted
+        self.store.store_reservations(plan.agent_id, agent.total)
+        return None
+
+    def rescind(self, offers: Sequence[OfferInfo]) -> list[Effect]:
+        """Take back outstanding offers: their resources return to the
+        allocator and each framework hears which of its offers are gone."""
+        rescinded: dict[str, list[str]] = defaultdict(list)
+        for offer in offers:
+            self.give_back(offer.framework_id, offer.agent_id, offer.role, offer.resources)
+            rescinded[offer.framework_id].append(offer.id)
+            self.counters["offers_rescinded"] += 1
+        return [Rescind(f, ids) for f, ids in rescinded.items()]
+
+    def withdraw(self, framework_id: str) -> None:
+        """The framework's outstanding offers go back to the allocator
+        (it disconnected, or is being removed): it is not told."""
+        for offer in self.book.take_framework(framework_id):
+            self.give_back(framework_id, offer.agent_id, offer.role, offer.resources)
+
+    def give_back(
+        self,
+        framework_id: str,
+        agent_id: str,
+        role: str,
+        resources: Resources,
+        refuse_seconds: float = 0.0,
+        now: float | None = None,
+    ) -> None:
+        agent = self.agents.get(agent_id)
+        if resources and agent is not None and agent.reachable and framework_id in self.frameworks:
+            self.allocator.recover(framework_id, agent_id, resources, refuse_seconds, now, role)
+
+
+def _destroyed_volumes(conversions: Sequence[tuple[Resources, Resources]]) -> list[str]:
+    """Persistence ids that DESTROY operations among these conversions end."""
+    destroyed = []
+    for consumed, converted in conversions:
+        kept = set(persistent_volumes.persistence_ids(converted))
+        destroyed += [v for v in persistent_volumes.persistence_ids(consumed) if v not in kept]
+    return destroyed

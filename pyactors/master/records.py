@@ -1,0 +1,104 @@
+"""What the master keeps about each agent, framework and task, and its
+configuration. Plain records: the master's collaborators change them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyactors._core import Resources
+from pyactors.core.operations import TaskInfo
+from pyactors.core.tasks import TaskState, TaskStatus
+from pyactors.errors import UnknownAgentError, UnknownFrameworkError
+from pyactors.master.registry_records import FrameworkEntry
+
+
+@dataclass
+class MasterConfig:
+    offer_timeout: float = 60.0
+    agent_timeout: float = 15.0
+    sorter: str = "drf"
+    seed: int = 0
+    # Mesos's --max_completed_tasks_per_framework, for the whole master:
+    # finished tasks kept for state and reconciliation after acknowledgement.
+    max_completed_tasks: int = 10_000
+    # How long a new leader waits for the agents in the registry to come
+    # back before it marks the missing ones unreachable.
+    agent_reregister_timeout: float = 10.0
+
+
+@dataclass
+class AgentRecord:
+    agent_id: str
+    hostname: str
+    total: Resources
+    attributes: dict[str, str]
+    registered_at: float
+    last_seen: float
+    reachable: bool = True
+
+
+@dataclass
+class FrameworkRecord:
+    framework_id: str
+    name: str
+    roles: list[str]
+    capabilities: frozenset[str]
+    failover_timeout: float
+    registered_at: float
+    connected: bool = True
+    disconnected_at: float | None = None
+    # A framework recovered by a new leader is kept at least this long after
+    # the election, whatever its own failover timeout: a live scheduler needs
+    # a moment to find the new leader.
+    recovery_grace: float = 0.0
+
+    def entry(self) -> FrameworkEntry:
+        return FrameworkEntry(
+            self.framework_id,
+            self.name,
+            self.roles,
+            self.capabilities,
+            self.failover_timeout,
+            self.registered_at,
+        )
+
+
+@dataclass
+class TaskRecord:
+    task: TaskInfo
+    framework_id: str
+    agent_id: str
+    role: str
+    status: TaskStatus
+    # Resources still held in the allocator for this task (none once terminal).
+    holds: bool = True
+    # When this master first heard of it (launched, or reported by its agent).
+    launched_at: float = 0.0
+    # Its usage as its agent last reported it (`pyactors.master.task_usage`).
+    statistics: dict[str, float] | None = None
+    # Its JSON as the HTTP state last showed it, and what that was made of
+    # (`pyactors.api.state_json.task_json`): at 10,000 tasks most are unchanged
+    # from one /master/state to the next.
+    rendered: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def state(self) -> TaskState:
+        return self.status.state
+
+
+def known_agent(agents: Mapping[str, AgentRecord], agent_id: str) -> AgentRecord:
+    record = agents.get(agent_id)
+    if record is None:
+        raise UnknownAgentError(f"unknown agent '{agent_id}'")
+    return record
+
+
+def known_framework(
+    frameworks: Mapping[str, FrameworkRecord], framework_id: str
+) -> FrameworkRecord:
+    record = frameworks.get(framework_id)
+    if record is None:
+        raise UnknownFrameworkError(f"unknown framework '{framework_id}'")
+    return record

@@ -1,0 +1,371 @@
+"""The tasks the master knows: the live ones by id, and a bounded history
+of those whose terminal update was acknowledged.
+
+The book decides what follows from the tasks' states alone: which updates
+to record, forward or acknowledge at once, which tasks to kill, what an
+agent coming back still runs, how reconciliation is answered. Giving
+resources back to the allocator is the caller's part: the book says which
+tasks freed theirs. Counts of the tasks reaching each terminal state go to
+the master's `counters` (`tasks_<state>`).
+"""
+
+from __future__ import annotations
+
+from collections import Counter, OrderedDict, defaultdict
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+
+from pyactors._core import Resources
+from pyactors.agent import task_messages
+from pyactors.core.protocol import (
+    AcknowledgeToAgent,
+    Effect,
+    ForwardUpdates,
+    FrameworkMessages,
+    KillTasks,
+    MessageToTask,
+    TaskReport,
+)
+from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus, can_transition
+from pyactors.errors import InvalidArgumentError
+from pyactors.master.records import AgentRecord, FrameworkRecord, TaskRecord
+
+# How reconciliation answers for a task the book does not know, given the
+# task id and the agent the framework last saw it on: its state (UNKNOWN,
+# GONE, UNREACHABLE), or None to answer later (its agent is awaited).
+UnknownTaskState = Callable[[str, str | None], TaskState | None]
+
+
+@dataclass
+class Rejoined:
+    """What an agent coming back with its tasks amounts to."""
+
+    # Updates for the frameworks: RUNNING again, or GONE.
+    forward: dict[str, list[TaskStatus]] = field(default_factory=lambda: defaultdict(list))
+    # Tasks of frameworks no longer known, to kill, per framework.
+    kills: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
+    # What the agent's tasks hold, per framework and role, for the allocator.
+    allocated: dict[str, dict[str, Resources]] = field(default_factory=lambda: defaultdict(dict))
+
+    def hold(self, record: TaskRecord) -> None:
+        held = self.allocated[record.framework_id].get(record.role)
+        resources = record.task.resources
+        self.allocated[record.framework_id][record.role] = held + resources if held else resources
+
+
+class TaskBook:
+    def __init__(self, max_completed: int, counters: Counter[str]) -> None:
+        self.max_completed = max_completed
+        self.counters = counters
+        self.live: dict[str, TaskRecord] = {}
+        # Tasks whose terminal update was acknowledged, oldest first.
+        self.completed: OrderedDict[str, TaskRecord] = OrderedDict()
+
+    def __contains__(self, task_id: str) -> bool:
+        return task_id in self.live or task_id in self.completed
+
+    def find(self, task_id: str) -> TaskRecord | None:
+        """A live or completed task."""
+        return self.live.get(task_id) or self.completed.get(task_id)
+
+    def add(self, record: TaskRecord) -> None:
+        self.live[record.task.task_id] = record
+
+    def on_agent(self, agent_id: str) -> Iterator[TaskRecord]:
+        """The agent's tasks not yet terminal."""
+        for record in self.live.values():
+            if record.agent_id == agent_id and not record.state.is_terminal:
+                yield record
+
+    # ------------------------------------------------------------ updates
+
+    def status_updates(
+        self,
+        agent_id: str,
+        statuses: Sequence[TaskStatus],
+        frameworks: Mapping[str, FrameworkRecord],
+    ) -> tuple[list[Effect], list[TaskRecord]]:
+        """Record an agent's batch of updates; the effects (forwards in one
+        batch per framework, acknowledgements of what nobody will
+        acknowledge) and the tasks whose resources are now free. Updates of
+        unknown tasks or impossible transitions are acknowledged so the
+        agent stops resending them, and not forwarded. A disconnected
+        framework's are recorded but not forwarded: the agent keeps them
+        until the framework is back."""
+        forward: dict[str, list[TaskStatus]] = defaultdict(list)
+        stale: list[tuple[str, str]] = []
+        freed: list[TaskRecord] = []
+        for status in statuses:
+            record = self.live.get(status.task_id)
+            if record is None or record.agent_id != agent_id:
+                if status.uuid is not None:
+                    stale.append((status.task_id, status.uuid))
+                continue
+            if record.state != status.state and not can_transition(record.state, status.state):
+                if status.uuid is not None:
+                    stale.append((status.task_id, status.uuid))
+                continue
+            if status.state.is_terminal and not record.state.is_terminal:
+                self.count_terminal(status.state)
+            record.status = status
+            if status.state.is_terminal and record.holds:
+                record.holds = False
+                freed.append(record)
+            framework = frameworks.get(record.framework_id)
+            if framework is None:
+                # Nobody will acknowledge it: the framework was torn down.
+                if status.uuid is not None:
+                    stale.append((status.task_id, status.uuid))
+                    self.complete(record, status.uuid)
+            elif framework.connected:
+                forward[record.framework_id].append(status)
+        effects: list[Effect] = [ForwardUpdates(f, s) for f, s in forward.items()]
+        if stale:
+            effects.append(AcknowledgeToAgent(agent_id, stale))
+        return effects, freed
+
+    def acknowledge(
+        self, framework_id: str, acknowledgements: Sequence[tuple[str, str]]
+    ) -> list[Effect]:
+        """The framework acknowledges updates (task id, uuid); each agent
+        gets its own in one message and may drop them. A task that is not
+        the framework's refuses the whole batch. Acknowledging a terminal
+        update moves the task to the completed ones."""
+        records = []
+        for task_id, uuid in acknowledgements:
+            record = self.find(task_id)
+            if record is None or record.framework_id != framework_id:
+                raise InvalidArgumentError(f"task '{task_id}' is not a task of '{framework_id}'")
+            records.append((record, uuid))
+        per_agent: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        for record, uuid in records:
+            per_agent[record.agent_id].append((record.task.task_id, uuid))
+            self.complete(record, uuid)
+        return [AcknowledgeToAgent(agent_id, acks) for agent_id, acks in per_agent.items()]
+
+    def complete(self, record: TaskRecord, uuid: str) -> None:
+        """The terminal update of a task was delivered: keep the task among
+        the completed ones, a bounded history."""
+        delivered = record.status.state.is_terminal and record.status.uuid == uuid
+        if delivered and self.live.get(record.task.task_id) is record:
+            self.retire(record)
+
+    def retire(self, record: TaskRecord) -> None:
+        task_id = record.task.task_id
+        del self.live[task_id]
+        self.completed[task_id] = record
+        while len(self.completed) > self.max_completed:
+            self.completed.popitem(last=False)
+
+    def count_terminal(self, state: TaskState) -> None:
+        self.counters["tasks_" + state.value.removeprefix("TASK_").lower()] += 1
+
+    # ------------------------------------------------------------ kills
+
+    def kill(self, framework_id: str, task_id: str, now: float) -> list[Effect]:
+        record = self.find(task_id)
+        if record is None or record.framework_id != framework_id:
+            # Mesos answers a kill of an unknown task with TASK_LOST/UNKNOWN.
+            status = TaskStatus(
+                task_id,
+                TaskState.TASK_UNKNOWN,
+                Source.SOURCE_MASTER,
+                now,
+                reason=Reason.REASON_TASK_UNKNOWN,
+                message="no such task",
+                uuid=None,
+            )
+            return [ForwardUpdates(framework_id, [status])]
+        if record.state.is_terminal:
+            return []
+        return [KillTasks(record.agent_id, framework_id, [task_id])]
+
+    def release(self, framework_id: str) -> list[Effect]:
+        """The framework is removed: its live tasks hold nothing any more,
+        and those on reachable agents are killed."""
+        kills: dict[str, list[str]] = defaultdict(list)
+        for record in self.live.values():
+            if record.framework_id == framework_id and not record.state.is_terminal:
+                record.holds = False
+                if record.state is not TaskState.TASK_UNREACHABLE:
+                    kills[record.agent_id].append(record.task.task_id)
+        return [KillTasks(agent_id, framework_id, ids) for agent_id, ids in kills.items()]
+
+    # ------------------------------------------------------------ messages
+
+    def message_to_task(
+        self, framework_id: str, agent_id: str, task_id: str, data: bytes
+    ) -> list[Effect]:
+        """A scheduler's message for one of its live tasks (executor id =
+        task id, as for Mesos's command executor)."""
+        task_messages.check_message(data)
+        record = self.live.get(task_id)
+        if (
+            record is None
+            or record.framework_id != framework_id
+            or record.agent_id != agent_id
+            or record.state.is_terminal
+        ):
+            raise InvalidArgumentError(
+                f"no live task '{task_id}' of '{framework_id}' on agent '{agent_id}'"
+            )
+        return [MessageToTask(agent_id, task_id, data)]
+
+    def messages_from_tasks(
+        self,
+        agent_id: str,
+        messages: Sequence[tuple[str, bytes]],
+        frameworks: Mapping[str, FrameworkRecord],
+    ) -> list[Effect]:
+        """Messages tasks on an agent left for their schedulers. Like Mesos's
+        framework messages they are best effort: a disconnected or removed
+        framework's are dropped."""
+        out: dict[str, list[tuple[str, str, bytes]]] = defaultdict(list)
+        for task_id, data in messages:
+            record = self.live.get(task_id)
+            if record is None or record.agent_id != agent_id:
+                continue
+            framework = frameworks.get(record.framework_id)
+            if framework is not None and framework.connected:
+                out[record.framework_id].append((agent_id, task_id, data))
+        return [FrameworkMessages(f, m) for f, m in out.items()]
+
+    # ------------------------------------------------------------ agents
+
+    def unreachable(self, agent: AgentRecord, now: float) -> list[Effect]:
+        """The agent is unreachable: its live tasks are TASK_UNREACHABLE and
+        hold nothing; their frameworks hear so."""
+        forward: dict[str, list[TaskStatus]] = defaultdict(list)
+        for record in self.on_agent(agent.agent_id):
+            record.holds = False
+            record.status = TaskStatus(
+                record.task.task_id,
+                TaskState.TASK_UNREACHABLE,
+                Source.SOURCE_MASTER,
+                now,
+                agent_id=agent.agent_id,
+                reason=Reason.REASON_AGENT_DISCONNECTED,
+                message=f"agent {agent.agent_id} has not been heard from since {agent.last_seen}",
+                uuid=None,
+            )
+            forward[record.framework_id].append(record.status)
+        return [ForwardUpdates(f, s) for f, s in forward.items()]
+
+    def rejoin(
+        self,
+        agent_id: str,
+        reports: Sequence[TaskReport],
+        frameworks: Mapping[str, FrameworkRecord],
+        was_known: bool,
+        now: float,
+    ) -> Rejoined:
+        """An agent (re-)registers with the tasks it holds. If this master
+        knew it (`was_known`), its unreachable tasks still running are
+        RUNNING again, the others GONE; tasks this master has never seen (it
+        was elected since) are taken from the report, and killed if their
+        framework is gone."""
+        rejoined = Rejoined()
+        reported = {report.task.task_id: report for report in reports}
+        gone: list[TaskRecord] = []
+        for task in self.live.values() if was_known else ():
+            if task.agent_id != agent_id or task.state is not TaskState.TASK_UNREACHABLE:
+                continue
+            report = reported.get(task.task.task_id)
+            if report is not None and report.status.state.is_terminal:
+                continue  # its terminal update is resent next
+            alive = report is not None
+            task.status = TaskStatus(
+                task.task.task_id,
+                TaskState.TASK_RUNNING if alive else TaskState.TASK_GONE,
+                Source.SOURCE_MASTER,
+                now,
+                agent_id=agent_id,
+                reason=Reason.REASON_RECONCILIATION,
+                message="agent re-registered" + ("" if alive else " without this task"),
+                uuid=None,
+            )
+            rejoined.forward[task.framework_id].append(task.status)
+            if not alive:
+                self.count_terminal(task.status.state)
+                gone.append(task)
+            if alive and task.framework_id in frameworks:
+                task.holds = True
+                rejoined.hold(task)
+        # The master's own GONE needs no acknowledgement: the task is done now.
+        for task in gone:
+            self.retire(task)
+        for task_id, report in reported.items():
+            if task_id in self:
+                continue
+            if report.framework_id not in frameworks:
+                if not report.status.state.is_terminal:
+                    rejoined.kills[report.framework_id].append(task_id)
+                continue
+            holds = not report.status.state.is_terminal
+            record = TaskRecord(
+                report.task,
+                report.framework_id,
+                agent_id,
+                report.role,
+                report.status,
+                holds,
+                launched_at=now,
+            )
+            self.add(record)
+            if holds:
+                rejoined.hold(record)
+        return rejoined
+
+    # ------------------------------------------------------------ reconciliation
+
+    def reconcile(
+        self,
+        framework_id: str,
+        task_ids: Sequence[str],
+        agent_ids: Mapping[str, str],
+        unknown_state: UnknownTaskState,
+        now: float,
+    ) -> list[Effect]:
+        """The latest state of the named tasks (all the framework's live
+        tasks when none are named), as updates that need no
+        acknowledgement. A task this book does not know is answered with
+        `unknown_state` of the agent the framework last saw it on
+        (`agent_ids`), or not yet if that is None."""
+        wanted = list(task_ids) or [
+            t for t, r in self.live.items() if r.framework_id == framework_id
+        ]
+        statuses = []
+        for task_id in wanted:
+            record = self.find(task_id)
+            if record is None or record.framework_id != framework_id:
+                agent_id = agent_ids.get(task_id)
+                state = unknown_state(task_id, agent_id)
+                if state is None:
+                    continue
+                statuses.append(
+                    TaskStatus(
+                        task_id,
+                        state,
+                        Source.SOURCE_MASTER,
+                        now,
+                        agent_id=agent_id,
+                        reason=Reason.REASON_RECONCILIATION,
+                        uuid=None,
+                    )
+                )
+            else:
+                latest = record.status
+                statuses.append(
+                    TaskStatus(
+                        task_id,
+                        latest.state,
+                        Source.SOURCE_MASTER,
+                        now,
+                        agent_id=record.agent_id,
+                        reason=Reason.REASON_RECONCILIATION,
+                        message=latest.message,
+                        healthy=latest.healthy,
+                        uuid=None,
+                    )
+                )
+        return [ForwardUpdates(framework_id, statuses)] if statuses else []
