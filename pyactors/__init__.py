@@ -22,6 +22,8 @@ from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
 from pyactors.core.version import VERSION
 from pyactors.errors import (
     AllocatorError,
+    AuthenticationError,
+    AuthorizationError,
     DuplicateError,
     InvalidArgumentError,
     PyactorsError,
@@ -58,6 +60,8 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "AllocatorError",
+    "AuthenticationError",
+    "AuthorizationError",
     "Cluster",
     "Create",
     "Destroy",

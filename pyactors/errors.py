@@ -41,6 +41,27 @@ class InvalidArgumentError(AllocatorError, ValueError):
     that were never allocated, ...)."""
 
 
+class AuthenticationError(PyactorsError):
+    """A missing or wrong principal or secret: the caller was not let in.
+    The message never holds the secret."""
+
+
+class AuthorizationError(PyactorsError):
+    """An ACL denies the call; nothing was changed. `action` is the ACL's
+    name (Mesos's: register_frameworks, run_tasks, ...), `principal` who
+    asked (None: an unauthenticated caller); the message names both."""
+
+    def __init__(self, message: str, action: str, principal: str | None) -> None:
+        self.action = action
+        self.principal = principal
+        super().__init__(message)
+
+    def __reduce__(
+        self,
+    ) -> tuple[type["AuthorizationError"], tuple[str, str, str | None]]:
+        return AuthorizationError, (str(self), self.action, self.principal)
+
+
 class NotLeaderError(PyactorsError):
     """The master asked is not the leader (a standby, or one just deposed):
     ask the leader the detector names."""

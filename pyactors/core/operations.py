@@ -96,6 +96,20 @@ def _number_problems(name: str, value: object, zero_ok: bool) -> list[str]:
     return []
 
 
+USER_RULE = "an OS user name of 1-64 printable characters without spaces, ':' or '/'"
+
+
+def valid_user(user: object) -> bool:
+    """Whether `user` can name an OS user (whether it exists is the agent's
+    to find out)."""
+    return (
+        isinstance(user, str)
+        and 0 < len(user) <= 64
+        and user.isprintable()
+        and not any(c.isspace() or c in ":/" for c in user)
+    )
+
+
 def check_task_id(task_id: str) -> str:
     if not isinstance(task_id, str) or not _TASK_ID.match(task_id) or ".." in task_id:
         raise InvalidArgumentError(
@@ -113,7 +127,8 @@ class TaskInfo:
     with `shell=False` it is the argv (a sequence, or a string split like a
     shell would split it), exec'd without a shell. `function` is called with
     `args` and `kwargs` inside the agent's allocation and reports the same
-    states; its return value stays in the sandbox."""
+    states; its return value stays in the sandbox. `user` is the OS user
+    it runs as (None: its framework's user, else the agent's `task_user`)."""
 
     task_id: str
     name: str
@@ -128,6 +143,7 @@ class TaskInfo:
     kwargs: dict[str, Any] = field(default_factory=dict)
     shell: bool = True
     health_check: HealthCheck | None = None
+    user: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.resources, str):
@@ -165,6 +181,8 @@ class TaskInfo:
         for key, value in self.env.items():
             if not isinstance(key, str) or not isinstance(value, str) or "=" in key or not key:
                 found.append(f"invalid environment variable {key!r}={value!r}")
+        if self.user is not None and not valid_user(self.user):
+            found.append(f"invalid user {self.user!r}: {USER_RULE}")
         if self.health_check is not None:
             if isinstance(self.health_check, HealthCheck):
                 found += self.health_check.problems()

@@ -12,6 +12,8 @@ from pyactors.core.operations import TaskInfo
 from pyactors.core.tasks import TaskState, TaskStatus
 from pyactors.errors import UnknownAgentError, UnknownFrameworkError
 from pyactors.master.registry_records import FrameworkEntry
+from pyactors.security.acls import Acls
+from pyactors.security.credentials import Credentials
 
 
 @dataclass
@@ -26,6 +28,10 @@ class MasterConfig:
     # How long a new leader waits for the agents in the registry to come
     # back before it marks the missing ones unreachable.
     agent_reregister_timeout: float = 10.0
+    # Who may subscribe frameworks and call the HTTP API (None: anyone), and
+    # what each principal may do (default: everything).
+    credentials: Credentials | None = None
+    acls: Acls = field(default_factory=Acls)
 
 
 @dataclass
