@@ -28,6 +28,7 @@ from pyactors.agent import resources as agent_resources
 from pyactors.agent.sandbox_files import FileChunk
 from pyactors.agent.state import AgentState
 from pyactors.agent.task_process import sandbox_path
+from pyactors.agent.task_user import TaskUser
 from pyactors.core.operations import HealthCheck
 from pyactors.core.protocol import (
     AcknowledgeToAgent,
@@ -65,10 +66,12 @@ class AgentActor:
         sandbox_gc_seconds: float = 7 * 24 * 3600.0,
         max_log_bytes: int | None = 10 * 1024 * 1024,
         log_files: int = 5,
+        task_user: str | None = None,
     ) -> None:
         """`resources` and `attributes` given here override what is
         detected from this actor's Ray node; with `slices` agents on one
-        node, each detects its even share."""
+        node, each detects its even share. Tasks that name no user run as
+        `task_user` (None: as this actor's own user)."""
         self.agent_id = agent_id
         # The master registered with, None until the first registration.
         self.master: MasterRef | None = None
@@ -88,6 +91,7 @@ class AgentActor:
             sandbox_gc_seconds=sandbox_gc_seconds,
             max_log_bytes=max_log_bytes,
             log_files=log_files,
+            task_user=task_user,
         )
         # Sandboxes are looked at for removal this often (at most a minute
         # late, and a short age is honoured within half of it).
@@ -162,10 +166,15 @@ class AgentActor:
         return self.master
 
     def _start_probe(
-        self, task_id: str, check: HealthCheck, sandbox: Path, env: dict[str, str]
+        self,
+        task_id: str,
+        check: HealthCheck,
+        sandbox: Path,
+        env: dict[str, str],
+        user: TaskUser | None,
     ) -> None:
         async def run() -> None:
-            healthy, detail = await health_checks.probe(check, sandbox, env)
+            healthy, detail = await health_checks.probe(check, sandbox, env, user)
             self.state.health_result(task_id, healthy, detail, time.monotonic())
 
         probe = asyncio.get_running_loop().create_task(run())

@@ -8,8 +8,8 @@ never holds up status updates:
 - HTTP: GET `http://127.0.0.1:{port}{path}` without following redirects;
   200-399 is healthy (Marathon's reading; Mesos's own is 200-399 too);
 - TCP: a connection to `127.0.0.1:{port}` is accepted;
-- COMMAND: `/bin/sh -c command` in the sandbox with the task's environment
-  exits 0; its process group is killed when it times out.
+- COMMAND: `/bin/sh -c command` in the sandbox with the task's environment,
+  as the task's user, exits 0; its process group is killed when it times out.
 
 Semantics follow Mesos: the first check is `delay_seconds` after the task
 runs, the next `interval_seconds` after the previous one ends. Until the
@@ -30,6 +30,7 @@ from pathlib import Path
 
 import aiohttp
 
+from pyactors.agent.task_user import TaskUser
 from pyactors.core.operations import HealthCheck
 
 # Where a task's ports are reached from its agent: tasks run on the agent's host.
@@ -126,12 +127,15 @@ class HealthChecks:
         )
 
 
-async def probe(check: HealthCheck, sandbox: Path, env: dict[str, str]) -> tuple[bool, str]:
-    """Run one check: (healthy, what was seen). Never raises for a failing
-    task; a check that outlives its timeout failed."""
+async def probe(
+    check: HealthCheck, sandbox: Path, env: dict[str, str], user: TaskUser | None = None
+) -> tuple[bool, str]:
+    """Run one check (a COMMAND as `user`, None: as the agent): (healthy,
+    what was seen). Never raises for a failing task; a check that outlives
+    its timeout failed."""
     try:
         if check.protocol == "COMMAND":
-            return await _command(str(check.command), sandbox, env, check.timeout_seconds)
+            return await _command(str(check.command), sandbox, env, check.timeout_seconds, user)
         async with asyncio.timeout(check.timeout_seconds):
             if check.protocol == "HTTP":
                 return await _http(f"http://{CHECK_HOST}:{check.port}{check.path}")
@@ -162,7 +166,7 @@ async def _tcp(host: str, port: int) -> tuple[bool, str]:
 
 
 async def _command(
-    command: str, sandbox: Path, env: dict[str, str], timeout: float
+    command: str, sandbox: Path, env: dict[str, str], timeout: float, user: TaskUser | None
 ) -> tuple[bool, str]:
     process = await asyncio.create_subprocess_exec(
         "/bin/sh",
@@ -174,6 +178,9 @@ async def _command(
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
         start_new_session=True,
+        user=None if user is None else user.uid,
+        group=None if user is None else user.gid,
+        extra_groups=None if user is None else list(user.groups),
     )
     try:
         async with asyncio.timeout(timeout):

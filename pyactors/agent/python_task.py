@@ -42,6 +42,9 @@ from typing import Any
 
 import orjson
 
+from pyactors.agent import sandbox_files
+from pyactors.errors import PyactorsError, UnknownFileError
+
 CALL = "call.pkl"
 RESULT = "result.pkl"
 ERROR = "error.json"
@@ -50,6 +53,8 @@ _CLOUDPICKLE = "ray.cloudpickle.cloudpickle"
 # Status messages travel in every update of the task; a huge str(exception)
 # stays in stderr.
 _MESSAGE_LIMIT = 1000
+# More than any error.json the runner writes (its message is cut to the limit above).
+_ERROR_LIMIT = 64 * 1024
 
 
 def describe(function: Any) -> str:
@@ -78,25 +83,36 @@ def dump_call(function: Any, args: Sequence[Any], kwargs: Mapping[str, Any]) -> 
 
 def read_result(sandbox: Path) -> Any:
     """The return value of a function task that finished (unpickling may
-    import the modules of the value's types)."""
-    path = sandbox / RESULT
-    if not path.exists():
+    import the modules of the value's types). The file is opened as the
+    agent opens sandbox files (`pyactors.agent.sandbox_files.open_file`):
+    never through a link the task left. Unpickling runs what the pickle
+    says, so read only results of tasks you trust (run as a user no one
+    else controls)."""
+    try:
+        fd = sandbox_files.open_file(sandbox, RESULT)
+    except UnknownFileError:
         error = read_error(sandbox)
         raise LookupError(
             f"no result in {sandbox}: "
             + (f"the function raised {error}" if error else "the function has not returned")
-        )
-    with open(path, "rb") as file:
+        ) from None
+    with os.fdopen(fd, "rb") as file:
         return pickle.load(file)
 
 
 def read_error(sandbox: Path) -> str | None:
     """`Type: message` of the exception a function task raised, if it did."""
     try:
-        error = orjson.loads((sandbox / ERROR).read_bytes())
+        fd = sandbox_files.open_file(sandbox, ERROR)
+    except (OSError, PyactorsError):
+        return None
+    try:
+        error = orjson.loads(os.read(fd, _ERROR_LIMIT))
         return f"{error['type']}: {error['message']}" if error["message"] else str(error["type"])
     except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
         return None
+    finally:
+        os.close(fd)
 
 
 def _modules_to_ship(objects: Iterable[Any]) -> set[ModuleType]:

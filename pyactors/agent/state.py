@@ -14,10 +14,15 @@ set and REASON_TASK_HEALTH_CHECK_STATUS_UPDATED, delivered reliably like
 any other; a task that fails too often is killed and ends TASK_KILLED with
 `healthy=False` and that reason (Mesos's command executor marks such a task
 unhealthy and leaves the reason for later; here the reason says why).
+
+Each task runs as the user `pyactors.agent.task_user` picks (its own `user`,
+else the agent's `task_user`, else the agent's); its COMMAND health checks
+run as that user too.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -29,10 +34,13 @@ from pyactors.agent.sandbox_files import FileChunk
 from pyactors.agent.sandboxes import Sandboxes
 from pyactors.agent.status_updates import StatusUpdateStreams
 from pyactors.agent.task_process import SessionUsage, TaskProcess, sandbox_path, session_usage
+from pyactors.agent.task_user import AgentIdentity, TaskUser, TaskUserError, run_as
 from pyactors.core.operations import HealthCheck, TaskInfo
 from pyactors.core.protocol import TaskReport
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
 from pyactors.errors import DuplicateError, InvalidArgumentError
+
+log = logging.getLogger(__name__)
 
 
 class AgentState:
@@ -47,13 +55,19 @@ class AgentState:
         sandbox_gc_seconds: float = 7 * 24 * 3600.0,
         max_log_bytes: int | None = 10 * 1024 * 1024,
         log_files: int = 5,
+        task_user: str | None = None,
+        identity: AgentIdentity | None = None,
     ) -> None:
         """Every `memory_interval` one pass over /proc checks the tasks'
         memory, gathers their statistics and rotates their logs past
         `max_log_bytes` (keeping `log_files` rotated copies); finished
         sandboxes are removed `sandbox_gc_seconds` after their task ended
-        (Mesos's --gc_delay, a week by default)."""
+        (Mesos's --gc_delay, a week by default). Tasks that name no user
+        run as `task_user`, else as the agent's own user (`identity`, by
+        default this process's)."""
         self.agent_id = agent_id
+        self.task_user = task_user
+        self.identity = identity or AgentIdentity.current()
         self.work_dir = work_dir
         self.kill_grace = kill_grace
         self.streams = StatusUpdateStreams(retry_min, retry_max)
@@ -146,11 +160,20 @@ class AgentState:
                 self._add(status, now)
         return self.streams.due(now)
 
-    def due_health_checks(self, now: float) -> list[tuple[str, HealthCheck, Path, dict[str, str]]]:
+    def due_health_checks(
+        self, now: float
+    ) -> list[tuple[str, HealthCheck, Path, dict[str, str], TaskUser | None]]:
         """The health checks to start now: (task id, check, sandbox, the
-        task's environment); each result goes to `health_result`."""
+        task's environment, the user it runs as, None for the agent's own);
+        each result goes to `health_result`."""
         return [
-            (task_id, check, self.processes[task_id].sandbox, self.processes[task_id].env)
+            (
+                task_id,
+                check,
+                self.processes[task_id].sandbox,
+                self.processes[task_id].env,
+                self.processes[task_id].run_as.user,
+            )
             for task_id, check in self.health.due(now)
         ]
 
@@ -265,26 +288,39 @@ class AgentState:
         self._held[status.task_id] = TaskReport(held.framework_id, held.role, held.task, status)
 
     def _start(self, framework_id: str, task: TaskInfo, now: float) -> bool:
+        requested: str | None = getattr(task, "user", None)
         try:
-            process = TaskProcess(task, framework_id, self.agent_id, self.work_dir, now)
+            how = run_as(requested, self.task_user, self.identity, self.agent_id)
+        except TaskUserError as error:
+            # Nothing was made: the task never starts.
+            self._failed(task.task_id, f"could not start: {error}", now)
+            return False
+        if how.note:
+            log.warning("agent %s: task '%s': %s", self.agent_id, task.task_id, how.note)
+        try:
+            process = TaskProcess(task, framework_id, self.agent_id, self.work_dir, now, run_as=how)
             self.processes[task.task_id] = process
             self.sandboxes.add(task.task_id, process.sandbox)
             return True
         except (OSError, ValueError) as error:
             self._keep_failed_sandbox(framework_id, task.task_id, now)
-            self._add(
-                TaskStatus(
-                    task.task_id,
-                    TaskState.TASK_FAILED,
-                    Source.SOURCE_AGENT,
-                    now,
-                    agent_id=self.agent_id,
-                    reason=Reason.REASON_CONTAINER_LAUNCH_FAILED,
-                    message=f"could not start: {error}",
-                ),
-                now,
-            )
+            as_user = "" if how.user is None else f" as user '{how.user.name}'"
+            self._failed(task.task_id, f"could not start{as_user}: {error}", now)
             return False
+
+    def _failed(self, task_id: str, message: str, now: float) -> None:
+        self._add(
+            TaskStatus(
+                task_id,
+                TaskState.TASK_FAILED,
+                Source.SOURCE_AGENT,
+                now,
+                agent_id=self.agent_id,
+                reason=Reason.REASON_CONTAINER_LAUNCH_FAILED,
+                message=message,
+            ),
+            now,
+        )
 
     def _keep_failed_sandbox(self, framework_id: str, task_id: str, now: float) -> None:
         """A sandbox made before its launch failed goes like a finished one."""

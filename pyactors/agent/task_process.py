@@ -9,7 +9,10 @@ process is
   argv exec'd directly (no shell to start, and arguments reach the program
   literally);
 - for a Python callable, `python -m pyactors.agent.python_task <sandbox>`, which
-  calls it and leaves the return value for `read_result(sandbox)`.
+  calls it and leaves the return value for `read_result(sandbox)`;
+- as the user `RunAs` names (`pyactors.agent.task_user`), its sandbox, output
+  files, message boxes and working directory then owned by that user so the
+  task can write there; the agent, as root, still reads and rotates them.
 
 The agent polls its tasks with the time; each poll may return a status update
 (RUNNING once started, then one terminal state):
@@ -52,6 +55,8 @@ import orjson
 from pyactors.agent import python_task
 from pyactors.agent import volumes as persistent_volumes
 from pyactors.agent.python_task import read_result
+from pyactors.agent.task_messages import INBOX, OUTBOX
+from pyactors.agent.task_user import AS_AGENT, RunAs, task_environment
 from pyactors.core.operations import TaskInfo, check_task_id
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
 
@@ -120,6 +125,12 @@ def sandbox_path(work_dir: Path, framework_id: str, task_id: str) -> Path:
     return Path(os.path.abspath(work_dir), "frameworks", framework_id, "tasks", task_id)
 
 
+def _steps(relative: Path) -> list[Path]:
+    """`a`, `a/b`, `a/b/c` for `a/b/c`: the directories down to a working directory."""
+    parts = relative.parts
+    return [Path(*parts[: i + 1]) for i in range(len(parts))]
+
+
 @dataclass
 class _Kill:
     requested_at: float
@@ -138,9 +149,12 @@ class TaskProcess:
         work_dir: Path,
         now: float,
         base_env: dict[str, str] | None = None,
+        run_as: RunAs = AS_AGENT,
     ) -> None:
         self.task = task
         self.agent_id = agent_id
+        self.run_as = run_as
+        user = run_as.user
         self.sandbox = sandbox_path(work_dir, framework_id, task.task_id)
         # The sandbox is new, so nothing in it is a symlink: the path alone
         # says where cwd is.
@@ -171,8 +185,7 @@ class TaskProcess:
         self._reported: TaskState | None = None
         self._final_rusage: resource.struct_rusage | None = None
         env = {
-            **(base_env if base_env is not None else os.environ),
-            **task.env,
+            **task_environment(base_env if base_env is not None else os.environ, user, task.env),
             "MESOS_SANDBOX": str(self.sandbox),
             "MESOS_TASK_ID": task.task_id,
             "MESOS_FRAMEWORK_ID": framework_id,
@@ -188,6 +201,7 @@ class TaskProcess:
                     "framework_id": framework_id,
                     "agent_id": agent_id,
                     **metadata,
+                    **({"user": user.name} if user is not None else {}),
                     "resources": task.resources.to_json(),
                     "started_at": now,
                 },
@@ -196,7 +210,7 @@ class TaskProcess:
         )
         if call is not None:
             (self.sandbox / python_task.CALL).write_bytes(call)
-        persistent_volumes.mount(task, work_dir, self.sandbox)
+        persistent_volumes.mount(task, work_dir, self.sandbox, user)
         if cwd != self.sandbox:
             cwd.mkdir(parents=True, exist_ok=True)
         with (
@@ -205,6 +219,16 @@ class TaskProcess:
             open(self.sandbox / STDOUT, "ab", buffering=0) as stdout,
             open(self.sandbox / STDERR, "ab", buffering=0) as stderr,
         ):
+            if user is not None:
+                # Made now so that they are the task's: the agent later
+                # writes messages into the inbox as root, through no link.
+                for box in (INBOX, OUTBOX):
+                    (self.sandbox / box).mkdir(exist_ok=True)
+                owned = [self.sandbox, self.sandbox / STDOUT, self.sandbox / STDERR]
+                owned += [self.sandbox / INBOX, self.sandbox / OUTBOX]
+                owned += [self.sandbox / p for p in _steps(cwd.relative_to(self.sandbox))]
+                for path in owned:
+                    user.own(path)
             self.process = subprocess.Popen(
                 argv,
                 cwd=cwd,
@@ -213,6 +237,9 @@ class TaskProcess:
                 stdout=stdout,
                 stderr=stderr,
                 start_new_session=True,
+                user=None if user is None else user.uid,
+                group=None if user is None else user.gid,
+                extra_groups=None if user is None else list(user.groups),
             )
 
     @property
@@ -243,7 +270,7 @@ class TaskProcess:
         `sessions` (from `session_usage()`), the memory limit is checked
         too: the task is its leader's session."""
         if self._reported is None:
-            return self._report(TaskState.TASK_RUNNING, now)
+            return self._report(TaskState.TASK_RUNNING, now, message=self.run_as.note)
         if self._reported.is_terminal:
             return None
         code = self._reap()

@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from pyactors._core import Resources
+from pyactors.agent.task_user import TaskUser
 from pyactors.core.operations import TaskInfo, check_task_id
 
 VOLUMES = "volumes"
@@ -43,9 +44,11 @@ def volume_path(work_dir: Path, persistence_id: str) -> Path:
     return Path(os.path.abspath(work_dir), VOLUMES, persistence_id)
 
 
-def mount(task: TaskInfo, work_dir: Path, sandbox: Path) -> None:
+def mount(task: TaskInfo, work_dir: Path, sandbox: Path, owner: TaskUser | None = None) -> None:
     """Link the task's volumes into its (new) sandbox, creating the
-    directories of volumes used for the first time."""
+    directories of volumes used for the first time, owned by `owner` when
+    the task runs as another user (as Mesos gives a new volume to the user
+    of the first task that uses it)."""
     for persistence_id in persistence_ids(task.resources):
         target = volume_path(work_dir, persistence_id)
         name = task.labels.get(LABEL + persistence_id, persistence_id)
@@ -54,7 +57,10 @@ def mount(task: TaskInfo, work_dir: Path, sandbox: Path) -> None:
                 f"volume {persistence_id!r} of task '{task.task_id}' mounts at {name!r}: "
                 "give one directory name"
             )
-        target.mkdir(parents=True, exist_ok=True)
+        if not target.is_dir():
+            target.mkdir(parents=True)
+            if owner is not None:
+                owner.own(target)
         (sandbox / name).symlink_to(target, target_is_directory=True)
 
 
