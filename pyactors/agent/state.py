@@ -35,7 +35,7 @@ from pyactors.agent.sandboxes import Sandboxes
 from pyactors.agent.status_updates import StatusUpdateStreams
 from pyactors.agent.task_process import SessionUsage, TaskProcess, sandbox_path, session_usage
 from pyactors.agent.task_user import AgentIdentity, TaskUser, TaskUserError, run_as
-from pyactors.core.operations import HealthCheck, TaskInfo
+from pyactors.core.operations import USER_RULE, HealthCheck, TaskInfo, valid_user
 from pyactors.core.protocol import TaskReport
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
 from pyactors.errors import DuplicateError, InvalidArgumentError
@@ -65,6 +65,8 @@ class AgentState:
         (Mesos's --gc_delay, a week by default). Tasks that name no user
         run as `task_user`, else as the agent's own user (`identity`, by
         default this process's)."""
+        if task_user is not None and not valid_user(task_user):
+            raise InvalidArgumentError(f"task_user {task_user!r} is not {USER_RULE}")
         self.agent_id = agent_id
         self.task_user = task_user
         self.identity = identity or AgentIdentity.current()
@@ -288,9 +290,8 @@ class AgentState:
         self._held[status.task_id] = TaskReport(held.framework_id, held.role, held.task, status)
 
     def _start(self, framework_id: str, task: TaskInfo, now: float) -> bool:
-        requested: str | None = getattr(task, "user", None)
         try:
-            how = run_as(requested, self.task_user, self.identity, self.agent_id)
+            how = run_as(task.user, self.task_user, self.identity, self.agent_id)
         except TaskUserError as error:
             # Nothing was made: the task never starts.
             self._failed(task.task_id, f"could not start: {error}", now)
