@@ -48,7 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
 import orjson
@@ -59,6 +59,7 @@ from pyactors.agent import sandbox_files
 from pyactors.agent.sandbox_files import FileChunk
 from pyactors.agent.task_process import STDERR, STDOUT
 from pyactors.api import openapi, state_json, webui
+from pyactors.api.guards import Guards, nosniff
 from pyactors.api.metrics import CONTENT_TYPE, MasterMetrics
 from pyactors.core.protocol import Effect
 from pyactors.errors import (
@@ -258,7 +259,11 @@ def _int_query(request: web.Request, name: str, default: int) -> int:
 # ------------------------------------------------------------------ the app
 
 
-def make_app(host: Host) -> web.Application:
+def make_app(host: Host, guards: Guards | None = None) -> web.Application:
+    """The API's router; `guards` refuses foreign hosts, cross-site changes
+    and non-JSON bodies (`pyactors.api.guards`)."""
+    guards = guards or Guards()
+
     def leading() -> MasterState:
         state = host.leading_state()
         if state is None:
@@ -426,7 +431,8 @@ def make_app(host: Host) -> web.Application:
         host.operate(change)
         return json_response({"agent_id": agent_id})
 
-    app = web.Application(middlewares=[_errors, _redirecting(host)])
+    app = web.Application(middlewares=[guards.middleware(), _errors, _redirecting(host)])
+    app.on_response_prepare.append(nosniff)
     reads = {
         "state": state_json.state,
         "state-summary": state_json.state_summary,
@@ -525,10 +531,7 @@ def _add_sandbox_routes(
                 body=chunk.data,
                 content_type="text/plain",
                 charset="utf-8",
-                headers={
-                    "X-Content-Type-Options": "nosniff",
-                    "X-Next-Offset": str(chunk.next_offset),
-                },
+                headers={"X-Next-Offset": str(chunk.next_offset)},
             )
         return json_response(_chunk_json(chunk))
 
@@ -558,8 +561,17 @@ class HttpServer:
     """Starts and stops the API on `host:port` (port 0: a free one). Starts
     and stops run in the order asked."""
 
-    def __init__(self, master: Host, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        master: Host,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        hostnames: Iterable[str] = (),
+    ) -> None:
+        """`hostnames`: the names, beside its addresses, that clients may
+        reach this server by (a DNS name, a proxy's)."""
         self.master, self.host, self.port = master, host, port
+        self.guards = Guards(hostnames)
         self._lock = asyncio.Lock()
         self._runner: web.AppRunner | None = None
         self._bound: tuple[str, int] | None = None
@@ -575,7 +587,7 @@ class HttpServer:
         async with self._lock:
             if self._runner is not None:
                 return
-            runner = web.AppRunner(make_app(self.master), access_log=None)
+            runner = web.AppRunner(make_app(self.master, self.guards), access_log=None)
             await runner.setup()
             site = web.TCPSite(runner, self.host, self.port)
             try:
@@ -589,6 +601,7 @@ class HttpServer:
             server = site._server  # the bound sockets tell the port chosen
             assert isinstance(server, asyncio.base_events.Server)
             host, port = server.sockets[0].getsockname()[:2]
+            self.guards.bind([self.host, str(host)], int(port))
             self._runner, self._bound, self._error = runner, (str(host), int(port)), None
             self._changed.set()
 

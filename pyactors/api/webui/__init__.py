@@ -8,7 +8,7 @@ Static files are served from a table read once per server start: a request
 names a key of that table, never a path, so nothing outside this folder
 (and nothing but the page's own files) can be served. Replies carry an
 ETag and `Cache-Control: no-cache` (browsers revalidate, a 304 costs no
-body), `nosniff`, and on the page a Content-Security-Policy that allows
+body), and on the page a Content-Security-Policy that allows
 only this origin's scripts and styles, so text from the state can never run
 even if it reached the markup (app.js only ever sets it as text).
 """
@@ -61,7 +61,6 @@ def _reply(request: web.Request, asset: Asset) -> web.Response:
         "Content-Type": asset.content_type,
         "Cache-Control": "no-cache",
         "ETag": asset.etag,
-        "X-Content-Type-Options": "nosniff",
     }
     if asset.content_type.startswith("text/html"):
         headers["Content-Security-Policy"] = PAGE_POLICY
