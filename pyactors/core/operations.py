@@ -262,6 +262,13 @@ class Destroy:
         return self.volumes, _rewrite(self.volumes, unvolume=True)
 
 
+def reservation_roles(resources: Resources) -> list[str]:
+    """The roles `resources` are reserved for (what the reservation and
+    volume ACLs are checked against)."""
+    roles = {item.get("role") for item in resources.to_json()}
+    return sorted(role for role in roles if isinstance(role, str) and role != "*")
+
+
 def unreserved_form(resources: Resources) -> Resources:
     """The same quantities, unreserved and without volume ids: what dynamic
     reservations and volumes were made from."""

@@ -100,7 +100,12 @@ class MasterActor:
         self.agents: dict[str, AgentRef] = {}
         self.frameworks: dict[str, FrameworkRef] = {}
         self.http = MasterHttp(
-            self.leadership, self.agents, self._apply, self._teardown, http_host, http_port
+            self.leadership,
+            self.agents,
+            self._apply,
+            self._operator_teardown,
+            http_host,
+            http_port,
         )
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
@@ -269,12 +274,24 @@ class MasterActor:
         framework_id: str | None,
         capabilities: list[str],
         failover_timeout: float,
+        principal: str | None = None,
+        secret: str | None = None,
+        user: str | None = None,
     ) -> str:
         """Register a framework, or fail one over to this new actor; the
-        actor it replaces (if still alive) is told and no longer heard."""
+        actor it replaces (if still alive) is told and no longer heard.
+        Authenticated and authorized by `MasterState.subscribe`."""
         with self.leadership.writing() as state:
             framework_id, effects = state.subscribe(
-                name, roles, time.monotonic(), framework_id, capabilities, failover_timeout
+                name,
+                roles,
+                time.monotonic(),
+                framework_id,
+                capabilities,
+                failover_timeout,
+                principal=principal,
+                secret=secret,
+                user=user,
             )
         previous = self.frameworks.get(framework_id)
         if previous is not None and previous != host:
@@ -346,10 +363,21 @@ class MasterActor:
         self._soon()
         return effects
 
+    def _operator_teardown(
+        self, state: MasterState, framework_id: str, principal: str | None = None
+    ) -> list[Effect]:
+        """The HTTP API's teardown, by `principal` (None: an unauthenticated
+        caller), as the ACL teardown_frameworks allows."""
+        effects = state.operator_teardown(framework_id, principal)
+        self.frameworks.pop(framework_id, None)
+        self._soon()
+        return effects
+
     # --------------------------------------------------------------- operator
 
     async def teardown(self, framework_id: str) -> None:
-        """The operator ends a framework (Mesos's /teardown)."""
+        """The driver ends a framework it runs (`Cluster.teardown`); no ACL,
+        as when the framework tears itself down."""
         with self.leadership.writing() as state:
             effects = self._teardown(state, framework_id)
         self._send(effects)

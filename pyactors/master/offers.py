@@ -10,6 +10,7 @@ framework that is gone (the allocator forgot them already).
 
 from __future__ import annotations
 
+import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Mapping, Sequence
 
@@ -17,7 +18,18 @@ from pyactors._core import Resources
 from pyactors.agent import volumes as persistent_volumes
 from pyactors.core.allocator import Allocator
 from pyactors.core.offer import OfferInfo
-from pyactors.core.operations import Operation
+from pyactors.core.operations import (
+    Conversion,
+    Create,
+    Destroy,
+    Launch,
+    LaunchGroup,
+    Operation,
+    Reserve,
+    TaskInfo,
+    Unreserve,
+    reservation_roles,
+)
 from pyactors.core.protocol import (
     DestroyVolumes,
     Effect,
@@ -28,11 +40,20 @@ from pyactors.core.protocol import (
     SendOffers,
 )
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
-from pyactors.errors import PyactorsError
+from pyactors.errors import AuthorizationError, PyactorsError
 from pyactors.master.agent_store import AgentStore
 from pyactors.master.offer_book import AcceptPlan, OfferBook, Refusal
 from pyactors.master.records import AgentRecord, FrameworkRecord, TaskRecord
 from pyactors.master.task_book import TaskBook
+from pyactors.security.acls import Acls
+
+# The ACL of each reservation and volume operation, and what it acts on.
+_CONVERSION_ACLS: dict[type[Conversion], str] = {
+    Reserve: "reserve_resources",
+    Unreserve: "unreserve_resources",
+    Create: "create_volumes",
+    Destroy: "destroy_volumes",
+}
 
 
 class Offering:
@@ -45,8 +66,10 @@ class Offering:
         tasks: TaskBook,
         store: AgentStore,
         counters: Counter[str],
+        acls: Acls,
     ) -> None:
         self.allocator = allocator
+        self.acls = acls
         self.book = book
         self.agents = agents
         self.frameworks = frameworks
@@ -92,7 +115,12 @@ class Offering:
         refuse_seconds: float,
         now: float,
     ) -> list[Effect]:
+        operations, unauthorized, denied = self._authorized(
+            self.frameworks[framework_id], operations
+        )
         plan = self.book.accept(framework_id, offer_ids, operations, self.tasks.live.keys())
+        plan.refused += unauthorized
+        plan.dropped += denied
         effects: list[Effect] = []
         failure = self._apply_conversions(plan)
         destroyed = _destroyed_volumes(plan.conversions) if failure is None else []
@@ -150,6 +178,63 @@ class Offering:
             self.counters["tasks_launched"] += len(launched)
         return effects
 
+    def _authorized(
+        self, framework: FrameworkRecord, operations: Sequence[Operation]
+    ) -> tuple[list[Operation], list[Refusal], list[str]]:
+        """The operations the framework's principal may do, its tasks with
+        their user filled from the framework's; the tasks refused (a
+        LAUNCH_GROUP with one refused is refused whole) and the reservation
+        and volume operations dropped, each with its ACL's denial."""
+        allowed: list[Operation] = []
+        refused: list[Refusal] = []
+        dropped: list[str] = []
+        principal = framework.principal
+        for operation in operations:
+            if isinstance(operation, Launch | LaunchGroup):
+                tasks = [_with_user(task, framework.user) for task in operation.tasks]
+                denials = [self._denial("run_tasks", principal, task.user) for task in tasks]
+                if isinstance(operation, LaunchGroup) and any(denials):
+                    names = ", ".join(
+                        t.task_id for t, why in zip(tasks, denials, strict=True) if why
+                    )
+                    denials = [
+                        why or f"its group has unauthorized tasks: {names}" for why in denials
+                    ]
+                unauthorized = Reason.REASON_TASK_UNAUTHORIZED
+                kept = []
+                for task, why in zip(tasks, denials, strict=True):
+                    if why is None:
+                        kept.append(task)
+                    else:
+                        refused.append(Refusal(task, unauthorized, why))
+                if kept:
+                    allowed.append(type(operation)(kept))
+                continue
+            action = _CONVERSION_ACLS[type(operation)]
+            resources = (
+                operation.volumes
+                if isinstance(operation, Create | Destroy)
+                else operation.resources
+            )
+            why = next(
+                filter(
+                    None, (self._denial(action, principal, r) for r in reservation_roles(resources))
+                ),
+                None,
+            )
+            if why is None:
+                allowed.append(operation)
+            else:
+                dropped.append(f"{type(operation).__name__.upper()}: {why}")
+        return allowed, refused, dropped
+
+    def _denial(self, action: str, principal: str | None, obj: str | None) -> str | None:
+        try:
+            self.acls.check(action, principal, obj)
+        except AuthorizationError as error:
+            return str(error)
+        return None
+
     def _apply_conversions(self, plan: AcceptPlan) -> str | None:
         """Apply the accept's reservation and volume operations to the
         allocator and the agent's total, all or none; why not, if none."""
@@ -202,6 +287,12 @@ class Offering:
         agent = self.agents.get(agent_id)
         if resources and agent is not None and agent.reachable and framework_id in self.frameworks:
             self.allocator.recover(framework_id, agent_id, resources, refuse_seconds, now, role)
+
+
+def _with_user(task: TaskInfo, user: str | None) -> TaskInfo:
+    if task.user is not None or user is None:
+        return task
+    return dataclasses.replace(task, user=user)
 
 
 def _destroyed_volumes(conversions: Sequence[tuple[Resources, Resources]]) -> list[str]:

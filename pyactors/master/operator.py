@@ -3,6 +3,13 @@ handle's): role weights and quotas, dynamic reservations and persistent
 volumes on an agent's available resources, maintenance (draining an agent
 and reactivating it), and killing a task.
 
+Each call takes the caller's principal (None: an unauthenticated caller)
+and checks the call's ACL (`pyactors.security.acls`) before anything
+changes: kill_tasks (object: the task's framework's principal),
+update_weights and update_quotas (the role), reserve_resources,
+unreserve_resources, create_volumes and destroy_volumes (each role the
+resources are reserved for), drain_agents (the agent; reactivating too).
+
 Each call is checked whole before anything changes, and what it sets is
 stored in the registry before it is applied: a new leader restores it
 (`restore`), and a failed write ends this leader's term.
@@ -15,7 +22,13 @@ from collections.abc import Mapping, Sequence
 
 from pyactors._core import Resources
 from pyactors.core.allocator import Allocator
-from pyactors.core.operations import Create, Destroy, Unreserve, unreserved_form
+from pyactors.core.operations import (
+    Create,
+    Destroy,
+    Unreserve,
+    reservation_roles,
+    unreserved_form,
+)
 from pyactors.core.protocol import Effect, KillTasks
 from pyactors.core.quota import quota_quantities
 from pyactors.core.tasks import TaskState
@@ -32,6 +45,7 @@ from pyactors.master.registry_records import (
     WeightEntry,
 )
 from pyactors.master.task_book import TaskBook
+from pyactors.security.acls import Acls
 
 
 class Operator:
@@ -44,8 +58,10 @@ class Operator:
         tasks: TaskBook,
         offering: Offering,
         store: AgentStore,
+        acls: Acls,
     ) -> None:
         self.registry = registry
+        self.acls = acls
         self.allocator = allocator
         self.agents = agents
         self.frameworks = frameworks
@@ -78,17 +94,24 @@ class Operator:
         self.allocator.set_weight(role, weight)
         self.weights[role] = weight
 
-    def set_weights(self, weights: Sequence[tuple[str, float]]) -> None:
+    def set_weights(
+        self, weights: Sequence[tuple[str, float]], principal: str | None = None
+    ) -> None:
         """Several roles' weights, all checked before any is stored."""
+        for role, _ in weights:
+            self.acls.check("update_weights", principal, role)
         scratch = Allocator()
         for role, weight in weights:
             scratch.set_weight(role, weight)
         for role, weight in weights:
             self.set_weight(role, weight)
 
-    def set_quota(self, role: str, guarantee: str, limit: str | None = None) -> None:
+    def set_quota(
+        self, role: str, guarantee: str, limit: str | None = None, principal: str | None = None
+    ) -> None:
         """A role's quota as resource text, stored, then applied; an empty
         guarantee without a limit removes it (and its record)."""
+        self.acls.check("update_quotas", principal, role)
         Allocator().set_quota(role, guarantee, limit)
         removes = not any(quota_quantities(guarantee, "guarantee").values()) and limit is None
         if removes:
@@ -103,7 +126,9 @@ class Operator:
 
     # ------------------------------------------------------------ tasks
 
-    def kill(self, task_id: str, framework_id: str | None, now: float) -> list[Effect]:
+    def kill(
+        self, task_id: str, framework_id: str | None, now: float, principal: str | None = None
+    ) -> list[Effect]:
         """Kill a live task (its framework named or not); an unknown task,
         or one of another framework, is refused."""
         record = self.tasks.find(task_id)
@@ -117,22 +142,26 @@ class Operator:
             raise InvalidArgumentError(f"task '{task_id}' is already {record.state.value}")
         if record.state is TaskState.TASK_UNREACHABLE:
             raise InvalidArgumentError(f"task '{task_id}' is on an unreachable agent")
+        owner = self.frameworks.get(record.framework_id)
+        self.acls.check("kill_tasks", principal, None if owner is None else owner.principal)
         return self.tasks.kill(record.framework_id, task_id, now)
 
     # ------------------------------------------------------------ reservations, volumes
 
-    def reserve(self, agent_id: str, resources: Resources) -> None:
+    def reserve(self, agent_id: str, resources: Resources, principal: str | None = None) -> None:
         """RESERVE: part of what the agent has available (neither offered
         nor allocated) becomes reserved as `resources` says (e.g.
         "cpus(web):1"). Checked whole first; the agent's total follows and
         the reservation is stored."""
         agent = self._operable(agent_id, resources, "reserve")
+        self._check_roles("reserve_resources", principal, resources)
         self._convert(agent, unreserved_form(resources), resources)
 
-    def unreserve(self, agent_id: str, resources: Resources) -> None:
+    def unreserve(self, agent_id: str, resources: Resources, principal: str | None = None) -> None:
         """UNRESERVE of available dynamically reserved resources (not
         volumes, not the agent's static reservations)."""
         agent = self._operable(agent_id, resources, "unreserve")
+        self._check_roles("unreserve_resources", principal, resources)
         if any("disk" in item for item in resources.to_json()):
             raise InvalidArgumentError(f"unreserve: {resources} holds volumes: destroy them first")
         dynamic = self.store.reservations.get(agent_id) or Resources()
@@ -143,16 +172,26 @@ class Operator:
             )
         self._convert(agent, *Unreserve(resources).conversion())
 
-    def create_volumes(self, agent_id: str, volumes: Resources) -> None:
+    def create_volumes(
+        self, agent_id: str, volumes: Resources, principal: str | None = None
+    ) -> None:
         """CREATE of persistent volumes (reserved disk with a volume id)
         from the agent's available reserved disk."""
         agent = self._operable(agent_id, volumes, "create volumes")
+        self._check_roles("create_volumes", principal, volumes)
         self._convert(agent, *Create(volumes).conversion())
 
-    def destroy_volumes(self, agent_id: str, volumes: Resources) -> None:
+    def destroy_volumes(
+        self, agent_id: str, volumes: Resources, principal: str | None = None
+    ) -> None:
         """DESTROY of persistent volumes no task uses."""
         agent = self._operable(agent_id, volumes, "destroy volumes")
+        self._check_roles("destroy_volumes", principal, volumes)
         self._convert(agent, *Destroy(volumes).conversion())
+
+    def _check_roles(self, action: str, principal: str | None, resources: Resources) -> None:
+        for role in reservation_roles(resources):
+            self.acls.check(action, principal, role)
 
     def _operable(self, agent_id: str, resources: Resources, what: str) -> AgentRecord:
         agent = known_agent(self.agents, agent_id)
@@ -175,7 +214,9 @@ class Operator:
 
     # ------------------------------------------------------------ maintenance
 
-    def drain_agent(self, agent_id: str, grace_period: float | None) -> list[Effect]:
+    def drain_agent(
+        self, agent_id: str, grace_period: float | None, principal: str | None = None
+    ) -> list[Effect]:
         """Maintenance starts (Mesos's DRAIN_AGENT): the agent makes no more
         offers, its outstanding offers are rescinded and its live tasks are
         killed with `grace_period` seconds between SIGTERM and SIGKILL (None:
@@ -183,6 +224,7 @@ class Operator:
         agent coming back from unreachable, keeps it drained. Draining again
         kills what is still live with the new grace period."""
         agent = known_agent(self.agents, agent_id)
+        self.acls.check("drain_agents", principal, agent_id)
         try:
             entry = MaintenanceEntry(agent_id, grace_period)
         except InvalidRecordError as error:
@@ -191,9 +233,11 @@ class Operator:
         self.maintenance[agent_id] = entry
         return self.drain(agent) if agent.reachable else []
 
-    def reactivate_agent(self, agent_id: str) -> None:
-        """Maintenance ends (Mesos's REACTIVATE_AGENT): the agent offers again."""
+    def reactivate_agent(self, agent_id: str, principal: str | None = None) -> None:
+        """Maintenance ends (Mesos's REACTIVATE_AGENT): the agent offers again.
+        The ACL drain_agents guards it too."""
         agent = known_agent(self.agents, agent_id)
+        self.acls.check("drain_agents", principal, agent_id)
         if agent_id not in self.maintenance:
             raise InvalidArgumentError(f"agent '{agent_id}' is not under maintenance")
         self.registry.remove(Key(Kind.MAINTENANCE, agent_id))

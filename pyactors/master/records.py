@@ -59,6 +59,11 @@ class FrameworkRecord:
     # the election, whatever its own failover timeout: a live scheduler needs
     # a moment to find the new leader.
     recovery_grace: float = 0.0
+    # Who registered it (authenticated when the master has credentials): the
+    # ACLs of what it does are checked for this principal.
+    principal: str | None = None
+    # The OS user its tasks run as when they name none (None: the agent's).
+    user: str | None = None
 
     def entry(self) -> FrameworkEntry:
         return FrameworkEntry(
@@ -68,6 +73,8 @@ class FrameworkRecord:
             self.capabilities,
             self.failover_timeout,
             self.registered_at,
+            self.principal,
+            self.user,
         )
 
 

@@ -70,6 +70,8 @@ def recovered_frameworks(
             connected=False,
             disconnected_at=now,
             recovery_grace=grace,
+            principal=entry.principal,
+            user=entry.user,
         )
         for entry in entries
     }

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import MISSING, dataclass, fields
 from enum import StrEnum
 from typing import Any, ClassVar
 
@@ -83,7 +83,9 @@ class AgentEntry:
 
 @dataclass(frozen=True)
 class FrameworkEntry:
-    """A registered framework; `roles` keep their order, `capabilities` are a set."""
+    """A registered framework; `roles` keep their order, `capabilities` are a set.
+    `principal` (never its secret) is who registered it, `user` the OS user
+    its tasks run as by default."""
 
     framework_id: str
     name: str
@@ -91,6 +93,8 @@ class FrameworkEntry:
     capabilities: Collection[str]
     failover_timeout: float
     registered_at: float
+    principal: str | None = None
+    user: str | None = None
 
     kind: ClassVar[Kind] = Kind.FRAMEWORK
 
@@ -108,6 +112,10 @@ class FrameworkEntry:
             raise InvalidRecordError(f"failover_timeout must be >= 0, got {timeout}")
         object.__setattr__(self, "failover_timeout", timeout)
         object.__setattr__(self, "registered_at", _number(self.registered_at, "registered_at"))
+        if self.principal is not None:
+            _text(self.principal, f"framework '{self.framework_id}' principal", empty=False)
+        if self.user is not None:
+            _text(self.user, f"framework '{self.framework_id}' user", empty=False)
 
     @property
     def key(self) -> Key:
@@ -228,6 +236,10 @@ def encode(entry: Entry) -> bytes:
     body: dict[str, Any] = {"schema_version": SCHEMA_VERSION, "kind": entry.kind.value}
     for field in fields(entry):
         value = getattr(entry, field.name)
+        # An optional field left at None is not written: a record without
+        # it reads the same, here and in a pyactors that predates the field.
+        if value is None and field.default is None:
+            continue
         body[field.name] = sorted(value) if isinstance(value, frozenset) else value
     return orjson.dumps(body)
 
@@ -239,7 +251,8 @@ def decode(data: bytes, where: str) -> Entry:
     if cls is None:
         raise CorruptRecordError(f"{where}: not a registry record (kind missing or unknown)")
     names = {field.name for field in fields(cls)}
-    if set(body) != names:
+    required = {field.name for field in fields(cls) if field.default is MISSING}
+    if not required <= set(body) <= names:
         raise CorruptRecordError(
             f"{where}: a {cls.kind.value} record has fields {sorted(names)}, got {sorted(body)}"
         )

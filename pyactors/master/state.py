@@ -28,6 +28,7 @@ with it.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
@@ -35,7 +36,7 @@ from dataclasses import dataclass, field
 
 from pyactors._core import Resources
 from pyactors.core.allocator import Allocator
-from pyactors.core.operations import Operation, check_task_id
+from pyactors.core.operations import USER_RULE, Operation, check_task_id, valid_user
 from pyactors.core.protocol import (
     AgentLost,
     Effect,
@@ -45,7 +46,12 @@ from pyactors.core.protocol import (
     TaskReport,
 )
 from pyactors.core.tasks import TaskState, TaskStatus
-from pyactors.errors import InvalidArgumentError, UnknownAgentError, UnknownFrameworkError
+from pyactors.errors import (
+    AuthenticationError,
+    InvalidArgumentError,
+    UnknownAgentError,
+    UnknownFrameworkError,
+)
 from pyactors.master.agent_store import AgentStore
 from pyactors.master.offer_book import OfferBook
 from pyactors.master.offers import Offering
@@ -110,6 +116,7 @@ class MasterState:
             self.task_book,
             self.agent_store,
             self.counters,
+            self.config.acls,
         )
         self.operator = Operator(
             self.registry,
@@ -119,6 +126,7 @@ class MasterState:
             self.task_book,
             self.offering,
             self.agent_store,
+            self.config.acls,
         )
         self.recovery = Recovery()
 
@@ -273,12 +281,26 @@ class MasterState:
         framework_id: str | None = None,
         capabilities: Sequence[str] = (),
         failover_timeout: float = 0.0,
+        principal: str | None = None,
+        secret: str | None = None,
+        user: str | None = None,
     ) -> tuple[str, list[Effect]]:
         """Register a framework, or fail one over (same id) to a new
         scheduler: it keeps its tasks, and the agents resend the updates it
         has not acknowledged. An id this master has never seen is admitted
         (a framework returning after a master failover); the id of a framework
-        torn down is refused."""
+        torn down is refused.
+
+        With credentials configured, `principal` and `secret` must match
+        them (else AuthenticationError); the ACL register_frameworks must let
+        the principal use every role (else AuthorizationError). A framework
+        fails over only to the principal that registered it. `user` is the
+        OS user its tasks run as when they name none."""
+        self._authenticate(name, principal, secret)
+        for role in roles:
+            self.config.acls.check("register_frameworks", principal, role)
+        if user is not None and not valid_user(user):
+            raise InvalidArgumentError(f"invalid framework user {user!r}: {USER_RULE}")
         if failover_timeout < 0:
             raise InvalidArgumentError(f"failover_timeout must be >= 0, got {failover_timeout}")
         if framework_id is not None and framework_id in self.removed_frameworks:
@@ -287,12 +309,26 @@ class MasterState:
                 "was removed): subscribe without an id to register anew"
             )
         if framework_id is not None and framework_id in self.frameworks:
-            return framework_id, self._reconnect(self.frameworks[framework_id], failover_timeout)
+            record = self.frameworks[framework_id]
+            if record.principal != principal:
+                raise AuthenticationError(
+                    f"framework '{framework_id}' was registered by "
+                    f"{_principal_name(record.principal)}, not {_principal_name(principal)}: "
+                    "a framework fails over only to its own principal"
+                )
+            return framework_id, self._reconnect(record, failover_timeout)
         if framework_id is not None:
             check_task_id(framework_id)
         new_id = framework_id or self._fresh_framework_id()
         record = FrameworkRecord(
-            new_id, name, list(roles), frozenset(capabilities), failover_timeout, now
+            new_id,
+            name,
+            list(roles),
+            frozenset(capabilities),
+            failover_timeout,
+            now,
+            principal=principal,
+            user=user,
         )
         # Checked by the allocator (on a scratch one) before it is stored.
         Allocator().add_framework(new_id, list(roles), now, capabilities=capabilities)
@@ -304,16 +340,8 @@ class MasterState:
     def _reconnect(self, record: FrameworkRecord, failover_timeout: float) -> list[Effect]:
         framework_id = record.framework_id
         if failover_timeout != record.failover_timeout:
-            entry = record.entry()
             self.registry.put(
-                FrameworkEntry(
-                    entry.framework_id,
-                    entry.name,
-                    entry.roles,
-                    entry.capabilities,
-                    failover_timeout,
-                    entry.registered_at,
-                )
+                dataclasses.replace(record.entry(), failover_timeout=failover_timeout)
             )
         record.connected, record.disconnected_at = True, None
         record.failover_timeout, record.recovery_grace = failover_timeout, 0.0
@@ -341,6 +369,8 @@ class MasterState:
         record = known_framework(self.frameworks, framework_id)
         if failover_timeout is not None and failover_timeout < 0:
             raise InvalidArgumentError(f"failover_timeout must be >= 0, got {failover_timeout}")
+        for role in roles or ():
+            self.config.acls.check("register_frameworks", record.principal, role)
         entry = FrameworkEntry(
             framework_id,
             record.name if name is None else name,
@@ -348,6 +378,8 @@ class MasterState:
             record.capabilities if capabilities is None else frozenset(capabilities),
             record.failover_timeout if failover_timeout is None else failover_timeout,
             record.registered_at,
+            record.principal,
+            record.user,
         )
         # Only the allocator knows whether a dropped role still holds
         # resources; if the write then fails, this state is discarded.
@@ -393,6 +425,27 @@ class MasterState:
         del self.frameworks[framework_id]
         self.removed_frameworks.add(framework_id)
         return kills
+
+    def operator_teardown(self, framework_id: str, principal: str | None = None) -> list[Effect]:
+        """The operator removes a framework: the ACL teardown_frameworks
+        must let `principal` (None: an unauthenticated caller) tear down
+        frameworks of the framework's principal."""
+        record = known_framework(self.frameworks, framework_id)
+        self.config.acls.check("teardown_frameworks", principal, record.principal)
+        return self.teardown(framework_id)
+
+    def _authenticate(self, name: str, principal: str | None, secret: str | None) -> None:
+        credentials = self.config.credentials
+        if credentials is None or credentials.verify(principal, secret):
+            return
+        if principal is None:
+            raise AuthenticationError(
+                f"framework {name!r} gave no principal: this master requires credentials"
+            )
+        raise AuthenticationError(
+            f"framework {name!r}: principal {principal!r} and its secret do not match "
+            "the master's credentials"
+        )
 
     def _fresh_framework_id(self) -> str:
         # Ids admitted from elsewhere (after a master failover) may already
@@ -524,33 +577,55 @@ class MasterState:
 
     # --------------------------------------------------------------- operator
 
-    def operator_kill(self, task_id: str, framework_id: str | None, now: float) -> list[Effect]:
+    # Each operator call takes the caller's `principal` (None: an
+    # unauthenticated caller) and checks its ACL before anything changes
+    # (AuthorizationError naming the ACL): kill_tasks, update_weights,
+    # update_quotas, reserve_resources, unreserve_resources, create_volumes,
+    # destroy_volumes, drain_agents (reactivating too).
+
+    def operator_kill(
+        self, task_id: str, framework_id: str | None, now: float, principal: str | None = None
+    ) -> list[Effect]:
         """The operator kills a live task (its framework named or not)."""
-        return self.operator.kill(task_id, framework_id, now)
+        return self.operator.kill(task_id, framework_id, now, principal)
 
-    def set_weight(self, role: str, weight: float) -> None:
-        self.operator.set_weight(role, weight)
+    def set_weight(self, role: str, weight: float, principal: str | None = None) -> None:
+        self.operator.set_weights([(role, weight)], principal)
 
-    def set_weights(self, weights: Sequence[tuple[str, float]]) -> None:
-        self.operator.set_weights(weights)
+    def set_weights(
+        self, weights: Sequence[tuple[str, float]], principal: str | None = None
+    ) -> None:
+        self.operator.set_weights(weights, principal)
 
-    def set_quota(self, role: str, guarantee: str, limit: str | None = None) -> None:
-        self.operator.set_quota(role, guarantee, limit)
+    def set_quota(
+        self, role: str, guarantee: str, limit: str | None = None, principal: str | None = None
+    ) -> None:
+        self.operator.set_quota(role, guarantee, limit, principal)
 
-    def reserve(self, agent_id: str, resources: Resources) -> None:
-        self.operator.reserve(agent_id, resources)
+    def reserve(self, agent_id: str, resources: Resources, principal: str | None = None) -> None:
+        self.operator.reserve(agent_id, resources, principal)
 
-    def unreserve(self, agent_id: str, resources: Resources) -> None:
-        self.operator.unreserve(agent_id, resources)
+    def unreserve(self, agent_id: str, resources: Resources, principal: str | None = None) -> None:
+        self.operator.unreserve(agent_id, resources, principal)
 
-    def create_volumes(self, agent_id: str, volumes: Resources) -> None:
-        self.operator.create_volumes(agent_id, volumes)
+    def create_volumes(
+        self, agent_id: str, volumes: Resources, principal: str | None = None
+    ) -> None:
+        self.operator.create_volumes(agent_id, volumes, principal)
 
-    def destroy_volumes(self, agent_id: str, volumes: Resources) -> None:
-        self.operator.destroy_volumes(agent_id, volumes)
+    def destroy_volumes(
+        self, agent_id: str, volumes: Resources, principal: str | None = None
+    ) -> None:
+        self.operator.destroy_volumes(agent_id, volumes, principal)
 
-    def drain_agent(self, agent_id: str, grace_period: float | None) -> list[Effect]:
-        return self.operator.drain_agent(agent_id, grace_period)
+    def drain_agent(
+        self, agent_id: str, grace_period: float | None, principal: str | None = None
+    ) -> list[Effect]:
+        return self.operator.drain_agent(agent_id, grace_period, principal)
 
-    def reactivate_agent(self, agent_id: str) -> None:
-        self.operator.reactivate_agent(agent_id)
+    def reactivate_agent(self, agent_id: str, principal: str | None = None) -> None:
+        self.operator.reactivate_agent(agent_id, principal)
+
+
+def _principal_name(principal: str | None) -> str:
+    return "no principal" if principal is None else f"principal {principal!r}"

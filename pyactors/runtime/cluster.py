@@ -384,6 +384,9 @@ class Cluster:
         capabilities: Sequence[str] = (),
         framework_id: str | None = None,
         actor_name: str | None = None,
+        principal: str | None = None,
+        secret: str | None = None,
+        user: str | None = None,
     ) -> Framework:
         """Run `scheduler_cls(*args)` as a framework actor. With the id of a
         framework whose scheduler died (or still runs), the new actor takes
@@ -391,7 +394,13 @@ class Cluster:
         acknowledge. On a long-running cluster (`pyactors up`), a framework
         given an `actor_name` belongs to the cluster: a detached actor other
         processes find by that name (`builtin_framework`), stopped by `down`
-        rather than by this handle's `shutdown`."""
+        rather than by this handle's `shutdown`.
+
+        It subscribes as `principal` with `secret`: a master with
+        credentials refuses it otherwise (AuthenticationError), and one
+        whose ACLs deny the principal a role refuses it too
+        (AuthorizationError); either way no actor is left running. `user`
+        is the OS user its tasks run as when they name none."""
         ray_calls.ship_by_value(scheduler_cls)
         owned = self._supervisor is None or actor_name is None
         handle = ray_calls.spawn(
@@ -404,6 +413,9 @@ class Cluster:
             failover_timeout,
             list(capabilities),
             framework_id,
+            principal=principal,
+            secret=secret,
+            user=user,
             node_id=self._home,
             name=None if owned else PREFIX + str(actor_name),
             detached=not owned,

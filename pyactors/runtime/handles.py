@@ -29,6 +29,7 @@ from pyactors.core.protocol import (
     Usage,
 )
 from pyactors.core.tasks import TaskStatus
+from pyactors.errors import PyactorsError
 from pyactors.runtime import ray_calls
 
 
@@ -73,19 +74,33 @@ class MasterRef:
         framework_id: str | None,
         capabilities: list[str],
         failover_timeout: float,
+        principal: str | None = None,
+        secret: str | None = None,
+        user: str | None = None,
     ) -> str:
         """Register a framework hosted by `host`, or fail one over to it;
-        its framework id."""
-        subscribed: str = await ray_calls.ask_async(
-            self.handle,
-            "subscribe",
-            host,
-            name,
-            roles,
-            framework_id,
-            capabilities,
-            failover_timeout,
-        )
+        its framework id. A refusal (AuthenticationError, AuthorizationError,
+        a torn-down id, ...) is raised as the master raised it, not wrapped
+        by Ray."""
+        try:
+            subscribed: str = await ray_calls.ask_async(
+                self.handle,
+                "subscribe",
+                host,
+                name,
+                roles,
+                framework_id,
+                capabilities,
+                failover_timeout,
+                principal,
+                secret,
+                user,
+            )
+        except ray_calls.RayTaskError as error:
+            refusal = ray_calls.cause(error)
+            if isinstance(refusal, PyactorsError):
+                raise refusal from None
+            raise
         return subscribed
 
     def calls_batch(self, batches: list[CallBatch]) -> None:

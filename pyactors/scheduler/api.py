@@ -243,6 +243,9 @@ class FrameworkActor:
         capabilities: list[str],
         framework_id: str | None = None,
         sink: CallSink | None = None,
+        principal: str | None = None,
+        secret: str | None = None,
+        user: str | None = None,
     ) -> None:
         self._refused: Exception | None = None
         try:
@@ -258,6 +261,10 @@ class FrameworkActor:
         self.failover_timeout = failover_timeout
         self.capabilities = capabilities
         self.framework_id = framework_id
+        # Kept to subscribe again with each new leader.
+        self.principal = principal
+        self._secret = secret
+        self.user = user
         self.driver: Driver | None = None
         # This actor, as the master sends to it (set by `start`).
         self.ref: FrameworkRef | None = None
@@ -302,6 +309,9 @@ class FrameworkActor:
             self.framework_id,
             self.capabilities,
             self.failover_timeout,
+            self.principal,
+            self._secret,
+            self.user,
         )
         self.framework_id = framework_id
         resubscribed = self.driver is not None

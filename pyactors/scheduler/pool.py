@@ -23,9 +23,29 @@ FrameworkSpec = tuple[type[Scheduler], tuple[Any, ...], str, list[str]]
 
 
 class FrameworkPoolActor:
-    def __init__(self, location: MasterLocation, specs: list[FrameworkSpec]) -> None:
+    """Every framework of the pool subscribes as `principal` with `secret`
+    (a master with credentials requires them)."""
+
+    def __init__(
+        self,
+        location: MasterLocation,
+        specs: list[FrameworkSpec],
+        principal: str | None = None,
+        secret: str | None = None,
+    ) -> None:
         self.frameworks = [
-            FrameworkActor(cls, args, location, name, roles, 0.0, [], sink=self._hold)
+            FrameworkActor(
+                cls,
+                args,
+                location,
+                name,
+                roles,
+                0.0,
+                [],
+                sink=self._hold,
+                principal=principal,
+                secret=secret,
+            )
             for cls, args, name, roles in specs
         ]
         self.by_id: dict[str, FrameworkActor] = {}
