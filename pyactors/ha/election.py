@@ -15,6 +15,19 @@ what slips through a partition anyway.
 
 The classes here run on kazoo's threads and two worker threads of their own;
 callbacks are called one at a time, in order, and must return quickly.
+
+Credentials: `zk://user:password@host:port/path` authenticates every kazoo
+client pyactors opens with ZooKeeper's digest scheme, and every znode it
+creates carries an ACL: ALL for that digest user, nothing for anyone else
+(`ZooKeeperUrl.acl`), so other ZooKeeper clients can neither rewrite nor
+read the registry, the jobs or the services' state. The election's znodes
+(the election node and each candidate, holding a master's id, actor name,
+version and start time: no secret) are READ for everyone too, as Mesos's
+masters leave theirs (EVERYONE_READ_CREATOR_ALL), so a detector without
+credentials can still find the leader; only the digest user can create,
+change or delete them. Znodes that existed before credentials were used
+keep the ACL they were made with. The password never appears in a log, a
+repr or an error message: `redact_zk_url` is how a URL is shown.
 """
 
 from __future__ import annotations
@@ -26,11 +39,14 @@ import threading
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
-from typing import Any, NamedTuple
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote
 
 import orjson
 from kazoo.client import KazooClient, KazooState
 from kazoo.exceptions import KazooException, NoNodeError
+from kazoo.security import ACL, READ_ACL_UNSAFE, make_digest_acl
 
 from pyactors.errors import ZooKeeperUrlError
 
@@ -47,43 +63,110 @@ _HOST = re.compile(
 _PATH_SEGMENT = re.compile(r"[^\x00-\x20\x7f/?#]+")
 
 
-class ZooKeeperUrl(NamedTuple):
-    """`zk://h1:p1,h2:p2/path` taken apart: every host with its port, and the path."""
+# What stands for the password wherever a URL is shown.
+REDACTED = "******"
+# Up to the last "@": a password holding an unescaped "/" or "@" is hidden whole too.
+_USERINFO = re.compile(r"^(?P<scheme>[A-Za-z][A-Za-z0-9+.-]*://)(?P<userinfo>.*)@", re.DOTALL)
+_SHOWN_USER = re.compile(r"[A-Za-z0-9._-]+")
+
+
+def redact_zk_url(url: object) -> str:
+    """The URL as it may be shown: `zk://user:******@host/path` (anything
+    that is no string: its repr, with the same treatment)."""
+    text = url if isinstance(url, str) else repr(url)
+
+    def hide(match: re.Match[str]) -> str:
+        user, colon, _ = match["userinfo"].partition(":")
+        shown = f"{user}:" if colon and _SHOWN_USER.fullmatch(user) else ""
+        return f"{match['scheme']}{shown}{REDACTED}@"
+
+    return _USERINFO.sub(hide, text, count=1)
+
+
+@dataclass(frozen=True)
+class ZooKeeperUrl:
+    """`zk://[user:password@]h1:p1,h2:p2/path` taken apart: every host with
+    its port, the path, and the digest credentials if any (the password
+    is left out of the repr)."""
 
     hosts: tuple[str, ...]
     path: str
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
 
     @property
     def connect_string(self) -> str:
         """The hosts as `KazooClient(hosts=...)` takes them."""
         return ",".join(self.hosts)
 
+    @property
+    def auth_data(self) -> list[tuple[str, str]]:
+        """`KazooClient(auth_data=...)`: the digest credentials, if any."""
+        if self.user is None or self.password is None:
+            return []
+        return [("digest", f"{self.user}:{self.password}")]
+
+    @property
+    def acl(self) -> list[ACL] | None:
+        """The ACL of the znodes pyactors creates: ALL for the digest user
+        alone (None without credentials: ZooKeeper's open default)."""
+        if self.user is None or self.password is None:
+            return None
+        return [make_digest_acl(self.user, self.password, all=True)]
+
 
 def parse_zk_url(url: str) -> ZooKeeperUrl:
-    """Parse `zk://host1:port1,host2:port2/path` (a port defaults to 2181).
+    """Parse `zk://[user:password@]host1:port1,host2:port2/path` (a port
+    defaults to 2181; `%`-escape a `:`, `@` or `/` in the credentials).
 
-    Raises ZooKeeperUrlError naming what is wrong.
+    Raises ZooKeeperUrlError naming what is wrong, the password redacted.
     """
     if not isinstance(url, str) or not url.startswith("zk://"):
-        raise ZooKeeperUrlError(f"a ZooKeeper URL starts with zk://, got {url!r}")
+        raise ZooKeeperUrlError(f"a ZooKeeper URL starts with zk://, got {redact_zk_url(url)!r}")
+    shown = redact_zk_url(url)
     authority, slash, path = url.removeprefix("zk://").partition("/")
-    if "@" in authority:
-        raise ZooKeeperUrlError(f"credentials in ZooKeeper URLs are not supported: {url!r}")
+    userinfo, at, authority = authority.rpartition("@")
+    user = password = None
+    if at:
+        user, colon, password = (unquote(part) for part in userinfo.partition(":"))
+        if not user or not colon or not password or ":" in user:
+            raise ZooKeeperUrlError(
+                f"bad credentials in {shown!r}: expected zk://user:password@host:port/path "
+                "with a user (no ':') and a password"
+            )
     hosts = []
     for host in authority.split(","):
         match = _HOST.fullmatch(host)
         if match is None:
-            raise ZooKeeperUrlError(f"bad host {host!r} in {url!r}: expected host:port")
+            # With an "@" about, the "host" may be part of a password (holding a "/").
+            named = "" if "@" in url else f" {host!r}"
+            raise ZooKeeperUrlError(f"bad host{named} in {shown!r}: expected host:port")
         port = int(match["port"] or DEFAULT_PORT)
         if not 0 < port < 65536:
-            raise ZooKeeperUrlError(f"bad port {port} in {url!r}")
+            raise ZooKeeperUrlError(f"bad port {port} in {shown!r}")
         hosts.append(f"{match['host']}:{port}")
     segments = path.split("/")
     if not slash or not all(_PATH_SEGMENT.fullmatch(s) and s not in (".", "..") for s in segments):
         raise ZooKeeperUrlError(
-            f"bad path in {url!r}: expected /name[/name...], e.g. zk://host:2181/pyactors"
+            f"bad path in {shown!r}: expected /name[/name...], e.g. zk://host:2181/pyactors"
         )
-    return ZooKeeperUrl(tuple(hosts), "/" + path)
+    return ZooKeeperUrl(tuple(hosts), "/" + path, user, password)
+
+
+def election_acl(client: KazooClient) -> list[ACL] | None:
+    """The ACL of the election's znodes: the client's own (see the module
+    doc), and READ for everyone, when the client has credentials."""
+    own: list[ACL] | None = client.default_acl
+    return [*own, *READ_ACL_UNSAFE] if own else None
+
+
+def ensure_election_path(client: KazooClient, path: str) -> None:
+    """The election node, with the election's ACL; its parents as any
+    other pyactors znode."""
+    parent = path.rsplit("/", 1)[0]
+    if parent:
+        client.ensure_path(parent)
+    client.ensure_path(path, acl=election_acl(client))
 
 
 # ------------------------------------------------------------------ election
@@ -200,10 +283,14 @@ class LeaderContender:
                 return
             seen = self._disruptions
         zk = self._client
-        zk.ensure_path(self._path)
+        ensure_election_path(zk, self._path)
         self._withdraw()
         self._node = zk.create(
-            f"{self._path}/{self._prefix}", self._data, ephemeral=True, sequence=True
+            f"{self._path}/{self._prefix}",
+            self._data,
+            acl=election_acl(zk),
+            ephemeral=True,
+            sequence=True,
         ).rsplit("/", 1)[1]
         self._joined = seen
         self._check()
@@ -335,7 +422,7 @@ class LeaderDetector:
     def _refresh(self) -> None:
         if not self._running:
             return
-        self._client.ensure_path(self._path)
+        ensure_election_path(self._client, self._path)
         leader = _leader(self._client.get_children(self._path, watch=self._on_children))
         if leader == self._leader:
             return

@@ -7,6 +7,10 @@ actor, looked up by name. Without ZooKeeper there is one master and its
 handle is given. The znode layout under the `zk://` URL's path is fixed
 here: the election under `/leader`, the registry under `/registry`, the
 jobs framework's jobs under `/jobs`.
+
+`zk_client` is the one way pyactors opens a ZooKeeper session: with
+credentials in the URL it authenticates (digest) and makes every znode
+created through it carry the URL's ACL (`pyactors.ha.election`).
 """
 
 from __future__ import annotations
@@ -15,13 +19,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from kazoo.client import KazooClient
 
 from pyactors.errors import NotLeaderError
-from pyactors.ha.election import LeaderDetector, parse_zk_url
+from pyactors.ha.election import LeaderDetector, parse_zk_url, redact_zk_url
 from pyactors.runtime import ray_calls
 
 log = logging.getLogger(__name__)
@@ -38,20 +42,33 @@ RETRY_INTERVAL = 0.05
 class MasterLocation:
     """How to find the leading master; passed to every actor that needs it."""
 
-    zk: str | None = None
+    # May hold credentials: shown only redacted (`__repr__`).
+    zk: str | None = field(default=None, repr=False)
     # The one master's handle, without ZooKeeper.
     master: Any = None
     session_timeout: float = 10.0
 
+    def __repr__(self) -> str:
+        zk = None if self.zk is None else redact_zk_url(self.zk)
+        return (
+            f"MasterLocation(zk={zk!r}, master={self.master!r}, "
+            f"session_timeout={self.session_timeout!r})"
+        )
+
 
 def zk_client(url: str, session_timeout: float) -> KazooClient:
     """A started kazoo client for a `zk://` URL, retrying its connection
-    every fraction of a second (kazoo's default backoff grows to minutes)."""
+    every fraction of a second (kazoo's default backoff grows to minutes);
+    authenticated with the URL's credentials, if any, and then creating
+    every znode with their ACL unless told otherwise."""
     retry = {"max_tries": -1, "delay": 0.1, "backoff": 1.5, "max_delay": 1.0}
+    parsed = parse_zk_url(url)
     client = KazooClient(
-        hosts=parse_zk_url(url).connect_string,
+        hosts=parsed.connect_string,
         timeout=session_timeout,
         connection_retry=retry,
+        auth_data=parsed.auth_data,
+        default_acl=parsed.acl,
     )
     client.start(timeout=30)
     return client

@@ -15,6 +15,11 @@ unknown; the handle then refuses to write until `load()` again.
 `MemoryRegistry` keeps this in the process (the embedded default, no
 ZooKeeper); `ZooKeeperRegistry` keeps it under one znode. Both store the
 same bytes (`pyactors.master.registry_records`) with the same rules.
+
+The registry's znodes are created through its client's default ACL: with
+credentials in the `zk://` URL (`pyactors.ha.leader.zk_client`), ALL for
+that digest user and nothing for anyone else, so no other ZooKeeper client
+can read, rewrite or delete the registry.
 """
 
 from __future__ import annotations
