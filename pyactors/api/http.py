@@ -59,6 +59,7 @@ from pyactors.agent import sandbox_files
 from pyactors.agent.sandbox_files import FileChunk
 from pyactors.agent.task_process import STDERR, STDOUT
 from pyactors.api import openapi, state_json, webui
+from pyactors.api.auth import Authenticator, Unauthenticated, unauthorized
 from pyactors.api.guards import Guards, nosniff
 from pyactors.api.metrics import CONTENT_TYPE, MasterMetrics
 from pyactors.core.protocol import Effect
@@ -78,6 +79,7 @@ from pyactors.errors import (
 from pyactors.master import task_usage
 from pyactors.master.share_history import ShareHistory
 from pyactors.master.state import MasterState
+from pyactors.security.credentials import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -259,10 +261,14 @@ def _int_query(request: web.Request, name: str, default: int) -> int:
 # ------------------------------------------------------------------ the app
 
 
-def make_app(host: Host, guards: Guards | None = None) -> web.Application:
+def make_app(
+    host: Host, guards: Guards | None = None, authenticator: Authenticator | None = None
+) -> web.Application:
     """The API's router; `guards` refuses foreign hosts, cross-site changes
-    and non-JSON bodies (`pyactors.api.guards`)."""
+    and non-JSON bodies (`pyactors.api.guards`), then `authenticator` lets
+    in only callers with credentials, if it has any (`pyactors.api.auth`)."""
     guards = guards or Guards()
+    authenticator = authenticator or Authenticator(None)
 
     def leading() -> MasterState:
         state = host.leading_state()
@@ -277,7 +283,7 @@ def make_app(host: Host, guards: Guards | None = None) -> web.Application:
         return handler
 
     async def openapi_document(request: web.Request) -> web.Response:
-        return json_response(openapi.document())
+        return json_response(openapi.document(authenticator.enabled))
 
     async def redirect(request: web.Request) -> web.Response:
         leader = host.leader_url()
@@ -431,7 +437,25 @@ def make_app(host: Host, guards: Guards | None = None) -> web.Application:
         host.operate(change)
         return json_response({"agent_id": agent_id})
 
-    app = web.Application(middlewares=[guards.middleware(), _errors, _redirecting(host)])
+    async def issue_token(request: web.Request) -> web.Response:
+        if not authenticator.enabled:
+            raise RequestError(400, "authentication_off", "this master requires no credentials")
+        try:
+            principal = authenticator.basic_principal(request)
+        except Unauthenticated as error:
+            # A token is had for a secret, never for another token.
+            return unauthorized(request, str(error))
+        token, expires = authenticator.tokens.issue(principal, authenticator.clock())
+        return json_response({"principal": principal, "token": token, "expires": expires})
+
+    app = web.Application(
+        middlewares=[
+            guards.middleware(),
+            authenticator.middleware(),
+            _errors,
+            _redirecting(host),
+        ]
+    )
     app.on_response_prepare.append(nosniff)
     reads = {
         "state": state_json.state,
@@ -446,6 +470,7 @@ def make_app(host: Host, guards: Guards | None = None) -> web.Application:
     app.router.add_get("/master/tasks", tasks)
     app.router.add_get("/tasks", tasks)
     app.router.add_get("/openapi.json", openapi_document)
+    app.router.add_post("/auth/token", issue_token)
     app.router.add_get("/master/redirect", redirect)
     app.router.add_get("/redirect", redirect)
     app.router.add_get("/health", health)
@@ -567,11 +592,15 @@ class HttpServer:
         host: str = "127.0.0.1",
         port: int = 0,
         hostnames: Iterable[str] = (),
+        credentials: Credentials | None = None,
     ) -> None:
         """`hostnames`: the names, beside its addresses, that clients may
-        reach this server by (a DNS name, a proxy's)."""
+        reach this server by (a DNS name, a proxy's); `credentials`: who may
+        call it (None: anyone). Tokens it issues stay good across restarts
+        of the server, not of the master."""
         self.master, self.host, self.port = master, host, port
         self.guards = Guards(hostnames)
+        self.authenticator = Authenticator(credentials)
         self._lock = asyncio.Lock()
         self._runner: web.AppRunner | None = None
         self._bound: tuple[str, int] | None = None
@@ -587,7 +616,9 @@ class HttpServer:
         async with self._lock:
             if self._runner is not None:
                 return
-            runner = web.AppRunner(make_app(self.master, self.guards), access_log=None)
+            runner = web.AppRunner(
+                make_app(self.master, self.guards, self.authenticator), access_log=None
+            )
             await runner.setup()
             site = web.TCPSite(runner, self.host, self.port)
             try:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyactors.api.auth import Authenticator
 from pyactors.core.tasks import TaskState
 from pyactors.core.version import VERSION
 
@@ -357,6 +358,10 @@ _QUOTA_AMOUNT: Schema = {
 }
 
 
+# Reads an ACL may refuse whole (access_sandboxes); other reads are filtered.
+_AUTHORIZED_READS = frozenset({"/tasks/{task_id}/logs/{name}", "/files/read"})
+
+
 def _paths() -> dict[str, Schema]:
     paths: dict[str, Schema] = {}
     for name, summary, schema in (
@@ -559,6 +564,28 @@ def _paths() -> dict[str, Schema]:
             },
         }
     }
+    paths["/auth/token"] = {
+        "post": {
+            "summary": "A bearer token for the caller's principal (HTTP Basic only)",
+            "responses": {
+                "200": {
+                    "description": "The token, and when it expires (epoch seconds)",
+                    **_json(
+                        _body(
+                            ["principal", "token", "expires"],
+                            principal=_STRING,
+                            token=_STRING,
+                            expires={"type": "integer"},
+                        )
+                    ),
+                },
+                "400": {
+                    "description": "This master requires no credentials",
+                    **_json(_ERROR),
+                },
+            },
+        }
+    }
     paths["/openapi.json"] = {
         "get": {
             "summary": "This document",
@@ -568,9 +595,47 @@ def _paths() -> dict[str, Schema]:
     return paths
 
 
-def document() -> Schema:
-    """The OpenAPI 3.1 document of the master's HTTP API."""
-    return {
+_GUARD_ANSWERS: dict[str, Schema] = {
+    "401": {
+        "description": "Credentials required (the master has some): none, or wrong ones, "
+        "were given",
+        "headers": {"WWW-Authenticate": {"schema": _STRING}},
+        **_json(_ERROR),
+    },
+    "403": {
+        "description": "Refused: an ACL denies it (the message names the action), or a change "
+        "sent from another origin; nothing changed",
+        **_json(_ERROR),
+    },
+    "415": {"description": "A body that is not JSON; nothing changed", **_json(_ERROR)},
+    "421": {"description": "A Host this server does not answer for", **_json(_ERROR)},
+}
+
+
+def _guarded(paths: dict[str, Schema], authenticated: bool) -> dict[str, Schema]:
+    """Every operation with the answers of the guards and, on a master with
+    credentials, of authentication (`pyactors.api.guards`,
+    `pyactors.api.auth`): a public one needs no credentials."""
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            answers = {"421": _GUARD_ANSWERS["421"]}
+            if Authenticator.is_public(path):
+                operation["security"] = []
+            elif authenticated:
+                answers["401"] = _GUARD_ANSWERS["401"]
+            if method != "get" or path in _AUTHORIZED_READS:
+                answers["403"] = _GUARD_ANSWERS["403"]
+            if "requestBody" in operation or method != "get":
+                answers["415"] = _GUARD_ANSWERS["415"]
+            operation["responses"] = {**answers, **operation["responses"]}
+    return paths
+
+
+def document(authenticated: bool = True) -> Schema:
+    """The OpenAPI 3.1 document of the master's HTTP API; `authenticated`:
+    the master has credentials, so that they are required (HTTP Basic or a
+    bearer token) on all but the public operations."""
+    described: Schema = {
         "openapi": "3.1.0",
         "info": {
             "title": "pyactors master",
@@ -579,5 +644,27 @@ def document() -> Schema:
             "leading master. Errors are JSON {code, error, message}; a refused "
             "call changes nothing.",
         },
-        "paths": _paths(),
+        "paths": _guarded(_paths(), authenticated),
+    }
+    if not authenticated:
+        return described
+    return {
+        **described,
+        "components": {
+            "securitySchemes": {
+                "basic": {
+                    "type": "http",
+                    "scheme": "basic",
+                    "description": "principal:secret, from the master's credentials",
+                },
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "A token from POST /auth/token (good on the master "
+                    "that issued it, for 12 hours)",
+                },
+            }
+        },
+        # Either one.
+        "security": [{"basic": []}, {"bearer": []}],
     }

@@ -57,7 +57,11 @@ class MasterHttp:
         self.apply = apply
         self.teardown = teardown
         # None: no HTTP API at all.
-        self.server = None if port is None else HttpServer(self, host, port)
+        self.server = (
+            None
+            if port is None
+            else HttpServer(self, host, port, credentials=leadership.config.credentials)
+        )
         self.metrics = MasterMetrics(self._metrics_reading)
         # The frameworks' dominant shares over the last minutes (the web UI's chart).
         self.share_history = ShareHistory()

@@ -5,16 +5,21 @@ and bodies that match their schemas)."""
 
 from __future__ import annotations
 
+import base64
+from collections.abc import Iterator
 from typing import Any
 
 import hypothesis
 import pytest
 import schemathesis
 from schemathesis import checks
+from support.runtime import small_cluster
 
 from pyactors.api import openapi
 from pyactors.api.http import make_app
+from pyactors.master.records import MasterConfig
 from pyactors.runtime.cluster import Cluster
+from pyactors.security.credentials import Credentials
 
 pytestmark = pytest.mark.timeout(600)
 
@@ -47,9 +52,27 @@ def test_every_route_is_described() -> None:
     assert extra == []
 
 
+@pytest.fixture(scope="module")
+def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A cluster whose master has credentials."""
+    config = MasterConfig(credentials=Credentials.load({"ops": "ops-secret"}))
+    yield from small_cluster(tmp_path_factory, config=config)
+
+
 def test_the_api_keeps_its_contract(cluster: Cluster) -> None:
-    schema = schemathesis.openapi.from_url(cluster.url + "/openapi.json")
-    schema.config.update(base_url=cluster.url)
+    _keeps_its_contract(cluster.url, {})
+
+
+def test_the_api_keeps_its_contract_with_credentials(secured: Cluster) -> None:
+    """Every operation called with the credentials; schemathesis also calls
+    each without them and with wrong ones, expecting a 401."""
+    authorization = "Basic " + base64.b64encode(b"ops:ops-secret").decode()
+    _keeps_its_contract(secured.url, {"Authorization": authorization})
+
+
+def _keeps_its_contract(url: str, headers: dict[str, str]) -> None:
+    schema = schemathesis.openapi.from_url(url + "/openapi.json", headers=headers)
+    schema.config.update(base_url=url)
     operations = [result.ok() for result in schema.get_all_operations()]
     described = openapi.document()["paths"]
     # Schemathesis leaves out the path it loaded the document from.
@@ -70,6 +93,8 @@ def test_the_api_keeps_its_contract(cluster: Cluster) -> None:
             # A refusal of schema-valid input is the contract for what a
             # schema cannot say (an unknown role, an over-reservation): a
             # 400 with the error body, which the other checks validate.
-            case.call_and_validate(excluded_checks=[checks.positive_data_acceptance])
+            case.call_and_validate(
+                headers=headers, excluded_checks=[checks.positive_data_acceptance]
+            )
 
         keeps_it()
