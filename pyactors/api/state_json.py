@@ -147,6 +147,7 @@ def _render_task(record: TaskRecord, about: About) -> dict[str, Any]:
         "labels": [{"key": k, "value": v} for k, v in sorted(task.labels.items())],
         "launched_time": record.launched_at + about.clock_offset,
         **({} if record.statistics is None else {"statistics": record.statistics}),
+        **({} if task.user is None else {"user": task.user}),
     }
 
 
@@ -285,6 +286,10 @@ def framework_json(
     return {
         "id": fid,
         "name": framework.name,
+        # Who registered it (None without credentials), and the OS user its
+        # tasks run as when they name none (None: the agent's).
+        "principal": framework.principal,
+        "user": framework.user,
         "roles": list(framework.roles),
         "role": framework.roles[0] if framework.roles else "*",
         "capabilities": sorted(framework.capabilities),
@@ -306,6 +311,9 @@ def framework_json(
         "completed_tasks": completed.get(fid, []),
         "offers": usage.offers.get(fid, []),
         "executors": [],
+        # As Mesos shows them: only when set (never the secret).
+        **({} if framework.principal is None else {"principal": framework.principal}),
+        **({} if framework.user is None else {"user": framework.user}),
     }
 
 
@@ -480,6 +488,7 @@ def cluster_state(state: MasterState) -> dict[str, Any]:
                     "agent_id": t.agent_id,
                     "role": t.role,
                     "resources": str(t.task.resources),
+                    "user": t.task.user,
                     "status": t.status.to_dict(),
                 }
             )
@@ -502,6 +511,8 @@ def cluster_state(state: MasterState) -> dict[str, Any]:
                 "capabilities": sorted(f.capabilities),
                 "failover_timeout": f.failover_timeout,
                 "connected": f.connected,
+                "principal": f.principal,
+                "user": f.user,
                 "tasks": live[f.framework_id],
                 "completed_tasks": completed[f.framework_id],
             }

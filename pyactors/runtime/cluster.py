@@ -5,11 +5,13 @@ schedulers."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import importlib
+import os
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 import ray
@@ -17,6 +19,7 @@ from kazoo.client import KazooClient
 
 from pyactors._core import Resources
 from pyactors.agent.sandboxes import check_options
+from pyactors.core.operations import USER_RULE, valid_user
 from pyactors.core.protocol import Description
 from pyactors.errors import (
     AgentStartError,
@@ -45,6 +48,13 @@ from pyactors.runtime.supervisor import (
     spawn_agent,
 )
 from pyactors.scheduler.api import FrameworkActor, Scheduler
+from pyactors.security.acls import Acls
+from pyactors.security.credentials import Credentials
+from pyactors.security.local_credentials import ensure_local_credentials, load_local_credentials
+
+# Credentials or ACLs as `start` and `up` take them: a mapping, or a path
+# to Mesos's JSON.
+SecuritySource = Mapping[str, Any] | str | os.PathLike[str]
 
 # Where a long-running cluster's agents keep their sandboxes by default
 # (it outlives the process that started it, so no temporary directory).
@@ -87,6 +97,14 @@ class Cluster:
     never), keeping `log_files` rotated copies, and remove a finished
     task's sandbox `sandbox_gc_seconds` after it ended.
 
+    `credentials` (`{"principal": "secret"}` or a path to Mesos's
+    credentials JSON) make the master authenticate frameworks and HTTP
+    callers; `acls` (Mesos's ACL JSON, a mapping or a path) say what each
+    principal may do. `principal` and `secret` are this handle's own: the
+    frameworks it runs subscribe with them unless given others. Tasks that
+    name no user run as their framework's user, else as `task_user`, else
+    as the agent's own user.
+
     `detached`: a long-running cluster (`pyactors up`, see `up`) that
     outlives this process: detached masters named in pyactors' namespace
     and a supervisor starting one agent per Ray node, now and as nodes
@@ -125,7 +143,21 @@ class Cluster:
         detached: bool = False,
         start_budget: float = ray_calls.START_BUDGET,
         progress: Callable[[str], None] | None = None,
+        credentials: SecuritySource | None = None,
+        acls: SecuritySource | None = None,
+        task_user: str | None = None,
+        principal: str | None = None,
+        secret: str | None = None,
     ) -> None:
+        # Read before anything starts: a bad file or entry starts nothing.
+        config = config or MasterConfig()
+        if credentials is not None:
+            config = dataclasses.replace(config, credentials=Credentials.load(credentials))
+        if acls is not None:
+            config = dataclasses.replace(config, acls=Acls.load(acls))
+        if task_user is not None and not valid_user(task_user):
+            raise InvalidArgumentError(f"invalid task_user {task_user!r}: {USER_RULE}")
+        self._identity = None if principal is None else (principal, secret)
         if detached and agents != "per-node":
             raise InvalidArgumentError("a detached cluster has one agent per node: 'per-node'")
         if agents != "per-node" and not (isinstance(agents, int) and agents >= 0):
@@ -179,13 +211,14 @@ class Cluster:
             "sandbox_gc_seconds": sandbox_gc_seconds,
             "max_log_bytes": max_log_bytes,
             "log_files": log_files,
+            "task_user": task_user,
         }
         try:
             self._say(f"starting {_count(masters, 'master')}")
             self.masters = [
                 ray_calls.spawn(
                     MasterActor,
-                    config or MasterConfig(),
+                    config,
                     allocation_interval,
                     framework_heartbeat_interval,
                     zk,
@@ -287,12 +320,18 @@ class Cluster:
             self._detector.start()
 
     @classmethod
-    def connect(cls, address: str | None = None) -> Cluster:
+    def connect(
+        cls, address: str | None = None, principal: str | None = None, secret: str | None = None
+    ) -> Cluster:
         """A handle on the long-running cluster (`pyactors up`) on the Ray
         cluster at `address` (default: the running one), found by name:
         frameworks run from it, `url`, `state`, ... as on any cluster;
-        `shutdown()` ends only the frameworks it started.
-        ClusterUpError if none is up there."""
+        `shutdown()` ends only the frameworks it started. Its frameworks
+        subscribe as `principal` with `secret`, by default with the
+        credentials `pyactors up` wrote for this user
+        (`pyactors.security.local_credentials`). ClusterUpError if none is
+        up there."""
+        identity = (principal, secret) if principal is not None else load_local_credentials()
         ray_calls.connect(address)
         try:
             supervisor = ray_calls.named(SUPERVISOR)
@@ -300,6 +339,7 @@ class Cluster:
             raise ClusterUpError(_NOT_UP) from None
         description = SupervisorRef(supervisor).describe()
         cluster = cls.__new__(cls)
+        cluster._identity = identity
         cluster._tmp = None
         cluster.work_dir = description.work_dir
         cluster._home = ray_calls.current_node_id()
@@ -396,11 +436,14 @@ class Cluster:
         processes find by that name (`builtin_framework`), stopped by `down`
         rather than by this handle's `shutdown`.
 
-        It subscribes as `principal` with `secret`: a master with
+        It subscribes as `principal` with `secret` (by default this
+        handle's own, see `Cluster`): a master with
         credentials refuses it otherwise (AuthenticationError), and one
         whose ACLs deny the principal a role refuses it too
         (AuthorizationError); either way no actor is left running. `user`
         is the OS user its tasks run as when they name none."""
+        if principal is None and self._identity is not None:
+            principal, secret = self._identity
         ray_calls.ship_by_value(scheduler_cls)
         owned = self._supervisor is None or actor_name is None
         handle = ray_calls.spawn(
@@ -614,13 +657,26 @@ _ALREADY_UP = "a pyactors cluster is already up on this Ray cluster: `pyactors d
 _NOT_UP = "no pyactors cluster is up on this Ray cluster: `pyactors up` starts one"
 
 
-def up(address: str | None = None, **options: Any) -> Cluster:
+def up(address: str | None = None, authenticate: bool = True, **options: Any) -> Cluster:
     """Start a long-running cluster on the Ray cluster at `address`, or on
     the one running here ($RAY_ADDRESS, else the latest started on this
     machine), or else on a new local Ray head that outlives this process
     (as `ray start --head`; `ray stop` ends it). Masters and agents are
     detached actors: they run until `down()`, whatever becomes of this
-    process. `options` are `Cluster`'s. ClusterUpError if one is up there."""
+    process. `options` are `Cluster`'s. ClusterUpError if one is up there.
+
+    Without `credentials` it authenticates anyway: with this user's admin
+    credentials (`pyactors.security.local_credentials`, generated and
+    written to a file only this user can read the first time), which the
+    CLI and `connect()` on this machine use. `authenticate=False` turns
+    authentication off (anyone who can reach the HTTP API may use it)."""
+    if not authenticate and options.get("credentials") is not None:
+        raise InvalidArgumentError("credentials were given with authenticate=False")
+    if authenticate and options.get("credentials") is None:
+        principal, secret = ensure_local_credentials()
+        options["credentials"] = {principal: secret}
+        if options.get("principal") is None:
+            options["principal"], options["secret"] = principal, secret
     if options.get("agent_resources"):
         # Bad text fails here, before anything starts.
         Resources.parse(options["agent_resources"])
@@ -642,7 +698,9 @@ def up(address: str | None = None, **options: Any) -> Cluster:
     return cluster
 
 
-def connect(address: str | None = None) -> Cluster:
+def connect(
+    address: str | None = None, principal: str | None = None, secret: str | None = None
+) -> Cluster:
     """Attach to the long-running cluster on the Ray cluster at `address`
     (default: the running one); see `Cluster.connect`."""
-    return Cluster.connect(address)
+    return Cluster.connect(address, principal, secret)

@@ -6,14 +6,16 @@ from __future__ import annotations
 import base64
 import hmac
 import json
+import os
 import pickle
+import stat
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from pyactors import InvalidArgumentError
-from pyactors.security import Credentials, basic_credentials
+from pyactors.security import Credentials, basic_credentials, local_credentials
 
 MESOS = {
     "credentials": [
@@ -172,3 +174,71 @@ def test_basic_credentials() -> None:
 )
 def test_basic_credentials_refuses(header: str | None) -> None:
     assert basic_credentials(header) is None
+
+
+# ------------------------------------------------- generated local credentials
+
+
+@pytest.fixture
+def config_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "config"))
+    return tmp_path / "config"
+
+
+def test_generated_credentials_are_private_and_in_mesos_format(config_home: Path) -> None:
+    assert local_credentials.load_local_credentials() is None
+    old_umask = os.umask(0)
+    try:
+        principal, secret = local_credentials.ensure_local_credentials()
+    finally:
+        os.umask(old_umask)
+    path = config_home / "pyactors" / "credentials.json"
+    assert local_credentials.credentials_path() == path
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert principal == "admin"
+    assert len(secret) >= 40
+    assert json.loads(path.read_text()) == {
+        "credentials": [{"principal": "admin", "secret": secret}]
+    }
+    credentials = Credentials.load(path)
+    assert credentials is not None and credentials.verify("admin", secret)
+    assert local_credentials.load_local_credentials() == ("admin", secret)
+    # No partial file is left beside it.
+    assert os.listdir(path.parent) == ["credentials.json"]
+
+
+def test_a_second_up_reuses_the_credentials(config_home: Path) -> None:
+    first = local_credentials.ensure_local_credentials()
+    assert local_credentials.ensure_local_credentials() == first
+
+
+def test_a_file_others_can_read_is_refused_and_replaced(config_home: Path) -> None:
+    _, secret = local_credentials.ensure_local_credentials()
+    path = local_credentials.credentials_path()
+    path.chmod(0o644)
+    with pytest.raises(InvalidArgumentError, match="chmod 600"):
+        local_credentials.load_local_credentials()
+    _, fresh = local_credentials.ensure_local_credentials()
+    assert fresh != secret
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_a_strict_umask_still_leaves_the_file_readable_by_its_owner(config_home: Path) -> None:
+    old_umask = os.umask(0o777)
+    try:
+        local_credentials.ensure_local_credentials()
+    finally:
+        os.umask(old_umask)
+    assert stat.S_IMODE(local_credentials.credentials_path().stat().st_mode) == 0o600
+    assert local_credentials.load_local_credentials() is not None
+
+
+def test_the_default_place_is_under_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("XDG_CONFIG_HOME", raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))
+    expected = tmp_path / ".config" / "pyactors" / "credentials.json"
+    assert local_credentials.credentials_path() == expected
+    # A relative XDG_CONFIG_HOME is ignored, as the XDG spec says.
+    monkeypatch.setenv("XDG_CONFIG_HOME", "relative")
+    assert local_credentials.credentials_path() == expected
