@@ -252,8 +252,8 @@ def drive(agent: AgentState, done: Any) -> list[TaskStatus]:
     seen: list[TaskStatus] = []
 
     def driven() -> bool:
-        for task_id, check, sandbox, env in agent.due_health_checks(time.monotonic()):
-            healthy, detail = asyncio.run(probe(check, sandbox, env))
+        for task_id, check, sandbox, env, user in agent.due_health_checks(time.monotonic()):
+            healthy, detail = asyncio.run(probe(check, sandbox, env, user))
             agent.health_result(task_id, healthy, detail, time.monotonic())
         batch = agent.poll(time.monotonic())
         agent.acknowledge([(s.task_id, s.uuid or "") for s in batch], time.monotonic())
