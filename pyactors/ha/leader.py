@@ -23,12 +23,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from kazoo.client import KazooClient
+from kazoo.protocol.serialization import Auth
 
 from pyactors.errors import NotLeaderError
-from pyactors.ha.election import LeaderDetector, parse_zk_url, redact_zk_url
+from pyactors.ha.election import REDACTED, LeaderDetector, parse_zk_url, redact_zk_url
 from pyactors.runtime import ray_calls
 
 log = logging.getLogger(__name__)
+
+
+class _HideCredentials(logging.Filter):
+    """kazoo logs each request it sends at DEBUG, its digest credentials too."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                arg._replace(auth=REDACTED) if isinstance(arg, Auth) else arg for arg in record.args
+            )
+        return True
+
+
+# The logger of every kazoo client pyactors opens (kazoo's own by default).
+_KAZOO_LOG = logging.getLogger("pyactors.ha.kazoo")
+_KAZOO_LOG.addFilter(_HideCredentials())
 
 ELECTION = "/leader"
 REGISTRY = "/registry"
@@ -69,6 +86,7 @@ def zk_client(url: str, session_timeout: float) -> KazooClient:
         connection_retry=retry,
         auth_data=parsed.auth_data,
         default_acl=parsed.acl,
+        logger=_KAZOO_LOG,
     )
     client.start(timeout=30)
     return client

@@ -4,6 +4,7 @@ cannot rewrite (or, but for the election, read) what pyactors keeps."""
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -242,3 +243,12 @@ def test_a_wrong_password_is_refused_the_registry(url: str, clients: list[KazooC
     with pytest.raises(RegistryError, match="NoAuth") as failed:
         ZooKeeperRegistry(client, path).load()
     assert SECRET not in str(failed.value) and "wrong" not in str(failed.value)
+
+
+def test_kazoo_debug_logs_do_not_show_the_password(
+    url: str, clients: list[KazooClient], caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level(logging.DEBUG, logger="pyactors.ha.kazoo"):
+        opened(clients, url).ensure_path(parse_zk_url(url).path)
+    assert "scheme='digest'" in caplog.text  # the authentication was logged...
+    assert SECRET not in caplog.text  # ...without its password
