@@ -70,7 +70,7 @@ from pyactors.core.tasks import TaskStatus
 from pyactors.core.version import VERSION
 from pyactors.errors import PyactorsError, RegistryError, UnknownAgentError
 from pyactors.master import task_usage
-from pyactors.master.http_host import MasterHttp
+from pyactors.master.http_host import HttpOptions, MasterHttp
 from pyactors.master.leadership import Leadership
 from pyactors.master.outbox import Outbox, coalesce
 from pyactors.master.records import MasterConfig
@@ -89,6 +89,7 @@ class MasterActor:
         zk_session_timeout: float = 10.0,
         http_host: str = "127.0.0.1",
         http_port: int | None = 0,
+        http_options: HttpOptions | None = None,
     ) -> None:
         info = {"id": uuid.uuid4().hex, "actor": name, "version": VERSION, "start": time.time()}
         self.leadership = Leadership(
@@ -106,6 +107,7 @@ class MasterActor:
             self._operator_teardown,
             http_host,
             http_port,
+            http_options,
         )
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
@@ -382,14 +384,18 @@ class MasterActor:
             effects = self._teardown(state, framework_id)
         self._send(effects)
 
-    async def set_weight(self, role: str, weight: float) -> None:
-        """A role's weight: stored in the registry, then applied."""
-        self._store(lambda state: state.set_weight(role, weight))
+    async def set_weight(self, role: str, weight: float, principal: str | None = None) -> None:
+        """A role's weight: stored in the registry, then applied, if the ACL
+        update_weights lets `principal` (the driver's) set it."""
+        self._store(lambda state: state.set_weight(role, weight, principal))
 
-    async def set_quota(self, role: str, guarantee: str, limit: str | None = None) -> None:
+    async def set_quota(
+        self, role: str, guarantee: str, limit: str | None = None, principal: str | None = None
+    ) -> None:
         """A role's quota as resource text (`limit` None: none); an empty
-        guarantee without a limit removes it. Stored, then applied."""
-        self._store(lambda state: state.set_quota(role, guarantee, limit))
+        guarantee without a limit removes it. Stored, then applied, if the
+        ACL update_quotas lets `principal` (the driver's) set it."""
+        self._store(lambda state: state.set_quota(role, guarantee, limit, principal))
 
     def _store(self, change: Callable[[MasterState], None]) -> None:
         with self.leadership.writing() as state:

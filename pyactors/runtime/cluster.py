@@ -567,13 +567,20 @@ class Cluster:
                 time.sleep(0.05)
 
     def set_weight(self, role: str, weight: float) -> None:
-        """A role's weight (stored in the registry, so it outlives the leader)."""
-        self.on_leader(lambda master: master.set_weight(role, weight))
+        """A role's weight (stored in the registry, so it outlives the leader),
+        as this handle's principal (the ACL update_weights)."""
+        principal = self._principal()
+        self.on_leader(lambda master: master.set_weight(role, weight, principal))
 
     def set_quota(self, role: str, guarantee: str, limit: str | None = None) -> None:
         """A role's quota as resource text (stored in the registry); an empty
-        guarantee without a limit removes it."""
-        self.on_leader(lambda master: master.set_quota(role, guarantee, limit))
+        guarantee without a limit removes it. As this handle's principal
+        (the ACL update_quotas)."""
+        principal = self._principal()
+        self.on_leader(lambda master: master.set_quota(role, guarantee, limit, principal))
+
+    def _principal(self) -> str | None:
+        return None if self._identity is None else self._identity[0]
 
     @property
     def url(self) -> str:

@@ -117,11 +117,13 @@ class MasterRef:
     def teardown(self, framework_id: str) -> None:
         ray_calls.ask(self.handle, "teardown", framework_id)
 
-    def set_weight(self, role: str, weight: float) -> None:
-        ray_calls.ask(self.handle, "set_weight", role, weight)
+    def set_weight(self, role: str, weight: float, principal: str | None = None) -> None:
+        ray_calls.ask(self.handle, "set_weight", role, weight, principal)
 
-    def set_quota(self, role: str, guarantee: str, limit: str | None) -> None:
-        ray_calls.ask(self.handle, "set_quota", role, guarantee, limit)
+    def set_quota(
+        self, role: str, guarantee: str, limit: str | None, principal: str | None = None
+    ) -> None:
+        ray_calls.ask(self.handle, "set_quota", role, guarantee, limit, principal)
 
     def url(self) -> str:
         """The HTTP API's base address (NotLeaderError from a standby)."""

@@ -139,3 +139,16 @@ def test_a_framework_is_recorded_with_its_principal_and_denied_tasks_get_task_er
         assert users == {"as-nobody": "nobody"}
     finally:
         secured.teardown(framework)
+
+
+def test_the_handles_operator_calls_are_checked_as_its_principal(secured: Cluster) -> None:
+    # This handle was given no principal: the ACLs see an unauthenticated caller.
+    before = secured.state()["weights"]
+    with pytest.raises(
+        AuthorizationError, match=r"unauthenticated caller .* \(ACL update_weights\)"
+    ):
+        secured.set_weight("web", 3.0)
+    with pytest.raises(AuthorizationError, match=r"\(ACL update_quotas\)"):
+        secured.set_quota("web", "cpus:1")
+    state = secured.state()
+    assert (state["weights"], state["quotas"]) == (before, {})
