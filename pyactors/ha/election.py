@@ -160,13 +160,45 @@ def election_acl(client: KazooClient) -> list[ACL] | None:
     return [*own, *READ_ACL_UNSAFE] if own else None
 
 
-def ensure_election_path(client: KazooClient, path: str) -> None:
+def ensure_election_path(client: KazooClient, path: str, adopting: bool) -> None:
     """The election node, with the election's ACL; its parents as any
-    other pyactors znode."""
+    other pyactors znode; `adopting` (contenders, not every detector's
+    refresh): existing ones too (`adopt`)."""
     parent = path.rsplit("/", 1)[0]
     if parent:
         client.ensure_path(parent)
     client.ensure_path(path, acl=election_acl(client))
+    if adopting:
+        if parent:
+            adopt(client, [parent])
+        adopt(client, [path], election_acl(client))
+
+
+def adopt(client: KazooClient, paths: Iterable[str], acl: list[ACL] | None = None) -> list[str]:
+    """Give the znodes at `paths` that were made before credentials were
+    used (or with another ACL) the ACL pyactors makes them with now: `acl`,
+    by default the client's own. Nothing without credentials. Returns the
+    paths changed (a znode gone meanwhile is skipped); NoAuthError for a
+    znode the credentials may not read, someone else's."""
+    wanted = acl if acl is not None else client.default_acl
+    if not wanted:
+        return []
+    pending = [(path, client.get_acls_async(path)) for path in paths]
+    changed = []
+    for path, result in pending:
+        try:
+            current, stat = result.get()
+        except NoNodeError:
+            continue
+        if sorted(current) != sorted(wanted):
+            with contextlib.suppress(NoNodeError):
+                client.set_acls(path, wanted, version=stat.aversion)
+                changed.append(path)
+    if changed:
+        log.warning(
+            "%d znode(s) made without pyactors' ACL now carry it, e.g. %s", len(changed), changed[0]
+        )
+    return changed
 
 
 # ------------------------------------------------------------------ election
@@ -283,7 +315,7 @@ class LeaderContender:
                 return
             seen = self._disruptions
         zk = self._client
-        ensure_election_path(zk, self._path)
+        ensure_election_path(zk, self._path, adopting=True)
         self._withdraw()
         self._node = zk.create(
             f"{self._path}/{self._prefix}",
@@ -422,7 +454,7 @@ class LeaderDetector:
     def _refresh(self) -> None:
         if not self._running:
             return
-        ensure_election_path(self._client, self._path)
+        ensure_election_path(self._client, self._path, adopting=False)
         leader = _leader(self._client.get_children(self._path, watch=self._on_children))
         if leader == self._leader:
             return

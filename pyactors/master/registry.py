@@ -19,7 +19,9 @@ same bytes (`pyactors.master.registry_records`) with the same rules.
 The registry's znodes are created through its client's default ACL: with
 credentials in the `zk://` URL (`pyactors.ha.leader.zk_client`), ALL for
 that digest user and nothing for anyone else, so no other ZooKeeper client
-can read, rewrite or delete the registry.
+can read, rewrite or delete the registry. A registry written before
+credentials were used is given that ACL, every znode of it, when loaded
+(`pyactors.ha.election.adopt`).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ from pyactors.errors import (
     RegistryError,
     UnknownRecordError,
 )
+from pyactors.ha.election import adopt
 from pyactors.master.registry_records import (
     ENTRY_TYPES,
     SCHEMA_VERSION,
@@ -248,6 +251,8 @@ class ZooKeeperRegistry(Registry):
                     key = Key(kind, unquote(name))
                     pending.append((key, zk.get_async(self._znode(key))))
             records = {key: result.get()[0] for key, result in pending}
+            kinds = [f"{self._path}/{kind.value}" for kind in Kind]
+            adopt(zk, [self._path, *kinds, *(self._znode(key) for key in records)])
         except NoNodeError as e:
             raise FencedError("a record was removed while loading") from e
         except KazooException as e:

@@ -252,3 +252,33 @@ def test_kazoo_debug_logs_do_not_show_the_password(
         opened(clients, url).ensure_path(parse_zk_url(url).path)
     assert "scheme='digest'" in caplog.text  # the authentication was logged...
     assert SECRET not in caplog.text  # ...without its password
+
+
+def test_znodes_made_before_credentials_are_adopted(
+    zookeeper: Any, clients: list[KazooClient], stranger: KazooClient
+) -> None:
+    root = f"/adopted-{uuid.uuid4().hex[:8]}"
+    registry, election = root + REGISTRY, root + ELECTION
+    # A cluster without credentials left a registry and an election node.
+    before = ZooKeeperRegistry(opened(clients, f"zk://{zookeeper.hosts}{root}"), registry)
+    before.load()
+    before.put(AgentEntry("agent-1", "host-1", "cpus:1", {}))
+    stranger.ensure_path(election)
+    record = f"{registry}/agent/agent-1"
+    assert stranger.get_acls(record)[0] == OPEN_ACL_UNSAFE
+    url = f"zk://{USER}:{SECRET}@{zookeeper.hosts}{root}"
+    assert list(ZooKeeperRegistry(opened(clients, url), registry).load().agents) == ["agent-1"]
+    contender = LeaderContender(opened(clients, url), election, {"id": "m0"})
+    contender.start()
+    try:
+        refused(
+            lambda: stranger.set(record, b"{}"),
+            lambda: stranger.delete(record),
+            lambda: stranger.create(f"{registry}/agent/evil", b"{}"),
+            lambda: stranger.create(f"{election}/candidate_0", b"{}"),
+            lambda: stranger.create(f"{root}/evil", b"{}"),
+        )
+        # The election stays readable by all.
+        assert stranger.get_children(election) == [contender.candidate]
+    finally:
+        contender.stop(timeout=10)
