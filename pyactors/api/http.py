@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import Any, Protocol
 
@@ -59,12 +60,14 @@ from pyactors.agent import sandbox_files
 from pyactors.agent.sandbox_files import FileChunk
 from pyactors.agent.task_process import STDERR, STDOUT
 from pyactors.api import openapi, state_json, webui
-from pyactors.api.auth import Authenticator, Unauthenticated, unauthorized
+from pyactors.api.access import Viewer
+from pyactors.api.auth import Authenticator, Unauthenticated, principal_of, unauthorized
 from pyactors.api.guards import Guards, nosniff
 from pyactors.api.metrics import CONTENT_TYPE, MasterMetrics
 from pyactors.core.protocol import Effect
 from pyactors.errors import (
     AgentUnreachableError,
+    AuthorizationError,
     InvalidArgumentError,
     NotLeaderError,
     PyactorsError,
@@ -101,7 +104,8 @@ class Host(Protocol):
         """Apply an operator's change to the leading state and send its
         effects; NotLeaderError if this master does not (or no longer) lead."""
 
-    def teardown_framework(self, framework_id: str) -> None: ...
+    def teardown_framework(self, framework_id: str, principal: str | None) -> None:
+        """The operator's teardown, by `principal`, as its ACL allows."""
 
     def leader_url(self) -> str | None:
         """The leader's base address (this master's while it leads), if known."""
@@ -122,6 +126,7 @@ class RequestError(Exception):
 
 _ERRORS: tuple[tuple[type[Exception], int, str], ...] = (
     (NotLeaderError, 503, "not_leader"),
+    (AuthorizationError, 403, "forbidden"),
     (UnknownFrameworkError, 404, "unknown_framework"),
     (UnknownAgentError, 404, "unknown_agent"),
     (UnknownTaskError, 404, "unknown_task"),
@@ -276,9 +281,16 @@ def make_app(
             raise NotLeaderError("this master is not the leader")
         return state
 
+    def viewer(request: web.Request) -> Viewer:
+        return Viewer(leading().config.acls, principal_of(request))
+
+    def seen(request: web.Request) -> MasterState:
+        """The leading state as the caller may see it."""
+        return viewer(request).state(leading())
+
     def read(shape: Callable[[MasterState, state_json.About], Any]) -> Any:
         async def handler(request: web.Request) -> web.Response:
-            return json_response(shape(leading(), host.about()))
+            return json_response(shape(seen(request), host.about()))
 
         return handler
 
@@ -297,7 +309,7 @@ def make_app(
 
     async def tasks(request: web.Request) -> web.Response:
         shaped = state_json.tasks(
-            leading(),
+            seen(request),
             host.about(),
             framework_id=request.query.get("framework_id"),
             task_id=request.query.get("task_id"),
@@ -312,7 +324,8 @@ def make_app(
         return json_response(state_json.metrics(leading(), host.about()))
 
     async def prometheus(request: web.Request) -> web.Response:
-        leading()
+        # Its series name every framework.
+        leading().config.acls.check("view_frameworks", principal_of(request), None)
         return web.Response(body=host.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
 
     async def quota(request: web.Request) -> web.Response:
@@ -334,7 +347,7 @@ def make_app(
         limit = None if body.get("limit") is None else _quota_text(body["limit"], "limit")
 
         def change(state: MasterState, now: float) -> list[Effect]:
-            state.set_quota(role, guarantee, limit)
+            state.set_quota(role, guarantee, limit, principal_of(request))
             return []
 
         host.operate(change)
@@ -346,7 +359,7 @@ def make_app(
             raise RequestError(404, "unknown_quota", f"no quota is set for role '{role}'")
 
         def change(state: MasterState, now: float) -> list[Effect]:
-            state.set_quota(role, "", None)
+            state.set_quota(role, "", None, principal_of(request))
             return []
 
         host.operate(change)
@@ -372,7 +385,7 @@ def make_app(
             changes.append((role, float(weight)))
 
         def change(state: MasterState, now: float) -> list[Effect]:
-            state.set_weights(changes)
+            state.set_weights(changes, principal_of(request))
             return []
 
         host.operate(change)
@@ -382,7 +395,7 @@ def make_app(
         body = _object(await _body(request))
         framework_id = _string(body, "framework_id", "frameworkId")
         assert framework_id is not None
-        host.teardown_framework(framework_id)
+        host.teardown_framework(framework_id, principal_of(request))
         return json_response({"framework_id": framework_id})
 
     async def kill(request: web.Request) -> web.Response:
@@ -390,11 +403,12 @@ def make_app(
         task_id = _string(body, "task_id", "taskId")
         framework_id = _string(body, "framework_id", "frameworkId", required=False)
         assert task_id is not None
-        host.operate(lambda state, now: state.operator_kill(task_id, framework_id, now))
+        principal = principal_of(request)
+        host.operate(lambda state, now: state.operator_kill(task_id, framework_id, now, principal))
         return json_response({"task_id": task_id})
 
     def agent_operation(
-        field: str, apply: Callable[[MasterState, str, Resources], None]
+        field: str, apply: Callable[[MasterState, str, Resources, str | None], None]
     ) -> Callable[[web.Request], Awaitable[web.Response]]:
         """An operation on one agent's available resources, named by `field`."""
 
@@ -405,7 +419,7 @@ def make_app(
             resources = _resources(body.get(field))
 
             def change(state: MasterState, now: float) -> list[Effect]:
-                apply(state, agent_id, resources)
+                apply(state, agent_id, resources, principal_of(request))
                 return []
 
             host.operate(change)
@@ -422,7 +436,8 @@ def make_app(
             raise RequestError(
                 400, "invalid_argument", "grace_period_seconds must be a number of seconds"
             )
-        host.operate(lambda state, now: state.drain_agent(agent_id, grace))
+        principal = principal_of(request)
+        host.operate(lambda state, now: state.drain_agent(agent_id, grace, principal))
         return json_response({"agent_id": agent_id, "grace_period_seconds": grace})
 
     async def reactivate(request: web.Request) -> web.Response:
@@ -431,7 +446,7 @@ def make_app(
         assert agent_id is not None
 
         def change(state: MasterState, now: float) -> list[Effect]:
-            state.reactivate_agent(agent_id)
+            state.reactivate_agent(agent_id, principal_of(request))
             return []
 
         host.operate(change)
@@ -499,12 +514,16 @@ def make_app(
 
     # The web UI, and the share history its chart draws.
     async def shares(request: web.Request) -> web.Response:
-        names = {f.framework_id: f.name for f in leading().frameworks.values()}
-        return json_response(host.share_history.to_json(names))
+        state, visible = leading(), seen(request).frameworks
+        names = {f.framework_id: f.name for f in state.frameworks.values()}
+        history = host.share_history.to_json(names)
+        if visible is not state.frameworks:
+            history["series"] = [s for s in history["series"] if s["framework_id"] in visible]
+        return json_response(history)
 
     app.router.add_get("/master/shares", shares)
     app.add_routes(webui.routes(leading))
-    _add_sandbox_routes(app, host, leading)
+    _add_sandbox_routes(app, host, leading, viewer)
     return app
 
 
@@ -533,7 +552,10 @@ def _chunk_json(chunk: FileChunk) -> dict[str, Any]:
 
 
 def _add_sandbox_routes(
-    app: web.Application, host: Host, leading: Callable[[], MasterState]
+    app: web.Application,
+    host: Host,
+    leading: Callable[[], MasterState],
+    viewer: Callable[[web.Request], Viewer],
 ) -> None:
     """`GET /tasks/{task_id}/logs/stdout|stderr?offset=N&length=M` and
     Mesos's `GET /files/read?path=TASK_ID/FILE&offset=N&length=M` (any file
@@ -549,6 +571,7 @@ def _add_sandbox_routes(
         length = None if "length" not in request.query else _int_query(request, "length", 0)
         # The agent checks again; refusing here spares the call.
         sandbox_files.check_name(name)
+        viewer(request).check_sandbox(leading(), task_id)
         chunk = await host.read_task_file(task_id, name, offset, length)
         if request.query.get("format") == "text":
             # For a browser (the web UI's links): the bytes, shown as text.
@@ -574,7 +597,7 @@ def _add_sandbox_routes(
         return await read(request, task_id, name)
 
     async def statistics(request: web.Request) -> web.Response:
-        return json_response(task_usage.monitor_statistics(leading()))
+        return json_response(task_usage.monitor_statistics(viewer(request).state(leading())))
 
     app.router.add_get("/tasks/{task_id}/logs/{name}", task_log)
     app.router.add_get("/files/read", files_read)
@@ -593,14 +616,17 @@ class HttpServer:
         port: int = 0,
         hostnames: Iterable[str] = (),
         credentials: Credentials | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         """`hostnames`: the names, beside its addresses, that clients may
         reach this server by (a DNS name, a proxy's); `credentials`: who may
-        call it (None: anyone). Tokens it issues stay good across restarts
-        of the server, not of the master."""
+        call it (None: anyone); `ssl_context`: serve HTTPS with it. Tokens
+        it issues stay good across restarts of the server, not of the
+        master."""
         self.master, self.host, self.port = master, host, port
         self.guards = Guards(hostnames)
         self.authenticator = Authenticator(credentials)
+        self.ssl_context = ssl_context
         self._lock = asyncio.Lock()
         self._runner: web.AppRunner | None = None
         self._bound: tuple[str, int] | None = None
@@ -620,7 +646,7 @@ class HttpServer:
                 make_app(self.master, self.guards, self.authenticator), access_log=None
             )
             await runner.setup()
-            site = web.TCPSite(runner, self.host, self.port)
+            site = web.TCPSite(runner, self.host, self.port, ssl_context=self.ssl_context)
             try:
                 await site.start()
             except OSError as error:

@@ -103,6 +103,8 @@ _FRAMEWORK: Schema = {
     "properties": {
         "id": _STRING,
         "name": _STRING,
+        "principal": {"type": ["string", "null"]},
+        "user": {"type": ["string", "null"]},
         "roles": {"type": "array", "items": _STRING},
         "active": {"type": "boolean"},
         "connected": {"type": "boolean"},

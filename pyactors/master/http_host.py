@@ -7,13 +7,24 @@ event loop, bound before it joins the election (port 0: a free one) and
 published with its leader info. The leader answers; a standby redirects
 (307) to the leader's address, as Mesos's standbys do. `url()` gives the
 leader's address.
+
+`HttpOptions` says how: over TLS (`tls_cert`, `tls_key`: PEM files; the
+URL is then https), the host names clients may use beside its addresses,
+and whether it may serve without authentication on an address other
+machines reach. A master without credentials refuses to bind such an
+address unless `allow_unauthenticated` says so, and then warns in its log:
+anyone who reaches the port could tear the cluster down.
 """
 
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import logging
+import ssl
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 from pyactors.agent.sandbox_files import FileChunk
 from pyactors.api import state_json
@@ -22,6 +33,7 @@ from pyactors.api.metrics import MasterMetrics, Reading
 from pyactors.core.protocol import Effect, ErrorEvent
 from pyactors.errors import (
     AgentUnreachableError,
+    InvalidArgumentError,
     PyactorsError,
     SandboxGoneError,
     UnknownFrameworkError,
@@ -33,9 +45,67 @@ from pyactors.master.share_history import ShareHistory
 from pyactors.master.state import MasterState
 from pyactors.runtime import ray_calls
 from pyactors.runtime.handles import AgentRef
+from pyactors.security.credentials import Credentials
+
+log = logging.getLogger(__name__)
 
 # How long the HTTP API waits for an agent to read a sandbox file.
 READ_FILE_SECONDS = 10.0
+
+
+@dataclass(frozen=True)
+class HttpOptions:
+    """How a master serves its HTTP API beyond host and port (see the
+    module's doc). Picklable: the driver sends it to the master actor."""
+
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    hostnames: tuple[str, ...] = ()
+    allow_unauthenticated: bool = False
+
+    def ssl_context(self) -> ssl.SSLContext | None:
+        """The server's TLS context; InvalidArgumentError for a missing
+        half of the pair or files that are not a certificate and its key."""
+        if self.tls_cert is None and self.tls_key is None:
+            return None
+        if self.tls_cert is None or self.tls_key is None:
+            raise InvalidArgumentError("TLS needs both tls_cert and tls_key (PEM files)")
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        try:
+            context.load_cert_chain(self.tls_cert, self.tls_key)
+        except (OSError, ssl.SSLError) as error:
+            raise InvalidArgumentError(
+                f"cannot serve TLS with certificate {self.tls_cert} and key {self.tls_key}: {error}"
+            ) from None
+        return context
+
+
+def is_loopback(host: str) -> bool:
+    """Whether only this machine reaches `host`."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, credentials: Credentials | None, allow_unauthenticated: bool) -> None:
+    """Refuses (InvalidArgumentError) to serve without authentication where
+    other machines reach the API, unless explicitly allowed (then warns)."""
+    if credentials is not None or is_loopback(host):
+        return
+    if not allow_unauthenticated:
+        raise InvalidArgumentError(
+            f"refusing to serve the HTTP API on {host} without authentication: anyone who "
+            "reaches it could change the cluster. Configure credentials, bind a loopback "
+            "address, or allow it explicitly (allow_unauthenticated=True)"
+        )
+    log.warning(
+        "serving the HTTP API on %s WITHOUT authentication, as allowed: anyone who reaches "
+        "it can change the cluster",
+        host,
+    )
 
 
 class MasterHttp:
@@ -48,20 +118,25 @@ class MasterHttp:
         leadership: Leadership,
         agents: Mapping[str, AgentRef],
         apply: Callable[[list[Effect]], None],
-        teardown: Callable[[MasterState, str], list[Effect]],
+        teardown: Callable[[MasterState, str, str | None], list[Effect]],
         host: str,
         port: int | None,
+        options: HttpOptions | None = None,
     ) -> None:
         self.leadership = leadership
         self.agents = agents
         self.apply = apply
         self.teardown = teardown
+        options = options or HttpOptions()
+        credentials = leadership.config.credentials
+        self.scheme = "http"
         # None: no HTTP API at all.
-        self.server = (
-            None
-            if port is None
-            else HttpServer(self, host, port, credentials=leadership.config.credentials)
-        )
+        self.server: HttpServer | None = None
+        if port is not None:
+            check_exposure(host, credentials, options.allow_unauthenticated)
+            context = options.ssl_context()
+            self.scheme = "http" if context is None else "https"
+            self.server = HttpServer(self, host, port, options.hostnames, credentials, context)
         self.metrics = MasterMetrics(self._metrics_reading)
         # The frameworks' dominant shares over the last minutes (the web UI's chart).
         self.share_history = ShareHistory()
@@ -135,14 +210,17 @@ class MasterHttp:
             effects = change(state, time.monotonic())
         self.apply(effects)
 
-    def teardown_framework(self, framework_id: str) -> None:
-        """The operator's teardown: the framework's scheduler is told, then
-        the framework removed."""
+    def teardown_framework(self, framework_id: str, principal: str | None) -> None:
+        """The operator's teardown, by `principal` as the ACL
+        teardown_frameworks allows: the framework's scheduler is told, then
+        the framework removed (a denied teardown tells it nothing)."""
         state = self.leadership.require()
-        if framework_id not in state.frameworks:
+        record = state.frameworks.get(framework_id)
+        if record is None:
             raise UnknownFrameworkError(f"unknown framework '{framework_id}'")
+        state.config.acls.check("teardown_frameworks", principal, record.principal)
         self.apply([ErrorEvent(framework_id, "framework removed by the operator")])
-        self.operate(lambda state, now: self.teardown(state, framework_id))
+        self.operate(lambda state, now: self.teardown(state, framework_id, principal))
 
     async def read_task_file(
         self, task_id: str, name: str, offset: int, length: int | None
@@ -185,7 +263,7 @@ class MasterHttp:
         )
 
     def _url(self, bound: tuple[str, int]) -> str:
-        return f"http://{_public_host(bound[0])}:{bound[1]}"
+        return f"{self.scheme}://{_public_host(bound[0])}:{bound[1]}"
 
 
 def _public_host(host: str) -> str:

@@ -30,7 +30,7 @@ class _Master:
     def leader_url(self) -> None:
         return None
 
-    def teardown_framework(self, framework_id: str) -> None:
+    def teardown_framework(self, framework_id: str, principal: str | None) -> None:
         self.torn_down.append(framework_id)
 
 
