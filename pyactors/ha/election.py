@@ -25,9 +25,11 @@ read the registry, the jobs or the services' state. The election's znodes
 version and start time: no secret) are READ for everyone too, as Mesos's
 masters leave theirs (EVERYONE_READ_CREATOR_ALL), so a detector without
 credentials can still find the leader; only the digest user can create,
-change or delete them. Znodes that existed before credentials were used
-keep the ACL they were made with. The password never appears in a log, a
-repr or an error message: `redact_zk_url` is how a URL is shown.
+change or delete them. Znodes made before credentials were used are given
+that ACL when a master with credentials joins the election or loads the
+registry (`adopt`); the jobs' and services' stores do not adopt theirs.
+The password never appears in a log, a repr or an error message:
+`redact_zk_url` is how a URL is shown.
 """
 
 from __future__ import annotations
