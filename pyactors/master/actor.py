@@ -384,14 +384,18 @@ class MasterActor:
             effects = self._teardown(state, framework_id)
         self._send(effects)
 
-    async def set_weight(self, role: str, weight: float) -> None:
-        """A role's weight: stored in the registry, then applied."""
-        self._store(lambda state: state.set_weight(role, weight))
+    async def set_weight(self, role: str, weight: float, principal: str | None = None) -> None:
+        """A role's weight: stored in the registry, then applied, if the ACL
+        update_weights lets `principal` (the driver's) set it."""
+        self._store(lambda state: state.set_weight(role, weight, principal))
 
-    async def set_quota(self, role: str, guarantee: str, limit: str | None = None) -> None:
+    async def set_quota(
+        self, role: str, guarantee: str, limit: str | None = None, principal: str | None = None
+    ) -> None:
         """A role's quota as resource text (`limit` None: none); an empty
-        guarantee without a limit removes it. Stored, then applied."""
-        self._store(lambda state: state.set_quota(role, guarantee, limit))
+        guarantee without a limit removes it. Stored, then applied, if the
+        ACL update_quotas lets `principal` (the driver's) set it."""
+        self._store(lambda state: state.set_quota(role, guarantee, limit, principal))
 
     def _store(self, change: Callable[[MasterState], None]) -> None:
         with self.leadership.writing() as state:
