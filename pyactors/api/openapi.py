@@ -103,8 +103,9 @@ _FRAMEWORK: Schema = {
     "properties": {
         "id": _STRING,
         "name": _STRING,
-        "principal": {"type": ["string", "null"]},
-        "user": {"type": ["string", "null"]},
+        # Only when set: who registered it, the OS user its tasks run as.
+        "principal": _STRING,
+        "user": _STRING,
         "roles": {"type": "array", "items": _STRING},
         "active": {"type": "boolean"},
         "connected": {"type": "boolean"},

@@ -286,10 +286,6 @@ def framework_json(
     return {
         "id": fid,
         "name": framework.name,
-        # Who registered it (None without credentials), and the OS user its
-        # tasks run as when they name none (None: the agent's).
-        "principal": framework.principal,
-        "user": framework.user,
         "roles": list(framework.roles),
         "role": framework.roles[0] if framework.roles else "*",
         "capabilities": sorted(framework.capabilities),
