@@ -374,6 +374,18 @@ def _attributes(assignments: tuple[str, ...]) -> dict[str, str]:
     show_default=True,
     help="More than one contend through --zk.",
 )
+@click.option(
+    "--credentials",
+    metavar="FILE",
+    help='Mesos\'s credentials JSON ({"credentials": [{"principal", "secret"}]}); '
+    "default: this user's generated admin credentials.",
+)
+@click.option("--acls", metavar="FILE", help="Mesos's ACL JSON: what each principal may do.")
+@click.option(
+    "--no-authentication",
+    is_flag=True,
+    help="Let anyone who reaches the API or the masters in (no credentials).",
+)
 def up(
     address: str | None,
     http_host: str,
@@ -383,11 +395,19 @@ def up(
     work_dir: str | None,
     zk: str | None,
     masters: int,
+    credentials: str | None,
+    acls: str | None,
+    no_authentication: bool,
 ) -> None:
     """Start a long-running cluster on a Ray cluster: a master and one agent
     per Ray node (and per node that joins later), running until `down`.
     Without --address and with no Ray cluster running, a local Ray head is
-    started first (as `ray start --head`; `ray stop` ends it)."""
+    started first (as `ray start --head`; `ray stop` ends it).
+
+    Without --credentials it authenticates with this user's admin
+    credentials, generated the first time into a file only this user can
+    read (~/.config/pyactors/credentials.json), which the other commands
+    use on this machine."""
     # Ray is imported only by the commands that need it: the others stay quick.
     from pyactors._core import Resources
     from pyactors.errors import PyactorsError
@@ -408,6 +428,9 @@ def up(
             work_dir=work_dir,
             zk=zk,
             masters=masters,
+            credentials=credentials,
+            acls=acls,
+            authenticate=not no_authentication,
         )
     except (PyactorsError, ValueError) as error:
         raise Refused(str(error)) from None
