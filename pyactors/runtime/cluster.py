@@ -34,6 +34,7 @@ from pyactors.errors import (
 from pyactors.ha.election import LeaderDetector, parse_zk_url
 from pyactors.ha.leader import ELECTION, MasterLocation, close_client, zk_client
 from pyactors.master.actor import MasterActor
+from pyactors.master.http_host import HttpOptions, check_exposure
 from pyactors.master.state import MasterConfig
 from pyactors.runtime import ray_calls
 from pyactors.runtime.handles import AgentRef, FrameworkRef, MasterRef, SupervisorRef, shut_down
@@ -91,7 +92,11 @@ class Cluster:
     --resources); `agent_attributes` are added to the detected ones.
 
     The leading master serves the HTTP API on `http_host:http_port` (port 0:
-    a free one; None: no HTTP API); `url` is its base address.
+    a free one; None: no HTTP API); `url` is its base address. With
+    `tls_cert` and `tls_key` (PEM files on the masters' nodes) it serves
+    HTTPS; `http_hostnames` are names it answers to beside loopback ones
+    and its address. Without credentials it refuses a non-loopback
+    `http_host` unless `allow_unauthenticated`.
 
     Agents rotate a task's stdout and stderr past `max_log_bytes` (None:
     never), keeping `log_files` rotated copies, and remove a finished
@@ -148,6 +153,10 @@ class Cluster:
         task_user: str | None = None,
         principal: str | None = None,
         secret: str | None = None,
+        tls_cert: str | None = None,
+        tls_key: str | None = None,
+        http_hostnames: Sequence[str] = (),
+        allow_unauthenticated: bool = False,
     ) -> None:
         # Read before anything starts: a bad file or entry starts nothing.
         config = config or MasterConfig()
@@ -157,6 +166,11 @@ class Cluster:
             config = dataclasses.replace(config, acls=Acls.load(acls))
         if task_user is not None and not valid_user(task_user):
             raise InvalidArgumentError(f"invalid task_user {task_user!r}: {USER_RULE}")
+        if isinstance(http_hostnames, str):
+            raise InvalidArgumentError("http_hostnames is a list of names, not one string")
+        http_options = HttpOptions(tls_cert, tls_key, tuple(http_hostnames), allow_unauthenticated)
+        if http_port is not None:
+            check_exposure(http_host, config.credentials, allow_unauthenticated)
         self._identity = None if principal is None else (principal, secret)
         if detached and agents != "per-node":
             raise InvalidArgumentError("a detached cluster has one agent per node: 'per-node'")
@@ -226,6 +240,7 @@ class Cluster:
                     zk_session_timeout,
                     http_host=http_host,
                     http_port=http_port,
+                    http_options=http_options,
                     name=names[n],
                     node_id=nodes[n % len(nodes)],
                     detached=detached,

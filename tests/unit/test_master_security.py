@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from pyactors import AuthenticationError, AuthorizationError, Resources
+from pyactors import AuthenticationError, AuthorizationError, InvalidArgumentError, Resources
 from pyactors.core.operations import Create, Destroy, Launch, LaunchGroup, Reserve, TaskInfo
 from pyactors.core.protocol import ErrorEvent, ForwardUpdates, LaunchTasks, SendOffers
 from pyactors.core.tasks import Reason, TaskState
@@ -324,3 +324,23 @@ def test_task_user_is_checked() -> None:
         assert problem.startswith(f"invalid user {user!r}")
     with pytest.raises(Exception, match="invalid framework user"):
         MasterState().subscribe("web", ["web"], 0, user="a b")
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({"credentials": {"web": ""}}, "secret of principal 'web'"),
+        ({"acls": {"run_tasks": [{"principals": {}}]}}, r"acls.run_tasks\[0\]"),
+        ({"task_user": "a b"}, "invalid task_user 'a b'"),
+        ({"http_host": "0.0.0.0"}, "refusing to serve the HTTP API on 0.0.0.0"),
+        ({"http_hostnames": "example.com"}, "a list of names"),
+    ],
+)
+def test_a_cluster_refuses_bad_security_options_before_starting_anything(
+    options: dict[str, Any], says: str
+) -> None:
+    # Refused before Ray is started: the unit tests' guard fails any ray.init.
+    from pyactors.runtime.cluster import start
+
+    with pytest.raises(InvalidArgumentError, match=says):
+        start(agents=1, **options)
