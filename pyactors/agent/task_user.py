@@ -13,6 +13,12 @@ does.
 
 The user's name is only ever looked up in the passwd database, never
 joined to a path, so no user reaches outside the agent's work dir.
+
+The process enters its sandbox before it switches users, so a command
+reaches its files relative to where it starts whatever the directories
+above; reaching them by absolute path (`$MESOS_SANDBOX`, the runner of a
+Python task, which also needs the interpreter) needs the work dir and every
+directory above it searchable by the user, as Mesos's work dir does.
 """
 
 from __future__ import annotations
