@@ -216,12 +216,8 @@ class Offering:
                 if isinstance(operation, Create | Destroy)
                 else operation.resources
             )
-            why = next(
-                filter(
-                    None, (self._denial(action, principal, r) for r in reservation_roles(resources))
-                ),
-                None,
-            )
+            denials = [self._denial(action, principal, r) for r in reservation_roles(resources)]
+            why = next((denial for denial in denials if denial is not None), None)
             if why is None:
                 allowed.append(operation)
             else:
