@@ -37,6 +37,7 @@ from pyactors.errors import ClusterUpError, InvalidArgumentError
 from pyactors.runtime import ray_calls
 from pyactors.runtime.supervisor import PREFIX, NodeWatch, agent_id_of
 from pyactors.scheduler.api import Driver
+from pyactors.security.local_credentials import load_local_credentials
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,6 +56,20 @@ def pyactors_command(
         timeout=timeout,
         check=False,
     )
+
+
+@pytest.fixture(scope="module", autouse=True)
+def private_config(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """`up` writes the admin credentials it generates under
+    $XDG_CONFIG_HOME, which `pyactors up` subprocesses inherit: a
+    directory of this module's, not the user's own."""
+    before = os.environ.get("XDG_CONFIG_HOME")
+    os.environ["XDG_CONFIG_HOME"] = str(tmp_path_factory.mktemp("config"))
+    yield
+    if before is None:
+        del os.environ["XDG_CONFIG_HOME"]
+    else:
+        os.environ["XDG_CONFIG_HOME"] = before
 
 
 @dataclass
@@ -122,7 +137,8 @@ def haproxies(work_dir: Path) -> list[psutil.Process]:
 
 
 def agents_by_node(url: str) -> dict[str, dict[str, object]]:
-    return {a["attributes"]["ray_node_id"]: a for a in Api(url).get("/master/slaves")["slaves"]}
+    api = Api(url, credentials=load_local_credentials())
+    return {a["attributes"]["ray_node_id"]: a for a in api.get("/master/slaves")["slaves"]}
 
 
 def test_node_watch_reports_joined_and_left_nodes() -> None:
