@@ -3,6 +3,13 @@
 // values through the DOM, never innerHTML), so names, ids and labels cannot
 // become markup. Paths are relative to the page, so a proxy may mount it
 // under a prefix.
+//
+// A master with credentials answers 401: the page then shows its sign-in
+// form, trades the principal and secret (HTTP Basic, once) for a bearer
+// token at auth/token, or takes a token as given, and keeps the token in
+// sessionStorage (this tab only, gone when it closes; never the secret).
+// Every request says X-Requested-With, so that the master challenges with
+// Bearer and the browser never opens its own password dialog.
 "use strict";
 
 const POLL_MS = 2000;
@@ -24,6 +31,7 @@ const PALETTE = [
   "#8c6d46", "#d35d9e", "#6b7b8c", "#a8a424", "#1fa3b3",
 ];
 const SVG_NS = "http://www.w3.org/2000/svg";
+const TOKEN_KEY = "pyactors.token";
 
 const view = { state: "", framework: "", page: 0 };
 const colors = new Map();
@@ -121,11 +129,26 @@ function bar(used, offered, total, format) {
 
 // ------------------------------------------------------------------ fetching
 
+// The master wants credentials: the sign-in form is shown.
+class SignInNeeded extends Error {}
+
+function requestHeaders() {
+  const headers = { "X-Requested-With": "pyactors-webui" };
+  const token = sessionStorage.getItem(TOKEN_KEY);
+  if (token) headers.Authorization = `Bearer ${token}`;
+  return headers;
+}
+
 async function getJSON(path) {
   const controller = new AbortController();
   const timeout = setTimeout(() => controller.abort(), REQUEST_TIMEOUT_MS);
   try {
-    const response = await fetch(path, { signal: controller.signal, cache: "no-store" });
+    const response = await fetch(path, {
+      signal: controller.signal,
+      cache: "no-store",
+      headers: requestHeaders(),
+    });
+    if (response.status === 401) throw new SignInNeeded("this master requires credentials");
     const body = await response.json().catch(() => null);
     if (!response.ok) {
       const message = body && body.message ? body.message : response.statusText;
@@ -154,6 +177,7 @@ async function refresh() {
   }
   inFlight = true;
   clearTimeout(timer);
+  let signInWanted = false;
   try {
     const [stateSummary, metrics, shares, tasks] = await Promise.all([
       getJSON("master/state-summary"),
@@ -167,13 +191,21 @@ async function refresh() {
     setStatus("live", `live · updated ${new Date().toLocaleTimeString()}`);
     document.body.dataset.loaded = "true";
   } catch (error) {
-    const problem = document.getElementById("problem");
-    problem.textContent = `Cannot read the master's state (${error.message}); retrying.`;
-    problem.hidden = false;
-    setStatus("offline", "offline");
+    if (error instanceof SignInNeeded) {
+      signInWanted = true;
+    } else {
+      const problem = document.getElementById("problem");
+      problem.textContent = `Cannot read the master's state (${error.message}); retrying.`;
+      problem.hidden = false;
+      setStatus("offline", "offline");
+    }
   } finally {
     inFlight = false;
-    if (again) {
+    if (signInWanted) {
+      // No polling until signed in.
+      again = false;
+      askToSignIn(sessionStorage.getItem(TOKEN_KEY) ? "Your sign-in has expired: sign in again." : "");
+    } else if (again) {
       again = false;
       refresh();
     } else {
@@ -439,6 +471,94 @@ function renderTasks(tasks, frameworks) {
   document.querySelector("#tasks tbody").replaceChildren(...rows);
 }
 
+// ------------------------------------------------------------------ signing in
+
+function base64(text) {
+  // btoa takes Latin-1 only: encode the UTF-8 bytes.
+  return btoa(String.fromCharCode(...new TextEncoder().encode(text)));
+}
+
+function askToSignIn(message) {
+  sessionStorage.removeItem(TOKEN_KEY);
+  clearTimeout(timer);
+  setStatus("offline", "sign-in needed");
+  document.getElementById("signed-in").hidden = true;
+  document.querySelector("main").hidden = true;
+  const error = document.getElementById("login-error");
+  error.textContent = message;
+  error.hidden = !message;
+  document.getElementById("login").hidden = false;
+  document.getElementById("login-principal").focus();
+}
+
+function signedIn(principal) {
+  document.getElementById("login").hidden = true;
+  document.getElementById("login-secret").value = "";
+  document.getElementById("login-token").value = "";
+  document.querySelector("main").hidden = false;
+  const who = document.getElementById("signed-in");
+  document.getElementById("principal").textContent = principal || "";
+  who.hidden = false;
+  refresh();
+}
+
+async function signIn(event) {
+  event.preventDefault();
+  const principal = document.getElementById("login-principal").value;
+  const secret = document.getElementById("login-secret").value;
+  const token = document.getElementById("login-token").value.trim();
+  const error = document.getElementById("login-error");
+  error.hidden = true;
+  if (token) {
+    sessionStorage.setItem(TOKEN_KEY, token);
+    sessionStorage.setItem(`${TOKEN_KEY}.principal`, "");
+    signedIn("");
+    return;
+  }
+  try {
+    const response = await fetch("auth/token", {
+      method: "POST",
+      cache: "no-store",
+      headers: {
+        "X-Requested-With": "pyactors-webui",
+        Authorization: `Basic ${base64(`${principal}:${secret}`)}`,
+      },
+    });
+    const body = await response.json().catch(() => null);
+    if (!response.ok) {
+      const said = response.status === 401 ? "Wrong principal or secret." : (body && body.message) || response.statusText;
+      throw new Error(said);
+    }
+    sessionStorage.setItem(TOKEN_KEY, body.token);
+    sessionStorage.setItem(`${TOKEN_KEY}.principal`, body.principal);
+    signedIn(body.principal);
+  } catch (failure) {
+    error.textContent = failure.message;
+    error.hidden = false;
+  }
+}
+
+function signOut() {
+  sessionStorage.removeItem(`${TOKEN_KEY}.principal`);
+  askToSignIn("");
+}
+
+// A log link is a plain navigation, which cannot carry the token: with one,
+// the log is fetched with it and shown from memory instead.
+async function openLog(event) {
+  const link = event.target.closest("td.logs a");
+  if (!link || !sessionStorage.getItem(TOKEN_KEY)) return;
+  event.preventDefault();
+  const response = await fetch(link.getAttribute("href"), { cache: "no-store", headers: requestHeaders() });
+  if (response.status === 401) {
+    askToSignIn("Your sign-in has expired: sign in again.");
+    return;
+  }
+  const text = await response.text();
+  const blob = new Blob([text], { type: "text/plain;charset=utf-8" });
+  window.open(URL.createObjectURL(blob), "_blank", "noopener");
+}
+
 // ------------------------------------------------------------------ the view
 
 function readHash() {
@@ -472,7 +592,14 @@ function start() {
     readHash();
     refresh();
   });
-  refresh();
+  document.getElementById("login").addEventListener("submit", signIn);
+  document.getElementById("sign-out").addEventListener("click", signOut);
+  document.getElementById("tasks").addEventListener("click", openLog);
+  if (sessionStorage.getItem(TOKEN_KEY)) {
+    signedIn(sessionStorage.getItem(`${TOKEN_KEY}.principal`));
+  } else {
+    refresh();
+  }
 }
 
 start();
