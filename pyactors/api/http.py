@@ -34,6 +34,15 @@ tasks' CPU times, resident memory and limits (Mesos's shape).
 
 `/openapi.json` describes all of it (`pyactors.api.openapi`).
 
+Every request first passes the guards (`pyactors.api.guards`: a foreign
+Host 421, a change from another origin 403, a body that is not JSON 415,
+nosniff on every answer), then, on a master with credentials,
+authentication (`pyactors.api.auth`: HTTP Basic or a bearer token from
+`POST /auth/token`; 401 otherwise; `/health` and the UI's static files are
+public). Operator calls are authorized by the master's ACLs (403 naming the
+ACL, nothing changed); reads show only what the caller's view ACLs allow
+(`pyactors.api.access`).
+
 The web UI (`pyactors.api.webui`) is served at `/`, and `/master/shares`
 gives the frameworks' dominant shares over the last minutes for its chart.
 

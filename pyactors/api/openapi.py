@@ -361,8 +361,9 @@ _QUOTA_AMOUNT: Schema = {
 }
 
 
-# Reads an ACL may refuse whole (access_sandboxes); other reads are filtered.
-_AUTHORIZED_READS = frozenset({"/tasks/{task_id}/logs/{name}", "/files/read"})
+# Reads an ACL may refuse whole (access_sandboxes; view_frameworks of every
+# framework for Prometheus's series); other reads are filtered.
+_AUTHORIZED_READS = frozenset({"/tasks/{task_id}/logs/{name}", "/files/read", "/metrics"})
 
 
 def _paths() -> dict[str, Schema]:

@@ -124,3 +124,25 @@ def test_no_unauthenticated_api_where_other_machines_reach_it(
     with caplog.at_level(logging.WARNING, logger="pyactors.master.http_host"):
         check_exposure("0.0.0.0", None, allow_unauthenticated=True)
     assert "WITHOUT authentication" in caplog.text
+
+
+def test_the_cli_verifies_an_https_master_with_its_ca(tmp_path: Path) -> None:
+    from pyactors.cli.common import Api, NoMaster
+
+    cert, key = _certificate(tmp_path)
+    http = _master_http("127.0.0.1", HttpOptions(tls_cert=cert, tls_key=key))
+
+    async def run() -> None:
+        await http.start()
+        try:
+            assert http.server is not None
+            _, port = await http.server.wait_bound()
+            url = f"https://127.0.0.1:{port}"
+            document = await asyncio.to_thread(Api(url, ca=cert).get, "/openapi.json")
+            assert document["openapi"].startswith("3.")
+            with pytest.raises(NoMaster, match="CERTIFICATE_VERIFY_FAILED"):
+                await asyncio.to_thread(Api(url).get, "/openapi.json")
+        finally:
+            await http.stop()
+
+    asyncio.run(run())
