@@ -32,6 +32,7 @@ from rich.table import Table
 ENV = "PYACTORS_MASTER"
 PRINCIPAL_ENV = "PYACTORS_PRINCIPAL"
 SECRET_ENV = "PYACTORS_SECRET"
+CA_ENV = "PYACTORS_CA"
 # A slow master (a busy machine, a large state) is not a failure.
 TIMEOUT_SECONDS = 600.0
 # What the tables show of an agent's or a framework's resources.
@@ -305,8 +306,10 @@ def _global_options() -> list[click.Parameter]:
         ),
         click.Option(
             ["--ca"],
+            envvar=CA_ENV,
             metavar="FILE",
-            help="Verify an https master's certificate against this CA certificate (PEM).",
+            help=f"Verify an https master's certificate against this CA certificate (PEM; "
+            f"else ${CA_ENV}, else the system's).",
         ),
     ]
 

@@ -386,6 +386,20 @@ def _attributes(assignments: tuple[str, ...]) -> dict[str, str]:
     is_flag=True,
     help="Let anyone who reaches the API or the masters in (no credentials).",
 )
+@click.option("--tls-cert", metavar="FILE", help="Serve the API over HTTPS with this certificate.")
+@click.option("--tls-key", metavar="FILE", help="The certificate's private key (PEM).")
+@click.option(
+    "--hostname",
+    "hostnames",
+    multiple=True,
+    metavar="NAME",
+    help="A name clients reach the API by, beside its addresses (a DNS name, a proxy's).",
+)
+@click.option(
+    "--allow-unauthenticated",
+    is_flag=True,
+    help="With --no-authentication, serve the API on a non-loopback --http-host anyway.",
+)
 def up(
     address: str | None,
     http_host: str,
@@ -398,6 +412,10 @@ def up(
     credentials: str | None,
     acls: str | None,
     no_authentication: bool,
+    tls_cert: str | None,
+    tls_key: str | None,
+    hostnames: tuple[str, ...],
+    allow_unauthenticated: bool,
 ) -> None:
     """Start a long-running cluster on a Ray cluster: a master and one agent
     per Ray node (and per node that joins later), running until `down`.
@@ -431,6 +449,7 @@ def up(
             credentials=credentials,
             acls=acls,
             authenticate=not no_authentication,
+            **_http_options(tls_cert, tls_key, hostnames, allow_unauthenticated),
         )
     except (PyactorsError, ValueError) as error:
         raise Refused(str(error)) from None
@@ -438,6 +457,23 @@ def up(
     started.shutdown()  # this handle's ZooKeeper session; the cluster runs on
     click.echo(f"pyactors is up: {len(started.agents)} agents, the master at {url}")
     click.echo(f"export {ENV}={url}")
+
+
+def _http_options(
+    tls_cert: str | None,
+    tls_key: str | None,
+    hostnames: tuple[str, ...],
+    allow_unauthenticated: bool,
+) -> dict[str, object]:
+    """The HTTP options given, as `up`'s keyword arguments."""
+    given: dict[str, object] = {}
+    if tls_cert or tls_key:
+        given.update(tls_cert=tls_cert, tls_key=tls_key)
+    if hostnames:
+        given["http_hostnames"] = list(hostnames)
+    if allow_unauthenticated:
+        given["allow_unauthenticated"] = True
+    return given
 
 
 @main.command()
