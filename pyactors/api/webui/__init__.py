@@ -11,6 +11,10 @@ ETag and `Cache-Control: no-cache` (browsers revalidate, a 304 costs no
 body), and on the page a Content-Security-Policy that allows
 only this origin's scripts and styles, so text from the state can never run
 even if it reached the markup (app.js only ever sets it as text).
+
+The page and its files hold no state and are served without credentials
+(`pyactors.api.auth`); on a master with credentials the page asks for them
+and reads the API with a bearer token (see app.js).
 """
 
 from __future__ import annotations
