@@ -7,7 +7,8 @@ not credentials are configured (an aiohttp middleware, `Guards.middleware`):
   the bound address, with the bound port; bound to every address
   (0.0.0.0 or ::), the machine's own addresses and host names; and the
   host names the operator configured (any port: a proxy in front may
-  listen elsewhere);
+  listen elsewhere). A request with no Host at all (HTTP/1.0, as some load
+  balancers' health checks send) is let through: browsers always send one;
 - a request that may change something (POST, PUT, PATCH, DELETE) carrying
   an `Origin` other than this server's own is refused (403): a "simple"
   cross-site request needs no CORS preflight, so the browser would
@@ -105,8 +106,10 @@ class Guards:
         self._port = port
 
     def host_allowed(self, host: str | None, scheme: str) -> bool:
-        """Whether a `Host` header names this server."""
-        parsed = None if host is None else split_host(host)
+        """Whether a `Host` header names this server (or is absent)."""
+        if host is None:
+            return True
+        parsed = split_host(host)
         if parsed is None:
             return False
         name, port = _normal(parsed[0]), parsed[1]
@@ -117,10 +120,10 @@ class Guards:
         return name in self._names and (self._port is None or port == self._port)
 
     @staticmethod
-    def same_origin(origin: str, host: str, scheme: str) -> bool:
+    def same_origin(origin: str, host: str | None, scheme: str) -> bool:
         """Whether `Origin` is this server's own: the scheme and the host
         (already allowed) the request was sent to."""
-        own = split_host(host)
+        own = None if host is None else split_host(host)
         try:
             parts = urllib.parse.urlsplit(origin.strip())
             port = parts.port or DEFAULT_PORTS.get(scheme)
@@ -141,7 +144,6 @@ class Guards:
                 f"this server does not answer for host {host!r}: use its address, "
                 "a loopback name, or a host name it is configured with",
             )
-        assert host is not None
         origin = request.headers.get("Origin")
         if (
             request.method in CHANGING

@@ -259,8 +259,40 @@ def test_host_headers_are_read_strictly() -> None:
     assert guards.host_allowed("127.0.0.1:5050", "http")
     assert guards.host_allowed("[0:0::1]:5050", "http")
     assert not guards.host_allowed("127.0.0.1", "http")  # port 80 is not 5050
-    assert not guards.host_allowed(None, "http")
+    assert guards.host_allowed(None, "http")  # HTTP/1.0: no browser sends none
+    assert not guards.host_allowed("", "http")
+    assert not Guards.same_origin("http://127.0.0.1:5050", None, "http")
     assert Guards.same_origin("http://127.0.0.1:5050", "127.0.0.1:5050", "http")
     assert Guards.same_origin("https://example.org", "example.org:443", "https")
     assert not Guards.same_origin("http://127.0.0.1:5050", "127.0.0.1:5050", "https")
     assert not Guards.same_origin("http://127.0.0.1:x", "127.0.0.1:5050", "http")
+
+
+def test_a_request_without_host_is_answered_but_not_with_an_origin() -> None:
+    """HTTP/1.0 clients (load balancers' checks) send no Host; browsers
+    always do, so a request without one is no DNS-rebinding page's."""
+
+    async def requests(send: Callable[..., Awaitable[Reply]], port: int) -> None:
+        async def raw(lines: list[str], body: bytes = b"") -> bytes:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.write(("\r\n".join(lines) + "\r\n\r\n").encode() + body)
+            await writer.drain()
+            answer = await reader.read()
+            writer.close()
+            await writer.wait_closed()
+            return answer
+
+        answer = await raw(["GET /openapi.json HTTP/1.0"])
+        assert answer.startswith(b"HTTP/1.0 200"), answer[:80]
+        answer = await raw(
+            [
+                "POST /master/teardown HTTP/1.0",
+                "Origin: http://evil.example",
+                "Content-Type: application/json",
+                f"Content-Length: {len(TEARDOWN)}",
+            ],
+            TEARDOWN,
+        )
+        assert answer.startswith(b"HTTP/1.0 403"), answer[:80]
+
+    assert _served(requests).torn_down == []
