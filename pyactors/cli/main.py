@@ -57,6 +57,18 @@ def url(ctx: Context) -> None:
 
 @main.command()
 @pass_context
+def token(ctx: Context) -> None:
+    """A bearer token for the web UI's sign-in or a script's
+    `Authorization: Bearer` header: good for 12 hours on this master."""
+    issued = ctx.api.post("/auth/token", None)
+    if ctx.as_json:
+        print_json(issued)
+        return
+    click.echo(issued["token"])
+
+
+@main.command()
+@pass_context
 def status(ctx: Context) -> None:
     """Cluster totals, agents, frameworks and tasks by state."""
     summary = ctx.api.get("/master/state-summary")

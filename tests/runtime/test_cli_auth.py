@@ -133,3 +133,18 @@ def test_the_generated_credentials_are_used_for_a_master_on_this_machine(
     assert context.credentials(url) == (ADMIN, SECRETS[ADMIN])
     assert context.credentials("http://pyactors.example.org:5050") is None
     assert context.credentials("http://192.0.2.7:5050") is None
+
+
+def test_a_token_for_the_web_ui_and_scripts(url: str, home: Path) -> None:
+    import urllib.request
+
+    ops = ("--principal", "ops", "--secret", SECRETS["ops"])
+    token = run(home, "--master", url, *ops, "token").stdout.strip()
+    assert token and SECRETS["ops"] not in token
+    request = urllib.request.Request(
+        url + "/master/state", headers={"Authorization": f"Bearer {token}"}
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        assert "frameworks" in json.loads(response.read())
+    issued = json.loads(run(home, "--master", url, *ops, "token", "--json").stdout)
+    assert issued["principal"] == "ops" and issued["expires"] > 0
