@@ -86,14 +86,16 @@ class Tokens:
         """The principal `token` was issued for, if it is one of ours and
         has not expired."""
         parts = token.split(".")
-        if len(parts) != 4 or parts[0] != _TOKEN_VERSION or not parts[2].isdigit():
+        expiry = parts[2] if len(parts) == 4 else ""
+        # isdigit alone takes "²", which int() does not.
+        if parts[0] != _TOKEN_VERSION or not (expiry.isascii() and expiry.isdigit()):
             return None
         try:
             name, mac = _unb64(parts[1]), _unb64(parts[3])
             principal = name.decode()
         except (binascii.Error, ValueError):
             return None
-        expires = int(parts[2])
+        expires = int(expiry)
         if not hmac.compare_digest(mac, self._mac(name, expires)) or expires <= now:
             return None
         return principal
