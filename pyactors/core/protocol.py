@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from pyactors.core.offer import OfferInfo
@@ -292,7 +292,8 @@ class Description:
     """What `Cluster.connect` needs to attach to a long-running cluster."""
 
     masters: list[str]
-    zk: str | None
+    # May carry ZooKeeper credentials (zk://user:password@...): never shown.
+    zk: str | None = field(repr=False)
     zk_session_timeout: float
     work_dir: str
 
