@@ -616,6 +616,37 @@ _GUARD_ANSWERS: dict[str, Schema] = {
 }
 
 
+_VIEWS = "view_frameworks (the framework's user or roles) and view_tasks (the task's user or role)"
+# The ACL guarding each operation (`x-acl`, and said in its description):
+# operator calls are refused whole (403), the reads named "filtered" show
+# only what the caller may see.
+ACLS: dict[tuple[str, str], str] = {
+    ("post", "/master/quota"): "update_quotas (the role)",
+    ("delete", "/master/quota/{role}"): "update_quotas (the role)",
+    ("post", "/master/weights"): "update_weights (each role)",
+    ("put", "/master/weights"): "update_weights (each role)",
+    ("post", "/master/teardown"): "teardown_frameworks (the framework's principal)",
+    ("post", "/master/kill"): "kill_tasks (the task's framework's principal)",
+    ("post", "/master/reserve"): "reserve_resources (each role)",
+    ("post", "/master/unreserve"): "unreserve_resources (each role)",
+    ("post", "/master/create-volumes"): "create_volumes (each role)",
+    ("post", "/master/destroy-volumes"): "destroy_volumes (each role)",
+    ("post", "/master/maintenance/drain"): "drain_agents (the agent)",
+    ("post", "/master/maintenance/reactivate"): "drain_agents (the agent)",
+    ("get", "/tasks/{task_id}/logs/{name}"): "access_sandboxes (the task's user or role)",
+    ("get", "/files/read"): "access_sandboxes (the task's user or role)",
+    ("get", "/metrics"): "view_frameworks of every framework (ANY)",
+    **{
+        ("get", path): f"filtered by {_VIEWS}"
+        for name in ("state", "state-summary", "frameworks", "slaves", "roles", "tasks")
+        for path in (f"/master/{name}", f"/{name}")
+    },
+    ("get", "/master/shares"): "filtered by view_frameworks",
+    ("get", "/monitor/statistics"): f"filtered by {_VIEWS}",
+    ("get", "/monitor/statistics.json"): f"filtered by {_VIEWS}",
+}
+
+
 def _guarded(paths: dict[str, Schema], authenticated: bool) -> dict[str, Schema]:
     """Every operation with the answers of the guards and, on a master with
     credentials, of authentication (`pyactors.api.guards`,
@@ -632,6 +663,10 @@ def _guarded(paths: dict[str, Schema], authenticated: bool) -> dict[str, Schema]
             if "requestBody" in operation or method != "get":
                 answers["415"] = _GUARD_ANSWERS["415"]
             operation["responses"] = {**answers, **operation["responses"]}
+            acl = ACLS.get((method, path))
+            if acl is not None:
+                operation["x-acl"] = acl
+                operation["description"] = f"ACL: {acl}."
     return paths
 
 

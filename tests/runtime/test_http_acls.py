@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from support.runtime import Launcher, small_cluster, wait_for
 
+from pyactors.api import openapi
 from pyactors.master.records import MasterConfig
 from pyactors.runtime.cluster import Cluster
 from pyactors.security.acls import Acls
@@ -173,6 +174,26 @@ def test_every_denied_operator_action_answers_403_and_changes_nothing(
         ("GET", "/tasks/web-task/logs/stdout", None, "access_sandboxes"),
         ("GET", "/files/read?path=web-task/stdout", None, "access_sandboxes"),
     ]
+    # Every operation that changes something has its ACL, and every
+    # operation the document says an ACL refuses is tried here.
+    changes = {
+        (method, path)
+        for path, methods in openapi.document()["paths"].items()
+        for method in methods
+        if method != "get" and path != "/auth/token"
+    }
+    assert changes <= set(openapi.ACLS)
+    refusable = {
+        (method.upper(), path)
+        for (method, path), acl in openapi.ACLS.items()
+        if not acl.startswith("filtered")
+    }
+    tried = {(method, path.split("?")[0]) for method, path, _, _ in denied}
+    templated = {
+        (m, p.replace("{task_id}", "web-task").replace("{name}", "stdout")) for m, p in refusable
+    }
+    templated = {(m, p.replace("{role}", "web")) for m, p in templated}
+    assert tried | {("GET", "/metrics")} == templated
     before = _everything(url)
     for principal in ("viewer", "web"):
         for method, path, body, action in denied:
