@@ -394,6 +394,12 @@ def _attributes(assignments: tuple[str, ...]) -> dict[str, str]:
 )
 @click.option("--acls", metavar="FILE", help="Mesos's ACL JSON: what each principal may do.")
 @click.option(
+    "--task-user",
+    metavar="USER",
+    help="Run tasks that name no user (nor their framework) as this OS user "
+    "(agents running as root switch to it).",
+)
+@click.option(
     "--no-authentication",
     is_flag=True,
     help="Let anyone who reaches the API or the masters in (no credentials).",
@@ -423,6 +429,7 @@ def up(
     masters: int,
     credentials: str | None,
     acls: str | None,
+    task_user: str | None,
     no_authentication: bool,
     tls_cert: str | None,
     tls_key: str | None,
@@ -460,6 +467,7 @@ def up(
             masters=masters,
             credentials=credentials,
             acls=acls,
+            task_user=task_user,
             authenticate=not no_authentication,
             **_http_options(tls_cert, tls_key, hostnames, allow_unauthenticated),
         )
