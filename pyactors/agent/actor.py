@@ -194,9 +194,9 @@ class AgentActor:
         match message:
             case LaunchTasks(_, framework_id, tasks, groups, role):
                 self.state.launch(framework_id, tasks, time.monotonic(), groups, role)
-            case KillTasks(_, _, task_ids, grace):
+            case KillTasks(_, _, task_ids, grace, reason):
                 # SIGTERM, then SIGKILL after `grace` seconds (None: the agent's default).
-                self.state.kill(task_ids, time.monotonic(), grace)
+                self.state.kill(task_ids, time.monotonic(), grace, reason)
             case AcknowledgeToAgent(_, acknowledgements):
                 self.state.acknowledge(acknowledgements, time.monotonic())
             case ResendUpdates(_, task_ids):

@@ -43,7 +43,7 @@ from pyactors.core.protocol import (
     ResendUpdates,
     TaskReport,
 )
-from pyactors.core.tasks import Source, TaskState, TaskStatus
+from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
 from pyactors.errors import InvalidArgumentError, PyactorsError
 from pyactors.runtime.handles import AgentRef, MasterRef
 
@@ -94,8 +94,8 @@ class EmulatedAgents:
         match message:
             case LaunchTasks(agent_id, framework_id, tasks, groups, role):
                 self.launch(agent_id, framework_id, role, tasks, groups, now)
-            case KillTasks(_, _, task_ids, _):
-                self.kill(task_ids, now)
+            case KillTasks(_, _, task_ids, _, reason):
+                self.kill(task_ids, now, reason)
             case AcknowledgeToAgent(_, acknowledgements):
                 self.acknowledge(acknowledgements, now)
             case ResendUpdates(_, task_ids):
@@ -128,9 +128,9 @@ class EmulatedAgents:
             self._report(task.task_id, agent_id, TaskState.TASK_RUNNING, now)
             self.launched += 1
 
-    def kill(self, task_ids: Sequence[str], now: float) -> None:
+    def kill(self, task_ids: Sequence[str], now: float, reason: Reason | None = None) -> None:
         for task_id in task_ids:
-            self._end(task_id, TaskState.TASK_KILLED, now)
+            self._end(task_id, TaskState.TASK_KILLED, now, reason)
 
     def acknowledge(self, acknowledgements: Sequence[tuple[str, str]], now: float) -> None:
         for task_id, uuid in acknowledgements:
@@ -172,17 +172,28 @@ class EmulatedAgents:
                 by_agent[task.agent_id].append(report)
         return by_agent
 
-    def _end(self, task_id: str, state: TaskState, now: float) -> None:
+    def _end(
+        self, task_id: str, state: TaskState, now: float, reason: Reason | None = None
+    ) -> None:
         task = self.tasks.get(task_id)
         if task is None or task.ended:
             return
         self._freed_at.setdefault(task.agent_id, now)
         if state is TaskState.TASK_FINISHED:
             self.finished += 1
-        self._report(task_id, task.agent_id, state, now)
+        self._report(task_id, task.agent_id, state, now, reason)
 
-    def _report(self, task_id: str, agent_id: str, state: TaskState, now: float) -> None:
-        status = TaskStatus(task_id, state, Source.SOURCE_EXECUTOR, now, agent_id=agent_id)
+    def _report(
+        self,
+        task_id: str,
+        agent_id: str,
+        state: TaskState,
+        now: float,
+        reason: Reason | None = None,
+    ) -> None:
+        status = TaskStatus(
+            task_id, state, Source.SOURCE_EXECUTOR, now, agent_id=agent_id, reason=reason
+        )
         self.tasks[task_id].status = status
         self.streams.add(status, now)
 

@@ -123,15 +123,21 @@ class AgentState:
                     if ok:
                         self.processes[task.task_id].kill(0.0, now)
 
-    def kill(self, task_ids: Sequence[str], now: float, grace: float | None = None) -> None:
-        """SIGTERM, then SIGKILL after the grace period; unknown ids are
-        answered by the master, not here."""
+    def kill(
+        self,
+        task_ids: Sequence[str],
+        now: float,
+        grace: float | None = None,
+        reason: Reason | None = None,
+    ) -> None:
+        """SIGTERM, then SIGKILL after the grace period; their TASK_KILLED
+        carries `reason`. Unknown ids are answered by the master, not here."""
         for task_id in task_ids:
             # Mesos stops checking a task once it is asked to die.
             self.health.forget(task_id)
             process = self.processes.get(task_id)
             if process is not None:
-                process.kill(self.kill_grace if grace is None else grace, now)
+                process.kill(self.kill_grace if grace is None else grace, now, reason)
 
     def poll(self, now: float) -> list[TaskStatus]:
         """Collect new states from the processes and return the updates to

@@ -135,6 +135,8 @@ def _steps(relative: Path) -> list[Path]:
 class _Kill:
     requested_at: float
     grace: float
+    # What the task's TASK_KILLED says (a drain's), None for a plain kill.
+    reason: Reason | None = None
     escalated: bool = False
 
 
@@ -251,11 +253,12 @@ class TaskProcess:
         """The last state `poll` reported (None before the first poll)."""
         return self._reported
 
-    def kill(self, grace: float, now: float) -> None:
-        """SIGTERM the task's process group now, SIGKILL it after `grace`."""
+    def kill(self, grace: float, now: float, reason: Reason | None = None) -> None:
+        """SIGTERM the task's process group now, SIGKILL it after `grace`;
+        its TASK_KILLED carries `reason`."""
         if self._kill is not None or self._reap() is not None:
             return
-        self._kill = _Kill(now, grace)
+        self._kill = _Kill(now, grace, reason)
         self._signal(signal.SIGTERM)
 
     def terminate_now(self) -> None:
@@ -288,7 +291,7 @@ class TaskProcess:
                 f"memory limit of {self.mem_limit} bytes exceeded",
             )
         if self._kill is not None:
-            return self._report(TaskState.TASK_KILLED, now, message="killed")
+            return self._report(TaskState.TASK_KILLED, now, self._kill.reason, "killed")
         if code == 0:
             return self._report(TaskState.TASK_FINISHED, now, message="exited with status 0")
         how = f"killed by signal {-code}" if code < 0 else f"exited with status {code}"

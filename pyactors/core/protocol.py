@@ -32,7 +32,7 @@ from typing import TypeAlias
 
 from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Operation, TaskInfo
-from pyactors.core.tasks import TaskStatus
+from pyactors.core.tasks import Reason, TaskStatus
 
 # ---------------------------------------------------------- agents -> master
 
@@ -89,6 +89,9 @@ class KillTasks:
     task_ids: list[str]
     # Seconds between SIGTERM and SIGKILL; None: the agent's own default.
     grace: float | None = None
+    # What the tasks' TASK_KILLED says (REASON_AGENT_DRAINING for a drain);
+    # None: a kill the framework asked for.
+    reason: Reason | None = None
 
 
 @dataclass(frozen=True)

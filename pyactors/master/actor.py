@@ -77,6 +77,15 @@ from pyactors.master.records import MasterConfig
 from pyactors.master.state import MasterState
 from pyactors.runtime.handles import AgentRef, FrameworkRef
 
+_FAILED_OVER = "framework failed over to a new scheduler"
+
+
+def _not_heard(framework_id: str, call: Call) -> ErrorEvent:
+    return ErrorEvent(
+        framework_id,
+        f"{call_name(call)}: not carried out: {_FAILED_OVER}, and only that one is heard",
+    )
+
 
 class MasterActor:
     def __init__(
@@ -297,17 +306,23 @@ class MasterActor:
             )
         previous = self.frameworks.get(framework_id)
         if previous is not None and previous != host:
-            failed_over = ErrorEvent(framework_id, "framework failed over to a new scheduler")
+            failed_over = ErrorEvent(framework_id, _FAILED_OVER)
             previous.deliver_events([failed_over])
         self.frameworks[framework_id] = host
         self._send(effects)
         self._soon()
         return framework_id
 
-    async def calls_batch(self, batches: list[CallBatch]) -> None:
-        """The call batches of the frameworks one actor hosts, each carried
-        out in order. A call that fails is answered with an error event and
-        changes nothing; the others still run."""
+    async def calls_batch(self, host: FrameworkRef, batches: list[CallBatch]) -> None:
+        """The call batches of the frameworks one actor (`host`) hosts, each
+        carried out in order. A call that fails is answered with an error
+        event and changes nothing; the others still run.
+
+        Only a framework's current scheduler is heard, as Mesos hears only
+        its current stream: the calls of one it failed over from are refused
+        (each answered with an error event, to that actor) and change
+        nothing, and so are those of a framework not subscribed with this
+        master now."""
         state = self.leadership.leading()
         if state is None:
             return
@@ -315,6 +330,13 @@ class MasterActor:
         now = time.monotonic()
         for framework_id, calls in batches:
             if framework_id not in state.frameworks:
+                continue
+            current = self.frameworks.get(framework_id)
+            if current != host:
+                # Not subscribed with this master (yet): dropped, as calls
+                # are while no leader is known; only a replaced one is told.
+                if current is not None:
+                    host.deliver_events([_not_heard(framework_id, call) for call in calls])
                 continue
             for call in calls:
                 try:
@@ -360,7 +382,7 @@ class MasterActor:
                 assert_never(call)
 
     def _teardown(self, state: MasterState, framework_id: str) -> list[Effect]:
-        effects = state.teardown(framework_id)
+        effects = state.teardown(framework_id, time.monotonic())
         self.frameworks.pop(framework_id, None)
         self._soon()
         return effects
@@ -370,7 +392,7 @@ class MasterActor:
     ) -> list[Effect]:
         """The HTTP API's teardown, by `principal` (None: an unauthenticated
         caller), as the ACL teardown_frameworks allows."""
-        effects = state.operator_teardown(framework_id, principal)
+        effects = state.operator_teardown(framework_id, time.monotonic(), principal)
         self.frameworks.pop(framework_id, None)
         self._soon()
         return effects

@@ -31,7 +31,7 @@ from pyactors.core.operations import (
 )
 from pyactors.core.protocol import Effect, KillTasks
 from pyactors.core.quota import quota_quantities
-from pyactors.core.tasks import TaskState
+from pyactors.core.tasks import Reason, TaskState
 from pyactors.errors import InvalidArgumentError, InvalidRecordError, UnknownTaskError
 from pyactors.master.agent_store import AgentStore
 from pyactors.master.offers import Offering
@@ -253,4 +253,7 @@ class Operator:
         kills: dict[str, list[str]] = defaultdict(list)
         for record in self.tasks.on_agent(agent.agent_id):
             kills[record.framework_id].append(record.task.task_id)
-        return effects + [KillTasks(agent.agent_id, f, ids, grace) for f, ids in kills.items()]
+        return effects + [
+            KillTasks(agent.agent_id, f, ids, grace, Reason.REASON_AGENT_DRAINING)
+            for f, ids in kills.items()
+        ]

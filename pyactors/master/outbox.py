@@ -10,6 +10,7 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 from pyactors.core.protocol import AcknowledgeToAgent, Effect, ForwardUpdates, KillTasks
+from pyactors.core.tasks import Reason
 
 Host = TypeVar("Host", bound=Hashable)
 Message = TypeVar("Message")
@@ -22,7 +23,7 @@ def coalesce(effects: Sequence[Effect]) -> list[Effect]:
     merged: list[Effect] = []
     acks: dict[str, AcknowledgeToAgent] = {}
     updates: dict[str, ForwardUpdates] = {}
-    kills: dict[tuple[str, str, float | None], KillTasks] = {}
+    kills: dict[tuple[str, str, float | None, Reason | None], KillTasks] = {}
     for effect in effects:
         if isinstance(effect, AcknowledgeToAgent):
             if effect.agent_id in acks:
@@ -39,12 +40,16 @@ def coalesce(effects: Sequence[Effect]) -> list[Effect]:
                 effect.framework_id, list(effect.statuses)
             )
         elif isinstance(effect, KillTasks):
-            key = (effect.agent_id, effect.framework_id, effect.grace)
+            key = (effect.agent_id, effect.framework_id, effect.grace, effect.reason)
             if key in kills:
                 kills[key].task_ids.extend(effect.task_ids)
                 continue
             effect = kills[key] = KillTasks(
-                effect.agent_id, effect.framework_id, list(effect.task_ids), effect.grace
+                effect.agent_id,
+                effect.framework_id,
+                list(effect.task_ids),
+                effect.grace,
+                effect.reason,
             )
         merged.append(effect)
     return merged

@@ -260,12 +260,20 @@ class MasterState:
         return self._mark_unreachable(agent, now) if agent.reachable else []
 
     def _mark_unreachable(self, agent: AgentRecord, now: float) -> list[Effect]:
+        """Its offers are rescinded (frameworks must not hold dead offers,
+        and once out of the book no offer timeout would rescind them), then
+        its tasks are TASK_UNREACHABLE and frameworks hear it is lost. Its
+        allocations leave with it: it comes back through register_agent
+        with its running tasks."""
         agent.reachable = False
-        # Offers and allocations on it leave with it; it comes back through
-        # register_agent with its running tasks.
-        self.offers.take_agent(agent.agent_id)
+        # Unreachable first: nothing rescinded goes back to the allocator.
+        rescinds = self.offering.rescind(self.offers.take_agent(agent.agent_id))
         self.allocator.remove_agent(agent.agent_id)
-        return self.task_book.unreachable(agent, now) + self._agent_lost_events(agent.agent_id)
+        return (
+            rescinds
+            + self.task_book.unreachable(agent, now)
+            + self._agent_lost_events(agent.agent_id)
+        )
 
     def _agent_lost_events(self, agent_id: str) -> list[Effect]:
         connected = (f for f in self.frameworks.values() if f.connected)
@@ -414,25 +422,28 @@ class MasterState:
         self.offering.withdraw(framework_id)
         return []
 
-    def teardown(self, framework_id: str) -> list[Effect]:
-        """Remove a framework: kill its live tasks, give back everything it
-        holds. Its tasks' later updates are acknowledged, not forwarded."""
+    def teardown(self, framework_id: str, now: float) -> list[Effect]:
+        """Remove a framework: its live tasks are TASK_KILLED at once (and
+        killed on their agents), everything it holds is given back. Its
+        tasks' later updates are acknowledged, not forwarded."""
         known_framework(self.frameworks, framework_id)
         self.registry.remove(Key(Kind.FRAMEWORK, framework_id))
         self.offering.withdraw(framework_id)
-        kills = self.task_book.release(framework_id)
+        kills = self.task_book.release(framework_id, now)
         self.allocator.remove_framework(framework_id)
         del self.frameworks[framework_id]
         self.removed_frameworks.add(framework_id)
         return kills
 
-    def operator_teardown(self, framework_id: str, principal: str | None = None) -> list[Effect]:
+    def operator_teardown(
+        self, framework_id: str, now: float, principal: str | None = None
+    ) -> list[Effect]:
         """The operator removes a framework: the ACL teardown_frameworks
         must let `principal` (None: an unauthenticated caller) tear down
         frameworks of the framework's principal."""
         record = known_framework(self.frameworks, framework_id)
         self.config.acls.check("teardown_frameworks", principal, record.principal)
-        return self.teardown(framework_id)
+        return self.teardown(framework_id, now)
 
     def _authenticate(self, name: str, principal: str | None, secret: str | None) -> None:
         credentials = self.config.credentials
@@ -572,7 +583,7 @@ class MasterState:
             gone_at = framework.disconnected_at
             timeout = max(framework.failover_timeout, framework.recovery_grace)
             if gone_at is not None and now - gone_at >= timeout:
-                effects += self.teardown(framework.framework_id)
+                effects += self.teardown(framework.framework_id, now)
         return effects
 
     # --------------------------------------------------------------- operator

@@ -180,15 +180,32 @@ class TaskBook:
             return []
         return [KillTasks(record.agent_id, framework_id, [task_id])]
 
-    def release(self, framework_id: str) -> list[Effect]:
-        """The framework is removed: its live tasks hold nothing any more,
-        and those on reachable agents are killed."""
+    def release(self, framework_id: str, now: float) -> list[Effect]:
+        """The framework is removed: as Mesos's master does, its tasks are
+        TASK_KILLED in the records at once (REASON_FRAMEWORK_REMOVED) and
+        join the completed ones, holding nothing; those on reachable agents
+        are killed there (the agents' own updates are then only
+        acknowledged), and an unreachable agent's are killed when it comes
+        back (`rejoin`)."""
         kills: dict[str, list[str]] = defaultdict(list)
-        for record in self.live.values():
-            if record.framework_id == framework_id and not record.state.is_terminal:
-                record.holds = False
+        records = [r for r in self.live.values() if r.framework_id == framework_id]
+        for record in records:
+            if not record.state.is_terminal:
                 if record.state is not TaskState.TASK_UNREACHABLE:
                     kills[record.agent_id].append(record.task.task_id)
+                record.holds = False
+                record.status = TaskStatus(
+                    record.task.task_id,
+                    TaskState.TASK_KILLED,
+                    Source.SOURCE_MASTER,
+                    now,
+                    agent_id=record.agent_id,
+                    reason=Reason.REASON_FRAMEWORK_REMOVED,
+                    message=f"framework {framework_id} removed",
+                    uuid=None,
+                )
+                self.count_terminal(TaskState.TASK_KILLED)
+            self.retire(record)
         return [KillTasks(agent_id, framework_id, ids) for agent_id, ids in kills.items()]
 
     # ------------------------------------------------------------ messages
@@ -295,11 +312,13 @@ class TaskBook:
         for task in gone:
             self.retire(task)
         for task_id, report in reported.items():
-            if task_id in self:
-                continue
+            # Also a task the book knows: its framework was removed while
+            # the agent was away.
             if report.framework_id not in frameworks:
                 if not report.status.state.is_terminal:
                     rejoined.kills[report.framework_id].append(task_id)
+                continue
+            if task_id in self:
                 continue
             holds = not report.status.state.is_terminal
             record = TaskRecord(

@@ -103,8 +103,10 @@ class MasterRef:
             raise
         return subscribed
 
-    def calls_batch(self, batches: list[CallBatch]) -> None:
-        ray_calls.tell(self.handle, "calls_batch", batches)
+    def calls_batch(self, host: FrameworkRef, batches: list[CallBatch]) -> None:
+        """Calls of frameworks `host` serves; those of a framework it no
+        longer serves (failed over to another) are refused."""
+        ray_calls.tell(self.handle, "calls_batch", host, batches)
 
     # Masters.
 

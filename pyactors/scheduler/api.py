@@ -68,19 +68,38 @@ _REMEMBERED_UPDATES = 100_000
 CallSink = Callable[[str, list[Call]], None]
 
 
+def _remember(memory: OrderedDict[str, str], task_id: str, uuid: str) -> None:
+    """Keep a task's latest uuid, forgetting the oldest tasks past the bound."""
+    memory[task_id] = uuid
+    memory.move_to_end(task_id)
+    if len(memory) > _REMEMBERED_UPDATES:
+        memory.popitem(last=False)
+
+
 class Driver:
     """What a scheduler can ask of the master: Mesos's v1 scheduler calls,
     each sent as its `pyactors.core.protocol` message.
 
-    Batches go to the master in one `calls_batch` message each, or to `sink`
-    when given (a pool of frameworks sends all of theirs together)."""
+    Batches go to the master in one `calls_batch` message each, sent as
+    `host` (the actor the framework subscribed with: the master hears only
+    its current one), or to `sink` when given (a pool of frameworks sends all
+    of theirs together)."""
 
-    def __init__(self, master: MasterRef, framework_id: str, sink: CallSink | None = None) -> None:
+    def __init__(
+        self,
+        master: MasterRef,
+        framework_id: str,
+        host: FrameworkRef,
+        sink: CallSink | None = None,
+    ) -> None:
         self.master = master
         self.framework_id = framework_id
+        self.host = host
         self._sink = sink or self._to_master
         self._outbox: list[Call] = []
         self._depth = 0
+        # task id -> uuid of the last update the scheduler acknowledged.
+        self._acknowledged: OrderedDict[str, str] = OrderedDict()
 
     def accept(
         self, offer_ids: Sequence[str], operations: Sequence[Operation], refuse_seconds: float = 5.0
@@ -98,7 +117,12 @@ class Driver:
         """Let the agent forget an update (only needed with
         `auto_acknowledge = False`)."""
         if status.uuid is not None:
+            _remember(self._acknowledged, status.task_id, status.uuid)
             self._call(Acknowledge([(status.task_id, status.uuid)]))
+
+    def acknowledged(self, status: TaskStatus) -> bool:
+        """Whether this update was acknowledged (its task's latest)."""
+        return status.uuid is not None and self._acknowledged.get(status.task_id) == status.uuid
 
     def kill(self, task_id: str) -> None:
         self._call(Kill(task_id))
@@ -178,7 +202,7 @@ class Driver:
                 self.flush()
 
     def _to_master(self, framework_id: str, batch: list[Call]) -> None:
-        self.master.calls_batch([(framework_id, batch)])
+        self.master.calls_batch(self.host, [(framework_id, batch)])
 
     def _call(self, call: Call) -> None:
         self._outbox.append(call)
@@ -274,6 +298,8 @@ class FrameworkActor:
         # Tasks last seen live: task id -> (agent id, state), reconciled
         # with a new leader.
         self._live: dict[str, tuple[str, TaskState]] = {}
+        # Tasks this actor reconciled with a new leader, until answered.
+        self._reconciling: set[str] = set()
 
     async def start(self, handle: ActorHandle[Any]) -> str:
         """Subscribe (with the leader); returns the framework id."""
@@ -316,12 +342,13 @@ class FrameworkActor:
         self.framework_id = framework_id
         resubscribed = self.driver is not None
         if self.driver is None:
-            self.driver = Driver(master, framework_id, self.sink)
+            self.driver = Driver(master, framework_id, self.ref, self.sink)
         self.driver.master = master
         with self.driver.batch():
             self.scheduler.subscribed(self.driver, framework_id, {"master": "pyactors"})
             if resubscribed and self._live:
                 agents = {task_id: agent_id for task_id, (agent_id, _) in self._live.items()}
+                self._reconciling = set(agents)
                 self.driver.reconcile(list(agents), agents)
 
     async def deliver_events(self, events: list[FrameworkEvent]) -> None:
@@ -361,33 +388,44 @@ class FrameworkActor:
                 self.scheduler.rescind(driver, offer_id)
 
     def _updates(self, statuses: list[TaskStatus]) -> None:
-        """Deliver each update once (a resent duplicate is acknowledged
-        again, not delivered), then acknowledge the batch in one call. A
-        reconciliation answer that only repeats a live task's last state
-        (the usual answer to the reconciliation after a new leader) is not
-        delivered either."""
+        """Deliver each update once, then acknowledge the batch in one call.
+
+        A resent duplicate (same uuid) is not delivered again; it is
+        acknowledged again only if the scheduler acknowledged it (itself, or
+        by `auto_acknowledge`), since the agent sends a task's next update
+        only once the previous one is acknowledged. Reconciliation answers
+        carry no uuid: each is delivered, even one that repeats the task's
+        last state, as Mesos's are; only the answers to the reconciliation
+        this actor makes for a new leader that repeat what the scheduler
+        knows are dropped."""
         driver = self._driver()
         with driver.batch():
             for status in statuses:
                 duplicate = status.uuid is not None and (
                     self._delivered.get(status.task_id) == status.uuid
                 )
-                live = self._live.get(status.task_id)
-                repeated = (
-                    status.reason is Reason.REASON_RECONCILIATION
-                    and live is not None
-                    and live[1] is status.state
-                )
-                if not duplicate and not repeated:
+                if not duplicate and not self._answers_own_reconciliation(status):
                     self.scheduler.update(driver, status)
                     if status.uuid is not None:
-                        self._remember(status.task_id, status.uuid)
+                        _remember(self._delivered, status.task_id, status.uuid)
                     if status.state.is_terminal:
                         self._live.pop(status.task_id, None)
                     elif status.agent_id is not None:
                         self._live[status.task_id] = (status.agent_id, status.state)
-                if duplicate or self.scheduler.auto_acknowledge:
+                if self.scheduler.auto_acknowledge or (duplicate and driver.acknowledged(status)):
                     driver.acknowledge(status)
+
+    def _answers_own_reconciliation(self, status: TaskStatus) -> bool:
+        """Whether the update answers this actor's reconciliation with a new
+        leader and repeats the task's last state (nothing the scheduler asked
+        or needs to hear)."""
+        if status.reason is not Reason.REASON_RECONCILIATION or status.uuid is not None:
+            return False
+        if status.task_id not in self._reconciling:
+            return False
+        self._reconciling.discard(status.task_id)
+        live = self._live.get(status.task_id)
+        return live is not None and live[1] is status.state
 
     def _error(self, message: str) -> None:
         driver = self._driver()
@@ -431,12 +469,6 @@ class FrameworkActor:
         makes are sent when it returns."""
         with self._driver().batch():
             return getattr(self.scheduler, method)(*args)
-
-    def _remember(self, task_id: str, uuid: str) -> None:
-        self._delivered[task_id] = uuid
-        self._delivered.move_to_end(task_id)
-        if len(self._delivered) > _REMEMBERED_UPDATES:
-            self._delivered.popitem(last=False)
 
     def _driver(self) -> Driver:
         if self.driver is None:

@@ -15,7 +15,7 @@ from ray.actor import ActorHandle
 
 from pyactors.core.protocol import Call, CallBatch, FrameworkEvent
 from pyactors.ha.leader import MasterLocation
-from pyactors.runtime.handles import MasterRef
+from pyactors.runtime.handles import FrameworkRef, MasterRef
 from pyactors.scheduler.api import FrameworkActor, Scheduler
 
 # What the pool runs: (scheduler class, its arguments, name, roles).
@@ -80,11 +80,12 @@ class FrameworkPoolActor:
     def _flush(self) -> None:
         """One message per master (there is one, but for a moment around a
         leader change two frameworks may be following different ones)."""
-        per_master: dict[MasterRef, list[CallBatch]] = {}
+        per_master: dict[tuple[MasterRef, FrameworkRef], list[CallBatch]] = {}
         for framework_id, calls in self._held:
             driver = self.by_id[framework_id].driver if framework_id in self.by_id else None
             if driver is not None:
-                per_master.setdefault(driver.master, []).append((framework_id, calls))
+                sent_as = (driver.master, driver.host)
+                per_master.setdefault(sent_as, []).append((framework_id, calls))
         self._held = []
-        for master, batches in per_master.items():
-            master.calls_batch(batches)
+        for (master, host), batches in per_master.items():
+            master.calls_batch(host, batches)

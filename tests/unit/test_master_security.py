@@ -290,7 +290,7 @@ def operated() -> tuple[MasterState, str]:
         ("drain_agents", lambda m, fw, p: m.drain_agent("agent-0", 1.0, principal=p)),
         ("drain_agents", lambda m, fw, p: m.reactivate_agent("agent-1", principal=p)),
         ("kill_tasks", lambda m, fw, p: m.operator_kill("t", None, 5, principal=p)),
-        ("teardown_frameworks", lambda m, fw, p: m.operator_teardown(fw, principal=p)),
+        ("teardown_frameworks", lambda m, fw, p: m.operator_teardown(fw, 5, principal=p)),
     ],
 )
 @pytest.mark.parametrize("principal", ["web", None])
@@ -312,7 +312,7 @@ def test_a_denied_operator_call_changes_nothing(
 
 def test_a_framework_tears_itself_down_without_an_acl() -> None:
     master, fw = operated()
-    master.teardown(fw)
+    master.teardown(fw, 1)
     assert fw not in master.frameworks
     assert Key(Kind.FRAMEWORK, fw) not in stored(master)
 

@@ -253,7 +253,7 @@ def test_a_disconnected_framework_gets_its_updates_after_failing_over() -> None:
 
 def test_a_torn_down_framework_cannot_come_back() -> None:
     master, fw = cluster(agents=1)
-    master.teardown(fw)
+    master.teardown(fw, 1)
     with pytest.raises(UnknownFrameworkError, match="torn down"):
         master.subscribe("pi", ["science"], now=1, framework_id=fw)
     # An id the master never saw is admitted (after a master failover).
@@ -565,7 +565,9 @@ def test_draining_rescinds_offers_kills_tasks_with_the_grace_and_stops_offers() 
     on_agent_0 = [o.id for o in master.offers if o.agent_id == "agent-0"]
     assert on_agent_0
     effects = master.drain_agent("agent-0", grace_period=7.5)
-    assert of(effects, KillTasks) == [KillTasks("agent-0", fw, ["a"], 7.5)]
+    assert of(effects, KillTasks) == [
+        KillTasks("agent-0", fw, ["a"], 7.5, Reason.REASON_AGENT_DRAINING)
+    ]
     (rescind,) = of(effects, Rescind)
     assert rescind.offer_ids == on_agent_0
     # Only agent-1 offers from now on, even once everything is declined.
@@ -600,8 +602,93 @@ def test_maintenance_is_checked_stored_and_survives_a_new_leader() -> None:
     effects = new.register_agent(
         "agent-0", "h", Resources.parse("cpus:4;mem:1024"), {}, 11, [report]
     )
-    assert of(effects, KillTasks) == [KillTasks("agent-0", fw, ["a"], None)]
+    assert of(effects, KillTasks) == [
+        KillTasks("agent-0", fw, ["a"], None, Reason.REASON_AGENT_DRAINING)
+    ]
     new.subscribe("fw", ["science"], now=11, framework_id=fw, failover_timeout=60)
     assert of(new.allocate(now=12), SendOffers) == []
     new.reactivate_agent("agent-0")
     assert MemoryRegistry(store).load().maintenance == {}
+
+
+# ------------------------------------------------- Mesos's semantics (issue 19)
+
+
+def test_a_lost_agents_held_offers_are_rescinded_before_its_tasks_and_loss() -> None:
+    master, fw = cluster(agents=2)
+    launched(master, fw, "a")
+    (batch,) = of(master.allocate(now=2), SendOffers)
+    on_agent_0 = [o.id for o in batch.offers if o.agent_id == "agent-0"]
+    assert on_agent_0
+    effects = master.agent_lost("agent-0", now=3)
+    assert [type(e) for e in effects] == [Rescind, ForwardUpdates, AgentLost]
+    assert effects[0] == Rescind(fw, on_agent_0)
+    assert [o.agent_id for o in master.offers] == ["agent-1"]
+    assert master.counters["offers_rescinded"] == len(on_agent_0)
+    # Nothing of the lost agent went back to the allocator.
+    assert "agent-0" not in master.allocator.snapshot()["agents"]
+
+
+def test_a_silent_agents_held_offers_are_rescinded_when_it_times_out() -> None:
+    master, fw = cluster(agents=1)
+    (batch,) = of(master.allocate(now=1), SendOffers)
+    (rescind,) = of(master.expire(now=11), Rescind)
+    assert rescind == Rescind(fw, [o.id for o in batch.offers])
+
+
+def test_a_torn_down_frameworks_tasks_are_killed_in_the_record_at_once() -> None:
+    master, fw = cluster(agents=1)
+    launched(master, fw, "a", "b")
+    running = agent_update("a", TaskState.TASK_RUNNING, 2)
+    master.status_updates("agent-0", [running])
+    effects = master.teardown(fw, now=3)
+    assert effects == [KillTasks("agent-0", fw, ["a", "b"])]
+    for task_id in ("a", "b"):
+        record = master.completed[task_id]
+        assert record.state is TaskState.TASK_KILLED
+        assert record.status.reason is Reason.REASON_FRAMEWORK_REMOVED
+        assert (record.status.source, record.status.timestamp) == (Source.SOURCE_MASTER, 3)
+        assert not record.holds
+    assert master.tasks == {}
+    assert master.counters["tasks_killed"] == 2
+    # The agent's own TASK_KILLED is acknowledged for it and counted once.
+    killed = agent_update("a", TaskState.TASK_KILLED, 4)
+    assert master.status_updates("agent-0", [killed]) == [
+        AcknowledgeToAgent("agent-0", [("a", killed.uuid or "")])
+    ]
+    assert master.counters["tasks_killed"] == 2
+    assert master.completed["a"].status.reason is Reason.REASON_FRAMEWORK_REMOVED
+
+
+def test_a_torn_down_frameworks_task_on_an_unreachable_agent_dies_when_it_is_back() -> None:
+    master, fw = cluster(agents=1)
+    launched(master, fw, "a")
+    master.agent_lost("agent-0", now=2)
+    # Not sent to the unreachable agent; recorded killed at once all the same.
+    assert master.teardown(fw, now=3) == []
+    assert master.completed["a"].state is TaskState.TASK_KILLED
+    effects = master.register_agent(
+        "agent-0",
+        "host-0",
+        Resources.parse("cpus:4;mem:1024"),
+        {},
+        4,
+        [running_report(fw, "a", "agent-0")],
+    )
+    assert of(effects, KillTasks) == [KillTasks("agent-0", fw, ["a"])]
+    assert master.completed["a"].state is TaskState.TASK_KILLED
+
+
+def test_coalesce_keeps_a_drains_kills_apart_from_plain_ones() -> None:
+    drain = Reason.REASON_AGENT_DRAINING
+    effects = coalesce(
+        [
+            KillTasks("a1", "f", ["t1"], 1.0, drain),
+            KillTasks("a1", "f", ["t2"], 1.0),
+            KillTasks("a1", "f", ["t3"], 1.0, drain),
+        ]
+    )
+    assert effects == [
+        KillTasks("a1", "f", ["t1", "t3"], 1.0, drain),
+        KillTasks("a1", "f", ["t2"], 1.0),
+    ]
