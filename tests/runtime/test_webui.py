@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import http.client
 import json
-import shutil
 import struct
-import time
 import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import psutil
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page
+from support.browser import chromium
 from support.runtime import PATIENCE, Launcher, wait_for
 
 from pyactors import Resources
@@ -30,7 +28,6 @@ from pyactors.runtime.cluster import Cluster
 # The page tests wait for several things each, as long as a busy machine needs.
 pytestmark = pytest.mark.timeout(600)
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = Path(__file__).parent / "out" / "webui.png"
 # A task name and label that would run script if the page built markup from them.
 EVIL_NAME = "<script>document.title='pwned'</script><img src=x onerror=\"document.title='pwned'\">"
@@ -95,40 +92,9 @@ def workload(cluster: Cluster) -> dict[str, Any]:
     return {"web": web, "batch": batch, "running": running}
 
 
-def _chromium_processes() -> list[psutil.Process]:
-    """Chromium processes this test process started (through Playwright's driver)."""
-    found = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if "chrom" in child.name().lower() or "headless_shell" in child.name():
-                found.append(child)
-        except psutil.NoSuchProcess:
-            continue
-    return found
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium is not installed ({CHROMIUM} is missing): apt-get install chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            chromium_sandbox=False,
-            args=["--no-sandbox"],
-            timeout=PATIENCE * 1000,
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
-    # Every Chromium process must be gone; any left over is ended and reported.
-    started = time.monotonic()
-    while (left := _chromium_processes()) and time.monotonic() - started < PATIENCE:
-        time.sleep(0.2)
-    for process in left:
-        process.kill()
-    assert not left, f"Chromium processes outlived the browser: {[p.pid for p in left]}"
+    yield from chromium()
 
 
 @pytest.fixture

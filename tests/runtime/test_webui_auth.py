@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import base64
 import json
-import shutil
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
-import psutil
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page
+from support.browser import chromium
 from support.runtime import PATIENCE, Launcher, small_cluster, wait_for
 
 from pyactors.master.records import MasterConfig
@@ -27,7 +25,6 @@ from pyactors.security.credentials import Credentials
 
 pytestmark = pytest.mark.timeout(600)
 
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 SCREENSHOT = Path(__file__).parent / "out" / "webui-auth.png"
 SECRETS = {"ops": "ops-ui-secret-é", "web": "web-ui-secret"}
 
@@ -52,38 +49,9 @@ def framework(cluster: Cluster) -> Framework:
     return started
 
 
-def _chromium_processes() -> list[psutil.Process]:
-    found = []
-    for child in psutil.Process().children(recursive=True):
-        try:
-            if "chrom" in child.name().lower() or "headless_shell" in child.name():
-                found.append(child)
-        except psutil.NoSuchProcess:
-            continue
-    return found
-
-
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"Chromium is not installed ({CHROMIUM} is missing): apt-get install chromium")
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            chromium_sandbox=False,
-            args=["--no-sandbox"],
-            timeout=PATIENCE * 1000,
-        )
-        try:
-            yield launched
-        finally:
-            launched.close()
-    started = time.monotonic()
-    while (left := _chromium_processes()) and time.monotonic() - started < PATIENCE:
-        time.sleep(0.2)
-    for process in left:
-        process.kill()
-    assert not left, f"Chromium processes outlived the browser: {[p.pid for p in left]}"
+    yield from chromium()
 
 
 @pytest.fixture

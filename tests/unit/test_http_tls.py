@@ -9,13 +9,13 @@ import asyncio
 import logging
 import shutil
 import ssl
-import subprocess
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
 
 import pytest
+from support.tls import self_signed_certificate
 
 from pyactors.errors import InvalidArgumentError
 from pyactors.master.http_host import HttpOptions, MasterHttp, check_exposure, is_loopback
@@ -24,35 +24,6 @@ from pyactors.master.records import MasterConfig
 from pyactors.security.credentials import Credentials
 
 pytestmark = pytest.mark.skipif(shutil.which("openssl") is None, reason="needs openssl")
-
-
-def _certificate(folder: Path) -> tuple[str, str]:
-    """A self-signed certificate for 127.0.0.1 and localhost, and its key."""
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    subprocess.run(
-        [
-            "openssl",
-            "req",
-            "-x509",
-            "-newkey",
-            "rsa:2048",
-            "-nodes",
-            "-days",
-            "1",
-            "-subj",
-            "/CN=127.0.0.1",
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-            str(key),
-            "-out",
-            str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    return str(cert), str(key)
 
 
 def _master_http(
@@ -73,7 +44,7 @@ def _fetch(url: str, context: ssl.SSLContext | None) -> tuple[int, bytes]:
 
 
 def test_the_api_serves_https_with_the_certificate(tmp_path: Path) -> None:
-    cert, key = _certificate(tmp_path)
+    cert, key = self_signed_certificate(tmp_path)
     http = _master_http("127.0.0.1", HttpOptions(tls_cert=cert, tls_key=key))
     trusting = ssl.create_default_context(cafile=cert)
 
@@ -99,7 +70,7 @@ def test_the_api_serves_https_with_the_certificate(tmp_path: Path) -> None:
 
 
 def test_tls_options_are_checked_before_anything_serves(tmp_path: Path) -> None:
-    cert, key = _certificate(tmp_path)
+    cert, key = self_signed_certificate(tmp_path)
     with pytest.raises(InvalidArgumentError, match="both tls_cert and tls_key"):
         HttpOptions(tls_cert=cert).ssl_context()
     with pytest.raises(InvalidArgumentError, match="cannot serve TLS"):
@@ -129,7 +100,7 @@ def test_no_unauthenticated_api_where_other_machines_reach_it(
 def test_the_cli_verifies_an_https_master_with_its_ca(tmp_path: Path) -> None:
     from pyactors.cli.common import Api, NoMaster
 
-    cert, key = _certificate(tmp_path)
+    cert, key = self_signed_certificate(tmp_path)
     http = _master_http("127.0.0.1", HttpOptions(tls_cert=cert, tls_key=key))
 
     async def run() -> None:
