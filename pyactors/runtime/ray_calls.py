@@ -7,6 +7,7 @@ them into Ray actors, sends one-way messages and waits where a caller must.
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import re
 import subprocess
@@ -26,6 +27,13 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 from pyactors.errors import ClusterUpError, NoAnswerError, PyactorsError, StartError
 
 NAMESPACE = "pyactors"
+# Ray starts its workers at nice 15, below its own daemons. pyactors' actors
+# are a control plane with deadlines in seconds (heartbeats, agent_timeout)
+# and their agents' tasks are a user's workload, which Mesos runs at the
+# machine's normal priority; at nice 15 any busy process starves both (the
+# test suite ran about ten times slower beside four busy loops). A Ray
+# cluster pyactors starts runs its workers at the normal priority.
+SYSTEM_CONFIG: dict[str, Any] = {"worker_niceness": 0}
 
 
 def ensure_started(num_cpus: int | None = None, address: str | None = None) -> None:
@@ -36,7 +44,9 @@ def ensure_started(num_cpus: int | None = None, address: str | None = None) -> N
     # Options of a new instance only; an existing cluster has its own.
     new_instance = address in (None, "local")
     local: dict[str, Any] = (
-        {"num_cpus": num_cpus, "include_dashboard": False} if new_instance else {}
+        {"num_cpus": num_cpus, "include_dashboard": False, "_system_config": SYSTEM_CONFIG}
+        if new_instance
+        else {}
     )
     ray.init(
         address=address,
@@ -85,6 +95,7 @@ def start_head_node() -> str:
     outlives this process (`ray stop` ends it). Returns its address."""
     command = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
     options = ["start", "--head", "--disable-usage-stats", "--include-dashboard=false"]
+    options.append(f"--system-config={json.dumps(SYSTEM_CONFIG)}")
     done = subprocess.run(command + options, capture_output=True, text=True, check=False)
     address = running_address() if done.returncode == 0 else None
     if address is None:

@@ -23,7 +23,12 @@ from pyactors.runtime.cluster import Cluster
 @pytest.fixture(scope="session", autouse=True)
 def ray_cluster() -> Iterator[RayCluster]:
     cluster = RayCluster(
-        initialize_head=True, head_node_args={"num_cpus": 2, "include_dashboard": False}
+        initialize_head=True,
+        head_node_args={
+            "num_cpus": 2,
+            "include_dashboard": False,
+            "_system_config": ray_calls.SYSTEM_CONFIG,
+        },
     )
     # Ray's own wait for a node is 30 s: too short for a busy machine.
     cluster.add_node(wait=False, num_cpus=1)

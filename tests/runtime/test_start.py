@@ -4,6 +4,8 @@ error naming what did not start and why, and nothing is left running."""
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import time
 from typing import Any
 
@@ -152,3 +154,38 @@ def test_start_says_what_it_waits_for() -> None:
         assert all(seconds > 0 for seconds in cluster.start_seconds.values())
     finally:
         cluster.shutdown()
+
+
+_PRIORITY_PROBE = """
+import os, subprocess
+import ray
+from pyactors.runtime import ray_calls
+
+class Probe:
+    def niceness(self):
+        child = subprocess.run(["nice"], capture_output=True, text=True, check=True)
+        return os.nice(0), int(child.stdout)
+
+ray_calls.ensure_started(num_cpus=1, address="local")
+probe = ray_calls.spawn(Probe)
+print(*ray_calls.ask(probe, "niceness"))
+ray.shutdown()
+"""
+
+
+def test_a_ray_cluster_pyactors_starts_runs_actors_and_their_processes_at_normal_priority(
+    tmp_path: Any,
+) -> None:
+    # A Ray instance of its own: the session's cluster is the tests' making.
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    done = subprocess.run(
+        [sys.executable, "-c", _PRIORITY_PROBE],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=600,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == [str(os.nice(0))] * 2
