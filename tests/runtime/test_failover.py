@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from kazoo.client import KazooClient
 from support import zookeeper as zk
-from support.runtime import PATIENCE, Launcher, processes_in, sandbox_of, wait_for
+from support.runtime import PATIENCE, Launcher, leading, processes_in, sandbox_of, wait_for
 
 import pyactors
 from pyactors import Resources
@@ -103,18 +103,6 @@ def observer(zookeeper: Any) -> Iterator[KazooClient]:
     """The test's own ZooKeeper session, to look at the election."""
     with zk.client(zookeeper.hosts) as client:
         yield client
-
-
-def leading(cluster: Cluster) -> list[Any]:
-    """The live masters that say they lead."""
-    found = []
-    for master in cluster.masters:
-        try:
-            if ray_calls.ask(master, "status")["leading"]:
-                found.append(master)
-        except ray_calls.RayActorError:
-            continue
-    return found
 
 
 def reliable(framework: Framework, task_id: str) -> list[str]:

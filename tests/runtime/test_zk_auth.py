@@ -13,28 +13,16 @@ from typing import Any
 import pytest
 from kazoo.exceptions import NoAuthError
 from support import zookeeper as zk
-from support.runtime import wait_for
+from support.runtime import leading, wait_for
 
 import pyactors
 from pyactors.ha.leader import ELECTION, REGISTRY
 from pyactors.master.state import MasterConfig
 from pyactors.runtime import ray_calls
-from pyactors.runtime.cluster import Cluster
 
 pytestmark = pytest.mark.timeout(600)
 
 SECRET = "zk-Secret-42"
-
-
-def leading(cluster: Cluster) -> list[Any]:
-    found = []
-    for master in cluster.masters:
-        try:
-            if ray_calls.ask(master, "status")["leading"]:
-                found.append(master)
-        except ray_calls.RayActorError:
-            continue
-    return found
 
 
 def test_a_cluster_with_zookeeper_credentials(zookeeper: Any, tmp_path: Path) -> None:

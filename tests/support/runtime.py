@@ -175,3 +175,15 @@ def dead(handle: Any) -> bool:
     except TimeoutError:
         pass
     return False
+
+
+def leading(cluster: Cluster) -> list[Any]:
+    """The live masters that say they lead."""
+    found = []
+    for master in cluster.masters:
+        try:
+            if ray_calls.ask(master, "status")["leading"]:
+                found.append(master)
+        except ray_calls.RayActorError:
+            continue
+    return found
