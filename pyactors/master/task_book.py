@@ -236,10 +236,11 @@ class TaskBook:
     ) -> list[Effect]:
         """Messages tasks on an agent left for their schedulers. Like Mesos's
         framework messages they are best effort: a disconnected or removed
-        framework's are dropped."""
+        framework's are dropped. A task that has ended still has its say: its
+        last words may reach the master after its terminal update."""
         out: dict[str, list[tuple[str, str, bytes]]] = defaultdict(list)
         for task_id, data in messages:
-            record = self.live.get(task_id)
+            record = self.find(task_id)
             if record is None or record.agent_id != agent_id:
                 continue
             framework = frameworks.get(record.framework_id)
