@@ -25,6 +25,9 @@ class MasterConfig:
     # Mesos's --max_completed_tasks_per_framework, for the whole master:
     # finished tasks kept for state and reconciliation after acknowledgement.
     max_completed_tasks: int = 10_000
+    # Mesos's --max_completed_frameworks: torn-down frameworks whose ids are
+    # refused, kept in the registry so that a new leader refuses them too.
+    max_completed_frameworks: int = 50
     # How long a new leader waits for the agents in the registry to come
     # back before it marks the missing ones unreachable.
     agent_reregister_timeout: float = 10.0

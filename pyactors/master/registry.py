@@ -2,8 +2,8 @@
 
 A leader calls `load()` once when elected, then writes every durable change
 (an admitted agent, a registered framework, a weight, a quota, a
-maintenance window, a dynamic reservation) before acting on it. Each write
-is atomic and returns only once stored.
+maintenance window, a dynamic reservation, a torn-down framework's id)
+before acting on it. Each write is atomic and returns only once stored.
 
 Fencing: `load()` claims the registry, which bumps its epoch; every write
 names the epoch its handle last saw and bumps it in the same atomic step.
@@ -48,6 +48,7 @@ from pyactors.master.registry_records import (
     ENTRY_TYPES,
     SCHEMA_VERSION,
     AgentEntry,
+    CompletedFrameworkEntry,
     Entry,
     FrameworkEntry,
     Key,
@@ -72,6 +73,8 @@ class RegistrySnapshot:
     quotas: dict[str, QuotaEntry] = field(default_factory=dict)
     maintenance: dict[str, MaintenanceEntry] = field(default_factory=dict)
     reservations: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    static_volumes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    completed_frameworks: dict[str, CompletedFrameworkEntry] = field(default_factory=dict)
 
     def add(self, entry: Entry) -> None:
         match entry:
@@ -87,6 +90,10 @@ class RegistrySnapshot:
                 self.maintenance[entry.agent_id] = entry
             case ReservationEntry():
                 self.reservations[entry.agent_id] = tuple(entry.resources)
+                if entry.static_volumes:
+                    self.static_volumes[entry.agent_id] = tuple(entry.static_volumes)
+            case CompletedFrameworkEntry():
+                self.completed_frameworks[entry.framework_id] = entry
 
 
 class Registry(ABC):

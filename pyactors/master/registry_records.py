@@ -43,6 +43,7 @@ class Kind(StrEnum):
     QUOTA = "quota"
     MAINTENANCE = "maintenance"
     RESERVATIONS = "reservations"
+    COMPLETED_FRAMEWORK = "completed_framework"
 
 
 @dataclass(frozen=True)
@@ -193,34 +194,73 @@ class MaintenanceEntry:
 
 @dataclass(frozen=True)
 class ReservationEntry:
-    """The dynamic reservations made on one agent, each as reserved resource text."""
+    """The dynamic reservations made on one agent (with the volumes made of
+    them), and the volumes made of its static reservations
+    (`static_volumes`), each as reserved resource text
+    (`pyactors.master.reservation_layers`)."""
 
     agent_id: str
     resources: Sequence[str]
+    static_volumes: Sequence[str] | None = None
 
     kind: ClassVar[Kind] = Kind.RESERVATIONS
 
     def __post_init__(self) -> None:
         _text(self.agent_id, "agent_id", empty=False)
         texts = _strings(self.resources, f"agent '{self.agent_id}' reservations")
-        if not texts:
+        volumes = _strings(self.static_volumes or (), f"agent '{self.agent_id}' static volumes")
+        if not texts and not volumes:
             raise InvalidRecordError(
                 f"agent '{self.agent_id}' reservations are empty: remove the record instead"
             )
-        for text in texts:
+        for text in (*texts, *volumes):
             parsed = _resources(text, f"agent '{self.agent_id}' reservation")
             if parsed.is_empty() or not parsed.unreserved().is_empty():
                 raise InvalidRecordError(
                     f"agent '{self.agent_id}' reservation '{text}' must be reserved resources"
                 )
+        for text in volumes:
+            if not all("disk" in item for item in Resources.parse(text).to_json()):
+                raise InvalidRecordError(
+                    f"agent '{self.agent_id}' static volumes '{text}' must be persistent volumes"
+                )
         object.__setattr__(self, "resources", texts)
+        # Left out when there are none, so the record reads as it did before.
+        object.__setattr__(self, "static_volumes", volumes or None)
 
     @property
     def key(self) -> Key:
         return Key(self.kind, self.agent_id)
 
 
-Entry = AgentEntry | FrameworkEntry | WeightEntry | QuotaEntry | MaintenanceEntry | ReservationEntry
+@dataclass(frozen=True)
+class CompletedFrameworkEntry:
+    """A torn-down framework (Mesos's completed frameworks): its id is never
+    admitted again, by this leader or the next."""
+
+    framework_id: str
+    removed_at: float
+
+    kind: ClassVar[Kind] = Kind.COMPLETED_FRAMEWORK
+
+    def __post_init__(self) -> None:
+        _text(self.framework_id, "framework_id", empty=False)
+        object.__setattr__(self, "removed_at", _number(self.removed_at, "removed_at"))
+
+    @property
+    def key(self) -> Key:
+        return Key(self.kind, self.framework_id)
+
+
+Entry = (
+    AgentEntry
+    | FrameworkEntry
+    | WeightEntry
+    | QuotaEntry
+    | MaintenanceEntry
+    | ReservationEntry
+    | CompletedFrameworkEntry
+)
 ENTRY_TYPES = (
     AgentEntry,
     FrameworkEntry,
@@ -228,6 +268,7 @@ ENTRY_TYPES = (
     QuotaEntry,
     MaintenanceEntry,
     ReservationEntry,
+    CompletedFrameworkEntry,
 )
 _BY_KIND: dict[str, type[Entry]] = {cls.kind.value: cls for cls in ENTRY_TYPES}
 

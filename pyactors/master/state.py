@@ -68,6 +68,7 @@ from pyactors.master.recovery import Recovery, recovered_frameworks
 from pyactors.master.registry import MemoryRegistry, Registry
 from pyactors.master.registry_records import (
     AgentEntry,
+    CompletedFrameworkEntry,
     FrameworkEntry,
     Key,
     Kind,
@@ -99,7 +100,8 @@ class MasterState:
         self.offers = OfferBook(self.offer_prefix)
         self.agents: dict[str, AgentRecord] = {}
         self.frameworks: dict[str, FrameworkRecord] = {}
-        self.removed_frameworks: set[str] = set()
+        # Torn-down frameworks' ids, oldest first, with when they were removed.
+        self.removed_frameworks: dict[str, float] = {}
         # Totals since start (Mesos's master/* counters): offers made,
         # declined, rescinded, tasks launched, tasks that reached each
         # terminal state (`tasks_<state>`), status updates received,
@@ -177,6 +179,8 @@ class MasterState:
             raise InvalidArgumentError("recover() starts a fresh master state")
         snapshot = self.registry.load()
         self.operator.restore(snapshot)
+        completed = sorted(snapshot.completed_frameworks.values(), key=lambda e: e.removed_at)
+        self.removed_frameworks = {e.framework_id: e.removed_at for e in completed}
         grace = self.config.agent_reregister_timeout
         for framework_id, record in recovered_frameworks(
             snapshot.frameworks.values(), now, grace
@@ -186,7 +190,7 @@ class MasterState:
             )
             self.allocator.deactivate_framework(framework_id)
             self.frameworks[framework_id] = record
-        self.agent_store.restore(snapshot.agents, snapshot.reservations)
+        self.agent_store.restore(snapshot.agents, snapshot.reservations, snapshot.static_volumes)
         self.recovery.begin(snapshot.agents, now + grace)
         return []
 
@@ -425,14 +429,25 @@ class MasterState:
     def teardown(self, framework_id: str, now: float) -> list[Effect]:
         """Remove a framework: its live tasks are TASK_KILLED at once (and
         killed on their agents), everything it holds is given back. Its
-        tasks' later updates are acknowledged, not forwarded."""
+        tasks' later updates are acknowledged, not forwarded. Its id is kept
+        (the newest `max_completed_frameworks`) in the registry, refused
+        when it subscribes again."""
         known_framework(self.frameworks, framework_id)
-        self.registry.remove(Key(Kind.FRAMEWORK, framework_id))
+        limit = self.config.max_completed_frameworks
+        kept = [*self.removed_frameworks, framework_id][-limit:] if limit > 0 else []
+        evicted = [old for old in self.removed_frameworks if old not in kept]
+        self.registry.write(
+            put=[CompletedFrameworkEntry(framework_id, now)] if kept else [],
+            remove=[
+                Key(Kind.FRAMEWORK, framework_id),
+                *(Key(Kind.COMPLETED_FRAMEWORK, old) for old in evicted),
+            ],
+        )
         self.offering.withdraw(framework_id)
         kills = self.task_book.release(framework_id, now)
         self.allocator.remove_framework(framework_id)
         del self.frameworks[framework_id]
-        self.removed_frameworks.add(framework_id)
+        self.removed_frameworks = {fid: self.removed_frameworks.get(fid, now) for fid in kept}
         return kills
 
     def operator_teardown(
