@@ -24,7 +24,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, assert_never
+from typing import Any, TypeVar, assert_never
 
 from ray.actor import ActorHandle
 
@@ -64,13 +64,16 @@ log = logging.getLogger(__name__)
 _REMEMBERED_UPDATES = 100_000
 
 
+_T = TypeVar("_T")
+
 # A batch of one framework's calls as it leaves the driver.
 CallSink = Callable[[str, list[Call]], None]
 
 
-def _remember(memory: OrderedDict[str, str], task_id: str, uuid: str) -> None:
-    """Keep a task's latest uuid, forgetting the oldest tasks past the bound."""
-    memory[task_id] = uuid
+def _remember(memory: OrderedDict[str, _T], task_id: str, value: _T) -> None:
+    """Keep a task's latest uuid (or state), forgetting the oldest tasks
+    past the bound."""
+    memory[task_id] = value
     memory.move_to_end(task_id)
     if len(memory) > _REMEMBERED_UPDATES:
         memory.popitem(last=False)
@@ -300,6 +303,10 @@ class FrameworkActor:
         self._live: dict[str, tuple[str, TaskState]] = {}
         # Tasks this actor reconciled with a new leader, until answered.
         self._reconciling: set[str] = set()
+        # task id -> the terminal state the scheduler has seen it reach, and
+        # that update's uuid (None: a reconciliation answer, whose update
+        # the agent may still send).
+        self._ended: OrderedDict[str, tuple[TaskState, str | None]] = OrderedDict()
 
     async def start(self, handle: ActorHandle[Any]) -> str:
         """Subscribe (with the leader); returns the framework id."""
@@ -397,33 +404,61 @@ class FrameworkActor:
         carry no uuid: each is delivered, even one that repeats the task's
         last state, as Mesos's are; only the answers to the reconciliation
         this actor makes for a new leader that repeat what the scheduler
-        knows are dropped."""
+        knows are dropped.
+
+        A task's terminal state reaches the scheduler once. Across a master
+        failover the new leader may answer this actor's reconciliation with
+        a terminal state whose update (with its uuid) the agent has not yet
+        had acknowledged; the scheduler gets the answer, and the update,
+        when the agent resends it, is not delivered again but acknowledged
+        here: the scheduler has nothing to acknowledge it with."""
         driver = self._driver()
         with driver.batch():
             for status in statuses:
                 duplicate = status.uuid is not None and (
                     self._delivered.get(status.task_id) == status.uuid
                 )
-                if not duplicate and not self._answers_own_reconciliation(status):
-                    self.scheduler.update(driver, status)
-                    if status.uuid is not None:
-                        _remember(self._delivered, status.task_id, status.uuid)
-                    if status.state.is_terminal:
-                        self._live.pop(status.task_id, None)
-                    elif status.agent_id is not None:
-                        self._live[status.task_id] = (status.agent_id, status.state)
-                if self.scheduler.auto_acknowledge or (duplicate and driver.acknowledged(status)):
+                # The agent's update of a terminal state a reconciliation
+                # answer already gave the scheduler.
+                answered = status.uuid is not None and self._ended.get(status.task_id) == (
+                    status.state,
+                    None,
+                )
+                repeat = duplicate or answered or self._answers_own_reconciliation(status)
+                if not repeat:
+                    self._deliver(driver, status)
+                if (
+                    self.scheduler.auto_acknowledge
+                    or (duplicate and driver.acknowledged(status))
+                    or answered
+                ):
                     driver.acknowledge(status)
+
+    def _deliver(self, driver: Driver, status: TaskStatus) -> None:
+        self.scheduler.update(driver, status)
+        if status.uuid is not None:
+            _remember(self._delivered, status.task_id, status.uuid)
+        if status.state.is_terminal:
+            self._live.pop(status.task_id, None)
+            _remember(self._ended, status.task_id, (status.state, status.uuid))
+            return
+        # Live again: a task id launched anew after it ended.
+        self._ended.pop(status.task_id, None)
+        if status.agent_id is not None:
+            self._live[status.task_id] = (status.agent_id, status.state)
 
     def _answers_own_reconciliation(self, status: TaskStatus) -> bool:
         """Whether the update answers this actor's reconciliation with a new
-        leader and repeats the task's last state (nothing the scheduler asked
-        or needs to hear)."""
+        leader and repeats the task's last state, or the terminal state it
+        has seen (nothing the scheduler asked or needs to hear)."""
         if status.reason is not Reason.REASON_RECONCILIATION or status.uuid is not None:
             return False
         if status.task_id not in self._reconciling:
             return False
         self._reconciling.discard(status.task_id)
+        ended = self._ended.get(status.task_id)
+        if ended is not None and ended[0] is status.state:
+            return True
         live = self._live.get(status.task_id)
         return live is not None and live[1] is status.state
 
