@@ -1,0 +1,258 @@
+"""The faults the chaos harness injects into a running system, and for each
+what must hold again before it counts as recovered."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from chaos_system import SESSION_TIMEOUT, System, actor_id, actor_pid
+from chaos_workload import BATCH, GANG, Workload
+
+from pyactors.runtime import ray_calls
+from pyactors.runtime.supervisor import agent_id_of
+from pyactors.tools.chaos import schedule
+from pyactors.tools.chaos.ledger import read_records, read_starts
+
+_TERMINAL = {
+    "TASK_FINISHED",
+    "TASK_FAILED",
+    "TASK_KILLED",
+    "TASK_ERROR",
+    "TASK_LOST",
+    "TASK_DROPPED",
+    "TASK_GONE",
+}
+FRAMEWORK_TARGETS = ("batch", "services", "jobs")
+
+
+class NoTarget(Exception):
+    """Nothing the fault could hit right now (it is skipped, not counted)."""
+
+
+@dataclass
+class Injected:
+    """A fault injected: when (epoch), what it hit, and how long after it the
+    invariant it threatened held again (None: not within the bound)."""
+
+    index: int
+    kind: str
+    at: float
+    target: str
+    recovered_after: float | None = None
+
+
+Check = Callable[[], bool]
+
+
+class Faults:
+    def __init__(self, system: System, workload: Workload, tend: Callable[[], None]) -> None:
+        self.system = system
+        self.workload = workload
+        self.tend = tend
+        self.killed_tasks: set[str] = set()
+        self.removed_agents: set[str] = set()
+
+    def inject(self, fault: schedule.Fault) -> tuple[Injected, Check]:
+        """Inject one fault; returns what was done and the check that says
+        it is recovered. NoTarget when there is nothing to hit."""
+        inject = {
+            schedule.AGENT_KILL: self._agent_kill,
+            schedule.LEADER_KILL: self._leader_kill,
+            schedule.LEADER_STOP: self._leader_stop,
+            schedule.ZK_RESTART: self._zk_restart,
+            schedule.FRAMEWORK_KILL: self._framework_kill,
+            schedule.TASK_KILL: self._task_kill,
+            schedule.NODE_REPLACE: self._node_replace,
+        }[fault.kind]
+        at = time.time()
+        target, check = inject(fault.pick)
+        return Injected(fault.index, fault.kind, at, target), check
+
+    # -------------------------------------------------------------- faults
+
+    def _agent_kill(self, pick: int) -> tuple[str, Check]:
+        agents = sorted(self.system.agents().items())
+        if not agents:
+            raise NoTarget("no agent alive")
+        agent, handle = agents[pick % len(agents)]
+        old, pid = actor_id(handle), actor_pid(handle)
+        if pid is None:
+            raise NoTarget(f"{agent} is not alive")
+        os.kill(pid, signal.SIGKILL)
+
+        def back() -> bool:
+            current = self.system.agents().get(agent)
+            if current is None or actor_id(current) == old:
+                return False
+            state = self.state()
+            return state is not None and _reachable(state, agent)
+
+        return f"{agent} (pid {pid})", back
+
+    def _leader(self) -> Any:
+        leaders = self.system.leaders()
+        if len(leaders) != 1:
+            raise NoTarget(f"{len(leaders)} masters lead")
+        return leaders[0]
+
+    def _leader_kill(self, pick: int) -> tuple[str, Check]:
+        leader = self._leader()
+        old, pid = actor_id(leader), actor_pid(leader)
+        if pid is None:
+            raise NoTarget("the leader is not alive")
+        os.kill(pid, signal.SIGKILL)
+        return f"leader (pid {pid})", lambda: self.serving(lambda m: actor_id(m) != old)
+
+    def _leader_stop(self, pick: int) -> tuple[str, Check]:
+        leader = self._leader()
+        pid = actor_pid(leader)
+        if pid is None:
+            raise NoTarget("the leader is not alive")
+        os.kill(pid, signal.SIGSTOP)
+        self.system.stopped.add(pid)
+        try:
+            resume = time.monotonic() + SESSION_TIMEOUT + 4.0
+            while time.monotonic() < resume:
+                self.tend()
+                time.sleep(0.5)
+        finally:
+            os.kill(pid, signal.SIGCONT)
+            self.system.stopped.discard(pid)
+        return f"leader (pid {pid}), {SESSION_TIMEOUT + 4:.0f} s", lambda: self.serving()
+
+    def _zk_restart(self, pick: int) -> tuple[str, Check]:
+        assert self.system.zookeeper is not None
+        self.system.zookeeper.restart()
+        return "zookeeper", lambda: self.serving()
+
+    def _framework_kill(self, pick: int) -> tuple[str, Check]:
+        which = FRAMEWORK_TARGETS[pick % len(FRAMEWORK_TARGETS)]
+        workload = self.workload
+        framework = {
+            "batch": workload.batch,
+            "services": None if workload.services is None else workload.services.framework,
+            "jobs": None if workload.jobs is None else workload.jobs.framework,
+        }[which]
+        if framework is None:
+            raise NoTarget(f"no {which} framework")
+        pid = actor_pid(framework.handle)
+        if pid is None:
+            raise NoTarget(f"the {which} framework's actor is not alive")
+        old_id = framework.id
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 120
+        while actor_pid(framework.handle) is not None and time.monotonic() < deadline:
+            time.sleep(0.1)
+        # As its operator would: the framework is started again with its id.
+        if which == "batch":
+            self.system.cluster.disconnect(framework)  # type: ignore[union-attr]
+            workload.start_batch(old_id)
+        elif which == "services":
+            workload.restart_services()
+        else:
+            workload.restart_jobs()
+        name = {"batch": BATCH, "services": "services", "jobs": "jobs"}[which]
+
+        def subscribed() -> bool:
+            state = self.state()
+            return state is not None and any(
+                f["name"] == name and f["connected"] for f in state["frameworks"]
+            )
+
+        return f"{which} framework {old_id} (pid {pid})", subscribed
+
+    def _task_kill(self, pick: int) -> tuple[str, Check]:
+        running = self.running_batch_tasks()
+        if not running:
+            raise NoTarget("no batch task running")
+        task, pid = running[pick % len(running)]
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            raise NoTarget(f"{task} ended before it was killed") from None
+        self.killed_tasks.add(task)
+        serial, attempt = task.split(".")
+        retry = f"{serial}.{int(attempt) + 1}"
+
+        def relaunched() -> bool:
+            records = read_records(self.workload.run_dir / "batch.jsonl")
+            ended = any(
+                r.get("task") == task and r.get("state") in _TERMINAL
+                for r in records
+                if r.get("event") == "update"
+            )
+            return ended and any(
+                r.get("event") == "launch" and r.get("task") == retry for r in records
+            )
+
+        return f"{task} (pid {pid})", relaunched
+
+    def _node_replace(self, pick: int) -> tuple[str, Check]:
+        nodes = self.system.worker_nodes()
+        if not nodes:
+            raise NoTarget("no worker node")
+        node = nodes[pick % len(nodes)]
+        self.removed_agents.add(agent_id_of(node.node_id))
+        self.system.remove_node(node)
+        added = self.system.add_node()
+        agent = agent_id_of(added.node_id)
+
+        def registered() -> bool:
+            state = self.state()
+            return state is not None and _reachable(state, agent)
+
+        return f"node {node.node_id[:12]} -> {added.node_id[:12]}", registered
+
+    # -------------------------------------------------------------- checks
+
+    def state(self) -> dict[str, Any] | None:
+        """The leader's state, if exactly one master leads and answers."""
+        leaders = self.system.leaders()
+        if len(leaders) != 1:
+            return None
+        try:
+            found: dict[str, Any] = ray_calls.ask(leaders[0], "state_summary", timeout=15)
+            return found
+        except Exception:
+            return None
+
+    def serving(self, which: Callable[[Any], bool] = lambda master: True) -> bool:
+        """One leader (`which` one), serving, with every live agent
+        registered and every framework of the workload subscribed."""
+        leaders = self.system.leaders()
+        if len(leaders) != 1 or not which(leaders[0]):
+            return False
+        state = self.state()
+        if state is None:
+            return False
+        agents = self.system.agents()
+        if not all(_reachable(state, agent) for agent in agents):
+            return False
+        connected = {f["name"] for f in state["frameworks"] if f["connected"]}
+        return {BATCH, GANG, "services", "jobs"} <= connected
+
+    def running_batch_tasks(self) -> list[tuple[str, int]]:
+        """Batch tasks running now with their process group's pid."""
+        records = read_records(self.workload.run_dir / "batch.jsonl")
+        states: dict[str, str] = {}
+        for record in records:
+            if record.get("event") == "update" and record.get("reason") != "REASON_RECONCILIATION":
+                states[str(record["task"])] = str(record["state"])
+        pids = {s.task_id: s.pid for s in read_starts(self.workload.starts)}
+        found = []
+        for task, state in sorted(states.items()):
+            if state == "TASK_RUNNING" and task in pids and task not in self.killed_tasks:
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pids[task], 0)
+                    found.append((task, pids[task]))
+        return found
+
+
+def _reachable(state: dict[str, Any], agent: str) -> bool:
+    return any(a["id"] == agent and a["reachable"] for a in state["agents"])

@@ -1,0 +1,289 @@
+"""What the chaos harness runs its workload on, and stops whatever happens:
+a ZooKeeper server (Debian's package, run directly), a Ray cluster of
+several nodes on this machine (`ray.cluster_utils.Cluster`), a long-running
+pyactors cluster on it (`pyactors.up`: three masters on that ZooKeeper and a
+supervisor starting an agent per Ray node), and the lookups the faults need
+(actors' pids, the leader, the agents)."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+import ray
+import ray._private.state as ray_state
+from ray.cluster_utils import Cluster as RayCluster
+
+import pyactors
+from pyactors.master.actor import MasterActor
+from pyactors.master.http_host import HttpOptions
+from pyactors.master.state import MasterConfig
+from pyactors.runtime import ray_calls
+from pyactors.runtime.cluster import Cluster
+from pyactors.runtime.supervisor import agent_actor_name, down, master_name
+
+ZK_JAR = Path("/usr/share/java/zookeeper.jar")
+ZK_MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
+# Small heap and a quick JIT: the machine's few cores run everything else too.
+JVM_OPTIONS = ["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
+MASTERS = 3
+# Each session's timeout: how long a stopped leader keeps its leadership.
+SESSION_TIMEOUT = 8.0
+ALLOCATION_INTERVAL = 0.2
+FRAMEWORK_HEARTBEAT = 0.5
+NODE_CPUS = 2
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> None:
+    # The JVM goes with the harness, even when the harness is SIGKILLed.
+    PR_SET_PDEATHSIG = 1
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class ZooKeeper:
+    """A standalone server on a free port with its data under `home`;
+    `restart` keeps the port and the data (sessions survive it if their
+    clients reconnect within their timeout)."""
+
+    def __init__(self, home: Path) -> None:
+        if not ZK_JAR.is_file():
+            raise RuntimeError(f"ZooKeeper is not installed ({ZK_JAR}): apt-get install zookeeper")
+        self.home = home
+        self.port = _free_port()
+        self.hosts = f"127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+        (home / "data").mkdir(parents=True, exist_ok=True)
+        (home / "zoo.cfg").write_text(
+            f"tickTime=200\ndataDir={home / 'data'}\nclientPort={self.port}\n"
+            "clientPortAddress=127.0.0.1\nminSessionTimeout=1000\nmaxSessionTimeout=30000\n"
+            "admin.enableServer=false\n4lw.commands.whitelist=ruok\n"
+        )
+
+    def start(self, timeout: float = 120.0) -> None:
+        java = shutil.which("java")
+        if java is None:
+            raise RuntimeError("the zookeeper package is installed but `java` is not on PATH")
+        with (self.home / "server.log").open("ab") as log:
+            self._process = subprocess.Popen(
+                [java, *JVM_OPTIONS, "-cp", str(ZK_JAR), ZK_MAIN, str(self.home / "zoo.cfg")],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent,
+            )
+        deadline = time.monotonic() + timeout
+        while not self._answers_ruok():
+            if self._process.poll() is not None:
+                raise RuntimeError(f"ZooKeeper exited at start; see {self.home / 'server.log'}")
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"ZooKeeper did not answer within {timeout} s")
+            time.sleep(0.1)
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def _answers_ruok(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b"ruok")
+                return s.recv(4) == b"imok"
+        except OSError:
+            return False
+
+
+def master_config() -> MasterConfig:
+    # A removed node's agent is found by the supervisor at once; silence
+    # alone must not take a live agent on a busy machine.
+    return MasterConfig(agent_timeout=30.0, agent_reregister_timeout=30.0)
+
+
+class System:
+    """Everything the harness started, stopped by `close` in reverse order
+    whatever state it is in."""
+
+    def __init__(self, run_dir: Path) -> None:
+        self.run_dir = run_dir
+        self.work_dir = run_dir / "work"
+        self.zookeeper: ZooKeeper | None = None
+        self.ray: RayCluster | None = None
+        self.cluster: Cluster | None = None
+        self.zk_url = ""
+        self.stopped: set[int] = set()
+
+    def start(self, worker_nodes: int = 2) -> Cluster:
+        self.zookeeper = ZooKeeper(self.run_dir / "zookeeper")
+        self.zookeeper.start()
+        self.zk_url = f"zk://{self.zookeeper.hosts}/pyactors-chaos"
+        self.ray = RayCluster(
+            initialize_head=True,
+            head_node_args={
+                "num_cpus": NODE_CPUS,
+                "include_dashboard": False,
+                "_system_config": ray_calls.SYSTEM_CONFIG,
+            },
+        )
+        for _ in range(worker_nodes):
+            self.ray.add_node(wait=False, num_cpus=NODE_CPUS)
+        self.ray.wait_for_nodes(timeout=300)
+        ray_calls.ensure_started(address=self.ray.address)
+        self.cluster = pyactors.up(
+            address=self.ray.address,
+            authenticate=False,
+            masters=MASTERS,
+            zk=self.zk_url,
+            zk_session_timeout=SESSION_TIMEOUT,
+            work_dir=str(self.work_dir),
+            allocation_interval=ALLOCATION_INTERVAL,
+            config=master_config(),
+            status_retry_interval=1.0,
+            framework_heartbeat_interval=FRAMEWORK_HEARTBEAT,
+            agent_heartbeat_interval=0.5,
+        )
+        return self.cluster
+
+    # ----------------------------------------------------------- lookups
+
+    def worker_nodes(self) -> list[Any]:
+        return list(self.ray.worker_nodes) if self.ray is not None else []
+
+    def add_node(self) -> Any:
+        assert self.ray is not None
+        node = self.ray.add_node(wait=False, num_cpus=NODE_CPUS)
+        self.ray.wait_for_nodes(timeout=300)
+        return node
+
+    def remove_node(self, node: Any) -> None:
+        assert self.ray is not None
+        self.ray.remove_node(node)
+
+    def restart_dead_masters(self) -> list[str]:
+        """Start again, on the head node, each master whose actor died (as
+        an operator's process supervisor would): three masters must stay
+        three. Returns the names started."""
+        started = []
+        for index in range(MASTERS):
+            name = master_name(index)
+            try:
+                handle = ray_calls.named(name)
+            except ray_calls.NoSuchActorError:
+                handle = None
+            if handle is not None and actor_pid(handle) is not None:
+                continue
+            handle = ray_calls.spawn(
+                MasterActor,
+                master_config(),
+                ALLOCATION_INTERVAL,
+                FRAMEWORK_HEARTBEAT,
+                self.zk_url,
+                name,
+                SESSION_TIMEOUT,
+                http_host="127.0.0.1",
+                http_port=0,
+                http_options=HttpOptions(None, None, (), False),
+                name=name,
+                node_id=ray_calls.current_node_id(),
+                detached=True,
+            )
+            ray_calls.ask(handle, "start", timeout=120)
+            started.append(name)
+        return started
+
+    def masters(self) -> list[Any]:
+        found = []
+        for index in range(MASTERS):
+            with contextlib.suppress(ray_calls.NoSuchActorError):
+                found.append(ray_calls.named(master_name(index)))
+        return found
+
+    def leaders(self) -> list[Any]:
+        """The live masters that say they lead."""
+        found = []
+        for master in self.masters():
+            with contextlib.suppress(Exception):
+                if ray_calls.ask(master, "status", timeout=5)["leading"]:
+                    found.append(master)
+        return found
+
+    def agents(self) -> dict[str, Any]:
+        """The agents' actors alive now, by agent id."""
+        prefix = agent_actor_name("")
+        found = {}
+        for name in ray_calls.named_actors(prefix):
+            with contextlib.suppress(ray_calls.NoSuchActorError):
+                found[name[len(prefix) :]] = ray_calls.named(name)
+        return found
+
+    # ----------------------------------------------------------- stopping
+
+    def close(self) -> None:
+        """Stop everything: the pyactors cluster (its tasks and HAProxy with
+        it), then whatever of theirs outlived it, Ray, ZooKeeper. Each step
+        runs even when an earlier one failed."""
+        for pid in list(self.stopped):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
+        if self.cluster is not None:
+            with contextlib.suppress(Exception):
+                self.cluster.shutdown()
+        if self.ray is not None:
+            with contextlib.suppress(Exception):
+                down(self.ray.address)
+        kill_processes_under(self.run_dir)
+        with contextlib.suppress(Exception):
+            ray.shutdown()
+        if self.ray is not None:
+            with contextlib.suppress(Exception):
+                self.ray.shutdown()
+        if self.zookeeper is not None:
+            self.zookeeper.stop()
+        kill_processes_under(self.run_dir)
+
+
+def actor_pid(handle: Any) -> int | None:
+    """The pid of an actor's worker process while the actor is alive."""
+    info = ray_state.actors(actor_id=handle._actor_id.hex())
+    if not info or info.get("State") != "ALIVE" or not info.get("Pid"):
+        return None
+    return int(info["Pid"])
+
+
+def actor_id(handle: Any) -> str:
+    return str(handle._actor_id.hex())
+
+
+def kill_processes_under(root: Path) -> None:
+    """SIGKILL every process working in a directory under `root`: task
+    processes a removed node's agent could not reap, and HAProxy."""
+    prefix = str(root) + os.sep
+    for process in psutil.process_iter(["cwd"]):
+        with contextlib.suppress(psutil.Error):
+            if (process.info["cwd"] or "").startswith(prefix) and process.pid != os.getpid():
+                process.kill()

@@ -1,0 +1,197 @@
+"""The invariants a chaos run must keep, checked over the ledger: pure
+functions of what the workload recorded and what the harness did.
+
+- lost: a launched batch task that never reached a terminal state (nor is
+  running at the end), or one the master answered it does not know
+  (reconciliation: TASK_LOST, TASK_UNKNOWN, TASK_GONE) without a fault
+  that explains it;
+- failed unexpectedly: a batch task that ended other than TASK_FINISHED
+  without a fault that explains it (its process killed by the harness:
+  TASK_FAILED or TASK_KILLED; its Ray node removed: TASK_UNREACHABLE,
+  TASK_LOST or TASK_GONE). Those expected ones are counted apart;
+- run twice: a task id whose command started in two processes, or a job's
+  scheduled time run twice;
+- duplicate update: an update (its uuid) delivered twice to one
+  incarnation of the framework, or a second terminal update of a task;
+- a job skipped: a scheduled time in the run's window with no run;
+- every fault recovered (`recovery`), the service healthy behind HAProxy
+  at the end, every gang submitted done.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyactors.core.tasks import TaskState
+from pyactors.tools.chaos.ledger import JobRun, Start
+
+RECONCILIATION = "REASON_RECONCILIATION"
+_TERMINAL = frozenset(s.value for s in TaskState if s.is_terminal)
+_UNREACHABLE = TaskState.TASK_UNREACHABLE.value
+_FORGOTTEN = frozenset({"TASK_LOST", "TASK_UNKNOWN", "TASK_GONE"})
+_KILLED = frozenset({"TASK_FAILED", "TASK_KILLED"})
+_NODE_GONE = frozenset({_UNREACHABLE, "TASK_LOST", "TASK_GONE"})
+
+
+@dataclass
+class BatchFigures:
+    launched: int = 0
+    finished: int = 0
+    lost: list[str] = field(default_factory=list)
+    failed_unexpectedly: list[str] = field(default_factory=list)
+    killed_by_faults: list[str] = field(default_factory=list)
+    unreachable_by_faults: list[str] = field(default_factory=list)
+    duplicate_updates: list[str] = field(default_factory=list)
+    redelivered_after_failover: int = 0
+
+
+def batch_figures(
+    records: Iterable[Mapping[str, Any]],
+    killed_tasks: set[str],
+    removed_agents: set[str],
+) -> BatchFigures:
+    """Each launched batch task's fate, from the framework's records."""
+    figures = BatchFigures()
+    agent_of: dict[str, str] = {}
+    reliable: dict[str, list[str]] = defaultdict(list)
+    answered: dict[str, str] = {}
+    seen: dict[str, int] = {}
+    for record in records:
+        event = record.get("event")
+        if event == "launch":
+            agent_of[str(record["task"])] = str(record["agent"])
+            continue
+        if event != "update":
+            continue
+        task, state = str(record["task"]), str(record["state"])
+        if record.get("reason") == RECONCILIATION or record.get("uuid") is None:
+            answered[task] = state
+            continue
+        uuid, incarnation = str(record["uuid"]), int(record.get("incarnation", 0))
+        if uuid in seen:
+            if seen[uuid] == incarnation:
+                figures.duplicate_updates.append(f"{task} {state} uuid {uuid}")
+            else:
+                # Resent to a new incarnation: at least once is Mesos's rule
+                # when the old one may have died before acknowledging.
+                figures.redelivered_after_failover += 1
+            continue
+        seen[uuid] = incarnation
+        if state in _TERMINAL and any(s in _TERMINAL for s in reliable[task]):
+            figures.duplicate_updates.append(f"{task} second terminal update {state}")
+            continue
+        reliable[task].append(state)
+    figures.launched = len(agent_of)
+    for task, agent in sorted(agent_of.items()):
+        states = reliable.get(task, [])
+        ended = next((s for s in states if s in _TERMINAL), None)
+        last = ended or (states[-1] if states else answered.get(task))
+        answer = answered.get(task)
+        if ended == "TASK_FINISHED":
+            figures.finished += 1
+        elif task in killed_tasks and last in _KILLED:
+            figures.killed_by_faults.append(task)
+        elif agent in removed_agents and (last in _NODE_GONE or answer in _FORGOTTEN):
+            figures.unreachable_by_faults.append(task)
+        elif ended is not None:
+            figures.failed_unexpectedly.append(f"{task} {ended}")
+        elif answer in _FORGOTTEN:
+            figures.lost.append(f"{task} (the master answered {answer})")
+        elif last == _UNREACHABLE:
+            figures.lost.append(f"{task} (unreachable on {agent}, never back)")
+        else:
+            figures.lost.append(f"{task} (last {last or 'no update'})")
+    return figures
+
+
+def run_twice(starts: Iterable[Start]) -> list[str]:
+    """Task ids whose command started in more than one process."""
+    pids: dict[str, set[int]] = defaultdict(set)
+    for start in starts:
+        pids[start.task_id].add(start.pid)
+    return sorted(f"{task} (pids {sorted(p)})" for task, p in pids.items() if len(p) > 1)
+
+
+@dataclass
+class JobFigures:
+    runs: int = 0
+    skipped: list[float] = field(default_factory=list)
+    doubled: list[float] = field(default_factory=list)
+    unplaced: list[str] = field(default_factory=list)
+
+
+def job_figures(
+    runs: Iterable[JobRun],
+    job: str,
+    scheduled_of: Mapping[str, float],
+    expected: Iterable[float],
+) -> JobFigures:
+    """A repeating job's runs against its schedule: `expected` are the
+    scheduled times that must each run exactly once; a run's scheduled time
+    is what its command was told, else what the framework's history says
+    for its run id (`scheduled_of`); a run with neither is `unplaced`."""
+    figures = JobFigures()
+    processes: dict[float, set[tuple[str, int]]] = defaultdict(set)
+    for run in runs:
+        if run.job != job:
+            continue
+        figures.runs += 1
+        scheduled = run.scheduled if run.scheduled is not None else scheduled_of.get(run.run_id)
+        if scheduled is None:
+            figures.unplaced.append(run.run_id)
+            continue
+        processes[round(scheduled, 3)].add((run.run_id, run.pid))
+    figures.doubled = sorted(t for t, p in processes.items() if len(p) > 1)
+    figures.skipped = sorted(t for t in (round(e, 3) for e in expected) if t not in processes)
+    return figures
+
+
+def schedule_times(start: float, period: float, until: float) -> list[float]:
+    """The scheduled times of a job repeating every `period` s from `start`,
+    up to `until` inclusive."""
+    if period <= 0 or until < start:
+        return []
+    return [start + k * period for k in range(int((until - start) // period) + 1)]
+
+
+def percentiles(values: Iterable[float]) -> dict[str, float | int | None]:
+    """Count, p50, p99 and max (nearest rank) of recovery times in seconds."""
+    ordered = sorted(values)
+    if not ordered:
+        return {"count": 0, "p50": None, "p99": None, "max": None}
+
+    def rank(q: float) -> float:
+        return round(ordered[max(0, math.ceil(q * len(ordered)) - 1)], 3)
+
+    return {"count": len(ordered), "p50": rank(0.5), "p99": rank(0.99), "max": ordered[-1]}
+
+
+# The invariants, as the JSON names them, and what holds when they do.
+INVARIANTS = (
+    "tasks_lost",
+    "tasks_failed_unexpectedly",
+    "tasks_run_twice",
+    "duplicate_updates",
+    "jobs_skipped",
+    "jobs_doubled",
+    "services_restored",
+    "gangs_unfinished",
+    "faults_unrecovered",
+)
+
+
+def broken(figures: Mapping[str, Any]) -> list[str]:
+    """The invariants the figures break, each named with its value."""
+    found = []
+    for name in INVARIANTS:
+        value = figures.get(name)
+        if name == "services_restored":
+            if value is not True:
+                found.append(f"services_restored is {value}")
+        elif value:
+            found.append(f"{name} = {value}")
+    return found
