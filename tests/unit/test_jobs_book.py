@@ -60,25 +60,52 @@ def test_a_scheduled_run_is_due_at_its_time_and_recorded() -> None:
     assert book.describe("tick")["nextRun"] == T0 + 10
 
 
-def test_missed_runs_within_epsilon_run_once_and_older_ones_are_skipped() -> None:
+def scheduled_times(book: JobBook, name: str) -> list[float]:
+    return [run["scheduled"] for run in book.history(name) if run["trigger"] == "schedule"]
+
+
+def test_every_missed_occurrence_runs_or_is_recorded_skipped() -> None:
     book = book_with(every(10, epsilon="PT30S"))
-    book.tick(T0 + 25)  # T0, T0+10, T0+20 missed: one run, for the latest
+    book.tick(T0 + 25)  # T0, T0+10, T0+20 missed, all within epsilon
     [run] = book.waiting()
-    assert run.scheduled == T0 + 20 and run.deadline == T0 + 50
+    assert run.scheduled == T0 and run.deadline == T0 + 30
+    # FORBID (Chronos's default): the later two would overlap the first.
+    assert states(book, "tick") == ["QUEUED", "SKIPPED", "SKIPPED"]
+    assert all("FORBID" in r["message"] for r in book.history("tick")[1:])
     launch_all(book, T0 + 25)
-    book.tick(T0 + 95)  # T0+90 is 5 s late: runs; but the first is still active
-    assert states(book, "tick") == ["STARTING", "SKIPPED"]  # FORBID by default
+    book.tick(T0 + 95)  # T0+30..T0+60 more than 30 s late; the rest overlap
+    assert scheduled_times(book, "tick") == [T0 + 10 * k for k in range(10)]
+    messages = [r["message"] for r in book.history("tick")[3:]]
+    assert all("missed by" in m for m in messages[:4]), messages
+    assert all("FORBID" in m for m in messages[4:]), messages
     late = book_with(every(10, epsilon="PT30S", concurrencyPolicy="ALLOW"))
-    late.tick(T0 + 45)  # T0+40 is 5 s late: runs
+    late.tick(T0 + 45)  # T0, T0+10 too late; T0+20..T0+40 run
+    assert states(late, "tick") == ["SKIPPED", "SKIPPED", "QUEUED", "QUEUED", "QUEUED"]
     launch_all(late, T0 + 46)
-    late.tick(T0 + 200)  # T0+200 is due now, waits for resources in vain
-    late.tick(T0 + 290.5)  # T0+290 is due; T0+200 is past its deadline
-    assert states(late, "tick") == ["STARTING", "SKIPPED", "QUEUED"]
+    late.tick(T0 + 200)  # T0+50..T0+160 too late, T0+170..T0+200 due
+    late.tick(T0 + 230.5)  # T0+200 is past its deadline, never launched
+    history = late.history("tick")
+    assert scheduled_times(late, "tick") == [T0 + 10 * k for k in range(24)]
+    assert [r["state"] for r in history[17:21]] == ["SKIPPED"] * 4
+    assert "deadline" in history[20]["message"]
+    assert late.describe("tick")["nextRun"] == T0 + 240
     slow = book_with(every(100, epsilon="PT30S"))
     slow.tick(T0 + 40)  # T0 is 40 s late
     [skipped] = slow.history("tick")
     assert skipped["state"] == "SKIPPED" and "missed by 40.0 s" in skipped["message"]
     assert slow.describe("tick")["nextRun"] == T0 + 100
+
+
+def test_a_long_outage_is_recorded_without_a_run_per_occurrence() -> None:
+    book = book_with(every(1, epsilon="PT5S"))
+    book.tick(T0 + 5000)  # 5,001 occurrences, the last one 0 s late
+    history = book.history("tick")
+    assert len(history) == 100  # the history limit
+    gap = history[-2]
+    assert (gap["state"], gap["scheduled"]) == ("SKIPPED", T0 + 100)
+    assert gap["message"] == f"missed, with every occurrence after it up to {T0 + 5000}"
+    assert [run.scheduled for run in book.waiting()] == [T0 + 5000]
+    assert book.describe("tick")["nextRun"] == T0 + 5001
 
 
 def test_a_job_added_just_after_its_start_still_runs() -> None:
@@ -215,24 +242,33 @@ def test_disabled_jobs_do_not_run_by_schedule_but_can_be_run() -> None:
     assert states(book, "tick") == ["QUEUED"]
 
 
-def test_restore_keeps_definitions_and_history_and_retries_lost_launches() -> None:
+def restarted(book: JobBook) -> JobBook:
+    """The book a new framework instance restores from what `book` stored."""
+    records = [book.record(name) for name in book.names()]
+    ledgers = {name: list(book.ledger(name).values()) for name in book.names()}
+    return JobBook.restore([r for r in records if r is not None], ledgers)
+
+
+def test_restore_keeps_definitions_history_and_the_runs_in_flight() -> None:
     book = book_with(
-        every(10, retries=1), {"name": "child", "command": "true", "parents": ["tick"]}
+        every(10, retries=0), {"name": "child", "command": "true", "parents": ["tick"]}
     )
     book.tick(T0)
     [first] = launch_all(book, T0)
     finish(book, first, T0 + 1)
     book.tick(T0 + 10)
-    launch_all(book, T0 + 10)
-    records = [book.record(name) for name in book.names()]
-    restored = JobBook.restore([r for r in records if r is not None], T0 + 12)
+    [second] = [book.launched(r, T0 + 10, "agent-1") for r in book.waiting() if r.job == "tick"]
+    restored = restarted(book)
     assert restored.names() == ["child", "tick"]
-    assert states(restored, "tick") == ["SUCCESS", "QUEUED"]
-    assert "restarted" in restored.history("tick")[1]["message"]
+    assert states(restored, "tick") == ["SUCCESS", "STARTING"]
     assert states(restored, "child") == ["QUEUED"]
     assert restored.describe("tick")["nextRun"] == T0 + 20
-    # Both were launched by the previous framework: their second attempts.
-    assert sorted(launch_all(restored, T0 + 13)) == ["child-1.2", "tick-2.2"]
+    # Nothing is launched again: the master says what became of it.
+    assert restored.in_flight() == {second: "agent-1"} and restored.waiting()[0].job == "child"
+    finish(restored, second, T0 + 12)
+    assert states(restored, "tick") == ["SUCCESS", "SUCCESS"]
+    # One child run per parent success (FORBID: recorded skipped, the first waits).
+    assert states(restored, "child") == ["QUEUED", "SKIPPED"]
 
 
 def test_history_is_bounded() -> None:

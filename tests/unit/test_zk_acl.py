@@ -215,10 +215,16 @@ def test_the_jobs_and_services_stores_carry_the_acl(url: str, stranger: KazooCli
     jobs = ZooKeeperJobStore(url, 10.0)
     services = ZooKeeperStore(url)
     try:
-        jobs.save("nightly", {"name": "nightly"})
+        jobs.claim()
+        jobs.commit("framework-1", {"nightly": ({"name": "nightly"}, {"1": {"id": "nightly-1"}})})
         services.save({"apps": []})
-        assert jobs.load() == [{"name": "nightly"}]
-        for znode in (f"{root}{JOBS}", f"{root}{JOBS}/nightly", services.path):
+        assert jobs.load().records == [{"name": "nightly"}]
+        for znode in (
+            f"{root}{JOBS}",
+            f"{root}{JOBS}/nightly",
+            f"{root}{JOBS}/nightly/1",
+            services.path,
+        ):
             acl, _ = jobs.client.get_acls(znode)
             assert acl == [make_digest_acl(USER, SECRET, all=True)], znode
             refused(lambda z=znode: stranger.set(z, b"{}"), lambda z=znode: stranger.get(z))

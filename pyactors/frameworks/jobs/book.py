@@ -4,23 +4,29 @@ history, with time as an argument (`now`, epoch seconds). No Ray here;
 
 A run is due when its job's schedule says so (`tick`), when the user asks
 (`run_now`), or when every parent of a dependent job has succeeded since
-its last run. Occurrences missed (the framework was down, the machine
-busy) still run when at most the job's tolerance (`epsilon`, or
-`startingDeadlineSeconds`) late; several missed at once run once, for the
-latest; one missed by more is recorded SKIPPED. A scheduled run that gets
-no resources before that deadline is SKIPPED too. A failed run is retried
-(`retries` times) and then is FAILED. While a run is active, another due
-run follows the job's concurrency policy: ALLOW runs both, FORBID records
-the new one SKIPPED, REPLACE kills the active one (KILLED) for the new.
+its last run. Every occurrence of a schedule gets one run, recorded: one
+missed (the framework was down, the machine busy) still runs when at most
+the job's tolerance (`epsilon`, or `startingDeadlineSeconds`) late, and is
+recorded SKIPPED when later; a scheduled run that gets no resources before
+that deadline is SKIPPED too. A failed run is retried (`retries` times) and
+then is FAILED. While a run is active, another due run follows the job's
+concurrency policy: ALLOW runs both, FORBID records the new one SKIPPED,
+REPLACE kills the active one (KILLED) for the new.
 
 Run states: QUEUED (waiting for an offer), STARTING (launched), RUNNING,
 then SUCCESS, FAILED, SKIPPED or KILLED. Each job keeps its last
 `history_limit` runs.
+
+The runs are the jobs' ledger, keyed by (job, scheduled time): a job runs
+at most once for a scheduled time. A restored book keeps the runs its
+predecessor launched in flight (`in_flight`): the scheduler reconciles
+them, and an attempt the master never saw (`NEVER_LAUNCHED` answers) is
+launched again as the same run, not counted against its retries.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -33,10 +39,27 @@ QUEUED, STARTING, RUNNING = "QUEUED", "STARTING", "RUNNING"
 SUCCESS, FAILED, SKIPPED, KILLED = "SUCCESS", "FAILED", "SKIPPED", "KILLED"
 ACTIVE = (QUEUED, STARTING, RUNNING)
 
+# A reconciliation answering these for a launched attempt: the master never
+# saw its task (the launch was lost with the framework that sent it, or the
+# framework wrote the launch down and died before sending it).
+NEVER_LAUNCHED = (TaskState.TASK_UNKNOWN, TaskState.TASK_GONE, TaskState.TASK_DROPPED)
+
+# At most how many missed occurrences of one job a tick records one by one
+# (and not more than its history keeps); the rest of a longer outage is
+# recorded as one SKIPPED run naming the span.
+CATCH_UP_LIMIT = 1000
+
+
+def ledger_key(scheduled: float) -> str:
+    """A run's key in its job's ledger: its scheduled time in whole milliseconds."""
+    return str(round(scheduled * 1000))
+
 
 @dataclass
 class Run:
-    """One run of a job; `attempts` counts its launches (1 + retries at most)."""
+    """One run of a job; `attempts` counts its launches: 1 + retries at most,
+    plus `relaunches`, the attempts the master never saw. `agent_id` is
+    where its latest attempt was launched."""
 
     id: str
     job: str
@@ -49,6 +72,12 @@ class Run:
     started: float | None = None
     finished: float | None = None
     message: str = ""
+    agent_id: str | None = None
+    relaunches: int = 0
+
+    @property
+    def key(self) -> str:
+        return ledger_key(self.scheduled)
 
     @property
     def active(self) -> bool:
@@ -168,8 +197,8 @@ class JobBook:
         return job.runs[-1], kills
 
     def tick(self, now: float) -> list[str]:
-        """Start the runs due by `now`, skip those too late; returns the task
-        ids to kill."""
+        """Start the runs due by `now` and record SKIPPED those too late, one
+        run per occurrence; returns the task ids to kill."""
         kills: list[str] = []
         for job in self.jobs.values():
             for run in job.runs:
@@ -181,44 +210,95 @@ class JobBook:
                 continue
             # Parsed only when due: most ticks find nothing due.
             timetable = job.timetable
-            latest = None if timetable is None else timetable.last_at_or_before(now)
-            if timetable is None or latest is None:
+            if timetable is None:
                 continue
-            job.next_due = timetable.next_after(latest)
-            self._changed.add(job.definition.name)
-            tolerance = job.definition.tolerance
+            due, gap = self._due(job, timetable, now)
             if job.definition.disabled:
                 continue
-            if now - latest > tolerance:
-                run = self._new_run(job, "schedule", latest, None)
-                missed = f"missed by {now - latest:.1f} s ({tolerance:g} s allowed)"
+            for scheduled in due:
+                kills += self._scheduled(job, scheduled, now)
+            if gap is not None:
+                first, latest = gap
+                run = self._new_run(job, "schedule", first, None)
+                missed = f"missed, with every occurrence after it up to {latest}"
                 self._end(run, SKIPPED, now, missed)
-            else:
-                kills += self._occur(job, "schedule", latest, latest + tolerance, now)
+                kills += self._scheduled(job, latest, now)
         return kills
+
+    def _due(
+        self, job: Job, timetable: Schedule, now: float
+    ) -> tuple[list[float], tuple[float, float] | None]:
+        """The occurrences from the job's next due one up to `now`, oldest
+        first, and the job's next due one moves past `now`. Past a
+        history's worth of them, the rest is a gap (its first occurrence and
+        the latest), recorded as one run."""
+        due: list[float] = []
+        scheduled = job.next_due
+        limit = min(CATCH_UP_LIMIT, self.history_limit)
+        while scheduled is not None and scheduled <= now and len(due) < limit:
+            due.append(scheduled)
+            scheduled = timetable.next_after(scheduled)
+        gap = None
+        if scheduled is not None and scheduled <= now:
+            latest = timetable.last_at_or_before(now)
+            if latest is not None and latest > scheduled:
+                gap = (scheduled, latest)
+                scheduled = timetable.next_after(latest)
+        job.next_due = scheduled
+        self._changed.add(job.definition.name)
+        return due, gap
+
+    def _scheduled(self, job: Job, scheduled: float, now: float) -> list[str]:
+        """The run of one occurrence: at most one per scheduled time, ever."""
+        key = ledger_key(scheduled)
+        if any(run.key == key and run.trigger == "schedule" for run in job.runs):
+            return []
+        tolerance = job.definition.tolerance
+        if now - scheduled > tolerance:
+            run = self._new_run(job, "schedule", scheduled, None)
+            missed = f"missed by {now - scheduled:.1f} s ({tolerance:g} s allowed)"
+            self._end(run, SKIPPED, now, missed)
+            return []
+        return self._occur(job, "schedule", scheduled, scheduled + tolerance, now)
 
     def waiting(self) -> list[Run]:
         """Runs waiting for resources, the earliest scheduled first."""
         queued = [run for job in self.jobs.values() for run in job.runs if run.state == QUEUED]
         return sorted(queued, key=lambda run: (run.scheduled, run.id))
 
-    def launched(self, run: Run, now: float) -> str:
-        """The run is being launched; returns its new task id."""
+    def launched(self, run: Run, now: float, agent_id: str | None = None) -> str:
+        """The run is being launched (on `agent_id`'s offer); returns its new
+        task id."""
         run.attempts += 1
         run.task_id = f"{run.id}.{run.attempts}"
-        run.state = STARTING
+        run.state, run.agent_id = STARTING, agent_id
         self._by_task[run.task_id] = run
         self._changed.add(run.job)
         return run.task_id
 
-    def task_update(self, task_id: str, state: TaskState, message: str, now: float) -> list[str]:
+    def task_update(
+        self,
+        task_id: str,
+        state: TaskState,
+        message: str,
+        now: float,
+        reconciliation: bool = False,
+    ) -> list[str]:
         """A status update of a run's task, received at `now` (agents stamp
         updates with their own monotonic clocks); returns the task ids to
-        kill (a success can start dependent runs that replace others)."""
+        kill (a success can start dependent runs that replace others). A
+        `reconciliation` answer of NEVER_LAUNCHED puts the run back in the
+        queue, not counted as a retry."""
         run = self._by_task.get(task_id)
         if run is None or not run.active or run.task_id != task_id:
             return []
         self._changed.add(run.job)
+        if reconciliation and state in NEVER_LAUNCHED:
+            del self._by_task[task_id]
+            run.relaunches += 1
+            run.state, run.deadline = QUEUED, None
+            run.message = f"launching again: the master never saw {task_id} ({state.value})"
+            return []
         if state is TaskState.TASK_RUNNING:
             run.state = RUNNING
             run.started = run.started or now
@@ -231,11 +311,16 @@ class JobBook:
             return self._parent_succeeded(run.job, now)
         job = self.jobs[run.job]
         reason = f"{state.value}: {message}" if message else state.value
-        if run.attempts <= job.definition.retries:
+        if run.attempts - run.relaunches <= job.definition.retries:
             run.state, run.deadline, run.message = QUEUED, None, f"retrying after {reason}"
         else:
             self._end(run, FAILED, now, reason)
         return []
+
+    def in_flight(self) -> dict[str, str | None]:
+        """The launched attempts whose outcome is not known: task id -> the
+        agent it was launched on (what to reconcile)."""
+        return {task_id: run.agent_id for task_id, run in sorted(self._by_task.items())}
 
     def active_task_ids(self) -> list[str]:
         return sorted(self._by_task)
@@ -272,6 +357,12 @@ class JobBook:
 
     def _new_run(self, job: Job, trigger: str, scheduled: float, deadline: float | None) -> Run:
         name = job.definition.name
+        taken = {run.key for run in job.runs}
+        # Manual and dependent runs are "scheduled" when asked: one in the
+        # same millisecond as another run takes the next free one, so the
+        # ledger's key stays the run's own.
+        while ledger_key(scheduled) in taken:
+            scheduled += 0.001
         run = Run(f"{name}-{job.next_number}", name, trigger, scheduled, deadline)
         job.next_number += 1
         job.runs.append(run)
@@ -324,8 +415,13 @@ class JobBook:
         changed, self._changed = self._changed, set()
         return changed
 
+    def changed_again(self, names: Iterable[str]) -> None:
+        """Jobs taken by `take_changed` whose changes were not stored after all."""
+        self._changed.update(names)
+
     def record(self, name: str) -> dict[str, Any] | None:
-        """What to store of a job to restore it (None: removed)."""
+        """What to store of a job to restore it, its runs aside (`ledger`);
+        None: removed."""
         job = self.jobs.get(name)
         if job is None:
             return None
@@ -335,32 +431,46 @@ class JobBook:
             "next_due": job.next_due,
             "next_number": job.next_number,
             "parents_succeeded": sorted(job.parents_succeeded),
-            "runs": [run.to_dict() for run in job.runs],
         }
+
+    def ledger(self, name: str) -> dict[str, dict[str, Any]]:
+        """The job's runs as its ledger stores them: ledger key -> run."""
+        job = self.jobs.get(name)
+        return {} if job is None else {run.key: run.to_dict() for run in job.runs}
 
     @classmethod
     def restore(
-        cls, records: Iterable[dict[str, Any]], now: float, history_limit: int = 100
+        cls,
+        records: Iterable[dict[str, Any]],
+        ledgers: Mapping[str, Iterable[dict[str, Any]]],
+        history_limit: int = 100,
     ) -> JobBook:
-        """A book from stored records, as a new framework finds it: the tasks of
-        runs launched by the previous one are gone with it, so those runs
-        count as failed attempts (retried if they may be)."""
+        """A book from stored records and each job's ledger, as a new framework
+        finds it. The runs launched before stay in flight (`in_flight`):
+        their tasks may still run, or have ended, and only the master knows."""
         book = cls(history_limit)
         for record in records:
             definition = parse_job(record["definition"])
+            # Records of version 1 held their runs.
+            stored = list(record.get("runs", ())) + list(ledgers.get(definition.name, ()))
+            runs = sorted((Run(**run) for run in stored), key=_run_number)
             book.jobs[definition.name] = Job(
                 definition,
                 record["added_at"],
                 record["next_due"],
                 record["next_number"],
                 set(record["parents_succeeded"]),
-                [Run(**run) for run in record["runs"]],
+                runs,
             )
+            if "runs" in record:
+                book._changed.add(definition.name)
         for job in book.jobs.values():
             for run in job.runs:
                 if run.state in (STARTING, RUNNING) and run.task_id is not None:
                     book._by_task[run.task_id] = run
-                    book.task_update(
-                        run.task_id, TaskState.TASK_LOST, "the jobs framework restarted", now
-                    )
         return book
+
+
+def _run_number(run: Run) -> int:
+    """The order runs were made in (a run's id is `<job>-<n>`)."""
+    return int(run.id.rpartition("-")[2])

@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from pyactors.errors import PyactorsError
-from pyactors.frameworks.jobs.scheduler import JobScheduler
+from pyactors.errors import PyactorsError, UnknownFrameworkError
+from pyactors.frameworks.jobs.scheduler import FAILOVER_TIMEOUT, JobScheduler
+from pyactors.frameworks.jobs.store import open_store
 from pyactors.runtime import ray_calls
+from pyactors.runtime.handles import FrameworkRef
 
 if TYPE_CHECKING:
     from pyactors.runtime.cluster import Cluster, Framework
@@ -22,19 +24,55 @@ class Jobs:
         self.framework = framework
 
     @classmethod
-    def start(cls, cluster: Cluster) -> Jobs:
+    def start(
+        cls, cluster: Cluster, history_limit: int = 100, previous: Jobs | None = None
+    ) -> Jobs:
         """The jobs framework of `cluster` (see `Cluster.jobs()`): on a
         long-running cluster the one it runs, whichever process started it;
         else one started now, which on a long-running cluster belongs to the
-        cluster. With ZooKeeper, its jobs and their history are kept there."""
-        framework = cluster.builtin_framework("jobs") or cluster.run_framework(
-            JobScheduler,
-            cluster.location.zk,
-            cluster.location.session_timeout,
-            name="jobs",
-            actor_name="jobs",
-        )
+        cluster. `previous`, the client an earlier start returned, is
+        returned again while its framework's actor answers; if the actor
+        died, a new one takes the framework over (its running runs with it).
+        Its jobs, their runs (`history_limit` per job) and the framework id
+        are kept in ZooKeeper with `zk`, else in the cluster's work dir."""
+        running = cluster.builtin_framework("jobs")
+        if running is not None:
+            return cls(running)
+        if previous is not None:
+            framework = previous.framework
+            # Torn down (no longer in `frameworks`), or its actor died.
+            if framework in cluster.frameworks:
+                try:
+                    FrameworkRef(framework.handle).alive()
+                    return previous
+                except ray_calls.RayActorError:
+                    pass
+            cluster.disconnect(framework)
+        location = cluster.location
+        store = open_store(location.zk, cluster.work_dir, location.session_timeout)
+        try:
+            framework_id = store.load().framework_id
+        finally:
+            store.close()
+        arguments = (location.zk, location.session_timeout, cluster.work_dir, history_limit)
+        options: dict[str, Any] = {
+            "name": "jobs",
+            "actor_name": "jobs",
+            "failover_timeout": FAILOVER_TIMEOUT,
+        }
+        try:
+            framework = cluster.run_framework(
+                JobScheduler, *arguments, framework_id=framework_id, **options
+            )
+        except UnknownFrameworkError:
+            # Torn down meanwhile (its failover timeout passed): register
+            # anew; its runs in flight, gone, are launched again.
+            framework = cluster.run_framework(JobScheduler, *arguments, **options)
         return cls(framework)
+
+    @property
+    def framework_id(self) -> str:
+        return self.framework.id
 
     def add(self, definition: Mapping[str, Any] | str) -> str:
         """Add (or replace) a job from a Chronos/Metronome definition (a dict or
@@ -66,6 +104,13 @@ class Jobs:
     def jobs(self) -> list[dict[str, Any]]:
         described: list[dict[str, Any]] = self._call("jobs")
         return described
+
+    def ledger(self) -> dict[str, list[dict[str, Any]]]:
+        """Every job's runs as the framework's ledger holds them (job -> its
+        runs, oldest first; see `history`). `store.read_ledger` reads the
+        stored ledger without the framework."""
+        runs: dict[str, list[dict[str, Any]]] = self._call("ledger")
+        return runs
 
     def _call(self, method: str, *args: Any) -> Any:
         try:

@@ -5,75 +5,134 @@ runs a `JobBook` (its handle on the driver's side, `Cluster.jobs()`, is
 The scheduler's timer (`tick_interval`) starts due runs; each waiting run
 is launched as a command task on the first offer that holds its
 resources. While nothing waits the framework suppresses its offers, and
-revives them when a run falls due. With ZooKeeper, every change to a job
-is written there (`ZooKeeperJobStore`) before the callback returns, and a
-new framework starts from what is stored.
+revives them when a run falls due.
+
+Exactly once: every change is written to the store (`store.open_store`:
+ZooKeeper, else the work dir) before it has effects outside: a launch is
+in the ledger, with its task id and agent, before the accept leaves; an
+outcome is stored before its update is acknowledged (a failed write leaves
+the update unacknowledged, so it comes again). A new instance claims the
+store first (fencing the one it replaces), subscribes with the stored
+framework id (so the master hands it the running tasks) and reconciles
+the runs in flight: running ones are awaited, ended ones recorded, and
+those the master never saw are launched again as the same run.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from typing import Any
 
 from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Launch, TaskInfo
-from pyactors.core.tasks import TaskStatus
-from pyactors.frameworks.jobs.book import JobBook
+from pyactors.core.tasks import Reason, TaskStatus
+from pyactors.errors import FencedError, RegistryError
+from pyactors.frameworks.jobs.book import JobBook, Run
 from pyactors.frameworks.jobs.definitions import parse_job
-from pyactors.frameworks.jobs.store import ZooKeeperJobStore
+from pyactors.frameworks.jobs.store import JobChange, open_store
 from pyactors.scheduler.api import Driver, Scheduler
+
+log = logging.getLogger(__name__)
+
+# How long the master keeps the jobs framework's tasks for a successor after
+# its actor dies (Chronos's default too).
+FAILOVER_TIMEOUT = 7 * 24 * 3600.0
 
 
 class JobScheduler(Scheduler):
     tick_interval = 0.1
 
-    def __init__(self, zk: str | None = None, zk_session_timeout: float = 10.0) -> None:
-        self.store = None if zk is None else ZooKeeperJobStore(zk, zk_session_timeout)
-        records = [] if self.store is None else self.store.load()
-        self.book = JobBook.restore(records, time.time())
+    def __init__(
+        self,
+        zk: str | None = None,
+        zk_session_timeout: float = 10.0,
+        work_dir: str | None = None,
+        history_limit: int = 100,
+    ) -> None:
+        if zk is None and work_dir is None:
+            raise ValueError("the jobs framework needs zk or a work_dir to keep its ledger in")
+        self.store = open_store(zk, work_dir or "", zk_session_timeout)
+        stored = self.store.claim()
+        self.framework_id = self.stored_framework_id = stored.framework_id
+        self.book = JobBook.restore(stored.records, stored.ledgers, history_limit)
         self.suppressed = False
         self.driver: Driver | None = None
+        # Replaced by a newer instance: this one no longer acts.
+        self.fenced = False
 
     # ------------------------------------------------------------ callbacks
 
     def subscribed(self, driver: Driver, framework_id: str, master_info: dict[str, Any]) -> None:
         # A new master knows nothing of an earlier suppress.
         self.driver, self.suppressed = driver, False
+        self.framework_id = framework_id
+        self._store()
+        # What the previous instance (or this one, before a new leader)
+        # launched: each answer says whether it runs, ended or never was.
+        in_flight = self.book.in_flight()
+        if in_flight:
+            agents = {task: agent for task, agent in in_flight.items() if agent is not None}
+            driver.reconcile(list(in_flight), agents)
         self._settle(driver)
 
     def stopping(self) -> None:
-        if self.store is not None:
-            self.store.close()
+        self.store.close()
 
     def tick(self, driver: Driver) -> None:
+        if self.fenced:
+            return
         self._kill(driver, self.book.tick(time.time()))
         self._settle(driver)
 
     def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
+        if self.fenced:
+            driver.decline([offer.id for offer in offers])
+            return
         waiting = self.book.waiting()
         now = time.time()
+        accepts: list[tuple[OfferInfo, list[tuple[Run, TaskInfo]]]] = []
         for offer in offers:
-            left, tasks = offer.resources, []
+            left, launches = offer.resources, []
             for run in list(waiting):
                 definition = self.book.jobs[run.job].definition
                 needs = definition.resources()
                 if needs <= left:
-                    task_id = self.book.launched(run, now)
+                    task_id = self.book.launched(run, now, offer.agent_id)
                     env = {"PYACTORS_JOB_NAME": run.job, "PYACTORS_JOB_RUN_ID": run.id}
-                    tasks.append(
-                        TaskInfo(task_id, run.job, needs, command=definition.command, env=env)
-                    )
+                    task = TaskInfo(task_id, run.job, needs, command=definition.command, env=env)
+                    launches.append((run, task))
                     left = left - needs
                     waiting.remove(run)
-            if tasks:
+            accepts.append((offer, launches))
+        # Write-ahead: a launch the ledger does not hold is never sent.
+        stored = self._store()
+        for offer, launches in accepts:
+            if launches and stored:
+                tasks = [task for _, task in launches]
                 driver.accept([offer.id], [Launch(tasks)], refuse_seconds=0)
             else:
                 driver.decline([offer.id], refuse_seconds=1)
+        if not stored:
+            # Launched in this book, never sent: the master's answers put
+            # them back in the queue.
+            unsent = {task.task_id: offer.agent_id for offer, ls in accepts for _, task in ls}
+            if unsent:
+                driver.reconcile(list(unsent), unsent)
         self._settle(driver)
 
     def update(self, driver: Driver, status: TaskStatus) -> None:
-        kills = self.book.task_update(status.task_id, status.state, status.message, time.time())
+        if self.fenced:
+            return
+        reconciliation = status.reason is Reason.REASON_RECONCILIATION
+        kills = self.book.task_update(
+            status.task_id, status.state, status.message, time.time(), reconciliation
+        )
+        # The update is acknowledged when this returns: only once stored (a
+        # reconciliation answer needs no acknowledgement).
+        if not self._store() and status.uuid is not None:
+            raise RegistryError(f"the jobs framework could not store {status.task_id}'s update")
         self._kill(driver, kills)
         self._settle(driver)
 
@@ -102,14 +161,21 @@ class JobScheduler(Scheduler):
     def jobs(self) -> list[dict[str, Any]]:
         return [self.book.describe(name) for name in self.book.names()]
 
+    def ledger(self) -> dict[str, list[dict[str, Any]]]:
+        """Every job's runs, as the ledger holds them (job -> runs, oldest
+        first)."""
+        return {name: self.book.history(name) for name in self.book.names()}
+
     # --------------------------------------------------------------- helpers
 
     def _after_call(self, kills: list[str]) -> None:
-        if self.driver is None:
-            self._store()
-            return
-        self._kill(self.driver, kills)
-        self._settle(self.driver)
+        if self.fenced:
+            raise FencedError("this jobs framework was replaced by a newer instance")
+        if not self._store():
+            raise RegistryError("the jobs framework could not store the change: try again")
+        if self.driver is not None:
+            self._kill(self.driver, kills)
+            self._settle(self.driver)
 
     def _kill(self, driver: Driver, task_ids: list[str]) -> None:
         for task_id in task_ids:
@@ -126,8 +192,27 @@ class JobScheduler(Scheduler):
             driver.suppress()
             self.suppressed = True
 
-    def _store(self) -> None:
+    def _store(self) -> bool:
+        """Write what changed (and the framework id); whether all of it is
+        stored. A failed write is tried again with the next change; a
+        fenced one stops this instance for good."""
+        if self.fenced:
+            return False
         changed = self.book.take_changed()
-        if self.store is not None:
-            for name in sorted(changed):
-                self.store.save(name, self.book.record(name))
+        if not changed and self.framework_id == self.stored_framework_id:
+            return True
+        changes: dict[str, JobChange] = {
+            name: (self.book.record(name), self.book.ledger(name)) for name in sorted(changed)
+        }
+        try:
+            self.store.commit(self.framework_id, changes)
+        except FencedError:
+            log.error("the jobs framework was replaced by a newer instance: it stops acting")
+            self.fenced = True
+            return False
+        except RegistryError as error:
+            log.warning("the jobs framework could not store its jobs (trying again): %s", error)
+            self.book.changed_again(changed)
+            return False
+        self.stored_framework_id = self.framework_id
+        return True
