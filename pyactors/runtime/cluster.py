@@ -513,12 +513,15 @@ class Cluster:
             self.frameworks.remove(framework)
         self._stop_framework(framework.handle)
 
-    def jobs(self) -> Any:
+    def jobs(self, history_limit: int = 100) -> Any:
         """The built-in jobs framework (Chronos's and Metronome's jobs), started
-        on the first call; later calls return the same handle. With `zk`, its
-        jobs and their history are kept in ZooKeeper."""
-        if self._jobs is None:
-            self._jobs = _builtin("jobs.client").Jobs.start(self)
+        on the first call; later calls return the same client, restarting
+        the framework (which adopts its running runs) if its actor died. Its
+        jobs, their runs (the last `history_limit` of each) and its framework
+        id are kept in ZooKeeper with `zk`, else in the work dir."""
+        self._jobs = _builtin("jobs.client").Jobs.start(
+            self, history_limit=history_limit, previous=self._jobs
+        )
         return self._jobs
 
     def services(
