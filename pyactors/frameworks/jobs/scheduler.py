@@ -100,7 +100,11 @@ class JobScheduler(Scheduler):
                 needs = definition.resources()
                 if needs <= left:
                     task_id = self.book.launched(run, now, offer.agent_id)
-                    env = {"PYACTORS_JOB_NAME": run.job, "PYACTORS_JOB_RUN_ID": run.id}
+                    env = {
+                        "PYACTORS_JOB_NAME": run.job,
+                        "PYACTORS_JOB_RUN_ID": run.id,
+                        "PYACTORS_JOB_SCHEDULED": run.key,
+                    }
                     task = TaskInfo(task_id, run.job, needs, command=definition.command, env=env)
                     launches.append((run, task))
                     left = left - needs
