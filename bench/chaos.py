@@ -72,7 +72,7 @@ class Run:
 
     def say(self, text: str) -> None:
         minute = (time.time() - self.t0) / 60 if self.t0 else 0.0
-        console.log(f"[min {minute:5.2f}] {text}")
+        console.log(f"min {minute:5.2f} | {text}")
 
     def tend(self) -> None:
         """Chores between checks: masters kept at three, the workload's."""

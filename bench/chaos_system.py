@@ -16,6 +16,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 import psutil
@@ -29,7 +30,7 @@ from pyactors.master.http_host import HttpOptions
 from pyactors.master.state import MasterConfig
 from pyactors.runtime import ray_calls
 from pyactors.runtime.cluster import Cluster
-from pyactors.runtime.supervisor import agent_actor_name, down, master_name
+from pyactors.runtime.supervisor import PREFIX, agent_actor_name, down, master_name
 
 ZK_JAR = Path("/usr/share/java/zookeeper.jar")
 ZK_MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
@@ -154,6 +155,9 @@ class System:
             self.ray.add_node(wait=False, num_cpus=NODE_CPUS)
         self.ray.wait_for_nodes(timeout=300)
         ray_calls.ensure_started(address=self.ray.address)
+        # Ray's driver replaces any earlier SIGTERM handler with one that
+        # aborts: ours, set after it, lets a terminated run clean up.
+        signal.signal(signal.SIGTERM, _terminated)
         self.cluster = pyactors.up(
             address=self.ray.address,
             authenticate=False,
@@ -195,7 +199,7 @@ class System:
                 handle = ray_calls.named(name)
             except ray_calls.NoSuchActorError:
                 handle = None
-            if handle is not None and actor_pid(handle) is not None:
+            if handle is not None and actor_state(handle) != "DEAD":
                 continue
             handle = ray_calls.spawn(
                 MasterActor,
@@ -234,11 +238,11 @@ class System:
 
     def agents(self) -> dict[str, Any]:
         """The agents' actors alive now, by agent id."""
-        prefix = agent_actor_name("")
+        prefix = agent_actor_name("agent-")
         found = {}
         for name in ray_calls.named_actors(prefix):
             with contextlib.suppress(ray_calls.NoSuchActorError):
-                found[name[len(prefix) :]] = ray_calls.named(name)
+                found[name[len(PREFIX) :]] = ray_calls.named(name)
         return found
 
     # ----------------------------------------------------------- stopping
@@ -265,6 +269,16 @@ class System:
         if self.zookeeper is not None:
             self.zookeeper.stop()
         kill_processes_under(self.run_dir)
+
+
+def _terminated(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def actor_state(handle: Any) -> str:
+    """Ray's state of the actor: ALIVE, DEAD, PENDING_CREATION, ..."""
+    info = ray_state.actors(actor_id=handle._actor_id.hex())
+    return str(info.get("State", "DEAD")) if info else "DEAD"
 
 
 def actor_pid(handle: Any) -> int | None:
