@@ -30,6 +30,7 @@ from pyactors.agent.sandbox_files import FileChunk
 from pyactors.api import state_json
 from pyactors.api.http import Change, HttpServer
 from pyactors.api.metrics import MasterMetrics, Reading
+from pyactors.api.v1.operator_events import OperatorEvents
 from pyactors.core.protocol import Effect, ErrorEvent
 from pyactors.errors import (
     AgentUnreachableError,
@@ -140,6 +141,9 @@ class MasterHttp:
         self.metrics = MasterMetrics(self._metrics_reading)
         # The frameworks' dominant shares over the last minutes (the web UI's chart).
         self.share_history = ShareHistory()
+        # The v1 operator API's SUBSCRIBE streams: the actor tells it of
+        # every change it makes (`observe`).
+        self.operator_events = OperatorEvents(self.about)
         # Wall clock minus monotonic clock, taken once: the state's times
         # (monotonic inside) are shown as wall-clock times that stay the
         # same from one request to the next.
