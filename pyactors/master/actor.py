@@ -451,7 +451,9 @@ class MasterActor:
         """Send effects: one message per actor, carrying everything for the
         agents (`deliver`) or frameworks (`deliver_events`) it hosts, in
         order; several of a receiver's effects of one kind are merged.
-        Nothing goes out unless this master leads."""
+        Nothing goes out unless this master leads. Every change to the
+        state ends here, so the operator API's subscribers hear of it here."""
+        self.http.operator_events.observe(self.leadership.leading())
         if self.leadership.leading() is None:
             return
         to_agents: Outbox[AgentRef, AgentMessage] = Outbox(self.agents)
