@@ -32,6 +32,9 @@ Task logs and sandbox files, read by the task's agent wherever it runs:
 "next_offset"}` (offset -1: the size). `GET /monitor/statistics`: running
 tasks' CPU times, resident memory and limits (Mesos's shape).
 
+Mesos's v1 operator API, `POST /api/v1` (JSON `Call`s, a RecordIO event
+stream for SUBSCRIBE), is `pyactors.api.v1.operator`'s.
+
 `/openapi.json` describes all of it (`pyactors.api.openapi`).
 
 Every request first passes the guards (`pyactors.api.guards`: a foreign
@@ -73,6 +76,8 @@ from pyactors.api.access import Viewer
 from pyactors.api.auth import Authenticator, Unauthenticated, principal_of, unauthorized
 from pyactors.api.guards import Guards, nosniff
 from pyactors.api.metrics import CONTENT_TYPE, MasterMetrics
+from pyactors.api.v1 import operator as v1_operator
+from pyactors.api.v1.operator_events import OperatorEvents
 from pyactors.core.protocol import Effect
 from pyactors.errors import (
     AgentUnreachableError,
@@ -103,6 +108,8 @@ class Host(Protocol):
 
     metrics: MasterMetrics
     share_history: ShareHistory
+    # The v1 operator API's event subscribers, told of every change.
+    operator_events: OperatorEvents
 
     def leading_state(self) -> MasterState | None:
         """The state while this master leads, else None."""
@@ -533,6 +540,7 @@ def make_app(
     app.router.add_get("/master/shares", shares)
     app.add_routes(webui.routes(leading))
     _add_sandbox_routes(app, host, leading, viewer)
+    v1_operator.add_routes(app, host)
     return app
 
 
