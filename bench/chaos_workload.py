@@ -39,6 +39,8 @@ BATCH_CONCURRENCY = 4
 JOB_PERIOD = 5
 GANG_EVERY = 20.0
 GANG_SIZE = 2
+# Every run of the run kept: a run's scheduled time is read from it.
+HISTORY_LIMIT = 2000
 INSTANCES = 2
 
 
@@ -94,7 +96,7 @@ class Workload:
         self.services.wait(WEB_APP, healthy=INSTANCES, timeout=600)
         self.prober = Prober(self.services.endpoint(WEB_APP))
         self.prober.start()
-        self.jobs = Jobs.start(self.cluster)
+        self.jobs = self.cluster.jobs(history_limit=HISTORY_LIMIT)
         self.job_start = float(math.ceil(time.time() + 3))
         start_iso = datetime.fromtimestamp(self.job_start, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
         self.jobs.add(tick_job(self.job_runs, start_iso, JOB_PERIOD))
@@ -118,7 +120,7 @@ class Workload:
         self.services = self.cluster.services()
 
     def restart_jobs(self) -> None:
-        self.jobs = Jobs.start(self.cluster)
+        self.jobs = self.cluster.jobs(history_limit=HISTORY_LIMIT)
 
     def tend(self) -> None:
         """The workload's chores between faults: a gang now and then, and

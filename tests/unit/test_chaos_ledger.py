@@ -46,11 +46,11 @@ def test_a_job_command_appends_its_run_with_or_without_the_scheduled_time(
     runs = tmp_path / "jobs.log"
     env = {"PYACTORS_JOB_NAME": "tick", "PYACTORS_JOB_RUN_ID": "tick-3"}
     subprocess.run(["/bin/sh", "-c", job_command(runs)], env=env, check=True)
-    env["PYACTORS_JOB_SCHEDULED"] = "1700000005"
+    env["PYACTORS_JOB_SCHEDULED"] = "1700000005250"
     subprocess.run(["/bin/sh", "-c", job_command(runs)], env=env, check=True)
     without, with_time = read_job_runs(runs)
     assert (without.job, without.run_id, without.scheduled) == ("tick", "tick-3", None)
-    assert with_time.scheduled == 1700000005.0
+    assert with_time.scheduled == 1700000005.25
 
 
 def test_the_batch_book_owes_failed_work_again_and_not_finished_work() -> None:

@@ -7,7 +7,8 @@ outlive any actor, written by the workload and read by the harness.
 - task starts: every task command appends "<task id> <pid> <epoch>" when it
   starts (so a task started twice by agents shows two pids);
 - job runs: the job's command appends "<job> <run id> <scheduled> <pid>
-  <epoch>" (scheduled is "-" when the jobs framework does not say it).
+  <epoch>", the scheduled time as the jobs framework gives it
+  ($PYACTORS_JOB_SCHEDULED, epoch milliseconds; "-" when it does not).
 
 A line shorter than the pipe buffer appended with O_APPEND is written whole,
 so processes may append to one file at once; a reader still skips a last
@@ -107,7 +108,7 @@ def read_job_runs(path: str | Path) -> list[JobRun]:
         if len(parts) != 5:
             continue
         try:
-            scheduled = None if parts[2] == "-" else float(parts[2])
+            scheduled = None if parts[2] == "-" else int(parts[2]) / 1000
             found.append(JobRun(parts[0], parts[1], scheduled, int(parts[3]), float(parts[4])))
         except ValueError:
             continue
