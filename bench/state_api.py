@@ -14,14 +14,22 @@ Reference in the same run: one allocation cycle of the same master (after
 everything it offered is declined without filters), so the table reads as
 "a /master/state costs k allocation cycles" whatever the machine's load.
 
+Then the master's loop while `/master/state` is requested back to back at
+the largest scale, rendered as the HTTP API renders it now (a copy taken on
+the loop, rendered and encoded in a thread: `pyactors.api.state_view`) and,
+in the same run, as it did before (rendered on the loop): how late a 10 ms
+heartbeat timer and a 100 ms allocation cycle (running on that loop, as the
+master's do) fire, and the longest the loop was held.
+
 Run it from the repository root:
 
-    python bench/state_api.py [--repeat 5] [--json PATH] [--plot PATH]
+    python bench/state_api.py [--repeat 5] [--requests 8] [--json PATH] [--plot PATH]
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import statistics
 import time
 from collections.abc import Callable
@@ -33,9 +41,12 @@ from outputs import write
 
 from pyactors import Resources
 from pyactors.api import state_json as sj
+from pyactors.api import state_view
+from pyactors.api.access import Viewer
 from pyactors.core.operations import Launch, TaskInfo
 from pyactors.core.protocol import SendOffers
 from pyactors.master.state import MasterConfig, MasterState
+from pyactors.security.acls import Acls
 
 SCALES = [(100, 1_000), (1_000, 10_000), (2_000, 20_000)]
 FRAMEWORKS = 50
@@ -118,6 +129,85 @@ def measure(agents: int, tasks: int, repeat: int) -> dict[str, Any]:
     }
 
 
+HEARTBEAT_SECONDS = 0.01
+CYCLE_SECONDS = 0.1
+
+
+async def _late(period: float, lateness: list[float], work: Callable[[], Any]) -> None:
+    """Wake every `period`, do `work`, and note how late each wake was."""
+    loop = asyncio.get_running_loop()
+    due = loop.time() + period
+    while True:
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        lateness.append(loop.time() - due)
+        work()
+        due = max(due + period, loop.time())
+
+
+async def _requests(master: MasterState, requests: int, on_loop: bool) -> dict[str, Any]:
+    viewer = Viewer(Acls(), None)
+    heartbeats: list[float] = []
+    cycles: list[float] = []
+    held: list[float] = []
+    clock = 1e6
+
+    def cycle() -> None:
+        nonlocal clock
+        clock += CYCLE_SECONDS
+        master.allocate(clock)
+
+    timers = [
+        asyncio.create_task(_late(HEARTBEAT_SECONDS, heartbeats, lambda: None)),
+        asyncio.create_task(_late(CYCLE_SECONDS, cycles, cycle)),
+    ]
+    await asyncio.sleep(0.2)
+    heartbeats.clear()
+    cycles.clear()
+    for _ in range(requests):
+        start = time.perf_counter()
+        if on_loop:
+            orjson.dumps(sj.state(viewer.state(master), ABOUT))
+            held.append(time.perf_counter() - start)
+        else:
+            view = state_view.take(master, allocator=True)
+            held.append(time.perf_counter() - start)
+            await asyncio.to_thread(state_view.encode, sj.state, viewer, view, ABOUT)
+        await asyncio.sleep(0)
+    for timer in timers:
+        timer.cancel()
+
+    def ms(values: list[float], q: float) -> float:
+        return (
+            1000 * statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+            if len(values) > 1
+            else 0.0
+        )
+
+    return {
+        "heartbeat_p50_ms": ms(heartbeats, 50),
+        "heartbeat_p99_ms": ms(heartbeats, 99),
+        "heartbeat_max_ms": 1000 * max(heartbeats, default=0.0),
+        "cycle_p50_ms": ms(cycles, 50),
+        "cycle_max_ms": 1000 * max(cycles, default=0.0),
+        "loop_held_median_ms": 1000 * statistics.median(held),
+        "loop_held_max_ms": 1000 * max(held),
+        "heartbeats": len(heartbeats),
+    }
+
+
+def loop_latency(master: MasterState, requests: int) -> dict[str, Any]:
+    """The loop's figures with the state rendered on it (before) and off it
+    (after), the same master, one after the other."""
+    before = asyncio.run(_requests(master, requests, on_loop=True))
+    after = asyncio.run(_requests(master, requests, on_loop=False))
+    ratios = {
+        name: before[name] / after[name]
+        for name in ("heartbeat_max_ms", "heartbeat_p99_ms", "cycle_max_ms", "loop_held_max_ms")
+        if after[name] > 0
+    }
+    return {"before": before, "after": after, "ratio": ratios}
+
+
 def plot(results: list[dict[str, Any]], path: Path) -> None:
     import matplotlib
 
@@ -147,6 +237,7 @@ def plot(results: list[dict[str, Any]], path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=8, help="state requests per loop run")
     parser.add_argument("--json", type=Path, default=Path("bench/out/state_api.json"))
     parser.add_argument("--plot", type=Path, default=Path("bench/out/state_api.png"))
     args = parser.parse_args()
@@ -164,6 +255,16 @@ def main() -> None:
             + f"  {r['cycle_seconds'] * 1000:8.1f}"
         )
     print("(x: times the allocation cycle of the same master, same run)")
+    agents, tasks = SCALES[-1]
+    loop = loop_latency(build(agents, tasks), args.requests)
+    results[-1]["loop"] = loop
+    print(f"\nthe master's loop at {agents:,} agents x {tasks:,} tasks, /master/state back to back")
+    print(f"{'':>24} {'before (on the loop)':>22} {'after (off it)':>16} {'ratio':>7}")
+    for name in loop["before"]:
+        before, after = loop["before"][name], loop["after"][name]
+        ratio = loop["ratio"].get(name)
+        shown = "" if ratio is None else f"{ratio:6.1f}x"
+        print(f"{name:>24} {before:>22.1f} {after:>16.1f} {shown:>7}")
     write(results, args.json, args.plot, plot)
 
 

@@ -54,6 +54,8 @@ answers every request that needs the leader with a 307 to the same path
 there (503 while no leader is known).
 
 Every reply is orjson-encoded. Every master serves, leader or standby.
+The state reads are copied on the loop and rendered in a worker thread
+(`pyactors.api.state_view`), so a large one does not hold back the master.
 """
 
 from __future__ import annotations
@@ -71,7 +73,7 @@ from pyactors._core import Resources
 from pyactors.agent import sandbox_files
 from pyactors.agent.sandbox_files import FileChunk
 from pyactors.agent.task_process import STDERR, STDOUT
-from pyactors.api import openapi, state_json, webui
+from pyactors.api import openapi, state_json, state_view, webui
 from pyactors.api.access import Viewer
 from pyactors.api.auth import Authenticator, Unauthenticated, principal_of, unauthorized
 from pyactors.api.guards import Guards, nosniff
@@ -304,9 +306,15 @@ def make_app(
         """The leading state as the caller may see it."""
         return viewer(request).state(leading())
 
-    def read(shape: Callable[[MasterState, state_json.About], Any]) -> Any:
+    def read(shape: state_view.Shape, allocator: bool = False) -> Handler:
+        """A read rendered off the loop (`pyactors.api.state_view`);
+        `allocator`: the shape reads the allocator's snapshot."""
+
         async def handler(request: web.Request) -> web.Response:
-            return json_response(shape(seen(request), host.about()))
+            body = await state_view.rendered(
+                leading(), shape, viewer(request), host.about(), allocator
+            )
+            return web.Response(body=body, content_type="application/json")
 
         return handler
 
@@ -488,16 +496,16 @@ def make_app(
         ]
     )
     app.on_response_prepare.append(nosniff)
-    reads = {
-        "state": state_json.state,
-        "state-summary": state_json.state_summary,
-        "frameworks": state_json.frameworks,
-        "slaves": state_json.slaves,
-        "roles": lambda state, about: state_json.roles(state),
+    reads: dict[str, tuple[state_view.Shape, bool]] = {
+        "state": (state_json.state, True),
+        "state-summary": (state_json.state_summary, False),
+        "frameworks": (state_json.frameworks, False),
+        "slaves": (state_json.slaves, False),
+        "roles": (lambda state, about: state_json.roles(state), True),
     }
-    for name, shape in reads.items():
-        app.router.add_get(f"/master/{name}", read(shape))
-        app.router.add_get(f"/{name}", read(shape))
+    for name, (shape, allocator) in reads.items():
+        app.router.add_get(f"/master/{name}", read(shape, allocator))
+        app.router.add_get(f"/{name}", read(shape, allocator))
     app.router.add_get("/master/tasks", tasks)
     app.router.add_get("/tasks", tasks)
     app.router.add_get("/openapi.json", openapi_document)
