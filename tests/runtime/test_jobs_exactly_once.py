@@ -20,7 +20,9 @@ from typing import Any
 import pytest
 from support.runtime import dead, small_cluster, wait_for
 
+from pyactors.errors import FencedError
 from pyactors.frameworks.jobs.book import ledger_key
+from pyactors.frameworks.jobs.scheduler import FAILOVER_TIMEOUT, JobScheduler
 from pyactors.frameworks.jobs.store import read_ledger
 from pyactors.runtime import ray_calls
 from pyactors.runtime.cluster import Cluster
@@ -148,3 +150,30 @@ def test_a_killed_jobs_framework_adopts_its_runs_and_runs_nothing_twice(
     assert all(b - a == PERIOD for a, b in itertools.pairwise(scheduled)), scheduled
     missed = [r for r in ledger["every"] if killed_at < r["scheduled"] < restarted_at]
     assert missed and all(r["started"] > restarted_at for r in missed), (killed_at, missed)
+
+
+@pytest.mark.timeout(300)
+def test_a_replaced_instance_still_running_can_change_nothing(cluster: Cluster) -> None:
+    jobs = cluster.jobs()
+    jobs.add({"name": "kept", "command": "true", "mem": 16})
+    # A second instance of the same framework while the first still runs
+    # (a partitioned one, say): the newer claims the store and the master
+    # hands it the framework.
+    newer = cluster.run_framework(
+        JobScheduler,
+        cluster.location.zk,
+        cluster.location.session_timeout,
+        cluster.work_dir,
+        name="jobs",
+        framework_id=jobs.framework_id,
+        failover_timeout=FAILOVER_TIMEOUT,
+    )
+    assert newer.id == jobs.framework_id
+    with pytest.raises(FencedError):
+        jobs.add({"name": "stale", "command": "true", "mem": 16})
+    with pytest.raises(FencedError):
+        jobs.run("kept")
+    assert newer.call("history", "kept") == [] and newer.call("job", "kept")["name"] == "kept"
+    stored = read_ledger(cluster.location.zk, cluster.work_dir)
+    assert stored == {"kept": []}
+    assert "stale" not in [job["name"] for job in newer.call("jobs")]

@@ -173,10 +173,13 @@ class JobScheduler(Scheduler):
     # --------------------------------------------------------------- helpers
 
     def _after_call(self, kills: list[str]) -> None:
-        if self.fenced:
-            raise FencedError("this jobs framework was replaced by a newer instance")
         if not self._store():
-            raise RegistryError("the jobs framework could not store the change: try again")
+            if self.fenced:
+                raise FencedError("this jobs framework was replaced by a newer instance")
+            raise RegistryError(
+                "the jobs framework could not store the change yet: it holds it and "
+                "writes it once its store answers again"
+            )
         if self.driver is not None:
             self._kill(self.driver, kills)
             self._settle(self.driver)
