@@ -97,7 +97,7 @@ def test_a_commit_is_read_back_whole_with_the_framework_id(store_at: Any) -> Non
     assert store.claim().framework_id is None
     store.commit("framework-1", changes(book))
     stored = store_at().load()
-    assert stored.framework_id == "framework-1"
+    assert stored.framework_id == "framework-1" == store_at().framework_id()
     assert sorted(r["definition"]["name"] for r in stored.records) == ["child", "tick"]
     [entry] = stored.ledgers["tick"]
     assert (entry["task_id"], entry["agent_id"], entry["state"]) == (task_id, "agent-7", "STARTING")

@@ -51,7 +51,7 @@ class Jobs:
         location = cluster.location
         store = open_store(location.zk, cluster.work_dir, location.session_timeout)
         try:
-            framework_id = store.load().framework_id
+            framework_id = store.framework_id()
         finally:
             store.close()
         arguments = (location.zk, location.session_timeout, cluster.work_dir, history_limit)

@@ -67,6 +67,10 @@ class JobStore(Protocol):
         """Fence every earlier writer, then load."""
         ...
 
+    def framework_id(self) -> str | None:
+        """The stored framework id, read without claiming."""
+        ...
+
     def commit(self, framework_id: str | None, changes: Mapping[str, JobChange]) -> None:
         """Write the framework id and the changed jobs whole, or nothing:
         FencedError once another instance claimed the store, RegistryError
@@ -148,6 +152,13 @@ class ZooKeeperJobStore:
         self._framework_id = stored.framework_id
         return stored
 
+    def framework_id(self) -> str | None:
+        try:
+            header, _ = self.client.get(self.path)
+        except KazooException as e:
+            raise RegistryError(f"cannot read the jobs at znode {self.path}: {e!r}") from e
+        return _decode(f"znode {self.path}", header).get("framework_id") if header else None
+
     def claim(self) -> Stored:
         try:
             header, stat = self.client.get(self.path)
@@ -208,13 +219,20 @@ class ZooKeeperJobStore:
         job = f"{self.path}/{name}"
         try:
             data, _ = self.client.get(job)
-            runs = {
-                key: self.client.get(f"{job}/{key}")[0] for key in self.client.get_children(job)
-            }
+            # Asked all at once: a long ledger is one round trip, not one each.
+            pending = [
+                (k, self.client.get_async(f"{job}/{k}")) for k in self.client.get_children(job)
+            ]
         except NoNodeError:
             self._records.pop(name, None)
             self._runs.pop(name, None)
             return None
+        runs = {}
+        for key, result in pending:
+            try:
+                runs[key] = result.get()[0]
+            except NoNodeError:
+                continue  # pruned since listed
         self._records[name], self._runs[name] = data, runs
         return _decode(f"job record {name!r}", data)
 
@@ -264,6 +282,9 @@ class FileJobStore:
         self._state = state
         ledgers = {name: list(runs.values()) for name, runs in state["runs"].items()}
         return Stored(state["framework_id"], list(state["jobs"].values()), ledgers)
+
+    def framework_id(self) -> str | None:
+        return self.load().framework_id
 
     def claim(self) -> Stored:
         self.directory.mkdir(parents=True, exist_ok=True)
