@@ -19,7 +19,7 @@ from pyactors.core.operations import Launch
 from pyactors.core.protocol import Accept, Call, Decline, Reconcile
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
 from pyactors.errors import FencedError, RegistryError
-from pyactors.frameworks.jobs.book import JobBook, ledger_key
+from pyactors.frameworks.jobs.book import NEVER_LAUNCHED, JobBook, ledger_key
 from pyactors.frameworks.jobs.definitions import parse_job
 from pyactors.frameworks.jobs.scheduler import JobScheduler
 from pyactors.frameworks.jobs.store import (
@@ -55,7 +55,7 @@ def states(book: JobBook, name: str) -> list[str]:
 
 def answer(book: JobBook, task_id: str, state: TaskState, now: float) -> list[str]:
     """The master's answer to a reconciliation."""
-    return book.task_update(task_id, state, "", now, reconciliation=True)
+    return book.task_update(task_id, state, "", now, unseen=state in NEVER_LAUNCHED)
 
 
 # ------------------------------------------------------------------ stores
@@ -401,3 +401,34 @@ def test_a_launch_that_could_not_be_stored_is_not_sent(tmp_path: Path) -> None:
     jobs.update(driver, running)
     [entry] = read_ledger(None, str(tmp_path))["x"]
     assert entry["state"] == "RUNNING"
+
+
+def test_a_launch_refused_for_its_offers_runs_again_as_the_same_run(tmp_path: Path) -> None:
+    jobs = JobScheduler(work_dir=str(tmp_path))
+    sent = Recorded()
+    driver = driver_into(sent)
+    jobs.subscribed(driver, "framework-1", {})
+    jobs.add({"name": "x", "command": "true", "retries": 0})
+    run_id = jobs.run("x")
+    jobs.offers(driver, [offer("o1", "a1")])
+    # The offer was rescinded (or made by an earlier leader) when the accept came.
+    refused = TaskStatus(
+        f"{run_id}.1",
+        TaskState.TASK_ERROR,
+        Source.SOURCE_MASTER,
+        T0,
+        "a1",
+        Reason.REASON_INVALID_OFFERS,
+        uuid=None,
+    )
+    jobs.update(driver, refused)
+    jobs.offers(driver, [offer("o2", "a1")])
+    launched = [t.task_id for c in sent.calls if isinstance(c, Accept) for t in tasks_of(c)]
+    assert launched == [f"{run_id}.1", f"{run_id}.2"]
+    [entry] = read_ledger(None, str(tmp_path))["x"]
+    assert (entry["state"], entry["attempts"], entry["relaunches"]) == ("STARTING", 2, 1)
+    jobs.stopping()
+
+
+def tasks_of(accept: Accept) -> list[Any]:
+    return [task for op in accept.operations for task in cast(Launch, op).tasks]

@@ -40,8 +40,9 @@ SUCCESS, FAILED, SKIPPED, KILLED = "SUCCESS", "FAILED", "SKIPPED", "KILLED"
 ACTIVE = (QUEUED, STARTING, RUNNING)
 
 # A reconciliation answering these for a launched attempt: the master never
-# saw its task (the launch was lost with the framework that sent it, or the
-# framework wrote the launch down and died before sending it).
+# saw its task (the launch was lost with the framework that sent it or with
+# the master it went to, or the framework wrote it down and died before
+# sending it).
 NEVER_LAUNCHED = (TaskState.TASK_UNKNOWN, TaskState.TASK_GONE, TaskState.TASK_DROPPED)
 
 # At most how many missed occurrences of one job a tick records one by one
@@ -282,18 +283,19 @@ class JobBook:
         state: TaskState,
         message: str,
         now: float,
-        reconciliation: bool = False,
+        unseen: bool = False,
     ) -> list[str]:
         """A status update of a run's task, received at `now` (agents stamp
         updates with their own monotonic clocks); returns the task ids to
-        kill (a success can start dependent runs that replace others). A
-        `reconciliation` answer of NEVER_LAUNCHED puts the run back in the
-        queue, not counted as a retry."""
+        kill (a success can start dependent runs that replace others). An
+        `unseen` update says the master never saw the launch (a
+        reconciliation answering NEVER_LAUNCHED, a launch refused for its
+        offers): the run goes back in the queue, not counted as a retry."""
         run = self._by_task.get(task_id)
         if run is None or not run.active or run.task_id != task_id:
             return []
         self._changed.add(run.job)
-        if reconciliation and state in NEVER_LAUNCHED:
+        if unseen:
             del self._by_task[task_id]
             run.relaunches += 1
             run.state, run.deadline = QUEUED, None

@@ -29,12 +29,16 @@ from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Launch, TaskInfo
 from pyactors.core.tasks import Reason, TaskStatus
 from pyactors.errors import FencedError, RegistryError
-from pyactors.frameworks.jobs.book import JobBook, Run
+from pyactors.frameworks.jobs.book import NEVER_LAUNCHED, JobBook, Run
 from pyactors.frameworks.jobs.definitions import parse_job
 from pyactors.frameworks.jobs.store import JobChange, open_store
 from pyactors.scheduler.api import Driver, Scheduler
 
 log = logging.getLogger(__name__)
+
+# Seconds between reconciliations of the runs in flight (besides one on
+# each subscription).
+RECONCILE_INTERVAL = 30.0
 
 # How long the master keeps the jobs framework's tasks for a successor after
 # its actor dies (Chronos's default too).
@@ -61,6 +65,7 @@ class JobScheduler(Scheduler):
         self.driver: Driver | None = None
         # Replaced by a newer instance: this one no longer acts.
         self.fenced = False
+        self.reconciled_at = 0.0
 
     # ------------------------------------------------------------ callbacks
 
@@ -71,10 +76,7 @@ class JobScheduler(Scheduler):
         self._store()
         # What the previous instance (or this one, before a new leader)
         # launched: each answer says whether it runs, ended or never was.
-        in_flight = self.book.in_flight()
-        if in_flight:
-            agents = {task: agent for task, agent in in_flight.items() if agent is not None}
-            driver.reconcile(list(in_flight), agents)
+        self._reconcile(driver, time.time())
         self._settle(driver)
 
     def stopping(self) -> None:
@@ -83,7 +85,12 @@ class JobScheduler(Scheduler):
     def tick(self, driver: Driver) -> None:
         if self.fenced:
             return
-        self._kill(driver, self.book.tick(time.time()))
+        now = time.time()
+        self._kill(driver, self.book.tick(now))
+        if now - self.reconciled_at >= RECONCILE_INTERVAL:
+            # A launch whose accept died with its master, say, is answered
+            # by nobody unless asked.
+            self._reconcile(driver, now)
         self._settle(driver)
 
     def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
@@ -129,9 +136,8 @@ class JobScheduler(Scheduler):
     def update(self, driver: Driver, status: TaskStatus) -> None:
         if self.fenced:
             return
-        reconciliation = status.reason is Reason.REASON_RECONCILIATION
         kills = self.book.task_update(
-            status.task_id, status.state, status.message, time.time(), reconciliation
+            status.task_id, status.state, status.message, time.time(), _unseen(status)
         )
         # The update is acknowledged when this returns: only once stored (a
         # reconciliation answer needs no acknowledgement).
@@ -184,6 +190,13 @@ class JobScheduler(Scheduler):
             self._kill(self.driver, kills)
             self._settle(self.driver)
 
+    def _reconcile(self, driver: Driver, now: float) -> None:
+        self.reconciled_at = now
+        in_flight = self.book.in_flight()
+        if in_flight:
+            agents = {task: agent for task, agent in in_flight.items() if agent is not None}
+            driver.reconcile(list(in_flight), agents)
+
     def _kill(self, driver: Driver, task_ids: list[str]) -> None:
         for task_id in task_ids:
             driver.kill(task_id)
@@ -223,3 +236,11 @@ class JobScheduler(Scheduler):
             return False
         self.stored_framework_id = self.framework_id
         return True
+
+
+def _unseen(status: TaskStatus) -> bool:
+    """Whether the update says the master never saw the task's launch."""
+    if status.reason is Reason.REASON_RECONCILIATION:
+        return status.state in NEVER_LAUNCHED
+    # The accept's offers were gone (rescinded, or made by an earlier leader).
+    return status.reason is Reason.REASON_INVALID_OFFERS
