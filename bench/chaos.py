@@ -129,7 +129,8 @@ class Run:
             if waited is None:
                 self.say(f"[red]fault {fault.index} {fault.kind}: NOT recovered[/red]")
             else:
-                done.recovered_after = round(time.time() - done.at, 3)
+                recovered = done.recovered_at or time.time()
+                done.recovered_after = round(recovered - done.at, 3)
                 self.say(f"fault {fault.index} {fault.kind}: recovered in {done.recovered_after} s")
         self.settle()
 

@@ -45,6 +45,9 @@ class Injected:
     at: float
     target: str
     recovered_after: float | None = None
+    # When the check first held while the fault was still being injected
+    # (a new leader serving while the old one is stopped).
+    recovered_at: float | None = None
 
 
 Check = Callable[[], bool]
@@ -57,6 +60,7 @@ class Faults:
         self.tend = tend
         self.killed_tasks: set[str] = set()
         self.removed_agents: set[str] = set()
+        self._held_at: float | None = None
 
     def inject(self, fault: schedule.Fault) -> tuple[Injected, Check]:
         """Inject one fault; returns what was done and the check that says
@@ -70,9 +74,10 @@ class Faults:
             schedule.TASK_KILL: self._task_kill,
             schedule.NODE_REPLACE: self._node_replace,
         }[fault.kind]
+        self._held_at: float | None = None
         at = time.time()
         target, check = inject(fault.pick)
-        return Injected(fault.index, fault.kind, at, target), check
+        return Injected(fault.index, fault.kind, at, target, recovered_at=self._held_at), check
 
     # -------------------------------------------------------------- faults
 
@@ -120,6 +125,8 @@ class Faults:
             resume = time.monotonic() + SESSION_TIMEOUT + 4.0
             while time.monotonic() < resume:
                 self.tend()
+                if self._held_at is None and self.serving(lambda m: actor_pid(m) != pid):
+                    self._held_at = time.time()
                 time.sleep(0.5)
         finally:
             os.kill(pid, signal.SIGCONT)

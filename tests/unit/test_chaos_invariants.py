@@ -69,6 +69,16 @@ def test_each_task_is_finished_expected_unexpected_or_lost() -> None:
     assert figures.duplicate_updates == []
 
 
+def test_a_task_whose_end_only_a_reconciliation_answer_told_finished() -> None:
+    records = [
+        launch("t.1"),
+        update("t.1", "TASK_RUNNING", "u1"),
+        update("t.1", "TASK_FINISHED", None, incarnation=2, reason="REASON_RECONCILIATION"),
+    ]
+    figures = batch_figures(records, set(), set())
+    assert (figures.finished, figures.lost) == (1, [])
+
+
 def test_a_task_killed_by_a_fault_that_still_finished_counts_as_finished() -> None:
     records = [launch("t.1"), update("t.1", "TASK_FINISHED", "u1")]
     assert batch_figures(records, {"t.1"}, set()).finished == 1

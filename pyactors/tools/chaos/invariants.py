@@ -88,9 +88,14 @@ def batch_figures(
     figures.launched = len(agent_of)
     for task, agent in sorted(agent_of.items()):
         states = reliable.get(task, [])
-        ended = next((s for s in states if s in _TERMINAL), None)
-        last = ended or (states[-1] if states else answered.get(task))
         answer = answered.get(task)
+        ended = next((s for s in states if s in _TERMINAL), None)
+        if ended is None and answer in _TERMINAL - _FORGOTTEN:
+            # Its end told by a reconciliation answer: the master then
+            # acknowledges the agent's update itself rather than deliver
+            # the same terminal state twice.
+            ended = answer
+        last = ended or (states[-1] if states else answer)
         if ended == "TASK_FINISHED":
             figures.finished += 1
         elif task in killed_tasks and last in _KILLED:
