@@ -445,6 +445,10 @@ async def _subscribe(call: _Call) -> web.StreamResponse:
         await stream.write(first + HEARTBEAT)
         while True:
             records = await subscriber.next(operator_json.HEARTBEAT_INTERVAL_SECONDS)
+            if not records and call.host.leading_state() is not state:
+                # Stepped down with no change to tell of since: the client
+                # must find the new leader.
+                break
             await stream.write(b"".join(records) or HEARTBEAT)
     except (StreamClosed, ConnectionError):
         pass
@@ -478,7 +482,12 @@ def add_routes(app: web.Application, host: OperatorHost) -> None:
         except V1FormatError as error:
             return _refusal(400, f"Failed to validate master::Call: {error}")
 
+    async def end_streams(app: web.Application) -> None:
+        # Before the server waits for its handlers to finish: streams never do.
+        host.operator_events.close_all("the master's HTTP API is stopping")
+
     app.router.add_post(PATH, api)
+    app.on_shutdown.append(end_streams)
 
 
 def _refusal(status: int, message: str) -> web.Response:

@@ -155,13 +155,17 @@ class OperatorEvents:
         if subscriber in self.subscribers:
             self.subscribers.remove(subscriber)
 
+    def close_all(self, reason: str) -> None:
+        """End every stream (the term ended, the server stops)."""
+        for subscriber in self.subscribers:
+            subscriber.close(reason)
+        self.subscribers.clear()
+
     def observe(self, state: MasterState | None) -> None:
         """After a change to the leading state (None: not leading): queue
         its events for the subscribers."""
         if state is not self._state:
-            for subscriber in self.subscribers:
-                subscriber.close("the master's leadership term ended")
-            self.subscribers.clear()
+            self.close_all("the master's leadership term ended")
             self._state, self._seen = state, _Seen()
             return
         if state is None or not self.subscribers:
