@@ -1,5 +1,5 @@
-"""Files of one sandbox, opened so that no name reaches outside it, read in
-Mesos's /files/read manner, and log files rotated in place.
+"""Files of one sandbox, opened so that no name reaches outside it, and
+read in Mesos's /files/read manner.
 
 A name comes from a request (an operator's URL) and the sandbox's content
 from a task, so neither is trusted: a name must be a relative path of plain
@@ -9,30 +9,24 @@ agent), and it is the opened descriptor's real path that must lie inside
 the sandbox (an intermediate symlink to /etc is caught there, with no race
 between a check and the open) and name a regular file.
 
-Rotation (Mesos's logrotate container logger, `rotate`): Mesos pipes each
-container's output through a `mesos-logrotate-logger` process; here that
-would be two more processes per task, on the launch path the runtime
-benchmark counts. Instead the task writes straight to its files, opened
-O_APPEND, and the agent's periodic pass copies a file that outgrew the
-limit to `<name>.1` (shifting `.1` to `.2`, ..., dropping the oldest) and
-truncates it: logrotate's copytruncate. O_APPEND makes the task's next write
-land at the new end, so the file does not become sparse. The price, as with
-copytruncate, is that bytes written between the copy and the truncation are
-lost. Offsets stay meaningful across rotations: the caller keeps how many
-bytes were rotated away (`base`), and reads take and give offsets counted
-from the task's first byte.
+Logs are rotated by the task's launcher (`pyactors.agent.launcher`), by
+rename, as Mesos's logrotate container logger does: nothing is lost.
+Offsets stay meaningful across rotations: the caller passes how many bytes
+were rotated away (`base`, `rotated`), and reads take and give offsets
+counted from the task's first byte.
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
 import os
 import stat
 from dataclasses import dataclass
 from pathlib import Path
 
-from pyactors.errors import SandboxGoneError, SandboxPathError, UnknownFileError
+import orjson
+
+from pyactors.agent.launcher import ROTATED
+from pyactors.errors import PyactorsError, SandboxGoneError, SandboxPathError, UnknownFileError
 
 # The most one read returns (a longer `length` is cut to it).
 MAX_READ = 1 << 20
@@ -127,49 +121,18 @@ def _whole_characters(data: bytes) -> bytes:
     return data
 
 
-def rotate(sandbox: Path, name: str, keep: int) -> int:
-    """Copy `name` to `name.1` (older copies shifted, at most `keep` kept)
-    and truncate it; the bytes moved away (copytruncate, see above)."""
-    for index in range(keep - 1, 0, -1):
-        older = sandbox / f"{name}.{index}"
-        with contextlib.suppress(FileNotFoundError):
-            os.replace(older, sandbox / f"{name}.{index + 1}")
-    fd = open_file(sandbox, name, os.O_RDWR)
+def rotated(sandbox: Path, name: str) -> int:
+    """How many bytes of the log `name` its launcher rotated away (0 if none
+    or unreadable: the launcher writes the record whole)."""
     try:
-        if keep == 0:
-            moved = os.fstat(fd).st_size
-            os.ftruncate(fd, 0)
-            return moved
-        # A fresh file: never through a link the task left under that name.
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(sandbox / f"{name}.1")
-        copy = os.open(sandbox / f"{name}.1", os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
-        try:
-            moved = 0
-            # Up to the end, then once more what came meanwhile (bounded
-            # however fast the task writes), then the cut at once.
-            for _ in range(2):
-                moved = _copy(fd, copy, moved, os.fstat(fd).st_size)
-        finally:
-            os.close(copy)
-        os.ftruncate(fd, 0)
+        fd = open_file(sandbox, ROTATED)
+    except (OSError, PyactorsError):
+        return 0
+    try:
+        counts = orjson.loads(os.read(fd, MAX_READ))
+    except (OSError, orjson.JSONDecodeError):
+        return 0
     finally:
         os.close(fd)
-    return moved
-
-
-def _copy(source: int, target: int, start: int, end: int) -> int:
-    """Copy bytes [start, end) at the same offsets, in the kernel where the
-    file system allows; where the copy ended (the source may be shorter)."""
-    while start < end:
-        try:
-            copied = os.copy_file_range(source, target, end - start, start, start)
-        except OSError as error:
-            if error.errno not in (errno.EXDEV, errno.ENOSYS, errno.EINVAL, errno.EOPNOTSUPP):
-                raise
-            data = os.pread(source, min(end - start, MAX_READ), start)
-            copied = os.pwrite(target, data, start) if data else 0
-        if copied == 0:
-            break
-        start += copied
-    return start
+    count = counts.get(name) if isinstance(counts, dict) else None
+    return count if isinstance(count, int) and count > 0 else 0

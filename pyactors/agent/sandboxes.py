@@ -7,26 +7,25 @@ sandbox a candidate, so a running task's sandbox never is. The decision
 (`expired(now)`) is bookkeeping with the time as argument; the removal is
 file-system work the agent actor does off its event loop (`remove`).
 
-Logs rotate past `max_log_bytes` (see `pyactors.agent.sandbox_files.rotate`),
-checked by the agent's periodic pass over its running tasks (one `lstat`
-per log file); the bytes rotated away are remembered here so that offsets
-keep counting from the task's first byte.
+Logs rotate past `max_log_bytes` (the options are checked here): each
+task's launcher rotates them by rename as it writes them, and records the
+bytes rotated away, which reads add so that offsets keep counting from the
+task's first byte (`pyactors.agent.launcher`).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from pyactors.agent import sandbox_files
 from pyactors.agent.sandbox_files import FileChunk
 from pyactors.agent.task_process import STDERR, STDOUT
-from pyactors.errors import InvalidArgumentError, PyactorsError, SandboxGoneError
+from pyactors.errors import InvalidArgumentError, SandboxGoneError
 
 log = logging.getLogger(__name__)
 
@@ -37,8 +36,6 @@ LOGS = (STDOUT, STDERR)
 class _Sandbox:
     path: Path
     ended_at: float | None = None
-    # Bytes rotated away, per log file.
-    rotated: dict[str, int] = field(default_factory=dict)
 
 
 def check_options(gc_seconds: float, max_log_bytes: int | None, log_files: int) -> None:
@@ -56,7 +53,7 @@ class Sandboxes:
         self, gc_seconds: float, max_log_bytes: int | None = None, log_files: int = 0
     ) -> None:
         """`max_log_bytes` None: logs never rotate; `log_files`: how many
-        rotated copies of each log are kept."""
+        rotated copies of each log are kept (the launchers do it)."""
         check_options(gc_seconds, max_log_bytes, log_files)
         self.gc_seconds = gc_seconds
         self.max_log_bytes = max_log_bytes
@@ -87,26 +84,6 @@ class Sandboxes:
             due.append(self._by_task.pop(task_id).path)
         return due
 
-    def rotate_logs(self, task_ids: Iterable[str]) -> None:
-        """Rotate the logs of these (running) tasks that outgrew the limit."""
-        limit = self.max_log_bytes
-        if limit is None:
-            return
-        for task_id in task_ids:
-            sandbox = self._by_task.get(task_id)
-            if sandbox is None:
-                continue
-            for name in LOGS:
-                try:
-                    if os.lstat(sandbox.path / name).st_size <= limit:
-                        continue
-                    moved = sandbox_files.rotate(sandbox.path, name, self.log_files)
-                except (OSError, PyactorsError) as error:
-                    # The task removed or replaced its own log: not ours to fix.
-                    log.debug("cannot rotate %s of %s: %s", name, task_id, error)
-                    continue
-                sandbox.rotated[name] = sandbox.rotated.get(name, 0) + moved
-
     def read(self, task_id: str, name: str, offset: int, length: int | None) -> FileChunk:
         """A chunk of a file of the task's sandbox (`sandbox_files.read`)."""
         sandbox = self._by_task.get(task_id)
@@ -114,7 +91,12 @@ class Sandboxes:
             raise SandboxGoneError(
                 f"the sandbox of task '{task_id}' is gone: garbage-collected, or never here"
             )
-        return sandbox_files.read(sandbox.path, name, offset, length, sandbox.rotated.get(name, 0))
+        # Read again if a rotation came between: the base must be the file's.
+        while True:
+            base = sandbox_files.rotated(sandbox.path, name)
+            chunk = sandbox_files.read(sandbox.path, name, offset, length, base)
+            if sandbox_files.rotated(sandbox.path, name) == base:
+                return chunk
 
 
 def remove(paths: Iterable[Path]) -> None:

@@ -22,19 +22,31 @@ run as that user too.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import signal
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from pyactors.agent import task_messages
+from pyactors.agent import checkpoint, launcher, task_messages
 from pyactors.agent import volumes as persistent_volumes
+from pyactors.agent.checkpoint import Checkpoint, CheckpointError, Plan, TaskEntry
 from pyactors.agent.health_checks import HealthChecks
 from pyactors.agent.sandbox_files import FileChunk
 from pyactors.agent.sandboxes import Sandboxes
 from pyactors.agent.status_updates import StatusUpdateStreams
-from pyactors.agent.task_process import SessionUsage, TaskProcess, sandbox_path, session_usage
-from pyactors.agent.task_user import AgentIdentity, TaskUser, TaskUserError, run_as
+from pyactors.agent.task_process import (
+    Pids,
+    SessionUsage,
+    TaskProcess,
+    read_outcome,
+    read_pids,
+    sandbox_path,
+    session_usage,
+)
+from pyactors.agent.task_user import AS_AGENT, AgentIdentity, RunAs, TaskUser, TaskUserError, run_as
 from pyactors.core.operations import USER_RULE, HealthCheck, TaskInfo, valid_user
 from pyactors.core.protocol import TaskReport
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
@@ -87,6 +99,11 @@ class AgentState:
         self.health = HealthChecks()
         # Tasks being killed for failing their health check: why.
         self._unhealthy: dict[str, str] = {}
+        self._encoder = checkpoint.Encoder()
+        # Something the checkpoint does not hold yet (written at the next
+        # poll, before anything is sent), and the pids it holds.
+        self._dirty = False
+        self._checkpointed_pids: dict[str, Pids] = {}
 
     def launch(
         self,
@@ -114,6 +131,8 @@ class AgentState:
                 uuid=None,
             )
             self._held[task.task_id] = TaskReport(framework_id, role, task, staging)
+        # Write-ahead: a restarted agent knows of every task it may have started.
+        self._checkpoint()
         for task in tasks:
             self._start(framework_id, task, now)
         for group in groups:
@@ -146,9 +165,12 @@ class AgentState:
         if self.processes and now - self._memory_checked_at >= self.memory_interval:
             self._memory_checked_at = now
             sessions = self._sessions = session_usage()
-            self.sandboxes.rotate_logs(self.running())
         for task_id, process in self.processes.items():
             status = process.poll(now, sessions)
+            pids = process.pids
+            if pids is not None and task_id not in self._checkpointed_pids:
+                self._checkpointed_pids[task_id] = pids
+                self._dirty = True
             if status is not None:
                 check = process.task.health_check
                 if status.state is TaskState.TASK_RUNNING and check is not None:
@@ -166,7 +188,11 @@ class AgentState:
                         )
                     self.sandboxes.ended(task_id, now)
                 self._add(status, now)
-        return self.streams.due(now)
+        due = self.streams.due(now)
+        if self._dirty:
+            # Write-ahead: nothing is sent that the checkpoint does not hold.
+            self._checkpoint()
+        return due
 
     def due_health_checks(
         self, now: float
@@ -260,6 +286,8 @@ class AgentState:
                 # Delivered for good: the sandbox stays, the handle goes.
                 del self._held[task_id]
                 self.processes.pop(task_id, None)
+                self._checkpointed_pids.pop(task_id, None)
+            self._dirty = True
 
     def resend(self, task_ids: Sequence[str] | None, now: float) -> None:
         """Send these tasks' (all tasks' when None) unacknowledged updates at
@@ -271,9 +299,104 @@ class AgentState:
         persistent_volumes.destroy(self.work_dir, persistence_ids)
 
     def shutdown(self) -> None:
-        """Kill every task's process group at once (agent teardown)."""
+        """Kill every task's process group at once (agent teardown); the
+        checkpoint goes with them: there is nothing left to recover."""
         for process in self.processes.values():
             process.terminate_now()
+        checkpoint.discard(self.work_dir)
+
+    def recover(self, now: float) -> bool:
+        """Take back what the checkpoint in the work dir holds (a previous
+        incarnation of this agent): every task is held again with its
+        unacknowledged updates (due at once); a task whose launcher still
+        runs (same pid, same start time) is watched again, one whose
+        launcher recorded its end is reported with its real exit status,
+        one whose launcher vanished without a record is TASK_FAILED. An
+        unreadable checkpoint is dropped and the agent starts clean: the
+        task processes it can still name (their launchers' records) are
+        killed, and the master reports those tasks TASK_GONE when the agent
+        re-registers without them, as Mesos 1.x's master does for tasks a
+        re-registering agent does not know. Whether there was a checkpoint
+        (the agent then registers as recovered)."""
+        try:
+            found = checkpoint.read(self.work_dir, self.agent_id)
+        except CheckpointError as error:
+            log.warning("agent %s: starting clean: %s", self.agent_id, error)
+            checkpoint.discard(self.work_dir)
+            self._kill_orphans(now)
+            return True
+        if found is None:
+            return False
+        for task_id, entry in found.tasks.items():
+            self._recover_task(task_id, entry, now)
+        log.info("agent %s: recovered %d tasks", self.agent_id, len(found.tasks))
+        self._checkpoint()
+        return True
+
+    def _recover_task(self, task_id: str, entry: TaskEntry, now: float) -> None:
+        report = entry.report
+        sandbox = sandbox_path(self.work_dir, report.framework_id, task_id)
+        pids = entry.pids or read_pids(sandbox)
+        running = pids is not None and launcher.alive(pids.launcher, pids.launcher_started)
+        decision = checkpoint.plan(
+            TaskEntry(report, pids, entry.updates), running, read_outcome(sandbox) is not None
+        )
+        log.info("agent %s: task '%s': %s", self.agent_id, task_id, decision.value)
+        self._held[task_id] = report
+        for update in entry.updates:
+            self.streams.add(update, now)
+        self.sandboxes.add(task_id, sandbox)
+        process = TaskProcess.adopt(
+            report.task,
+            report.framework_id,
+            self.agent_id,
+            self.work_dir,
+            pids,
+            checkpoint.held_state(entry),
+            self._run_as(report.task),
+        )
+        self.processes[task_id] = process
+        if pids is not None:
+            self._checkpointed_pids[task_id] = pids
+        if decision is Plan.RESEND:
+            self.sandboxes.ended(task_id, now)
+        check = report.task.health_check
+        if decision is Plan.ADOPT and check is not None and process.reported is not None:
+            self.health.watch(task_id, check, now)
+
+    def _run_as(self, task: TaskInfo) -> RunAs:
+        try:
+            return run_as(task.user, self.task_user, self.identity, self.agent_id)
+        except TaskUserError:
+            return AS_AGENT  # it ran once; only its health checks' user is at stake
+
+    def _kill_orphans(self, now: float) -> None:
+        """Tasks left by an incarnation whose checkpoint is unreadable: none
+        is adopted; each one still running (its leader's pid and start time
+        as its launcher recorded them) is killed."""
+        for sandbox in checkpoint.sandboxes(self.work_dir):
+            pids = read_pids(sandbox)
+            if pids is not None and launcher.alive(pids.task, pids.task_started):
+                log.warning("agent %s: killing orphaned task in %s", self.agent_id, sandbox)
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(pids.task, signal.SIGKILL)
+            task_id = sandbox.name
+            if task_id not in self.sandboxes:
+                self.sandboxes.add(task_id, sandbox)
+                self.sandboxes.ended(task_id, now)
+
+    def _checkpoint(self) -> None:
+        """Write everything held, now (see `pyactors.agent.checkpoint`)."""
+        entries = {
+            task_id: checkpoint.TaskEntry(
+                held,
+                self._checkpointed_pids.get(task_id),
+                tuple(self.streams.pending(task_id)),
+            )
+            for task_id, held in self._held.items()
+        }
+        checkpoint.write(self.work_dir, self._encoder.encode(Checkpoint(self.agent_id, entries)))
+        self._dirty = False
 
     def running(self) -> list[str]:
         """Tasks that have not ended."""
@@ -291,6 +414,7 @@ class AgentState:
         return reports
 
     def _add(self, status: TaskStatus, now: float) -> None:
+        self._dirty = True
         self.streams.add(status, now)
         held = self._held[status.task_id]
         self._held[status.task_id] = TaskReport(held.framework_id, held.role, held.task, status)
@@ -305,7 +429,16 @@ class AgentState:
         if how.note:
             log.warning("agent %s: task '%s': %s", self.agent_id, task.task_id, how.note)
         try:
-            process = TaskProcess(task, framework_id, self.agent_id, self.work_dir, now, run_as=how)
+            process = TaskProcess(
+                task,
+                framework_id,
+                self.agent_id,
+                self.work_dir,
+                now,
+                run_as=how,
+                max_log_bytes=self.sandboxes.max_log_bytes,
+                log_files=self.sandboxes.log_files,
+            )
             self.processes[task.task_id] = process
             self.sandboxes.add(task.task_id, process.sandbox)
             return True

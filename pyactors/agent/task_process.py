@@ -2,8 +2,13 @@
 
 Each task runs as the leader of a new session (so a kill reaches every
 process it started) in a sandbox directory under the agent's work dir, with
-its stdout and stderr in files there and a `task.json` of its metadata. The
-process is
+its stdout and stderr in files there and a `task.json` of its metadata. It
+is started through its launcher (`pyactors.agent.launcher`), which outlives
+the agent's Ray worker, logs the task's output (rotating it by rename, so
+nothing is lost) and records its pids and, once it ended, its exit status
+in the sandbox: the agent watches those files, never a child process, so a
+restarted agent watches the same task the same way (`TaskProcess.adopt`).
+The task is
 
 - for a command, `/bin/sh -c command`, or with `shell=False` the command's
   argv exec'd directly (no shell to start, and arguments reach the program
@@ -12,7 +17,8 @@ process is
   calls it and leaves the return value for `read_result(sandbox)`;
 - as the user `RunAs` names (`pyactors.agent.task_user`), its sandbox, output
   files, message boxes and working directory then owned by that user so the
-  task can write there; the agent, as root, still reads and rotates them.
+  task can write there; the agent and the launcher, as root, still read and
+  rotate them.
 
 The agent polls its tasks with the time; each poll may return a status update
 (RUNNING once started, then one terminal state):
@@ -34,17 +40,23 @@ while it runs, the kernel's final CPU times once it has ended.
 Task ids are checked before they name a directory, so no task id reaches
 outside the work dir. Launching is on the agent's hot path: paths are
 checked without asking the filesystem, and a launch writes only the sandbox
-directory, `task.json`, the two output files and, for a callable, the call.
+directory, `task.json`, the two output files and, for a callable, the call;
+the launcher is one Python started without site or the pyactors package.
+A signal goes to the task only while its leader's pid still names the
+process the launcher started (same start time).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import marshal
 import os
-import resource
+import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,18 +64,20 @@ from typing import Any
 
 import orjson
 
-from pyactors.agent import python_task
+from pyactors.agent import launcher, python_task, sandbox_files
 from pyactors.agent import volumes as persistent_volumes
 from pyactors.agent.python_task import read_result
 from pyactors.agent.task_messages import INBOX, OUTBOX
 from pyactors.agent.task_user import AS_AGENT, RunAs, task_environment
 from pyactors.core.operations import TaskInfo, check_task_id
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
+from pyactors.errors import PyactorsError
 
 __all__ = [
     "METADATA",
     "STDERR",
     "STDOUT",
+    "Pids",
     "SessionUsage",
     "TaskProcess",
     "read_result",
@@ -71,9 +85,11 @@ __all__ = [
     "session_usage",
 ]
 
-STDOUT = "stdout"
-STDERR = "stderr"
+STDOUT = launcher.STDOUT
+STDERR = launcher.STDERR
 METADATA = "task.json"
+# The launcher, run by path: `python -m` would import the pyactors package.
+LAUNCHER = launcher.__file__
 
 
 @dataclass(frozen=True)
@@ -140,8 +156,80 @@ class _Kill:
     escalated: bool = False
 
 
+@dataclass(frozen=True)
+class Pids:
+    """The launcher's and the task leader's pids, each with its start time
+    (`launcher.start_time`), as the launcher recorded them."""
+
+    launcher: int
+    launcher_started: int
+    task: int
+    task_started: int
+
+    def to_json(self) -> list[int]:
+        return [self.launcher, self.launcher_started, self.task, self.task_started]
+
+    @classmethod
+    def from_json(cls, value: Any) -> Pids:
+        """From `to_json`'s form; ValueError for anything else."""
+        if not (isinstance(value, list) and len(value) == 4):
+            raise ValueError(f"pids must be 4 integers, got {value!r}")
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n > 0 for n in value):
+            raise ValueError(f"pids must be 4 positive integers, got {value!r}")
+        return cls(*value)
+
+
+def read_pids(sandbox: Path) -> Pids | None:
+    """What the task's launcher recorded, None before it did (or if it is
+    unreadable: the launcher writes it whole)."""
+    try:
+        fd = sandbox_files.open_file(sandbox, launcher.PIDS)
+    except (OSError, PyactorsError):
+        return None
+    try:
+        recorded = orjson.loads(os.read(fd, _SMALL_FILE))
+        launcher_pid, launcher_started = recorded["launcher"]
+        task_pid, task_started = recorded["task"]
+        return Pids.from_json([launcher_pid, launcher_started, task_pid, task_started])
+    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
+    finally:
+        os.close(fd)
+
+
+def read_outcome(sandbox: Path) -> dict[str, Any] | None:
+    """The exit status the launcher wrote once the task ended and its
+    output was drained, None before."""
+    try:
+        fd = sandbox_files.open_file(sandbox, launcher.STATUS)
+    except (OSError, PyactorsError):
+        return None
+    try:
+        outcome = orjson.loads(os.read(fd, _SMALL_FILE))
+    except (OSError, orjson.JSONDecodeError):
+        return None
+    finally:
+        os.close(fd)
+    return outcome if isinstance(outcome, dict) and isinstance(outcome.get("code"), int) else None
+
+
+# More than any file the launcher writes for the agent.
+_SMALL_FILE = 64 * 1024
+# How long a launch may take before its launcher is given up on: a busy
+# machine starts Python slowly, but never this slowly.
+_LAUNCH_BUDGET = 60.0
+# Tests and teardown wait this long for a launcher to answer.
+_WAIT = 10.0
+
+
 class TaskProcess:
-    """One running (or finished) task; `poll` drives it."""
+    """One running (or finished) task, through its launcher; `poll` drives it."""
+
+    # What the task (and a COMMAND health check of it) runs with.
+    env: dict[str, str]
+    # The launcher's first process until it exited (None once reaped, and
+    # for an adopted task).
+    _launch: subprocess.Popen[bytes] | None
 
     def __init__(
         self,
@@ -152,12 +240,11 @@ class TaskProcess:
         now: float,
         base_env: dict[str, str] | None = None,
         run_as: RunAs = AS_AGENT,
+        max_log_bytes: int | None = None,
+        log_files: int = 0,
     ) -> None:
-        self.task = task
-        self.agent_id = agent_id
-        self.run_as = run_as
+        self._setup(task, framework_id, agent_id, work_dir, run_as, base_env)
         user = run_as.user
-        self.sandbox = sandbox_path(work_dir, framework_id, task.task_id)
         # The sandbox is new, so nothing in it is a symlink: the path alone
         # says where cwd is.
         cwd = Path(os.path.normpath(self.sandbox / task.cwd)) if task.cwd else self.sandbox
@@ -178,23 +265,10 @@ class TaskProcess:
                 "shell": task.shell,
                 "command": task.command if task.shell else argv,
             }
+            _check_program(argv[0], self.env)
         else:
             raise ValueError(f"task '{task.task_id}' has neither a command nor a function")
         self.sandbox.mkdir(parents=True, exist_ok=False)
-        self.mem_limit = int(task.resources.scalar("mem") * 1024 * 1024) or None
-        self._kill: _Kill | None = None
-        self._limit_exceeded = False
-        self._reported: TaskState | None = None
-        self._final_rusage: resource.struct_rusage | None = None
-        env = {
-            **task_environment(base_env if base_env is not None else os.environ, user, task.env),
-            "MESOS_SANDBOX": str(self.sandbox),
-            "MESOS_TASK_ID": task.task_id,
-            "MESOS_FRAMEWORK_ID": framework_id,
-            "MESOS_AGENT_ID": agent_id,
-        }
-        # What a COMMAND health check of the task runs with.
-        self.env = env
         (self.sandbox / METADATA).write_bytes(
             orjson.dumps(
                 {
@@ -215,38 +289,109 @@ class TaskProcess:
         persistent_volumes.mount(task, work_dir, self.sandbox, user)
         if cwd != self.sandbox:
             cwd.mkdir(parents=True, exist_ok=True)
-        with (
-            # O_APPEND: after the agent truncates a rotated log, the task's
-            # next write lands at the new end (`pyactors.agent.sandbox_files`).
-            open(self.sandbox / STDOUT, "ab", buffering=0) as stdout,
-            open(self.sandbox / STDERR, "ab", buffering=0) as stderr,
-        ):
-            if user is not None:
-                # Made now so that they are the task's: the agent later
-                # writes messages into the inbox as root, through no link.
-                for box in (INBOX, OUTBOX):
-                    (self.sandbox / box).mkdir(exist_ok=True)
-                owned = [self.sandbox, self.sandbox / STDOUT, self.sandbox / STDERR]
-                owned += [self.sandbox / INBOX, self.sandbox / OUTBOX]
-                owned += [self.sandbox / p for p in _steps(cwd.relative_to(self.sandbox))]
-                for path in owned:
-                    user.own(path)
-            self.process = subprocess.Popen(
-                argv,
-                cwd=cwd,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=stdout,
-                stderr=stderr,
+        for name in (STDOUT, STDERR):
+            (self.sandbox / name).touch()
+        if user is not None:
+            # Made now so that they are the task's: the agent later
+            # writes messages into the inbox as root, through no link.
+            for box in (INBOX, OUTBOX):
+                (self.sandbox / box).mkdir(exist_ok=True)
+            owned = [self.sandbox, self.sandbox / STDOUT, self.sandbox / STDERR]
+            owned += [self.sandbox / INBOX, self.sandbox / OUTBOX]
+            owned += [self.sandbox / p for p in _steps(cwd.relative_to(self.sandbox))]
+            for path in owned:
+                user.own(path)
+        spec = {
+            "argv": argv,
+            "cwd": str(cwd),
+            "env": self.env,
+            "user": None
+            if user is None
+            else {"uid": user.uid, "gid": user.gid, "groups": list(user.groups)},
+            "max_log_bytes": max_log_bytes,
+            "log_files": log_files,
+        }
+        with open(self.sandbox / launcher.LOG, "ab", buffering=0) as log:
+            launch = subprocess.Popen(
+                [sys.executable, "-I", "-S", LAUNCHER, str(self.sandbox)],
+                stdin=subprocess.PIPE,
+                stdout=log,
+                stderr=log,
                 start_new_session=True,
-                user=None if user is None else user.uid,
-                group=None if user is None else user.gid,
-                extra_groups=None if user is None else list(user.groups),
             )
+        self._launch = launch
+        assert launch.stdin is not None  # asked for above
+        with launch.stdin:
+            launch.stdin.write(marshal.dumps(spec))
+
+    @classmethod
+    def adopt(
+        cls,
+        task: TaskInfo,
+        framework_id: str,
+        agent_id: str,
+        work_dir: Path,
+        pids: Pids | None,
+        reported: TaskState | None,
+        run_as: RunAs = AS_AGENT,
+    ) -> TaskProcess:
+        """A task a previous incarnation of this agent launched: its
+        launcher is watched again (if `pids` still name the same processes),
+        or its recorded outcome reported; `reported` is the last state the
+        agent sent."""
+        process = cls.__new__(cls)
+        process._setup(task, framework_id, agent_id, work_dir, run_as, None)
+        process._pids = pids or read_pids(process.sandbox)
+        process._reported = reported
+        return process
+
+    def _setup(
+        self,
+        task: TaskInfo,
+        framework_id: str,
+        agent_id: str,
+        work_dir: Path,
+        run_as: RunAs,
+        base_env: dict[str, str] | None,
+    ) -> None:
+        self.task = task
+        self.agent_id = agent_id
+        self.run_as = run_as
+        self.sandbox = sandbox_path(work_dir, framework_id, task.task_id)
+        self.mem_limit = int(task.resources.scalar("mem") * 1024 * 1024) or None
+        self._kill: _Kill | None = None
+        self._limit_exceeded = False
+        self._reported: TaskState | None = None
+        self._outcome: dict[str, Any] | None = None
+        self._pids: Pids | None = None
+        self._launch = None
+        self._orphaned_at: float | None = None
+        self.env = {
+            **task_environment(
+                base_env if base_env is not None else os.environ, run_as.user, task.env
+            ),
+            "MESOS_SANDBOX": str(self.sandbox),
+            "MESOS_TASK_ID": task.task_id,
+            "MESOS_FRAMEWORK_ID": framework_id,
+            "MESOS_AGENT_ID": agent_id,
+        }
+
+    @property
+    def pids(self) -> Pids | None:
+        """The launcher's and the task's pids, once the launcher recorded them."""
+        return self._pids
 
     @property
     def pid(self) -> int:
-        return self.process.pid
+        """The task leader's pid (waiting, a few seconds at most, for the
+        launcher to start it)."""
+        deadline = time.monotonic() + _WAIT
+        while self._learn_pids() is None:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the launcher of task '{self.task.task_id}' never started it")
+            time.sleep(0.005)
+        assert self._pids is not None  # learnt above
+        return self._pids.task
 
     @property
     def reported(self) -> TaskState | None:
@@ -254,17 +399,23 @@ class TaskProcess:
         return self._reported
 
     def kill(self, grace: float, now: float, reason: Reason | None = None) -> None:
-        """SIGTERM the task's process group now, SIGKILL it after `grace`;
-        its TASK_KILLED carries `reason`."""
-        if self._kill is not None or self._reap() is not None:
+        """SIGTERM the task's process group now (once it has one), SIGKILL
+        it after `grace`; its TASK_KILLED carries `reason`."""
+        if self._kill is not None or self._ended():
             return
         self._kill = _Kill(now, grace, reason)
         self._signal(signal.SIGTERM)
 
     def terminate_now(self) -> None:
-        """SIGKILL the whole group and reap the leader (teardown, no update)."""
-        self._signal(signal.SIGKILL)
-        self.process.wait()
+        """SIGKILL the whole group and wait (seconds at most) until the
+        launcher recorded its end (teardown, no update)."""
+        deadline = time.monotonic() + _WAIT
+        while not self._ended() and time.monotonic() < deadline:
+            self._learn_pids()
+            self._signal(signal.SIGKILL)
+            time.sleep(0.01)
+        if self._launch is not None:
+            self._launch.wait()
 
     def poll(
         self, now: float, sessions: Mapping[int, SessionUsage] | None = None
@@ -276,13 +427,44 @@ class TaskProcess:
             return self._report(TaskState.TASK_RUNNING, now, message=self.run_as.note)
         if self._reported.is_terminal:
             return None
-        code = self._reap()
-        if code is None:
-            session = None if sessions is None else sessions.get(self.process.pid, SessionUsage())
-            self._enforce(now, None if session is None else session.rss)
-            return None
-        # The leader is gone: make sure nothing it started lingers.
-        self._signal(signal.SIGKILL)
+        if self._launch is not None and self._launch.poll() is not None:
+            failed = self._launch.returncode != 0
+            self._launch = None
+            if failed and self._learn_pids() is None:
+                return self._launch_failed(now, "its launcher failed")
+        if not self._ended():
+            pids = self._learn_pids()
+            if pids is None:
+                if self._launch is None:
+                    # Its launcher's first process is gone (or was another
+                    # agent's): the launcher has this long to record the task.
+                    if self._orphaned_at is None:
+                        self._orphaned_at = now
+                    elif now - self._orphaned_at > _LAUNCH_BUDGET:
+                        return self._launch_failed(now, "its launcher never started it")
+                return None
+            if launcher.alive(pids.launcher, pids.launcher_started):
+                session = None if sessions is None else sessions.get(pids.task, SessionUsage())
+                self._enforce(now, None if session is None else session.rss)
+                return None
+            if not self._ended():
+                # Killed without a word: what the task started must not
+                # outlive it unwatched.
+                self._signal(signal.SIGKILL)
+                return self._report(
+                    TaskState.TASK_FAILED,
+                    now,
+                    Reason.REASON_EXECUTOR_TERMINATED,
+                    "its launcher ended without recording the task's exit status",
+                )
+        return self._ended_report(now)
+
+    def _ended_report(self, now: float) -> TaskStatus:
+        outcome = self._outcome
+        assert outcome is not None  # the caller saw it
+        if outcome.get("error"):
+            return self._launch_failed(now, str(outcome["error"]))
+        code = int(outcome["code"])
         if self._limit_exceeded:
             return self._report(
                 TaskState.TASK_FAILED,
@@ -299,15 +481,30 @@ class TaskProcess:
             how = python_task.read_error(self.sandbox) or how
         return self._report(TaskState.TASK_FAILED, now, Reason.REASON_COMMAND_EXECUTOR_FAILED, how)
 
+    def _launch_failed(self, now: float, why: str) -> TaskStatus:
+        as_user = "" if self.run_as.user is None else f" as user '{self.run_as.user.name}'"
+        return self._report(
+            TaskState.TASK_FAILED,
+            now,
+            Reason.REASON_CONTAINER_LAUNCH_FAILED,
+            f"could not start{as_user}: {why}",
+        )
+
     def usage(self, now: float, sessions: Mapping[int, SessionUsage]) -> dict[str, float]:
         """The task's resource statistics, with the field names of Mesos's
         ResourceStatistics, from `session_usage()` taken at `now` (the
-        kernel's final count once the task has ended); a limit the task
-        does not have is left out."""
-        if self._final_rusage is not None:
-            usage = SessionUsage(0, self._final_rusage.ru_utime, self._final_rusage.ru_stime)
+        kernel's final count, as the launcher recorded it, once the task has
+        ended); a limit the task does not have is left out."""
+        if self._outcome is not None:
+            usage = SessionUsage(
+                0,
+                float(self._outcome.get("user_seconds", 0.0)),
+                float(self._outcome.get("system_seconds", 0.0)),
+            )
+        elif (pids := self._learn_pids()) is not None:
+            usage = sessions.get(pids.task, SessionUsage())
         else:
-            usage = sessions.get(self.process.pid, SessionUsage())
+            usage = SessionUsage()
         statistics: dict[str, float] = {
             "timestamp": now,
             "cpus_user_time_secs": usage.user,
@@ -321,17 +518,20 @@ class TaskProcess:
             statistics["mem_limit_bytes"] = self.mem_limit
         return statistics
 
-    def _reap(self) -> int | None:
-        """The leader's exit code, once it has ended. Reaped with wait4, not
-        Popen.poll, for the kernel's count of the CPU time of the leader and
-        of every descendant it waited for."""
-        if self.process.returncode is None:
-            pid, status, rusage = os.wait4(self.process.pid, os.WNOHANG)
-            if pid == 0:
-                return None
-            self.process.returncode = os.waitstatus_to_exitcode(status)
-            self._final_rusage = rusage
-        return self.process.returncode
+    def _ended(self) -> bool:
+        """Whether the launcher recorded the task's end (read once, kept)."""
+        if self._outcome is None:
+            self._outcome = read_outcome(self.sandbox)
+        return self._outcome is not None
+
+    def _learn_pids(self) -> Pids | None:
+        if self._pids is None:
+            self._pids = read_pids(self.sandbox)
+            kill = self._kill
+            if self._pids is not None and kill is not None:
+                # A kill asked for before the task had a process.
+                self._signal(signal.SIGKILL if kill.escalated else signal.SIGTERM)
+        return self._pids
 
     def _enforce(self, now: float, resident: int | None) -> None:
         kill = self._kill
@@ -345,8 +545,12 @@ class TaskProcess:
             self._signal(signal.SIGKILL)
 
     def _signal(self, signum: signal.Signals) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signum)
+        """Signal the task's session, if its leader is still the process
+        the launcher started (a recycled pid is never signalled)."""
+        pids = self._pids
+        if pids is not None and launcher.alive(pids.task, pids.task_started):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pids.task, signum)
 
     def _report(
         self, state: TaskState, now: float, reason: Reason | None = None, message: str = ""
@@ -361,3 +565,11 @@ class TaskProcess:
             reason=reason,
             message=message,
         )
+
+
+def _check_program(name: str, env: Mapping[str, str]) -> None:
+    """A program missing from the task's PATH is refused now
+    (FileNotFoundError), as exec would refuse it, rather than by the
+    launcher later."""
+    if "/" not in name and shutil.which(name, path=env.get("PATH", os.defpath)) is None:
+        raise FileNotFoundError(errno.ENOENT, f"no program {name!r} on the task's PATH", name)

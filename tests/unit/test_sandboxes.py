@@ -1,11 +1,12 @@
-"""Sandbox files without Ray: reads confined to the sandbox, log rotation,
-and the garbage collection of finished sandboxes (time as an argument)."""
+"""Sandbox files without Ray: reads confined to the sandbox, log rotation
+(as a task's launcher does it), and the garbage collection of finished
+sandboxes (time as an argument)."""
 
 from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -13,7 +14,7 @@ from support.agents import poll_until, task
 from support.runtime import wait_for
 
 import pyactors
-from pyactors.agent import sandbox_files
+from pyactors.agent import launcher, sandbox_files
 from pyactors.agent.sandbox_files import FileChunk
 from pyactors.agent.sandboxes import Sandboxes, remove
 from pyactors.agent.state import AgentState
@@ -106,38 +107,49 @@ def test_a_removed_sandbox_is_gone(sandbox: Path) -> None:
         sandbox_files.read(sandbox, "stdout", 0, None)
 
 
+def _launcher_logs(sandbox: Path, max_bytes: int, keep: int) -> Iterator[Callable[[bytes], None]]:
+    """A write into the sandbox's stdout through a pipe, as a task's
+    launcher copies it (rotating, recording the bytes rotated away)."""
+    directory = os.open(sandbox, os.O_RDONLY | os.O_DIRECTORY)
+    read_end, write_end = os.pipe()
+    logs = {read_end: launcher.RotatingLog(directory, "stdout", max_bytes, keep, None)}
+
+    def write(data: bytes) -> None:
+        os.write(write_end, data)
+        launcher.read_ready(logs, [read_end], directory)
+
+    yield write
+    os.close(write_end)
+    launcher.read_ready(logs, [read_end], directory)
+    os.close(directory)
+
+
 def test_rotation_keeps_the_newest_copies_and_offsets_count_on(sandbox: Path) -> None:
     sandboxes = Sandboxes(gc_seconds=60.0, max_log_bytes=10, log_files=2)
     sandboxes.add("t", sandbox)
     log = sandbox / "stdout"
     log.write_bytes(b"")
     written = b""
-    for round_ in range(4):
-        line = f"round {round_}\n".encode()  # 8 bytes: rotated every other round
-        with open(log, "ab") as out:
-            out.write(line)
-        written += line
-        sandboxes.rotate_logs(["t"])
+    for write in _launcher_logs(sandbox, 10, 2):
+        for round_ in range(4):
+            line = f"round {round_}\n".encode()
+            write(line)
+            written += line
     assert sorted(p.name for p in sandbox.iterdir() if p.name.startswith("stdout")) == [
         "stdout",
         "stdout.1",
         "stdout.2",
     ]
-    # Rounds 0-1 and 2-3 each outgrew 10 bytes: .2 the older, the current empty.
-    assert (sandbox / "stdout.2").read_bytes() == written[:16]
-    assert (sandbox / "stdout.1").read_bytes() == written[16:]
-    assert log.read_bytes() == b""
-    with open(log, "ab") as out:
-        out.write(b"newest\n")
+    # Cut at exactly 10 bytes, the oldest copy dropped: nothing else is lost.
+    assert (sandbox / "stdout.2").read_bytes() == written[10:20]
+    assert (sandbox / "stdout.1").read_bytes() == written[20:30]
+    assert log.read_bytes() == written[30:]
     # Offsets count from the task's first byte; before the current file
     # they start at it.
-    assert sandboxes.read("t", "stdout", -1, None).offset == 32 + 7
-    assert sandboxes.read("t", "stdout", 32, None) == FileChunk(b"newest\n", 32)
-    assert sandboxes.read("t", "stdout", 0, None) == FileChunk(b"newest\n", 32)
-    assert sandboxes.read("t", "stdout", 35, 3) == FileChunk(b"est", 35)
-    # Small enough: left alone.
-    sandboxes.rotate_logs(["t"])
-    assert log.read_bytes() == b"newest\n"
+    assert sandboxes.read("t", "stdout", -1, None).offset == 32
+    assert sandboxes.read("t", "stdout", 30, None) == FileChunk(b"3\n", 30)
+    assert sandboxes.read("t", "stdout", 0, None) == FileChunk(b"3\n", 30)
+    assert sandboxes.read("t", "stdout", 31, 1) == FileChunk(b"\n", 31)
 
 
 def test_a_cluster_refuses_unusable_options_before_starting() -> None:
@@ -149,25 +161,29 @@ def test_a_cluster_refuses_unusable_options_before_starting() -> None:
 
 def test_rotation_never_writes_through_links_the_task_left(sandbox: Path, tmp_path: Path) -> None:
     (sandbox / "stdout.1").symlink_to(tmp_path / "secret")
-    sandboxes = Sandboxes(gc_seconds=60.0, max_log_bytes=5, log_files=1)
-    sandboxes.add("t", sandbox)
-    sandboxes.rotate_logs(["t"])
+    for write in _launcher_logs(sandbox, 11, 1):
+        write(b"x")
     assert (tmp_path / "secret").read_bytes() == b"outside"
     assert not (sandbox / "stdout.1").is_symlink()
     assert (sandbox / "stdout.1").read_bytes() == b"0123456789\n"
-    # A log the task replaced by a link out is left alone.
-    (sandbox / "stderr").symlink_to(tmp_path / "secret")
-    sandboxes.rotate_logs(["t"])
+    assert (sandbox / "stdout").read_bytes() == b"x"
+    # A new log is never opened through a link the task left in its place.
+    os.unlink(sandbox / "stdout")
+    (sandbox / "stdout").symlink_to(tmp_path / "secret")
+    with pytest.raises(OSError):
+        for write in _launcher_logs(sandbox, 11, 1):
+            write(b"y")
     assert (tmp_path / "secret").read_bytes() == b"outside"
 
 
 def test_rotation_without_copies_only_cuts(sandbox: Path) -> None:
-    sandboxes = Sandboxes(gc_seconds=60.0, max_log_bytes=5, log_files=0)
+    sandboxes = Sandboxes(gc_seconds=60.0, max_log_bytes=11, log_files=0)
     sandboxes.add("t", sandbox)
-    sandboxes.rotate_logs(["t"])
+    for write in _launcher_logs(sandbox, 11, 0):
+        write(b"abc")
     assert [p.name for p in sandbox.iterdir() if p.name.startswith("stdout")] == ["stdout"]
-    assert (sandbox / "stdout").read_bytes() == b""
-    assert sandboxes.read("t", "stdout", -1, None).offset == 11
+    assert (sandbox / "stdout").read_bytes() == b"abc"
+    assert sandboxes.read("t", "stdout", -1, None).offset == 14
 
 
 def test_rotation_options_are_checked() -> None:

@@ -1,0 +1,235 @@
+"""The agent's checkpoint: what a restarted agent must know to recover its
+tasks (Mesos's `--recover=reconnect`).
+
+Mesos's agent checkpoints its id, each framework's and task's info, its
+executors' pids and each task's status update stream under its meta dir.
+Here one file in the agent's work dir holds it all: the agent's id and,
+per task held (running, or ended with its terminal update not yet
+acknowledged), its framework, role, `TaskInfo`, its launcher's and its
+leader's pids with their start times (`task_process.Pids`), the last status
+it reported and every update not yet acknowledged.
+
+It is written ahead: before the launch it records, and before any update
+it holds is sent (the agent writes it once per poll, batching every change
+of that poll, and once per launch batch). Each write replaces the file
+whole (temp file, fsync, rename, fsync of the directory), so a reader finds
+the last complete checkpoint or none, never half of one.
+
+Reading is strict: a file that is not this module's JSON of this
+`VERSION`, or names another agent, is `CheckpointError`, and the agent
+starts clean (`AgentState.recover` says what then happens to the tasks).
+Encoding a `TaskInfo` (pickled, as Ray ships it) is done once per task
+and cached, so a write costs little beyond the bytes.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import pickle
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from pyactors.agent.task_process import Pids
+from pyactors.core.operations import TaskInfo
+from pyactors.core.protocol import TaskReport
+from pyactors.core.tasks import TaskState, TaskStatus
+from pyactors.errors import PyactorsError
+
+VERSION = 1
+FILE = "checkpoint.json"
+
+
+class CheckpointError(PyactorsError, ValueError):
+    """The checkpoint cannot be read: corrupt, of another version, or
+    another agent's."""
+
+
+@dataclass(frozen=True)
+class TaskEntry:
+    """One task as checkpointed."""
+
+    report: TaskReport
+    pids: Pids | None = None
+    # Updates not yet acknowledged, oldest first.
+    updates: tuple[TaskStatus, ...] = ()
+
+
+@dataclass
+class Checkpoint:
+    agent_id: str
+    tasks: dict[str, TaskEntry] = field(default_factory=dict)
+
+
+class Plan(Enum):
+    """What a recovering agent does with a checkpointed task."""
+
+    # Its terminal update waits for acknowledgement: resend it, watch nothing.
+    RESEND = "resend"
+    # Its launcher recorded its end: report it with its real exit status.
+    REPORT_END = "report_end"
+    # Its launcher still runs (same pid, same start time): watch it again.
+    ADOPT = "adopt"
+    # No pids yet: the launcher may still be starting; wait for its record.
+    AWAIT_LAUNCH = "await_launch"
+    # Its launcher is gone without recording an end: the task failed.
+    FAILED = "failed"
+
+
+def plan(entry: TaskEntry, launcher_running: bool, outcome_recorded: bool) -> Plan:
+    """The recovery decision for one task, given what the machine says now:
+    whether its launcher (pid and start time both) still runs and whether
+    it recorded the task's end."""
+    if entry.report.status.state.is_terminal:
+        return Plan.RESEND
+    if outcome_recorded:
+        return Plan.REPORT_END
+    if entry.pids is None:
+        return Plan.AWAIT_LAUNCH
+    return Plan.ADOPT if launcher_running else Plan.FAILED
+
+
+class Encoder:
+    """Checkpoints as bytes, each task's `TaskInfo` pickled once."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[str, tuple[TaskInfo, str]] = {}
+
+    def encode(self, checkpoint: Checkpoint) -> bytes:
+        tasks = {task_id: self._entry(entry) for task_id, entry in checkpoint.tasks.items()}
+        for gone in self._tasks.keys() - checkpoint.tasks.keys():
+            del self._tasks[gone]
+        return orjson.dumps({"version": VERSION, "agent_id": checkpoint.agent_id, "tasks": tasks})
+
+    def _entry(self, entry: TaskEntry) -> dict[str, Any]:
+        report = entry.report
+        task_id = report.task.task_id
+        cached = self._tasks.get(task_id)
+        if cached is None or cached[0] is not report.task:
+            cached = (report.task, _pickle(report.task))
+            self._tasks[task_id] = cached
+        return {
+            "framework_id": report.framework_id,
+            "role": report.role,
+            "task": cached[1],
+            "pids": None if entry.pids is None else entry.pids.to_json(),
+            "status": report.status.to_dict(),
+            "updates": [update.to_dict() for update in entry.updates],
+        }
+
+
+def _pickle(task: TaskInfo) -> str:
+    # Ray's cloudpickle, as the task reached the agent: a callable from a
+    # test module or a notebook pickles by value.
+    from ray import cloudpickle
+
+    try:
+        data: bytes = cloudpickle.dumps(task)  # type: ignore[no-untyped-call]
+    except Exception:  # pickling raises whatever the object's reducers raise
+        # A callable that cannot be pickled fails its launch (its sandbox
+        # keeps the call): the task is remembered without it.
+        data = cloudpickle.dumps(replace(task, function=None, args=(), kwargs={}))  # type: ignore[no-untyped-call]
+    return base64.b64encode(data).decode()
+
+
+def decode(data: bytes, agent_id: str) -> Checkpoint:
+    """The checkpoint in `data`, which must be `agent_id`'s; CheckpointError
+    for anything else."""
+    try:
+        document = orjson.loads(data)
+    except orjson.JSONDecodeError as error:
+        raise CheckpointError(f"the checkpoint is not JSON: {error}") from None
+    if not isinstance(document, dict) or document.get("version") != VERSION:
+        version = document.get("version") if isinstance(document, dict) else None
+        raise CheckpointError(f"the checkpoint is of version {version!r}, not {VERSION}")
+    if document.get("agent_id") != agent_id:
+        raise CheckpointError(
+            f"the checkpoint is agent {document.get('agent_id')!r}'s, not {agent_id!r}"
+        )
+    tasks = document.get("tasks")
+    if not isinstance(tasks, dict):
+        raise CheckpointError("the checkpoint has no tasks object")
+    checkpoint = Checkpoint(agent_id)
+    for task_id, entry in tasks.items():
+        try:
+            checkpoint.tasks[task_id] = _decode_entry(task_id, entry)
+        except (KeyError, TypeError, ValueError, PyactorsError) as error:
+            raise CheckpointError(f"task {task_id!r} in the checkpoint: {error}") from None
+    return checkpoint
+
+
+def _decode_entry(task_id: str, entry: Mapping[str, Any]) -> TaskEntry:
+    try:
+        task = pickle.loads(base64.b64decode(entry["task"], validate=True))
+    except (pickle.UnpicklingError, EOFError, AttributeError, ImportError) as error:
+        raise ValueError(f"its TaskInfo cannot be read: {error}") from None
+    if not isinstance(task, TaskInfo) or task.task_id != task_id:
+        raise ValueError(f"its TaskInfo is {type(task).__name__} {task!r:.80}")
+    framework_id, role = entry["framework_id"], entry["role"]
+    if not isinstance(framework_id, str) or not isinstance(role, str):
+        raise ValueError("framework_id and role must be strings")
+    status = TaskStatus.from_dict(entry["status"])
+    updates = tuple(TaskStatus.from_dict(update) for update in entry["updates"])
+    if any(s.task_id != task_id for s in (status, *updates)):
+        raise ValueError("it holds another task's status")
+    pids = None if entry["pids"] is None else Pids.from_json(entry["pids"])
+    return TaskEntry(TaskReport(framework_id, role, task, status), pids, updates)
+
+
+def path(work_dir: Path) -> Path:
+    return work_dir / FILE
+
+
+def write(work_dir: Path, data: bytes) -> None:
+    """Replace the checkpoint with `data`, durably (see the module)."""
+    work_dir.mkdir(parents=True, exist_ok=True)
+    target = path(work_dir)
+    temporary = target.with_name(FILE + ".tmp")
+    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    try:
+        os.write(fd, data)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, target)
+    directory = os.open(work_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        os.fsync(directory)
+    finally:
+        os.close(directory)
+
+
+def read(work_dir: Path, agent_id: str) -> Checkpoint | None:
+    """The agent's checkpoint, None if it has none; CheckpointError if it
+    cannot be read."""
+    try:
+        data = path(work_dir).read_bytes()
+    except FileNotFoundError:
+        return None
+    except OSError as error:
+        raise CheckpointError(f"the checkpoint cannot be read: {error}") from None
+    return decode(data, agent_id)
+
+
+def discard(work_dir: Path) -> None:
+    """Remove an unreadable checkpoint (the agent starts clean)."""
+    with contextlib.suppress(FileNotFoundError):
+        path(work_dir).unlink()
+
+
+def sandboxes(work_dir: Path) -> Iterable[Path]:
+    """Every task sandbox under the work dir (for an agent whose checkpoint
+    is unreadable: the tasks it can still name)."""
+    return sorted(work_dir.glob("frameworks/*/tasks/*"))
+
+
+def held_state(entry: TaskEntry) -> TaskState | None:
+    """The last state the task's process reported: None while only staged."""
+    state = entry.report.status.state
+    return None if state is TaskState.TASK_STAGING else state

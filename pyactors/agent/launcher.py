@@ -1,0 +1,320 @@
+"""The launcher: the process between the agent and one task, as Mesos's
+executor and container logger are.
+
+The agent starts `python -I -S launcher.py <sandbox>` and writes the launch
+(argv, cwd, environment, user, log limits) to its stdin (`marshal`: the same
+interpreter reads it), so the task's environment never lands on disk. The launcher then
+
+- forks once more and leaves the session, so that it is no child of the
+  agent's Ray worker: Ray kills a dying worker's children and its process
+  group, and a restarted worker could not wait for a process that is not
+  its child; the launcher (and its task) outlives the agent;
+- starts the task as the leader of a session of its own (a kill of that
+  session reaches everything the task started, never the launcher), as the
+  user the agent chose, with stdout and stderr piped to the launcher;
+- records its own and the task's pid with their start times (`PIDS`), so a
+  restarted agent adopts them only if they are still the same processes;
+- writes what comes through the pipes to the sandbox's files, rotating a
+  file by rename once it reaches `max_log_bytes` (`stdout.1`, ... kept up
+  to `log_files`), nothing written twice or lost, and the bytes rotated away
+  per file in `ROTATED` so that offsets keep counting from the first byte;
+- when the task's leader ends, kills what is left of its session, drains
+  the pipes, and writes the exit status with the task's CPU times
+  (`STATUS`), atomically and synced: the agent polls for that file.
+
+It imports only built-in modules (not even json or typing: what it writes
+for the agent is JSON it formats itself) and is run by path with `-I -S`
+(no site, no pyactors package): launching is the agent's hot path.
+"""
+
+from __future__ import annotations
+
+import _signal as signal  # type: ignore[import-not-found]  # `signal` imports enum
+import marshal
+import os
+import select
+import sys
+import time
+
+# typing is not imported at run time (a few ms of every launch).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
+# In the sandbox: what the launcher leaves for the agent.
+PIDS = "launcher.json"
+STATUS = "exit.json"
+ROTATED = "rotated.json"
+LOG = "launcher.log"
+# The task's output files.
+STDOUT = "stdout"
+STDERR = "stderr"
+
+_CHUNK = 64 * 1024
+# How long the pipes are drained after the leader ended and its session
+# was killed: a process that left the session may hold them open forever.
+_DRAIN_SECONDS = 5.0
+
+
+def start_time(pid: int) -> int | None:
+    """When the process `pid` started (clock ticks since boot, field 22 of
+    /proc/<pid>/stat), None if there is none: with the pid it names one
+    process, never a later one given a recycled pid."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    # Fields after the command start at 3 (state): 22 is index 19.
+    if fields[0] == b"Z":
+        return None  # ended, not yet reaped: nothing runs
+    return int(fields[19])
+
+
+def alive(pid: int, started: int) -> bool:
+    """Whether the process `pid` that started at `started` still runs."""
+    return start_time(pid) == started
+
+
+def write_atomically(dir_fd: int, name: str, data: bytes, sync: bool) -> None:
+    """`name` in the directory holds `data` whole or not at all (temp file
+    and rename; with `sync`, file and directory flushed to disk)."""
+    temporary = name + ".tmp"
+    _unlink(temporary, dir_fd)
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    fd = os.open(temporary, flags, 0o644, dir_fd=dir_fd)
+    try:
+        os.write(fd, data)
+        if sync:
+            os.fsync(fd)
+    finally:
+        os.close(fd)
+    os.replace(temporary, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+    if sync:
+        os.fsync(dir_fd)
+
+
+class RotatingLog:
+    """One output file of the task, rotated by rename at `max_bytes`."""
+
+    def __init__(
+        self,
+        dir_fd: int,
+        name: str,
+        max_bytes: int | None,
+        keep: int,
+        owner: tuple[int, int] | None,
+    ) -> None:
+        self.dir_fd = dir_fd
+        self.name = name
+        self.max_bytes = max_bytes
+        self.keep = keep
+        self.owner = owner
+        self.rotated = 0
+        self.fd = self._open(create=False)
+        self.size = os.fstat(self.fd).st_size
+
+    def write(self, data: bytes) -> bool:
+        """Append `data`, rotating as often as the limit says; whether a
+        rotation happened."""
+        rotated = False
+        view = memoryview(data)
+        while view:
+            room = len(view) if self.max_bytes is None else self.max_bytes - self.size
+            if room <= 0:
+                self._rotate()
+                rotated = True
+                continue
+            written = os.write(self.fd, view[:room])
+            self.size += written
+            view = view[written:]
+        return rotated
+
+    def close(self) -> None:
+        os.close(self.fd)
+
+    def _rotate(self) -> None:
+        os.close(self.fd)
+        for index in range(self.keep - 1, 0, -1):
+            try:  # noqa: SIM105 (contextlib costs the launch its import)
+                os.replace(
+                    f"{self.name}.{index}",
+                    f"{self.name}.{index + 1}",
+                    src_dir_fd=self.dir_fd,
+                    dst_dir_fd=self.dir_fd,
+                )
+            except FileNotFoundError:
+                pass  # fewer copies than kept so far
+        if self.keep:
+            os.replace(self.name, f"{self.name}.1", src_dir_fd=self.dir_fd, dst_dir_fd=self.dir_fd)
+        else:
+            _unlink(self.name, self.dir_fd)
+        self.rotated += self.size
+        self.fd = self._open(create=True)
+        self.size = 0
+
+    def _open(self, create: bool) -> int:
+        # Never through a link the task left under the name: a fresh file
+        # (O_EXCL), the name cleared first if something took it.
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+        if create:
+            _unlink(self.name, self.dir_fd)
+            flags |= os.O_EXCL
+        fd = os.open(self.name, flags, 0o644, dir_fd=self.dir_fd)
+        if create and self.owner is not None:
+            os.fchown(fd, *self.owner)
+        return fd
+
+
+def _unlink(name: str, dir_fd: int) -> None:
+    try:  # noqa: SIM105 (contextlib costs the launch its import)
+        os.unlink(name, dir_fd=dir_fd)
+    except FileNotFoundError:
+        pass
+
+
+def _json(value: object) -> bytes:
+    """`value` (dicts with str keys, lists, str, int, float, None) as JSON."""
+    return _text(value).encode()
+
+
+def _text(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        escaped = "".join(
+            f"\\u{ord(c):04x}" if c < " " or c in '"\\' or "\ud800" <= c <= "\udfff" else c
+            for c in value
+        )
+        return f'"{escaped}"'
+    if isinstance(value, list):
+        return "[" + ", ".join(_text(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_text(k)}: {_text(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+def _start_task(spec: dict[str, Any], out: int, err: int, failed: int) -> int:
+    """Fork the task: a new session, output to the pipes, as its user; an
+    exec that fails writes why to `failed` and exits 127."""
+    pid = os.fork()
+    if pid:
+        return pid
+    try:
+        os.setsid()
+        null = os.open(os.devnull, os.O_RDONLY)
+        os.dup2(null, 0)
+        os.dup2(out, 1)
+        os.dup2(err, 2)
+        # Python ignores these; a program expects them at their defaults.
+        for signum in (signal.SIGPIPE, signal.SIGXFSZ):
+            signal.signal(signum, signal.SIG_DFL)
+        os.chdir(spec["cwd"])
+        user = spec.get("user")
+        if user is not None:
+            os.setgroups(user["groups"])
+            os.setgid(user["gid"])
+            os.setuid(user["uid"])
+        os.execvpe(spec["argv"][0], spec["argv"], spec["env"])
+    except BaseException as error:  # anything, so the child never returns here
+        try:
+            os.write(failed, f"{type(error).__name__}: {error}".encode())
+        finally:
+            os._exit(127)
+    os._exit(127)
+
+
+def read_ready(logs: dict[int, RotatingLog], ready: list[int], dir_fd: int) -> None:
+    """One read from each ready pipe into its log (a closed pipe's log is
+    closed and dropped); rotations are recorded for the agent."""
+    rotated = False
+    for fd in ready:
+        data = os.read(fd, _CHUNK)
+        if data:
+            rotated = logs[fd].write(data) or rotated
+        else:
+            logs.pop(fd).close()
+            os.close(fd)
+    if rotated:
+        _rotations.update({log.name: log.rotated for log in logs.values()})
+        write_atomically(dir_fd, ROTATED, _json(_rotations), sync=False)
+
+
+# Bytes rotated away per file, also of logs whose pipe has closed.
+_rotations: dict[str, int] = {}
+
+
+def run(sandbox: str, spec: dict[str, Any]) -> None:
+    """Start the task, log its output, record its end (the launcher proper,
+    after it left the agent's process tree)."""
+    dir_fd = os.open(sandbox, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    user = spec.get("user")
+    owner = None if user is None else (user["uid"], user["gid"])
+    limit, keep = spec.get("max_log_bytes"), spec.get("log_files", 0)
+    out_read, out_write = os.pipe()
+    err_read, err_write = os.pipe()
+    failed_read, failed_write = os.pipe()
+    logs = {
+        out_read: RotatingLog(dir_fd, STDOUT, limit, keep, owner),
+        err_read: RotatingLog(dir_fd, STDERR, limit, keep, owner),
+    }
+    pid = _start_task(spec, out_write, err_write, failed_write)
+    for fd in (out_write, err_write, failed_write):
+        os.close(fd)
+    me = os.getpid()
+    pids = {"launcher": [me, start_time(me)], "task": [pid, start_time(pid)]}
+    write_atomically(dir_fd, PIDS, _json(pids), sync=True)
+    failure = b""
+    while chunk := os.read(failed_read, 4096):
+        failure += chunk
+    os.close(failed_read)
+    leader = os.pidfd_open(pid)
+    while True:
+        ready, _, _ = select.select([*logs, leader], [], [])
+        read_ready(logs, [fd for fd in ready if fd != leader], dir_fd)
+        if leader in ready:
+            break
+    _, status, usage = os.wait4(pid, 0)
+    os.close(leader)
+    # The leader is gone: nothing it started may linger (nor hold the pipes).
+    try:  # noqa: SIM105 (contextlib costs the launch its import)
+        os.killpg(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + _DRAIN_SECONDS
+    while logs:
+        ready, _, _ = select.select(list(logs), [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            break
+        read_ready(logs, ready, dir_fd)
+    for fd, log in logs.items():
+        log.close()
+        os.close(fd)
+    outcome = {
+        "code": os.waitstatus_to_exitcode(status),
+        "user_seconds": usage.ru_utime,
+        "system_seconds": usage.ru_stime,
+        "error": failure.decode(errors="replace") or None,
+    }
+    write_atomically(dir_fd, STATUS, _json(outcome), sync=True)
+    os.close(dir_fd)
+
+
+def main(argv: list[str]) -> int:
+    spec = marshal.loads(sys.stdin.buffer.read())
+    sys.stdin.close()
+    # Out of the agent's process tree: the first child exits at once (the
+    # agent reaps it), the second is adopted by init and leads its own session.
+    if os.fork():
+        os._exit(0)
+    os.setsid()
+    run(argv[1], spec)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
