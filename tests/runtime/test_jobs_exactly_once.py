@@ -144,6 +144,7 @@ def test_a_killed_jobs_framework_adopts_its_runs_and_runs_nothing_twice(
     assert [(r["state"], r["attempts"]) for r in runs] == [("SUCCESS", 1)] * len(runs), runs
     assert counted == Counter((r["job"], ledger_key(r["scheduled"])) for r in runs)
     assert len(ledger["held"]) == len(ledger["after"]) == 1
+    assert ledger["after"][0]["cause"] == run_id
     # Every occurrence from the first to the last, once: none skipped, the
     # ones due while the framework was down caught up after it.
     scheduled = sorted(r["scheduled"] for r in ledger["every"])

@@ -301,7 +301,8 @@ def test_a_dependent_runs_once_per_parent_success_across_a_restart() -> None:
         {n: again.ledger(n).values() for n in again.names()},
     )
     answer(after, task_id, TaskState.TASK_FINISHED, T0 + 5)
-    assert states(after, "child") == ["QUEUED"]
+    [child] = after.history("child")
+    assert (child["state"], child["cause"]) == ("QUEUED", "parent-1")
 
 
 # ------------------------------------------------- the scheduler's order

@@ -60,7 +60,8 @@ def ledger_key(scheduled: float) -> str:
 class Run:
     """One run of a job; `attempts` counts its launches: 1 + retries at most,
     plus `relaunches`, the attempts the master never saw. `agent_id` is
-    where its latest attempt was launched."""
+    where its latest attempt was launched; `cause`, for a dependent run,
+    the parent run whose success started it."""
 
     id: str
     job: str
@@ -75,6 +76,7 @@ class Run:
     message: str = ""
     agent_id: str | None = None
     relaunches: int = 0
+    cause: str = ""
 
     @property
     def key(self) -> str:
@@ -310,7 +312,7 @@ class JobBook:
         del self._by_task[task_id]
         if state is TaskState.TASK_FINISHED:
             self._end(run, SUCCESS, now, "")
-            return self._parent_succeeded(run.job, now)
+            return self._parent_succeeded(run, now)
         job = self.jobs[run.job]
         reason = f"{state.value}: {message}" if message else state.value
         if run.attempts - run.relaunches <= job.definition.retries:
@@ -327,24 +329,32 @@ class JobBook:
     def active_task_ids(self) -> list[str]:
         return sorted(self._by_task)
 
-    def _parent_succeeded(self, name: str, now: float) -> list[str]:
+    def _parent_succeeded(self, parent: Run, now: float) -> list[str]:
         kills: list[str] = []
+        name = parent.job
         for child in self._children(name):
             child.parents_succeeded.add(name)
             self._changed.add(child.definition.name)
             if child.parents_succeeded >= set(child.definition.parents):
                 child.parents_succeeded.clear()
                 if not child.definition.disabled:
-                    kills += self._occur(child, "parents", now, None, now)
+                    kills += self._occur(child, "parents", now, None, now, parent.id)
         return kills
 
     def _occur(
-        self, job: Job, trigger: str, scheduled: float, deadline: float | None, now: float
+        self,
+        job: Job,
+        trigger: str,
+        scheduled: float,
+        deadline: float | None,
+        now: float,
+        cause: str = "",
     ) -> list[str]:
         """A run is due: queue it as the concurrency policy allows."""
         active = [run for run in job.runs if run.active]
         policy = job.definition.policy
         run = self._new_run(job, trigger, scheduled, deadline)
+        run.cause = cause
         if active and policy == "FORBID" and trigger != "manual":
             self._end(run, SKIPPED, now, f"run {active[0].id} is still active (FORBID)")
             return []

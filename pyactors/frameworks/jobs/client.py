@@ -92,7 +92,10 @@ class Jobs:
 
     def history(self, name: str) -> list[dict[str, Any]]:
         """The job's runs, oldest first: id, trigger, scheduled, started,
-        finished (epoch seconds), state, attempts, task_id, message."""
+        finished (epoch seconds), state, attempts, task_id, message,
+        agent_id (of the latest attempt), relaunches (attempts the master
+        never saw, not counted as retries) and cause (the parent run that
+        started a dependent one)."""
         runs: list[dict[str, Any]] = self._call("history", name)
         return runs
 
