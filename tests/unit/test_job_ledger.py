@@ -16,7 +16,7 @@ import pytest
 from pyactors import Resources
 from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Launch
-from pyactors.core.protocol import Accept, Call, Decline, Reconcile
+from pyactors.core.protocol import Accept, Call, Decline, Kill, Reconcile
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
 from pyactors.errors import FencedError, RegistryError
 from pyactors.frameworks.jobs.book import NEVER_LAUNCHED, JobBook, ledger_key
@@ -433,3 +433,25 @@ def test_a_launch_refused_for_its_offers_runs_again_as_the_same_run(tmp_path: Pa
 
 def tasks_of(accept: Accept) -> list[Any]:
     return [task for op in accept.operations for task in cast(Launch, op).tasks]
+
+
+def test_a_kill_leaves_only_once_the_run_s_end_is_stored(tmp_path: Path) -> None:
+    jobs = JobScheduler(work_dir=str(tmp_path))
+    store = FailingStore(str(tmp_path / "jobs"))
+    store.claim()
+    jobs.store = store
+    sent = Recorded()
+    driver = driver_into(sent)
+    jobs.subscribed(driver, "framework-1", {})
+    jobs.add({"name": "x", "command": "sleep 600"})
+    run_id = jobs.run("x")
+    jobs.offers(driver, [offer("o1", "a1")])
+    store.failing = True
+    with pytest.raises(RegistryError, match="holds it"):
+        jobs.remove("x")
+    jobs.tick(driver)
+    assert not [c for c in sent.calls if isinstance(c, Kill)]
+    store.failing = False
+    jobs.tick(driver)
+    assert [c.task_id for c in sent.calls if isinstance(c, Kill)] == [f"{run_id}.1"]
+    assert read_ledger(None, str(tmp_path)) == {}

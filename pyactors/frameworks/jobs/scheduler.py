@@ -66,6 +66,8 @@ class JobScheduler(Scheduler):
         # Replaced by a newer instance: this one no longer acts.
         self.fenced = False
         self.reconciled_at = 0.0
+        # Tasks of ended runs, killed once their end is stored.
+        self.kills: list[str] = []
 
     # ------------------------------------------------------------ callbacks
 
@@ -86,7 +88,7 @@ class JobScheduler(Scheduler):
         if self.fenced:
             return
         now = time.time()
-        self._kill(driver, self.book.tick(now))
+        self.kills += self.book.tick(now)
         if now - self.reconciled_at >= RECONCILE_INTERVAL:
             # A launch whose accept died with its master, say, is answered
             # by nobody unless asked.
@@ -136,14 +138,13 @@ class JobScheduler(Scheduler):
     def update(self, driver: Driver, status: TaskStatus) -> None:
         if self.fenced:
             return
-        kills = self.book.task_update(
+        self.kills += self.book.task_update(
             status.task_id, status.state, status.message, time.time(), _unseen(status)
         )
         # The update is acknowledged when this returns: only once stored (a
         # reconciliation answer needs no acknowledgement).
         if not self._store() and status.uuid is not None:
             raise RegistryError(f"the jobs framework could not store {status.task_id}'s update")
-        self._kill(driver, kills)
         self._settle(driver)
 
     # ------------------------------------------- calls from `Jobs` (the driver)
@@ -179,6 +180,7 @@ class JobScheduler(Scheduler):
     # --------------------------------------------------------------- helpers
 
     def _after_call(self, kills: list[str]) -> None:
+        self.kills += kills
         if not self._store():
             if self.fenced:
                 raise FencedError("this jobs framework was replaced by a newer instance")
@@ -187,7 +189,6 @@ class JobScheduler(Scheduler):
                 "writes it once its store answers again"
             )
         if self.driver is not None:
-            self._kill(self.driver, kills)
             self._settle(self.driver)
 
     def _reconcile(self, driver: Driver, now: float) -> None:
@@ -197,13 +198,13 @@ class JobScheduler(Scheduler):
             agents = {task: agent for task, agent in in_flight.items() if agent is not None}
             driver.reconcile(list(in_flight), agents)
 
-    def _kill(self, driver: Driver, task_ids: list[str]) -> None:
-        for task_id in task_ids:
-            driver.kill(task_id)
-
     def _settle(self, driver: Driver) -> None:
-        """Store what changed; offers only while runs wait for them."""
-        self._store()
+        """Store what changed, then kill what the stored runs no longer
+        want; offers only while runs wait for them."""
+        if self._store():
+            for task_id in self.kills:
+                driver.kill(task_id)
+            self.kills = []
         waiting = bool(self.book.waiting())
         if waiting and self.suppressed:
             driver.revive()
