@@ -18,7 +18,7 @@ from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Launch
 from pyactors.core.protocol import Accept, Call, Decline, Kill, Reconcile
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
-from pyactors.errors import FencedError, RegistryError
+from pyactors.errors import FencedError, InvalidArgumentError, RegistryError
 from pyactors.frameworks.jobs.book import NEVER_LAUNCHED, JobBook, ledger_key
 from pyactors.frameworks.jobs.definitions import parse_job
 from pyactors.frameworks.jobs.scheduler import JobScheduler
@@ -455,3 +455,8 @@ def test_a_kill_leaves_only_once_the_run_s_end_is_stored(tmp_path: Path) -> None
     jobs.tick(driver)
     assert [c.task_id for c in sent.calls if isinstance(c, Kill)] == [f"{run_id}.1"]
     assert read_ledger(None, str(tmp_path)) == {}
+
+
+def test_the_scheduler_needs_somewhere_to_keep_its_ledger() -> None:
+    with pytest.raises(InvalidArgumentError, match="zk or a work_dir"):
+        JobScheduler()

@@ -28,7 +28,7 @@ from typing import Any
 from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Launch, TaskInfo
 from pyactors.core.tasks import Reason, TaskStatus
-from pyactors.errors import FencedError, RegistryError
+from pyactors.errors import FencedError, InvalidArgumentError, RegistryError
 from pyactors.frameworks.jobs.book import NEVER_LAUNCHED, JobBook, Run
 from pyactors.frameworks.jobs.definitions import parse_job
 from pyactors.frameworks.jobs.store import JobChange, open_store
@@ -56,7 +56,9 @@ class JobScheduler(Scheduler):
         history_limit: int = 100,
     ) -> None:
         if zk is None and work_dir is None:
-            raise ValueError("the jobs framework needs zk or a work_dir to keep its ledger in")
+            raise InvalidArgumentError(
+                "the jobs framework needs zk or a work_dir to keep its jobs and ledger in"
+            )
         self.store = open_store(zk, work_dir or "", zk_session_timeout)
         stored = self.store.claim()
         self.framework_id = self.stored_framework_id = stored.framework_id
