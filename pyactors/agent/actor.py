@@ -11,12 +11,22 @@ all unacknowledged updates at once. Until then its updates wait here.
 Health checks run as tasks of the actor's event loop beside the timer loop
 (`pyactors.agent.health_checks`), so a slow probe delays nothing; their results
 become updates at the next poll.
+
+Recovery (Mesos's `--recover=reconnect`): the agent's tasks run under
+launchers that outlive its process, and it checkpoints them in its work dir
+(`pyactors.agent.checkpoint`). An agent actor started again on the same node
+with the same id and work dir (Ray restarting a killed actor, which then
+starts itself; or the supervisor of `pyactors up` starting a new one)
+recovers before it answers anything: it takes back the tasks still running,
+reports those that ended meanwhile with their exit status, and registers as
+recovered with all of them, then resends every unacknowledged update.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from pathlib import Path
 from typing import Any, assert_never
@@ -101,6 +111,13 @@ class AgentActor:
         self.message_interval = message_interval
         self._loop: asyncio.Task[None] | None = None
         self._probes: set[asyncio.Task[None]] = set()
+        # Before any message is taken: launches must not race the recovery.
+        self.recovered = self.state.recover(time.monotonic())
+        if ray_calls.restarted():
+            # Ray started this actor again after its process died: nobody
+            # else will call `start`.
+            own = ray_calls.current_actor()
+            ray_calls.tell(own, "start", own)
 
     async def start(self, handle: ActorHandle[Any]) -> None:
         """Register (the actor passes its own handle) and start the timers."""
@@ -120,9 +137,15 @@ class AgentActor:
         if self.ref is None:
             raise RuntimeError(f"agent {self.agent_id} registers before it started")
         registration = Registration(
-            self.agent_id, self.hostname, self.resources, self.attributes, self.state.report()
+            self.agent_id,
+            self.hostname,
+            self.resources,
+            self.attributes,
+            self.state.report(),
+            self.recovered,
         )
         await master.register_agents(self.ref, [registration])
+        self.recovered = False
 
     async def _run(self) -> None:
         last_heartbeat = last_messages = last_gc = time.monotonic()
@@ -223,6 +246,10 @@ class AgentActor:
         (`AgentState.read_file`); typed errors for a refused name, a file
         or sandbox that is not there."""
         return self.state.read_file(task_id, name, offset, length)
+
+    async def pid(self) -> int:
+        """This actor's process id (the process to SIGKILL to kill the agent)."""
+        return os.getpid()
 
     async def sandbox(self, framework_id: str, task_id: str) -> str | None:
         path = sandbox_path(self.state.work_dir, framework_id, task_id)

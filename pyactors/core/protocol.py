@@ -61,6 +61,9 @@ class Registration:
     resources: str
     attributes: dict[str, str]
     tasks: list[TaskReport]
+    # A restarted agent's first registration: `tasks` is all it holds after
+    # recovering its checkpoint, so the master's other tasks there are gone.
+    recovered: bool = False
 
 
 # Running tasks' usage as an agent reports it on its heartbeat: (task id,

@@ -217,6 +217,7 @@ class MasterActor:
                     agent.attributes,
                     now,
                     agent.tasks,
+                    agent.recovered,
                 )
         self._send(effects)
         self._soon()
@@ -261,9 +262,9 @@ class MasterActor:
                 self._send(state.messages_from_tasks(agent_id, messages))
 
     async def agents_lost(self, agent_ids: list[str]) -> None:
-        """Agents whose Ray node left the cluster, or whose actor died (the
-        supervisor of `pyactors up` watches both): unreachable now, as when
-        their actor is found dead."""
+        """Agents whose Ray node left the cluster (the supervisor of
+        `pyactors up` watches the node table): unreachable now, as when
+        their actor is found dead for good."""
         state = self.leadership.leading()
         if state is None:
             return
@@ -274,6 +275,20 @@ class MasterActor:
                 effects += state.agent_lost(agent_id, now)
         self._send(effects)
         self._soon()
+
+    async def agents_disconnected(self, agent_ids: list[str]) -> None:
+        """Agents whose actor died while their node stays (the supervisor
+        starts them again there, and they recover their tasks):
+        disconnected, not lost, for `agent_recovery_timeout`
+        (`MasterState.agent_disconnected`)."""
+        state = self.leadership.leading()
+        if state is None:
+            return
+        now, effects = time.monotonic(), []
+        for agent_id in agent_ids:
+            with contextlib.suppress(UnknownAgentError):
+                effects += state.agent_disconnected(agent_id, now)
+        self._send(effects)
 
     # ------------------------------------------------------------- frameworks
 

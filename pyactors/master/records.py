@@ -31,6 +31,12 @@ class MasterConfig:
     # How long a new leader waits for the agents in the registry to come
     # back before it marks the missing ones unreachable.
     agent_reregister_timeout: float = 10.0
+    # How long an agent whose actor died on a live node is disconnected
+    # (its tasks live, their resources held, nothing offered there) before
+    # it is unreachable: Mesos's agent --recovery_timeout (15 min there,
+    # for agents restarted by hand; here Ray or the supervisor restarts
+    # one within seconds, and a node that left is reported at once).
+    agent_recovery_timeout: float = 120.0
     # Who may subscribe frameworks and call the HTTP API (None: anyone), and
     # what each principal may do (default: everything).
     credentials: Credentials | None = None
@@ -46,6 +52,8 @@ class AgentRecord:
     registered_at: float
     last_seen: float
     reachable: bool = True
+    # When its actor was found dead while its node stays (None: connected).
+    disconnected_at: float | None = None
 
 
 @dataclass

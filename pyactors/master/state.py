@@ -45,7 +45,7 @@ from pyactors.core.protocol import (
     ResendUpdates,
     TaskReport,
 )
-from pyactors.core.tasks import TaskState, TaskStatus
+from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
 from pyactors.errors import (
     AuthenticationError,
     InvalidArgumentError,
@@ -229,14 +229,18 @@ class MasterState:
         attributes: dict[str, str],
         now: float,
         tasks: Sequence[TaskReport] = (),
+        recovered: bool = False,
     ) -> list[Effect]:
         """A new agent (admitted to the registry first), one a new leader
         awaits, or one that comes back after being unreachable, with the
         tasks it holds (`TaskBook.rejoin`). One under maintenance is drained
-        again."""
+        again. One that restarted (`recovered`) or was disconnected is
+        reconciled with what it holds (`_agent_back`)."""
         record = self.agents.get(agent_id)
         if record is not None and record.reachable:
             record.last_seen = now
+            if recovered or record.disconnected_at is not None:
+                return self._agent_back(record, tasks, now)
             return []
         self.agent_store.admit(AgentEntry(agent_id, hostname, str(total), attributes))
         self.recovery.back(agent_id)
@@ -253,7 +257,7 @@ class MasterState:
     def heartbeat(self, agent_id: str, now: float) -> None:
         """Unknown or unreachable agents must (re-)register instead."""
         record = known_agent(self.agents, agent_id)
-        if not record.reachable:
+        if not record.reachable or record.disconnected_at is not None:
             raise UnknownAgentError(f"agent '{agent_id}' is unreachable: re-register")
         record.last_seen = now
 
@@ -261,7 +265,58 @@ class MasterState:
         """The agent's actor is gone (not merely silent): unreachable now,
         without waiting for agent_timeout."""
         agent = known_agent(self.agents, agent_id)
+        agent.disconnected_at = None
         return self._mark_unreachable(agent, now) if agent.reachable else []
+
+    def agent_disconnected(self, agent_id: str, now: float) -> list[Effect]:
+        """The agent's actor died but its node stays: it may come back with
+        its tasks (agent recovery). Until `agent_recovery_timeout` passes
+        its tasks stay live and keep their resources, nobody hears of it,
+        its offers are rescinded and it gets no new ones."""
+        agent = known_agent(self.agents, agent_id)
+        if not agent.reachable or agent.disconnected_at is not None:
+            return []
+        agent.disconnected_at = now
+        self.allocator.deactivate_agent(agent_id)
+        return self.offering.rescind(self.offers.take_agent(agent_id))
+
+    def _agent_back(
+        self, agent: AgentRecord, reports: Sequence[TaskReport], now: float
+    ) -> list[Effect]:
+        """A restarted agent registers with everything it recovered: the
+        tasks this master has there that it does not report are TASK_GONE
+        (Mesos 1.x); those it reports keep their records (their updates
+        follow); those of frameworks gone meanwhile are killed."""
+        agent_id = agent.agent_id
+        if agent.disconnected_at is not None:
+            agent.disconnected_at = None
+            if agent_id not in self.maintenance:
+                self.allocator.activate_agent(agent_id)
+        reported = {report.task.task_id for report in reports}
+        gone = [r for r in self.task_book.on_agent(agent_id) if r.task.task_id not in reported]
+        effects = self.status_updates(
+            agent_id,
+            [
+                TaskStatus(
+                    record.task.task_id,
+                    TaskState.TASK_GONE,
+                    Source.SOURCE_MASTER,
+                    now,
+                    agent_id=agent_id,
+                    reason=Reason.REASON_AGENT_RESTARTED,
+                    message="agent restarted without this task",
+                    uuid=None,
+                )
+                for record in gone
+            ],
+        )
+        for record in gone:
+            self.task_book.retire(record)  # the master's own update needs no acknowledgement
+        kills: dict[str, list[str]] = defaultdict(list)
+        for report in reports:
+            if report.framework_id not in self.frameworks and not report.status.state.is_terminal:
+                kills[report.framework_id].append(report.task.task_id)
+        return effects + [KillTasks(agent_id, f, ids) for f, ids in kills.items()]
 
     def _mark_unreachable(self, agent: AgentRecord, now: float) -> list[Effect]:
         """Its offers are rescinded (frameworks must not hold dead offers,
@@ -591,7 +646,12 @@ class MasterState:
         frameworks disconnected past their failover timeout."""
         effects = self.offering.rescind(self.offers.take_expired(now, self.config.offer_timeout))
         for agent in self.agents.values():
-            if agent.reachable and now - agent.last_seen > self.config.agent_timeout:
+            gone_at = agent.disconnected_at
+            if gone_at is not None:
+                if now - gone_at >= self.config.agent_recovery_timeout:
+                    agent.disconnected_at = None
+                    effects += self._mark_unreachable(agent, now)
+            elif agent.reachable and now - agent.last_seen > self.config.agent_timeout:
                 effects += self._mark_unreachable(agent, now)
         effects += self._end_recovery(now)
         for framework in list(self.frameworks.values()):

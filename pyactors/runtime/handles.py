@@ -64,6 +64,9 @@ class MasterRef:
     async def agents_lost(self, agent_ids: list[str]) -> None:
         await ray_calls.ask_async(self.handle, "agents_lost", agent_ids)
 
+    async def agents_disconnected(self, agent_ids: list[str]) -> None:
+        await ray_calls.ask_async(self.handle, "agents_disconnected", agent_ids)
+
     # Frameworks.
 
     async def subscribe(
@@ -174,6 +177,12 @@ class AgentRef:
         """Where the task's sandbox is on the agent's node, if it is there."""
         path: str | None = ray_calls.ask(self.handle, "sandbox", framework_id, task_id)
         return path
+
+    def pid(self) -> int:
+        """The process id of an agent actor's Ray worker now (what to
+        SIGKILL to kill the agent; Ray restarts it in a new process)."""
+        pid: int = ray_calls.ask(self.handle, "pid")
+        return pid
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,7 @@ def spawn(
     name: str | None = None,
     node_id: str | None = None,
     detached: bool = False,
+    max_restarts: int = 0,
     **kwargs: Any,
 ) -> Any:
     """Start `cls` as an actor (async methods make it an async actor), on
@@ -116,8 +117,14 @@ def spawn(
     from the cluster: pyactors' own actors must not compete with the tasks
     they run for Ray's resources. A `detached` actor outlives the process
     that started it (until it is stopped or its node leaves); a `name`
-    already taken raises ValueError and starts nothing."""
-    options: dict[str, Any] = {"num_cpus": 0, "max_concurrency": 64}
+    already taken raises ValueError and starts nothing. Ray starts an actor
+    whose process died again, with the same arguments, up to `max_restarts`
+    times (-1: always; `restarted()` tells it so)."""
+    options: dict[str, Any] = {
+        "num_cpus": 0,
+        "max_concurrency": 64,
+        "max_restarts": max_restarts,
+    }
     if detached:
         options["lifetime"] = "detached"
     if name is not None:
@@ -178,6 +185,16 @@ def alive_nodes() -> list[RayNode]:
         ),
         key=lambda node: node.node_id,
     )
+
+
+def restarted() -> bool:
+    """Whether this actor is a restart by Ray of one whose process died."""
+    return bool(ray.get_runtime_context().was_current_actor_reconstructed)
+
+
+def current_actor() -> Any:
+    """This actor's own handle."""
+    return ray.get_runtime_context().current_actor
 
 
 def current_node_id() -> str:

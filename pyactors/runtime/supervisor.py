@@ -9,10 +9,14 @@ that `down` and `Cluster.sandbox` find it by name; the agents of the nodes
 that left are reported to the leading master in one message
 (`agents_lost`), which makes them unreachable at once, as when the master
 finds an agent's actor dead (their tasks TASK_UNREACHABLE), rather than
-after `agent_timeout`. An agent whose actor died while its node stays (a
-crash, a kill: its name is no longer listed, one more call for all agents)
-is reported lost the same way, then started again: it registers anew,
-without the old one's tasks, which the master reports TASK_GONE.
+after `agent_timeout`. An agent's actor whose process is killed is
+restarted by Ray on its node (`max_restarts=-1`) and recovers its tasks
+from its checkpoint (`pyactors.agent.actor`). One that died for good while
+its node stays (stopped, out of restarts: its name is no longer listed, one
+more call for all agents) is reported disconnected (`agents_disconnected`:
+its tasks stay live, their resources held, for the master's
+`agent_recovery_timeout`) and started again under the same id and work
+dir: it recovers the old one's tasks and re-registers with them.
 
 Every actor of such a cluster is named with `PREFIX` in pyactors' Ray
 namespace; that is how `down` finds what to stop.
@@ -79,6 +83,10 @@ def spawn_agent(
         name=name,
         node_id=node_id,
         detached=detached,
+        # A killed agent's process is started again on its node, where it
+        # recovers its tasks (`pyactors.agent.actor`); pinned to the node,
+        # it dies for good with it.
+        max_restarts=-1,
         **options,
     )
 
@@ -162,16 +170,22 @@ class SupervisorActor:
         died = self.watch.without_agent(running)
         changes = self.watch.update(node.node_id for node in nodes)
         crashed = [node_id for node_id in died if node_id in self.watch.nodes]
-        lost = [agent_id_of(node_id) for node_id in changes.left + crashed]
+        lost = [agent_id_of(node_id) for node_id in changes.left]
+        disconnected = [agent_id_of(node_id) for node_id in crashed]
+        for agent_id in lost + disconnected:
+            self.agents.pop(agent_id, None)
         if lost:
-            for agent_id in lost:
-                self.agents.pop(agent_id, None)
-            log.warning("supervisor: agents lost (node left, or actor died): %s", lost)
-            # Answered before a restarted agent registers again: it must
-            # not be taken for the old one, still holding its tasks.
-            with contextlib.suppress(ray_calls.RayActorError):
-                if self.master is not None:  # `start` follows the leader first
+            log.warning("supervisor: agents lost (their node left): %s", lost)
+        if disconnected:
+            log.warning("supervisor: agents died on a live node, restarting: %s", disconnected)
+        # Answered before a restarted agent registers again: it comes back
+        # to a master that holds its tasks for it.
+        with contextlib.suppress(ray_calls.RayActorError):
+            if self.master is not None:  # `start` follows the leader first
+                if lost:
                     await self.master.agents_lost(lost)
+                if disconnected:
+                    await self.master.agents_disconnected(disconnected)
         starting = changes.joined + crashed
         if starting:
             await asyncio.gather(*(self._start_agent(node_id) for node_id in starting))
