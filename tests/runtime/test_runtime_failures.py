@@ -71,28 +71,47 @@ class Suppressor(Launcher):
         self.driver = driver
 
 
+# Echoes every message until told to stop: a scheduler's messages, like
+# Mesos's framework messages, are best effort, so the scheduler pings until
+# it hears back.
 ECHO = (
     "python3 -c 'import time\n"
     "from pyactors import task_messages as m\n"
-    "while not (got := m.receive()): time.sleep(0.05)\n"
-    'm.send(b"echo:" + got[0])\''
+    "while True:\n"
+    "    got = m.receive()\n"
+    '    for data in got: m.send(b"echo:" + data)\n'
+    '    if b"stop" in got: break\n'
+    "    time.sleep(0.05)'"
 )
 
 
 class Messenger(Launcher):
-    """Sends "ping" to its task once it runs, records what comes back."""
+    """Pings its running task every tick until the echo comes back, then
+    tells it to stop; records what comes back."""
+
+    tick_interval = 1.0
 
     def __init__(self, tasks: list[tuple[str, str, str]]) -> None:
         super().__init__(tasks)
         self.received: list[tuple[str, str, bytes]] = []
+        self.running_on: dict[str, str] = {}
 
     def update(self, driver: Driver, status: TaskStatus) -> None:
         super().update(driver, status)
         if status.state.value == "TASK_RUNNING" and status.agent_id:
-            driver.message(status.agent_id, status.task_id, b"ping")
+            self.running_on[status.task_id] = status.agent_id
             driver.message(status.agent_id, "nobody", b"ping")
+            self.tick(driver)
+
+    def tick(self, driver: Driver) -> None:
+        echoed = {task_id for _, task_id, _ in self.received}
+        for task_id, agent_id in self.running_on.items():
+            if task_id not in echoed:
+                driver.message(agent_id, task_id, b"ping")
 
     def message(self, driver: Driver, agent_id: str, executor_id: str, data: bytes) -> None:
+        if not self.received:
+            driver.message(agent_id, executor_id, b"stop")
         self.received.append((agent_id, executor_id, data))
 
     def got(self) -> list[tuple[str, str, bytes]]:
@@ -283,9 +302,9 @@ def test_messages_reach_a_task_and_come_back(cluster: Cluster) -> None:
     framework = cluster.run_framework(
         Messenger, [("echo-0", ECHO, SMALL)], name="messenger", roles=["msg"]
     )
-    (received,) = wait_for(lambda: framework.call("got"), what="the echo")
+    received = wait_for(lambda: framework.call("got"), what="the echo")
     agent = task_agent(cluster, framework.id, "echo-0")
-    assert received == (agent, "echo-0", b"echo:ping")
+    assert received[0] == (agent, "echo-0", b"echo:ping")
     errors = framework.call("seen")["errors"]
     assert any("no live task 'nobody'" in e for e in errors), errors
     wait_for(lambda: "TASK_FINISHED" in framework.call("states", "echo-0"), what="finished")
