@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from pyactors.api.auth import Authenticator
+from pyactors.api.v1 import operator as v1_operator
 from pyactors.core.tasks import TaskState
 from pyactors.core.version import VERSION
 
@@ -361,6 +362,33 @@ _QUOTA_AMOUNT: Schema = {
 }
 
 
+# Mesos's v1 operator API (`pyactors.api.v1.operator`): SUBSCRIBE, a stream,
+# is said in words, so that a client generating calls from this document
+# never opens one that does not end.
+_V1_OPERATOR: Schema = {
+    "post": {
+        "summary": "Mesos's v1 operator API: a Call in, its Response out",
+        "description": "A JSON Call of include/mesos/v1/master/master.proto, e.g. "
+        '{"type": "GET_STATE"}; reads answer {"type": T, "get_...": {...}}. '
+        "SUBSCRIBE answers 200 with a chunked RecordIO stream (<length>\\n<json>) of "
+        "Events: SUBSCRIBED with the state, HEARTBEAT every 15 s, TASK_ADDED, "
+        "TASK_UPDATED, AGENT_ADDED, AGENT_REMOVED, FRAMEWORK_ADDED, FRAMEWORK_UPDATED, "
+        "FRAMEWORK_REMOVED.",
+        "requestBody": {
+            "required": True,
+            **_json(_body(["type"], type={"enum": sorted(v1_operator.CALLS)})),
+        },
+        "responses": {
+            "200": {"description": "A read's Response (JSON), or a change made (no body)"},
+            "202": {"description": "A reservation or volume operation applied (no body)"},
+            "406": {"description": "An Accept that does not allow JSON", **_json(_ERROR)},
+            "501": {"description": "A call of Mesos's this master does not serve", **_json(_ERROR)},
+            **_errors(400, 503),
+        },
+    }
+}
+
+
 # Reads an ACL may refuse whole (access_sandboxes; view_frameworks of every
 # framework for Prometheus's series); other reads are filtered.
 _AUTHORIZED_READS = frozenset({"/tasks/{task_id}/logs/{name}", "/files/read", "/metrics"})
@@ -590,6 +618,7 @@ def _paths() -> dict[str, Schema]:
             },
         }
     }
+    paths["/api/v1"] = _V1_OPERATOR
     paths["/openapi.json"] = {
         "get": {
             "summary": "This document",
@@ -641,6 +670,9 @@ ACLS: dict[tuple[str, str], str] = {
         for name in ("state", "state-summary", "frameworks", "slaves", "roles", "tasks")
         for path in (f"/master/{name}", f"/{name}")
     },
+    ("post", "/api/v1"): "each change its own, as its REST endpoint's (update_weights, "
+    "update_quotas, reserve_resources, unreserve_resources, create_volumes, destroy_volumes, "
+    f"drain_agents, teardown_frameworks); reads and SUBSCRIBE's events filtered by {_VIEWS}",
     ("get", "/master/shares"): "filtered by view_frameworks",
     ("get", "/monitor/statistics"): f"filtered by {_VIEWS}",
     ("get", "/monitor/statistics.json"): f"filtered by {_VIEWS}",
@@ -666,7 +698,8 @@ def _guarded(paths: dict[str, Schema], authenticated: bool) -> dict[str, Schema]
             acl = ACLS.get((method, path))
             if acl is not None:
                 operation["x-acl"] = acl
-                operation["description"] = f"ACL: {acl}."
+                said = operation.get("description")
+                operation["description"] = f"{said + ' ' if said else ''}ACL: {acl}."
     return paths
 
 
