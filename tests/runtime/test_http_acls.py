@@ -173,6 +173,15 @@ def test_every_denied_operator_action_answers_403_and_changes_nothing(
         ("POST", "/master/maintenance/reactivate", {"agent_id": "agent-0"}, "drain_agents"),
         ("GET", "/tasks/web-task/logs/stdout", None, "access_sandboxes"),
         ("GET", "/files/read?path=web-task/stdout", None, "access_sandboxes"),
+        (
+            "POST",
+            "/api/v1",
+            {
+                "type": "UPDATE_WEIGHTS",
+                "update_weights": {"weight_infos": [{"role": "web", "weight": 4}]},
+            },
+            "update_weights",
+        ),
     ]
     # Every operation that changes something has its ACL, and every
     # operation the document says an ACL refuses is tried here.
