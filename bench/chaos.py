@@ -51,7 +51,8 @@ from pyactors.tools.chaos.workload import TICK_JOB
 OUT = Path(__file__).parent / "out"
 # How long a fault may take to recover before it counts as not recovered.
 RECOVERY_BOUND = 180.0
-# How long the settling may take at most, per step.
+# How long the settling may take at most, all its steps together: what has
+# not settled by then breaks an invariant.
 SETTLE_BOUND = 240.0
 
 console = Console(stderr=True)
@@ -91,8 +92,9 @@ class Run:
             try:
                 if check():
                     return time.time() - started
-            except Exception:
-                pass
+            except Exception as error:
+                if self.faults is not None:
+                    self.faults.why = f"{type(error).__name__}: {error}"[:300]
             self.tend()
             time.sleep(0.25)
         return None
@@ -127,7 +129,8 @@ class Run:
             bound = max(0.0, RECOVERY_BOUND - (time.time() - done.at))
             waited = self.wait(check, bound)
             if waited is None:
-                self.say(f"[red]fault {fault.index} {fault.kind}: NOT recovered[/red]")
+                done.unrecovered_because = self.faults.why
+                self.say(f"fault {fault.index} {fault.kind}: NOT recovered: {self.faults.why}")
             else:
                 recovered = done.recovered_at or time.time()
                 done.recovered_after = round(recovered - done.at, 3)
@@ -138,6 +141,11 @@ class Run:
         workload = self.workload
         assert workload is not None and self.faults is not None
         self.settled_at = time.time()
+        deadline = self.settled_at + SETTLE_BOUND
+
+        def left() -> float:
+            return max(1.0, deadline - time.time())
+
         self.say("settling: no more launches")
         workload.stop_launching()
         expected = invariants.schedule_times(
@@ -152,16 +160,18 @@ class Run:
             )
             return not ran.skipped
 
-        self.wait(jobs_caught_up, SETTLE_BOUND)
+        self.wait(jobs_caught_up, left())
         workload.remove_jobs()
         workload.read_history()
 
         def batch_done() -> bool:
             return not self.faults.running_batch_tasks() and _batch_settled(self.run_dir)
 
-        self.wait(batch_done, SETTLE_BOUND)
-        self.wait(lambda: all(g["state"] in ("FINISHED", "FAILED") for g in workload.gangs()), 120)
-        self.wait(self.faults.serving, SETTLE_BOUND)
+        self.wait(batch_done, left())
+        self.wait(
+            lambda: all(g["state"] in ("FINISHED", "FAILED") for g in workload.gangs()), left()
+        )
+        self.wait(self.faults.serving, left())
         self.live["services_restored"] = (
             self.wait(
                 lambda: (
@@ -169,7 +179,7 @@ class Run:
                     and workload.prober is not None
                     and workload.prober.served_since(time.time() - 2)
                 ),
-                SETTLE_BOUND,
+                left(),
             )
             is not None
         )
@@ -191,10 +201,13 @@ class Run:
         assert self.workload is not None and self.faults is not None
         workload = self.workload
         records = read_records(self.run_dir / "batch.jsonl")
-        batch = invariants.batch_figures(
-            records, self.faults.killed_tasks, self.faults.removed_agents
-        )
         starts = read_starts(workload.starts)
+        batch = invariants.batch_figures(
+            records,
+            self.faults.killed_tasks,
+            self.faults.removed_agents,
+            {s.task_id for s in starts},
+        )
         twice = invariants.run_twice(starts)
         runs = read_job_runs(workload.job_runs)
         jobs = invariants.job_figures(
@@ -223,6 +236,7 @@ class Run:
             "tasks_run_twice": len(twice),
             "duplicate_updates": len(batch.duplicate_updates),
             "updates_redelivered_after_failover": batch.redelivered_after_failover,
+            "launches_dropped_in_flight": len(batch.dropped_in_flight),
             "job_runs": jobs.runs,
             "jobs_skipped": len(jobs.skipped),
             "jobs_doubled": len(jobs.doubled),
@@ -240,11 +254,13 @@ class Run:
                     "minute": round((d.at - self.t0) / 60, 2),
                     "target": d.target,
                     "recovered_after": d.recovered_after,
+                    "unrecovered_because": d.unrecovered_because,
                 }
                 for d in self.injected
             ],
             "details": {
                 "lost": batch.lost,
+                "dropped_in_flight": batch.dropped_in_flight,
                 "failed_unexpectedly": batch.failed_unexpectedly,
                 "run_twice": twice,
                 "duplicate_updates": batch.duplicate_updates,

@@ -48,6 +48,7 @@ class Injected:
     # When the check first held while the fault was still being injected
     # (a new leader serving while the old one is stopped).
     recovered_at: float | None = None
+    unrecovered_because: str = ""
 
 
 Check = Callable[[], bool]
@@ -61,6 +62,7 @@ class Faults:
         self.killed_tasks: set[str] = set()
         self.removed_agents: set[str] = set()
         self._held_at: float | None = None
+        self.why = ""
 
     def inject(self, fault: schedule.Fault) -> tuple[Injected, Check]:
         """Inject one fault; returns what was done and the check that says
@@ -94,9 +96,11 @@ class Faults:
         def back() -> bool:
             current = self.system.agents().get(agent)
             if current is None or actor_id(current) == old:
-                return False
+                return self.waiting(f"no new actor of {agent} alive")
             state = self.state()
-            return state is not None and _reachable(state, agent)
+            if state is None:
+                return False
+            return _reachable(state, agent) or self.waiting(f"{agent} not registered")
 
         return f"{agent} (pid {pid})", back
 
@@ -168,8 +172,9 @@ class Faults:
 
         def subscribed() -> bool:
             state = self.state()
-            return state is not None and any(
-                f["name"] == name and f["connected"] for f in state["frameworks"]
+            return state is not None and (
+                any(f["name"] == name and f["connected"] for f in state["frameworks"])
+                or self.waiting(f"framework {name} not subscribed")
             )
 
         return f"{which} framework {old_id} (pid {pid})", subscribed
@@ -194,9 +199,11 @@ class Faults:
                 for r in records
                 if r.get("event") == "update"
             )
-            return ended and any(
+            if not ended:
+                return self.waiting(f"no terminal update of {task}")
+            return any(
                 r.get("event") == "launch" and r.get("task") == retry for r in records
-            )
+            ) or self.waiting(f"{retry} not launched")
 
         return f"{task} (pid {pid})", relaunched
 
@@ -212,7 +219,9 @@ class Faults:
 
         def registered() -> bool:
             state = self.state()
-            return state is not None and _reachable(state, agent)
+            if state is None:
+                return False
+            return _reachable(state, agent) or self.waiting(f"{agent} not registered")
 
         return f"node {node.node_id[:12]} -> {added.node_id[:12]}", registered
 
@@ -222,11 +231,13 @@ class Faults:
         """The leader's state, if exactly one master leads and answers."""
         leaders = self.system.leaders()
         if len(leaders) != 1:
+            self.waiting(f"{len(leaders)} masters lead")
             return None
         try:
             found: dict[str, Any] = ray_calls.ask(leaders[0], "state_summary", timeout=15)
             return found
-        except Exception:
+        except Exception as error:
+            self.waiting(f"the leader's state: {type(error).__name__}: {error}"[:300])
             return None
 
     def serving(self, which: Callable[[Any], bool] = lambda master: True) -> bool:
@@ -234,15 +245,22 @@ class Faults:
         registered and every framework of the workload subscribed."""
         leaders = self.system.leaders()
         if len(leaders) != 1 or not which(leaders[0]):
-            return False
+            return self.waiting(f"{len(leaders)} masters lead (a new one wanted)")
         state = self.state()
         if state is None:
             return False
-        agents = self.system.agents()
-        if not all(_reachable(state, agent) for agent in agents):
-            return False
+        away = sorted(a for a in self.system.agents() if not _reachable(state, a))
+        if away:
+            return self.waiting(f"agents not registered: {away}")
         connected = {f["name"] for f in state["frameworks"] if f["connected"]}
-        return {BATCH, GANG, "services", "jobs"} <= connected
+        missing = sorted({BATCH, GANG, "services", "jobs"} - connected)
+        return not missing or self.waiting(f"frameworks not subscribed: {missing}")
+
+    def waiting(self, reason: str) -> bool:
+        """Note why a check does not hold yet (the harness shows the last
+        reason of a fault that does not recover); False."""
+        self.why = reason
+        return False
 
     def running_batch_tasks(self) -> list[tuple[str, int]]:
         """Batch tasks running now with their process group's pid."""

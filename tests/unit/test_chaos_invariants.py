@@ -56,7 +56,8 @@ def test_each_task_is_finished_expected_unexpected_or_lost() -> None:
         launch("stranded.1", "agent-killed"),
         update("stranded.1", "TASK_UNREACHABLE", "u9"),
     ]
-    figures = batch_figures(records, killed_tasks={"killed.1"}, removed_agents={"agent-removed"})
+    started = {"done.1", "killed.1", "gone.1", "crashed.1", "silent.1", "forgotten.1"}
+    figures = batch_figures(records, {"killed.1"}, {"agent-removed"}, started)
     assert figures.launched == 7 and figures.finished == 1
     assert figures.killed_by_faults == ["killed.1"]
     assert figures.unreachable_by_faults == ["gone.1"]
@@ -75,13 +76,29 @@ def test_a_task_whose_end_only_a_reconciliation_answer_told_finished() -> None:
         update("t.1", "TASK_RUNNING", "u1"),
         update("t.1", "TASK_FINISHED", None, incarnation=2, reason="REASON_RECONCILIATION"),
     ]
-    figures = batch_figures(records, set(), set())
+    figures = batch_figures(records, set(), set(), {"t.1"})
     assert (figures.finished, figures.lost) == (1, [])
+
+
+def test_a_launch_that_never_started_and_the_master_does_not_know_was_dropped() -> None:
+    records = [
+        launch("dropped.1"),
+        update("dropped.1", "TASK_LOST", None, reason="REASON_RECONCILIATION"),
+        launch("started.1"),
+        update("started.1", "TASK_LOST", None, reason="REASON_RECONCILIATION"),
+        launch("unanswered.1"),
+    ]
+    figures = batch_figures(records, set(), set(), {"started.1"})
+    assert figures.dropped_in_flight == ["dropped.1"]
+    assert figures.lost == [
+        "started.1 (the master answered TASK_LOST)",
+        "unanswered.1 (last no update)",
+    ]
 
 
 def test_a_task_killed_by_a_fault_that_still_finished_counts_as_finished() -> None:
     records = [launch("t.1"), update("t.1", "TASK_FINISHED", "u1")]
-    assert batch_figures(records, {"t.1"}, set()).finished == 1
+    assert batch_figures(records, {"t.1"}, set(), {"t.1"}).finished == 1
 
 
 def test_duplicates_within_an_incarnation_and_second_terminal_updates_count() -> None:
@@ -96,7 +113,7 @@ def test_duplicates_within_an_incarnation_and_second_terminal_updates_count() ->
         # Reconciliation answers repeat states freely.
         update("t.1", "TASK_FINISHED", None, incarnation=2, reason="REASON_RECONCILIATION"),
     ]
-    figures = batch_figures(records, set(), set())
+    figures = batch_figures(records, set(), set(), {"t.1"})
     assert figures.duplicate_updates == [
         "t.1 TASK_RUNNING uuid u1",
         "t.1 second terminal update TASK_FAILED",

@@ -4,7 +4,8 @@ functions of what the workload recorded and what the harness did.
 - lost: a launched batch task that never reached a terminal state (nor is
   running at the end), or one the master answered it does not know
   (reconciliation: TASK_LOST, TASK_UNKNOWN, TASK_GONE) without a fault
-  that explains it;
+  that explains it (a launch that never started is dropped in flight, not
+  lost: see `batch_figures`);
 - failed unexpectedly: a batch task that ended other than TASK_FINISHED
   without a fault that explains it (its process killed by the harness:
   TASK_FAILED or TASK_KILLED; its Ray node removed: TASK_UNREACHABLE,
@@ -32,7 +33,7 @@ from pyactors.tools.chaos.ledger import JobRun, Start
 RECONCILIATION = "REASON_RECONCILIATION"
 _TERMINAL = frozenset(s.value for s in TaskState if s.is_terminal)
 _UNREACHABLE = TaskState.TASK_UNREACHABLE.value
-_FORGOTTEN = frozenset({"TASK_LOST", "TASK_UNKNOWN", "TASK_GONE"})
+_FORGOTTEN = frozenset({"TASK_LOST", "TASK_UNKNOWN", "TASK_GONE", "TASK_DROPPED"})
 _KILLED = frozenset({"TASK_FAILED", "TASK_KILLED"})
 _NODE_GONE = frozenset({_UNREACHABLE, "TASK_LOST", "TASK_GONE"})
 
@@ -47,14 +48,20 @@ class BatchFigures:
     unreachable_by_faults: list[str] = field(default_factory=list)
     duplicate_updates: list[str] = field(default_factory=list)
     redelivered_after_failover: int = 0
+    dropped_in_flight: list[str] = field(default_factory=list)
 
 
 def batch_figures(
     records: Iterable[Mapping[str, Any]],
     killed_tasks: set[str],
     removed_agents: set[str],
+    started: set[str],
 ) -> BatchFigures:
-    """Each launched batch task's fate, from the framework's records."""
+    """Each launched batch task's fate, from the framework's records and the
+    tasks whose command `started`. A launch that never started and that the
+    master, asked, says it does not know was dropped in flight (lost with a
+    master before it reached the agent, which Mesos tells by
+    reconciliation): counted apart, as the framework is told."""
     figures = BatchFigures()
     agent_of: dict[str, str] = {}
     reliable: dict[str, list[str]] = defaultdict(list)
@@ -104,6 +111,8 @@ def batch_figures(
             figures.unreachable_by_faults.append(task)
         elif ended is not None:
             figures.failed_unexpectedly.append(f"{task} {ended}")
+        elif answer in _FORGOTTEN and not states and task not in started:
+            figures.dropped_in_flight.append(task)
         elif answer in _FORGOTTEN:
             figures.lost.append(f"{task} (the master answered {answer})")
         elif last == _UNREACHABLE:

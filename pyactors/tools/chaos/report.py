@@ -35,6 +35,7 @@ def tables(figures: Mapping[str, Any]) -> list[Table]:
         "tasks_killed_by_faults",
         "tasks_unreachable_by_faults",
         "updates_redelivered_after_failover",
+        "launches_dropped_in_flight",
         "job_runs",
         "dependent_runs",
         "gangs_submitted",
@@ -83,18 +84,11 @@ def plot(
     for label, times in sorted(work.items()):
         ordered = sorted(times)
         ax.step(ordered, range(1, len(ordered) + 1), where="post", label=label)
-    kinds = sorted({kind for _, kind in faults})
-    colours = {kind: plt.get_cmap("tab10")(i % 10) for i, kind in enumerate(kinds)}
-    marked: set[str] = set()
+    # Faults as grey lines named at the top, apart from the work's colours.
+    top = max((len(times) for times in work.values()), default=1)
     for at, kind in faults:
-        ax.axvline(
-            at,
-            color=colours[kind],
-            linestyle="--",
-            linewidth=1,
-            label=None if kind in marked else f"fault: {kind}",
-        )
-        marked.add(kind)
+        ax.axvline(at, color="grey", linestyle="--", linewidth=0.8)
+        ax.text(at, top, f" {kind}", rotation=90, va="top", fontsize=7, color="dimgrey")
     ax.set_xlabel("seconds since the workload started")
     ax.set_ylabel("work done (cumulative)")
     ax.set_title(title)

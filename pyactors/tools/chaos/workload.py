@@ -37,6 +37,10 @@ TICK_JOB = "chaos-tick"
 CHILD_JOB = "chaos-child"
 WEB_APP = "/chaos-web"
 
+# A live task not heard of for this long is reconciled (Mesos's advice to
+# frameworks: a launch can be lost with a master, and then only an explicit
+# reconciliation tells).
+RECONCILE_AFTER = 10.0
 _DONE = TaskState.TASK_FINISHED.value
 _GIVE_UP = frozenset(
     {s.value for s in TaskState if s.is_terminal} | {TaskState.TASK_UNREACHABLE.value}
@@ -120,6 +124,8 @@ class ChaosBatch(Scheduler):
         self.rng = random.Random(f"{seed}:{self.incarnation}")
         self.concurrency = concurrency
         self.shape = Resources.parse(resources)
+        # When each live task was last heard of (launched, updated, asked).
+        self.heard = dict.fromkeys(self.book.live, time.monotonic())
         self._write({"event": "incarnation"})
 
     def subscribed(self, driver: Driver, framework_id: str, master_info: dict[str, Any]) -> None:
@@ -139,6 +145,7 @@ class ChaosBatch(Scheduler):
                 # hold never happens.
                 self._write({"event": "launch", "task": task, "agent": offer.agent_id})
                 self.book.launched(task, offer.agent_id)
+                self.heard[task] = time.monotonic()
                 tasks.append(TaskInfo(task, task, self.shape, command=command))
                 left = left - self.shape
             if tasks:
@@ -158,12 +165,24 @@ class ChaosBatch(Scheduler):
                 "message": status.message[:200],
             }
         )
+        self.heard[status.task_id] = time.monotonic()
         if self.book.updated(status.task_id, status.state.value):
             driver.revive()
+        if status.task_id not in self.book.live:
+            self.heard.pop(status.task_id, None)
 
     def tick(self, driver: Driver) -> None:
         if not self.stop_file.exists() and len(self.book.live) < self.concurrency:
             driver.revive()
+        now = time.monotonic()
+        silent = {
+            task: agent
+            for task, agent in self.book.live.items()
+            if now - self.heard.get(task, now) > RECONCILE_AFTER
+        }
+        if silent:
+            driver.reconcile(list(silent), silent)
+            self.heard.update(dict.fromkeys(silent, now))
 
     def progress(self) -> dict[str, Any]:
         return {
