@@ -1,31 +1,27 @@
 """Mesos's v1 operator API (`POST /api/v1`) on a real cluster, over real
 HTTP: each read against what the v0 state endpoints show for the same
 state, each change seen in /master/state, the SUBSCRIBE stream's events
-for a task, a framework and an agent coming and going, bad calls refused
-with nothing changed, and a standby's redirect."""
+for a task, a framework (added, disconnected, removed) and an agent coming
+and going, bad calls refused with nothing changed, and a standby's redirect."""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import http.client
-import threading
 import urllib.parse
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import orjson
 import pytest
 from support.http import get, request
-from support.runtime import PATIENCE, Launcher, small_cluster, wait_for
+from support.operator_stream import EventStream
+from support.runtime import Launcher, small_cluster, wait_for
 
 import pyactors
 from pyactors import Resources
 from pyactors.api.v1.mesos_json import resources_from_v1
-from pyactors.api.v1.recordio import Decoder
 from pyactors.runtime import ray_calls
 from pyactors.runtime.cluster import Cluster
 
@@ -295,53 +291,6 @@ def test_bad_calls_are_refused_and_change_nothing(url: str, framework: Any) -> N
     assert _everything(url) == before
 
 
-class EventStream:
-    """A SUBSCRIBE stream, read in a thread of its own into `events`."""
-
-    def __init__(self, url: str) -> None:
-        self.events: list[dict[str, Any]] = []
-        self.status: int | None = None
-        self.headers: dict[str, str] = {}
-        self.ended = False
-        self._decoder = Decoder()
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self._reading = asyncio.run_coroutine_threadsafe(self._read(url), self._loop)
-
-    async def _read(self, url: str) -> None:
-        timeout = aiohttp.ClientTimeout(total=None, sock_read=PATIENCE)
-        try:
-            async with (
-                aiohttp.ClientSession(timeout=timeout) as session,
-                session.post(
-                    url + "/api/v1",
-                    data=b'{"type": "SUBSCRIBE"}',
-                    headers={"Content-Type": "application/json", "Accept": "application/json"},
-                ) as response,
-            ):
-                self.status, self.headers = response.status, dict(response.headers)
-                async for chunk in response.content.iter_any():
-                    for record in self._decoder.decode(chunk):
-                        self.events.append(orjson.loads(record))
-        except aiohttp.ClientError:
-            pass  # the server went away: the stream ended
-        finally:
-            self.ended = True
-
-    def of(self, kind: str) -> list[dict[str, Any]]:
-        return [e[kind.lower()] for e in list(self.events) if e["type"] == kind]
-
-    def close(self) -> None:
-        """Leave (the server must notice), and stop the thread."""
-        self._loop.call_soon_threadsafe(self._reading.cancel)
-        concurrent.futures.wait([self._reading], timeout=30)
-        wait_for(lambda: self.ended, what="the reader to stop")
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=30)
-        self._loop.close()
-
-
 def test_subscribe_streams_the_state_then_its_changes(cluster: Cluster, url: str) -> None:
     stream = EventStream(url)
     try:
@@ -359,7 +308,11 @@ def test_subscribe_streams_the_state_then_its_changes(cluster: Cluster, url: str
         assert {"agent-0", "agent-1"} <= agent_ids
 
         launcher = cluster.run_framework(
-            Launcher, [("streamed", "true", SMALL)], name="v1-streamed", roles=["ops"]
+            Launcher,
+            [("streamed", "true", SMALL)],
+            name="v1-streamed",
+            roles=["ops"],
+            failover_timeout=600.0,
         )
         wait_for(
             lambda: any(
@@ -391,7 +344,17 @@ def test_subscribe_streams_the_state_then_its_changes(cluster: Cluster, url: str
         ]
         assert all(u["framework_id"] == {"value": launcher.id} for u in updates)
 
-        cluster.teardown(launcher)
+        cluster.disconnect(launcher)  # its scheduler gone: kept for its failover timeout
+        wait_for(
+            lambda: any(
+                f["framework"]["framework_info"]["id"]["value"] == launcher.id
+                and not f["framework"]["connected"]
+                for f in stream.of("FRAMEWORK_UPDATED")
+            ),
+            what="FRAMEWORK_UPDATED: disconnected",
+        )
+        teardown = {"type": "TEARDOWN", "teardown": {"framework_id": {"value": launcher.id}}}
+        assert call(url, teardown)[0] == 200
         wait_for(
             lambda: any(
                 f["framework_info"]["id"]["value"] == launcher.id
