@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import ray
 from support.cli import cli
 from support.http import get
 from support.runtime import Launcher, wait_for
@@ -51,8 +52,11 @@ def test_url_status_and_agents(cluster: Cluster, url: str) -> None:
 
 
 def pyactors_module(*args: str) -> subprocess.CompletedProcess[str]:
-    """`python3 -m pyactors ARGS` in a process of its own, PYACTORS_MASTER unset."""
+    """`python3 -m pyactors ARGS` in a process of its own, PYACTORS_MASTER
+    unset, looking for a standing cluster on this session's Ray cluster (which
+    has none) rather than on whichever Ray cluster started last here."""
     env = {k: v for k, v in os.environ.items() if k != "PYACTORS_MASTER"}
+    env["RAY_ADDRESS"] = ray.get_runtime_context().gcs_address
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT), env.get("PYTHONPATH")]))
     # Generous: a bound on a stuck process, not on a slow start on a busy machine.
     return subprocess.run(
