@@ -21,9 +21,10 @@ import pytest
 from support.runtime import dead, small_cluster, wait_for
 
 from pyactors.errors import FencedError
+from pyactors.frameworks.jobs.audit import audit
 from pyactors.frameworks.jobs.book import ledger_key
 from pyactors.frameworks.jobs.scheduler import FAILOVER_TIMEOUT, JobScheduler
-from pyactors.frameworks.jobs.store import read_ledger
+from pyactors.frameworks.jobs.store import read_ledger, read_store
 from pyactors.runtime import ray_calls
 from pyactors.runtime.cluster import Cluster
 
@@ -151,6 +152,10 @@ def test_a_killed_jobs_framework_adopts_its_runs_and_runs_nothing_twice(
     assert all(b - a == PERIOD for a, b in itertools.pairwise(scheduled)), scheduled
     missed = [r for r in ledger["every"] if killed_at < r["scheduled"] < restarted_at]
     assert missed and all(r["started"] > restarted_at for r in missed), (killed_at, missed)
+    # What a chaos run checks, from the store alone.
+    totals = audit(read_store(cluster.location.zk, cluster.work_dir), counted)["totals"]
+    wrong = ("doubled", "lost", "skipped_missed", "skipped_deadline", "skipped_overlap")
+    assert {key: totals[key] for key in wrong} == dict.fromkeys(wrong, 0), totals
 
 
 @pytest.mark.timeout(300)

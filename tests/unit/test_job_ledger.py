@@ -7,6 +7,7 @@ recorded instead of sent."""
 from __future__ import annotations
 
 import uuid
+from collections import Counter
 from pathlib import Path
 from typing import Any, cast
 
@@ -19,6 +20,7 @@ from pyactors.core.operations import Launch
 from pyactors.core.protocol import Accept, Call, Decline, Kill, Reconcile
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
 from pyactors.errors import FencedError, InvalidArgumentError, RegistryError
+from pyactors.frameworks.jobs.audit import audit
 from pyactors.frameworks.jobs.book import NEVER_LAUNCHED, JobBook, ledger_key
 from pyactors.frameworks.jobs.definitions import parse_job
 from pyactors.frameworks.jobs.scheduler import JobScheduler
@@ -26,6 +28,7 @@ from pyactors.frameworks.jobs.store import (
     FileJobStore,
     JobChange,
     JobStore,
+    Stored,
     ZooKeeperJobStore,
     read_ledger,
 )
@@ -460,3 +463,83 @@ def test_a_kill_leaves_only_once_the_run_s_end_is_stored(tmp_path: Path) -> None
 def test_the_scheduler_needs_somewhere_to_keep_its_ledger() -> None:
     with pytest.raises(InvalidArgumentError, match="zk or a work_dir"):
         JobScheduler()
+
+
+# ------------------------------------------------------------ the audit
+
+
+def stored_of(book: JobBook) -> Stored:
+    records = [book.record(name) or {} for name in book.names()]
+    return Stored("f", records, {name: list(book.ledger(name).values()) for name in book.names()})
+
+
+def run_all(book: JobBook, start: float, end: float, step: float) -> None:
+    """Tick every `step` s from `start` to `end`, each due run launched and
+    finished at once."""
+    now = start
+    while now <= end:
+        book.tick(now)
+        for run in book.waiting():
+            book.task_update(book.launched(run, now, "a1"), TaskState.TASK_FINISHED, "", now)
+        now += step
+
+
+def test_the_audit_finds_nothing_wrong_in_a_clean_ledger() -> None:
+    book = JobBook()
+    book.add(parse_job(every(10, concurrencyPolicy="ALLOW")), T0)
+    book.add(parse_job({"name": "child", "command": "true", "parents": ["tick"]}), T0)
+    run_all(book, T0, T0 + 50, 5)
+    runs = [run for name in book.names() for run in book.history(name)]
+    started = Counter((r["job"], ledger_key(r["scheduled"])) for r in runs if r["attempts"])
+    found = audit(stored_of(book), started)
+    assert found["totals"]["runs"] == 12
+    wrong = ("doubled", "lost", "skipped_missed", "skipped_deadline", "skipped_overlap")
+    assert [found["totals"][key] for key in wrong] == [0] * 5, found
+
+
+def test_the_audit_counts_skipped_doubled_and_lost_runs() -> None:
+    book = JobBook()
+    book.add(parse_job(every(10, concurrencyPolicy="ALLOW", epsilon="PT5S")), T0)
+    book.add(parse_job({"name": "child", "command": "true", "parents": ["tick"]}), T0)
+    run_all(book, T0, T0 + 20, 10)
+    run_all(book, T0 + 37, T0 + 37, 10)  # T0+30 missed by 7 s
+    run_all(book, T0 + 40, T0 + 50, 10)
+    stored = stored_of(book)
+    ledger = stored.ledgers["tick"]
+    [at_10] = [r for r in ledger if r["scheduled"] == T0 + 10]
+    ledger.remove(at_10)  # lost
+    ledger.append({**ledger[0], "id": "tick-99"})  # T0 twice
+    children = stored.ledgers["child"]
+    children.append({**children[0], "id": "child-99", "scheduled": children[0]["scheduled"] + 1})
+    [first] = [r for r in ledger if r["id"] == "tick-1"]
+    started = {("tick", ledger_key(T0 + 20)): 2}
+    found = audit(stored, started)
+    tick, child = found["jobs"]["tick"], found["jobs"]["child"]
+    assert tick["lost"] == [f"scheduled {T0 + 10} has no run"]
+    assert tick["skipped_missed"] == ["tick-4"]
+    assert tick["doubled"] == [
+        f"scheduled {T0} has 2 runs",
+        "run tick-3 started 2 times in 1 attempts",
+    ]
+    assert child["doubled"] == [f"parent run {first['id']} started 2 runs"]
+    assert child["lost"] == ["parent run tick-99 started no run"]  # the copy of T0's run
+    assert found["totals"]["doubled"] == 3 and found["totals"]["lost"] == 2
+
+
+def test_a_relaunch_is_no_double_and_a_long_outage_no_loss() -> None:
+    book = JobBook()
+    book.add(parse_job(every(1, epsilon="PT5S", retries=0)), T0)
+    book.tick(T0)
+    [run] = book.waiting()
+    first = book.launched(run, T0, "a1")
+    book.task_update(first, TaskState.TASK_UNKNOWN, "", T0 + 1, unseen=True)
+    second = book.launched(run, T0 + 1, "a1")
+    book.task_update(second, TaskState.TASK_FINISHED, "", T0 + 2)
+    key = ("tick", ledger_key(T0))
+    assert audit(stored_of(book), {key: 1})["totals"]["doubled"] == 0
+    found = audit(stored_of(book), {key: 2})  # the unseen attempt ran after all
+    assert found["jobs"]["tick"]["doubled"] == ["run tick-1 started 2 times in 2 attempts"]
+    assert found["totals"]["relaunched"] == 1
+    book.tick(T0 + 5000)  # a gap run covers most of the outage
+    found = audit(stored_of(book))
+    assert found["totals"]["lost"] == 0 and found["totals"]["skipped_missed"] == 99

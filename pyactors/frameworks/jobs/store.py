@@ -88,17 +88,23 @@ def open_store(zk: str | None, work_dir: str, session_timeout: float = 10.0) -> 
     return FileJobStore(os.path.join(work_dir, "jobs"))
 
 
+def read_store(zk: str | None, work_dir: str, session_timeout: float = 10.0) -> Stored:
+    """Everything stored (jobs, ledgers, framework id), read without
+    disturbing the framework (what `audit.audit` checks)."""
+    store = open_store(zk, work_dir, session_timeout)
+    try:
+        return store.load()
+    finally:
+        store.close()
+
+
 def read_ledger(
     zk: str | None, work_dir: str, session_timeout: float = 10.0
 ) -> dict[str, list[dict[str, Any]]]:
     """Every job's ledger as stored now (job -> its runs, oldest first),
     read without disturbing the framework: what an outside check counts
     skipped and doubled runs from."""
-    store = open_store(zk, work_dir, session_timeout)
-    try:
-        ledgers = store.load().ledgers
-    finally:
-        store.close()
+    ledgers = read_store(zk, work_dir, session_timeout).ledgers
     return {name: sorted(runs, key=lambda run: run["scheduled"]) for name, runs in ledgers.items()}
 
 
