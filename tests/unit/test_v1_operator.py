@@ -11,6 +11,8 @@ import pytest
 
 from pyactors import Resources
 from pyactors.api import state_json as sj
+from pyactors.api import state_view
+from pyactors.api.access import Viewer
 from pyactors.api.v1 import operator as op
 from pyactors.api.v1 import operator_json as oj
 from pyactors.api.v1.mesos_json import V1FormatError, resources_from_v1
@@ -228,3 +230,22 @@ def test_call_arguments() -> None:
 )
 def test_accept(accept: str | None, allowed: bool) -> None:
     assert op.accepts_json(accept) is allowed
+
+
+def test_reads_rendered_off_the_loop_are_the_state_when_taken() -> None:
+    master, _ = running_master()
+    viewer = Viewer(master.config.acls, None)
+    shapes = {
+        "state": oj.get_state,
+        "roles": lambda state, about: oj.get_roles(state),
+        "metrics": oj.get_metrics,
+    }
+    for shape in shapes.values():
+        taken = state_view.take(master, allocator=True)
+        rendered = orjson.loads(state_view.encode(shape, viewer, taken, ABOUT))
+        assert rendered == orjson.loads(orjson.dumps(shape(master, ABOUT)))
+    taken = state_view.take(master, allocator=False)
+    update = TaskStatus("t2", TaskState.TASK_FAILED, Source.SOURCE_AGENT, 9, agent_id="agent-0")
+    master.status_updates("agent-0", [update])
+    rendered = orjson.loads(state_view.encode(oj.get_state, viewer, taken, ABOUT))
+    assert [t["state"] for t in rendered["get_tasks"]["tasks"]] == ["TASK_RUNNING"]

@@ -26,6 +26,7 @@ serve (501), a denied ACL (403). A standby answers 307 to the leader
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Protocol
@@ -34,7 +35,7 @@ import orjson
 from aiohttp import web
 
 from pyactors._core import Resources
-from pyactors.api import state_json
+from pyactors.api import state_json, state_view
 from pyactors.api.access import Viewer
 from pyactors.api.auth import principal_of
 from pyactors.api.state_json import About
@@ -52,6 +53,8 @@ JSON = "application/json"
 API_VERSION = "1.11.0"
 
 Change = Callable[[MasterState, float], list[Effect]]
+# A read's body from the state as the caller may see it.
+Shape = Callable[[MasterState, About], Mapping[str, Any]]
 
 
 class OperatorHost(Protocol):
@@ -235,11 +238,22 @@ class _Call:
     def viewer(self) -> Viewer:
         return Viewer(self.leading().config.acls, self.principal)
 
-    def seen(self) -> MasterState:
-        return self.viewer().state(self.leading())
-
     def answer(self, body: Mapping[str, Any] | None) -> web.Response:
         return _json(operator_json.response(self.kind, body))
+
+    async def rendered(self, shape: Shape, allocator: bool = False) -> web.Response:
+        """A read of the state as the caller may see it, rendered off the
+        master's loop (`pyactors.api.state_view`); `allocator`: the shape
+        reads the allocator's snapshot."""
+        kind = self.kind
+
+        def answer(state: MasterState, about: About) -> dict[str, Any]:
+            return operator_json.response(kind, shape(state, about))
+
+        body = await state_view.rendered(
+            self.leading(), answer, self.viewer(), self.host.about(), allocator
+        )
+        return web.Response(body=body, content_type=JSON)
 
     def operate(self, change: Change, status: int) -> web.Response:
         try:
@@ -272,31 +286,33 @@ async def _get_version(call: _Call) -> web.Response:
 
 
 async def _get_metrics(call: _Call) -> web.Response:
+    # As /metrics/snapshot: every framework's counts, to every caller.
     return call.answer(operator_json.get_metrics(call.leading(), call.host.about()))
 
 
 async def _get_state(call: _Call) -> web.Response:
-    return call.answer(operator_json.get_state(call.seen(), call.host.about()))
+    return await call.rendered(operator_json.get_state)
 
 
 async def _get_agents(call: _Call) -> web.Response:
-    return call.answer(operator_json.get_agents(call.seen(), call.host.about()))
+    return await call.rendered(operator_json.get_agents)
 
 
 async def _get_frameworks(call: _Call) -> web.Response:
-    return call.answer(operator_json.get_frameworks(call.seen(), call.host.about()))
+    return await call.rendered(operator_json.get_frameworks)
 
 
 async def _get_executors(call: _Call) -> web.Response:
-    return call.answer(operator_json.get_executors(call.seen()))
+    call.leading()
+    return call.answer(operator_json.get_executors())
 
 
 async def _get_tasks(call: _Call) -> web.Response:
-    return call.answer(operator_json.get_tasks(call.seen(), call.host.about()))
+    return await call.rendered(operator_json.get_tasks)
 
 
 async def _get_roles(call: _Call) -> web.Response:
-    return call.answer(operator_json.get_roles(call.seen()))
+    return await call.rendered(lambda state, about: operator_json.get_roles(state), True)
 
 
 async def _get_weights(call: _Call) -> web.Response:
@@ -433,16 +449,28 @@ async def _subscribe(call: _Call) -> web.StreamResponse:
     events = call.host.operator_events
     viewer = call.viewer()
     subscriber = events.subscribe(state, viewer)
-    subscribed = {
-        "get_state": operator_json.get_state(viewer.state(state), call.host.about()),
-        "heartbeat_interval_seconds": operator_json.HEARTBEAT_INTERVAL_SECONDS,
-    }
-    first = recordio.encode(orjson.dumps(operator_json.event("SUBSCRIBED", subscribed)))
+    # The state at the moment of subscribing, rendered off the loop: what
+    # changes after it comes as events.
+    view = state_view.take(state, allocator=False)
+
+    def subscribed(seen: MasterState, about: About) -> dict[str, Any]:
+        body = {
+            "get_state": operator_json.get_state(seen, about),
+            "heartbeat_interval_seconds": operator_json.HEARTBEAT_INTERVAL_SECONDS,
+        }
+        return operator_json.event("SUBSCRIBED", body)
+
+    about = call.host.about()
+    try:
+        first = await asyncio.to_thread(state_view.encode, subscribed, viewer, view, about)
+    except BaseException:
+        events.unsubscribe(subscriber)
+        raise
     stream = web.StreamResponse(status=200, headers={"Content-Type": JSON})
     stream.enable_chunked_encoding()
     try:
         await stream.prepare(call.request)
-        await stream.write(first + HEARTBEAT)
+        await stream.write(recordio.encode(first) + HEARTBEAT)
         while True:
             records = await subscriber.next(operator_json.HEARTBEAT_INTERVAL_SECONDS)
             if not records and call.host.leading_state() is not state:

@@ -208,7 +208,8 @@ class OperatorEvents:
             mark = _framework_mark(record)
             if before is None or before[1] != mark:
                 kind = "FRAMEWORK_ADDED" if before is None else "FRAMEWORK_UPDATED"
-                shaped = operator_json.framework_v1(record, usage_now(), about, state)
+                offers = state.offers.of_framework(framework_id)
+                shaped = operator_json.framework_v1(record, usage_now(), about, offers)
                 body = {"framework": shaped}
                 framework_events.append(_Event(_record(kind, body), framework=record))
         for framework_id, (record, _) in seen.frameworks.items():

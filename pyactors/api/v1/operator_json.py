@@ -14,7 +14,8 @@ endpoints' seconds.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from pyactors._core import Resources
@@ -30,6 +31,7 @@ from pyactors.api.v1.mesos_json import (
     status_to_v1,
     task_to_v1,
 )
+from pyactors.core.offer import OfferInfo
 from pyactors.core.quota import quota_quantities
 from pyactors.core.tasks import TaskState, TaskStatus
 from pyactors.master.records import AgentRecord, FrameworkRecord, MasterConfig, TaskRecord
@@ -183,10 +185,18 @@ def framework_info_v1(record: FrameworkRecord) -> dict[str, Any]:
     return framework_info_to_v1(info)
 
 
+def offers_by_framework(state: MasterState) -> dict[str, list[OfferInfo]]:
+    """The outstanding offers, per framework (one pass)."""
+    offers: dict[str, list[OfferInfo]] = defaultdict(list)
+    for offer in state.offers:
+        offers[offer.framework_id].append(offer)
+    return offers
+
+
 def framework_v1(
-    record: FrameworkRecord, usage: Usage, about: About, state: MasterState
+    record: FrameworkRecord, usage: Usage, about: About, offers: Sequence[OfferInfo]
 ) -> dict[str, Any]:
-    """`GetFrameworks.Framework`."""
+    """`GetFrameworks.Framework`, with its outstanding `offers`."""
     fid = record.framework_id
     out: dict[str, Any] = {
         "framework_info": framework_info_v1(record),
@@ -194,7 +204,7 @@ def framework_v1(
         "connected": record.connected,
         "recovered": record.recovery_grace > 0,
         "registered_time": time_info(record.registered_at + about.clock_offset),
-        "offers": [offer_to_v1(o) for o in state.offers.of_framework(fid)],
+        "offers": [offer_to_v1(o) for o in offers],
         "inverse_offers": [],
         "allocated_resources": resources_to_v1(usage.used("framework", fid)),
         "offered_resources": resources_to_v1(usage.offered("framework", fid)),
@@ -208,13 +218,17 @@ def get_frameworks(state: MasterState, about: About, usage: Usage | None = None)
     """`GetFrameworks`. Torn-down frameworks are kept by id only, so none
     shows as completed (as /master/frameworks shows none)."""
     usage = usage or Usage(state)
+    offers = offers_by_framework(state)
     return {
-        "frameworks": [framework_v1(f, usage, about, state) for f in state.frameworks.values()],
+        "frameworks": [
+            framework_v1(f, usage, about, offers.get(f.framework_id, ()))
+            for f in state.frameworks.values()
+        ],
         "completed_frameworks": [],
     }
 
 
-def get_executors(state: MasterState) -> dict[str, Any]:
+def get_executors() -> dict[str, Any]:
     """`GetExecutors`: pyactors runs command tasks only, no executors yet."""
     return {"executors": []}
 
@@ -224,7 +238,7 @@ def get_state(state: MasterState, about: About) -> dict[str, Any]:
     usage = Usage(state)
     return {
         "get_tasks": get_tasks(state, about),
-        "get_executors": get_executors(state),
+        "get_executors": get_executors(),
         "get_frameworks": get_frameworks(state, about, usage),
         "get_agents": get_agents(state, about, usage),
     }
