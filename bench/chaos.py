@@ -241,6 +241,9 @@ class Run:
             "jobs_skipped": len(jobs.skipped),
             "jobs_doubled": len(jobs.doubled),
             "dependent_runs": sum(1 for r in runs if r.job == CHILD_JOB),
+            "dependents_skipped": invariants.dependents_skipped(
+                runs, TICK_JOB, CHILD_JOB, self.live.get("expected_job_times", [])
+            ),
             "services_restored": bool(self.live.get("services_restored")),
             "service_requests_failed": sum(1 for _, ok in prober if not ok),
             "gangs_submitted": len(workload.gangs_submitted),

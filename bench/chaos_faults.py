@@ -7,11 +7,13 @@ import contextlib
 import os
 import signal
 import time
+import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from chaos_system import SESSION_TIMEOUT, System, actor_id, actor_pid
+import orjson
+from chaos_system import SESSION_TIMEOUT, System, actor_pid
 from chaos_workload import BATCH, GANG, Workload
 
 from pyactors.runtime import ray_calls
@@ -88,19 +90,27 @@ class Faults:
         if not agents:
             raise NoTarget("no agent alive")
         agent, handle = agents[pick % len(agents)]
-        old, pid = actor_id(handle), actor_pid(handle)
+        pid = actor_pid(handle)
         if pid is None:
             raise NoTarget(f"{agent} is not alive")
         os.kill(pid, signal.SIGKILL)
 
+        restarted_at: list[float] = []
+
         def back() -> bool:
+            # Ray restarts the actor (the same actor, a new process), or the
+            # supervisor starts a new one: either way another pid.
             current = self.system.agents().get(agent)
-            if current is None or actor_id(current) == old:
-                return self.waiting(f"no new actor of {agent} alive")
-            state = self.state()
-            if state is None:
-                return False
-            return _reachable(state, agent) or self.waiting(f"{agent} not registered")
+            if current is None or actor_pid(current) in (None, pid):
+                return self.waiting(f"{agent} not running again")
+            restarted_at[:1] = restarted_at[:1] or [time.time()]
+            # Heard by the master since it runs again: it re-registered.
+            seen = self.slaves().get(agent)
+            if seen is None or not seen["reachable"]:
+                return self.waiting(f"{agent} not registered")
+            return float(seen["last_seen_time"]) > restarted_at[0] or self.waiting(
+                f"{agent} not heard of since its restart"
+            )
 
         return f"{agent} (pid {pid})", back
 
@@ -112,11 +122,11 @@ class Faults:
 
     def _leader_kill(self, pick: int) -> tuple[str, Check]:
         leader = self._leader()
-        old, pid = actor_id(leader), actor_pid(leader)
+        pid = actor_pid(leader)
         if pid is None:
             raise NoTarget("the leader is not alive")
         os.kill(pid, signal.SIGKILL)
-        return f"leader (pid {pid})", lambda: self.serving(lambda m: actor_id(m) != old)
+        return f"leader (pid {pid})", lambda: self.serving(lambda m: actor_pid(m) != pid)
 
     def _leader_stop(self, pick: int) -> tuple[str, Check]:
         leader = self._leader()
@@ -239,6 +249,16 @@ class Faults:
         except Exception as error:
             self.waiting(f"the leader's state: {type(error).__name__}: {error}"[:300])
             return None
+
+    def slaves(self) -> dict[str, dict[str, Any]]:
+        """The leader's /master/slaves, by agent id (none if no one leads)."""
+        leaders = self.system.leaders()
+        if len(leaders) != 1:
+            return {}
+        url = ray_calls.ask(leaders[0], "url", timeout=15)
+        with urllib.request.urlopen(f"{url}/master/slaves", timeout=15) as response:
+            found = orjson.loads(response.read())["slaves"]
+        return {str(agent["id"]): agent for agent in found}
 
     def serving(self, which: Callable[[Any], bool] = lambda master: True) -> bool:
         """One leader (`which` one), serving, with every live agent

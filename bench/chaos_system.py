@@ -289,10 +289,6 @@ def actor_pid(handle: Any) -> int | None:
     return int(info["Pid"])
 
 
-def actor_id(handle: Any) -> str:
-    return str(handle._actor_id.hex())
-
-
 def kill_processes_under(root: Path) -> None:
     """SIGKILL every process working in a directory under `root`: task
     processes a removed node's agent could not reap, and HAProxy."""

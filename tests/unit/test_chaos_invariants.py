@@ -11,6 +11,7 @@ from pyactors.tools.chaos import report
 from pyactors.tools.chaos.invariants import (
     batch_figures,
     broken,
+    dependents_skipped,
     job_figures,
     percentiles,
     run_twice,
@@ -142,6 +143,17 @@ def test_job_runs_are_placed_by_their_scheduled_time_and_checked_against_the_sch
     assert figures.doubled == [105.0]
     assert figures.skipped == [110.0, 115.0]
     assert figures.unplaced == ["tick-9"]
+
+
+def test_a_parent_run_without_a_child_run_after_it_skipped_its_dependent() -> None:
+    runs = [
+        JobRun("tick", "tick-1", 100.0, 1, 100.1),
+        JobRun("child", "child-1", 100.2, 2, 100.3),
+        JobRun("tick", "tick-2", 105.0, 3, 105.1),
+        JobRun("tick", "tick-3", 110.0, 4, 110.1),  # after the window
+    ]
+    assert dependents_skipped(runs, "tick", "child", [100.0, 105.0]) == 1
+    assert dependents_skipped(runs, "tick", "child", [100.0]) == 0
 
 
 def test_percentiles_are_nearest_rank() -> None:

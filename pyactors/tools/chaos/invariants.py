@@ -14,7 +14,8 @@ functions of what the workload recorded and what the harness did.
   scheduled time run twice;
 - duplicate update: an update (its uuid) delivered twice to one
   incarnation of the framework, or a second terminal update of a task;
-- a job skipped: a scheduled time in the run's window with no run;
+- a job skipped: a scheduled time in the run's window with no run, or a
+  run of it with no run of its dependent job after it;
 - every fault recovered (`recovery`), the service healthy behind HAProxy
   at the end, every gang submitted done.
 """
@@ -164,6 +165,19 @@ def job_figures(
     return figures
 
 
+def dependents_skipped(
+    runs: Iterable[JobRun], parent: str, child: str, scheduled: Iterable[float]
+) -> int:
+    """How many of the parent's runs of these scheduled times had no run of
+    the child after them (a child runs once per success of its parent)."""
+    wanted = {round(t, 3) for t in scheduled}
+    runs = list(runs)
+    ran = [round(r.scheduled, 3) for r in runs if r.job == parent and r.scheduled is not None]
+    parents = {t for t in ran if t in wanted}
+    children = sum(1 for r in runs if r.job == child)
+    return max(0, len(parents) - children)
+
+
 def schedule_times(start: float, period: float, until: float) -> list[float]:
     """The scheduled times of a job repeating every `period` s from `start`,
     up to `until` inclusive."""
@@ -192,6 +206,7 @@ INVARIANTS = (
     "duplicate_updates",
     "jobs_skipped",
     "jobs_doubled",
+    "dependents_skipped",
     "services_restored",
     "gangs_unfinished",
     "faults_unrecovered",

@@ -211,11 +211,13 @@ def tick_job(job_runs: str, start_iso: str, period: int) -> dict[str, Any]:
 
 
 def child_job(job_runs: str) -> dict[str, Any]:
-    """A job run after each success of the repeating one."""
+    """A job run after each success of the repeating one (every one: runs
+    may overlap)."""
     return {
         "name": CHILD_JOB,
         "command": job_command(job_runs),
         "parents": [TICK_JOB],
+        "concurrencyPolicy": "ALLOW",
         "cpus": 0.1,
         "mem": 16,
         "retries": 3,
