@@ -231,6 +231,8 @@ class System:
         """The live masters that say they lead."""
         found = []
         for master in self.masters():
+            if actor_pid(master) in self.stopped:
+                continue  # cannot answer; asking would only wait
             with contextlib.suppress(Exception):
                 if ray_calls.ask(master, "status", timeout=5)["leading"]:
                     found.append(master)
