@@ -89,8 +89,16 @@ def test_a_launch_that_never_started_and_the_master_does_not_know_was_dropped() 
         update("started.1", "TASK_LOST", None, reason="REASON_RECONCILIATION"),
         launch("unanswered.1"),
     ]
-    figures = batch_figures(records, set(), set(), {"started.1"})
-    assert figures.dropped_in_flight == ["dropped.1"]
+    records += [
+        launch("refused.1"),
+        update("refused.1", "TASK_ERROR", None, reason="REASON_INVALID_OFFERS"),
+        launch("far.1", "agent-removed"),
+        update("far.1", "TASK_RUNNING", "u1"),
+        update("far.1", "TASK_UNREACHABLE", None, reason="REASON_AGENT_DISCONNECTED"),
+    ]
+    figures = batch_figures(records, set(), {"agent-removed"}, {"started.1", "far.1"})
+    assert figures.dropped_in_flight == ["dropped.1", "refused.1"]
+    assert figures.unreachable_by_faults == ["far.1"]
     assert figures.lost == [
         "started.1 (the master answered TASK_LOST)",
         "unanswered.1 (last no update)",

@@ -35,6 +35,7 @@ RECONCILIATION = "REASON_RECONCILIATION"
 _TERMINAL = frozenset(s.value for s in TaskState if s.is_terminal)
 _UNREACHABLE = TaskState.TASK_UNREACHABLE.value
 _FORGOTTEN = frozenset({"TASK_LOST", "TASK_UNKNOWN", "TASK_GONE", "TASK_DROPPED"})
+_INVALID_OFFERS = "REASON_INVALID_OFFERS"
 _KILLED = frozenset({"TASK_FAILED", "TASK_KILLED"})
 _NODE_GONE = frozenset({_UNREACHABLE, "TASK_LOST", "TASK_GONE"})
 
@@ -62,11 +63,16 @@ def batch_figures(
     tasks whose command `started`. A launch that never started and that the
     master, asked, says it does not know was dropped in flight (lost with a
     master before it reached the agent, which Mesos tells by
-    reconciliation): counted apart, as the framework is told."""
+    reconciliation), as was one the master refused because its offer was
+    rescinded meanwhile (TASK_ERROR, REASON_INVALID_OFFERS): counted apart,
+    as the framework is told. Updates the master makes without a uuid
+    (reconciliation answers, a removed agent's TASK_UNREACHABLE) are told
+    apart from the agents' reliable ones."""
     figures = BatchFigures()
     agent_of: dict[str, str] = {}
     reliable: dict[str, list[str]] = defaultdict(list)
     answered: dict[str, str] = {}
+    refused: dict[str, str] = {}
     seen: dict[str, int] = {}
     for record in records:
         event = record.get("event")
@@ -76,6 +82,10 @@ def batch_figures(
         if event != "update":
             continue
         task, state = str(record["task"]), str(record["state"])
+        if record.get("uuid") is None and state == "TASK_ERROR":
+            # The master refusing the launch itself (an offer rescinded meanwhile).
+            refused[task] = str(record.get("reason"))
+            continue
         if record.get("reason") == RECONCILIATION or record.get("uuid") is None:
             answered[task] = state
             continue
@@ -108,8 +118,10 @@ def batch_figures(
             figures.finished += 1
         elif task in killed_tasks and last in _KILLED:
             figures.killed_by_faults.append(task)
-        elif agent in removed_agents and (last in _NODE_GONE or answer in _FORGOTTEN):
+        elif agent in removed_agents and (last in _NODE_GONE or answer in _NODE_GONE | _FORGOTTEN):
             figures.unreachable_by_faults.append(task)
+        elif ended is None and refused.get(task) == _INVALID_OFFERS and task not in started:
+            figures.dropped_in_flight.append(task)
         elif ended is not None:
             figures.failed_unexpectedly.append(f"{task} {ended}")
         elif answer in _FORGOTTEN and not states and task not in started:
