@@ -21,7 +21,7 @@ The task is
   rotate them.
 
 The agent polls its tasks with the time; each poll may return a status update
-(RUNNING once started, then one terminal state):
+(RUNNING once the launcher started it, then one terminal state):
 
 - exit 0: TASK_FINISHED; other exit: TASK_FAILED with the code or signal, or
   with the exception a callable raised;
@@ -423,9 +423,7 @@ class TaskProcess:
         """The next status update of this task, if its state changed. With
         `sessions` (from `session_usage()`), the memory limit is checked
         too: the task is its leader's session."""
-        if self._reported is None:
-            return self._report(TaskState.TASK_RUNNING, now, message=self.run_as.note)
-        if self._reported.is_terminal:
+        if self._reported is not None and self._reported.is_terminal:
             return None
         if self._launch is not None and self._launch.poll() is not None:
             failed = self._launch.returncode != 0
@@ -443,6 +441,9 @@ class TaskProcess:
                     elif now - self._orphaned_at > _LAUNCH_BUDGET:
                         return self._launch_failed(now, "its launcher never started it")
                 return None
+            if self._reported is None:
+                # Started: its process exists.
+                return self._report(TaskState.TASK_RUNNING, now, message=self.run_as.note)
             if launcher.alive(pids.launcher, pids.launcher_started):
                 session = None if sessions is None else sessions.get(pids.task, SessionUsage())
                 self._enforce(now, None if session is None else session.rss)
@@ -457,6 +458,10 @@ class TaskProcess:
                     Reason.REASON_EXECUTOR_TERMINATED,
                     "its launcher ended without recording the task's exit status",
                 )
+        outcome = self._outcome
+        if self._reported is None and not (outcome and outcome.get("error")):
+            # It ran, however briefly: RUNNING first, its end at the next poll.
+            return self._report(TaskState.TASK_RUNNING, now, message=self.run_as.note)
         return self._ended_report(now)
 
     def _ended_report(self, now: float) -> TaskStatus:

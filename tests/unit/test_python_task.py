@@ -19,7 +19,7 @@ from typing import Any
 import orjson
 import pytest
 from support.processes import run_until_terminal
-from support.runtime import PATIENCE
+from support.runtime import PATIENCE, wait_for
 
 from pyactors import Resources
 from pyactors.agent import python_task
@@ -160,7 +160,7 @@ def test_a_callable_beyond_its_memory_is_killed(launch: Callable[..., TaskProces
 
 def test_a_killed_callable_is_task_killed(launch: Callable[..., TaskProcess]) -> None:
     process = launch(sleeps, 60)
-    assert process.poll(time.monotonic()) is not None
+    wait_for(lambda: process.poll(time.monotonic()), what="the task started")
     process.kill(grace=1.0, now=time.monotonic())
     last = run_until_terminal(process)[-1]
     assert last.state is TaskState.TASK_KILLED

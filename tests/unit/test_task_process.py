@@ -73,7 +73,8 @@ def test_a_failing_command_is_task_failed_with_its_code(tmp_path: Path) -> None:
 
 def test_kill_escalates_to_sigkill_after_the_grace_period(tmp_path: Path) -> None:
     process = start(tmp_path, "trap '' TERM; sleep 600 & wait; sleep 600")
-    assert process.poll(0.0).state is TaskState.TASK_RUNNING
+    running = wait_for(lambda: process.poll(0.0), what="the task started")
+    assert running.state is TaskState.TASK_RUNNING
     # The shell sets its trap before it starts its child: with the child
     # there, TERM is ignored and only the escalation can end the task.
     wait_for(lambda: psutil.Process(process.pid).children(), what="the shell's child, its trap set")
@@ -231,3 +232,25 @@ def test_session_usage_counts_a_whole_session(tmp_path: Path) -> None:
     finally:
         os.killpg(leader.pid, signal.SIGKILL)
         leader.wait()
+
+
+def test_logs_rotate_by_rename_and_lose_no_line(tmp_path: Path) -> None:
+    # Fast and flushed line by line, across dozens of rotations.
+    write = "import sys\nfor i in range(20000):\n    print(f'{i:06d}', flush=True)"
+    resources = Resources.parse("cpus:1;mem:256")
+    task = TaskInfo("t", "t", resources, command=["python3", "-c", write], shell=False)
+    process = TaskProcess(task, "fw", "agent-1", tmp_path, 0.0, max_log_bytes=5000, log_files=100)
+    _started.append(process)
+    assert run_until_terminal(process)[-1].state is TaskState.TASK_FINISHED
+    rotated = sorted(
+        (p for p in process.sandbox.iterdir() if p.name.startswith(f"{STDOUT}.")),
+        key=lambda p: -int(p.suffix[1:]),
+    )
+    # 140 000 bytes: 27 full files rotated away, the 28th full and current
+    # (a file rotates when the next byte would not fit).
+    assert len(rotated) == 27
+    assert all(p.stat().st_size == 5000 for p in [*rotated, process.sandbox / STDOUT])
+    text = b"".join(p.read_bytes() for p in [*rotated, process.sandbox / STDOUT])
+    assert text.decode().splitlines() == [f"{i:06d}" for i in range(20000)]
+    recorded = orjson.loads((process.sandbox / "rotated.json").read_bytes())
+    assert recorded[STDOUT] == 5000 * len(rotated)
