@@ -254,6 +254,34 @@ def test_logs_rotate_past_their_size_and_the_current_file_has_the_newest(
     short_lived.teardown(framework)
 
 
+def test_a_fast_writer_loses_no_line_across_rotations(short_lived: Cluster) -> None:
+    url = short_lived.url
+    # 56 000 bytes of numbered lines, flushed one by one over about a
+    # second: rotated twice while written, all within the two copies kept.
+    write = (
+        "import time\n"
+        "for i in range(8000):\n"
+        "    print(f'{i:06d}', flush=True)\n"
+        "    i % 400 or time.sleep(0.05)\n"
+    )
+    framework, task_id = launch(short_lived, f'python3 -c "{write}"; sleep 600')
+    wait_state(framework, task_id, "TASK_RUNNING")
+    sandbox = Path(wait_for(lambda: short_lived.sandbox(task_id), what="the sandbox"))
+    logs = f"/tasks/{task_id}/logs/stdout"
+    wait_for(lambda: get(url, f"{logs}?offset=-1")["offset"] == 56_000, what="every line")
+    files = [sandbox / name for name in ("stdout.2", "stdout.1", "stdout")]
+    text = b"".join(path.read_bytes() for path in files).decode()
+    assert text.splitlines() == [f"{i:06d}" for i in range(8000)]
+    # Offsets over HTTP count every byte: the current file starts at 40 000,
+    # inside line 5714 (rotation cuts by size, as Mesos's logrotate does).
+    assert get(url, f"{logs}?offset=0&length=7") == {
+        "data": "5714\n00",
+        "offset": 40_000,
+        "next_offset": 40_007,
+    }
+    short_lived.teardown(framework)
+
+
 @pytest.mark.timeout(400)
 def test_finished_sandboxes_are_collected_after_their_age_and_running_ones_kept(
     short_lived: Cluster, tmp_path: Path
