@@ -154,11 +154,13 @@ class Run:
         self.live["expected_job_times"] = expected
 
         def jobs_caught_up() -> bool:
+            # Every occurrence due ran, and its dependent after it.
             workload.read_history()
-            ran = invariants.job_figures(
-                read_job_runs(workload.job_runs), TICK_JOB, workload.scheduled_of, expected
+            runs = read_job_runs(workload.job_runs)
+            ran = invariants.job_figures(runs, TICK_JOB, workload.scheduled_of, expected)
+            return not ran.skipped and not invariants.dependents_skipped(
+                runs, TICK_JOB, CHILD_JOB, expected
             )
-            return not ran.skipped
 
         self.wait(jobs_caught_up, left())
         workload.remove_jobs()
