@@ -219,25 +219,32 @@ class OperatorEvents:
                     _Event(_record("FRAMEWORK_REMOVED", body), framework=record)
                 )
         task_events = self._task_changes(state, about)
-        self._seen = _Seen.of(state)
+        seen.agents = {a: r.reachable for a, r in state.agents.items()}
+        seen.frameworks = {f: (r, _framework_mark(r)) for f, r in state.frameworks.items()}
         return added_agents + framework_events + task_events + removed_frameworks + removed_agents
 
     def _task_changes(self, state: MasterState, about: About) -> list[_Event]:
-        seen, events = self._seen, []
+        """The tasks' events; what was seen is updated in place (at 10,000
+        live tasks, rebuilding it on every change would cost more than the
+        comparison)."""
+        seen, events = self._seen.tasks, []
         for task_id, record in state.tasks.items():
-            before = seen.tasks.get(task_id)
+            before = seen.get(task_id)
             if before is None:
                 body = {"task": operator_json.task_v1(record, about)}
                 events.append(self._task_event("TASK_ADDED", body, state, record))
             elif record.status is not before:
                 events.append(self._updated(state, record, about))
-        for task_id, before in seen.tasks.items():
-            if task_id in state.tasks:
+            else:
                 continue
-            # Ended since: its last status is on its completed record.
-            ended = state.completed.get(task_id)
-            if ended is not None and ended.status is not before:
-                events.append(self._updated(state, ended, about))
+            seen[task_id] = record.status
+        if len(seen) > len(state.tasks):
+            for task_id in [t for t in seen if t not in state.tasks]:
+                before = seen.pop(task_id)
+                # Ended since: its last status is on its completed record.
+                ended = state.completed.get(task_id)
+                if ended is not None and ended.status is not before:
+                    events.append(self._updated(state, ended, about))
         return events
 
     def _updated(self, state: MasterState, record: TaskRecord, about: About) -> _Event:
