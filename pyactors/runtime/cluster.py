@@ -530,10 +530,13 @@ class Cluster:
         bind_host: str = "127.0.0.1",
         failover_timeout: float = 3600.0,
         role: str = "services",
+        marathon_host: str = "127.0.0.1",
+        marathon_port: int = 0,
     ) -> Any:
         """The built-in service framework (Marathon's job, with HAProxy in
         front; `haproxy` is the binary, `bind_host` where service ports
-        listen). Started on the first call; later calls return the same
+        listen). It answers Marathon's REST API at `marathon_host`:
+        `marathon_port` (0: a free port; its `marathon_url` tells). Started on the first call; later calls return the same
         client, restarting the framework (which adopts its tasks) if its
         actor died. Its state is kept in ZooKeeper with `zk`, else in the
         work dir. On a long-running cluster (`pyactors up`) it belongs to
@@ -545,6 +548,8 @@ class Cluster:
             failover_timeout=failover_timeout,
             role=role,
             previous=self._services,
+            marathon_host=marathon_host,
+            marathon_port=marathon_port,
         )
         return self._services
 
@@ -628,8 +633,9 @@ class Cluster:
         cluster (`detached`, `connect`) only its frameworks."""
         owned = self._supervisor is None
         for handle in self.agents.values() if owned else ():
-            # An agent whose actor died has nothing left to shut down.
-            with contextlib.suppress(ray_calls.ActorDiedError):
+            # An agent whose actor died has nothing left to shut down, nor
+            # one Ray would restart on a node that left.
+            with contextlib.suppress(ray_calls.ActorDiedError, ray_calls.ActorUnschedulableError):
                 shut_down(handle)
             ray_calls.stop(handle)
         for framework in self.frameworks:

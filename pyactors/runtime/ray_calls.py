@@ -19,7 +19,8 @@ from typing import Any
 
 import ray
 from ray.exceptions import ActorDiedError as ActorDiedError
-from ray.exceptions import ActorUnschedulableError, GetTimeoutError, RayError
+from ray.exceptions import ActorUnschedulableError as ActorUnschedulableError
+from ray.exceptions import GetTimeoutError, RayError
 from ray.exceptions import RayActorError as RayActorError
 from ray.exceptions import RayTaskError as RayTaskError
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy

@@ -253,8 +253,9 @@ def down(address: str | None = None) -> list[str]:
             handle = ray_calls.named(name)
         except ray_calls.NoSuchActorError:
             continue  # gone meanwhile (its node left)
-        # One that cannot answer any more still has to be stopped.
-        with contextlib.suppress(ray_calls.RayActorError):
+        # One that cannot answer any more (or be restarted: its node left)
+        # still has to be stopped.
+        with contextlib.suppress(ray_calls.RayActorError, ray_calls.ActorUnschedulableError):
             shut_down(handle)
         ray_calls.stop(handle)
     return ordered
