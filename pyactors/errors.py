@@ -178,6 +178,10 @@ class UnknownJobError(PyactorsError, LookupError):
     """The call names a job the jobs framework does not have."""
 
 
+class UnknownDeploymentError(PyactorsError, LookupError):
+    """No deployment of the service framework has this id (it ended, or never was)."""
+
+
 class UnknownAppError(InvalidArgumentError, LookupError):
     """The call names an app the service framework does not run."""
 

@@ -49,6 +49,11 @@ ACL, nothing changed); reads show only what the caller's view ACLs allow
 The web UI (`pyactors.api.webui`) is served at `/`, and `/master/shares`
 gives the frameworks' dominant shares over the last minutes for its chart.
 
+Mesos's v1 scheduler API, `POST /api/v1/scheduler` (frameworks such as
+pymesos's, relayed as frameworks like any other), is
+`pyactors.api.v1.scheduler`'s; `GET /version` and the `.json` names of the
+state endpoints Mesos's older tools use are `pyactors.api.v1.compat`'s.
+
 `/master/redirect` answers 307 with the leader's address; a standby
 answers every request that needs the leader with a 307 to the same path
 there (503 while no leader is known).
@@ -78,6 +83,8 @@ from pyactors.api.access import Viewer
 from pyactors.api.auth import Authenticator, Unauthenticated, principal_of, unauthorized
 from pyactors.api.guards import Guards, nosniff
 from pyactors.api.metrics import CONTENT_TYPE, MasterMetrics
+from pyactors.api.v1 import compat as v1_compat
+from pyactors.api.v1 import scheduler as v1_scheduler
 from pyactors.api.v1 import operator as v1_operator
 from pyactors.api.v1.operator_events import OperatorEvents
 from pyactors.core.protocol import Effect
@@ -96,6 +103,7 @@ from pyactors.errors import (
     UnknownTaskError,
 )
 from pyactors.master import task_usage
+from pyactors.master.http_frameworks import HttpFrameworks
 from pyactors.master.share_history import ShareHistory
 from pyactors.master.state import MasterState
 from pyactors.security.credentials import Credentials
@@ -132,6 +140,14 @@ class Host(Protocol):
         self, task_id: str, name: str, offset: int, length: int | None
     ) -> FileChunk:
         """A chunk of a file in a task's sandbox, read by its agent."""
+
+    @property
+    def http_frameworks(self) -> HttpFrameworks | None:
+        """The frameworks on Mesos's v1 scheduler API (None: this server
+        hosts none)."""
+
+    def master_info(self) -> dict[str, Any]:
+        """Mesos's MasterInfo of this master."""
 
 
 class RequestError(Exception):
@@ -548,6 +564,8 @@ def make_app(
     app.router.add_get("/master/shares", shares)
     app.add_routes(webui.routes(leading))
     _add_sandbox_routes(app, host, leading, viewer)
+    v1_scheduler.add_routes(app, host)
+    v1_compat.add_routes(app)
     v1_operator.add_routes(app, host)
     return app
 

@@ -6,6 +6,13 @@ time: any JSON object) as orjson JSON. The leader is the candidate with the
 lowest sequence number; detectors read its znode to tell everyone who leads.
 A leader's znode vanishes with its ZooKeeper session, which elects the next.
 
+The layout is Mesos's, so that Mesos's clients given the election path
+(`zk://host:port/<path>/leader`) find the leader: candidates are named
+`json.info_<ten digits>` and are the path's only children, and a master's
+info carries MasterInfo's JSON fields (`id`, `ip`, `port`, `pid`,
+`hostname`, `version`, `address`: see `pyactors.master.http_host`). A
+contender finds its own candidates by the `contender` token in their JSON.
+
 Fencing: a contender stops leading the moment its session is SUSPENDED
 (connection lost) or LOST (expired), before the server could have elected
 another, since its session outlives the connection. It does not lead again by
@@ -54,7 +61,8 @@ from pyactors.errors import ZooKeeperUrlError
 
 log = logging.getLogger(__name__)
 
-CANDIDATE_PREFIX = "candidate_"
+# Mesos's name for its masters' candidates (src/master/detector, "json.info_").
+CANDIDATE_PREFIX = "json.info_"
 DEFAULT_PORT = 2181
 
 # ------------------------------------------------------------------ zk:// URLs
@@ -254,12 +262,13 @@ class LeaderContender:
     ) -> None:
         self._client = client
         self._path = path
-        self._data = orjson.dumps(dict(info))
+        # Our own candidates carry this token, so after a create whose
+        # outcome was lost with the connection we can still find (and drop)
+        # them: their names are Mesos's, the same for everyone.
+        self._token = uuid.uuid4().hex
+        self._data = orjson.dumps({**info, "contender": self._token})
         self._on_elected = on_elected
         self._on_deposed = on_deposed
-        # Our own candidates carry this id, so after a create whose outcome was
-        # lost with the connection we can still find (and drop) them.
-        self._prefix = f"{CANDIDATE_PREFIX}{uuid.uuid4().hex}_"
         self._lock = threading.Lock()
         self._running = False
         self._connected = False
@@ -320,7 +329,7 @@ class LeaderContender:
         ensure_election_path(zk, self._path, adopting=True)
         self._withdraw()
         self._node = zk.create(
-            f"{self._path}/{self._prefix}",
+            f"{self._path}/{CANDIDATE_PREFIX}",
             self._data,
             acl=election_acl(zk),
             ephemeral=True,
@@ -333,10 +342,7 @@ class LeaderContender:
         with self._lock:
             self._depose()
         self._node = None
-        for name in self._client.get_children(self._path):
-            if name.startswith(self._prefix):
-                with contextlib.suppress(NoNodeError):
-                    self._client.delete(f"{self._path}/{name}")
+        _remove_candidates(self._client, self._path, "contender", self._token)
 
     def _check(self) -> None:
         with self._lock:
@@ -399,6 +405,11 @@ def remove_candidate(client: KazooClient, path: str, contender_id: str) -> bool:
     For a contender known to be dead (its process is gone) whose session has
     not expired yet: the next candidate is elected now rather than after the
     session timeout. Returns whether one was deleted."""
+    return _remove_candidates(client, path, "id", contender_id)
+
+
+def _remove_candidates(client: KazooClient, path: str, key: str, value: str) -> bool:
+    """Delete the candidates under `path` whose info has `key` = `value`."""
     removed = False
     for name in client.get_children(path):
         if not name.startswith(CANDIDATE_PREFIX):
@@ -407,7 +418,7 @@ def remove_candidate(client: KazooClient, path: str, contender_id: str) -> bool:
             data, _ = client.get(f"{path}/{name}")
             with contextlib.suppress(orjson.JSONDecodeError):
                 info = orjson.loads(data)
-                if isinstance(info, dict) and info.get("id") == contender_id:
+                if isinstance(info, dict) and info.get(key) == value:
                     client.delete(f"{path}/{name}")
                     removed = True
     return removed
@@ -479,6 +490,7 @@ class LeaderDetector:
         if not isinstance(info, dict):
             log.warning("leader candidate %s/%s holds no JSON object", self._path, leader)
             return None
+        info.pop("contender", None)
         return info
 
     def _on_children(self, _event: object) -> None:

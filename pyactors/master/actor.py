@@ -117,6 +117,7 @@ class MasterActor:
             http_host,
             http_port,
             http_options,
+            frameworks=self,
         )
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None

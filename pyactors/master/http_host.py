@@ -25,11 +25,13 @@ import ssl
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from pyactors.agent.sandbox_files import FileChunk
 from pyactors.api import state_json
 from pyactors.api.http import Change, HttpServer
 from pyactors.api.metrics import MasterMetrics, Reading
+from pyactors.api.v1 import mesos_json
 from pyactors.api.v1.operator_events import OperatorEvents
 from pyactors.core.protocol import Effect, ErrorEvent
 from pyactors.errors import (
@@ -41,6 +43,7 @@ from pyactors.errors import (
     UnknownTaskError,
 )
 from pyactors.master import task_usage
+from pyactors.master.http_frameworks import FrameworkCalls, HttpFrameworks
 from pyactors.master.leadership import Leadership
 from pyactors.master.share_history import ShareHistory
 from pyactors.master.state import MasterState
@@ -112,7 +115,9 @@ def check_exposure(host: str, credentials: Credentials | None, allow_unauthentic
 class MasterHttp:
     """`apply` sends an operator change's effects (and runs an allocation
     cycle soon); `teardown` removes a framework from the leading state;
-    `agents` are the actors hosting this term's agents."""
+    `agents` are the actors hosting this term's agents; `frameworks`: the
+    master actor, which the frameworks on Mesos's v1 scheduler API are
+    subscribed with and heard through (`pyactors.master.http_frameworks`)."""
 
     def __init__(
         self,
@@ -123,8 +128,10 @@ class MasterHttp:
         host: str,
         port: int | None,
         options: HttpOptions | None = None,
+        frameworks: FrameworkCalls | None = None,
     ) -> None:
         self.leadership = leadership
+        self.http_frameworks = None if frameworks is None else HttpFrameworks(frameworks)
         self.agents = agents
         self.apply = apply
         self.teardown = teardown
@@ -156,6 +163,22 @@ class MasterHttp:
             await self.server.start()
             if self.server.address is not None:
                 self.leadership.info["url"] = self._url(self.server.address)
+                self.leadership.info.update(self.master_info())
+
+    def master_info(self) -> dict[str, Any]:
+        """Mesos's MasterInfo of this master (SUBSCRIBED's `master_info`, and
+        the fields of the election znode Mesos's clients read); empty while
+        it serves no HTTP API or on an address that is not IPv4."""
+        bound = None if self.server is None else self.server.address
+        if bound is None:
+            return {}
+        info = self.leadership.info
+        try:
+            return mesos_json.master_info(
+                str(info["id"]), _public_host(bound[0]), bound[1], str(info["version"])
+            )
+        except (OSError, ValueError):
+            return {}
 
     def elected(self) -> None:
         """A new term: the history restarts, and a server whose port was

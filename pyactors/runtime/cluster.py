@@ -536,8 +536,8 @@ class Cluster:
         """The built-in service framework (Marathon's job, with HAProxy in
         front; `haproxy` is the binary, `bind_host` where service ports
         listen). It answers Marathon's REST API at `marathon_host`:
-        `marathon_port` (0: a free port; its `marathon_url` tells). Started on the first call; later calls return the same
-        client, restarting the framework (which adopts its tasks) if its
+        `marathon_port` (0: a free port; its `marathon_url` tells).
+        Started on the first call; later calls return the same client, restarting the framework (which adopts its tasks) if its
         actor died. Its state is kept in ZooKeeper with `zk`, else in the
         work dir. On a long-running cluster (`pyactors up`) it belongs to
         the cluster: every process gets the same one (`pyactors app`)."""

@@ -38,6 +38,8 @@ class Services:
         failover_timeout: float = 3600.0,
         role: str = "services",
         previous: Services | None = None,
+        marathon_host: str = "127.0.0.1",
+        marathon_port: int = 0,
     ) -> Services:
         """The service framework of `cluster` (see `Cluster.services()`).
         `previous`, the client an earlier start returned, is returned again
@@ -66,7 +68,17 @@ class Services:
         store = open_store(cluster.location.zk, cluster.work_dir)
         saved = store.load()
         store.close()
-        arguments = (cluster.work_dir, cluster.location.zk, role, haproxy, bind_host)
+        seed = 0
+        arguments = (
+            cluster.work_dir,
+            cluster.location.zk,
+            role,
+            haproxy,
+            bind_host,
+            seed,
+            marathon_host,
+            marathon_port,
+        )
         options: dict[str, Any] = {
             "name": "services",
             "roles": [role],
@@ -89,6 +101,11 @@ class Services:
     @property
     def framework_id(self) -> str:
         return self.framework.id
+
+    @property
+    def marathon_url(self) -> str:
+        """Where the framework answers Marathon's REST API (`/v2/apps`, ...)."""
+        return str(self.framework.call("marathon_url"))
 
     def deploy(self, app: Mapping[str, Any] | str) -> str:
         """Start an app (a Marathon app definition, a dict or JSON text);

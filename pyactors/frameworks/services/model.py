@@ -173,6 +173,10 @@ class Resident:
         )
 
 
+# How many definitions of an app are kept (Marathon's --zk_max_versions is 50).
+HISTORY_LIMIT = 50
+
+
 @dataclass
 class AppRecord:
     """An app as the framework runs it (its definition with service ports
@@ -191,6 +195,14 @@ class AppRecord:
     to_launch: int = 0
     # A resident app's slots: slot name -> its agent and volumes.
     residents: dict[str, Resident] = field(default_factory=dict)
+    # Its last definitions, by version (oldest first): Marathon's /versions.
+    history: dict[str, AppDefinition] = field(default_factory=dict)
+
+    def remember(self, app: AppDefinition) -> None:
+        """`app` is the definition of the current version."""
+        self.history[self.version] = app
+        for version in list(self.history)[:-HISTORY_LIMIT]:
+            del self.history[version]
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -203,6 +215,7 @@ class AppRecord:
             "delayUntil": self.delay_until,
             "lastFailure": self.last_failure,
             "residents": [r.to_json() for r in self.residents.values()],
+            "history": [[v, a.to_json()] for v, a in self.history.items()],
         }
 
     @staticmethod
@@ -220,6 +233,8 @@ class AppRecord:
             delay_until=float(data["delayUntil"]),
             last_failure=data["lastFailure"],
             residents={r.slot: r for r in residents},
+            # Saved before versions were kept: only the current one is known.
+            history={str(v): parse_app(a) for v, a in data.get("history", [])},
         )
 
 

@@ -27,6 +27,8 @@ from pyactors.core.operations import Launch
 from pyactors.core.tasks import TaskStatus
 from pyactors.frameworks.services.balancer import Balancer
 from pyactors.frameworks.services.launch import task_info
+from pyactors.frameworks.services.marathon.events import status_events
+from pyactors.frameworks.services.marathon.server import MarathonServer
 from pyactors.frameworks.services.state import ServiceState
 from pyactors.frameworks.services.store import StateStore, open_store
 from pyactors.scheduler.api import Driver, Scheduler
@@ -45,6 +47,8 @@ class ServiceScheduler(Scheduler):
         haproxy: str = "haproxy",
         bind_host: str = "127.0.0.1",
         seed: int = 0,
+        marathon_host: str = "127.0.0.1",
+        marathon_port: int = 0,
     ) -> None:
         self.state = ServiceState(role=role, seed=seed)
         self.store: StateStore = open_store(zk, work_dir)
@@ -58,11 +62,13 @@ class ServiceScheduler(Scheduler):
         self.suppressed = False
         self.counters = {"offers_received": 0, "offers_declined": 0, "tasks_launched": 0}
         self._saved: bytes | None = None
+        self.marathon = MarathonServer(self, marathon_host, marathon_port)
 
     # Scheduler callbacks.
 
     def subscribed(self, driver: Driver, framework_id: str, master_info: dict[str, Any]) -> None:
         self.driver = driver
+        self.marathon.start()
         if self.framework_id not in (None, framework_id):
             self.state.forget_tasks(time.time())
         self.framework_id = framework_id
@@ -90,7 +96,12 @@ class ServiceScheduler(Scheduler):
         self._act(driver)
 
     def update(self, driver: Driver, status: TaskStatus) -> None:
-        self.state.status(status, time.time())
+        now = time.time()
+        instance = self.state.instance(status.task_id)
+        was_healthy = None if instance is None else instance.healthy
+        self.state.status(status, now)
+        for event in status_events(status, instance, was_healthy, now):
+            self.marathon.bus.publish(event)
         self._act(driver)
 
     def tick(self, driver: Driver) -> None:
@@ -120,6 +131,34 @@ class ServiceScheduler(Scheduler):
     def remove(self, app_id: str) -> str:
         return self._change(lambda now: self.state.remove(app_id, now))
 
+    def kill_tasks(self, task_ids: list[str], scale: bool) -> str | None:
+        """Kill these tasks (replaced, unless `scale` lowers their apps'
+        counts: the scale deployment's id is returned)."""
+        deployment: str | None = None
+
+        def change(now: float) -> str:
+            nonlocal deployment
+            deployment = self.state.kill_tasks(task_ids, scale, now)
+            return ""
+
+        self._change(change)
+        return deployment
+
+    def reset_delay(self, app_id: str) -> None:
+        def change(now: float) -> str:
+            self.state.reset_delay(app_id)
+            return ""
+
+        self._change(change)
+
+    def cancel_deployment(self, deployment_id: str) -> str:
+        """Stop following a deployment; returns its app's id."""
+        return self._change(lambda now: self.state.cancel_deployment(deployment_id))
+
+    def marathon_url(self) -> str:
+        """Where Marathon's REST API answers."""
+        return self.marathon.url
+
     def app(self, app_id: str) -> dict[str, Any]:
         return self.state.app_status(app_id)
 
@@ -137,15 +176,19 @@ class ServiceScheduler(Scheduler):
     def stopping(self) -> None:
         """Stop HAProxy: it would outlive the actor."""
         self.balancer.stop()
+        self.marathon.stop()
         self.store.close()
 
     # Carrying out decisions.
 
     def _change(self, change: Callable[[float], str]) -> str:
-        deployment: str = change(time.time())
+        result: str = change(time.time())
         if self.driver is not None:
-            self._act(self.driver)
-        return deployment
+            with self.driver.batch():
+                self._act(self.driver)
+        else:
+            self.marathon.api.publish_changes()
+        return result
 
     def _act(self, driver: Driver, resync: bool = False) -> None:
         now = time.time()
@@ -161,6 +204,7 @@ class ServiceScheduler(Scheduler):
             driver.suppress()
             self.suppressed = True
         self.balancer.update(self.state.frontends())
+        self.marathon.api.publish_changes()
         self._save()
 
     def _save(self) -> None:

@@ -47,7 +47,13 @@ from pyactors._core import Resources
 from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Create, Destroy, Operation, Reserve, Unreserve, unreserved_form
 from pyactors.core.tasks import TaskState, TaskStatus
-from pyactors.errors import DuplicateError, InvalidArgumentError, UnknownAppError
+from pyactors.errors import (
+    DuplicateError,
+    InvalidArgumentError,
+    UnknownAppError,
+    UnknownDeploymentError,
+    UnknownTaskError,
+)
 from pyactors.frameworks.services.app_definition import AppDefinition, normalize_app_id
 from pyactors.frameworks.services.app_reader import parse_app
 from pyactors.frameworks.services.constraints import Placement, meets_constraints
@@ -120,7 +126,8 @@ class ServiceState:
             removing = " and is being removed" if self.apps[app.id].removing else ""
             raise DuplicateError(f"app {app.id} exists{removing}: update it instead")
         app = self._with_service_ports(app, None)
-        record = AppRecord(app, self._version())
+        record = AppRecord(app, self._version(now))
+        record.remember(app)
         self.apps[app.id] = record
         return self._start_deployment(record, "deploy", now)
 
@@ -137,7 +144,8 @@ class ServiceState:
                 f"app {app.id}: persistent volumes cannot be added or removed by an update"
             )
         record.app = self._with_service_ports(app, record.app)
-        record.version = self._version()
+        record.version = self._version(now)
+        record.remember(record.app)
         record.failures, record.delay_until = 0, 0.0
         return self._start_deployment(record, "update", now)
 
@@ -150,7 +158,8 @@ class ServiceState:
 
     def restart(self, app_id: str, now: float) -> str:
         record = self._record(app_id)
-        record.version = self._version()
+        record.version = self._version(now)
+        record.remember(record.app)
         record.failures, record.delay_until = 0, 0.0
         return self._start_deployment(record, "restart", now)
 
@@ -159,6 +168,63 @@ class ServiceState:
         record.removing = True
         record.app = replace(record.app, instances=0)
         return self._start_deployment(record, "remove", now)
+
+    def kill_tasks(self, task_ids: Iterable[str], scale: bool, now: float) -> str | None:
+        """Kill these instances (Marathon's task kill): they are replaced,
+        unless `scale`, which lowers their apps' counts by as many (a scale
+        deployment; its id is returned, with several apps the last one).
+        UnknownTaskError (nothing killed) if one is no live instance."""
+        chosen = []
+        for task_id in dict.fromkeys(task_ids):
+            instance = self._instance(task_id)
+            if instance is None or instance.terminal or instance.kill_requested:
+                raise UnknownTaskError(f"no live task {task_id!r} of any app")
+            if self.apps[instance.app_id].removing:
+                raise UnknownTaskError(f"task {task_id!r}: its app is being removed")
+            chosen.append(instance)
+        for instance in chosen:
+            self._kill(instance)
+        deployment = None
+        if scale:
+            for app_id in dict.fromkeys(i.app_id for i in chosen):
+                record = self.apps[app_id]
+                killed = sum(1 for i in chosen if i.app_id == app_id)
+                record.app = replace(record.app, instances=max(0, record.app.instances - killed))
+                deployment = self._start_deployment(record, "scale", now)
+        self.converge(now)
+        return deployment
+
+    def reset_delay(self, app_id: str) -> None:
+        """Launch again without waiting out the backoff (Marathon's
+        DELETE /v2/queue/{app}/delay)."""
+        record = self._record(app_id)
+        record.failures, record.delay_until = 0, 0.0
+
+    def cancel_deployment(self, deployment_id: str) -> str:
+        """Stop following a deployment (its app keeps the definition it
+        was going to); returns the app's id. UnknownDeploymentError if no
+        deployment has that id."""
+        for record in self.apps.values():
+            if record.deployment is not None and record.deployment.id == deployment_id:
+                record.deployment = None
+                return record.app.id
+        raise UnknownDeploymentError(f"no deployment {deployment_id!r} is under way")
+
+    def deployments(self) -> list[tuple[AppRecord, Deployment]]:
+        """Every deployment under way, with its app."""
+        return [
+            (r, r.deployment)
+            for r in sorted(self.apps.values(), key=lambda r: r.app.id)
+            if r.deployment is not None
+        ]
+
+    def instance(self, task_id: str) -> Instance | None:
+        """The instance with this task id, if an app has it."""
+        return self._instance(task_id)
+
+    def record(self, app_id: str) -> AppRecord:
+        """The app's record (UnknownAppError if there is none)."""
+        return self._record(app_id)
 
     # Events.
 
@@ -679,9 +745,11 @@ class ServiceState:
         }
         return data
 
-    def _version(self) -> str:
-        self._serial += 1
-        return f"v{self._serial}"
+    def _version(self, now: float) -> str:
+        """A new version: as Marathon's, the time it was made (one
+        millisecond later than the last if the clock has not moved on)."""
+        self._serial = max(self._serial + 1, int(now * 1000))
+        return str(iso(self._serial / 1000))
 
     def _hex(self) -> str:
         return f"{self._rng.getrandbits(64):016x}"

@@ -1,0 +1,153 @@
+"""Marathon's JSON for what the service framework knows: apps, tasks,
+deployments, queue items, groups, errors and events, with Marathon's keys
+and no others (clients such as marathon-python turn every key into a
+constructor argument and fail on one they do not know) and its timestamps
+(`2026-11-24T10:00:00.000Z`)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+from pyactors.frameworks.services.model import AppRecord, Deployment, iso
+
+# The keys of `ServiceState.app_status` that are this framework's, not Marathon's.
+_OWN_STATUS_KEYS = frozenset({"backoff"})
+
+# Which Marathon deployment action each kind of deployment carries out.
+_ACTIONS = {
+    "deploy": "StartApplication",
+    "scale": "ScaleApplication",
+    "restart": "RestartApplication",
+    "update": "RestartApplication",
+    "remove": "StopApplication",
+}
+
+
+def app(status: Mapping[str, Any]) -> dict[str, Any]:
+    """An app as Marathon's /v2/apps/{id} shows it, from the status
+    `cluster.services().app(id)` reports."""
+    data = {k: v for k, v in status.items() if k not in _OWN_STATUS_KEYS}
+    service_ports = [p["port"] for p in status["portDefinitions"]]
+    data["tasks"] = [task(t, service_ports) for t in status["tasks"]]
+    data["deployments"] = [{"id": d["id"]} for d in status["deployments"]]
+    failure = data.pop("lastTaskFailure")
+    if failure is not None:
+        data["lastTaskFailure"] = task_failure(failure)
+    return data
+
+
+def task(status: Mapping[str, Any], service_ports: Sequence[int]) -> dict[str, Any]:
+    """A task as Marathon's /v2/tasks shows it, from one of the app status's tasks."""
+    data: dict[str, Any] = {
+        "id": status["id"],
+        "appId": status["appId"],
+        "host": status["host"],
+        "ipAddresses": [],
+        "ports": list(status["ports"]),
+        "servicePorts": list(service_ports),
+        "slaveId": status["agentId"],
+        "stagedAt": status["stagedAt"],
+        "startedAt": status["startedAt"],
+        "state": status["state"],
+        "version": status["version"],
+    }
+    if status["healthy"] is not None:
+        data["healthCheckResults"] = [
+            {
+                "alive": status["healthy"],
+                "consecutiveFailures": 0 if status["healthy"] else 1,
+                "taskId": status["id"],
+                "instanceId": status["id"],
+            }
+        ]
+    return data
+
+
+def task_failure(failure: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "appId": failure["appId"],
+        "host": failure["host"],
+        "message": failure["message"],
+        "state": failure["state"],
+        "taskId": failure["taskId"],
+        "timestamp": failure["timestamp"],
+        "version": failure["version"],
+        "slaveId": failure["agentId"],
+    }
+
+
+def deployment(record: AppRecord, under_way: Deployment) -> dict[str, Any]:
+    """A deployment as Marathon's /v2/deployments lists it: one step, the
+    action its kind carries out on its app."""
+    action = {"action": _ACTIONS[under_way.kind], "app": record.app.id}
+    return {
+        "id": under_way.id,
+        "version": under_way.version,
+        "affectedApps": [record.app.id],
+        "affectedPods": [],
+        "steps": [{"actions": [action]}],
+        "currentActions": [{**action, "readinessCheckResults": []}],
+        "currentStep": 1,
+        "totalSteps": 1,
+    }
+
+
+def queue_item(record: AppRecord, status: Mapping[str, Any], now: float) -> dict[str, Any]:
+    """An app waiting to launch instances, as Marathon's /v2/queue shows it:
+    how many, and the launch delay (the backoff after failures) still to
+    wait (`overdue`: no delay left, it waits for offers that fit)."""
+    left = max(0.0, record.delay_until - now)
+    return {
+        "count": record.to_launch,
+        "delay": {"timeLeftSeconds": round(left), "overdue": left == 0},
+        "overdue": left == 0,
+        "since": iso(record.deployment.started_at if record.deployment else now),
+        "app": app(status),
+    }
+
+
+def group(group_id: str, apps: Iterable[Mapping[str, Any]], version: str) -> dict[str, Any]:
+    """Group `group_id` (`/`: the root) with the apps under it, each nested
+    in the group of its parent path, as Marathon's /v2/groups shows it."""
+    prefix = group_id.rstrip("/") + "/"
+    mine = [a for a in apps if a["id"].startswith(prefix)]
+    direct = [a for a in mine if "/" not in a["id"][len(prefix) :]]
+    children = sorted(
+        {prefix + a["id"][len(prefix) :].split("/")[0] for a in mine} - {a["id"] for a in direct}
+    )
+    return {
+        "id": group_id if group_id == "/" else group_id.rstrip("/"),
+        "apps": direct,
+        "groups": [group(child, mine, version) for child in children],
+        "pods": [],
+        "dependencies": [],
+        "version": version,
+    }
+
+
+def error(message: str, problems: Iterable[tuple[str, str]] = ()) -> dict[str, Any]:
+    """Marathon's error body: the message, and per field path its errors."""
+    by_path: dict[str, list[str]] = {}
+    for path, problem in problems:
+        by_path.setdefault(json_path(path), []).append(problem)
+    body: dict[str, Any] = {"message": message}
+    if by_path:
+        body["details"] = [{"path": p, "errors": e} for p, e in by_path.items()]
+    return body
+
+
+def json_path(field: str) -> str:
+    """A field as `AppDefinitionError` names it (`healthChecks[0].path`)
+    as Marathon names it (`/healthChecks(0)/path`)."""
+    return "/" + field.replace("[", "(").replace("]", ")").replace(".", "/").lstrip("/")
+
+
+def event(event_type: str, now: float, **fields: Any) -> dict[str, Any]:
+    """A /v2/events event: its fields, `eventType` and `timestamp`."""
+    return {"eventType": event_type, "timestamp": iso(now), **fields}
+
+
+def iso_now() -> str:
+    return str(iso(time.time()))
