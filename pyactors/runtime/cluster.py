@@ -537,8 +537,9 @@ class Cluster:
         front; `haproxy` is the binary, `bind_host` where service ports
         listen). It answers Marathon's REST API at `marathon_host`:
         `marathon_port` (0: a free port; its `marathon_url` tells).
-        Started on the first call; later calls return the same client, restarting the framework (which adopts its tasks) if its
-        actor died. Its state is kept in ZooKeeper with `zk`, else in the
+        Started on the first call; later calls return the same client,
+        restarting the framework (which adopts its tasks) if its actor
+        died. Its state is kept in ZooKeeper with `zk`, else in the
         work dir. On a long-running cluster (`pyactors up`) it belongs to
         the cluster: every process gets the same one (`pyactors app`)."""
         self._services = _builtin("services.client").Services.start(
