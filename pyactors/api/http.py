@@ -84,8 +84,8 @@ from pyactors.api.auth import Authenticator, Unauthenticated, principal_of, unau
 from pyactors.api.guards import Guards, nosniff
 from pyactors.api.metrics import CONTENT_TYPE, MasterMetrics
 from pyactors.api.v1 import compat as v1_compat
-from pyactors.api.v1 import scheduler as v1_scheduler
 from pyactors.api.v1 import operator as v1_operator
+from pyactors.api.v1 import scheduler as v1_scheduler
 from pyactors.api.v1.operator_events import OperatorEvents
 from pyactors.core.protocol import Effect
 from pyactors.errors import (
