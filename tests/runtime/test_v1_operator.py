@@ -377,6 +377,7 @@ def test_subscribe_streams_the_state_then_its_changes(cluster: Cluster, url: str
             lambda: {"agent_id": {"value": agent_id}} in stream.of("AGENT_REMOVED"),
             what="AGENT_REMOVED",
         )
+        wait_for(lambda: len(stream.of("HEARTBEAT")) >= 2, what="a heartbeat 15 s on")
         assert not stream.ended
     finally:
         stream.close()

@@ -54,8 +54,9 @@ class EventStream:
             self.ended = True
 
     def of(self, kind: str) -> list[dict[str, Any]]:
-        """The bodies of the events of `kind` (e.g. TASK_ADDED) so far."""
-        return [e[kind.lower()] for e in list(self.events) if e["type"] == kind]
+        """The bodies of the events of `kind` (e.g. TASK_ADDED) so far (a
+        HEARTBEAT's: {})."""
+        return [e.get(kind.lower(), {}) for e in list(self.events) if e["type"] == kind]
 
     def close(self) -> None:
         """Leave (the server must notice), and stop the thread."""

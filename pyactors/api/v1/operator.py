@@ -471,13 +471,20 @@ async def _subscribe(call: _Call) -> web.StreamResponse:
     try:
         await stream.prepare(call.request)
         await stream.write(recordio.encode(first) + HEARTBEAT)
+        # A heartbeat every interval, events or not, as Mesos's timer sends them.
+        loop, interval = asyncio.get_running_loop(), operator_json.HEARTBEAT_INTERVAL_SECONDS
+        beat_at = loop.time() + interval
         while True:
-            records = await subscriber.next(operator_json.HEARTBEAT_INTERVAL_SECONDS)
-            if not records and call.host.leading_state() is not state:
-                # Stepped down with no change to tell of since: the client
-                # must find the new leader.
-                break
-            await stream.write(b"".join(records) or HEARTBEAT)
+            records = await subscriber.next(max(0.0, beat_at - loop.time()))
+            if loop.time() >= beat_at:
+                if call.host.leading_state() is not state:
+                    # Stepped down with no change to tell of since: the
+                    # client must find the new leader.
+                    break
+                records.append(HEARTBEAT)
+                beat_at = loop.time() + interval
+            if records:  # an empty chunk would end the stream
+                await stream.write(b"".join(records))
     except (StreamClosed, ConnectionError):
         pass
     finally:
