@@ -24,6 +24,7 @@ from marathon.models import (  # noqa: E402
     MarathonApp,
     MarathonDeployment,
     MarathonGroup,
+    MarathonInfo,
     MarathonQueueItem,
     MarathonTask,
 )
@@ -179,3 +180,9 @@ def test_versions_are_marathon_timestamps_kept_in_order() -> None:
     versions = list(record.history)
     assert len(versions) == 2 and versions[0] < versions[1]
     assert all(TIMESTAMP.match(v) for v in versions) and versions[-1] == record.version
+
+
+def test_info_reads_back() -> None:
+    info = MarathonInfo.from_json(shapes.info("fw-1", "127.0.0.1:8080", "services", 120.0))
+    assert info.framework_id == "fw-1" and info.leader == "127.0.0.1:8080"
+    assert info.http_config.http_port == 8080 and info.marathon_config.mesos_role == "services"

@@ -29,8 +29,6 @@ from pyactors.frameworks.services.marathon.events import EventBus, Tracker
 from pyactors.frameworks.services.model import AppRecord
 from pyactors.frameworks.services.state import ServiceState
 
-MARATHON_VERSION = "1.11.0"
-
 
 class Framework(Protocol):
     """What the API needs of the service framework's scheduler."""
@@ -130,23 +128,9 @@ class MarathonApi:
         )
 
     async def info(self, request: web.Request) -> web.Response:
+        state = self.state
         return json(
-            {
-                "name": "marathon",
-                "version": MARATHON_VERSION,
-                "buildref": "pyactors",
-                "elected": True,
-                "leader": self.leader,
-                "frameworkId": self.framework.framework_id,
-                "marathon_config": {
-                    "framework_name": "services",
-                    "mesos_role": self.state.role,
-                    "webui_url": f"http://{self.leader}",
-                    "hostname": self.leader.rsplit(":", 1)[0],
-                    "decline_offer_duration": int(self.state.decline_seconds * 1000),
-                },
-                "http_config": {"http_port": int(self.leader.rsplit(":", 1)[1])},
-            }
+            shapes.info(self.framework.framework_id, self.leader, state.role, state.decline_seconds)
         )
 
     async def get_leader(self, request: web.Request) -> web.Response:

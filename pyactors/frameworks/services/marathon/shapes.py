@@ -10,7 +10,10 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from pyactors.frameworks.services.model import AppRecord, Deployment, iso
+from pyactors.frameworks.services.model import HISTORY_LIMIT, AppRecord, Deployment, iso
+
+# The Marathon release whose API this is.
+MARATHON_VERSION = "1.11.0"
 
 # The keys of `ServiceState.app_status` that are this framework's, not Marathon's.
 _OWN_STATUS_KEYS = frozenset({"backoff"})
@@ -124,6 +127,31 @@ def group(group_id: str, apps: Iterable[Mapping[str, Any]], version: str) -> dic
         "pods": [],
         "dependencies": [],
         "version": version,
+    }
+
+
+def info(
+    framework_id: str | None, leader: str, role: str, decline_seconds: float
+) -> dict[str, Any]:
+    """Marathon's /v2/info: this server (`leader`, host:port) and the
+    framework's configuration, under Marathon's option names."""
+    host, port = leader.rsplit(":", 1)
+    return {
+        "name": "marathon",
+        "version": MARATHON_VERSION,
+        "buildref": "pyactors",
+        "elected": True,
+        "leader": leader,
+        "frameworkId": framework_id,
+        "marathon_config": {
+            "framework_name": "services",
+            "mesos_role": role,
+            "webui_url": f"http://{leader}",
+            "hostname": host,
+            "decline_offer_duration": int(decline_seconds * 1000),
+        },
+        "http_config": {"http_port": int(port)},
+        "zookeeper_config": {"zk_max_versions": HISTORY_LIMIT},
     }
 
 
