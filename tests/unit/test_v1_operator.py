@@ -149,7 +149,8 @@ def test_roles_weights_quota_flags_metrics_and_version() -> None:
     assert all(isinstance(v, str) for v in flags.values())
     metrics = {m["name"]: m["value"] for m in oj.get_metrics(master, ABOUT)["metrics"]}
     assert metrics == sj.metrics(master, ABOUT)
-    assert oj.get_version("1.11.0") == {"version_info": {"version": "1.11.0"}}
+    version = {"version": "1.11.0", "git_sha": "abc", "pyactors_version": "0.1.0"}
+    assert oj.get_version(version) == {"version_info": {"version": "1.11.0", "git_sha": "abc"}}
     assert oj.response("GET_HEALTH", {"healthy": True}) == {
         "type": "GET_HEALTH",
         "get_health": {"healthy": True},

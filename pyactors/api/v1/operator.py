@@ -39,7 +39,7 @@ from pyactors.api import state_json, state_view
 from pyactors.api.access import Viewer
 from pyactors.api.auth import principal_of
 from pyactors.api.state_json import About
-from pyactors.api.v1 import mesos_json, operator_json, recordio
+from pyactors.api.v1 import compat, mesos_json, operator_json, recordio
 from pyactors.api.v1.mesos_json import V1FormatError, array, id_value, number, obj, text
 from pyactors.api.v1.operator_events import HEARTBEAT, OperatorEvents, StreamClosed
 from pyactors.core.allocator import Allocator
@@ -49,8 +49,6 @@ from pyactors.master.state import MasterState
 
 PATH = "/api/v1"
 JSON = "application/json"
-# The version this API speaks: Mesos clients parse it and gate features on it.
-API_VERSION = "1.11.0"
 
 Change = Callable[[MasterState, float], list[Effect]]
 # A read's body from the state as the caller may see it.
@@ -282,7 +280,7 @@ async def _get_flags(call: _Call) -> web.Response:
 
 async def _get_version(call: _Call) -> web.Response:
     call.leading()
-    return call.answer(operator_json.get_version(API_VERSION))
+    return call.answer(operator_json.get_version(compat.version_json()))
 
 
 async def _get_metrics(call: _Call) -> web.Response:
@@ -328,7 +326,7 @@ async def _get_master(call: _Call) -> web.Response:
     about = call.host.about()
     sockname = call.request.transport and call.request.transport.get_extra_info("sockname")
     port = int(sockname[1]) if sockname else 0
-    info = mesos_json.master_info(about.id, about.hostname, port, API_VERSION)
+    info = mesos_json.master_info(about.id, about.hostname, port, compat.MESOS_VERSION)
     return call.answer(
         {"master_info": info, "start_time": about.start_time, "elected_time": about.elected_time}
     )

@@ -335,5 +335,10 @@ def get_metrics(state: MasterState, about: About) -> dict[str, Any]:
     return {"metrics": [{"name": n, "value": v} for n, v in sorted(snapshot.items())]}
 
 
-def get_version(version: str) -> dict[str, Any]:
-    return {"version_info": {"version": version}}
+# VersionInfo's fields (include/mesos/v1/mesos.proto).
+_VERSION_INFO = ("version", "build_date", "build_time", "build_user", "git_sha")
+
+
+def get_version(version: Mapping[str, Any]) -> dict[str, Any]:
+    """`GetVersion`: /version's answer, in VersionInfo's fields only."""
+    return {"version_info": {k: version[k] for k in _VERSION_INFO if k in version}}
