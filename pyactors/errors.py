@@ -193,6 +193,11 @@ class StartError(PyactorsError):
     progress. The message names what did not start and why."""
 
 
+class RayStartError(StartError):
+    """Ray itself did not start here (its node never came up within the
+    start budget, or it refused to start)."""
+
+
 class MasterStartError(StartError):
     """A master actor did not start (see StartError)."""
 
