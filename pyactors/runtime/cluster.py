@@ -172,6 +172,8 @@ class Cluster:
         if http_port is not None:
             check_exposure(http_host, config.credentials, allow_unauthenticated)
         self._identity = None if principal is None else (principal, secret)
+        # The built-in frameworks' own HTTP APIs authenticate as the master's.
+        self.credentials = config.credentials
         if detached and agents != "per-node":
             raise InvalidArgumentError("a detached cluster has one agent per node: 'per-node'")
         if agents != "per-node" and not (isinstance(agents, int) and agents >= 0):
@@ -551,6 +553,7 @@ class Cluster:
             previous=self._services,
             marathon_host=marathon_host,
             marathon_port=marathon_port,
+            credentials=self.credentials,
         )
         return self._services
 
