@@ -19,6 +19,7 @@ from pyactors.frameworks.services.scheduler import ServiceScheduler
 from pyactors.frameworks.services.store import open_store
 from pyactors.runtime import ray_calls
 from pyactors.runtime.handles import FrameworkRef
+from pyactors.security.credentials import Credentials
 
 if TYPE_CHECKING:
     from pyactors.runtime.cluster import Cluster, Framework
@@ -40,6 +41,7 @@ class Services:
         previous: Services | None = None,
         marathon_host: str = "127.0.0.1",
         marathon_port: int = 0,
+        credentials: Credentials | None = None,
     ) -> Services:
         """The service framework of `cluster` (see `Cluster.services()`).
         `previous`, the client an earlier start returned, is returned again
@@ -78,6 +80,7 @@ class Services:
             seed,
             marathon_host,
             marathon_port,
+            credentials,
         )
         options: dict[str, Any] = {
             "name": "services",

@@ -32,6 +32,7 @@ from pyactors.frameworks.services.marathon.server import MarathonServer
 from pyactors.frameworks.services.state import ServiceState
 from pyactors.frameworks.services.store import StateStore, open_store
 from pyactors.scheduler.api import Driver, Scheduler
+from pyactors.security.credentials import Credentials
 
 logger = logging.getLogger(__name__)
 
@@ -49,6 +50,7 @@ class ServiceScheduler(Scheduler):
         seed: int = 0,
         marathon_host: str = "127.0.0.1",
         marathon_port: int = 0,
+        credentials: Credentials | None = None,
     ) -> None:
         self.state = ServiceState(role=role, seed=seed)
         self.store: StateStore = open_store(zk, work_dir)
@@ -62,7 +64,7 @@ class ServiceScheduler(Scheduler):
         self.suppressed = False
         self.counters = {"offers_received": 0, "offers_declined": 0, "tasks_launched": 0}
         self._saved: bytes | None = None
-        self.marathon = MarathonServer(self, marathon_host, marathon_port)
+        self.marathon = MarathonServer(self, marathon_host, marathon_port, credentials)
 
     # Scheduler callbacks.
 

@@ -4,7 +4,9 @@ HTTP server, inside its actor.
 The socket is bound when the framework is made (its address is known at
 once, and a port in use fails the start); the server runs on the actor's
 event loop from the first subscription on. Requests pass the same Host
-and Origin guards as the master's API (`pyactors.api.guards`)."""
+and Origin guards as the master's API (`pyactors.api.guards`) and, when
+the cluster has credentials, its authentication (`pyactors.api.auth`:
+HTTP Basic, as marathon-python's username and password send it)."""
 
 from __future__ import annotations
 
@@ -17,14 +19,22 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from pyactors.api.auth import Authenticator
 from pyactors.api.guards import Guards, nosniff
 from pyactors.frameworks.services.marathon import shapes
 from pyactors.frameworks.services.marathon.events import EventBus
 from pyactors.frameworks.services.marathon.routes import Framework, MarathonApi, marathon_errors
+from pyactors.security.credentials import Credentials
 
 
 class MarathonServer:
-    def __init__(self, framework: Framework, host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        framework: Framework,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        credentials: Credentials | None = None,
+    ) -> None:
         self.host = host
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._socket = socket.socket(family, socket.SOCK_STREAM)
@@ -37,6 +47,7 @@ class MarathonServer:
         self.api = MarathonApi(framework, self.bus, f"{self.advertised_host}:{self.port}")
         self._guards = Guards()
         self._guards.bind([host], self.port)
+        self._authenticator = Authenticator(credentials)
         self._runner: web.AppRunner | None = None
 
     @property
@@ -53,7 +64,13 @@ class MarathonServer:
         """Serve, on the running event loop (the actor's)."""
         if self._runner is not None:
             return
-        app = web.Application(middlewares=[self._guards.middleware(), marathon_errors])
+        app = web.Application(
+            middlewares=[
+                self._guards.middleware(),
+                self._authenticator.middleware(),
+                marathon_errors,
+            ]
+        )
         app.on_response_prepare.append(nosniff)
         app.add_routes([*self.api.routes(), web.get("/v2/events", self.events)])
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
