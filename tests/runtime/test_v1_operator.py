@@ -98,6 +98,10 @@ def test_reads_show_what_the_state_endpoints_show(url: str, framework: Any) -> N
     metrics = {m["name"] for m in answer(url, "GET_METRICS")["metrics"]}
     assert metrics == set(get(url, "/metrics/snapshot"))
     assert answer(url, "GET_EXECUTORS") == {"executors": []}
+    master = answer(url, "GET_MASTER")
+    assert master["master_info"]["id"] == get(url, "/master/state")["id"]
+    assert master["master_info"]["port"] == urllib.parse.urlsplit(url).port
+    assert master["master_info"]["address"]["ip"] == "127.0.0.1"
 
     state = answer(url, "GET_STATE")
     v0 = get(url, "/master/state")
