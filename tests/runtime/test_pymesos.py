@@ -29,8 +29,6 @@ import pyactors
 from pyactors.ha.leader import ELECTION
 from pyactors.runtime.cluster import Cluster
 
-pytest.importorskip("pymesos", reason="the test command installs pymesos 0.3.15")
-
 TESTS = Path(__file__).resolve().parents[1]
 EXAMPLE = TESTS / "support" / "pymesos" / "example_scheduler.py"
 
