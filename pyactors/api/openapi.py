@@ -388,6 +388,25 @@ _V1_OPERATOR: Schema = {
     }
 }
 
+_V1_SCHEDULER: Schema = {
+    "post": {
+        "summary": "Mesos's v1 scheduler API: frameworks such as pymesos's",
+        "description": "A JSON Call of include/mesos/v1/scheduler/scheduler.proto. SUBSCRIBE "
+        "answers 200 with a chunked RecordIO stream of Events and a Mesos-Stream-Id header "
+        "(SUBSCRIBED, HEARTBEAT, OFFERS, RESCIND, UPDATE, MESSAGE, FAILURE, ERROR); every "
+        "other call names its framework, carries that header and answers 202.",
+        "requestBody": {"required": True, **_json(_body(["type"], type=_STRING))},
+        "responses": {
+            "200": {"description": "SUBSCRIBE's event stream (RecordIO of JSON Events)"},
+            "202": {"description": "A call accepted; its effects come on the stream"},
+            "403": {"description": "The framework is not subscribed (over HTTP)", **_json(_ERROR)},
+            "406": {"description": "An Accept that does not allow JSON", **_json(_ERROR)},
+            "501": {"description": "An UNKNOWN call", **_json(_ERROR)},
+            **_errors(400, 503),
+        },
+    }
+}
+
 
 # Reads an ACL may refuse whole (access_sandboxes; view_frameworks of every
 # framework for Prometheus's series); other reads are filtered.
@@ -417,6 +436,9 @@ def _paths() -> dict[str, Schema]:
         ],
     )
     paths["/master/tasks"] = paths["/tasks"] = tasks
+    # The names Mesos's older tools use (`pyactors.api.v1.compat`).
+    for path in ("/master/state", "/state", "/master/tasks", "/tasks"):
+        paths[f"{path}.json"] = paths[path]
     redirect = {
         "get": {
             "summary": "Where the leading master serves",
@@ -619,6 +641,18 @@ def _paths() -> dict[str, Schema]:
         }
     }
     paths["/api/v1"] = _V1_OPERATOR
+    paths["/api/v1/scheduler"] = _V1_SCHEDULER
+    paths["/version"] = {
+        "get": {
+            "summary": "Mesos's /version: the Mesos version spoken (1.11.0) and this build",
+            "responses": {
+                "200": {
+                    "description": "OK",
+                    **_json(_body(["version"], version=_STRING, git_sha=_STRING)),
+                }
+            },
+        }
+    }
     paths["/openapi.json"] = {
         "get": {
             "summary": "This document",
@@ -674,6 +708,11 @@ ACLS: dict[tuple[str, str], str] = {
     "update_quotas, reserve_resources, unreserve_resources, create_volumes, destroy_volumes, "
     f"drain_agents, teardown_frameworks); reads and SUBSCRIBE's events filtered by {_VIEWS}",
     ("get", "/master/shares"): "filtered by view_frameworks",
+    ("post", "/api/v1/scheduler"): "on its event stream, as for Python frameworks: "
+    "register_frameworks (each role) refuses a SUBSCRIBE with an ERROR event; run_tasks and "
+    "the reservation and volume ACLs refuse an ACCEPT's operations (TASK_ERROR, ERROR)",
+    **{("get", f"{path}.json"): f"filtered by {_VIEWS}" for path in ("/master/state", "/state")},
+    **{("get", f"{path}.json"): f"filtered by {_VIEWS}" for path in ("/master/tasks", "/tasks")},
     ("get", "/monitor/statistics"): f"filtered by {_VIEWS}",
     ("get", "/monitor/statistics.json"): f"filtered by {_VIEWS}",
 }
