@@ -139,3 +139,32 @@ def test_a_foreign_origin_cannot_change_anything() -> None:
             server.stop()
 
     asyncio.run(scenario())
+
+
+def test_versions_and_a_rollback_to_one() -> None:
+    async def scenario() -> None:
+        framework = StateOnly()
+        server = MarathonServer(framework)
+        await serving(server)
+        try:
+            async with aiohttp.ClientSession(server.url) as http:
+                async with http.post("/v2/apps", json=SLEEPER) as created:
+                    first = (await created.json())["version"]
+                changed = {"cmd": "sleep 200"}
+                async with http.put("/v2/apps/shop?force=true", json=changed) as put:
+                    assert put.status == 200
+                async with http.get("/v2/apps/shop/versions") as listed:
+                    versions = (await listed.json())["versions"]
+                assert versions[1] == first and len(versions) == 2
+                async with http.get(f"/v2/apps/shop/versions/{first}") as old:
+                    assert (await old.json())["cmd"] == "sleep 100"
+                back = {"version": first}
+                async with http.put("/v2/apps/shop?force=true", json=back) as put:
+                    assert put.status == 200
+                assert framework.state.apps["/shop"].app.cmd == "sleep 100"
+                async with http.put("/v2/apps/shop?force=true", json={"version": "x"}) as bad:
+                    assert bad.status == 404
+        finally:
+            server.stop()
+
+    asyncio.run(scenario())

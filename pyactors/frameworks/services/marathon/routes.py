@@ -180,16 +180,19 @@ class MarathonApi:
         if isinstance(body.get("id"), str) and not body["id"].startswith("/"):
             # Relative to the root group, as Marathon reads it.
             body["id"] = "/" + body["id"]
-        self.bus.publish(api_post(request, body))
         try:
             self.framework.deploy(body)
         except DuplicateError:
             raise ApiError(
                 409, shapes.error(f"An app with id [{body.get('id')}] already exists.")
             ) from None
+        self.bus.publish(api_post(request, body))
         return json(shapes.app(self.state.app_status(normalized(body["id"]))), status=201)
 
     async def put_app(self, request: web.Request, parts: list[str]) -> web.Response:
+        """Marathon's partial update: the fields given replace the app's;
+        `instances` alone scales it, `version` alone rolls it back to that
+        version's definition."""
         body = await self.body(request)
         app_id = "/" + "/".join(parts)
         if "id" in body and normalized(str(body["id"])) != normalized(app_id):
@@ -197,16 +200,28 @@ class MarathonApi:
                 422, shapes.error("Object is not valid", [("id", "the id differs from the path")])
             )
         if normalized(app_id) not in self.state.apps:
-            self.bus.publish(api_post(request, {**body, "id": app_id}))
             deployment = self.framework.deploy({**body, "id": app_id})
+            self.bus.publish(api_post(request, {**body, "id": app_id}))
             return self.changed(deployment, status=201)
         record = self.unlocked(request, parts)
+        fields = set(body) - {"id"}
+        if fields == {"instances"}:
+            deployment = self.framework.scale(record.app.id, body["instances"])
+        elif fields == {"version"}:
+            version = str(body["version"])
+            if version not in record.history:
+                raise ApiError(
+                    404, shapes.error(f"App '{record.app.id}' does not exist in version {version}")
+                )
+            definition = record.history[version].to_json()
+            definition.pop("version", None)
+            deployment = self.framework.update_app(definition)
+        else:
+            merged = {**record.app.to_json(), **body, "id": record.app.id}
+            merged.pop("version", None)
+            deployment = self.framework.update_app(merged)
         self.bus.publish(api_post(request, {**body, "id": record.app.id}))
-        if set(body) <= {"id", "instances"} and "instances" in body:
-            return self.changed(self.framework.scale(record.app.id, body["instances"]))
-        merged = {**record.app.to_json(), **body, "id": record.app.id}
-        merged.pop("version", None)
-        return self.changed(self.framework.update_app(merged))
+        return self.changed(deployment)
 
     def version(self, record: AppRecord, version: str) -> web.Response:
         definition = record.history.get(version)
