@@ -6,7 +6,9 @@ With ZooKeeper, each follower has its own kazoo client and a
 actor, looked up by name. Without ZooKeeper there is one master and its
 handle is given. The znode layout under the `zk://` URL's path is fixed
 here: the election under `/leader`, the registry under `/registry`, the
-jobs framework's jobs under `/jobs`.
+jobs framework's jobs under `/jobs`. The election is laid out as Mesos's
+(`json.info_` candidates only), so `zk://host:port/<path>/leader` is what a
+Mesos client (pymesos) is given.
 
 `zk_client` is the one way pyactors opens a ZooKeeper session: with
 credentials in the URL it authenticates (digest) and makes every znode

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support import zookeeper as zk
 from support.http import get
 from support.runtime import allocation_cycles_pass, small_cluster, wait_for
 
@@ -162,6 +164,16 @@ def test_the_example_scheduler_through_zookeeper(zookeeper: Any, tmp_path: Path)
         zk=f"zk://{zookeeper.hosts}{path}",
     )
     try:
+        # Mesos's layout: only json.info_ candidates, the lowest the leader,
+        # holding MasterInfo JSON whose address is the leader's.
+        with zk.client(zookeeper.hosts) as client:
+            children = client.get_children(path + ELECTION)
+            assert len(children) == 2
+            assert all(re.fullmatch(r"json\.info_\d{10}", c) for c in children), children
+            info = json.loads(client.get(f"{path}{ELECTION}/{min(children)}")[0])
+        address = info["address"]
+        assert f"http://{address['ip']}:{address['port']}" == zk_cluster.url
+        assert {"id", "ip", "port", "hostname", "version", "pid"} <= set(info)
         run_example(zk_cluster.url, f"zk://{zookeeper.hosts}{path}{ELECTION}")
     finally:
         zk_cluster.shutdown()
