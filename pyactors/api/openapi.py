@@ -111,6 +111,7 @@ _FRAMEWORK: Schema = {
         "active": {"type": "boolean"},
         "connected": {"type": "boolean"},
         "failover_timeout": _NUMBER,
+        "webui_url": _STRING,
         "used_resources": _RESOURCES,
         "offered_resources": _RESOURCES,
         "tasks": {"type": "array", "items": _TASK},

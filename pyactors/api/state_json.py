@@ -290,6 +290,7 @@ def framework_json(
         "role": framework.roles[0] if framework.roles else "*",
         "capabilities": sorted(framework.capabilities),
         "failover_timeout": framework.failover_timeout,
+        "webui_url": framework.webui_url or "",
         "active": framework.connected,
         "connected": framework.connected,
         "recovered": framework.recovery_grace > 0,

@@ -137,6 +137,7 @@ def take(state: MasterState, allocator: bool) -> StateView:
                 f.recovery_grace,
                 f.principal,
                 f.user,
+                f.webui_url,
             )
             for framework_id, f in state.frameworks.items()
         },

@@ -304,6 +304,7 @@ class MasterActor:
         principal: str | None = None,
         secret: str | None = None,
         user: str | None = None,
+        webui_url: str | None = None,
     ) -> str:
         """Register a framework, or fail one over to this new actor; the
         actor it replaces (if still alive) is told and no longer heard.
@@ -319,6 +320,7 @@ class MasterActor:
                 principal=principal,
                 secret=secret,
                 user=user,
+                webui_url=webui_url,
             )
         previous = self.frameworks.get(framework_id)
         if previous is not None and previous != host:

@@ -75,6 +75,9 @@ class FrameworkRecord:
     principal: str | None = None
     # The OS user its tasks run as when they name none (None: the agent's).
     user: str | None = None
+    # Where its own web UI or API answers (Mesos's FrameworkInfo.webui_url);
+    # not in the registry: the scheduler gives it with each subscription.
+    webui_url: str | None = None
 
     def entry(self) -> FrameworkEntry:
         return FrameworkEntry(

@@ -351,6 +351,7 @@ class MasterState:
         principal: str | None = None,
         secret: str | None = None,
         user: str | None = None,
+        webui_url: str | None = None,
     ) -> tuple[str, list[Effect]]:
         """Register a framework, or fail one over (same id) to a new
         scheduler: it keeps its tasks, and the agents resend the updates it
@@ -383,6 +384,7 @@ class MasterState:
                     f"{_principal_name(record.principal)}, not {_principal_name(principal)}: "
                     "a framework fails over only to its own principal"
                 )
+            record.webui_url = webui_url
             return framework_id, self._reconnect(record, failover_timeout)
         if framework_id is not None:
             check_task_id(framework_id)
@@ -396,6 +398,7 @@ class MasterState:
             now,
             principal=principal,
             user=user,
+            webui_url=webui_url,
         )
         # Checked by the allocator (on a scratch one) before it is stored.
         Allocator().add_framework(new_id, list(roles), now, capabilities=capabilities)

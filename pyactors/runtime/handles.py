@@ -80,6 +80,7 @@ class MasterRef:
         principal: str | None = None,
         secret: str | None = None,
         user: str | None = None,
+        webui_url: str | None = None,
     ) -> str:
         """Register a framework hosted by `host`, or fail one over to it;
         its framework id. A refusal (AuthenticationError, AuthorizationError,
@@ -98,6 +99,7 @@ class MasterRef:
                 principal,
                 secret,
                 user,
+                webui_url,
             )
         except ray_calls.RayTaskError as error:
             refusal = ray_calls.cause(error)

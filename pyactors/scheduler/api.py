@@ -219,6 +219,9 @@ class Scheduler:
     auto_acknowledge = True
     # Seconds between calls of `tick` once subscribed (None: never).
     tick_interval: float | None = None
+    # Where the scheduler's own web UI or API answers, given to the master
+    # with each subscription (Mesos's FrameworkInfo.webui_url).
+    webui_url: str | None = None
 
     def subscribed(self, driver: Driver, framework_id: str, master_info: dict[str, Any]) -> None:
         pass
@@ -345,6 +348,7 @@ class FrameworkActor:
             self.principal,
             self._secret,
             self.user,
+            self.scheduler.webui_url,
         )
         self.framework_id = framework_id
         resubscribed = self.driver is not None
