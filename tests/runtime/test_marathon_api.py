@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from support.http import get
 from support.runtime import PATIENCE, wait_for
 
 from pyactors.frameworks.services.client import Services
@@ -170,6 +171,13 @@ def test_a_deployment_that_cannot_finish_locks_its_app_and_shows_in_the_queue(
     assert client.list_deployments() == [] and svc.app("/stuck")["deployments"] == []
     client.delete_app("/stuck")
     wait_for(lambda: not client.list_queue(), what="/stuck out of the queue")
+
+
+def test_the_master_shows_the_api_as_the_frameworks_webui_url(svc: Services, url: str) -> None:
+    frameworks = get(url, "/master/state")["frameworks"]
+    [services] = [f for f in frameworks if f["id"] == svc.framework_id]
+    assert services["webui_url"] == svc.marathon_url
+    assert urllib.request.urlopen(services["webui_url"] + "/ping").read() == b"pong"
 
 
 def test_info_leader_ping_metrics_and_groups(svc: Services, client: MarathonClient) -> None:

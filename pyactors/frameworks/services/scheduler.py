@@ -65,6 +65,7 @@ class ServiceScheduler(Scheduler):
         self.counters = {"offers_received": 0, "offers_declined": 0, "tasks_launched": 0}
         self._saved: bytes | None = None
         self.marathon = MarathonServer(self, marathon_host, marathon_port, credentials)
+        self.webui_url = self.marathon.url
 
     # Scheduler callbacks.
 

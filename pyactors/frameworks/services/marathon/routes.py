@@ -17,13 +17,13 @@ from aiohttp import web
 
 from pyactors.errors import (
     AppDefinitionError,
-    DuplicateError,
     InvalidArgumentError,
     UnknownAppError,
     UnknownDeploymentError,
     UnknownTaskError,
 )
 from pyactors.frameworks.services.app_definition import normalize_app_id
+from pyactors.frameworks.services.app_reader import parse_app
 from pyactors.frameworks.services.marathon import shapes
 from pyactors.frameworks.services.marathon.events import EventBus, Tracker
 from pyactors.frameworks.services.model import AppRecord
@@ -180,13 +180,12 @@ class MarathonApi:
         if isinstance(body.get("id"), str) and not body["id"].startswith("/"):
             # Relative to the root group, as Marathon reads it.
             body["id"] = "/" + body["id"]
-        try:
-            self.framework.deploy(body)
-        except DuplicateError:
-            raise ApiError(
-                409, shapes.error(f"An app with id [{body.get('id')}] already exists.")
-            ) from None
+        app = parse_app(body)
+        if app.id in self.state.apps:
+            raise ApiError(409, shapes.error(f"An app with id [{app.id}] already exists."))
+        # Accepted: told before the deployment it starts, as Marathon does.
         self.bus.publish(api_post(request, body))
+        self.framework.deploy(body)
         return json(shapes.app(self.state.app_status(normalized(body["id"]))), status=201)
 
     async def put_app(self, request: web.Request, parts: list[str]) -> web.Response:
@@ -200,28 +199,29 @@ class MarathonApi:
                 422, shapes.error("Object is not valid", [("id", "the id differs from the path")])
             )
         if normalized(app_id) not in self.state.apps:
-            deployment = self.framework.deploy({**body, "id": app_id})
-            self.bus.publish(api_post(request, {**body, "id": app_id}))
-            return self.changed(deployment, status=201)
+            definition = {**body, "id": app_id}
+            parse_app(definition)
+            self.bus.publish(api_post(request, definition))
+            return self.changed(self.framework.deploy(definition), status=201)
         record = self.unlocked(request, parts)
+        posted = api_post(request, {**body, "id": record.app.id})
         fields = set(body) - {"id"}
         if fields == {"instances"}:
-            deployment = self.framework.scale(record.app.id, body["instances"])
-        elif fields == {"version"}:
+            self.bus.publish(posted)
+            return self.changed(self.framework.scale(record.app.id, body["instances"]))
+        if fields == {"version"}:
             version = str(body["version"])
             if version not in record.history:
                 raise ApiError(
                     404, shapes.error(f"App '{record.app.id}' does not exist in version {version}")
                 )
             definition = record.history[version].to_json()
-            definition.pop("version", None)
-            deployment = self.framework.update_app(definition)
         else:
-            merged = {**record.app.to_json(), **body, "id": record.app.id}
-            merged.pop("version", None)
-            deployment = self.framework.update_app(merged)
-        self.bus.publish(api_post(request, {**body, "id": record.app.id}))
-        return self.changed(deployment)
+            definition = {**record.app.to_json(), **body, "id": record.app.id}
+        definition.pop("version", None)
+        parse_app(definition)
+        self.bus.publish(posted)
+        return self.changed(self.framework.update_app(definition))
 
     def version(self, record: AppRecord, version: str) -> web.Response:
         definition = record.history.get(version)
