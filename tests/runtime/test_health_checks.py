@@ -293,7 +293,7 @@ def test_the_agent_kills_a_task_failing_its_check(agent: AgentState) -> None:
         "sick", "sick", Resources.parse("cpus:0.1"), command="sleep 600", health_check=check
     )
     agent.launch("fw", [task], now=time.monotonic())
-    seen = drive(agent, lambda seen: seen[-1].state.is_terminal)
+    seen = drive(agent, lambda seen: bool(seen) and seen[-1].state.is_terminal)
     assert [(s.state, s.healthy) for s in seen] == [
         (TaskState.TASK_RUNNING, None),
         (TaskState.TASK_RUNNING, False),
