@@ -13,6 +13,7 @@ import pytest
 
 from pyactors.api.guards import Guards, split_host
 from pyactors.api.http import HttpServer
+from pyactors.api.v1.operator_events import OperatorEvents
 
 
 class _Master:
@@ -23,6 +24,10 @@ class _Master:
 
     def __init__(self) -> None:
         self.torn_down: list[str] = []
+        self.operator_events = OperatorEvents(self.about)
+
+    def about(self) -> Any:
+        raise AssertionError("a master that leads nothing is never described")
 
     def leading_state(self) -> None:
         return None
