@@ -8,13 +8,8 @@ supervisor starting an agent per Ray node), and the lookups the faults need
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
-import shutil
 import signal
-import socket
-import subprocess
-import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -31,93 +26,14 @@ from pyactors.master.state import MasterConfig
 from pyactors.runtime import ray_calls
 from pyactors.runtime.cluster import Cluster
 from pyactors.runtime.supervisor import PREFIX, agent_actor_name, down, master_name
+from pyactors.tools.zookeeper import ZooKeeperServer
 
-ZK_JAR = Path("/usr/share/java/zookeeper.jar")
-ZK_MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
-# Small heap and a quick JIT: the machine's few cores run everything else too.
-JVM_OPTIONS = ["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
 MASTERS = 3
 # Each session's timeout: how long a stopped leader keeps its leadership.
 SESSION_TIMEOUT = 8.0
 ALLOCATION_INTERVAL = 0.2
 FRAMEWORK_HEARTBEAT = 0.5
 NODE_CPUS = 2
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _die_with_parent() -> None:
-    # The JVM goes with the harness, even when the harness is SIGKILLed.
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-class ZooKeeper:
-    """A standalone server on a free port with its data under `home`;
-    `restart` keeps the port and the data (sessions survive it if their
-    clients reconnect within their timeout)."""
-
-    def __init__(self, home: Path) -> None:
-        if not ZK_JAR.is_file():
-            raise RuntimeError(f"ZooKeeper is not installed ({ZK_JAR}): apt-get install zookeeper")
-        self.home = home
-        self.port = _free_port()
-        self.hosts = f"127.0.0.1:{self.port}"
-        self._process: subprocess.Popen[bytes] | None = None
-        (home / "data").mkdir(parents=True, exist_ok=True)
-        (home / "zoo.cfg").write_text(
-            f"tickTime=200\ndataDir={home / 'data'}\nclientPort={self.port}\n"
-            "clientPortAddress=127.0.0.1\nminSessionTimeout=1000\nmaxSessionTimeout=30000\n"
-            "admin.enableServer=false\n4lw.commands.whitelist=ruok\n"
-        )
-
-    def start(self, timeout: float = 120.0) -> None:
-        java = shutil.which("java")
-        if java is None:
-            raise RuntimeError("the zookeeper package is installed but `java` is not on PATH")
-        with (self.home / "server.log").open("ab") as log:
-            self._process = subprocess.Popen(
-                [java, *JVM_OPTIONS, "-cp", str(ZK_JAR), ZK_MAIN, str(self.home / "zoo.cfg")],
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                preexec_fn=_die_with_parent,
-            )
-        deadline = time.monotonic() + timeout
-        while not self._answers_ruok():
-            if self._process.poll() is not None:
-                raise RuntimeError(f"ZooKeeper exited at start; see {self.home / 'server.log'}")
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"ZooKeeper did not answer within {timeout} s")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
-    def _answers_ruok(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                s.sendall(b"ruok")
-                return s.recv(4) == b"imok"
-        except OSError:
-            return False
 
 
 def master_config() -> MasterConfig:
@@ -133,14 +49,14 @@ class System:
     def __init__(self, run_dir: Path) -> None:
         self.run_dir = run_dir
         self.work_dir = run_dir / "work"
-        self.zookeeper: ZooKeeper | None = None
+        self.zookeeper: ZooKeeperServer | None = None
         self.ray: RayCluster | None = None
         self.cluster: Cluster | None = None
         self.zk_url = ""
         self.stopped: set[int] = set()
 
     def start(self, worker_nodes: int = 2) -> Cluster:
-        self.zookeeper = ZooKeeper(self.run_dir / "zookeeper")
+        self.zookeeper = ZooKeeperServer(self.run_dir / "zookeeper")
         self.zookeeper.start()
         self.zk_url = f"zk://{self.zookeeper.hosts}/pyactors-chaos"
         self.ray = RayCluster(

@@ -1,125 +1,28 @@
 """A real, standalone ZooKeeper server for tests, and ways to disturb it.
 
-The server is Debian's `zookeeper` package (its jar carries its classpath in
-the manifest) run directly with our own zoo.cfg, so nothing under /etc is
-used and no service is started. Tests that need it skip when the package is
-absent, and only then.
+The server is `pyactors.tools.zookeeper`'s. Tests that need it skip when
+the package is absent, and only then.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
-import shutil
-import signal
-import socket
-import subprocess
-import tempfile
 import threading
-import time
 from collections.abc import Iterator
-from pathlib import Path
 
 from kazoo.client import KazooClient, KazooState
 
+from pyactors.tools import zookeeper as server
+from pyactors.tools.zookeeper import JAR as JAR
+from pyactors.tools.zookeeper import installed as installed
 from support.runtime import PATIENCE
 
-JAR = Path("/usr/share/java/zookeeper.jar")
-MAIN = "org.apache.zookeeper.server.ZooKeeperServerMain"
-# Small heap and a quick JIT: the machine has two cores shared with others.
-JVM_OPTIONS = ["-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"]
 
-
-def installed() -> bool:
-    return JAR.is_file()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _die_with_parent() -> None:
-    # If pytest itself is killed (a hard timeout), the JVM goes with it
-    # instead of holding the port for the next run.
-    PR_SET_PDEATHSIG = 1
-    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
-class ZooKeeperServer:
-    """One standalone server on a free port with a throwaway data dir.
-
-    `stop()` then `start()` is a restart on the same port and data: sessions
-    survive it if their clients reconnect within the session timeout.
-    """
-
-    def __init__(self) -> None:
-        self.port = _free_port()
-        self.hosts = f"127.0.0.1:{self.port}"
-        self._dir = Path(tempfile.mkdtemp(prefix="pyactors-zk-"))
-        self._process: subprocess.Popen[bytes] | None = None
-        (self._dir / "data").mkdir()
-        (self._dir / "zoo.cfg").write_text(
-            f"tickTime=200\n"
-            f"dataDir={self._dir / 'data'}\n"
-            f"clientPort={self.port}\n"
-            f"clientPortAddress=127.0.0.1\n"
-            f"minSessionTimeout=1000\n"
-            f"maxSessionTimeout=30000\n"
-            f"admin.enableServer=false\n"
-            f"4lw.commands.whitelist=ruok\n"
-        )
+class ZooKeeperServer(server.ZooKeeperServer):
+    """The server with the tests' patience for its start."""
 
     def start(self, timeout: float = PATIENCE) -> None:
-        java = shutil.which("java")
-        if java is None:
-            raise RuntimeError("the zookeeper package is installed but `java` is not on PATH")
-        log = (self._dir / "server.log").open("ab")
-        self._process = subprocess.Popen(
-            [java, *JVM_OPTIONS, "-cp", str(JAR), MAIN, str(self._dir / "zoo.cfg")],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
-        )
-        log.close()
-        deadline = time.monotonic() + timeout
-        while not self._answers_ruok():
-            if self._process.poll() is not None:
-                raise RuntimeError(f"ZooKeeper exited at start:\n{self.log_tail()}")
-            if time.monotonic() > deadline:
-                self.stop()
-                raise RuntimeError(f"ZooKeeper did not answer in {timeout} s:\n{self.log_tail()}")
-            time.sleep(0.1)
-
-    def stop(self) -> None:
-        process, self._process = self._process, None
-        if process is None:
-            return
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-    def close(self) -> None:
-        self.stop()
-        shutil.rmtree(self._dir, ignore_errors=True)
-
-    def log_tail(self, lines: int = 30) -> str:
-        path = self._dir / "server.log"
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-
-    def _answers_ruok(self) -> bool:
-        try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
-                s.sendall(b"ruok")
-                return s.recv(4) == b"imok"
-        except OSError:
-            return False
+        super().start(timeout)
 
 
 def expire_session(client: KazooClient, hosts: str, timeout: float = PATIENCE) -> None:
