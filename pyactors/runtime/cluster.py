@@ -515,6 +515,19 @@ class Cluster:
             self.frameworks.remove(framework)
         self._stop_framework(framework.handle)
 
+    def still_running(self, framework: Framework) -> bool:
+        """Whether a framework this handle started still runs; one torn down
+        or whose actor died is let go (`disconnect`) for a new actor to take
+        over."""
+        if framework in self.frameworks:
+            try:
+                FrameworkRef(framework.handle).alive()
+                return True
+            except ray_calls.RayActorError:
+                pass
+        self.disconnect(framework)
+        return False
+
     def jobs(self, history_limit: int = 100) -> Any:
         """The built-in jobs framework (Chronos's and Metronome's jobs), started
         on the first call; later calls return the same client, restarting

@@ -11,7 +11,6 @@ from pyactors.errors import PyactorsError, UnknownFrameworkError
 from pyactors.frameworks.jobs.scheduler import FAILOVER_TIMEOUT, JobScheduler
 from pyactors.frameworks.jobs.store import open_store
 from pyactors.runtime import ray_calls
-from pyactors.runtime.handles import FrameworkRef
 
 if TYPE_CHECKING:
     from pyactors.runtime.cluster import Cluster, Framework
@@ -38,16 +37,8 @@ class Jobs:
         running = cluster.builtin_framework("jobs")
         if running is not None:
             return cls(running)
-        if previous is not None:
-            framework = previous.framework
-            # Torn down (no longer in `frameworks`), or its actor died.
-            if framework in cluster.frameworks:
-                try:
-                    FrameworkRef(framework.handle).alive()
-                    return previous
-                except ray_calls.RayActorError:
-                    pass
-            cluster.disconnect(framework)
+        if previous is not None and cluster.still_running(previous.framework):
+            return previous
         location = cluster.location
         store = open_store(location.zk, cluster.work_dir, location.session_timeout)
         try:

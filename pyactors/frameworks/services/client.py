@@ -17,8 +17,6 @@ from pyactors.errors import HaproxyNotFoundError, UnknownFrameworkError
 from pyactors.frameworks.services.app_reader import parse_app
 from pyactors.frameworks.services.scheduler import ServiceScheduler
 from pyactors.frameworks.services.store import open_store
-from pyactors.runtime import ray_calls
-from pyactors.runtime.handles import FrameworkRef
 from pyactors.security.credentials import Credentials
 
 if TYPE_CHECKING:
@@ -57,16 +55,8 @@ class Services:
         if running is not None:
             # The long-running cluster's, started by this process or another.
             return cls(running, bind_host)
-        if previous is not None:
-            framework = previous.framework
-            # Torn down (no longer in `frameworks`), or its actor died.
-            if framework in cluster.frameworks:
-                try:
-                    FrameworkRef(framework.handle).alive()
-                    return previous
-                except ray_calls.RayActorError:
-                    pass
-            cluster.disconnect(framework)
+        if previous is not None and cluster.still_running(previous.framework):
+            return previous
         store = open_store(cluster.location.zk, cluster.work_dir)
         saved = store.load()
         store.close()
