@@ -1,6 +1,8 @@
 """Fails on an import cycle among pyactors' modules (imports under
 TYPE_CHECKING and inside functions count too: a cycle is a cycle) and on a
-source file over the line limit outside tests/.
+source file over the line limit outside tests/, and on two test modules of
+one name (pytest imports tests by their basename: the second one fails to
+collect and the whole run stops).
 
     python3 .ci/check_layout.py
 """
@@ -111,6 +113,13 @@ def main() -> int:
                     problems.append(
                         f"{path.relative_to(ROOT)}: {lines} lines (at most {MAX_LINES})"
                     )
+    test_modules: dict[str, Path] = {}
+    for path in sorted((ROOT / "tests").rglob("test_*.py")):
+        earlier = test_modules.setdefault(path.name, path)
+        if earlier != path:
+            problems.append(
+                f"{path.relative_to(ROOT)}: a test module named as {earlier.relative_to(ROOT)}"
+            )
     for problem in problems:
         print(problem)
     print(f"{len(modules)} modules, {len(problems)} problems")
