@@ -357,6 +357,13 @@ class Cluster:
         description = SupervisorRef(supervisor).describe()
         cluster = cls.__new__(cls)
         cluster._identity = identity
+        # The master's own credentials stay with it: the HTTP APIs this
+        # handle's built-in frameworks serve let in the identity it acts as.
+        cluster.credentials = (
+            None
+            if identity is None or identity[1] is None
+            else Credentials.load({identity[0]: identity[1]})
+        )
         cluster._tmp = None
         cluster.work_dir = description.work_dir
         cluster._home = ray_calls.current_node_id()
