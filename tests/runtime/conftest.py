@@ -14,6 +14,7 @@ from collections.abc import Iterator
 import pytest
 import ray
 from ray.cluster_utils import Cluster as RayCluster
+from support.pymesos.processes import Process
 from support.runtime import PATIENCE, small_cluster
 
 from pyactors.runtime import ray_calls
@@ -49,3 +50,12 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 def url(cluster: Cluster) -> str:
     """The base address of that cluster's HTTP API."""
     return cluster.url
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Process]]:
+    """The pymesos framework processes a test starts, stopped after it."""
+    started: list[Process] = []
+    yield started
+    for process in started:
+        process.stop()

@@ -9,15 +9,21 @@ from typing import Any
 
 
 def request(
-    url: str, path: str, body: Any = None, method: str | None = None, raw: bytes | None = None
+    url: str,
+    path: str,
+    body: Any = None,
+    method: str | None = None,
+    raw: bytes | None = None,
+    headers: dict[str, str] | None = None,
 ) -> tuple[int, Any]:
     """(status, decoded JSON body or text) of one request."""
     data = raw if raw is not None else None if body is None else json.dumps(body).encode()
+    content = {"Content-Type": "application/json"} if data is not None else {}
     req = urllib.request.Request(
         url + path,
         data=data,
         method=method or ("GET" if data is None else "POST"),
-        headers={"Content-Type": "application/json"} if data is not None else {},
+        headers={**content, **(headers or {})},
     )
     try:
         with urllib.request.urlopen(req, timeout=30) as response:
@@ -29,7 +35,7 @@ def request(
     return status, payload.decode()
 
 
-def get(url: str, path: str) -> Any:
-    status, body = request(url, path)
+def get(url: str, path: str, headers: dict[str, str] | None = None) -> Any:
+    status, body = request(url, path, headers=headers)
     assert status == 200, (path, body)
     return body

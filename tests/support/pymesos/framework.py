@@ -1,7 +1,8 @@
 """A pymesos framework the runtime tests drive: run as
 `python -m support.pymesos.framework MASTER [--framework-id ID]
-[--failover-timeout SECONDS] [--name NAME]` (PYTHONPATH=tests), it prints
-every callback as one JSON line and takes commands as JSON lines on stdin:
+[--failover-timeout SECONDS] [--name NAME] [--role ROLE] [--user USER]`
+(PYTHONPATH=tests), it prints every callback as one JSON line and takes
+commands as JSON lines on stdin:
 
 - `{"do": "launch", "task_id": ..., "command": ...}`: launched on the next
   offer that fits (cpus 0.1, mem 16); offers it has no task for are
@@ -91,6 +92,7 @@ class Recorder(Scheduler):
             task_id=update.task_id.value,
             state=update.state,
             reason=update.get("reason"),
+            message=update.get("message"),
             source=update.get("source"),
             uuid="uuid" in update,
             agent_id=update.get("agent_id", {}).get("value"),
@@ -113,9 +115,12 @@ def main() -> None:
     parser.add_argument("--failover-timeout", type=float, default=0.0)
     parser.add_argument("--name", default="pymesos-test")
     parser.add_argument("--refuse-seconds", type=float, default=5.0)
+    parser.add_argument("--role", default="*")
+    parser.add_argument("--user", default="")
     args = parser.parse_args()
     framework = Dict()
-    framework.user = ""
+    framework.user = args.user
+    framework.role = args.role
     framework.name = args.name
     framework.failover_timeout = args.failover_timeout
     if args.framework_id:
