@@ -13,18 +13,19 @@ pymesos / Python.
 
 Run it from the repository root (pymesos installed: `bash .ci/install-pymesos`):
 
-    python bench/mesos_frameworks.py [--tasks 400] [--json PATH]
+    python bench/mesos_frameworks.py [--tasks 400] [--json PATH] [--plot PATH]
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
+
+import outputs
 
 import pyactors
 from pyactors import Resources
@@ -49,7 +50,7 @@ class PythonFlood(Scheduler):
     def __init__(self, total: int) -> None:
         self.total, self.launched, self.finished = total, 0, 0
         self.first_offer: float | None = None
-        self.last_finish = 0.0
+        self.finishes: list[float] = []
 
     def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
         self.first_offer = self.first_offer or time.time()
@@ -76,10 +77,10 @@ class PythonFlood(Scheduler):
     def update(self, driver: Driver, status: TaskStatus) -> None:
         if status.state is TaskState.TASK_FINISHED:
             self.finished += 1
-            self.last_finish = time.time()
+            self.finishes.append(time.time())
 
     def figures(self) -> dict[str, Any]:
-        return {"finished": self.finished, "first": self.first_offer, "last": self.last_finish}
+        return {"finished": self.finished, "first": self.first_offer, "finishes": self.finishes}
 
 
 def python_run(cluster: Cluster, total: int) -> dict[str, Any]:
@@ -87,7 +88,7 @@ def python_run(cluster: Cluster, total: int) -> dict[str, Any]:
     while (figures := framework.call("figures"))["finished"] < total:
         time.sleep(0.2)
     cluster.teardown(framework)
-    return rate("python Scheduler", figures["finished"], figures["first"], figures["last"])
+    return rate("python Scheduler", figures["first"], figures["finishes"])
 
 
 def pymesos_run(address: str, total: int) -> dict[str, Any]:
@@ -96,7 +97,7 @@ def pymesos_run(address: str, total: int) -> dict[str, Any]:
     from pymesos import Scheduler as PymesosScheduler
 
     done = threading.Event()
-    figures: dict[str, Any] = {"launched": 0, "finished": 0, "first": None, "last": 0.0}
+    figures: dict[str, Any] = {"launched": 0, "first": None, "finishes": []}
 
     class Flood(PymesosScheduler):
         def resourceOffers(self, driver: Any, offers: list[Any]) -> None:
@@ -125,9 +126,8 @@ def pymesos_run(address: str, total: int) -> dict[str, Any]:
 
         def statusUpdate(self, driver: Any, update: Any) -> None:
             if update.state == "TASK_FINISHED":
-                figures["finished"] += 1
-                figures["last"] = time.time()
-                if figures["finished"] >= total:
+                figures["finishes"].append(time.time())
+                if len(figures["finishes"]) >= total:
                     done.set()
 
     framework = Dict(user="", name="pymesos-flood")
@@ -138,23 +138,49 @@ def pymesos_run(address: str, total: int) -> dict[str, Any]:
     finally:
         driver.stop()
         driver.join()
-    return rate("pymesos (v1 HTTP API)", figures["finished"], figures["first"], figures["last"])
+    return rate("pymesos (v1 HTTP API)", figures["first"], figures["finishes"])
 
 
-def rate(name: str, finished: int, first: float, last: float) -> dict[str, Any]:
-    seconds = last - first
+def rate(name: str, first: float, finishes: list[float]) -> dict[str, Any]:
+    """Tasks finished per second from the first offer to the last finish,
+    and each finish's time since the first offer (for the plot)."""
+    since_first = sorted(t - first for t in finishes)
     return {
         "framework": name,
-        "tasks": finished,
-        "seconds": seconds,
-        "tasks_per_second": finished / seconds,
+        "tasks": len(finishes),
+        "seconds": since_first[-1],
+        "tasks_per_second": len(finishes) / since_first[-1],
+        "finished_at_s": since_first,
     }
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    (result,) = results
+    fig, ax = plt.subplots(figsize=(7, 3.5))
+    for run in result["runs"]:
+        times = run["finished_at_s"]
+        ax.step(times, range(1, len(times) + 1), where="post", label=run["framework"])
+    ax.set_xlabel("seconds since the framework's first offer")
+    ax.set_ylabel("tasks finished")
+    ax.set_title(
+        f"Trivial command tasks, same cluster: pymesos / Python "
+        f"= {result['ratio_pymesos_to_python']:.2f}"
+    )
+    ax.legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", type=int, default=400)
     parser.add_argument("--json", type=Path, default=OUT / "mesos_frameworks.json")
+    parser.add_argument("--plot", type=Path, default=OUT / "mesos_frameworks.png")
     args = parser.parse_args()
     # A Ray instance of its own, whatever else runs on this machine.
     ray_calls.ensure_started(address="local")
@@ -171,8 +197,7 @@ def main() -> None:
         "runs": [python, mesos],
         "ratio_pymesos_to_python": mesos["tasks_per_second"] / python["tasks_per_second"],
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(result, indent=2))
+    outputs.write([result], args.json, args.plot, plot)
     print(f"{'framework':<24}{'tasks':>8}{'seconds':>10}{'tasks/s':>10}")
     for run in result["runs"]:
         print(
