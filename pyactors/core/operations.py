@@ -6,7 +6,9 @@ applied in order to the offered resources.
 
 A task runs either a command (Mesos's CommandInfo: with `shell` a string for
 `/bin/sh -c`, without it an argv exec'd directly) or a Python callable with
-its arguments, which the agent ships to the task's process with cloudpickle.
+its arguments, which the agent ships to the task's process with cloudpickle,
+or is given to a custom executor (Mesos's ExecutorInfo), which the agent
+starts once per framework and executor id and which runs it.
 Validation here never unpickles or runs anything: whether a callable can be
 pickled is known only when the agent launches it.
 """
@@ -119,6 +121,67 @@ def check_task_id(task_id: str) -> str:
     return task_id
 
 
+def command_argv(command: str | Sequence[str] | None, shell: bool) -> list[str]:
+    """A command's argv as it will be exec'd (for a valid command)."""
+    if shell:
+        return ["/bin/sh", "-c", str(command)]
+    if isinstance(command, str):
+        return shlex.split(command)
+    return list(command or ())
+
+
+def command_problems(command: str | Sequence[str], shell: bool) -> list[str]:
+    if shell:
+        if isinstance(command, str):
+            return []
+        return ["a shell command is one string (give an argv with shell=False)"]
+    try:
+        argv = command_argv(command, shell)
+    except (ValueError, TypeError) as error:
+        return [f"cannot split command {command!r}: {error}"]
+    if not argv or not all(isinstance(word, str) for word in argv):
+        return [f"command {command!r} is not a non-empty argv of strings"]
+    return []
+
+
+@dataclass(frozen=True)
+class ExecutorInfo:
+    """A custom executor (Mesos's ExecutorInfo): the program the agent starts
+    once per (framework, `executor_id`) to run the tasks that name it, over
+    the v1 executor HTTP API. `command` and `shell` as a task's; `resources`
+    are the executor's own, beside its tasks'; `data` is handed to it as is."""
+
+    executor_id: str
+    command: str | Sequence[str]
+    resources: Resources = field(default_factory=Resources)
+    name: str = ""
+    shell: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+    uris: tuple[str, ...] = ()
+    data: bytes = b""
+
+    def __post_init__(self) -> None:
+        if isinstance(self.resources, str):
+            object.__setattr__(self, "resources", Resources.parse(self.resources))
+
+    def argv(self) -> list[str]:
+        return command_argv(self.command, self.shell)
+
+    def problems(self) -> list[str]:
+        found = []
+        try:
+            check_task_id(self.executor_id)
+        except InvalidArgumentError as error:
+            found.append(f"executor: {error}".replace("task id", "executor id"))
+        found += [f"executor: {p}" for p in command_problems(self.command, self.shell)]
+        for key, value in self.env.items():
+            if not isinstance(key, str) or not isinstance(value, str) or "=" in key or not key:
+                found.append(f"executor: invalid environment variable {key!r}={value!r}")
+        if not isinstance(self.data, bytes):
+            found.append(f"executor: data must be bytes, not {type(self.data).__name__}")
+        return found
+
+
 @dataclass(frozen=True)
 class TaskInfo:
     """A task: a command or a Python callable, with the resources it may use.
@@ -144,6 +207,10 @@ class TaskInfo:
     shell: bool = True
     health_check: HealthCheck | None = None
     user: str | None = None
+    # Run by this custom executor instead of a command or a function; `data`
+    # reaches the executor with the task (Mesos's TaskInfo.data).
+    executor: ExecutorInfo | None = None
+    data: bytes = b""
 
     def __post_init__(self) -> None:
         if isinstance(self.resources, str):
@@ -151,11 +218,7 @@ class TaskInfo:
 
     def argv(self) -> list[str]:
         """The command's argv as it will be exec'd (for a valid command task)."""
-        if self.shell:
-            return ["/bin/sh", "-c", str(self.command)]
-        if isinstance(self.command, str):
-            return shlex.split(self.command)
-        return list(self.command or ())
+        return command_argv(self.command, self.shell)
 
     def problems(self) -> list[str]:
         """What makes the task impossible to launch, whatever the offer."""
@@ -164,10 +227,18 @@ class TaskInfo:
             check_task_id(self.task_id)
         except InvalidArgumentError as error:
             found.append(str(error))
-        if (self.command is None) == (self.function is None):
-            found.append("a task needs exactly one of command or function")
+        runs = [self.command, self.function, self.executor]
+        if sum(run is not None for run in runs) != 1:
+            found.append("a task needs exactly one of command, function or executor")
         if self.command is not None:
-            found += self._command_problems()
+            found += command_problems(self.command, self.shell)
+        if self.executor is not None:
+            if isinstance(self.executor, ExecutorInfo):
+                found += self.executor.problems()
+            else:
+                found.append(f"executor must be an ExecutorInfo, not {self.executor!r}")
+        if not isinstance(self.data, bytes):
+            found.append(f"data must be bytes, not {type(self.data).__name__}")
         if self.function is not None and not callable(self.function):
             found.append(f"function {self.function!r} is not callable")
         if self.function is None and (self.args or self.kwargs):
@@ -189,19 +260,6 @@ class TaskInfo:
             else:
                 found.append(f"health_check must be a HealthCheck, not {self.health_check!r}")
         return found
-
-    def _command_problems(self) -> list[str]:
-        if self.shell:
-            if isinstance(self.command, str):
-                return []
-            return ["a shell command is one string (give an argv with shell=False)"]
-        try:
-            argv = self.argv()
-        except (ValueError, TypeError) as error:
-            return [f"cannot split command {self.command!r}: {error}"]
-        if not argv or not all(isinstance(word, str) for word in argv):
-            return [f"command {self.command!r} is not a non-empty argv of strings"]
-        return []
 
 
 @dataclass(frozen=True)
