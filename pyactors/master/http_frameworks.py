@@ -49,6 +49,7 @@ class FrameworkCalls(Protocol):
         principal: str | None = None,
         secret: str | None = None,
         user: str | None = None,
+        webui_url: str | None = None,
     ) -> str: ...
 
     async def calls_batch(self, host: FrameworkRef, batches: list[CallBatch]) -> None: ...
@@ -174,6 +175,7 @@ class HttpFrameworks:
             principal=principal,
             secret=secret,
             user=info.user,
+            webui_url=info.webui_url,
         )
         subscription.framework_id = framework_id
         previous = self.streams.get(framework_id)

@@ -198,7 +198,7 @@ def test_version_and_the_json_names(url: str) -> None:
 def test_subscribe_streams_subscribed_a_heartbeat_and_offers(
     url: str, frameworks: list[Framework]
 ) -> None:
-    framework = Framework(url, "raw", failover_timeout=0)
+    framework = Framework(url, "raw", failover_timeout=0, webui_url="http://127.0.0.1:9/ui")
     frameworks.append(framework)
     response = framework.stream.response
     assert response.getheader("Transfer-Encoding") == "chunked"
@@ -219,6 +219,7 @@ def test_subscribe_streams_subscribed_a_heartbeat_and_offers(
     # A framework like any other: the state shows it, heartbeats keep coming.
     record = framework_state(url, framework.id)
     assert record is not None and record["name"] == "raw" and record["active"]
+    assert record["webui_url"] == "http://127.0.0.1:9/ui"
     beats = len(framework.stream.of("HEARTBEAT"))
     wait_for(lambda: len(framework.stream.of("HEARTBEAT")) > beats + 1, what="heartbeats")
 
