@@ -98,6 +98,15 @@ def _number_problems(name: str, value: object, zero_ok: bool) -> list[str]:
     return []
 
 
+def valid_grace_period(seconds: object) -> bool:
+    """Whether `seconds` can be a kill's grace period: finite and >= 0."""
+    return (
+        not isinstance(seconds, bool)
+        and isinstance(seconds, int | float)
+        and 0 <= seconds < float("inf")
+    )
+
+
 USER_RULE = "an OS user name of 1-64 printable characters without spaces, ':' or '/'"
 
 
@@ -207,6 +216,9 @@ class TaskInfo:
     shell: bool = True
     health_check: HealthCheck | None = None
     user: str | None = None
+    # Mesos's KillPolicy: seconds between SIGTERM and SIGKILL when the task
+    # is killed (None: the agent's default); a kill may name its own.
+    kill_grace_period: float | None = None
     # Run by this custom executor instead of a command or a function; `data`
     # reaches the executor with the task (Mesos's TaskInfo.data).
     executor: ExecutorInfo | None = None
@@ -259,6 +271,8 @@ class TaskInfo:
                 found += self.health_check.problems()
             else:
                 found.append(f"health_check must be a HealthCheck, not {self.health_check!r}")
+        if self.kill_grace_period is not None and not valid_grace_period(self.kill_grace_period):
+            found.append(f"kill_grace_period must be seconds >= 0, got {self.kill_grace_period!r}")
         return found
 
 

@@ -215,6 +215,9 @@ class Acknowledge:
 @dataclass(frozen=True)
 class Kill:
     task_id: str
+    # Seconds between SIGTERM and SIGKILL (Mesos's KillPolicy); None: the
+    # task's own kill policy, else the agent's default.
+    grace_period: float | None = None
 
 
 @dataclass(frozen=True)
