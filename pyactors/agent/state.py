@@ -149,14 +149,20 @@ class AgentState:
         grace: float | None = None,
         reason: Reason | None = None,
     ) -> None:
-        """SIGTERM, then SIGKILL after the grace period; their TASK_KILLED
-        carries `reason`. Unknown ids are answered by the master, not here."""
+        """SIGTERM, then SIGKILL after the grace period (the kill's, else
+        the task's kill policy, else the agent's `kill_grace`); their
+        TASK_KILLED carries `reason`. Unknown ids are answered by the
+        master, not here."""
         for task_id in task_ids:
             # Mesos stops checking a task once it is asked to die.
             self.health.forget(task_id)
             process = self.processes.get(task_id)
             if process is not None:
-                process.kill(self.kill_grace if grace is None else grace, now, reason)
+                process.kill(self._grace(process.task) if grace is None else grace, now, reason)
+
+    def _grace(self, task: TaskInfo) -> float:
+        """How long a task killed without a grace of its own may take to stop."""
+        return self.kill_grace if task.kill_grace_period is None else task.kill_grace_period
 
     def poll(self, now: float) -> list[TaskStatus]:
         """Collect new states from the processes and return the updates to
@@ -233,7 +239,8 @@ class AgentState:
             )
         if change.kill:
             self._unhealthy[task_id] = change.message
-            self.processes[task_id].kill(self.kill_grace, now)
+            process = self.processes[task_id]
+            process.kill(self._grace(process.task), now)
 
     def statistics(self, timestamp: float) -> list[tuple[str, dict[str, float]]]:
         """(task id, Mesos's ResourceStatistics) of each running task, from

@@ -376,8 +376,8 @@ class MasterActor:
                 effects = state.acknowledge(framework_id, acknowledgements)
                 self.http.metrics.acknowledged((uuid for _, uuid in acknowledgements), now)
                 return effects
-            case Kill(task_id):
-                return state.kill(framework_id, task_id, now=now)
+            case Kill(task_id, grace_period):
+                return state.kill(framework_id, task_id, now=now, grace_period=grace_period)
             case Reconcile(task_ids, agent_ids):
                 return state.reconcile(framework_id, task_ids, now=now, agent_ids=agent_ids)
             case Revive(roles) | Request(roles):

@@ -583,8 +583,10 @@ class MasterState:
         known_framework(self.frameworks, framework_id)
         return self.task_book.acknowledge(framework_id, acknowledgements)
 
-    def kill(self, framework_id: str, task_id: str, now: float) -> list[Effect]:
-        return self.task_book.kill(framework_id, task_id, now)
+    def kill(
+        self, framework_id: str, task_id: str, now: float, grace_period: float | None = None
+    ) -> list[Effect]:
+        return self.task_book.kill(framework_id, task_id, now, grace_period)
 
     def shutdown_executor(
         self, framework_id: str, agent_id: str, executor_id: str, now: float

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 from pyactors._core import Resources
 from pyactors.agent import task_messages
+from pyactors.core.operations import valid_grace_period
 from pyactors.core.protocol import (
     AcknowledgeToAgent,
     Effect,
@@ -162,7 +163,15 @@ class TaskBook:
 
     # ------------------------------------------------------------ kills
 
-    def kill(self, framework_id: str, task_id: str, now: float) -> list[Effect]:
+    def kill(
+        self, framework_id: str, task_id: str, now: float, grace_period: float | None = None
+    ) -> list[Effect]:
+        """Kill a live task on its agent (SIGTERM, SIGKILL `grace_period`
+        later; None: the task's kill policy, else the agent's default)."""
+        if grace_period is not None and not valid_grace_period(grace_period):
+            raise InvalidArgumentError(
+                f"kill of '{task_id}': grace_period must be seconds >= 0, got {grace_period!r}"
+            )
         record = self.find(task_id)
         if record is None or record.framework_id != framework_id:
             # Mesos answers a kill of an unknown task with TASK_LOST/UNKNOWN.
@@ -178,7 +187,7 @@ class TaskBook:
             return [ForwardUpdates(framework_id, [status])]
         if record.state.is_terminal:
             return []
-        return [KillTasks(record.agent_id, framework_id, [task_id])]
+        return [KillTasks(record.agent_id, framework_id, [task_id], grace_period)]
 
     def release(self, framework_id: str, now: float) -> list[Effect]:
         """The framework is removed: as Mesos's master does, its tasks are

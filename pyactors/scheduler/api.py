@@ -29,7 +29,7 @@ from typing import Any, TypeVar, assert_never
 from ray.actor import ActorHandle
 
 from pyactors.core.offer import OfferInfo
-from pyactors.core.operations import Operation
+from pyactors.core.operations import Operation, valid_grace_period
 from pyactors.core.protocol import (
     Accept,
     Acknowledge,
@@ -54,6 +54,7 @@ from pyactors.core.protocol import (
     UpdateFramework,
 )
 from pyactors.core.tasks import Reason, TaskState, TaskStatus
+from pyactors.errors import InvalidArgumentError
 from pyactors.ha.leader import LeaderFollower, MasterLocation
 from pyactors.runtime.handles import FrameworkRef, MasterRef
 
@@ -127,8 +128,17 @@ class Driver:
         """Whether this update was acknowledged (its task's latest)."""
         return status.uuid is not None and self._acknowledged.get(status.task_id) == status.uuid
 
-    def kill(self, task_id: str) -> None:
-        self._call(Kill(task_id))
+    def kill(self, task_id: str, grace_period: float | None = None) -> None:
+        """Kill a task: SIGTERM, then SIGKILL after `grace_period` seconds
+        (Mesos's KillPolicy; None: the task's own kill policy, else the
+        agent's default). InvalidArgumentError for a negative or infinite
+        period (nothing is sent)."""
+        if grace_period is not None and not valid_grace_period(grace_period):
+            raise InvalidArgumentError(
+                f"kill of {task_id!r}: grace_period must be a number of seconds >= 0, "
+                f"got {grace_period!r}"
+            )
+        self._call(Kill(task_id, grace_period))
 
     def reconcile(
         self, task_ids: Sequence[str] = (), agent_ids: Mapping[str, str] | None = None

@@ -382,7 +382,31 @@ def task_from_v1(data: Any, what: str = "task_info") -> TaskInfo:
             None if task.get("health_check") is None else _health_check(task["health_check"])
         ),
         user=None if user is None else text(user, f"{what}.command.user"),
+        kill_grace_period=(
+            None
+            if task.get("kill_policy") is None
+            else kill_policy_from_v1(task["kill_policy"], f"{what}.kill_policy")
+        ),
     )
+
+
+def kill_policy_from_v1(data: Any, what: str) -> float | None:
+    """A v1 `KillPolicy`'s grace period in seconds (None: not given)."""
+    grace = obj(data, what).get("grace_period")
+    if grace is None:
+        return None
+    raw = obj(grace, f"{what}.grace_period").get("nanoseconds")
+    # protobuf's JSON writes an int64 as a string.
+    if isinstance(raw, str) and raw.isdigit():
+        raw = int(raw)
+    nanoseconds = number(raw, f"{what}.grace_period.nanoseconds")
+    if nanoseconds < 0 or nanoseconds != int(nanoseconds):
+        raise V1FormatError(f"{what}.grace_period.nanoseconds must be a whole number >= 0")
+    return nanoseconds / 1e9
+
+
+def kill_policy_to_v1(grace_period: float) -> dict[str, Any]:
+    return {"grace_period": {"nanoseconds": round(grace_period * 1e9)}}
 
 
 def task_to_v1(task: TaskInfo, agent_id: str) -> dict[str, Any]:
@@ -415,6 +439,8 @@ def task_to_v1(task: TaskInfo, agent_id: str) -> dict[str, Any]:
         out["labels"] = {"labels": [{"key": k, "value": v} for k, v in task.labels.items()]}
     if task.health_check is not None:
         out["health_check"] = _health_check_to_v1(task.health_check)
+    if task.kill_grace_period is not None:
+        out["kill_policy"] = kill_policy_to_v1(task.kill_grace_period)
     return out
 
 

@@ -165,7 +165,9 @@ def _call(kind: str, body: Mapping[str, Any], framework_id: str, now: float) -> 
         case "SUPPRESS":
             calls.append(Suppress(_roles(part)))
         case "KILL":
-            calls.append(Kill(mj.id_value(part.get("task_id"), "kill.task_id")))
+            policy = part.get("kill_policy")
+            grace = None if policy is None else mj.kill_policy_from_v1(policy, "kill.kill_policy")
+            calls.append(Kill(mj.id_value(part.get("task_id"), "kill.task_id"), grace))
         case "SHUTDOWN":
             agent_id = mj.id_value(part.get("agent_id"), "shutdown.agent_id")
             executor_id = mj.id_value(part.get("executor_id"), "shutdown.executor_id")

@@ -24,6 +24,7 @@ def task_info(plan: LaunchPlan) -> TaskInfo:
         labels=labels,
         shell=shell,
         health_check=health_check(app.healthChecks[0], plan.ports) if app.healthChecks else None,
+        kill_grace_period=app.taskKillGracePeriodSeconds,
     )
 
 

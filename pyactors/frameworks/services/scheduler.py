@@ -196,7 +196,7 @@ class ServiceScheduler(Scheduler):
     def _act(self, driver: Driver, resync: bool = False) -> None:
         now = time.time()
         for task_id in self.state.take_kills():
-            driver.kill(task_id)
+            driver.kill(task_id, self.state.kill_grace(task_id))
         wants = self.state.wants_offers(now)
         grew = self.state.take_demand_grew()
         if wants and (self.suppressed or grew or resync):

@@ -72,6 +72,7 @@ from pyactors.frameworks.services.placement import (
     select_app_ports,
     task_environment,
 )
+from pyactors.frameworks.services.status import app_status
 
 _LIVE = frozenset(
     {
@@ -306,6 +307,13 @@ class ServiceState:
         kills, self._kills = list(dict.fromkeys(self._kills)), []
         return kills
 
+    def kill_grace(self, task_id: str) -> float | None:
+        """The `taskKillGracePeriodSeconds` of the task's app (None: none given, or no app's)."""
+        instance = self._instance(task_id)
+        return (
+            None if instance is None else self.apps[instance.app_id].app.taskKillGracePeriodSeconds
+        )
+
     def wants_offers(self, now: float) -> bool:
         """Whether some app may launch (or release volumes) now."""
         return any(
@@ -361,10 +369,10 @@ class ServiceState:
 
     def app_status(self, app_id: str) -> dict[str, Any]:
         """The app as Marathon's /v2/apps/<id> shows it."""
-        return self._status(self._record(app_id))
+        return app_status(self._record(app_id))
 
     def apps_status(self) -> list[dict[str, Any]]:
-        return [self._status(r) for r in sorted(self.apps.values(), key=lambda r: r.app.id)]
+        return [app_status(r) for r in sorted(self.apps.values(), key=lambda r: r.app.id)]
 
     # Persistence.
 
@@ -697,53 +705,6 @@ class ServiceState:
         record.deployment = deployment
         self.converge(now)
         return deployment.id
-
-    def _status(self, record: AppRecord) -> dict[str, Any]:
-        app = record.app
-        live = sorted(
-            (i for i in record.instances.values() if not i.terminal),
-            key=lambda i: (i.launched_at, i.task_id),
-        )
-        running = [i for i in live if i.state is TaskState.TASK_RUNNING]
-        checked = bool(app.healthChecks)
-        data = app.to_json()
-        data["version"] = record.version
-        data |= {
-            "tasksStaged": sum(1 for i in live if i.state is not TaskState.TASK_RUNNING),
-            "tasksRunning": len(running),
-            "tasksHealthy": sum(1 for i in running if checked and i.healthy is True),
-            "tasksUnhealthy": sum(1 for i in running if checked and i.healthy is False),
-            "tasks": [
-                {
-                    "id": i.task_id,
-                    "appId": app.id,
-                    "agentId": i.agent_id,
-                    "host": i.host,
-                    "ports": list(i.ports),
-                    "state": i.state.value,
-                    "healthy": i.healthy if checked else None,
-                    "stagedAt": iso(i.launched_at),
-                    "startedAt": iso(i.started_at),
-                    "version": i.version,
-                }
-                for i in live
-            ],
-            "deployments": (
-                []
-                if record.deployment is None
-                else [
-                    {
-                        "id": record.deployment.id,
-                        "kind": record.deployment.kind,
-                        "version": record.deployment.version,
-                        "startedAt": iso(record.deployment.started_at),
-                    }
-                ]
-            ),
-            "lastTaskFailure": record.last_failure,
-            "backoff": {"failures": record.failures, "delayUntil": iso(record.delay_until or None)},
-        }
-        return data
 
     def _version(self, now: float) -> str:
         """A new version: as Marathon's, the time it was made (one
