@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import urllib.error
 import urllib.request
-import uuid
 from pathlib import Path
 from typing import Any
 
 import psutil
 import pytest
 from support.http import get, request
-from support.runtime import Launcher, wait_for
+from support.runtime import Launcher, ha_cluster, wait_for
 
-import pyactors
 from pyactors.errors import NotLeaderError
 from pyactors.runtime import ray_calls
 from pyactors.runtime.cluster import Cluster
@@ -246,17 +244,7 @@ def test_draining_an_agent_kills_its_tasks_and_stops_its_offers(cluster: Cluster
 
 
 def test_the_new_leader_serves_and_the_old_one_stops(zookeeper: Any, tmp_path: Path) -> None:
-    ha = pyactors.start(
-        agents=1,
-        agent_resources="cpus:1;mem:256",
-        work_dir=str(tmp_path),
-        allocation_interval=0.2,
-        masters=2,
-        zk=f"zk://{zookeeper.hosts}/pyactors-http-{uuid.uuid4().hex[:8]}",
-        # The killed leader is replaced on Ray's word, not its session's end:
-        # a long session only keeps a busy machine's pauses from costing one.
-        zk_session_timeout=30.0,
-    )
+    ha = ha_cluster(zookeeper, tmp_path)
     try:
         first = ha.url
         assert (

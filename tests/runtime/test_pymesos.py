@@ -30,9 +30,8 @@ from support.pymesos.processes import (
     registered,
     state_of,
 )
-from support.runtime import allocation_cycles_pass, small_cluster, wait_for
+from support.runtime import allocation_cycles_pass, ha_cluster, small_cluster, wait_for
 
-import pyactors
 from pyactors.ha.leader import ELECTION
 from pyactors.runtime.cluster import Cluster
 
@@ -86,14 +85,7 @@ def test_the_example_scheduler_by_address(cluster: Cluster) -> None:
 
 def test_the_example_scheduler_through_zookeeper(zookeeper: Any, tmp_path: Path) -> None:
     path = f"/pyactors-{uuid.uuid4().hex[:8]}"
-    zk_cluster = pyactors.start(
-        agents=1,
-        agent_resources="cpus:2;mem:512",
-        work_dir=str(tmp_path),
-        allocation_interval=0.2,
-        masters=2,
-        zk=f"zk://{zookeeper.hosts}{path}",
-    )
+    zk_cluster = ha_cluster(zookeeper, tmp_path, path, agent_resources="cpus:2;mem:512")
     try:
         # Mesos's layout: only json.info_ candidates, the lowest the leader,
         # holding MasterInfo JSON whose address is the leader's.

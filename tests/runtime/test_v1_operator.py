@@ -17,9 +17,8 @@ import orjson
 import pytest
 from support.http import get, request
 from support.operator_stream import EventStream
-from support.runtime import Launcher, small_cluster, wait_for
+from support.runtime import Launcher, ha_cluster, small_cluster, wait_for
 
-import pyactors
 from pyactors import Resources
 from pyactors.api.v1.mesos_json import resources_from_v1
 from pyactors.runtime import ray_calls
@@ -391,15 +390,7 @@ def test_subscribe_streams_the_state_then_its_changes(cluster: Cluster, url: str
 def test_a_standby_redirects_and_a_stream_ends_with_its_leader(
     zookeeper: Any, tmp_path: Path
 ) -> None:
-    ha = pyactors.start(
-        agents=1,
-        agent_resources="cpus:1;mem:256",
-        work_dir=str(tmp_path),
-        allocation_interval=0.2,
-        masters=2,
-        zk=f"zk://{zookeeper.hosts}/pyactors-v1-{uuid.uuid4().hex[:8]}",
-        zk_session_timeout=30.0,
-    )
+    ha = ha_cluster(zookeeper, tmp_path)
     try:
         leader_url = ha.url
         standby = next(m for m in ha.masters if not ray_calls.ask(m, "status")["leading"])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import urllib.request
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -163,6 +164,25 @@ def small_cluster(tmp_path_factory: pytest.TempPathFactory, **options: Any) -> I
     )
     yield started
     started.shutdown()
+
+
+def ha_cluster(zookeeper: Any, tmp_path: Path, path: str | None = None, **options: Any) -> Cluster:
+    """Two masters on the test session's ZooKeeper (under `path`, else a
+    fresh one) and one agent of cpus:1;mem:256 (options override). A long
+    ZooKeeper session: a killed leader is replaced on Ray's word, not its
+    session's end, so a busy machine's pauses do not cost one."""
+    return pyactors.start(
+        **{
+            "agents": 1,
+            "agent_resources": "cpus:1;mem:256",
+            "work_dir": str(tmp_path),
+            "allocation_interval": 0.2,
+            "masters": 2,
+            "zk": f"zk://{zookeeper.hosts}{path or '/pyactors-' + uuid.uuid4().hex[:8]}",
+            "zk_session_timeout": 30.0,
+            **options,
+        }
+    )
 
 
 def dead(handle: Any) -> bool:
