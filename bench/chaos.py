@@ -163,6 +163,9 @@ class Run:
             )
 
         self.wait(jobs_caught_up, left())
+        # What the jobs framework says of each run, before its job goes:
+        # a skipped time's run is explained by its state and message.
+        self.live["job_history"] = workload.job_history()
         workload.remove_jobs()
         workload.read_history()
 
@@ -223,6 +226,12 @@ class Run:
             if done.recovered_after is not None:
                 recoveries[done.kind].append(done.recovered_after)
         prober = workload.prober.answers if workload.prober is not None else []
+        skipped = set(jobs.skipped)
+        runs_not_succeeded = [
+            run
+            for run in self.live.get("job_history", [])
+            if run.get("state") != "SUCCESS" or round(float(run["scheduled"]), 3) in skipped
+        ]
         figures: dict[str, Any] = {
             "seed": self.seed,
             "minutes": self.minutes,
@@ -273,6 +282,10 @@ class Run:
                 "jobs_doubled": jobs.doubled,
                 "job_runs_unplaced": jobs.unplaced,
                 "gangs_unfinished": unfinished + missing,
+                # Why: the jobs framework's record of each run not
+                # SUCCESS (or of a skipped time), and the unfinished gangs.
+                "job_runs_not_succeeded": runs_not_succeeded,
+                "gangs_unfinished_records": [g for g in gangs if g["state"] != "FINISHED"],
             },
         }
         figures["broken"] = invariants.broken(figures)

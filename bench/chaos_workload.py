@@ -147,6 +147,16 @@ class Workload:
                 if run.get("scheduled") is not None:
                     self.scheduled_of[str(run["id"])] = float(run["scheduled"])
 
+    def job_history(self) -> list[dict[str, Any]]:
+        """The repeating job's runs as its framework records them (none if
+        it does not answer)."""
+        if self.jobs is None:
+            return []
+        try:
+            return self.jobs.history(TICK_JOB)
+        except Exception:
+            return []
+
     def stop_launching(self) -> None:
         self.settling = True
         (self.run_dir / STOP).touch()
