@@ -12,6 +12,7 @@ import uuid
 import pytest
 
 from pyactors._core import Resources
+from pyactors.api.v1 import executor_json
 from pyactors.api.v1 import mesos_json as mj
 from pyactors.api.v1.mesos_json import UnsupportedTaskError, V1FormatError
 from pyactors.core.offer import OfferInfo
@@ -196,8 +197,8 @@ def test_tasks_pyactors_cannot_run_are_unsupported_not_malformed() -> None:
         "task_id": {"value": "t"},
         "executor": {"executor_id": {"value": "e"}, "command": {"value": "x"}},
     }
-    with pytest.raises(UnsupportedTaskError, match="custom executors"):
-        mj.task_from_v1(executor)
+    with pytest.raises(UnsupportedTaskError, match="not both"):
+        executor_json.task_from_v1({**executor, "command": {"value": "x"}})
     with pytest.raises(V1FormatError, match=re.escape("task_info.command must be a JSON object")):
         mj.task_from_v1({"task_id": {"value": "t"}})
     with pytest.raises(V1FormatError, match=re.escape("task_info.task_id.value")):

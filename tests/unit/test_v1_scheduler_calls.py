@@ -258,7 +258,8 @@ def test_a_task_pyactors_cannot_run_is_answered_with_task_error() -> None:
     assert set(refused) == {"custom", "g1", "g2"}
     assert all(s.state is TaskState.TASK_ERROR and s.uuid is None for s in refused.values())
     assert refused["custom"].reason is Reason.REASON_TASK_INVALID
-    assert "custom executors" in refused["custom"].message
+    # A command and an executor both: Mesos's TASK_ERROR.
+    assert "(but not both)" in refused["custom"].message
 
 
 def test_the_masters_events_as_v1_events() -> None:

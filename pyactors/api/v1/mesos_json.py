@@ -319,21 +319,18 @@ def _reason(value: Any, what: str) -> Reason:
 
 
 class UnsupportedTaskError(V1FormatError):
-    """A well-formed task pyactors cannot run (a custom executor, a
-    container image): answered with TASK_ERROR, as Mesos answers an
-    invalid task."""
+    """A well-formed task pyactors cannot run (a container image, a task
+    with both a command and an executor): answered with TASK_ERROR, as
+    Mesos answers an invalid task."""
 
 
 def task_from_v1(data: Any, what: str = "task_info") -> TaskInfo:
-    """A v1 `TaskInfo` with a `command` as a pyactors command task. A shell
+    """A v1 `TaskInfo` with a `command` as a pyactors command task (one with
+    an `executor` is read by `executor_json.task_from_v1`). A shell
     command (`shell` true, the default) runs `value` with `/bin/sh -c`;
     otherwise `arguments` is the argv (Mesos execs `value` with them)."""
     task = obj(data, what)
     task_id = id_value(task.get("task_id"), f"{what}.task_id")
-    if "executor" in task:
-        raise UnsupportedTaskError(
-            f"task '{task_id}': custom executors are not supported yet: give a command"
-        )
     if "container" in task and obj(task["container"], "container").get("type") != "MESOS":
         raise UnsupportedTaskError(f"task '{task_id}': only the MESOS containerizer is supported")
     command = obj(task.get("command"), f"{what}.command")

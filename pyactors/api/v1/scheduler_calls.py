@@ -10,7 +10,8 @@ protobuf would not parse (an unknown call type, a wrong field type) is
 "Failed to convert JSON into Call protobuf: ...". Either way nothing is
 carried out.
 
-A well-formed task pyactors cannot run (a custom executor) is not a bad
+A task naming a custom executor is read with it (`executor_json`). A
+well-formed task pyactors cannot run (a container image) is not a bad
 call: it is answered with TASK_ERROR, as Mesos answers an invalid task,
 and the rest of the accept goes ahead.
 """
@@ -21,6 +22,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyactors.api.v1 import executor_json
 from pyactors.api.v1 import mesos_json as mj
 from pyactors.api.v1.mesos_json import FrameworkInfo, UnsupportedTaskError, V1FormatError
 from pyactors.core.operations import Launch, LaunchGroup, Operation, TaskInfo
@@ -277,7 +279,7 @@ def _tasks(infos: list[Any], what: str, now: float, refused: list[TaskStatus]) -
     tasks = []
     for index, info in enumerate(infos):
         try:
-            tasks.append(mj.task_from_v1(info, f"{what}.task_infos[{index}]"))
+            tasks.append(executor_json.task_from_v1(info, f"{what}.task_infos[{index}]"))
         except UnsupportedTaskError as error:
             task_id = mj.id_value(mj.obj(info, "task_info").get("task_id"), "task_id")
             refused.append(_task_error(task_id, str(error), now))

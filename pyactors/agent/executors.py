@@ -1,0 +1,400 @@
+"""The agent's book of custom executors (Mesos's ExecutorInfo, the v1
+executor HTTP API), a state machine without I/O that takes the time.
+
+A task naming an executor is run by it: the first such task of a
+(framework, executor id) makes the book ask for the executor to be started
+(`launch` returns True); it and later ones are queued until the executor
+SUBSCRIBEs, then each is delivered as a LAUNCH event, and tasks arriving
+for a subscribed executor are delivered at once. Events for executors wait
+in `events` until the endpoint (`pyactors.api.v1` `executor_http`) takes
+them for the executor's stream.
+
+What the book decides, as Mesos's agent does:
+
+- an UPDATE is accepted only for a task of that executor that has not
+  ended, never TASK_STAGING, and its uuid once (a resubscribing executor
+  resends what was not acknowledged: a uuid already taken is dropped);
+- the scheduler's acknowledgement of an executor's update reaches it as
+  ACKNOWLEDGED;
+- a kill of a delivered task is a KILL event; of a queued one, the agent
+  answers TASK_KILLED itself;
+- once every task of an executor has ended and the last of them was killed
+  (a scheduler's kill, a framework's teardown), the executor is told to
+  SHUTDOWN and killed `shutdown_grace` later if it has not exited (Mesos's
+  `--executor_shutdown_grace_period`); one that never subscribes within
+  `registration_timeout` (Mesos's `--executor_registration_timeout`) is
+  killed;
+- an executor that exits fails its tasks that have not ended:
+  TASK_FAILED, REASON_EXECUTOR_TERMINATED.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from pyactors.core.operations import ExecutorInfo, TaskInfo
+from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
+from pyactors.errors import InvalidArgumentError, PyactorsError
+
+# Mesos's defaults.
+DEFAULT_SHUTDOWN_GRACE = 5.0
+DEFAULT_REGISTRATION_TIMEOUT = 60.0
+
+Key = tuple[str, str]  # (framework id, executor id)
+
+
+class ExecutorCallError(InvalidArgumentError):
+    """An executor's call the agent refuses (HTTP 400; nothing changed)."""
+
+
+class UnknownExecutorError(PyactorsError, LookupError):
+    """A call from an executor this agent does not run (HTTP 400, as Mesos's
+    "Executor cannot be found")."""
+
+
+class ExecutorTerminatingError(PyactorsError):
+    """A call from an executor being shut down (Mesos answers 403)."""
+
+
+# ------------------------------------------------------------------ events
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    info: ExecutorInfo
+    framework_id: str
+
+
+@dataclass(frozen=True)
+class Launch:
+    task: TaskInfo
+
+
+@dataclass(frozen=True)
+class Kill:
+    task_id: str
+    grace: float | None
+
+
+@dataclass(frozen=True)
+class Acknowledged:
+    task_id: str
+    uuid: str  # hex, as pyactors keeps it
+
+
+@dataclass(frozen=True)
+class Message:
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Shutdown:
+    pass
+
+
+Event = Subscribed | Launch | Kill | Acknowledged | Message | Shutdown
+
+
+# ------------------------------------------------------------------ executors
+
+
+class Phase(enum.Enum):
+    LAUNCHED = "LAUNCHED"  # started, not yet subscribed
+    SUBSCRIBED = "SUBSCRIBED"
+    TERMINATING = "TERMINATING"  # told to SHUTDOWN, or being killed
+
+
+@dataclass
+class Executor:
+    framework_id: str
+    info: ExecutorInfo
+    launched_at: float
+    phase: Phase = Phase.LAUNCHED
+    # Waiting for the subscription, oldest first.
+    queued: list[TaskInfo] = field(default_factory=list)
+    # Delivered and not ended.
+    running: dict[str, TaskInfo] = field(default_factory=dict)
+    # Every task it was given, until its terminal update is acknowledged.
+    tasks: set[str] = field(default_factory=set)
+    # The uuids of the updates it sent (a resent one is dropped).
+    uuids: set[str] = field(default_factory=set)
+    # Tasks a kill was asked for.
+    killing: set[str] = field(default_factory=set)
+    # When SHUTDOWN was sent (None: not yet).
+    shutdown_at: float | None = None
+    # Whether the process was told to die (it is then only awaited).
+    kill_sent: bool = False
+
+    @property
+    def key(self) -> Key:
+        return (self.framework_id, self.info.executor_id)
+
+
+class ExecutorBook:
+    """Every custom executor of one agent and the tasks it runs."""
+
+    def __init__(
+        self,
+        agent_id: str,
+        shutdown_grace: float = DEFAULT_SHUTDOWN_GRACE,
+        registration_timeout: float = DEFAULT_REGISTRATION_TIMEOUT,
+    ) -> None:
+        self.agent_id = agent_id
+        self.shutdown_grace = shutdown_grace
+        self.registration_timeout = registration_timeout
+        self.executors: dict[Key, Executor] = {}
+        # task id -> its executor.
+        self._owner: dict[str, Key] = {}
+        # Events for executors' streams, in order (taken by `take_events`).
+        self._events: list[tuple[Key, Event]] = []
+        # Messages executors sent their schedulers: (a task id of the
+        # executor, naming it to the master, data).
+        self._messages: list[tuple[str, bytes]] = []
+        # A task id of each executor, for its messages.
+        self._last_task: dict[Key, str] = {}
+
+    # -------------------------------------------------------------- the agent
+
+    def owns(self, task_id: str) -> bool:
+        return task_id in self._owner
+
+    def launch(self, framework_id: str, task: TaskInfo, now: float) -> bool:
+        """Give `task` (which names an executor) to its executor; whether
+        that executor must be started now."""
+        info = task.executor
+        if info is None:
+            raise InvalidArgumentError(f"task '{task.task_id}' names no executor")
+        key = (framework_id, info.executor_id)
+        executor = self.executors.get(key)
+        start = executor is None
+        if executor is None:
+            executor = self.executors[key] = Executor(framework_id, info, now)
+        elif executor.phase is Phase.TERMINATING:
+            raise InvalidArgumentError(
+                f"executor '{info.executor_id}' of '{framework_id}' is shutting down"
+            )
+        self._owner[task.task_id] = key
+        self._last_task[key] = task.task_id
+        executor.tasks.add(task.task_id)
+        if executor.phase is Phase.SUBSCRIBED:
+            executor.running[task.task_id] = task
+            self._events.append((key, Launch(task)))
+        else:
+            executor.queued.append(task)
+        return start
+
+    def kill(self, task_id: str, now: float, grace: float | None) -> list[TaskStatus]:
+        """Kill an executor's task: a KILL event once it was delivered; a
+        queued one ends here (its TASK_KILLED is returned)."""
+        executor = self._executor_of(task_id)
+        if executor is None:
+            return []
+        queued = [t for t in executor.queued if t.task_id == task_id]
+        if queued:
+            executor.queued.remove(queued[0])
+            executor.killing.add(task_id)
+            self._ended(executor, task_id, now)
+            return [self._status(task_id, TaskState.TASK_KILLED, now, None, "killed")]
+        if task_id in executor.running:
+            executor.killing.add(task_id)
+            self._events.append((executor.key, Kill(task_id, grace)))
+        return []
+
+    def acknowledged(self, task_id: str, uuid: str, terminal: bool) -> None:
+        """The scheduler acknowledged an update of the task: its executor
+        hears so; a task whose terminal update is acknowledged is forgotten."""
+        executor = self._executor_of(task_id)
+        if executor is None:
+            return
+        if uuid in executor.uuids:
+            self._events.append((executor.key, Acknowledged(task_id, uuid)))
+        if terminal:
+            executor.tasks.discard(task_id)
+            del self._owner[task_id]
+
+    def message_to(self, task_id: str, data: bytes) -> None:
+        """A scheduler's message, addressed through a task of the executor."""
+        executor = self._executor_of(task_id)
+        if executor is None:
+            raise InvalidArgumentError(
+                f"task '{task_id}' is run by no executor on '{self.agent_id}'"
+            )
+        self._events.append((executor.key, Message(data)))
+
+    def shut_down(self, key: Key, now: float) -> None:
+        """Tell the executor to SHUTDOWN; it is killed after the grace period."""
+        executor = self.executors.get(key)
+        if executor is None or executor.phase is Phase.TERMINATING:
+            return
+        executor.phase = Phase.TERMINATING
+        executor.shutdown_at = now
+        self._events.append((key, Shutdown()))
+
+    def due(self, now: float) -> list[Key]:
+        """Executors to kill now: past their SHUTDOWN's grace period, or
+        never subscribed within the registration timeout."""
+        out = []
+        for key, executor in self.executors.items():
+            if executor.kill_sent:
+                continue
+            late = executor.phase is Phase.LAUNCHED and (
+                now - executor.launched_at >= self.registration_timeout
+            )
+            overdue = executor.shutdown_at is not None and (
+                now - executor.shutdown_at >= self.shutdown_grace
+            )
+            if late or overdue:
+                executor.kill_sent = True
+                executor.phase = Phase.TERMINATING
+                out.append(key)
+        return out
+
+    def exited(self, key: Key, now: float, why: str) -> list[TaskStatus]:
+        """The executor's process ended: its tasks that had not ended fail
+        (REASON_EXECUTOR_TERMINATED); the executor is forgotten (a later
+        task naming it starts it again)."""
+        executor = self.executors.pop(key, None)
+        if executor is None:
+            return []
+        self._events = [(k, e) for k, e in self._events if k != key]
+        ids = [t.task_id for t in executor.queued] + list(executor.running)
+        for task_id in executor.tasks:
+            self._owner.pop(task_id, None)
+        self._last_task.pop(key, None)
+        message = f"executor '{key[1]}' terminated: {why}"
+        return [
+            self._status(
+                task_id, TaskState.TASK_FAILED, now, Reason.REASON_EXECUTOR_TERMINATED, message
+            )
+            for task_id in ids
+        ]
+
+    def take_events(self) -> list[tuple[Key, Event]]:
+        events, self._events = self._events, []
+        return events
+
+    def take_messages(self) -> list[tuple[str, bytes]]:
+        messages, self._messages = self._messages, []
+        return messages
+
+    # -------------------------------------------------------------- the executor
+
+    def subscribe(
+        self,
+        key: Key,
+        unacknowledged_tasks: Sequence[str],
+        unacknowledged_updates: Sequence[TaskStatus],
+        now: float,
+    ) -> list[TaskStatus]:
+        """An executor (re)subscribes: SUBSCRIBED, then a LAUNCH for each
+        task it does not say it holds. Of the updates it says are not
+        acknowledged, those this book never took are taken now and
+        returned to be sent; the rest (and any that is not valid) are
+        dropped."""
+        executor = self._known(key)
+        if executor.phase is Phase.TERMINATING:
+            raise ExecutorTerminatingError(f"executor '{key[1]}' is terminating")
+        executor.phase = Phase.SUBSCRIBED
+        # What was meant for an earlier stream is replaced by this one's.
+        self._events = [(k, e) for k, e in self._events if k != key]
+        self._events.append((key, Subscribed(executor.info, key[0])))
+        for task in executor.queued:
+            executor.running[task.task_id] = task
+        executor.queued.clear()
+        held = set(unacknowledged_tasks)
+        for task_id, task in executor.running.items():
+            if task_id not in held:
+                self._events.append((key, Launch(task)))
+        taken = []
+        for status in unacknowledged_updates:
+            try:
+                update = self.update(key, status, now)
+            except ExecutorCallError:
+                continue
+            if update is not None:
+                taken.append(update)
+        return taken
+
+    def update(self, key: Key, status: TaskStatus, now: float) -> TaskStatus | None:
+        """An executor's UPDATE, checked (ExecutorCallError: nothing
+        changed) and stamped with this agent's id and the time; None for
+        one already taken (its uuid), which must not be sent again."""
+        executor = self._known(key)
+        if status.source is not Source.SOURCE_EXECUTOR:
+            raise ExecutorCallError(
+                f"Received Call from executor {key[1]} of framework {key[0]} with invalid "
+                "source, expecting 'SOURCE_EXECUTOR'"
+            )
+        if status.state is TaskState.TASK_STAGING:
+            raise ExecutorCallError(
+                f"Received TASK_STAGING from executor {key[1]} of framework {key[0]} "
+                "which is not allowed"
+            )
+        if status.uuid is None:
+            raise ExecutorCallError("Expecting 'uuid' to be present")
+        if self._owner.get(status.task_id) != key:
+            raise ExecutorCallError(
+                f"task '{status.task_id}' is not a task of executor '{key[1]}' of '{key[0]}'"
+            )
+        if status.uuid in executor.uuids:
+            return None
+        if status.task_id not in executor.running:
+            raise ExecutorCallError(f"task '{status.task_id}' has already ended")
+        executor.uuids.add(status.uuid)
+        if status.state.is_terminal:
+            self._ended(executor, status.task_id, now)
+        return TaskStatus(
+            status.task_id,
+            status.state,
+            Source.SOURCE_EXECUTOR,
+            now,
+            agent_id=self.agent_id,
+            reason=status.reason,
+            message=status.message,
+            healthy=status.healthy,
+            uuid=status.uuid,
+        )
+
+    def message_from(self, key: Key, data: bytes) -> None:
+        """An executor's MESSAGE for its scheduler (dropped, as Mesos's
+        framework messages may be, once the master knows none of its tasks)."""
+        self._known(key)
+        task_id = self._last_task.get(key)
+        if task_id is not None:
+            self._messages.append((task_id, data))
+
+    def disconnected(self, key: Key, now: float) -> None:
+        """The executor's stream closed: its events wait for it to
+        subscribe again within the registration timeout, or it is killed."""
+        executor = self.executors.get(key)
+        if executor is not None and executor.phase is Phase.SUBSCRIBED:
+            executor.phase = Phase.LAUNCHED
+            executor.launched_at = now
+
+    # -------------------------------------------------------------- helpers
+
+    def _known(self, key: Key) -> Executor:
+        executor = self.executors.get(key)
+        if executor is None:
+            raise UnknownExecutorError(
+                f"executor '{key[1]}' of framework '{key[0]}' cannot be found"
+            )
+        if executor.kill_sent:
+            raise ExecutorTerminatingError(f"executor '{key[1]}' is terminating")
+        return executor
+
+    def _executor_of(self, task_id: str) -> Executor | None:
+        key = self._owner.get(task_id)
+        return None if key is None else self.executors.get(key)
+
+    def _ended(self, executor: Executor, task_id: str, now: float) -> None:
+        executor.running.pop(task_id, None)
+        if not executor.running and not executor.queued and task_id in executor.killing:
+            self.shut_down(executor.key, now)
+
+    def _status(
+        self, task_id: str, state: TaskState, now: float, reason: Reason | None, message: str
+    ) -> TaskStatus:
+        return TaskStatus(task_id, state, Source.SOURCE_AGENT, now, self.agent_id, reason, message)
