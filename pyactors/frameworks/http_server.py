@@ -57,7 +57,12 @@ class FrameworkServer:
     def serve(self, routes: Iterable[web.RouteDef], errors: Middleware) -> None:
         """Serve `routes` on the running event loop (the actor's); `errors`
         turns the handlers' refusals into the API's own error bodies. A
-        second call changes nothing."""
+        second call changes nothing, and so does a call with no running
+        loop (a scheduler driven by hand, outside an actor)."""
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
         if self._runner is not None:
             return
         app = web.Application(
@@ -66,7 +71,7 @@ class FrameworkServer:
         app.on_response_prepare.append(nosniff)
         app.add_routes(list(routes))
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        asyncio.get_running_loop().create_task(self._serve(self._runner))
+        loop.create_task(self._serve(self._runner))
 
     async def _serve(self, runner: web.AppRunner) -> None:
         await runner.setup()

@@ -535,14 +535,26 @@ class Cluster:
         self.disconnect(framework)
         return False
 
-    def jobs(self, history_limit: int = 100) -> Any:
+    def jobs(
+        self,
+        history_limit: int = 100,
+        chronos_host: str = "127.0.0.1",
+        chronos_port: int = 0,
+    ) -> Any:
         """The built-in jobs framework (Chronos's and Metronome's jobs), started
         on the first call; later calls return the same client, restarting
         the framework (which adopts its running runs) if its actor died. Its
         jobs, their runs (the last `history_limit` of each) and its framework
-        id are kept in ZooKeeper with `zk`, else in the work dir."""
+        id are kept in ZooKeeper with `zk`, else in the work dir. It answers
+        Chronos's and Metronome's REST APIs at `chronos_host`:`chronos_port`
+        (0: a free port; its `chronos_url` tells)."""
         self._jobs = _builtin("jobs.client").Jobs.start(
-            self, history_limit=history_limit, previous=self._jobs
+            self,
+            history_limit=history_limit,
+            previous=self._jobs,
+            chronos_host=chronos_host,
+            chronos_port=chronos_port,
+            credentials=self.credentials,
         )
         return self._jobs
 

@@ -199,6 +199,22 @@ class JobBook:
         kills = self._occur(job, "manual", now, None, now)
         return job.runs[-1], kills
 
+    def kill(self, name: str, now: float, run_id: str | None = None) -> list[str]:
+        """End the job's active runs (only `run_id`, if given) as KILLED;
+        returns the task ids to kill. UnknownJobError for an unknown job or
+        a run it does not have."""
+        job = self._job(name)
+        runs = [run for run in job.runs if run_id in (None, run.id)]
+        if run_id is not None and not runs:
+            raise UnknownJobError(f"job {name!r} has no run {run_id!r}")
+        kills: list[str] = []
+        for run in runs:
+            task_id = self._end(run, KILLED, now, "killed on request")
+            if task_id is not None:
+                kills.append(task_id)
+                self._by_task.pop(task_id, None)
+        return kills
+
     def tick(self, now: float) -> list[str]:
         """Start the runs due by `now` and record SKIPPED those too late, one
         run per occurrence; returns the task ids to kill."""

@@ -11,6 +11,7 @@ from pyactors.errors import PyactorsError, UnknownFrameworkError
 from pyactors.frameworks.jobs.scheduler import FAILOVER_TIMEOUT, JobScheduler
 from pyactors.frameworks.jobs.store import open_store
 from pyactors.runtime import ray_calls
+from pyactors.security.credentials import Credentials
 
 if TYPE_CHECKING:
     from pyactors.runtime.cluster import Cluster, Framework
@@ -24,7 +25,13 @@ class Jobs:
 
     @classmethod
     def start(
-        cls, cluster: Cluster, history_limit: int = 100, previous: Jobs | None = None
+        cls,
+        cluster: Cluster,
+        history_limit: int = 100,
+        previous: Jobs | None = None,
+        chronos_host: str = "127.0.0.1",
+        chronos_port: int = 0,
+        credentials: Credentials | None = None,
     ) -> Jobs:
         """The jobs framework of `cluster` (see `Cluster.jobs()`): on a
         long-running cluster the one it runs, whichever process started it;
@@ -33,7 +40,10 @@ class Jobs:
         returned again while its framework's actor answers; if the actor
         died, a new one takes the framework over (its running runs with it).
         Its jobs, their runs (`history_limit` per job) and the framework id
-        are kept in ZooKeeper with `zk`, else in the cluster's work dir."""
+        are kept in ZooKeeper with `zk`, else in the cluster's work dir.
+        It answers Chronos's and Metronome's REST APIs at `chronos_host`:
+        `chronos_port` (0: a free port), authenticating callers with
+        `credentials` when given."""
         running = cluster.builtin_framework("jobs")
         if running is not None:
             return cls(running)
@@ -45,7 +55,15 @@ class Jobs:
             framework_id = store.framework_id()
         finally:
             store.close()
-        arguments = (location.zk, location.session_timeout, cluster.work_dir, history_limit)
+        arguments = (
+            location.zk,
+            location.session_timeout,
+            cluster.work_dir,
+            history_limit,
+            chronos_host,
+            chronos_port,
+            credentials,
+        )
         options: dict[str, Any] = {
             "name": "jobs",
             "actor_name": "jobs",
@@ -64,6 +82,12 @@ class Jobs:
     @property
     def framework_id(self) -> str:
         return self.framework.id
+
+    @property
+    def chronos_url(self) -> str:
+        """Where the framework answers Chronos's (`/v1/scheduler/...`) and
+        Metronome's (`/v1/jobs`) REST APIs."""
+        return str(self.framework.call("chronos_url"))
 
     def add(self, definition: Mapping[str, Any] | str) -> str:
         """Add (or replace) a job from a Chronos/Metronome definition (a dict or

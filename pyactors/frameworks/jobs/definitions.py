@@ -6,7 +6,9 @@ once in one `JobDefinitionError` naming each field; nothing is returned.
 `null` reads as an absent field. Fields and defaults:
 
 - `name` (required; letters, digits, `_`, `.`, `-`), `command` (required,
-  run by `/bin/sh -c`), `description`, `owner` (kept, not used);
+  run by `/bin/sh -c`), `description`, `owner`, `labels` (string to
+  string) and `scheduleId` (the id of its Metronome schedule) kept, not
+  used;
 - when it runs, at most one of: `schedule` (Chronos: `R[n]/<start>/<period>`,
   see `job_schedule`), `cron` (Metronome), `parents` (Chronos's dependent
   jobs: a run after each success of all its parents); none: on demand only;
@@ -22,6 +24,10 @@ once in one `JobDefinitionError` naming each field; nothing is returned.
   run is skipped) or REPLACE (the running one is killed); else Chronos's
   `concurrent` (true: ALLOW, false: FORBID); else ALLOW for cron jobs
   (Metronome's default) and FORBID for the others (Chronos's).
+
+Metronome's nested JobSpec (`id`, `run.cmd`, `schedules[]`, ...) is read
+too: `job_spec.flat` turns it into these fields, and problems are
+reported at the JobSpec's paths (`run.cmd`).
 """
 
 from __future__ import annotations
@@ -34,6 +40,7 @@ from typing import Any
 from pyactors._core import Resources
 from pyactors.errors import JobDefinitionError
 from pyactors.frameworks.definitions import DefinitionReader, decoded, shown
+from pyactors.frameworks.jobs import job_spec
 from pyactors.frameworks.jobs import schedule as job_schedule
 from pyactors.frameworks.jobs.schedule import Schedule
 
@@ -57,6 +64,8 @@ _FIELDS = (
     "concurrent",
     "concurrencyPolicy",
     "startingDeadlineSeconds",
+    "labels",
+    "scheduleId",
 )
 
 
@@ -79,6 +88,8 @@ class JobDefinition:
     concurrent: bool | None = None
     concurrency_policy: str | None = None
     starting_deadline_seconds: int | None = None
+    labels: tuple[tuple[str, str], ...] = ()
+    schedule_id: str | None = None
 
     @property
     def policy(self) -> str:
@@ -131,6 +142,8 @@ class JobDefinition:
             "concurrent": self.concurrent,
             "concurrencyPolicy": self.concurrency_policy,
             "startingDeadlineSeconds": self.starting_deadline_seconds,
+            "labels": dict(self.labels),
+            "scheduleId": self.schedule_id,
         }
         return data
 
@@ -141,6 +154,15 @@ def parse_job(definition: Mapping[str, Any] | str | bytes) -> JobDefinition:
     data, not_json = decoded(definition)
     if not_json is not None:
         raise JobDefinitionError([("(job)", not_json)])
+    if job_spec.is_job_spec(data):
+        fields, problems = job_spec.flat(data)
+        try:
+            read = parse_job(fields)
+        except JobDefinitionError as error:
+            problems += [(job_spec.spec_path(field), text) for field, text in error.problems]
+        if problems:
+            raise JobDefinitionError(problems)
+        return read
     reader = _JobReader()
     job = reader.job(data)
     if reader.problems or job is None:
@@ -220,6 +242,12 @@ class _JobReader(DefinitionReader):
         disabled = self.typed(data, "disabled", "", bool, "true or false")
         description = self.text(data, "description") or ""
         owner = self.text(data, "owner") or ""
+        labels = self.labels(data)
+        schedule_id = self.text(data, "scheduleId")
+        if schedule_id is not None and not job_spec.SCHEDULE_ID.fullmatch(schedule_id):
+            self.fail(
+                "scheduleId", f"digits, lowercase letters and dashes; got {shown(schedule_id)}"
+            )
         if self.problems or name is None or command is None:
             return None
         return JobDefinition(
@@ -240,7 +268,18 @@ class _JobReader(DefinitionReader):
             concurrent=concurrent,
             concurrency_policy=policy,
             starting_deadline_seconds=deadline,
+            labels=labels,
+            schedule_id=schedule_id,
         )
+
+    def labels(self, data: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+        value = self.typed(data, "labels", "", dict, "an object of strings")
+        if value is None:
+            return ()
+        if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+            self.wrong("labels", "an object of strings", value)
+            return ()
+        return tuple(sorted(value.items()))
 
     def parents(self, data: Mapping[str, Any], name: str | None) -> tuple[str, ...]:
         value = self.typed(data, "parents", "", list, "a list of job names")

@@ -16,6 +16,10 @@ store first (fencing the one it replaces), subscribes with the stored
 framework id (so the master hands it the running tasks) and reconciles
 the runs in flight: running ones are awaited, ended ones recorded, and
 those the master never saw are launched again as the same run.
+
+The framework answers Chronos's and Metronome's REST APIs on its own HTTP
+server (`chronos.server`, advertised as its `webui_url`), from the same
+book and through the same calls as its client.
 """
 
 from __future__ import annotations
@@ -30,9 +34,11 @@ from pyactors.core.operations import Launch, TaskInfo
 from pyactors.core.tasks import Reason, TaskStatus
 from pyactors.errors import FencedError, InvalidArgumentError, RegistryError
 from pyactors.frameworks.jobs.book import NEVER_LAUNCHED, JobBook, Run
+from pyactors.frameworks.jobs.chronos.server import ChronosServer
 from pyactors.frameworks.jobs.definitions import parse_job
 from pyactors.frameworks.jobs.store import JobChange, open_store
 from pyactors.scheduler.api import Driver, Scheduler
+from pyactors.security.credentials import Credentials
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +60,9 @@ class JobScheduler(Scheduler):
         zk_session_timeout: float = 10.0,
         work_dir: str | None = None,
         history_limit: int = 100,
+        chronos_host: str = "127.0.0.1",
+        chronos_port: int = 0,
+        credentials: Credentials | None = None,
     ) -> None:
         if zk is None and work_dir is None:
             raise InvalidArgumentError(
@@ -70,6 +79,10 @@ class JobScheduler(Scheduler):
         self.reconciled_at = 0.0
         # Tasks of ended runs, killed once their end is stored.
         self.kills: list[str] = []
+        # Bound now: a port in use fails the start, and the address is known
+        # before the first subscription carries it to the master.
+        self.chronos = ChronosServer(self, chronos_host, chronos_port, credentials)
+        self.webui_url = self.chronos.url
 
     # ------------------------------------------------------------ callbacks
 
@@ -77,6 +90,7 @@ class JobScheduler(Scheduler):
         # A new master knows nothing of an earlier suppress.
         self.driver, self.suppressed = driver, False
         self.framework_id = framework_id
+        self.chronos.start()
         self._store()
         # What the previous instance (or this one, before a new leader)
         # launched: each answer says whether it runs, ended or never was.
@@ -84,6 +98,7 @@ class JobScheduler(Scheduler):
         self._settle(driver)
 
     def stopping(self) -> None:
+        self.chronos.stop()
         self.store.close()
 
     def tick(self, driver: Driver) -> None:
@@ -165,6 +180,15 @@ class JobScheduler(Scheduler):
     def remove(self, name: str) -> None:
         self._after_call(self.book.remove(name, time.time()))
 
+    def kill(self, name: str, run_id: str | None = None) -> None:
+        """End the job's active runs (or only `run_id`) as KILLED; their
+        tasks are killed once that is stored."""
+        self._after_call(self.book.kill(name, time.time(), run_id))
+
+    def chronos_url(self) -> str:
+        """Where Chronos's and Metronome's REST APIs answer."""
+        return self.chronos.url
+
     def history(self, name: str) -> list[dict[str, Any]]:
         return self.book.history(name)
 
@@ -191,7 +215,9 @@ class JobScheduler(Scheduler):
                 "writes it once its store answers again"
             )
         if self.driver is not None:
-            self._settle(self.driver)
+            # One message to the master, from a client call or an API request.
+            with self.driver.batch():
+                self._settle(self.driver)
 
     def _reconcile(self, driver: Driver, now: float) -> None:
         self.reconciled_at = now
