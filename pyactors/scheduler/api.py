@@ -11,10 +11,12 @@ accepts 50 offers sends one message, not 50). Calls made outside a callback
 
 The framework actor follows the leading master (`pyactors.ha.leader`): on every
 change it subscribes again with its framework id (the scheduler's
-`subscribed` runs again) and reconciles the tasks it last saw live, naming
-their agents, so that a new leader answers for tasks on agents that never
-come back. Calls made while no leader is known are lost, as Mesos's are:
-offers die with their master, and unacknowledged updates are resent.
+`subscribed` runs again) and reconciles the tasks it last saw live or
+launched and has not heard of since, naming their agents, so that a new
+leader answers for tasks on agents that never come back and for launches
+lost with the master they went to. Calls made while no leader is known are
+lost, as Mesos's are: offers die with their master, and unacknowledged
+updates are resent.
 """
 
 from __future__ import annotations
@@ -29,7 +31,7 @@ from typing import Any, TypeVar, assert_never
 from ray.actor import ActorHandle
 
 from pyactors.core.offer import OfferInfo
-from pyactors.core.operations import Operation, valid_grace_period
+from pyactors.core.operations import Launch, LaunchGroup, Operation, valid_grace_period
 from pyactors.core.protocol import (
     Accept,
     Acknowledge,
@@ -104,17 +106,25 @@ class Driver:
         self._depth = 0
         # task id -> uuid of the last update the scheduler acknowledged.
         self._acknowledged: OrderedDict[str, str] = OrderedDict()
+        # Told of the offers each accept or decline gives back and the
+        # accept's operations (the framework actor keeps the tasks
+        # launched, to reconcile them).
+        self.on_offers_used: Callable[[list[str], list[Operation]], None] | None = None
 
     def accept(
         self, offer_ids: Sequence[str], operations: Sequence[Operation], refuse_seconds: float = 5.0
     ) -> None:
         """Use offers (all from one agent) for the operations, in order; what
         they leave unused is declined with `refuse_seconds`."""
+        if self.on_offers_used is not None:
+            self.on_offers_used(list(offer_ids), list(operations))
         self._call(Accept(list(offer_ids), list(operations), refuse_seconds))
 
     def decline(self, offer_ids: Sequence[str], refuse_seconds: float = 5.0) -> None:
         """Give offers back; they are not offered to this framework again for
         `refuse_seconds` (0: no filter)."""
+        if self.on_offers_used is not None:
+            self.on_offers_used(list(offer_ids), [])
         self._call(Decline(list(offer_ids), refuse_seconds))
 
     def acknowledge(self, status: TaskStatus) -> None:
@@ -311,9 +321,12 @@ class FrameworkActor:
         self._ticker: asyncio.Task[None] | None = None
         # task id -> uuid of the last update delivered to the scheduler.
         self._delivered: OrderedDict[str, str] = OrderedDict()
-        # Tasks last seen live: task id -> (agent id, state), reconciled
-        # with a new leader.
+        # Tasks last seen live, or launched and not heard of since (as
+        # TASK_STAGING): task id -> (agent id, state), reconciled with a
+        # new leader.
         self._live: dict[str, tuple[str, TaskState]] = {}
+        # offer id -> its agent, for the offers outstanding.
+        self._offer_agents: dict[str, str] = {}
         # Tasks this actor reconciled with a new leader, until answered.
         self._reconciling: set[str] = set()
         # task id -> the terminal state the scheduler has seen it reach, and
@@ -364,7 +377,10 @@ class FrameworkActor:
         resubscribed = self.driver is not None
         if self.driver is None:
             self.driver = Driver(master, framework_id, self.ref, self.sink)
+            self.driver.on_offers_used = self._offers_used
         self.driver.master = master
+        # Offers die with the master that made them.
+        self._offer_agents.clear()
         with self.driver.batch():
             self.scheduler.subscribed(self.driver, framework_id, {"master": "pyactors"})
             if resubscribed and self._live:
@@ -398,11 +414,14 @@ class FrameworkActor:
                 assert_never(event)
 
     def _offers(self, offers: list[OfferInfo]) -> None:
+        self._offer_agents.update((offer.id, offer.agent_id) for offer in offers)
         driver = self._driver()
         with driver.batch():
             self.scheduler.offers(driver, offers)
 
     def _rescind(self, offer_ids: list[str]) -> None:
+        for offer_id in offer_ids:
+            self._offer_agents.pop(offer_id, None)
         driver = self._driver()
         with driver.batch():
             for offer_id in offer_ids:
@@ -460,6 +479,20 @@ class FrameworkActor:
         self._ended.pop(status.task_id, None)
         if status.agent_id is not None:
             self._live[status.task_id] = (status.agent_id, status.state)
+
+    def _offers_used(self, offer_ids: list[str], operations: list[Operation]) -> None:
+        """The tasks launched are live (staging) until heard of: a launch
+        can die with the master it went to, or be dropped by one that was
+        losing its leadership, and then only a reconciliation with the next
+        leader tells (TASK_GONE once their agent is back without them)."""
+        agents = {self._offer_agents.pop(o) for o in offer_ids if o in self._offer_agents}
+        if len(agents) != 1 or not operations:
+            return  # a decline, or offers not given to this actor (refused)
+        (agent_id,) = agents
+        for operation in operations:
+            if isinstance(operation, Launch | LaunchGroup):
+                for task in operation.tasks:
+                    self._live.setdefault(task.task_id, (agent_id, TaskState.TASK_STAGING))
 
     def _answers_own_reconciliation(self, status: TaskStatus) -> bool:
         """Whether the update answers this actor's reconciliation with a new
