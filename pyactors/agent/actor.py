@@ -115,12 +115,19 @@ class AgentActor:
         self.recovered = self.state.recover(time.monotonic())
         if ray_calls.restarted():
             # Ray started this actor again after its process died: nobody
-            # else will call `start`.
+            # else will call `start`. Ray refuses a call while it has not
+            # marked the actor alive, which it may not have yet: a plain
+            # tell was lost about once in fifteen restarts, and the agent
+            # then never registered.
             own = ray_calls.current_actor()
-            ray_calls.tell(own, "start", own)
+            ray_calls.tell_until_delivered(own, "start", own)
 
     async def start(self, handle: ActorHandle[Any]) -> None:
-        """Register (the actor passes its own handle) and start the timers."""
+        """Register (the actor passes its own handle) and start the timers.
+        Only the first call does: Ray may deliver a restart's own call
+        again (an attempt that died with an earlier incarnation)."""
+        if self.ref is not None:
+            return
         self.ref = AgentRef(handle)
         await self.follower.start()
         if self._loop is None:

@@ -254,6 +254,15 @@ def tell(handle: Any, method: str, *args: Any) -> None:
     getattr(handle, method).remote(*args)
 
 
+def tell_until_delivered(handle: Any, method: str, *args: Any) -> None:
+    """A one-way message Ray resends until the receiver takes it, however
+    often it is restarting meanwhile: for an actor's message to itself from
+    its constructor, which Ray refuses while the actor is not alive yet
+    ("the actor is restarting"). The receiver's method must bear being
+    called twice (an attempt may die with its actor after running)."""
+    getattr(handle, method).options(max_task_retries=-1).remote(*args)
+
+
 def tell_watched(
     handle: Any, method: str, args: tuple[Any, ...], on_dead: Callable[[], None]
 ) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from support.http import get
 from support.runtime import Launcher, processes_in, sandbox_of, small_cluster, wait_for
 
 from pyactors.agent import launcher
@@ -23,6 +24,10 @@ from pyactors.scheduler.api import Driver
 
 LONG = [f"long-{i}" for i in range(3)]
 SHORT = {"short-ok": 0, "short-bad": 3}
+# Ray refused a restarted agent's call to itself about once in fifteen
+# restarts (it had not marked the actor alive yet), and that agent never
+# registered again: this many kills in a row all but always hit it.
+KILLS = 15
 
 
 class Recorder(Launcher):
@@ -113,6 +118,34 @@ def test_a_killed_agent_comes_back_with_its_tasks(one_agent: Cluster, tmp_path: 
         for sandbox in sandboxes.values():
             for process in processes_in(sandbox):
                 process.kill()
+
+
+@pytest.mark.timeout(600)
+def test_an_agent_killed_again_and_again_registers_after_each_restart(
+    one_agent: Cluster,
+) -> None:
+    cluster = one_agent
+    (agent_id,) = cluster.agents
+    for kill in range(1, KILLS + 1):
+        _kill_and_await_registration(cluster, agent_id, kill)
+
+
+def _kill_and_await_registration(cluster: Cluster, agent_id: str, kill: int) -> None:
+    agent = AgentRef(cluster.agents[agent_id])
+    old_pid = agent.pid()
+    os.kill(old_pid, signal.SIGKILL)
+    wait_for(lambda: _new_pid(agent, old_pid), what=f"the agent restarted ({kill})")
+    restarted_at = time.time()
+    # Heartbeats come only from an agent that registered.
+    wait_for(
+        lambda: _heard_since(cluster, agent_id, restarted_at),
+        what=f"the master hearing the agent after restart {kill}",
+    )
+
+
+def _heard_since(cluster: Cluster, agent_id: str, since: float) -> bool:
+    (agent,) = [a for a in get(cluster.url, "/master/slaves")["slaves"] if a["id"] == agent_id]
+    return bool(agent["reachable"]) and float(agent["last_seen_time"]) > since
 
 
 def _new_pid(agent: AgentRef, old: int) -> bool:
