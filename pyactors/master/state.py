@@ -53,6 +53,7 @@ from pyactors.errors import (
     UnknownFrameworkError,
 )
 from pyactors.master.agent_store import AgentStore
+from pyactors.master.liveness import Liveness
 from pyactors.master.offer_book import OfferBook
 from pyactors.master.offers import Offering
 from pyactors.master.operator import Operator
@@ -131,6 +132,7 @@ class MasterState:
             self.config.acls,
         )
         self.recovery = Recovery()
+        self.liveness = Liveness()
 
     # What the collaborators hold, as the HTTP state and tests read it.
 
@@ -239,6 +241,7 @@ class MasterState:
         record = self.agents.get(agent_id)
         if record is not None and record.reachable:
             record.last_seen = now
+            self.liveness.heard(agent_id, now)
             if recovered or record.disconnected_at is not None:
                 return self._agent_back(record, tasks, now)
             return []
@@ -248,6 +251,7 @@ class MasterState:
         total = self.agent_store.with_reservations(agent_id, total)
         self.allocator.add_agent(agent_id, total, now, attributes, allocated=rejoined.allocated)
         agent = self.agents[agent_id] = AgentRecord(agent_id, hostname, total, attributes, now, now)
+        self.liveness.heard(agent_id, now)
         effects: list[Effect] = [ForwardUpdates(f, s) for f, s in rejoined.forward.items()]
         effects += [KillTasks(agent_id, f, ids) for f, ids in rejoined.kills.items()]
         if agent_id in self.maintenance:
@@ -260,6 +264,7 @@ class MasterState:
         if not record.reachable or record.disconnected_at is not None:
             raise UnknownAgentError(f"agent '{agent_id}' is unreachable: re-register")
         record.last_seen = now
+        self.liveness.heard(agent_id, now)
 
     def agent_lost(self, agent_id: str, now: float) -> list[Effect]:
         """The agent's actor is gone (not merely silent): unreachable now,
@@ -277,6 +282,7 @@ class MasterState:
         if not agent.reachable or agent.disconnected_at is not None:
             return []
         agent.disconnected_at = now
+        self.liveness.disconnected(agent_id, now)
         self.allocator.deactivate_agent(agent_id)
         return self.offering.rescind(self.offers.take_agent(agent_id))
 
@@ -325,6 +331,7 @@ class MasterState:
         allocations leave with it: it comes back through register_agent
         with its running tasks."""
         agent.reachable = False
+        self.liveness.forget(agent.agent_id)
         # Unreachable first: nothing rescinded goes back to the allocator.
         rescinds = self.offering.rescind(self.offers.take_agent(agent.agent_id))
         self.allocator.remove_agent(agent.agent_id)
@@ -650,14 +657,11 @@ class MasterState:
         out of the allocator); end a new leader's wait for its agents; remove
         frameworks disconnected past their failover timeout."""
         effects = self.offering.rescind(self.offers.take_expired(now, self.config.offer_timeout))
-        for agent in self.agents.values():
-            gone_at = agent.disconnected_at
-            if gone_at is not None:
-                if now - gone_at >= self.config.agent_recovery_timeout:
-                    agent.disconnected_at = None
-                    effects += self._mark_unreachable(agent, now)
-            elif agent.reachable and now - agent.last_seen > self.config.agent_timeout:
-                effects += self._mark_unreachable(agent, now)
+        due = self.liveness.due(now, self.config.agent_timeout, self.config.agent_recovery_timeout)
+        for agent_id in due.not_recovered:
+            self.agents[agent_id].disconnected_at = None
+        for agent_id in due.silent + due.not_recovered:
+            effects += self._mark_unreachable(self.agents[agent_id], now)
         effects += self._end_recovery(now)
         for framework in list(self.frameworks.values()):
             gone_at = framework.disconnected_at
