@@ -21,7 +21,7 @@ from pyactors.core.protocol import Accept, Call, Decline, Kill, Reconcile
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
 from pyactors.errors import FencedError, InvalidArgumentError, RegistryError
 from pyactors.frameworks.jobs.audit import audit
-from pyactors.frameworks.jobs.book import NEVER_LAUNCHED, JobBook, ledger_key
+from pyactors.frameworks.jobs.book import NEVER_LAUNCHED, UNREACHABLE_GRACE, JobBook, ledger_key
 from pyactors.frameworks.jobs.definitions import parse_job
 from pyactors.frameworks.jobs.scheduler import JobScheduler
 from pyactors.frameworks.jobs.store import (
@@ -233,6 +233,42 @@ def test_a_launch_the_master_never_saw_runs_again_as_the_same_run(state: TaskSta
     again.task_update(second, TaskState.TASK_FAILED, "exit 1", T0 + 92)
     history = [r for r in again.history("tick") if r["scheduled"] == T0]
     assert [(r["state"], r["attempts"]) for r in history] == [("FAILED", 2)]
+
+
+def test_an_attempt_whose_agent_stays_unreachable_runs_again_as_the_same_run() -> None:
+    book = JobBook()
+    book.add(parse_job(every(10, retries=0)), T0)
+    book.tick(T0)
+    [run] = book.waiting()
+    first = book.launched(run, T0, "a1")
+    book.task_update(first, TaskState.TASK_UNREACHABLE, "agent a1 lost", T0 + 1)
+    # Stored as such: a restarted framework waits out the same grace.
+    book = JobBook.restore([book.record("tick") or {}], {"tick": book.ledger("tick").values()})
+    assert book.tick(T0 + UNREACHABLE_GRACE) == [] and book.in_flight() == {first: "a1"}
+    assert book.tick(T0 + 1 + UNREACHABLE_GRACE) == [first]
+    [queued] = [r for r in book.waiting() if r.scheduled == T0]
+    assert queued.id == run.id and queued.relaunches == 1 and book.in_flight() == {}
+    second = book.launched(queued, T0 + 32, "a2")
+    assert second == f"{run.id}.2"
+    # The lost agent comes back after all with the first attempt running.
+    assert book.task_update(first, TaskState.TASK_RUNNING, "", T0 + 33) == [first]
+    assert book.task_update(first, TaskState.TASK_KILLED, "", T0 + 34) == []
+    book.task_update(second, TaskState.TASK_FINISHED, "", T0 + 35)
+    history = [r for r in book.history("tick") if r["scheduled"] == T0]
+    assert [(r["state"], r["attempts"], r["relaunches"]) for r in history] == [("SUCCESS", 2, 1)]
+
+
+def test_an_attempt_whose_agent_comes_back_within_the_grace_is_kept() -> None:
+    book = JobBook()
+    book.add(parse_job(every(10, retries=0)), T0)
+    book.tick(T0)
+    first = book.launched(book.waiting()[0], T0, "a1")
+    book.task_update(first, TaskState.TASK_UNREACHABLE, "", T0 + 1)
+    book.task_update(first, TaskState.TASK_RUNNING, "", T0 + 10)
+    assert book.tick(T0 + 5 * UNREACHABLE_GRACE) == []
+    assert book.in_flight() == {first: "a1"}
+    book.task_update(first, TaskState.TASK_FINISHED, "", T0 + 200)
+    assert [r["state"] for r in book.history("tick") if r["scheduled"] == T0] == ["SUCCESS"]
 
 
 def test_an_ordinary_loss_still_counts_as_a_failed_attempt() -> None:

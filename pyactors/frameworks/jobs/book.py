@@ -22,6 +22,14 @@ at most once for a scheduled time. A restored book keeps the runs its
 predecessor launched in flight (`in_flight`): the scheduler reconciles
 them, and an attempt the master never saw (`NEVER_LAUNCHED` answers) is
 launched again as the same run, not counted against its retries.
+
+An attempt whose agent is unreachable (TASK_UNREACHABLE) is waited for
+`UNREACHABLE_GRACE`: an agent that was only silent comes back with it.
+Past that the agent counts as lost with the machine it ran on, and the run
+is launched again as the same run, not counted against its retries; the
+earlier attempt, should its agent come back with it still live, is killed.
+Whether a lost machine ran the attempt before it went is unknowable, so a
+run on a lost machine is run at least once, not at most once.
 """
 
 from __future__ import annotations
@@ -45,6 +53,11 @@ ACTIVE = (QUEUED, STARTING, RUNNING)
 # sending it).
 NEVER_LAUNCHED = (TaskState.TASK_UNKNOWN, TaskState.TASK_GONE, TaskState.TASK_DROPPED)
 
+# How long an attempt on an unreachable agent is waited for before the run
+# is launched again elsewhere: longer than an agent that is only silent (a
+# busy machine, a master failover) takes to be heard again.
+UNREACHABLE_GRACE = 30.0
+
 # At most how many missed occurrences of one job a tick records one by one
 # (and not more than its history keeps); the rest of a longer outage is
 # recorded as one SKIPPED run naming the span.
@@ -59,9 +72,10 @@ def ledger_key(scheduled: float) -> str:
 @dataclass
 class Run:
     """One run of a job; `attempts` counts its launches: 1 + retries at most,
-    plus `relaunches`, the attempts the master never saw. `agent_id` is
-    where its latest attempt was launched; `cause`, for a dependent run,
-    the parent run whose success started it."""
+    plus `relaunches`, the attempts the master never saw or that were lost
+    with their agent. `agent_id` is where its latest attempt was launched;
+    `cause`, for a dependent run, the parent run whose success started it;
+    `unreachable_since`, when its attempt's agent became unreachable."""
 
     id: str
     job: str
@@ -77,6 +91,7 @@ class Run:
     agent_id: str | None = None
     relaunches: int = 0
     cause: str = ""
+    unreachable_since: float | None = None
 
     @property
     def key(self) -> str:
@@ -221,6 +236,9 @@ class JobBook:
         kills: list[str] = []
         for job in self.jobs.values():
             for run in job.runs:
+                since = run.unreachable_since
+                if run.active and since is not None and now - since >= UNREACHABLE_GRACE:
+                    kills += self._given_up(run, now - since)
                 late = run.deadline is not None and now > run.deadline
                 if run.state == QUEUED and run.attempts == 0 and late:
                     self._end(run, SKIPPED, now, "no resources before its starting deadline")
@@ -311,7 +329,7 @@ class JobBook:
         offers): the run goes back in the queue, not counted as a retry."""
         run = self._by_task.get(task_id)
         if run is None or not run.active or run.task_id != task_id:
-            return []
+            return self._earlier_attempt_live(task_id, state)
         self._changed.add(run.job)
         if unseen:
             del self._by_task[task_id]
@@ -319,6 +337,12 @@ class JobBook:
             run.state, run.deadline = QUEUED, None
             run.message = f"launching again: the master never saw {task_id} ({state.value})"
             return []
+        if state is TaskState.TASK_UNREACHABLE:
+            if run.unreachable_since is None:
+                run.unreachable_since = now
+                run.message = f"{task_id} unreachable ({message or 'its agent is lost'})"
+            return []
+        run.unreachable_since = None
         if state is TaskState.TASK_RUNNING:
             run.state = RUNNING
             run.started = run.started or now
@@ -336,6 +360,32 @@ class JobBook:
         else:
             self._end(run, FAILED, now, reason)
         return []
+
+    def _given_up(self, run: Run, unreachable_for: float) -> list[str]:
+        """The attempt's agent counts as lost: the run goes back in the
+        queue, not counted as a retry; returns its task id to kill (should
+        the agent come back after all)."""
+        task_id = run.task_id
+        if task_id is None:
+            return []
+        self._by_task.pop(task_id, None)
+        run.relaunches += 1
+        run.state, run.deadline, run.unreachable_since = QUEUED, None, None
+        run.message = f"launching again: {task_id}'s agent unreachable for {unreachable_for:.0f} s"
+        self._changed.add(run.job)
+        return [task_id]
+
+    def _earlier_attempt_live(self, task_id: str, state: TaskState) -> list[str]:
+        """An attempt given up (its agent unreachable) found live again: kill
+        it, as the run goes on elsewhere."""
+        run_id, _, number = task_id.rpartition(".")
+        job = self.jobs.get(run_id.rpartition("-")[0])
+        if job is None or state.is_terminal or not number.isdigit():
+            return []
+        run = next((r for r in job.runs if r.id == run_id), None)
+        if run is None or int(number) >= run.attempts:
+            return []
+        return [task_id]
 
     def in_flight(self) -> dict[str, str | None]:
         """The launched attempts whose outcome is not known: task id -> the
