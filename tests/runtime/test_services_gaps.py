@@ -1,16 +1,20 @@
 """On a real cluster: a kill's grace period between SIGTERM and SIGKILL
 (the Driver's, the task's kill policy, a Marathon app's
-taskKillGracePeriodSeconds)."""
+taskKillGracePeriodSeconds); a gang larger than any agent reported
+unplaceable, passed by the next, and run once a large agent joins."""
 
 from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
 from support.runtime import Launcher, wait_for
 
 from pyactors import Resources
 from pyactors.core.operations import TaskInfo
+from pyactors.frameworks import Gang, GangJob
+from pyactors.runtime import ray_calls
 from pyactors.runtime.cluster import Cluster
 from pyactors.scheduler.api import Driver
 
@@ -69,4 +73,32 @@ def test_a_kill_gives_the_task_its_grace_then_sigkill(cluster: Cluster) -> None:
     wait_for(lambda: killed("polite") and killed("hurried"), what="the trappers killed")
     assert (sandboxes["polite"] / "finished").read_text() == "done\n"
     assert not (sandboxes["hurried"] / "finished").exists()
+    cluster.teardown(framework)
+
+
+def test_a_gang_no_agent_can_hold_is_reported_and_runs_once_one_joins(cluster: Cluster) -> None:
+    jobs = [
+        GangJob("huge", 2, "echo ok", "cpus:6;mem:64"),
+        GangJob("small", 2, "echo ok", "cpus:0.1;mem:16"),
+    ]
+    framework = cluster.run_framework(Gang, jobs, 1.0, name="unplaceable")
+
+    def gang(name: str) -> dict[str, Any]:
+        (found,) = [g for g in framework.call("gangs") if g["name"] == name]
+        return dict(found)
+
+    reason = wait_for(
+        lambda: framework.call("state")["unplaceable"].get("huge"),
+        what="the huge gang reported unplaceable",
+        seen=lambda: framework.call("state"),
+    )
+    assert "a member needs cpus:6;mem:64, more than any of the" in reason, reason
+    # The gang behind it runs meanwhile.
+    wait_for(lambda: gang("small")["state"] == "FINISHED", seen=lambda: gang("small"))
+    assert gang("huge")["state"] == "PENDING"
+    cluster.add_agent("large", ray_calls.current_node_id(), "cpus:16;mem:1024")
+    wait_for(lambda: gang("huge")["state"] == "FINISHED", seen=lambda: gang("huge"))
+    assert gang("huge")["unplaceable"] is None
+    assert framework.call("state")["unplaceable"] == {}
+    assert {m["agent_id"] for m in gang("huge")["attempts"][0]["members"]} == {"large"}
     cluster.teardown(framework)

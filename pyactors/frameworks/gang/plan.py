@@ -20,6 +20,17 @@ gang is finished when all of them have.
 
 Members learn their place from their environment: GANG_NAME, GANG_RANK
 (0..N-1), GANG_SIZE and GANG_ATTEMPT (0 first).
+
+A gang larger than the cluster can hold is reported unplaceable instead of
+blocking the queue forever: the planner remembers the most each agent has
+offered at once (per role). When held offers are let go without the gang
+fitting, a pending gang whose member fits on none of those agents, or
+whose members do not all fit in all of them together, is marked with the
+reason (`unplaceable`); it keeps its place in the queue, but the gangs
+behind it go first. Each offer that shows more is weighed again, so when
+the cluster grows (a new or larger agent, resources freed) the reason is
+gone and the gang starts in its turn. What an agent offered is what it can
+give this framework's roles: resources others hold count once offered.
 """
 
 from __future__ import annotations
@@ -150,6 +161,8 @@ class GangRecord:
     finished_at: float | None = None
     # How often the gang let go of the offers it held without fitting.
     releases: int = 0
+    # Why the agents that offered so far cannot hold it (None: they can).
+    unplaceable: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -159,6 +172,7 @@ class GangRecord:
             "submitted_at": self.submitted_at,
             "finished_at": self.finished_at,
             "releases": self.releases,
+            "unplaceable": self.unplaceable,
             "failures": list(self.failures),
             "attempts": [
                 {"launched_at": a.launched_at, "members": [m.to_dict() for m in a.members]}
@@ -199,6 +213,9 @@ class GangPlanner:
         # task id -> (gang name, attempt index)
         self._members: dict[str, tuple[str, int]] = {}
         self.demand = Demand()
+        # (agent, role) -> the most it offered at once: totals none of
+        # which contains another (resources have no single largest).
+        self._capacity: dict[tuple[str, str], list[Resources]] = {}
 
     def reseed(self, seed: int | str) -> None:
         self._rng = random.Random(seed)
@@ -230,6 +247,7 @@ class GangPlanner:
 
     def offers(self, offers: Sequence[OfferInfo], now: float) -> Decisions:
         decisions = Decisions()
+        self._learn_capacity(offers)
         if not self._queue:
             decisions.decline([o.id for o in offers], IDLE_REFUSE_SECONDS)
         elif now < self.backoff_until:
@@ -238,9 +256,19 @@ class GangPlanner:
             for offer in offers:
                 self._held[offer.id] = _Held(offer, now)
             self._place(now, decisions)
-            self._drop_useless(decisions)
+            self._drop_useless(now, decisions)
         self._settle(now, decisions)
         return decisions
+
+    def agent_lost(self, agent_id: str) -> None:
+        """The agent is gone: what it offered no longer counts."""
+        for key in [k for k in self._capacity if k[0] == agent_id]:
+            del self._capacity[key]
+        self._judge_placeable(self._queue)
+
+    def capacity(self) -> dict[str, list[str]]:
+        """Per agent (and role: `agent/role`), the most it offered at once."""
+        return {f"{a}/{r}": [str(t) for t in totals] for (a, r), totals in self._capacity.items()}
 
     def rescind(self, offer_id: str) -> None:
         self._held.pop(offer_id, None)
@@ -304,15 +332,64 @@ class GangPlanner:
             groups[(held.offer.agent_id, held.offer.role)].append(held.offer)
         return groups
 
+    def _head(self) -> GangRecord | None:
+        """The gang offers are gathered for: the first pending one the
+        cluster can hold as far as known, else the first pending one."""
+        for name in self._queue:
+            if self.gangs[name].unplaceable is None:
+                return self.gangs[name]
+        return self.gangs[self._queue[0]] if self._queue else None
+
+    def _learn_capacity(self, offers: Sequence[OfferInfo]) -> None:
+        """Remember what each (agent, role) offers at once, with what is held of it."""
+        fresh: dict[tuple[str, str], list[OfferInfo]] = defaultdict(list)
+        for offer in offers:
+            fresh[(offer.agent_id, offer.role)].append(offer)
+        held = self._groups()
+        for key, batch in fresh.items():
+            total = total_of(held.get(key, []) + batch)
+            known = self._capacity.setdefault(key, [])
+            if not any(total <= seen for seen in known):
+                known[:] = [seen for seen in known if not seen <= total] + [total]
+        self._judge_placeable([n for n in self._queue if self.gangs[n].unplaceable])
+
+    def _judge_placeable(self, names: Sequence[str]) -> None:
+        for name in names:
+            gang = self.gangs[name]
+            gang.unplaceable = self._why_unplaceable(gang.job)
+
+    def _why_unplaceable(self, job: GangJob) -> str | None:
+        if not self._capacity:
+            return None
+        room = {
+            key: max(how_many_fit(job.shape, total, job.size) for total in totals)
+            for key, totals in self._capacity.items()
+        }
+        held = sum(room.values())
+        if held >= job.size:
+            return None
+        agents = len({agent for agent, _ in self._capacity})
+        if held == 0:
+            largest = sorted({str(t) for totals in self._capacity.values() for t in totals})
+            return (
+                f"a member needs {job.shape}, more than any of the {agents} agent(s) offered "
+                f"(the most offered at once: {'; '.join(f'[{t}]' for t in largest[:5])})"
+            )
+        where = ", ".join(f"{a}: {n}" for (a, _), n in sorted(room.items()) if n)
+        return (
+            f"{job.size} members of {job.shape} do not fit in the {agents} agent(s) "
+            f"that offered: room for {held} ({where})"
+        )
+
     def _place(self, now: float, decisions: Decisions) -> None:
-        """Launch pending gangs, in order, while the head one fits."""
-        while self._queue:
-            gang = self.gangs[self._queue[0]]
+        """Launch pending gangs, in order (unplaceable ones aside), while
+        the first one fits."""
+        while (gang := self._head()) is not None:
             groups = self._groups()
             placement = _placement(gang.job, groups)
             if placement is None:
                 return
-            self._queue.pop(0)
+            self._queue.remove(gang.job.name)
             index = len(gang.attempts)
             members: list[Member] = []
             for key, count in placement:
@@ -329,12 +406,22 @@ class GangPlanner:
             self._releases_in_row = 0
             self.hold_deadline = None
 
-    def _drop_useless(self, decisions: Decisions) -> None:
+    def _drop_useless(self, now: float, decisions: Decisions) -> None:
         """Let go at once of agents that cannot take even one member of the
-        gang being gathered."""
-        if not self._queue:
+        gang being gathered. If none can, that gang is judged by all that
+        was ever offered, and if it is unplaceable the next one goes first."""
+        head = self._head()
+        if head is None:
             return
-        shape = self.gangs[self._queue[0]].job.shape
+        groups = self._groups().values()
+        if groups and all(how_many_fit(head.job.shape, total_of(o), 1) == 0 for o in groups):
+            head.unplaceable = self._why_unplaceable(head.job)
+            if head.unplaceable is not None:
+                self._place(now, decisions)
+                head = self._head()
+                if head is None:
+                    return
+        shape = head.job.shape
         for offers in self._groups().values():
             if how_many_fit(shape, total_of(offers), 1) == 0:
                 decisions.decline([o.id for o in offers], TOO_SMALL_REFUSE_SECONDS)
@@ -365,8 +452,12 @@ class GangPlanner:
         decisions.decline(list(self._held), backoff)
         self._held.clear()
         self.hold_deadline = None
-        if self._queue:
-            self.gangs[self._queue[0]].releases += 1
+        head = self._head()
+        if head is not None:
+            head.releases += 1
+        # The offers gathered did not do: judge every pending gang by all
+        # that was ever offered (the first offers alone could mislead).
+        self._judge_placeable(self._queue)
 
     def _fail_attempt(
         self, gang: GangRecord, attempt: Attempt, member: Member, now: float, decisions: Decisions

@@ -5,6 +5,7 @@ framework = cluster.run_framework(
 )
 framework.call("submit", GangJob(...))   # more gangs, run in order
 framework.call("gangs")                  # states, attempts, where each member ran
+framework.call("state")                  # the gangs, those unplaceable and why, agents' capacity
 framework.call("done")
 """
 
@@ -65,6 +66,12 @@ class Gang(Scheduler):
     def tick(self, driver: Driver) -> None:
         apply(driver, self.planner.tick(time.monotonic()))
 
+    def failure(
+        self, driver: Driver, agent_id: str, executor_id: str | None, status: int | None
+    ) -> None:
+        if executor_id is None:
+            self.planner.agent_lost(agent_id)
+
     # Called through `Framework.call`.
 
     def submit(self, job: GangJob) -> None:
@@ -74,6 +81,17 @@ class Gang(Scheduler):
 
     def gangs(self) -> list[dict[str, Any]]:
         return self.planner.report()
+
+    def state(self) -> dict[str, Any]:
+        """The gangs, the pending ones the cluster cannot hold (and why),
+        and the most each agent offered at once."""
+        gangs = self.planner.report()
+        return {
+            "gangs": gangs,
+            "pending": self.planner.pending(),
+            "unplaceable": {g["name"]: g["unplaceable"] for g in gangs if g["unplaceable"]},
+            "capacity": self.planner.capacity(),
+        }
 
     def done(self) -> bool:
         return self.planner.done()
