@@ -35,10 +35,12 @@ from ray.actor import ActorHandle
 
 from pyactors.agent import health_checks, sandboxes
 from pyactors.agent import resources as agent_resources
+from pyactors.agent.executor_http import ExecutorApi
 from pyactors.agent.sandbox_files import FileChunk
 from pyactors.agent.state import AgentState
 from pyactors.agent.task_process import sandbox_path
 from pyactors.agent.task_user import TaskUser
+from pyactors.api.v1 import executor_json
 from pyactors.core.operations import HealthCheck
 from pyactors.core.protocol import (
     AcknowledgeToAgent,
@@ -111,6 +113,13 @@ class AgentActor:
         self.message_interval = message_interval
         self._loop: asyncio.Task[None] | None = None
         self._probes: set[asyncio.Task[None]] = set()
+        # Mesos's v1 executor API for the custom executors of its tasks.
+        self.executor_api = ExecutorApi(
+            self.state,
+            lambda port: executor_json.agent_info(
+                agent_id, self.hostname, port, self.resources, self.attributes
+            ),
+        )
         # Before any message is taken: launches must not race the recovery.
         self.recovered = self.state.recover(time.monotonic())
         if ray_calls.restarted():
@@ -129,6 +138,8 @@ class AgentActor:
         if self.ref is not None:
             return
         self.ref = AgentRef(handle)
+        # Before any launch can name an executor.
+        await self.executor_api.start()
         await self.follower.start()
         if self._loop is None:
             self._loop = asyncio.get_running_loop().create_task(self._run())
@@ -166,6 +177,7 @@ class AgentActor:
             batch = self.state.poll(now)
             if batch:
                 master.status_update_batches([(self.agent_id, batch)])
+            self.executor_api.flush()
             running_too = now - last_messages >= self.message_interval
             if running_too:
                 last_messages = now
@@ -219,6 +231,7 @@ class AgentActor:
             except PyactorsError as error:
                 # One bad message (a task gone meanwhile) must not stop the rest.
                 logger.warning("agent %s: %s: %s", self.agent_id, type(message).__name__, error)
+        self.executor_api.flush()
 
     def _receive(self, message: AgentMessage) -> None:
         match message:
@@ -244,6 +257,7 @@ class AgentActor:
         for probe in list(self._probes):
             probe.cancel()
         self.follower.stop()
+        await self.executor_api.stop()
         self.state.shutdown()
 
     async def read_file(

@@ -365,6 +365,10 @@ class ExecutorBook:
         if task_id is not None:
             self._messages.append((task_id, data))
 
+    def heartbeat(self, key: Key) -> None:
+        """An executor's HEARTBEAT call: only checked."""
+        self._known(key)
+
     def disconnected(self, key: Key, now: float) -> None:
         """The executor's stream closed: its events wait for it to
         subscribe again within the registration timeout, or it is killed."""

@@ -33,6 +33,8 @@ from pathlib import Path
 from pyactors.agent import checkpoint, launcher, task_messages
 from pyactors.agent import volumes as persistent_volumes
 from pyactors.agent.checkpoint import Checkpoint, CheckpointError, Plan, TaskEntry
+from pyactors.agent.executor_runs import Executors
+from pyactors.agent.executors import Key
 from pyactors.agent.health_checks import HealthChecks
 from pyactors.agent.sandbox_files import FileChunk
 from pyactors.agent.sandboxes import Sandboxes
@@ -104,6 +106,8 @@ class AgentState:
         # poll, before anything is sent), and the pids it holds.
         self._dirty = False
         self._checkpointed_pids: dict[str, Pids] = {}
+        # Custom executors and the tasks they run (`executor_runs`).
+        self.executors = Executors(agent_id, work_dir, kill_grace)
 
     def launch(
         self,
@@ -156,6 +160,10 @@ class AgentState:
         for task_id in task_ids:
             # Mesos stops checking a task once it is asked to die.
             self.health.forget(task_id)
+            if self.executors.book.owns(task_id):
+                for status in self.executors.kill(task_id, now, grace):
+                    self._add(status, now)
+                continue
             process = self.processes.get(task_id)
             if process is not None:
                 process.kill(self._grace(process.task) if grace is None else grace, now, reason)
@@ -194,6 +202,8 @@ class AgentState:
                         )
                     self.sandboxes.ended(task_id, now)
                 self._add(status, now)
+        for status in self.executors.poll(now):
+            self._add(status, now)
         due = self.streams.due(now)
         if self._dirty:
             # Write-ahead: nothing is sent that the checkpoint does not hold.
@@ -262,7 +272,11 @@ class AgentState:
         return self.sandboxes.expired(now)
 
     def deliver_message(self, task_id: str, data: bytes) -> None:
-        """A scheduler's message into a running task's inbox."""
+        """A scheduler's message into a running task's inbox (to its
+        executor, for a custom executor's task)."""
+        if self.executors.book.owns(task_id):
+            self.executors.book.message_to(task_id, data)
+            return
         process = self.processes.get(task_id)
         if process is None or (process.reported is not None and process.reported.is_terminal):
             raise InvalidArgumentError(f"task '{task_id}' is not running on '{self.agent_id}'")
@@ -274,7 +288,7 @@ class AgentState:
         ones when `running_too` (the agent does so on a slower timer)."""
         ended, self._ended = self._ended, []
         task_ids = list(self.processes) if running_too else ended
-        return [
+        return self.executors.book.take_messages() + [
             (task_id, data)
             for task_id in task_ids
             if task_id in self.processes
@@ -283,13 +297,16 @@ class AgentState:
 
     def acknowledge(self, acknowledgements: Sequence[tuple[str, str]], now: float) -> None:
         for task_id, uuid in acknowledgements:
-            self.streams.acknowledge(task_id, uuid, now)
+            taken = self.streams.acknowledge(task_id, uuid, now)
             held = self._held.get(task_id)
-            if (
+            done = (
                 held is not None
                 and held.status.state.is_terminal
                 and not self.streams.pending(task_id)
-            ):
+            )
+            if taken and self.executors.book.owns(task_id):
+                self.executors.book.acknowledged(task_id, uuid, done)
+            if done:
                 # Delivered for good: the sandbox stays, the handle goes.
                 del self._held[task_id]
                 self.processes.pop(task_id, None)
@@ -310,6 +327,7 @@ class AgentState:
         checkpoint goes with them: there is nothing left to recover."""
         for process in self.processes.values():
             process.terminate_now()
+        self.executors.shutdown()
         checkpoint.discard(self.work_dir)
 
     def recover(self, now: float) -> bool:
@@ -405,6 +423,27 @@ class AgentState:
         checkpoint.write(self.work_dir, self._encoder.encode(Checkpoint(self.agent_id, entries)))
         self._dirty = False
 
+    def executor_subscribe(
+        self,
+        key: Key,
+        unacknowledged_tasks: Sequence[str],
+        unacknowledged_updates: Sequence[TaskStatus],
+        now: float,
+    ) -> None:
+        """An executor's SUBSCRIBE (`ExecutorBook.subscribe`); the updates
+        it resends that were never taken join their tasks' streams."""
+        for status in self.executors.book.subscribe(
+            key, unacknowledged_tasks, unacknowledged_updates, now
+        ):
+            self._add(status, now)
+
+    def executor_update(self, key: Key, status: TaskStatus, now: float) -> None:
+        """An executor's UPDATE: into its task's reliable stream, as a
+        command task's updates (`ExecutorBook.update` checks it)."""
+        taken = self.executors.book.update(key, status, now)
+        if taken is not None:
+            self._add(taken, now)
+
     def running(self) -> list[str]:
         """Tasks that have not ended."""
         return [t for t, held in self._held.items() if not held.status.state.is_terminal]
@@ -427,6 +466,12 @@ class AgentState:
         self._held[status.task_id] = TaskReport(held.framework_id, held.role, held.task, status)
 
     def _start(self, framework_id: str, task: TaskInfo, now: float) -> bool:
+        if task.executor is not None:
+            limits = (self.sandboxes.max_log_bytes, self.sandboxes.log_files)
+            failed = self.executors.launch(framework_id, task, now, self._run_as(task), limits)
+            for status in failed:
+                self._add(status, now)
+            return not failed
         try:
             how = run_as(task.user, self.task_user, self.identity, self.agent_id)
         except TaskUserError as error:

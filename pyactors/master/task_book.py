@@ -223,9 +223,19 @@ class TaskBook:
         self, framework_id: str, agent_id: str, task_id: str, data: bytes
     ) -> list[Effect]:
         """A scheduler's message for one of its live tasks (executor id =
-        task id, as for Mesos's command executor)."""
+        task id, as for Mesos's command executor), or for a custom executor
+        by its id (any of its live tasks there carries it to it)."""
         task_messages.check_message(data)
-        record = self.live.get(task_id)
+        record = next(
+            (
+                r
+                for r in self.on_agent(agent_id)
+                if r.framework_id == framework_id
+                and r.task.executor is not None
+                and r.task.executor.executor_id == task_id
+            ),
+            None,
+        ) or self.live.get(task_id)
         if (
             record is None
             or record.framework_id != framework_id
@@ -235,7 +245,7 @@ class TaskBook:
             raise InvalidArgumentError(
                 f"no live task '{task_id}' of '{framework_id}' on agent '{agent_id}'"
             )
-        return [MessageToTask(agent_id, task_id, data)]
+        return [MessageToTask(agent_id, record.task.task_id, data)]
 
     def messages_from_tasks(
         self,
@@ -254,7 +264,10 @@ class TaskBook:
                 continue
             framework = frameworks.get(record.framework_id)
             if framework is not None and framework.connected:
-                out[record.framework_id].append((agent_id, task_id, data))
+                # A custom executor's message names it, not the task that carried it.
+                executor = record.task.executor
+                sender = task_id if executor is None else executor.executor_id
+                out[record.framework_id].append((agent_id, sender, data))
         return [FrameworkMessages(f, m) for f, m in out.items()]
 
     # ------------------------------------------------------------ agents

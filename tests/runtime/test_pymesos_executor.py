@@ -1,0 +1,142 @@
+"""A custom executor through Mesos's v1 executor HTTP API: pymesos 0.3.15's
+MesosExecutorDriver (`support.pymesos.executor`), launched by a pymesos
+scheduler (`support.pymesos.executor_scheduler`) against a real cluster.
+The executor subscribes once for both its tasks, their updates reach the
+scheduler (and its acknowledgements come back to the executor), framework
+messages go both ways, a kill reaches the executor, and the kill of its
+last task shuts it down."""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from support.runtime import wait_for
+
+from pyactors.runtime.cluster import Cluster
+
+TESTS = Path(__file__).resolve().parents[1]
+
+
+class Scheduler:
+    """The scheduler's process: its JSON lines, read as they come."""
+
+    def __init__(self, master: str, executor_log: Path) -> None:
+        env = {**os.environ, "PYTHONPATH": str(TESTS)}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "support.pymesos.executor_scheduler", master, str(executor_log)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            env=env,
+            text=True,
+        )
+        self.events: list[dict[str, Any]] = []
+        self._lines: queue.Queue[str] = queue.Queue()
+        threading.Thread(target=self._read, daemon=True).start()
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.put(line)
+
+    def seen(self) -> list[dict[str, Any]]:
+        while not self._lines.empty():
+            self.events.append(json.loads(self._lines.get()))
+        return self.events
+
+    def states(self, task_id: str) -> list[str]:
+        return [
+            e["state"] for e in self.seen() if e["event"] == "update" and e["task_id"] == task_id
+        ]
+
+    def send(self, **command: Any) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(command) + "\n")
+        self.process.stdin.flush()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            try:
+                self.send(do="stop")
+                self.process.wait(timeout=30)
+            except (OSError, subprocess.TimeoutExpired):
+                self.process.kill()
+                self.process.wait()
+
+
+def executor_events(path: Path) -> list[dict[str, Any]]:
+    try:
+        return [json.loads(line) for line in path.read_text().splitlines() if line]
+    except FileNotFoundError:
+        return []
+
+
+@pytest.fixture
+def scheduler(cluster: Cluster, tmp_path: Path) -> Iterator[tuple[Scheduler, Path]]:
+    log = tmp_path / "executor.jsonl"
+    master = cluster.url.removeprefix("http://").rstrip("/")
+    started = Scheduler(master, log)
+    yield started, log
+    started.stop()
+
+
+def test_a_pymesos_executor_runs_its_tasks_talks_and_is_killed(
+    scheduler: tuple[Scheduler, Path],
+) -> None:
+    sched, log = scheduler
+    wait_for(lambda: "FINISHED" in str(sched.states("finish")), what="finish ends", seen=sched.seen)
+    assert sched.states("finish") == ["TASK_RUNNING", "TASK_FINISHED"]
+    wait_for(lambda: sched.states("sleep") == ["TASK_RUNNING"], what="sleep runs", seen=sched.seen)
+    events = executor_events(log)
+    registered = [e for e in events if e["event"] == "registered"]
+    # One executor for both tasks, with Mesos's environment.
+    assert len(registered) == 1 and len({e["pid"] for e in events}) == 1
+    (launched,) = [e for e in sched.seen() if e["event"] == "launched"]
+    assert registered[0]["executor_id"] == "SleepOrFinish"
+    assert registered[0]["agent_id"] == launched["agent_id"]
+    assert registered[0]["grace"] == "5secs"
+    assert registered[0]["sandbox"].endswith("/tasks/executor.SleepOrFinish")
+    assert [(e["task_id"], e["data"]) for e in events if e["event"] == "launch"] == [
+        ("finish", "finish"),
+        ("sleep", "sleep"),
+    ]
+    updates = [e for e in sched.seen() if e["event"] == "update"]
+    assert all(u["source"] == "SOURCE_EXECUTOR" for u in updates)
+    assert "TASK_FINISHED from the executor" in [u["message"] for u in updates]
+
+    sched.send(do="message", data="ping")
+    reply = wait_for(
+        lambda: [e for e in sched.seen() if e["event"] == "message"],
+        what="the executor's answer",
+        seen=lambda: executor_events(log),
+    )
+    assert reply == [
+        {
+            "event": "message",
+            "executor_id": "SleepOrFinish",
+            "agent_id": launched["agent_id"],
+            "data": "pong:ping",
+        }
+    ]
+    assert {"event": "message", "pid": registered[0]["pid"], "data": "ping"} in executor_events(log)
+
+    sched.send(do="kill", task_id="sleep")
+    wait_for(lambda: "TASK_KILLED" in sched.states("sleep"), what="sleep killed", seen=sched.seen)
+    assert any(e["event"] == "kill" and e["task_id"] == "sleep" for e in executor_events(log))
+    # Its last task killed, the executor is told to shut down and goes.
+    wait_for(
+        lambda: any(e["event"] == "shutdown" for e in executor_events(log)),
+        what="SHUTDOWN reaches the executor",
+        seen=lambda: executor_events(log),
+    )
+    pid = registered[0]["pid"]
+    wait_for(lambda: not Path(f"/proc/{pid}").exists(), what="the executor exits")
