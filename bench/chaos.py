@@ -216,7 +216,11 @@ class Run:
         twice = invariants.run_twice(starts)
         runs = read_job_runs(workload.job_runs)
         jobs = invariants.job_figures(
-            runs, TICK_JOB, workload.scheduled_of, self.live.get("expected_job_times", [])
+            runs,
+            TICK_JOB,
+            workload.scheduled_of,
+            self.live.get("expected_job_times", []),
+            self.faults.removed_at,
         )
         gangs = self.live.get("gangs", [])
         unfinished = [g["name"] for g in gangs if g["state"] != "FINISHED"]
@@ -251,6 +255,7 @@ class Run:
             "job_runs": jobs.runs,
             "jobs_skipped": len(jobs.skipped),
             "jobs_doubled": len(jobs.doubled),
+            "jobs_rerun_after_node_loss": len(jobs.rerun_after_node_loss),
             "dependent_runs": sum(1 for r in runs if r.job == CHILD_JOB),
             "dependents_skipped": invariants.dependents_skipped(
                 runs, TICK_JOB, CHILD_JOB, self.live.get("expected_job_times", [])
@@ -280,6 +285,7 @@ class Run:
                 "duplicate_updates": batch.duplicate_updates,
                 "jobs_skipped": jobs.skipped,
                 "jobs_doubled": jobs.doubled,
+                "jobs_rerun_after_node_loss": jobs.rerun_after_node_loss,
                 "job_runs_unplaced": jobs.unplaced,
                 "gangs_unfinished": unfinished + missing,
                 # Why: the jobs framework's record of each run not

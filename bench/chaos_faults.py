@@ -63,6 +63,8 @@ class Faults:
         self.tend = tend
         self.killed_tasks: set[str] = set()
         self.removed_agents: set[str] = set()
+        # agent id -> when its Ray node was removed (epoch).
+        self.removed_at: dict[str, float] = {}
         self._held_at: float | None = None
         self.why = ""
 
@@ -224,6 +226,7 @@ class Faults:
         node = nodes[pick % len(nodes)]
         self.removed_agents.add(agent_id_of(node.node_id))
         self.system.remove_node(node)
+        self.removed_at[agent_id_of(node.node_id)] = time.time()
         added = self.system.add_node()
         agent = agent_id_of(added.node_id)
 

@@ -153,6 +153,24 @@ def test_job_runs_are_placed_by_their_scheduled_time_and_checked_against_the_sch
     assert figures.unplaced == ["tick-9"]
 
 
+def test_a_run_again_after_its_node_was_removed_is_not_doubled() -> None:
+    runs = [
+        # Ran on agent-a, whose node was removed before its end was heard.
+        JobRun("tick", "tick-0", 100.0, 1, 100.2, "agent-a"),
+        JobRun("tick", "tick-0", 100.0, 2, 131.0, "agent-b"),
+        # Both on live agents: doubled.
+        JobRun("tick", "tick-1", 105.0, 3, 105.1, "agent-b"),
+        JobRun("tick", "tick-1", 105.0, 4, 106.0, "agent-c"),
+        # On agent-a after its node was removed: not explained by it.
+        JobRun("tick", "tick-2", 110.0, 5, 110.1, "agent-b"),
+        JobRun("tick", "tick-2", 110.0, 6, 125.0, "agent-a"),
+    ]
+    figures = job_figures(runs, "tick", {}, [100.0, 105.0, 110.0], {"agent-a": 100.9})
+    assert figures.rerun_after_node_loss == [100.0]
+    assert figures.doubled == [105.0, 110.0]
+    assert figures.skipped == []
+
+
 def test_a_parent_run_without_a_child_run_after_it_skipped_its_dependent() -> None:
     runs = [
         JobRun("tick", "tick-1", 100.0, 1, 100.1),

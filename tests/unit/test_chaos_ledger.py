@@ -40,7 +40,7 @@ def test_a_task_command_appends_its_id_and_pid(tmp_path: Path) -> None:
     assert first.pid != second.pid and first.at <= second.at
 
 
-def test_a_job_command_appends_its_run_with_or_without_the_scheduled_time(
+def test_a_job_command_appends_its_run_with_or_without_the_scheduled_time_and_agent(
     tmp_path: Path,
 ) -> None:
     runs = tmp_path / "jobs.log"
@@ -48,9 +48,12 @@ def test_a_job_command_appends_its_run_with_or_without_the_scheduled_time(
     subprocess.run(["/bin/sh", "-c", job_command(runs)], env=env, check=True)
     env["PYACTORS_JOB_SCHEDULED"] = "1700000005250"
     subprocess.run(["/bin/sh", "-c", job_command(runs)], env=env, check=True)
-    without, with_time = read_job_runs(runs)
+    env["MESOS_SANDBOX"] = str(tmp_path / "work" / "agent-7" / "frameworks" / "f" / "tasks" / "t")
+    subprocess.run(["/bin/sh", "-c", job_command(runs)], env=env, check=True)
+    without, with_time, on_agent = read_job_runs(runs)
     assert (without.job, without.run_id, without.scheduled) == ("tick", "tick-3", None)
     assert with_time.scheduled == 1700000005.25
+    assert (without.agent, with_time.agent, on_agent.agent) == (None, None, "agent-7")
 
 
 def test_the_batch_book_owes_failed_work_again_and_not_finished_work() -> None:

@@ -11,7 +11,10 @@ functions of what the workload recorded and what the harness did.
   TASK_FAILED or TASK_KILLED; its Ray node removed: TASK_UNREACHABLE,
   TASK_LOST or TASK_GONE). Those expected ones are counted apart;
 - run twice: a task id whose command started in two processes, or a job's
-  scheduled time run twice;
+  scheduled time run twice (but a run again after its machine was lost:
+  its Ray node removed after the run's process started there, before its
+  end was heard, is counted apart; whether a lost machine ran an attempt is
+  unknowable, so such a run is run at least once);
 - duplicate update: an update (its uuid) delivered twice to one
   incarnation of the framework, or a second terminal update of a task;
 - a job skipped: a scheduled time in the run's window with no run, or a
@@ -149,6 +152,7 @@ class JobFigures:
     skipped: list[float] = field(default_factory=list)
     doubled: list[float] = field(default_factory=list)
     unplaced: list[str] = field(default_factory=list)
+    rerun_after_node_loss: list[float] = field(default_factory=list)
 
 
 def job_figures(
@@ -156,13 +160,19 @@ def job_figures(
     job: str,
     scheduled_of: Mapping[str, float],
     expected: Iterable[float],
+    removed_at: Mapping[str, float] | None = None,
 ) -> JobFigures:
     """A repeating job's runs against its schedule: `expected` are the
     scheduled times that must each run exactly once; a run's scheduled time
     is what its command was told, else what the framework's history says
-    for its run id (`scheduled_of`); a run with neither is `unplaced`."""
+    for its run id (`scheduled_of`); a run with neither is `unplaced`. A
+    time run more than once, each time but the last on an agent whose Ray
+    node the harness removed after that process started and before the
+    last one did (`removed_at`: agent -> epoch), was run again after its
+    machine was lost: `rerun_after_node_loss`, not doubled."""
     figures = JobFigures()
-    processes: dict[float, set[tuple[str, int]]] = defaultdict(set)
+    removed = removed_at or {}
+    processes: dict[float, set[tuple[float, str, int, str | None]]] = defaultdict(set)
     for run in runs:
         if run.job != job:
             continue
@@ -171,8 +181,18 @@ def job_figures(
         if scheduled is None:
             figures.unplaced.append(run.run_id)
             continue
-        processes[round(scheduled, 3)].add((run.run_id, run.pid))
-    figures.doubled = sorted(t for t, p in processes.items() if len(p) > 1)
+        processes[round(scheduled, 3)].add((run.at, run.run_id, run.pid, run.agent))
+    for at, ran in sorted(processes.items()):
+        if len(ran) < 2:
+            continue
+        *earlier, last = sorted(ran)
+        if all(
+            agent is not None and started <= removed.get(agent, -1.0) <= last[0]
+            for started, *_, agent in earlier
+        ):
+            figures.rerun_after_node_loss.append(at)
+        else:
+            figures.doubled.append(at)
     figures.skipped = sorted(t for t in (round(e, 3) for e in expected) if t not in processes)
     return figures
 

@@ -7,8 +7,10 @@ outlive any actor, written by the workload and read by the harness.
 - task starts: every task command appends "<task id> <pid> <epoch>" when it
   starts (so a task started twice by agents shows two pids);
 - job runs: the job's command appends "<job> <run id> <scheduled> <pid>
-  <epoch>", the scheduled time as the jobs framework gives it
-  ($PYACTORS_JOB_SCHEDULED, epoch milliseconds; "-" when it does not).
+  <epoch> <agent>", the scheduled time as the jobs framework gives it
+  ($PYACTORS_JOB_SCHEDULED, epoch milliseconds; "-" when it does not) and
+  the agent it ran on (its work dir's name, above the sandbox; "-" outside
+  an agent).
 
 A line shorter than the pipe buffer appended with O_APPEND is written whole,
 so processes may append to one file at once; a reader still skips a last
@@ -66,13 +68,14 @@ class Start:
 @dataclass(frozen=True)
 class JobRun:
     """A job's command ran: the job, the run's id, its scheduled time when
-    known, its pid and when it ran."""
+    known, its pid, when it ran and on which agent (None: not known)."""
 
     job: str
     run_id: str
     scheduled: float | None
     pid: int
     at: float
+    agent: str | None = None
 
 
 def start_command(starts: str | Path) -> str:
@@ -82,9 +85,11 @@ def start_command(starts: str | Path) -> str:
 
 def job_command(job_runs: str | Path) -> str:
     """A job's whole command: appends its run line."""
+    # A sandbox is <agent work dir>/frameworks/<framework>/tasks/<task>.
+    agent = '$(basename "${MESOS_SANDBOX%%/frameworks/*}")'
     return (
         'echo "$PYACTORS_JOB_NAME $PYACTORS_JOB_RUN_ID ${PYACTORS_JOB_SCHEDULED:--} '
-        f'$$ $(date +%s.%N)" >> {_quoted(job_runs)}'
+        f'$$ $(date +%s.%N) {agent}" >> {_quoted(job_runs)}'
     )
 
 
@@ -105,11 +110,14 @@ def read_job_runs(path: str | Path) -> list[JobRun]:
     found = []
     for line in _lines(path):
         parts = line.split()
-        if len(parts) != 5:
+        if len(parts) not in (5, 6):
             continue
+        agent = parts[5] if len(parts) == 6 and parts[5] != "-" else None
         try:
             scheduled = None if parts[2] == "-" else int(parts[2]) / 1000
-            found.append(JobRun(parts[0], parts[1], scheduled, int(parts[3]), float(parts[4])))
+            found.append(
+                JobRun(parts[0], parts[1], scheduled, int(parts[3]), float(parts[4]), agent)
+            )
         except ValueError:
             continue
     return found

@@ -38,6 +38,7 @@ def tables(figures: Mapping[str, Any]) -> list[Table]:
         "launches_dropped_in_flight",
         "job_runs",
         "dependent_runs",
+        "jobs_rerun_after_node_loss",
         "gangs_submitted",
         "gangs_done",
         "service_requests_failed",
