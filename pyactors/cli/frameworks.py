@@ -74,7 +74,11 @@ def job() -> None:
 @click.argument("files", nargs=-1, required=True, metavar="FILE...")
 @address_option
 def job_add(files: tuple[str, ...], address: str | None) -> None:
-    """Add or replace jobs from Chronos/Metronome JSON files ("-": stdin)."""
+    """Add or replace jobs from JSON files ("-": stdin): Chronos jobs
+    (`name`, `command`, `schedule` or `parents`, ...) or Metronome JobSpecs
+    (`id`, `run.cmd`, `run.cpus`, `run.mem`, `run.disk`, `schedules[]` with
+    `cron`, `timezone`, `concurrencyPolicy`, `startingDeadlineSeconds`).
+    A refusal names each bad field by its path in the file (`run.cmd`)."""
     texts = _definitions(files)
     names = _using(address, lambda c: [c.jobs().add(text) for text in texts])
     for name in names:
