@@ -236,5 +236,9 @@ class Allocator:
     def last_cycle_seconds(self) -> float:
         """Seconds the last allocate() spent in the core (0.0 before the first)."""
 
+    def shares(self) -> list[tuple[str, str, float]]:
+        """(framework, role, dominant share) per framework and role, sorted;
+        its cost grows with the frameworks, not the agents."""
+
     def snapshot_json(self) -> str:
         """The allocator's state document as JSON text."""

@@ -623,15 +623,6 @@ def metrics(state: MasterState, about: About) -> dict[str, float]:
     return {k: float(v) for k, v in out.items() if math.isfinite(float(v))}
 
 
-def shares(snapshot: Mapping[str, Any]) -> dict[tuple[str, str], float]:
-    """(framework, role) -> the framework's dominant share in the role."""
-    return {
-        (framework_id, role): float(share)
-        for framework_id, entry in snapshot.get("frameworks", {}).items()
-        for role, share in entry.get("shares", {}).items()
-    }
-
-
 def error_json(status: int, kind: str, message: str) -> dict[str, Any]:
     """The body of a refused request: what went wrong, by name."""
     return {"code": status, "error": kind, "message": message}

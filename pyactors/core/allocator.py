@@ -222,6 +222,12 @@ class Allocator:
         turning its offers into Python objects (Mesos's allocation_run_ms)."""
         return self._core.last_cycle_seconds
 
+    def shares(self) -> dict[tuple[str, str], float]:
+        """(framework, role) -> the framework's dominant share in the role:
+        the snapshot's shares, at a cost that does not grow with the agents
+        (the master samples them on its loop)."""
+        return {(framework, role): share for framework, role, share in self._core.shares()}
+
     def snapshot(self) -> dict[str, Any]:
         """Roles, shares, allocations and filters as plain sorted data."""
         snapshot: dict[str, Any] = orjson.loads(self._core.snapshot_json())

@@ -191,7 +191,7 @@ class MasterActor:
             self._send(effects)
             history = self.http.share_history
             if history.due(wall := time.time()):
-                history.record(wall, state_json.shares(state.allocator.snapshot()))
+                history.record(wall, state.allocator.shares())
             if now - last_heartbeat >= self.framework_heartbeat_interval:
                 last_heartbeat = now
                 connected = (f for f, record in state.frameworks.items() if record.connected)

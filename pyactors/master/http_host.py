@@ -285,7 +285,7 @@ class MasterHttp:
             return None
         return Reading(
             state_json.metrics(state, self.about()),
-            state_json.shares(state.allocator.snapshot()),
+            state.allocator.shares(),
             task_usage.framework_totals(state),
         )
 

@@ -4,7 +4,7 @@ chart (`/master/shares`): one sample every `interval` seconds, the last
 draws the last minutes.
 
 A plain state machine: the caller passes the time and the shares it read
-(`pyactors.api.state_json.shares` of the allocator's snapshot), and asks `due`
+(the allocator's `shares()`), and asks `due`
 first so that nothing is read between samples.
 """
 

@@ -53,6 +53,30 @@ impl Allocator {
         known
     }
 
+    /// Each framework's dominant share in each of its roles, sorted by
+    /// framework then role: the `shares` of `snapshot()`'s frameworks,
+    /// without the cost of the rest of the document (which grows with the
+    /// agents; this grows only with the frameworks).
+    pub fn shares(&self) -> Vec<(String, String, f64)> {
+        let excluded = self.excluded();
+        let mut out: Vec<(String, String, f64)> = self
+            .frameworks
+            .iter()
+            .flatten()
+            .flat_map(|framework| {
+                framework.roles.iter().map(|m| {
+                    (
+                        framework.id.to_string(),
+                        self.role(m.role).path.to_string(),
+                        dominant_share(&m.allocation, &self.totals, &excluded),
+                    )
+                })
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.0, &a.1).cmp(&(&b.0, &b.1)));
+        out
+    }
+
     /// Everything the allocator knows as plain sorted data; the reference
     /// produces the same document for the same history.
     pub fn snapshot(&self) -> Json {
@@ -176,5 +200,46 @@ impl Allocator {
             "frameworks": frameworks,
             "roles": roles,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use crate::resources::Resources;
+
+    use super::Allocator;
+
+    #[test]
+    fn shares_are_the_snapshots_shares() {
+        let mut a = Allocator::new("drf", 0, Vec::new(), Vec::new()).unwrap();
+        for (agent, total) in [("a1", "cpus:4;mem:4096"), ("a2", "cpus:8;mem:1024")] {
+            let total = Resources::parse(total).unwrap();
+            a.add_agent(agent, total, 0.0, BTreeMap::new(), vec![])
+                .unwrap();
+        }
+        a.add_framework("fw-b", vec!["web".into(), "db".into()], 0.0, vec![], true)
+            .unwrap();
+        a.add_framework("fw-a", vec!["web".into()], 0.0, vec![], true)
+            .unwrap();
+        a.allocate(1.0).unwrap();
+        let snapshot = a.snapshot();
+        let expected: Vec<(String, String, f64)> = snapshot["frameworks"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(framework, entry)| {
+                entry["shares"]
+                    .as_object()
+                    .unwrap()
+                    .iter()
+                    .map(|(role, share)| (framework.clone(), role.clone(), share.as_f64().unwrap()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(expected.len(), 3);
+        assert!(expected.iter().any(|(_, _, share)| *share > 0.0));
+        assert_eq!(a.shares(), expected);
     }
 }

@@ -242,6 +242,13 @@ impl PyAllocator {
         self.last_cycle_seconds
     }
 
+    /// (framework, role, dominant share) for every framework and role,
+    /// sorted: the snapshot's shares at a cost that does not grow with the
+    /// agents.
+    fn shares(&self) -> Vec<(String, String, f64)> {
+        self.inner.shares()
+    }
+
     /// The state document as JSON text (the facade decodes it with orjson).
     fn snapshot_json(&self) -> String {
         self.inner.snapshot().to_string()

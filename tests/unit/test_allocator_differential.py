@@ -365,6 +365,7 @@ class Twins(RuleBasedStateMachine):
             return
         snapshot = self.reference.snapshot()
         assert self.rust.snapshot() == snapshot
+        assert self.rust.shares() == self.reference.shares()
         # Cluster totals and quota consumption recomputed from scratch: what
         # the allocators keep incrementally must match.
         totals: dict[str, int] = defaultdict(int)

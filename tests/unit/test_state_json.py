@@ -146,7 +146,7 @@ def test_prometheus_exposition() -> None:
     master, fw = running_master()
 
     def read() -> Reading:
-        return Reading(sj.metrics(master, ABOUT), sj.shares(master.allocator.snapshot()))
+        return Reading(sj.metrics(master, ABOUT), master.allocator.shares())
 
     metrics = MasterMetrics(read)
     metrics.observe_cycle(0.002)

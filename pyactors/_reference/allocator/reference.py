@@ -408,6 +408,15 @@ class ReferenceAllocator(AllocatorState):
 
     # ------------------------------------------------------------ state
 
+    def shares(self) -> dict[tuple[str, str], float]:
+        """(framework, role) -> the framework's dominant share in the role,
+        as in the snapshot."""
+        return {
+            (framework_id, role): float(share)
+            for framework_id, entry in self.snapshot()["frameworks"].items()
+            for role, share in entry["shares"].items()
+        }
+
     def snapshot(self) -> dict[str, Any]:
         """Everything the allocator knows, as plain sorted data. Both
         implementations produce the same document for the same history."""
