@@ -1,7 +1,8 @@
 """On a real cluster: a kill's grace period between SIGTERM and SIGKILL
 (the Driver's, the task's kill policy, a Marathon app's
-taskKillGracePeriodSeconds); a gang larger than any agent reported
-unplaceable, passed by the next, and run once a large agent joins."""
+taskKillGracePeriodSeconds); every health check of an app, each shown by
+Marathon's API; a gang larger than any agent reported unplaceable, passed by the next, and
+run once a large agent joins."""
 
 from __future__ import annotations
 
@@ -9,11 +10,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from support.runtime import Launcher, wait_for
+from support.http import get
+from support.runtime import PATIENCE, Launcher, wait_for
 
 from pyactors import Resources
 from pyactors.core.operations import TaskInfo
 from pyactors.frameworks import Gang, GangJob
+from pyactors.frameworks.services.client import Services
 from pyactors.runtime import ray_calls
 from pyactors.runtime.cluster import Cluster
 from pyactors.scheduler.api import Driver
@@ -74,6 +77,83 @@ def test_a_kill_gives_the_task_its_grace_then_sigkill(cluster: Cluster) -> None:
     assert (sandboxes["polite"] / "finished").read_text() == "done\n"
     assert not (sandboxes["hurried"] / "finished").exists()
     cluster.teardown(framework)
+
+
+def sandbox(cluster: Cluster, task_id: str) -> Path:
+    path = cluster.sandbox(task_id)
+    assert path is not None, f"no sandbox for {task_id}"
+    return Path(path)
+
+
+def test_an_apps_kill_grace_period_reaches_its_tasks(cluster: Cluster) -> None:
+    svc: Services = cluster.services()
+    svc.deploy(
+        {
+            "id": "/patient",
+            "cmd": TRAPS_TERM,
+            "cpus": 0.1,
+            "mem": 32,
+            "portDefinitions": [],
+            "taskKillGracePeriodSeconds": 20,
+        }
+    )
+    (task,) = wait_for(lambda: svc.app("/patient")["tasks"] if up_task(cluster, svc) else None)
+    box = sandbox(cluster, task["id"])
+    svc.remove("/patient")
+    # The agent's own default (5 s) would cut the trap's 6 s short.
+    wait_for(lambda: all(a["id"] != "/patient" for a in svc.apps()), what="/patient removed")
+    assert (box / "finished").read_text() == "done\n"
+
+
+def up_task(cluster: Cluster, svc: Services) -> bool:
+    tasks = svc.app("/patient")["tasks"]
+    return bool(tasks) and up(cluster, tasks[0]["id"]) is not None
+
+
+def http_check(path: str) -> dict[str, Any]:
+    # Slow answers on a busy machine are no failures; a missing page is one.
+    return {
+        "protocol": "HTTP",
+        "path": path,
+        "portIndex": 0,
+        "gracePeriodSeconds": 300,
+        "intervalSeconds": 0.5,
+        "timeoutSeconds": 20,
+        "maxConsecutiveFailures": 3,
+        "delaySeconds": 0,
+    }
+
+
+def test_every_health_check_runs_and_marathon_shows_each(cluster: Cluster) -> None:
+    svc: Services = cluster.services()
+    svc.deploy(
+        {
+            "id": "/checked",
+            "cmd": 'echo ok > first && echo ok > second && exec python3 -m http.server "$PORT0"',
+            "instances": 1,
+            "cpus": 0.1,
+            "mem": 64,
+            "healthChecks": [http_check("/first"), http_check("/second")],
+            "backoffSeconds": 0.2,
+        }
+    )
+    (task,) = svc.wait("/checked", healthy=1, timeout=PATIENCE)["tasks"]
+    (shown,) = get(svc.marathon_url, "/v2/apps/checked/tasks")["tasks"]
+    results = shown["healthCheckResults"]
+    assert [(r["alive"], r["consecutiveFailures"]) for r in results] == [(True, 0), (True, 0)]
+    # The second check (the framework runs it; the agent runs the first)
+    # fails: the task is unhealthy, then killed and replaced.
+    (sandbox(cluster, task["id"]) / "second").unlink()
+
+    def replaced() -> bool:
+        status = svc.app("/checked")
+        ids = [t["id"] for t in status["tasks"]]
+        return task["id"] not in ids and status["tasksHealthy"] == 1
+
+    wait_for(replaced, what="a healthy replacement", seen=lambda: svc.app("/checked"))
+    failure = svc.app("/checked")["lastTaskFailure"]
+    assert failure["taskId"] == task["id"] and failure["state"] == "TASK_KILLED", failure
+    svc.remove("/checked")
 
 
 def test_a_gang_no_agent_can_hold_is_reported_and_runs_once_one_joins(cluster: Cluster) -> None:

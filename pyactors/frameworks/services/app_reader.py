@@ -138,6 +138,10 @@ class _AppReader(DefinitionReader):
         health_checks = self.array(
             data, "healthChecks", "", lambda v, p: self.health_check(v, p, len(ports))
         )
+        if sum(1 for h in health_checks if h.protocol == "COMMAND") > 1:
+            self.fail(
+                "healthChecks", "an app has at most one COMMAND health check (Marathon's rule)"
+            )
         constraints = self.array(data, "constraints", "", self.constraint)
         if len(set(constraints)) != len(constraints):
             self.fail("constraints", "a constraint is repeated")

@@ -1,12 +1,14 @@
 """A launch decision as the TaskInfo the agent runs: the app's command in
-its Marathon environment, its health checks on the task's host ports, and
-(for a resident app) which persistent volumes it mounts where."""
+its Marathon environment, the health check its agent runs on the task's
+host ports, its kill grace period, and (for a resident app) which
+persistent volumes it mounts where."""
 
 from __future__ import annotations
 
 from pyactors.agent import volumes as persistent_volumes
 from pyactors.core.operations import HealthCheck, TaskInfo
 from pyactors.frameworks.services.app_definition import HealthCheck as AppHealthCheck
+from pyactors.frameworks.services.health import agent_check
 from pyactors.frameworks.services.model import LaunchPlan
 
 
@@ -15,6 +17,8 @@ def task_info(plan: LaunchPlan) -> TaskInfo:
     command, shell = app.command()
     labels = dict(app.labels)
     labels |= {persistent_volumes.LABEL + pid: path for path, pid in plan.volumes}
+    # The agent runs one check (Mesos's task has one); the framework the rest.
+    index = agent_check(app)
     return TaskInfo(
         plan.task_id,
         f"{app.id}",
@@ -23,14 +27,14 @@ def task_info(plan: LaunchPlan) -> TaskInfo:
         env=plan.env,
         labels=labels,
         shell=shell,
-        health_check=health_check(app.healthChecks[0], plan.ports) if app.healthChecks else None,
+        health_check=None if index is None else health_check(app.healthChecks[index], plan.ports),
         kill_grace_period=app.taskKillGracePeriodSeconds,
     )
 
 
 def health_check(check: AppHealthCheck, ports: tuple[int, ...]) -> HealthCheck:
     """The agent's check for a Marathon one: `portIndex` names one of the
-    task's host ports. (A Mesos task has one health check: the app's first.)"""
+    task's host ports."""
     port = ports[check.portIndex] if check.portIndex is not None else check.port
     return HealthCheck(
         protocol=check.protocol,

@@ -4,11 +4,12 @@ deployments, as plain records with a JSON form (for its failover store)."""
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pyactors._core import Resources
+from pyactors.core.operations import Create
 from pyactors.core.tasks import TaskState
 from pyactors.frameworks.services.app_definition import AppDefinition
 from pyactors.frameworks.services.app_reader import parse_app
@@ -47,6 +48,41 @@ class Volume:
         )
 
 
+def volume_resources(volumes: Sequence[Volume]) -> Resources:
+    total = Resources()
+    for volume in volumes:
+        total = total + volume.resources
+    return total
+
+
+@dataclass
+class CheckHealth:
+    """One health check's results for one instance (Marathon's `Health`)."""
+
+    started_at: float
+    next_at: float
+    in_flight: bool = False
+    alive: bool | None = None
+    consecutive_failures: int = 0
+    first_success: float | None = None
+    last_success: float | None = None
+    last_failure: float | None = None
+    last_failure_cause: str | None = None
+
+    def to_json(self, task_id: str) -> dict[str, Any]:
+        """An entry of Marathon's task `healthCheckResults`."""
+        return {
+            "alive": bool(self.alive),
+            "consecutiveFailures": self.consecutive_failures,
+            "firstSuccess": iso(self.first_success),
+            "lastFailure": iso(self.last_failure),
+            "lastSuccess": iso(self.last_success),
+            "lastFailureCause": self.last_failure_cause,
+            "taskId": task_id,
+            "instanceId": task_id,
+        }
+
+
 @dataclass
 class Instance:
     """One task of an app, from the launch decision on."""
@@ -66,6 +102,9 @@ class Instance:
     unreachable_since: float | None = None
     # A resident app's instance slot (whose volumes it mounts).
     slot: str | None = None
+    # Results of its health checks (by index), as `health.py` keeps them;
+    # not stored: checks run again.
+    health: dict[int, CheckHealth] = field(default_factory=dict, compare=False)
 
     @property
     def terminal(self) -> bool:
@@ -160,6 +199,12 @@ class Resident:
             "reserved": self.reserved.to_json(),
             "volumes": [v.to_json() for v in self.volumes],
         }
+
+    def task_resources(self) -> Resources:
+        """Its instance's resources: the reservation, with the volumes in
+        place of the plain reserved disk they were created from."""
+        plain_disk, volumes = Create(volume_resources(self.volumes)).conversion()
+        return self.reserved - plain_disk + volumes
 
     @staticmethod
     def from_json(data: Mapping[str, Any]) -> Resident:

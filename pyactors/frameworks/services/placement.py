@@ -238,3 +238,18 @@ def task_environment(
     env["HOST"] = host
     env.update(app.env)
     return env
+
+
+def balancer_mode(app: AppDefinition, index: int) -> str:
+    """marathon-lb's: HAPROXY_<n>_MODE, else http behind an HTTP health check, else tcp."""
+    label = app.labels.get(f"HAPROXY_{index}_MODE")
+    if label in ("http", "tcp"):
+        return label
+    checked = any(h.protocol == "HTTP" and h.portIndex == index for h in app.healthChecks)
+    return "http" if checked else "tcp"
+
+
+def reserved_for(resources: Resources, role: str) -> Resources:
+    """The resources as a RESERVE for `role` takes them."""
+    items = [dict(item, role=role) for item in resources.to_json()]
+    return Resources.from_json(items) if items else Resources()

@@ -15,6 +15,7 @@ The client (`Cluster.services()`) calls the public methods below through
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -25,9 +26,11 @@ import orjson
 from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Launch
 from pyactors.core.tasks import TaskStatus
+from pyactors.frameworks.services import health
 from pyactors.frameworks.services.balancer import Balancer
+from pyactors.frameworks.services.health import Probe
 from pyactors.frameworks.services.launch import task_info
-from pyactors.frameworks.services.marathon.events import status_events
+from pyactors.frameworks.services.marathon.events import health_event, status_events
 from pyactors.frameworks.services.marathon.server import MarathonServer
 from pyactors.frameworks.services.state import ServiceState
 from pyactors.frameworks.services.store import StateStore, open_store
@@ -64,6 +67,8 @@ class ServiceScheduler(Scheduler):
         self.suppressed = False
         self.counters = {"offers_received": 0, "offers_declined": 0, "tasks_launched": 0}
         self._saved: bytes | None = None
+        # Health probes under way (see `health.py`).
+        self._probes: set[asyncio.Task[None]] = set()
         self.marathon = MarathonServer(self, marathon_host, marathon_port, credentials)
         self.webui_url = self.marathon.url
 
@@ -108,8 +113,16 @@ class ServiceScheduler(Scheduler):
         self._act(driver)
 
     def tick(self, driver: Driver) -> None:
-        """Time passes: backoffs expire, unreachable instances time out."""
-        self.state.tick(time.time())
+        """Time passes: backoffs expire, unreachable instances time out,
+        health checks fall due."""
+        now = time.time()
+        self.state.tick(now)
+        # Ticks run on the actor's event loop, beside the Marathon server.
+        loop = asyncio.get_running_loop()
+        for probe in self.state.due_probes(now):
+            running = loop.create_task(self._probe(probe))
+            self._probes.add(running)
+            running.add_done_callback(self._probes.discard)
         self._act(driver)
 
     def error(self, driver: Driver, message: str) -> None:
@@ -178,11 +191,25 @@ class ServiceScheduler(Scheduler):
 
     def stopping(self) -> None:
         """Stop HAProxy: it would outlive the actor."""
+        for probe in self._probes:
+            probe.cancel()
         self.balancer.stop()
         self.marathon.stop()
         self.store.close()
 
     # Carrying out decisions.
+
+    async def _probe(self, probe: Probe) -> None:
+        result = await health.run(probe)
+        now = time.time()
+        instance = self.state.instance(probe.task_id)
+        was_healthy = None if instance is None else instance.healthy
+        instance = self.state.probe_result(probe, result, now)
+        if instance is not None and instance.healthy not in (None, was_healthy):
+            self.marathon.bus.publish(health_event(instance, bool(instance.healthy), now))
+        if self.driver is not None:
+            with self.driver.batch():
+                self._act(self.driver)
 
     def _change(self, change: Callable[[float], str]) -> str:
         result: str = change(time.time())

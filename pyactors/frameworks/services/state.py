@@ -54,9 +54,11 @@ from pyactors.errors import (
     UnknownDeploymentError,
     UnknownTaskError,
 )
+from pyactors.frameworks.services import health
 from pyactors.frameworks.services.app_definition import AppDefinition, normalize_app_id
 from pyactors.frameworks.services.app_reader import parse_app
 from pyactors.frameworks.services.constraints import Placement, meets_constraints
+from pyactors.frameworks.services.health import Probe, ProbeResult
 from pyactors.frameworks.services.model import (
     AppRecord,
     Deployment,
@@ -66,9 +68,12 @@ from pyactors.frameworks.services.model import (
     Resident,
     Volume,
     iso,
+    volume_resources,
 )
 from pyactors.frameworks.services.placement import (
     assign_service_ports,
+    balancer_mode,
+    reserved_for,
     select_app_ports,
     task_environment,
 )
@@ -248,14 +253,39 @@ class ServiceState:
             self._ended(record, instance, state, status.message, now)
         else:
             instance.unreachable_since = None
+            definition = self._definition(record, instance)
             if state is TaskState.TASK_RUNNING and instance.started_at is None:
                 instance.started_at = now
+                health.watch(definition, instance, now)
             instance.state = state
             if status.healthy is not None:
-                instance.healthy = status.healthy
-                if status.healthy:
-                    record.failures, record.delay_until = 0, 0.0
+                health.record_agent(definition, instance, status.healthy, status.message, now)
+            self._judge_health(record, instance)
         self.converge(now)
+
+    def due_probes(self, now: float) -> list[Probe]:
+        """The health probes to run now (see `health.py`)."""
+        return [
+            probe
+            for record in self.apps.values()
+            for i in record.instances.values()
+            if not i.terminal
+            for probe in health.due(self._definition(record, i), i, now)
+        ]
+
+    def probe_result(self, probe: Probe, result: ProbeResult, now: float) -> Instance | None:
+        """A probe's result; a task that failed a check too often is killed
+        (and replaced, as a failure). Its instance, if it is still one."""
+        instance = self._instance(probe.task_id)
+        if instance is None or instance.terminal:
+            return None
+        record = self.apps[instance.app_id]
+        if health.record(self._definition(record, instance), instance, probe, result, now):
+            self._kills.append(instance.task_id)
+            health.stop(instance)
+        self._judge_health(record, instance)
+        self.converge(now)
+        return instance
 
     def offers(self, offers: Sequence[OfferInfo], now: float) -> list[OfferAnswer]:
         """One answer per offer: launches (and reservations) for the apps
@@ -354,7 +384,7 @@ class ServiceState:
                     Frontend(
                         f"{app.id.strip('/').replace('/', '_')}_{definition.port}",
                         definition.port,
-                        _mode(app, index),
+                        balancer_mode(app, index),
                         backends,
                     )
                 )
@@ -468,6 +498,16 @@ class ServiceState:
             ),
         )
 
+    def _definition(self, record: AppRecord, instance: Instance) -> AppDefinition:
+        """The definition the instance was launched with (its checks and ports)."""
+        return record.history.get(instance.version, record.app)
+
+    def _judge_health(self, record: AppRecord, instance: Instance) -> None:
+        was = instance.healthy
+        instance.healthy = health.healthy(self._definition(record, instance), instance)
+        if instance.healthy is True and was is not True:
+            record.failures, record.delay_until = 0, 0.0
+
     def _healthy(self, record: AppRecord, instance: Instance) -> bool:
         if instance.state is not TaskState.TASK_RUNNING or instance.kill_requested:
             return False
@@ -537,7 +577,7 @@ class ServiceState:
             needed = unreserved_form(resident.reserved)
             operations = [
                 Reserve(resident.reserved),
-                Create(_volumes(resident.volumes)),
+                Create(volume_resources(resident.volumes)),
             ]
         if not needed <= left:
             return None
@@ -547,7 +587,7 @@ class ServiceState:
         resources = needed
         if resident is not None:
             record.residents[resident.slot] = resident
-            resources = _task_resources(resident)
+            resources = resident.task_resources()
         answer.operations += operations
         self._launch(record, offer, resources + ports.resources, ports.ports, answer, now, resident)
         return left - needed - ports.resources
@@ -562,7 +602,7 @@ class ServiceState:
         for resident in self._idle_residents(record):
             if resident.agent_id != offer.agent_id:
                 continue
-            resources = _task_resources(resident)
+            resources = resident.task_resources()
             if not resources <= left:
                 continue
             ports = select_app_ports(record.app, left - resources, self._rng)
@@ -582,8 +622,8 @@ class ServiceState:
         for resident in self._releasable(record):
             if resident.agent_id != offer.agent_id:
                 continue
-            volumes = _volumes(resident.volumes)
-            held = _task_resources(resident)
+            volumes = volume_resources(resident.volumes)
+            held = resident.task_resources()
             if not held <= left:
                 continue
             answer.operations += [Destroy(volumes), Unreserve(resident.reserved)]
@@ -621,8 +661,8 @@ class ServiceState:
             )
             for index, v in enumerate(app.volumes)
         ]
-        plain_disk, _ = Create(_volumes(volumes)).conversion()
-        reserved = _reserved(app.resources(), self.role) + plain_disk
+        plain_disk, _ = Create(volume_resources(volumes)).conversion()
+        reserved = reserved_for(app.resources(), self.role) + plain_disk
         return Resident(
             slot, offer.agent_id, offer.hostname, dict(offer.attributes), reserved, volumes
         )
@@ -726,31 +766,3 @@ class ServiceState:
 
 def _parsed(definition: Mapping[str, Any] | str | AppDefinition) -> AppDefinition:
     return definition if isinstance(definition, AppDefinition) else parse_app(definition)
-
-
-def _mode(app: AppDefinition, index: int) -> str:
-    """marathon-lb's: HAPROXY_<n>_MODE, else http behind an HTTP health check, else tcp."""
-    label = app.labels.get(f"HAPROXY_{index}_MODE")
-    if label in ("http", "tcp"):
-        return label
-    checked = any(h.protocol == "HTTP" and h.portIndex == index for h in app.healthChecks)
-    return "http" if checked else "tcp"
-
-
-def _reserved(resources: Resources, role: str) -> Resources:
-    items = [dict(item, role=role) for item in resources.to_json()]
-    return Resources.from_json(items) if items else Resources()
-
-
-def _volumes(volumes: Sequence[Volume]) -> Resources:
-    total = Resources()
-    for volume in volumes:
-        total = total + volume.resources
-    return total
-
-
-def _task_resources(resident: Resident) -> Resources:
-    """A resident instance's resources: its reservation, with its volumes
-    in place of the plain reserved disk they were created from."""
-    plain_disk, volumes = Create(_volumes(resident.volumes)).conversion()
-    return resident.reserved - plain_disk + volumes

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from pyactors.core.tasks import TaskState
+from pyactors.frameworks.services import health
 from pyactors.frameworks.services.model import AppRecord, iso
 
 
@@ -35,6 +36,7 @@ def app_status(record: AppRecord) -> dict[str, Any]:
                 "ports": list(i.ports),
                 "state": i.state.value,
                 "healthy": i.healthy if checked else None,
+                "healthCheckResults": health.results(record.history.get(i.version, app), i),
                 "stagedAt": iso(i.launched_at),
                 "startedAt": iso(i.started_at),
                 "version": i.version,

@@ -118,7 +118,7 @@ def status_events(
     status: TaskStatus, instance: model.Instance | None, was_healthy: bool | None, now: float
 ) -> Iterator[dict[str, Any]]:
     """A task's update, as Marathon tells it: its status, its instance's
-    condition, and a change of health."""
+    condition, and a change of its health."""
     if instance is None:
         return
     yield shapes.event(
@@ -144,12 +144,20 @@ def status_events(
         runSpecId=instance.app_id,
         runSpecVersion=instance.version,
     )
-    if status.healthy is not None and status.healthy != was_healthy:
-        yield shapes.event(
-            "health_status_changed_event",
-            now,
-            appId=instance.app_id,
-            taskId=instance.task_id,
-            instanceId=instance.task_id,
-            alive=status.healthy,
-        )
+    # The instance's health when its checks are counted (all of them),
+    # else what the agent's check says.
+    alive = instance.healthy if instance.health else status.healthy
+    if alive is not None and alive != was_healthy:
+        yield health_event(instance, alive, now)
+
+
+def health_event(instance: model.Instance, alive: bool, now: float) -> dict[str, Any]:
+    """The instance's health changed."""
+    return shapes.event(
+        "health_status_changed_event",
+        now,
+        appId=instance.app_id,
+        taskId=instance.task_id,
+        instanceId=instance.task_id,
+        alive=alive,
+    )

@@ -56,15 +56,8 @@ def task(status: Mapping[str, Any], service_ports: Sequence[int]) -> dict[str, A
         "state": status["state"],
         "version": status["version"],
     }
-    if status["healthy"] is not None:
-        data["healthCheckResults"] = [
-            {
-                "alive": status["healthy"],
-                "consecutiveFailures": 0 if status["healthy"] else 1,
-                "taskId": status["id"],
-                "instanceId": status["id"],
-            }
-        ]
+    if status["healthCheckResults"]:
+        data["healthCheckResults"] = list(status["healthCheckResults"])
     return data
 
 

@@ -1,0 +1,154 @@
+"""Every health check of an app in the service framework's state machine
+(no Ray): which probes fall due, what their results mean, and how
+Marathon's API shows them."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pyactors import Resources
+from pyactors.core.offer import OfferInfo
+from pyactors.core.tasks import Source, TaskState, TaskStatus
+from pyactors.errors import AppDefinitionError
+from pyactors.frameworks.services import health
+from pyactors.frameworks.services.app_reader import parse_app
+from pyactors.frameworks.services.health import Probe, ProbeResult
+from pyactors.frameworks.services.launch import task_info
+from pyactors.frameworks.services.marathon import shapes
+from pyactors.frameworks.services.state import ServiceState
+
+OK = ProbeResult(True, "connected")
+REFUSED = ProbeResult(False, "ConnectionRefusedError: refused")
+
+
+def offer(name: str = "o1") -> OfferInfo:
+    resources = Resources.parse("cpus:4;mem:4096;ports:[31000-31100]")
+    return OfferInfo(name, "fw", "a1", "services", resources, "h1")
+
+
+def check(protocol: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "protocol": protocol,
+        "gracePeriodSeconds": 10,
+        "intervalSeconds": 1,
+        "timeoutSeconds": 1,
+        "maxConsecutiveFailures": 2,
+        "delaySeconds": 0,
+    } | fields
+
+
+def two_checks(**fields: Any) -> dict[str, Any]:
+    return {
+        "id": "/web",
+        "cmd": "serve",
+        "cpus": 0.1,
+        "mem": 32,
+        "instances": 1,
+        "portDefinitions": [{"port": 0, "name": "http"}, {"port": 0, "name": "admin"}],
+        "healthChecks": [check("HTTP", path="/ok", portIndex=0), check("TCP", portIndex=1)],
+        "backoffSeconds": 5,
+    } | fields
+
+
+def running(state: ServiceState, task_id: str, now: float, healthy: bool | None = None) -> None:
+    update = TaskStatus(
+        task_id, TaskState.TASK_RUNNING, Source.SOURCE_AGENT, now, agent_id="a1", healthy=healthy
+    )
+    state.status(update, now)
+
+
+def launched(state: ServiceState, now: float, name: str = "o1") -> list[str]:
+    return [plan.task_id for answer in state.offers([offer(name)], now) for plan in answer.launches]
+
+
+def test_the_agent_runs_one_check_and_the_framework_every_other() -> None:
+    state = ServiceState()
+    state.deploy(two_checks(), 0.0)
+    (answer,) = state.offers([offer()], 0.0)
+    (plan,) = answer.launches
+    # The agent's check is the first (no COMMAND check), on the task's first port.
+    agent_check = task_info(plan).health_check
+    assert agent_check is not None and agent_check.protocol == "HTTP"
+    assert agent_check.port == plan.ports[0] and agent_check.path == "/ok"
+    assert state.due_probes(1.0) == []  # not running yet
+    running(state, plan.task_id, 1.0)
+    (probe,) = state.due_probes(1.0)
+    assert probe == Probe(plan.task_id, "health", 1, "TCP", "h1", plan.ports[1], "/", 1)
+    assert state.due_probes(1.0) == []  # in flight
+    # The agent's check passes: healthy only once the framework's does too.
+    running(state, plan.task_id, 1.5, healthy=True)
+    instance = state.instance(plan.task_id)
+    assert instance is not None and instance.healthy is None
+    state.probe_result(probe, OK, 2.0)
+    assert instance.healthy is True
+    assert state.app_status("/web")["tasksHealthy"] == 1
+    (task,) = state.app_status("/web")["tasks"]
+    shown = shapes.task(task, [0, 0])["healthCheckResults"]
+    assert [(r["alive"], r["consecutiveFailures"]) for r in shown] == [(True, 0), (True, 0)]
+    assert shown[1]["lastSuccess"] == "1970-01-01T00:00:02.000Z" and shown[1]["lastFailure"] is None
+    assert set(shown[0]) == {
+        "alive",
+        "consecutiveFailures",
+        "firstSuccess",
+        "lastFailure",
+        "lastSuccess",
+        "lastFailureCause",
+        "taskId",
+        "instanceId",
+    }
+
+
+def test_a_framework_check_failing_too_often_kills_and_replaces_the_task() -> None:
+    state = ServiceState()
+    state.deploy(two_checks(), 0.0)
+    (task_id,) = launched(state, 0.0)
+    running(state, task_id, 1.0, healthy=True)
+    (probe,) = state.due_probes(1.0)
+    state.probe_result(probe, OK, 1.0)
+    (probe,) = state.due_probes(2.0)
+    state.probe_result(probe, REFUSED, 2.0)
+    instance = state.instance(task_id)
+    assert instance is not None and instance.healthy is False
+    assert state.take_kills() == []  # one failure of the two allowed
+    (task,) = state.app_status("/web")["tasks"]
+    failing = task["healthCheckResults"][1]
+    assert (failing["alive"], failing["consecutiveFailures"]) == (False, 1)
+    assert failing["lastFailureCause"] == "ConnectionRefusedError: refused"
+    (probe,) = state.due_probes(3.0)
+    state.probe_result(probe, REFUSED, 3.0)
+    assert state.take_kills() == [task_id]
+    assert state.due_probes(10.0) == []  # checked no more
+    state.status(TaskStatus(task_id, TaskState.TASK_KILLED, Source.SOURCE_AGENT, 4.0), 4.0)
+    # Replaced, as a failure: after the launch backoff.
+    record = state.record("/web")
+    assert record.failures == 1 and record.delay_until == 9.0
+    assert launched(state, 5.0, "o2") == []
+    assert len(launched(state, 9.0, "o3")) == 1
+
+
+def test_failures_in_the_grace_period_before_a_first_success_are_ignored() -> None:
+    state = ServiceState()
+    state.deploy(two_checks(), 0.0)
+    (task_id,) = launched(state, 0.0)
+    running(state, task_id, 0.0)
+    for now in (0.0, 1.0, 2.0, 3.0):
+        (probe,) = state.due_probes(now)
+        state.probe_result(probe, REFUSED, now)
+    assert state.take_kills() == []
+    instance = state.instance(task_id)
+    assert instance is not None and instance.healthy is None
+    (probe,) = state.due_probes(11.0)
+    state.probe_result(probe, REFUSED, 11.0)
+    (probe,) = state.due_probes(12.0)
+    state.probe_result(probe, REFUSED, 12.0)
+    assert state.take_kills() == [task_id]
+
+
+def test_the_agent_runs_the_command_check_and_one_is_allowed() -> None:
+    command = check("COMMAND", command={"value": "test -e ok"})
+    app = parse_app(two_checks(healthChecks=[check("TCP", portIndex=1), command]))
+    assert health.agent_check(app) == 1
+    with pytest.raises(AppDefinitionError, match="at most one COMMAND health check"):
+        parse_app(two_checks(healthChecks=[command, command]))
