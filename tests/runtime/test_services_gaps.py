@@ -1,7 +1,8 @@
 """On a real cluster: a kill's grace period between SIGTERM and SIGKILL
 (the Driver's, the task's kill policy, a Marathon app's
 taskKillGracePeriodSeconds); every health check of an app, each shown by
-Marathon's API; a gang larger than any agent reported unplaceable, passed by the next, and
+Marathon's API; a deployment waiting for its task's readiness check; a
+gang larger than any agent reported unplaceable, passed by the next, and
 run once a large agent joins."""
 
 from __future__ import annotations
@@ -154,6 +155,50 @@ def test_every_health_check_runs_and_marathon_shows_each(cluster: Cluster) -> No
     failure = svc.app("/checked")["lastTaskFailure"]
     assert failure["taskId"] == task["id"] and failure["state"] == "TASK_KILLED", failure
     svc.remove("/checked")
+
+
+def test_a_deployment_waits_for_the_readiness_check(cluster: Cluster) -> None:
+    svc: Services = cluster.services()
+    deployment = svc.deploy(
+        {
+            "id": "/warming",
+            "cmd": 'exec python3 -m http.server "$PORT0"',
+            "portDefinitions": [{"port": 0, "name": "http"}],
+            "instances": 1,
+            "cpus": 0.1,
+            "mem": 64,
+            "readinessChecks": [
+                {
+                    "name": "warm",
+                    "path": "/ready",
+                    "portName": "http",
+                    "intervalSeconds": 0.5,
+                    "timeoutSeconds": 0.4,
+                    "preserveLastResponse": True,
+                }
+            ],
+        }
+    )
+
+    def not_ready() -> list[dict[str, Any]] | None:
+        for shown in get(svc.marathon_url, "/v2/deployments"):
+            if shown["id"] == deployment:
+                (action,) = shown["currentActions"]
+                results = action["readinessCheckResults"]
+                if results and results[0].get("lastResponse", {}).get("status") == 404:
+                    return list(results)
+        return None
+
+    (result,) = wait_for(not_ready, what="a readiness answer of 404")
+    assert result["name"] == "warm" and result["ready"] is False
+    (task,) = svc.app("/warming")["tasks"]
+    assert result["taskId"] == task["id"] and task["state"] == "TASK_RUNNING"
+    (sandbox(cluster, task["id"]) / "ready").write_text("yes")
+    wait_for(
+        lambda: all(d["id"] != deployment for d in get(svc.marathon_url, "/v2/deployments")),
+        what="the deployment done once its task is ready",
+    )
+    svc.remove("/warming")
 
 
 def test_a_gang_no_agent_can_hold_is_reported_and_runs_once_one_joins(cluster: Cluster) -> None:

@@ -1,6 +1,6 @@
-"""Every health check of an app in the service framework's state machine
-(no Ray): which probes fall due, what their results mean, and how
-Marathon's API shows them."""
+"""Every health check of an app, and readiness checks during deployments,
+in the service framework's state machine (no Ray): which probes fall due,
+what their results mean, and how Marathon's API shows them."""
 
 from __future__ import annotations
 
@@ -152,3 +152,99 @@ def test_the_agent_runs_the_command_check_and_one_is_allowed() -> None:
     assert health.agent_check(app) == 1
     with pytest.raises(AppDefinitionError, match="at most one COMMAND health check"):
         parse_app(two_checks(healthChecks=[command, command]))
+
+
+def readiness_app(**fields: Any) -> dict[str, Any]:
+    ready = {
+        "name": "warm",
+        "path": "/ready",
+        "portName": "http",
+        "intervalSeconds": 2,
+        "timeoutSeconds": 1,
+        "httpStatusCodesForReady": [200, 204],
+        "preserveLastResponse": True,
+    }
+    return two_checks(healthChecks=[], readinessChecks=[ready]) | fields
+
+
+def test_a_deployment_waits_for_its_new_tasks_to_be_ready() -> None:
+    state = ServiceState()
+    state.deploy(readiness_app(), 0.0)
+    (task_id,) = launched(state, 0.0)
+    running(state, task_id, 1.0)
+    (probe,) = state.due_probes(1.0)
+    assert (probe.kind, probe.path, probe.protocol) == ("readiness", "/ready", "HTTP")
+    plan_port = state.instance(task_id).ports[0]  # type: ignore[union-attr]
+    assert probe.port == plan_port
+    state.probe_result(probe, ProbeResult(False, "", 503, "text/plain", "warming up"), 1.5)
+    (record, deployment) = state.deployments()[0]
+    (action,) = shapes.deployment(record, deployment)["currentActions"]
+    assert action["readinessCheckResults"] == [
+        {
+            "name": "warm",
+            "taskId": task_id,
+            "ready": False,
+            "lastResponse": {"status": 503, "contentType": "text/plain", "body": "warming up"},
+        }
+    ]
+    assert state.due_probes(3.0) == []  # the next try is due at 3.5
+    (probe,) = state.due_probes(3.5)
+    state.probe_result(probe, ProbeResult(True, "", 204, "text/plain", ""), 3.5)
+    assert state.deployments() == []
+    assert state.due_probes(10.0) == []  # no deployment: no readiness checks
+
+
+def test_a_restart_keeps_the_old_task_until_the_new_one_is_ready() -> None:
+    state = ServiceState()
+    state.deploy(readiness_app(), 0.0)
+    (old,) = launched(state, 0.0)
+    running(state, old, 1.0)
+    (probe,) = state.due_probes(1.0)
+    state.probe_result(probe, ProbeResult(True, "", 200), 1.0)
+    assert state.deployments() == []
+    state.restart("/web", 2.0)
+    (new,) = launched(state, 2.0, "o2")
+    running(state, new, 3.0)
+    assert state.take_kills() == []
+    (probe,) = state.due_probes(3.0)
+    assert probe.task_id == new  # the old task's version is not deployed
+    state.probe_result(probe, ProbeResult(False, "", 500), 3.0)
+    assert state.take_kills() == [] and len(state.deployments()) == 1
+    (probe,) = state.due_probes(5.0)
+    state.probe_result(probe, ProbeResult(True, "", 200), 5.0)
+    assert state.take_kills() == [old]
+
+
+@pytest.mark.parametrize(
+    ("readiness", "message"),
+    [
+        ({"portName": "nope"}, r"readinessChecks\[0\]\.portName.*names no port definition"),
+        (
+            {"portName": "http", "intervalSeconds": 2, "timeoutSeconds": 5},
+            "must be less than intervalSeconds",
+        ),
+        ({"portName": "http", "httpStatusCodesForReady": [99]}, "HTTP status codes"),
+        ({"portName": "http", "protocol": "TCP"}, r"readinessChecks\[0\]\.protocol"),
+    ],
+)
+def test_a_bad_readiness_check_is_refused_by_field(readiness: dict[str, Any], message: str) -> None:
+    with pytest.raises(AppDefinitionError, match=message):
+        parse_app(two_checks(readinessChecks=[readiness]))
+    parse_app(two_checks(readinessChecks=[{"portName": "http"}]))
+
+
+def test_readiness_checks_read_back_from_the_canonical_definition() -> None:
+    app = parse_app(readiness_app())
+    assert parse_app(app.to_json()) == app
+    (check,) = app.to_json()["readinessChecks"]
+    assert check == {
+        "name": "warm",
+        "protocol": "HTTP",
+        "path": "/ready",
+        "portName": "http",
+        "intervalSeconds": 2,
+        "timeoutSeconds": 1,
+        "httpStatusCodesForReady": [200, 204],
+        "preserveLastResponse": True,
+    }
+    assert "readinessChecks" not in parse_app(two_checks()).to_json()

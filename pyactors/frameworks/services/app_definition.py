@@ -91,6 +91,35 @@ class HealthCheck:
 
 
 @dataclass(frozen=True)
+class ReadinessCheck:
+    """A Marathon readiness check: during a deployment, a new task counts
+    (and old ones make way for it) only once an HTTP GET of `path` on its
+    port named `portName` answers one of `httpStatusCodesForReady`; tried
+    every `intervalSeconds`, each try at most `timeoutSeconds`."""
+
+    name: str = "readinessCheck"
+    protocol: str = "HTTP"
+    path: str = "/"
+    portName: str = "http-api"
+    intervalSeconds: float = 30
+    timeoutSeconds: float = 10
+    httpStatusCodesForReady: tuple[int, ...] = (200,)
+    preserveLastResponse: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "protocol": self.protocol,
+            "path": self.path,
+            "portName": self.portName,
+            "intervalSeconds": self.intervalSeconds,
+            "timeoutSeconds": self.timeoutSeconds,
+            "httpStatusCodesForReady": list(self.httpStatusCodesForReady),
+            "preserveLastResponse": self.preserveLastResponse,
+        }
+
+
+@dataclass(frozen=True)
 class UpgradeStrategy:
     """During a restart or update: at least `minimumHealthCapacity` x
     instances stay healthy, at most `maximumOverCapacity` x instances run
@@ -171,6 +200,7 @@ class AppDefinition:
     requirePorts: bool = False
     constraints: tuple[Constraint, ...] = ()
     healthChecks: tuple[HealthCheck, ...] = ()
+    readinessChecks: tuple[ReadinessCheck, ...] = ()
     upgradeStrategy: UpgradeStrategy = UpgradeStrategy()
     backoffSeconds: float = 1
     backoffFactor: float = 1.15
@@ -252,6 +282,8 @@ class AppDefinition:
                 else self.unreachableStrategy.to_json()
             ),
         }
+        if self.readinessChecks:
+            data["readinessChecks"] = [r.to_json() for r in self.readinessChecks]
         if self.container is not None:
             data["container"] = self.container.to_json()
         if self.taskKillGracePeriodSeconds is not None:

@@ -31,6 +31,7 @@ from pyactors.frameworks.services.app_definition import (
     HealthCheck,
     PersistentVolume,
     PortDefinition,
+    ReadinessCheck,
     UnreachableStrategy,
     UpgradeStrategy,
     normalize_app_id,
@@ -51,7 +52,6 @@ _UNSUPPORTED = (
     "fetch",
     "ipAddress",
     "networks",
-    "readinessChecks",
     "residency",
     "secrets",
     "storeUrls",
@@ -142,6 +142,12 @@ class _AppReader(DefinitionReader):
             self.fail(
                 "healthChecks", "an app has at most one COMMAND health check (Marathon's rule)"
             )
+        port_names = [d.name for d in ports]
+        readiness_checks = self.array(
+            data, "readinessChecks", "", lambda v, p: self.readiness_check(v, p, port_names)
+        )
+        if len(readiness_checks) > 1:
+            self.fail("readinessChecks", "an app has at most one readiness check (Marathon's rule)")
         constraints = self.array(data, "constraints", "", self.constraint)
         if len(set(constraints)) != len(constraints):
             self.fail("constraints", "a constraint is repeated")
@@ -164,6 +170,7 @@ class _AppReader(DefinitionReader):
             requirePorts=self.boolean(data, "requirePorts", "", False),
             constraints=constraints,
             healthChecks=health_checks,
+            readinessChecks=readiness_checks,
             upgradeStrategy=upgrade,
             backoffSeconds=backoff,
             backoffFactor=factor,
@@ -323,6 +330,54 @@ class _AppReader(DefinitionReader):
             maxConsecutiveFailures=self.integer(data, "maxConsecutiveFailures", path, 3),
             delaySeconds=self.number(data, "delaySeconds", path, 15),
             ignoreHttp1xx=self.boolean(data, "ignoreHttp1xx", path, False),
+        )
+
+    def readiness_check(
+        self, value: Any, path: str, port_names: list[str | None]
+    ) -> ReadinessCheck | None:
+        data = self.object(value, path, tuple(ReadinessCheck.__dataclass_fields__))
+        if data is None:
+            return None
+        default = ReadinessCheck()
+        port_name = self.string(data, "portName", path, default.portName) or default.portName
+        if port_name not in port_names:
+            named = ", ".join(repr(n) for n in port_names if n) or "none"
+            self.fail(
+                at(path, "portName"),
+                f"{shown(port_name)} names no port definition (named ports: {named})",
+            )
+        check_path = self.string(data, "path", path, default.path) or default.path
+        if not check_path.startswith("/"):
+            self.fail(at(path, "path"), f"must start with '/', got {shown(check_path)}")
+        codes: tuple[int, ...] = default.httpStatusCodesForReady
+        if "httpStatusCodesForReady" in data:
+            raw = data["httpStatusCodesForReady"]
+            if (
+                not isinstance(raw, list)
+                or not raw
+                or not all(isinstance(c, int) and not isinstance(c, bool) for c in raw)
+                or not all(100 <= c <= 599 for c in raw)
+            ):
+                self.wrong(at(path, "httpStatusCodesForReady"), "HTTP status codes (100-599)", raw)
+            else:
+                codes = tuple(raw)
+        interval = self.number(
+            data, "intervalSeconds", path, default.intervalSeconds, above_minimum=True
+        )
+        timeout = self.number(
+            data, "timeoutSeconds", path, default.timeoutSeconds, above_minimum=True
+        )
+        if timeout >= interval:
+            self.fail(at(path, "timeoutSeconds"), "must be less than intervalSeconds")
+        return ReadinessCheck(
+            name=self.string(data, "name", path, default.name) or default.name,
+            protocol=self.choice(data, "protocol", path, "HTTP", ("HTTP", "HTTPS")),
+            path=check_path,
+            portName=port_name,
+            intervalSeconds=interval,
+            timeoutSeconds=timeout,
+            httpStatusCodesForReady=codes,
+            preserveLastResponse=self.boolean(data, "preserveLastResponse", path, False),
         )
 
     def constraint(self, value: Any, path: str) -> Constraint | None:

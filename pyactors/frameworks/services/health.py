@@ -1,4 +1,4 @@
-"""An app's health checks, as Marathon runs them: a plain
+"""An app's health and readiness checks, as Marathon runs them: a plain
 state machine over an instance's results (time as an argument), and the
 probes, coroutines the scheduler shell runs on its event loop.
 
@@ -13,8 +13,15 @@ task runs, the next `intervalSeconds` after the previous one ends; until a
 check first succeeds, its failures within `gracePeriodSeconds` of the start
 are ignored; `maxConsecutiveFailures` failures in a row (unless 0) kill the
 task. An instance is healthy when all its checks are alive, unhealthy when
-one is not, unknown until each has a result. Results are not stored: a
-new instance of the framework checks again.
+one is not, unknown until each has a result.
+
+Readiness: while a deployment is under way, an instance of the version it
+deploys that runs (and is healthy, if the app has health checks) is probed
+every `intervalSeconds` until a GET of the readiness check's path answers
+one of `httpStatusCodesForReady`; until then it does not count among the
+deployment's healthy instances, so no old instance is killed for it and
+the deployment does not end. Neither kind of result is stored: a new
+instance of the framework checks again.
 """
 
 from __future__ import annotations
@@ -28,14 +35,17 @@ from typing import Any
 import aiohttp
 
 from pyactors.core.tasks import TaskState
-from pyactors.frameworks.services.app_definition import AppDefinition
-from pyactors.frameworks.services.model import CheckHealth, Instance
+from pyactors.frameworks.services.app_definition import AppDefinition, ReadinessCheck
+from pyactors.frameworks.services.model import CheckHealth, Instance, Readiness
+
+# How much of a readiness answer's body is kept (preserveLastResponse).
+_BODY_KEPT = 1024
 
 
 @dataclass(frozen=True)
 class Probe:
     """A check to run now: `kind` "health" (check `index` of the app's
-    healthChecks)."""
+    healthChecks) or "readiness" (`index` of its readinessChecks)."""
 
     task_id: str
     kind: str
@@ -51,6 +61,10 @@ class Probe:
 class ProbeResult:
     ok: bool
     detail: str
+    # An HTTP answer: its status, content type and (the start of) its body.
+    status: int | None = None
+    content_type: str = ""
+    body: str = ""
 
 
 def agent_check(app: AppDefinition) -> int | None:
@@ -79,6 +93,7 @@ def stop(instance: Instance) -> None:
     """It is being killed: no more checks (their last results stay)."""
     for check in instance.health.values():
         check.next_at = math.inf
+    instance.readiness = {}
 
 
 def healthy(app: AppDefinition, instance: Instance) -> bool | None:
@@ -95,9 +110,15 @@ def healthy(app: AppDefinition, instance: Instance) -> bool | None:
     return None if None in alive else True
 
 
-def due(app: AppDefinition, instance: Instance, now: float) -> list[Probe]:
-    """The probes of this instance to run now, marked in flight: its
-    framework-run health checks."""
+def ready(app: AppDefinition, instance: Instance) -> bool:
+    checks = app.readinessChecks
+    return all(c.name in instance.readiness and instance.readiness[c.name].ready for c in checks)
+
+
+def due(app: AppDefinition, instance: Instance, deploying: bool, now: float) -> list[Probe]:
+    """The probes of this instance to run now, marked in flight:
+    framework-run health checks, and (while `deploying` its version)
+    readiness checks."""
     if instance.state is not TaskState.TASK_RUNNING or instance.kill_requested:
         return []
     if app.healthChecks and not instance.health:
@@ -122,6 +143,25 @@ def due(app: AppDefinition, instance: Instance, now: float) -> list[Probe]:
                 check.timeoutSeconds,
             )
         )
+    checked = not app.healthChecks or healthy(app, instance) is True
+    if deploying and checked and not ready(app, instance):
+        for index, readiness in enumerate(app.readinessChecks):
+            state = instance.readiness.setdefault(readiness.name, Readiness(now))
+            if state.ready or state.in_flight or state.next_at > now:
+                continue
+            state.in_flight = True
+            probes.append(
+                Probe(
+                    instance.task_id,
+                    "readiness",
+                    index,
+                    readiness.protocol,
+                    instance.host,
+                    _named_port(app, instance, readiness),
+                    readiness.path,
+                    readiness.timeoutSeconds,
+                )
+            )
     return probes
 
 
@@ -130,6 +170,9 @@ def record(
 ) -> bool:
     """A probe's result; whether the task failed its check too often (to
     be killed). A result for a check no longer run is dropped."""
+    if probe.kind == "readiness":
+        _record_readiness(app.readinessChecks[probe.index], instance, result, now)
+        return False
     check = instance.health.get(probe.index)
     if check is None or not check.in_flight:
         return False
@@ -164,6 +207,21 @@ def results(app: AppDefinition, instance: Instance) -> list[dict[str, Any]]:
         for i in _indices(app)
         if i in instance.health and instance.health[i].alive is not None
     ]
+
+
+def readiness_results(app: AppDefinition, instance: Instance) -> list[dict[str, Any]]:
+    """Marathon's `readinessCheckResults` entries of this instance."""
+    out = []
+    for check in app.readinessChecks:
+        state = instance.readiness.get(check.name)
+        if state is None:
+            continue
+        entry: dict[str, Any] = {"name": check.name, "taskId": instance.task_id}
+        entry["ready"] = state.ready
+        if state.last_response is not None:
+            entry["lastResponse"] = state.last_response
+        out.append(entry)
+    return out
 
 
 async def run(probe: Probe) -> ProbeResult:
@@ -205,6 +263,28 @@ def _count(
     return allowed > 0 and check.consecutive_failures >= allowed
 
 
+def _record_readiness(
+    check: ReadinessCheck, instance: Instance, result: ProbeResult, now: float
+) -> None:
+    state = instance.readiness.get(check.name)
+    if state is None or not state.in_flight:
+        return
+    state.in_flight = False
+    state.next_at = now + check.intervalSeconds
+    state.ready = result.status in check.httpStatusCodesForReady
+    if check.preserveLastResponse and result.status is not None:
+        state.last_response = {
+            "status": result.status,
+            "contentType": result.content_type,
+            "body": result.body,
+        }
+
+
+def _named_port(app: AppDefinition, instance: Instance, check: ReadinessCheck) -> int:
+    names = [d.name for d in app.portDefinitions]
+    return instance.ports[names.index(check.portName)]
+
+
 async def _http(probe: Probe) -> ProbeResult:
     scheme = "https" if probe.protocol == "HTTPS" else "http"
     url = f"{scheme}://{probe.host}:{probe.port}{probe.path}"
@@ -214,7 +294,14 @@ async def _http(probe: Probe) -> ProbeResult:
         aiohttp.ClientSession(connector=connector) as session,
         session.get(url, allow_redirects=False) as response,
     ):
-        return ProbeResult(200 <= response.status < 400, f"GET {url}: HTTP {response.status}")
+        body = (await response.content.read(_BODY_KEPT)).decode(errors="replace")
+        return ProbeResult(
+            200 <= response.status < 400,
+            f"GET {url}: HTTP {response.status}",
+            response.status,
+            response.headers.get("Content-Type", ""),
+            body,
+        )
 
 
 async def _tcp(host: str, port: int) -> ProbeResult:

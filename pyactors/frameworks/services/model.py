@@ -84,6 +84,17 @@ class CheckHealth:
 
 
 @dataclass
+class Readiness:
+    """One readiness check's state for one instance (Marathon's
+    `ReadinessCheckResult`)."""
+
+    next_at: float
+    in_flight: bool = False
+    ready: bool = False
+    last_response: dict[str, Any] | None = None
+
+
+@dataclass
 class Instance:
     """One task of an app, from the launch decision on."""
 
@@ -102,9 +113,10 @@ class Instance:
     unreachable_since: float | None = None
     # A resident app's instance slot (whose volumes it mounts).
     slot: str | None = None
-    # Results of its health checks (by index), as `health.py` keeps them;
-    # not stored: checks run again.
+    # Results of its health checks (by index) and readiness checks (by
+    # name), as `health.py` keeps them; not stored: checks run again.
     health: dict[int, CheckHealth] = field(default_factory=dict, compare=False)
+    readiness: dict[str, Readiness] = field(default_factory=dict, compare=False)
 
     @property
     def terminal(self) -> bool:

@@ -67,7 +67,7 @@ class ServiceScheduler(Scheduler):
         self.suppressed = False
         self.counters = {"offers_received": 0, "offers_declined": 0, "tasks_launched": 0}
         self._saved: bytes | None = None
-        # Health probes under way (see `health.py`).
+        # Health and readiness probes under way (see `health.py`).
         self._probes: set[asyncio.Task[None]] = set()
         self.marathon = MarathonServer(self, marathon_host, marathon_port, credentials)
         self.webui_url = self.marathon.url
@@ -114,7 +114,7 @@ class ServiceScheduler(Scheduler):
 
     def tick(self, driver: Driver) -> None:
         """Time passes: backoffs expire, unreachable instances time out,
-        health checks fall due."""
+        health and readiness checks fall due."""
         now = time.time()
         self.state.tick(now)
         # Ticks run on the actor's event loop, beside the Marathon server.

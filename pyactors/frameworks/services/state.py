@@ -264,13 +264,18 @@ class ServiceState:
         self.converge(now)
 
     def due_probes(self, now: float) -> list[Probe]:
-        """The health probes to run now (see `health.py`)."""
+        """The health and readiness probes to run now (see `health.py`)."""
         return [
             probe
             for record in self.apps.values()
             for i in record.instances.values()
             if not i.terminal
-            for probe in health.due(self._definition(record, i), i, now)
+            for probe in health.due(
+                self._definition(record, i),
+                i,
+                record.deployment is not None and i.version == record.version,
+                now,
+            )
         ]
 
     def probe_result(self, probe: Probe, result: ProbeResult, now: float) -> Instance | None:
@@ -460,7 +465,7 @@ class ServiceState:
             for instance in old:
                 if not self._healthy(record, instance):
                     self._kill(instance)
-            healthy = sum(1 for i in active if self._healthy(record, i))
+            healthy = sum(1 for i in active if self._counted(record, i))
             for instance in self._kill_order(record, [i for i in old if not i.kill_requested]):
                 if healthy - 1 < minimum:
                     break
@@ -483,7 +488,7 @@ class ServiceState:
         return (
             len(alive) == record.app.instances
             and all(i.version == record.version for i in alive)
-            and all(self._healthy(record, i) for i in alive)
+            and all(self._counted(record, i) for i in alive)
         )
 
     def _kill_order(self, record: AppRecord, instances: Iterable[Instance]) -> list[Instance]:
@@ -507,6 +512,13 @@ class ServiceState:
         instance.healthy = health.healthy(self._definition(record, instance), instance)
         if instance.healthy is True and was is not True:
             record.failures, record.delay_until = 0, 0.0
+
+    def _counted(self, record: AppRecord, instance: Instance) -> bool:
+        """Healthy, and ready if a deployment of its version is under way."""
+        if not self._healthy(record, instance):
+            return False
+        deploying = record.deployment is not None and instance.version == record.version
+        return not deploying or health.ready(self._definition(record, instance), instance)
 
     def _healthy(self, record: AppRecord, instance: Instance) -> bool:
         if instance.state is not TaskState.TASK_RUNNING or instance.kill_requested:

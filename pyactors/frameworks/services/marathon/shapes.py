@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pyactors.frameworks.services import health
 from pyactors.frameworks.services.model import HISTORY_LIMIT, AppRecord, Deployment, iso
 
 # The Marathon release whose API this is.
@@ -84,10 +85,21 @@ def deployment(record: AppRecord, under_way: Deployment) -> dict[str, Any]:
         "affectedApps": [record.app.id],
         "affectedPods": [],
         "steps": [{"actions": [action]}],
-        "currentActions": [{**action, "readinessCheckResults": []}],
+        "currentActions": [{**action, "readinessCheckResults": readiness(record, under_way)}],
         "currentStep": 1,
         "totalSteps": 1,
     }
+
+
+def readiness(record: AppRecord, under_way: Deployment) -> list[dict[str, Any]]:
+    """The readiness checks' results of the instances the deployment started."""
+    definition = record.history.get(under_way.version, record.app)
+    return [
+        result
+        for instance in sorted(record.instances.values(), key=lambda i: i.task_id)
+        if instance.version == under_way.version and not instance.terminal
+        for result in health.readiness_results(definition, instance)
+    ]
 
 
 def queue_item(record: AppRecord, status: Mapping[str, Any], now: float) -> dict[str, Any]:
