@@ -7,13 +7,15 @@ Here one file in the agent's work dir holds it all: the agent's id and,
 per task held (running, or ended with its terminal update not yet
 acknowledged), its framework, role, `TaskInfo`, its launcher's and its
 leader's pids with their start times (`task_process.Pids`), the last status
-it reported and every update not yet acknowledged.
+it reported, every update not yet acknowledged and the kill asked of it, if
+any (a restarted agent finishes it).
 
-It is written ahead: before the launch it records, and before any update
-it holds is sent (the agent writes it once per poll, batching every change
-of that poll, and once per launch batch). Each write replaces the file
-whole (temp file, fsync, rename, fsync of the directory), so a reader finds
-the last complete checkpoint or none, never half of one.
+It is written ahead: before the launch it records, before a kill signals
+the task, and before any update it holds is sent (the agent writes it once
+per poll, batching every change of that poll, once per launch batch and
+once per kill). Each write replaces the file whole (temp file, fsync,
+rename, fsync of the directory), so a reader finds the last complete
+checkpoint or none, never half of one.
 
 Reading is strict: a file that is not this module's JSON of this
 `VERSION`, or names another agent, is `CheckpointError`, and the agent
@@ -39,7 +41,7 @@ import orjson
 from pyactors.agent.task_process import Pids
 from pyactors.core.operations import TaskInfo
 from pyactors.core.protocol import TaskReport
-from pyactors.core.tasks import TaskState, TaskStatus
+from pyactors.core.tasks import Reason, TaskState, TaskStatus
 from pyactors.errors import PyactorsError
 
 VERSION = 1
@@ -52,6 +54,25 @@ class CheckpointError(PyactorsError, ValueError):
 
 
 @dataclass(frozen=True)
+class KillRequest:
+    """A kill asked of a task: its grace period (SIGTERM, then SIGKILL after
+    it) and the reason its TASK_KILLED gives."""
+
+    grace: float
+    reason: Reason | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"grace": self.grace, "reason": None if self.reason is None else self.reason.value}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> KillRequest:
+        grace, reason = data["grace"], data["reason"]
+        if not isinstance(grace, int | float) or isinstance(grace, bool) or not grace >= 0:
+            raise ValueError(f"its kill's grace is {grace!r}, not seconds >= 0")
+        return cls(float(grace), None if reason is None else Reason(reason))
+
+
+@dataclass(frozen=True)
 class TaskEntry:
     """One task as checkpointed."""
 
@@ -59,6 +80,8 @@ class TaskEntry:
     pids: Pids | None = None
     # Updates not yet acknowledged, oldest first.
     updates: tuple[TaskStatus, ...] = ()
+    # The kill asked of it, while it has not ended.
+    kill: KillRequest | None = None
 
 
 @dataclass
@@ -121,6 +144,7 @@ class Encoder:
             "pids": None if entry.pids is None else entry.pids.to_json(),
             "status": report.status.to_dict(),
             "updates": [update.to_dict() for update in entry.updates],
+            "kill": None if entry.kill is None else entry.kill.to_json(),
         }
 
 
@@ -179,7 +203,10 @@ def _decode_entry(task_id: str, entry: Mapping[str, Any]) -> TaskEntry:
     if any(s.task_id != task_id for s in (status, *updates)):
         raise ValueError("it holds another task's status")
     pids = None if entry["pids"] is None else Pids.from_json(entry["pids"])
-    return TaskEntry(TaskReport(framework_id, role, task, status), pids, updates)
+    # Absent from checkpoints written before kills were kept.
+    kill = entry.get("kill")
+    request = None if kill is None else KillRequest.from_json(kill)
+    return TaskEntry(TaskReport(framework_id, role, task, status), pids, updates, request)
 
 
 def path(work_dir: Path) -> Path:

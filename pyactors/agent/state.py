@@ -32,7 +32,7 @@ from pathlib import Path
 
 from pyactors.agent import checkpoint, launcher, task_messages
 from pyactors.agent import volumes as persistent_volumes
-from pyactors.agent.checkpoint import Checkpoint, CheckpointError, Plan, TaskEntry
+from pyactors.agent.checkpoint import Checkpoint, CheckpointError, KillRequest, Plan, TaskEntry
 from pyactors.agent.executor_runs import Executors
 from pyactors.agent.executors import Key
 from pyactors.agent.health_checks import HealthChecks
@@ -106,6 +106,9 @@ class AgentState:
         # poll, before anything is sent), and the pids it holds.
         self._dirty = False
         self._checkpointed_pids: dict[str, Pids] = {}
+        # Kills asked of tasks still held, kept so a restarted agent
+        # finishes them.
+        self._kills: dict[str, KillRequest] = {}
         # Custom executors and the tasks they run (`executor_runs`).
         self.executors = Executors(agent_id, work_dir, kill_grace)
 
@@ -156,7 +159,9 @@ class AgentState:
         """SIGTERM, then SIGKILL after the grace period (the kill's, else
         the task's kill policy, else the agent's `kill_grace`); their
         TASK_KILLED carries `reason`. Unknown ids are answered by the
-        master, not here."""
+        master, not here. Checkpointed before any signal: an agent
+        restarted meanwhile finishes the kill."""
+        asked: dict[str, KillRequest] = {}
         for task_id in task_ids:
             # Mesos stops checking a task once it is asked to die.
             self.health.forget(task_id)
@@ -165,8 +170,15 @@ class AgentState:
                     self._add(status, now)
                 continue
             process = self.processes.get(task_id)
-            if process is not None:
-                process.kill(self._grace(process.task) if grace is None else grace, now, reason)
+            if process is not None and task_id not in self._kills:
+                own = self._grace(process.task) if grace is None else grace
+                asked[task_id] = KillRequest(own, reason)
+        if not asked:
+            return
+        self._kills.update(asked)
+        self._checkpoint()
+        for task_id, request in asked.items():
+            self.processes[task_id].kill(request.grace, now, request.reason)
 
     def _grace(self, task: TaskInfo) -> float:
         """How long a task killed without a grace of its own may take to stop."""
@@ -311,6 +323,7 @@ class AgentState:
                 del self._held[task_id]
                 self.processes.pop(task_id, None)
                 self._checkpointed_pids.pop(task_id, None)
+                self._kills.pop(task_id, None)
             self._dirty = True
 
     def resend(self, task_ids: Sequence[str] | None, now: float) -> None:
@@ -385,6 +398,12 @@ class AgentState:
             self._checkpointed_pids[task_id] = pids
         if decision is Plan.RESEND:
             self.sandboxes.ended(task_id, now)
+        if entry.kill is not None:
+            self._kills[task_id] = entry.kill
+            if decision in (Plan.ADOPT, Plan.AWAIT_LAUNCH):
+                # Asked of the incarnation that died: finished here, its
+                # grace counted again from now.
+                process.kill(entry.kill.grace, now, entry.kill.reason)
         check = report.task.health_check
         if decision is Plan.ADOPT and check is not None and process.reported is not None:
             self.health.watch(task_id, check, now)
@@ -417,6 +436,7 @@ class AgentState:
                 held,
                 self._checkpointed_pids.get(task_id),
                 tuple(self.streams.pending(task_id)),
+                self._kills.get(task_id),
             )
             for task_id, held in self._held.items()
         }

@@ -106,6 +106,28 @@ def test_a_restarted_agent_adopts_running_tasks_and_reports_ended_ones(tmp_path:
     assert second.report() == []
 
 
+def test_a_kill_in_progress_when_the_agent_dies_is_finished_by_the_restarted_agent(
+    tmp_path: Path,
+) -> None:
+    first = agent(tmp_path)
+    # It outlives SIGTERM: only the SIGKILL after the grace ends it.
+    first.launch("fw", [task("stubborn", "trap '' TERM; sleep 600")], time.monotonic())
+    poll_until(first, lambda seen: states(seen, "stubborn"), acknowledge=True)
+    pids = pids_of(first, "stubborn")
+    first.kill(["stubborn"], time.monotonic(), grace=0.5, reason=Reason.REASON_AGENT_DRAINING)
+    # The agent dies within the grace, before its SIGKILL.
+    _agents.remove(first)
+    time.sleep(1.0)
+    assert launcher.alive(pids.task, pids.task_started)
+    second = agent(tmp_path)
+    assert second.recover(time.monotonic())
+    killed = poll_until(second, lambda seen: states(seen, "stubborn"), acknowledge=True)
+    (end,) = [s for s in killed if s.task_id == "stubborn"]
+    assert (end.state, end.reason) == (TaskState.TASK_KILLED, Reason.REASON_AGENT_DRAINING)
+    assert not launcher.alive(pids.task, pids.task_started)
+    assert second.report() == []
+
+
 def test_unacknowledged_updates_are_resent_after_recovery(tmp_path: Path) -> None:
     first = agent(tmp_path)
     first.launch("fw", [task("quick", "exit 0")], time.monotonic())
