@@ -236,6 +236,16 @@ class AgentActor:
     def _receive(self, message: AgentMessage) -> None:
         match message:
             case LaunchTasks(_, framework_id, tasks, groups, role):
+                if self.recovered:
+                    # Sent before the master heard this agent restarted: the
+                    # registration does not report them and the master
+                    # answers TASK_GONE, so they must not start (Mesos's
+                    # agent, too, drops launches until it is registered).
+                    ids = [t.task_id for t in (*tasks, *(t for g in groups for t in g))]
+                    logger.warning(
+                        "agent %s: launch before re-registration dropped: %s", self.agent_id, ids
+                    )
+                    return
                 self.state.launch(framework_id, tasks, time.monotonic(), groups, role)
             case KillTasks(_, _, task_ids, grace, reason):
                 # SIGTERM, then SIGKILL after `grace` seconds (None: the agent's default).
