@@ -148,6 +148,9 @@ def test_the_services_framework_kills_with_the_apps_grace_period() -> None:
     plans = {plan.app.id: plan for plan in answer.launches}
     assert task_info(plans["/slow"]).kill_grace_period == 12.5
     assert task_info(plans["/quick"]).kill_grace_period is None
+    # An update's new grace is the new version's: the running task keeps its own.
+    state.update(app | {"taskKillGracePeriodSeconds": 1.0}, now=1.5)
+    assert state.kill_grace(plans["/slow"].task_id) == 12.5
     state.remove("/slow", now=2.0)
     (killed,) = state.take_kills()
     assert state.kill_grace(killed) == 12.5

@@ -81,13 +81,16 @@ def test_the_agent_runs_one_check_and_the_framework_every_other() -> None:
     running(state, plan.task_id, 1.5, healthy=True)
     instance = state.instance(plan.task_id)
     assert instance is not None and instance.healthy is None
-    state.probe_result(probe, OK, 2.0)
+    assert state.probe_result(probe, OK, 2.0)  # the instance turned healthy
     assert instance.healthy is True
+    (again,) = state.due_probes(3.0)
+    assert not state.probe_result(again, OK, 3.0)  # nothing for the shell to act on
     assert state.app_status("/web")["tasksHealthy"] == 1
     (task,) = state.app_status("/web")["tasks"]
     shown = shapes.task(task, [0, 0])["healthCheckResults"]
     assert [(r["alive"], r["consecutiveFailures"]) for r in shown] == [(True, 0), (True, 0)]
-    assert shown[1]["lastSuccess"] == "1970-01-01T00:00:02.000Z" and shown[1]["lastFailure"] is None
+    assert shown[1]["firstSuccess"] == "1970-01-01T00:00:02.000Z"
+    assert shown[1]["lastSuccess"] == "1970-01-01T00:00:03.000Z" and shown[1]["lastFailure"] is None
     assert set(shown[0]) == {
         "alive",
         "consecutiveFailures",

@@ -204,12 +204,13 @@ class ServiceScheduler(Scheduler):
         now = time.time()
         instance = self.state.instance(probe.task_id)
         was_healthy = None if instance is None else instance.healthy
-        instance = self.state.probe_result(probe, result, now)
+        # Most results change nothing: act (and save) only on those that do.
+        if not self.state.probe_result(probe, result, now) or self.driver is None:
+            return
         if instance is not None and instance.healthy not in (None, was_healthy):
             self.marathon.bus.publish(health_event(instance, bool(instance.healthy), now))
-        if self.driver is not None:
-            with self.driver.batch():
-                self._act(self.driver)
+        with self.driver.batch():
+            self._act(self.driver)
 
     def _change(self, change: Callable[[float], str]) -> str:
         result: str = change(time.time())

@@ -278,19 +278,23 @@ class ServiceState:
             )
         ]
 
-    def probe_result(self, probe: Probe, result: ProbeResult, now: float) -> Instance | None:
+    def probe_result(self, probe: Probe, result: ProbeResult, now: float) -> bool:
         """A probe's result; a task that failed a check too often is killed
-        (and replaced, as a failure). Its instance, if it is still one."""
+        (and replaced, as a failure). Whether that changed anything beyond
+        the check's own record (health, readiness, a kill)."""
         instance = self._instance(probe.task_id)
         if instance is None or instance.terminal:
-            return None
+            return False
         record = self.apps[instance.app_id]
-        if health.record(self._definition(record, instance), instance, probe, result, now):
+        definition = self._definition(record, instance)
+        was = (instance.healthy, health.ready(definition, instance))
+        killed = health.record(definition, instance, probe, result, now)
+        if killed:
             self._kills.append(instance.task_id)
             health.stop(instance)
         self._judge_health(record, instance)
         self.converge(now)
-        return instance
+        return killed or was != (instance.healthy, health.ready(definition, instance))
 
     def offers(self, offers: Sequence[OfferInfo], now: float) -> list[OfferAnswer]:
         """One answer per offer: launches (and reservations) for the apps
@@ -343,11 +347,13 @@ class ServiceState:
         return kills
 
     def kill_grace(self, task_id: str) -> float | None:
-        """The `taskKillGracePeriodSeconds` of the task's app (None: none given, or no app's)."""
+        """The `taskKillGracePeriodSeconds` the task was launched with (the
+        version it runs, as its kill policy says; None: none given, or no
+        app's task)."""
         instance = self._instance(task_id)
-        return (
-            None if instance is None else self.apps[instance.app_id].app.taskKillGracePeriodSeconds
-        )
+        if instance is None:
+            return None
+        return self._definition(self.apps[instance.app_id], instance).taskKillGracePeriodSeconds
 
     def wants_offers(self, now: float) -> bool:
         """Whether some app may launch (or release volumes) now."""
