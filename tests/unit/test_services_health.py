@@ -131,6 +131,30 @@ def test_a_framework_check_failing_too_often_kills_and_replaces_the_task() -> No
     assert len(launched(state, 9.0, "o3")) == 1
 
 
+def test_a_restored_instance_keeps_its_health_and_is_checked_again() -> None:
+    state = ServiceState()
+    state.deploy(two_checks(), 0.0)
+    (task_id,) = launched(state, 0.0)
+    running(state, task_id, 1.0, healthy=True)
+    (probe,) = state.due_probes(1.0)
+    state.probe_result(probe, OK, 1.0)
+    again = ServiceState()
+    again.restore(state.to_json())
+    instance = again.instance(task_id)
+    assert instance is not None and instance.healthy is True and instance.health == {}
+    # The master's answer to the new instance's reconciliation comes first.
+    running(again, task_id, 20.0, healthy=True)
+    assert instance.healthy is True
+    (probe,) = again.due_probes(20.0)
+    assert probe.index == 1
+    # Its grace period ended long ago (it started at 1): failures count.
+    again.probe_result(probe, REFUSED, 20.0)
+    assert instance.healthy is False
+    (probe,) = again.due_probes(21.0)
+    again.probe_result(probe, REFUSED, 21.0)
+    assert again.take_kills() == [task_id]
+
+
 def test_failures_in_the_grace_period_before_a_first_success_are_ignored() -> None:
     state = ServiceState()
     state.deploy(two_checks(), 0.0)

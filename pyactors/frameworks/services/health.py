@@ -76,17 +76,18 @@ def agent_check(app: AppDefinition) -> int | None:
 
 
 def watch(app: AppDefinition, instance: Instance, now: float) -> None:
-    """The instance runs from `now` on: start counting its checks. One
-    that ran before (restored from the store) is taken to be as healthy as
-    it was until each check has a result again (its agent reports its own
-    only when it changes)."""
-    assumed = (
-        instance.healthy if instance.started_at is not None and instance.started_at < now else None
-    )
-    instance.health = {
-        index: CheckHealth(now, now + check.delaySeconds, alive=assumed)
-        for index, check in enumerate(app.healthChecks)
-    }
+    """Count the instance's checks not counted yet from `now` on (all of
+    them when it starts running). An instance that ran before (restored
+    from the store) is taken to be as healthy as it was until each check
+    has a result again: its agent reports its own only when it changes."""
+    if len(instance.health) == len(app.healthChecks):
+        return
+    started = now if instance.started_at is None else min(instance.started_at, now)
+    # Grace periods count from when it started running.
+    assumed = instance.healthy if started < now else None
+    for index, check in enumerate(app.healthChecks):
+        if index not in instance.health:
+            instance.health[index] = CheckHealth(started, now + check.delaySeconds, alive=assumed)
 
 
 def stop(instance: Instance) -> None:
@@ -121,8 +122,7 @@ def due(app: AppDefinition, instance: Instance, deploying: bool, now: float) -> 
     readiness checks."""
     if instance.state is not TaskState.TASK_RUNNING or instance.kill_requested:
         return []
-    if app.healthChecks and not instance.health:
-        watch(app, instance, now)
+    watch(app, instance, now)
     probes = []
     own = agent_check(app)
     for index, check in enumerate(app.healthChecks):
@@ -189,7 +189,8 @@ def record_agent(
     index = agent_check(app)
     if index is None:
         return
-    check = instance.health.setdefault(index, CheckHealth(now, now))
+    watch(app, instance, now)
+    check = instance.health[index]
     if alive:
         check.consecutive_failures = 0
         check.first_success = check.first_success or now
