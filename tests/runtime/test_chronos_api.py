@@ -167,7 +167,14 @@ def test_metronome_job_with_a_cron_schedule_runs_and_is_stopped(jobs: Jobs) -> N
     spec = {
         "id": "metronome.sleeper",
         "description": "sleeps until stopped",
-        "run": {"cmd": "sleep 600", "cpus": 0.1, "mem": 16, "disk": 0},
+        # The run's task sees its environment, or fails at once.
+        "run": {
+            "cmd": 'test "$GREETING" = hello && sleep 600',
+            "env": {"GREETING": "hello"},
+            "cpus": 0.1,
+            "mem": 16,
+            "disk": 0,
+        },
         "schedules": [{"id": "yearly", "cron": "0 0 1 1 *", "concurrencyPolicy": "FORBID"}],
     }
     status, created = call(jobs, "POST", "/v1/jobs", spec)

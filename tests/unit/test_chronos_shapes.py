@@ -48,6 +48,20 @@ def test_a_job_read_back_from_chronos_is_accepted_as_it_was_listed() -> None:
     assert parse_job(fields) == expected
 
 
+def test_environment_variables_are_chronos_name_value_pairs() -> None:
+    posted = {
+        "name": "e",
+        "command": "env",
+        "schedule": "R//PT1H",
+        "environmentVariables": [{"name": "A", "value": "1"}],
+    }
+    book = book_with(shapes.definition(posted, "schedule"))
+    assert book.jobs["e"].definition.env == (("A", "1"),)
+    assert shapes.job(book.jobs["e"])["environmentVariables"] == posted["environmentVariables"]
+    with pytest.raises(JobDefinitionError, match="environmentVariables"):
+        shapes.definition({**posted, "environmentVariables": [{"A": "1"}]}, "schedule")
+
+
 def test_what_the_framework_cannot_do_is_refused_all_at_once() -> None:
     posted = {
         "name": "n",

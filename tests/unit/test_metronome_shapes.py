@@ -77,7 +77,7 @@ def test_metronome_defaults_and_a_disabled_schedule() -> None:
     ("run", "path"),
     [
         ({"cmd": "true", "docker": {"image": "busybox"}}, "run.docker"),
-        ({"cmd": "true", "env": {"A": "1"}}, "run.env"),
+        ({"cmd": "true", "args": ["-v"]}, "run.args"),
         ({"cmd": "true", "gpus": 1}, "run.gpus"),
         ({"cmd": "true", "maxLaunchDelay": 60}, "run.maxLaunchDelay"),
         ({"cmd": "true", "placement": {"constraints": [{"attribute": "rack"}]}}, None),
@@ -92,6 +92,17 @@ def test_what_cannot_be_carried_out_is_refused_at_its_path(
         parse_job({"id": "j", "run": run})
     paths = [field for field, _ in refused.value.problems]
     assert paths == [path or "run.placement.constraints"]
+
+
+def test_environment_variables_reach_the_definition_but_secrets_are_refused() -> None:
+    job = parse_job({"id": "j", "run": {"cmd": "env", "env": {"B": "2", "A": "1"}}})
+    assert job.env == (("A", "1"), ("B", "2"))
+    book = JobBook()
+    book.add(job, T0)
+    assert shapes.job_spec(book.jobs["j"])["run"]["env"] == {"A": "1", "B": "2"}
+    with pytest.raises(JobDefinitionError) as refused:
+        parse_job({"id": "j", "run": {"cmd": "env", "env": {"TOKEN": {"secret": "s"}}}})
+    assert "run.env.TOKEN" in [field for field, _ in refused.value.problems]
 
 
 def test_every_problem_of_a_spec_at_once_as_metronome_shows_them() -> None:

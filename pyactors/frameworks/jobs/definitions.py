@@ -19,6 +19,7 @@ once in one `JobDefinitionError` naming each field; nothing is returned.
 - `retries` (default 2, Chronos's): how many times a failed run is retried;
 - `cpus` (0.1), `mem` (128 MB), `disk` (0: none asked; Chronos's 256 MB would
   keep jobs off agents that offer no disk);
+- `env` (string to string): the task's environment variables;
 - `disabled` (false): no scheduled or dependent runs, `run` still works;
 - overlapping runs: Metronome's `concurrencyPolicy` ALLOW, FORBID (the new
   run is skipped) or REPLACE (the running one is killed); else Chronos's
@@ -66,6 +67,7 @@ _FIELDS = (
     "startingDeadlineSeconds",
     "labels",
     "scheduleId",
+    "env",
 )
 
 
@@ -90,6 +92,7 @@ class JobDefinition:
     starting_deadline_seconds: int | None = None
     labels: tuple[tuple[str, str], ...] = ()
     schedule_id: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
 
     @property
     def policy(self) -> str:
@@ -144,6 +147,7 @@ class JobDefinition:
             "startingDeadlineSeconds": self.starting_deadline_seconds,
             "labels": dict(self.labels),
             "scheduleId": self.schedule_id,
+            "env": dict(self.env),
         }
         return data
 
@@ -242,7 +246,8 @@ class _JobReader(DefinitionReader):
         disabled = self.typed(data, "disabled", "", bool, "true or false")
         description = self.text(data, "description") or ""
         owner = self.text(data, "owner") or ""
-        labels = self.labels(data)
+        labels = self.strings(data, "labels")
+        env = self.strings(data, "env")
         schedule_id = self.text(data, "scheduleId")
         if schedule_id is not None and not job_spec.SCHEDULE_ID.fullmatch(schedule_id):
             self.fail(
@@ -270,14 +275,16 @@ class _JobReader(DefinitionReader):
             starting_deadline_seconds=deadline,
             labels=labels,
             schedule_id=schedule_id,
+            env=env,
         )
 
-    def labels(self, data: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
-        value = self.typed(data, "labels", "", dict, "an object of strings")
+    def strings(self, data: Mapping[str, Any], key: str) -> tuple[tuple[str, str], ...]:
+        """An object of strings (`labels`, `env`), as sorted pairs."""
+        value = self.typed(data, key, "", dict, "an object of strings")
         if value is None:
             return ()
         if not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
-            self.wrong("labels", "an object of strings", value)
+            self.wrong(key, "an object of strings", value)
             return ()
         return tuple(sorted(value.items()))
 

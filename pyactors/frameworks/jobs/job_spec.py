@@ -4,8 +4,9 @@ the result; it calls `flat` for any definition with `id` or `run`).
 
 Read and kept: `id` (the job's name), `description`, `labels`,
 `dependencies` (`[{"id": ...}]`: the jobs it runs after, Chronos's
-`parents`), `run.cmd` (by `/bin/sh -c`), `run.cpus` (default 1, as
-Metronome's), `run.mem` (128), `run.disk` (0), `run.restart.policy` (NEVER:
+`parents`), `run.cmd` (by `/bin/sh -c`), `run.env` (plain values),
+`run.cpus` (default 1, as Metronome's), `run.mem` (128), `run.disk` (0),
+`run.restart.policy` (NEVER:
 no retries; ON_FAILURE: Chronos's two), and at most one schedule (Metronome
 takes no more either): `id`, `cron`, `timezone` (UTC), `concurrencyPolicy`
 (ALLOW), `startingDeadlineSeconds` (900, Metronome's) and `enabled` (false:
@@ -14,7 +15,7 @@ ignored.
 
 Refused with the reason, unless empty or at Metronome's default: what the
 framework cannot carry out (`docker`, `ucr`, `artifacts`, `volumes`,
-`secrets`, `networks`, `args`, `env`, `user`, `gpus`, placement
+`secrets` (and `env` values naming one), `networks`, `args`, `user`, `gpus`, placement
 constraints, `taskKillGracePeriodSeconds`), a `maxLaunchDelay` other than
 3600 (runs wait for resources with no launch deadline; only a schedule's
 starting deadline bounds scheduled runs) and `activeDeadlineSeconds` with
@@ -43,7 +44,7 @@ ON_FAILURE_RETRIES = 2
 SCHEDULE_ID = re.compile(r"[a-z0-9][a-z0-9-]*[a-z0-9]+")
 
 _SPEC = ("id", "description", "labels", "dependencies", "schedules", "run")
-_RUN = ("cmd", "cpus", "mem", "disk", "gpus", "maxLaunchDelay", "restart", "placement")
+_RUN = ("cmd", "env", "cpus", "mem", "disk", "gpus", "maxLaunchDelay", "restart", "placement")
 _RUN_UNSUPPORTED = (
     "args",
     "artifacts",
@@ -52,7 +53,6 @@ _RUN_UNSUPPORTED = (
     "volumes",
     "secrets",
     "networks",
-    "env",
     "user",
     "taskKillGracePeriodSeconds",
 )
@@ -70,6 +70,7 @@ _SCHEDULE = (
 _SPEC_PATHS = {
     "name": "id",
     "command": "run.cmd",
+    "env": "run.env",
     "cpus": "run.cpus",
     "mem": "run.mem",
     "disk": "run.disk",
@@ -159,6 +160,12 @@ def _run(reader: DefinitionReader, value: Any) -> dict[str, Any]:
     }
     if "cmd" in run:
         out["command"] = run["cmd"]
+    if "env" in run:
+        out["env"] = run["env"]
+        if isinstance(run["env"], dict):
+            for name, value in run["env"].items():
+                if isinstance(value, dict):
+                    reader.fail(f"run.env.{name}", "secrets are not supported: give the value")
     if run.get("gpus", 0) != 0:
         reader.fail("run.gpus", "GPUs are not offered to the jobs framework; use 0")
     delay = run.get("maxLaunchDelay", DEFAULT_MAX_LAUNCH_DELAY)

@@ -127,6 +127,7 @@ class JobScheduler(Scheduler):
                 if needs <= left:
                     task_id = self.book.launched(run, now, offer.agent_id)
                     env = {
+                        **dict(definition.env),
                         "PYACTORS_JOB_NAME": run.job,
                         "PYACTORS_JOB_RUN_ID": run.id,
                         "PYACTORS_JOB_SCHEDULED": run.key,

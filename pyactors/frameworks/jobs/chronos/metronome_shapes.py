@@ -108,7 +108,7 @@ def job_spec(entry: Job, embed: Iterable[str] = ()) -> dict[str, Any]:
             "restart": {"policy": "ON_FAILURE" if d.retries else "NEVER"},
             "placement": {"constraints": []},
             "artifacts": [],
-            "env": {},
+            "env": dict(d.env),
             "volumes": [],
         },
         "schedules": schedules(entry),

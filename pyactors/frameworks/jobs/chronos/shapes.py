@@ -37,7 +37,6 @@ CHRONOS_DEFAULTS: dict[str, Any] = {
     "maxCompletionTime": 0,
     "fetch": [],
     "uris": [],
-    "environmentVariables": [],
     "arguments": [],
     "constraints": [],
 }
@@ -77,6 +76,12 @@ def definition(body: Any, kind: str) -> dict[str, Any]:
                         f"the jobs framework does not support it: leave it out or {shown(default)}",
                     )
                 )
+        elif key == "environmentVariables":
+            env = _environment(value)
+            if env is None:
+                problems.append((key, f"expected [{{name, value}}, ...], got {shown(value)}"))
+            elif env:
+                out["env"] = env
         elif key == "container":
             problems.append((key, "containers are not supported: jobs run as shell commands"))
         elif key in ("cpus", "mem", "disk"):
@@ -99,6 +104,18 @@ def definition(body: Any, kind: str) -> dict[str, Any]:
     if problems:
         raise JobDefinitionError(problems)
     return out
+
+
+def _environment(value: Any) -> dict[str, str] | None:
+    """Chronos's `[{"name": ..., "value": ...}]` as a mapping; None if it is not one."""
+    if not isinstance(value, list):
+        return None
+    env: dict[str, str] = {}
+    for item in value:
+        if not isinstance(item, Mapping) or set(item) != {"name", "value"}:
+            return None
+        env[item["name"]] = item["value"]
+    return env
 
 
 def _amount(value: Any) -> float | None:
@@ -148,7 +165,7 @@ def job(entry: Job) -> dict[str, Any]:
         "errorsSinceLastSuccess": len(since),
         "fetch": [],
         "uris": [],
-        "environmentVariables": [],
+        "environmentVariables": [{"name": k, "value": v} for k, v in d.env],
         "arguments": [],
         "highPriority": False,
         "runAsUser": "",
