@@ -100,6 +100,15 @@ def test_chronos_jobs_added_listed_searched_run_killed_and_deleted() -> None:
                 "node,report,fresh,idle",
                 "link,nightly,report",
             ]
+        async with http.get("/v1/scheduler/jobs/summary") as summary:
+            assert (await summary.json())["jobs"][0] == {
+                "name": "nightly",
+                "status": "fresh",
+                "state": "queued",
+                "schedule": NIGHTLY["schedule"],
+                "parents": [],
+                "disabled": False,
+            }
         async with http.delete("/v1/scheduler/task/kill/nightly") as killed:
             assert killed.status == 204
         assert manual.state == "KILLED"

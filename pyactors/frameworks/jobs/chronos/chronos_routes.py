@@ -39,6 +39,7 @@ class ChronosApi:
             routes += [
                 web.get(f"{prefix}/jobs", self.list_jobs),
                 web.get(f"{prefix}/jobs/search", self.search),
+                web.get(f"{prefix}/jobs/summary", self.summary),
                 web.post(f"{prefix}/iso8601", self.add_scheduled),
                 web.put(f"{prefix}/iso8601", self.add_scheduled),
                 web.post(f"{prefix}/dependency", self.add_dependent),
@@ -83,6 +84,9 @@ class ChronosApi:
             )
         ]
         return json(found[offset : offset + limit])
+
+    async def summary(self, request: web.Request) -> web.Response:
+        return json({"jobs": [shapes.summary(entry) for entry in self.jobs()]})
 
     async def add_scheduled(self, request: web.Request) -> web.Response:
         return await self._add(request, "schedule")

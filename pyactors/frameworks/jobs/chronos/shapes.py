@@ -212,6 +212,20 @@ def last_state(entry: Job) -> str:
     return "success" if latest.state == SUCCESS else "failure"
 
 
+def summary(entry: Job) -> dict[str, Any]:
+    """A job as `/scheduler/jobs/summary` lists it (Chronos's `status` is
+    how it last ended, its `state` what it does now)."""
+    d = entry.definition
+    return {
+        "name": d.name,
+        "status": last_state(entry),
+        "state": current_state(entry),
+        "schedule": "" if d.parents else d.schedule or "",
+        "parents": list(d.parents),
+        "disabled": d.disabled,
+    }
+
+
 def graph_csv(entries: Iterable[Job]) -> str:
     """`node,<name>,<last state>,<current state>` per job, then
     `link,<parent>,<child>` per dependency."""
