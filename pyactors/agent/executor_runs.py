@@ -28,13 +28,14 @@ import hashlib
 import hmac
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
 
 from pyactors._core import Resources
 from pyactors.agent.executors import ExecutorBook, Key
 from pyactors.agent.task_process import TaskProcess
 from pyactors.agent.task_user import RunAs
-from pyactors.core.operations import TaskInfo
+from pyactors.core.operations import ExecutorInfo, TaskInfo
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
 from pyactors.errors import InvalidArgumentError
 
@@ -127,15 +128,6 @@ class Executors:
         if self.endpoint is None:
             raise OSError("the executor API is not listening yet")
         framework_id, executor_id = key
-        cpus = info.resources.scalar("cpus")
-        process_info = TaskInfo(
-            sandbox_id(executor_id),
-            info.name or executor_id,
-            Resources.parse(f"cpus:{cpus}") if cpus else Resources(),
-            command=info.command,
-            shell=info.shell,
-            env=info.env,
-        )
         sandbox = self.work_dir / "frameworks" / framework_id / "tasks" / sandbox_id(executor_id)
         grace = self.book.shutdown_grace
         environment = {
@@ -154,7 +146,7 @@ class Executors:
         }
         max_log_bytes, log_files = log_limits
         return TaskProcess(
-            process_info,
+            _process_info(info),
             framework_id,
             self.agent_id,
             self.work_dir,
@@ -163,6 +155,32 @@ class Executors:
             run_as=run_as,
             max_log_bytes=max_log_bytes,
             log_files=log_files,
+        )
+
+    def recover(
+        self,
+        framework_id: str,
+        task: TaskInfo,
+        state: TaskState,
+        pending: Sequence[str],
+        now: float,
+        run_as: RunAs,
+    ) -> None:
+        """A task of a previous incarnation of this agent: back in the book,
+        and its executor's process watched again (through its launcher's
+        records: one that ended meanwhile fails its tasks at the next poll)."""
+        if not self.book.recover(framework_id, task, state, pending, now):
+            return
+        assert task.executor is not None  # the book took it
+        key = (framework_id, task.executor.executor_id)
+        self.processes[key] = TaskProcess.adopt(
+            _process_info(task.executor),
+            framework_id,
+            self.agent_id,
+            self.work_dir,
+            None,
+            TaskState.TASK_RUNNING,
+            run_as,
         )
 
     def poll(self, now: float) -> list[TaskStatus]:
@@ -194,6 +212,20 @@ class Executors:
         if self._secret is None:
             self._secret = _read_or_make_secret(self.work_dir / SECRET_FILE)
         return self._secret
+
+
+def _process_info(info: ExecutorInfo) -> TaskInfo:
+    """The executor as the launcher runs it: a task of its sandbox's name;
+    no memory limit of its own (its tasks run inside it)."""
+    cpus = info.resources.scalar("cpus")
+    return TaskInfo(
+        sandbox_id(info.executor_id),
+        info.name or info.executor_id,
+        Resources.parse(f"cpus:{cpus}") if cpus else Resources(),
+        command=info.command,
+        shell=info.shell,
+        env=info.env,
+    )
 
 
 def _read_or_make_secret(path: Path) -> bytes:

@@ -185,6 +185,39 @@ class ExecutorBook:
             executor.queued.append(task)
         return start
 
+    def recover(
+        self,
+        framework_id: str,
+        task: TaskInfo,
+        state: TaskState,
+        pending: Sequence[str],
+        now: float,
+    ) -> bool:
+        """A task a previous incarnation of this agent held (its last
+        `state`, the uuids of its `pending` updates): its executor is
+        awaited again (it subscribes anew or is killed after the
+        registration timeout). A task that reported nothing yet may never
+        have been delivered: it is queued, and delivered unless the
+        executor says it holds it. Whether the executor is new here (its
+        process is to be adopted)."""
+        info = task.executor
+        if info is None:
+            raise InvalidArgumentError(f"task '{task.task_id}' names no executor")
+        key = (framework_id, info.executor_id)
+        executor = self.executors.get(key)
+        new = executor is None
+        if executor is None:
+            executor = self.executors[key] = Executor(framework_id, info, now)
+        self._owner[task.task_id] = key
+        self._last_task[key] = task.task_id
+        executor.tasks.add(task.task_id)
+        executor.uuids.update(pending)
+        if state is TaskState.TASK_STAGING:
+            executor.queued.append(task)
+        elif not state.is_terminal:
+            executor.running[task.task_id] = task
+        return new
+
     def kill(self, task_id: str, now: float, grace: float | None) -> list[TaskStatus]:
         """Kill an executor's task: a KILL event once it was delivered; a
         queued one ends here (its TASK_KILLED is returned)."""
@@ -289,7 +322,9 @@ class ExecutorBook:
         now: float,
     ) -> list[TaskStatus]:
         """An executor (re)subscribes: SUBSCRIBED, then a LAUNCH for each
-        task it does not say it holds. Of the updates it says are not
+        queued task it does not say it holds (a task once delivered is
+        never delivered again, as in Mesos: pymesos forgets a task once an
+        update of it is acknowledged). Of the updates it says are not
         acknowledged, those this book never took are taken now and
         returned to be sent; the rest (and any that is not valid) are
         dropped."""
@@ -300,13 +335,12 @@ class ExecutorBook:
         # What was meant for an earlier stream is replaced by this one's.
         self._events = [(k, e) for k, e in self._events if k != key]
         self._events.append((key, Subscribed(executor.info, key[0])))
+        held = set(unacknowledged_tasks)
         for task in executor.queued:
             executor.running[task.task_id] = task
-        executor.queued.clear()
-        held = set(unacknowledged_tasks)
-        for task_id, task in executor.running.items():
-            if task_id not in held:
+            if task.task_id not in held:
                 self._events.append((key, Launch(task)))
+        executor.queued.clear()
         taken = []
         for status in unacknowledged_updates:
             try:

@@ -366,7 +366,10 @@ class AgentState:
         if found is None:
             return False
         for task_id, entry in found.tasks.items():
-            self._recover_task(task_id, entry, now)
+            if entry.report.task.executor is not None:
+                self._recover_executor_task(task_id, entry, now)
+            else:
+                self._recover_task(task_id, entry, now)
         log.info("agent %s: recovered %d tasks", self.agent_id, len(found.tasks))
         self._checkpoint()
         return True
@@ -407,6 +410,23 @@ class AgentState:
         check = report.task.health_check
         if decision is Plan.ADOPT and check is not None and process.reported is not None:
             self.health.watch(task_id, check, now)
+
+    def _recover_executor_task(self, task_id: str, entry: TaskEntry, now: float) -> None:
+        """A custom executor's task: held again with its unacknowledged
+        updates; its executor is awaited (`Executors.recover`)."""
+        report = entry.report
+        self._held[task_id] = report
+        for update in entry.updates:
+            self.streams.add(update, now)
+        pending = [u.uuid for u in entry.updates if u.uuid is not None]
+        self.executors.recover(
+            report.framework_id,
+            report.task,
+            report.status.state,
+            pending,
+            now,
+            self._run_as(report.task),
+        )
 
     def _run_as(self, task: TaskInfo) -> RunAs:
         try:

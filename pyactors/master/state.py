@@ -598,10 +598,22 @@ class MasterState:
     def shutdown_executor(
         self, framework_id: str, agent_id: str, executor_id: str, now: float
     ) -> list[Effect]:
-        """Mesos's SHUTDOWN: end an executor and its tasks. Each task here
-        is its own executor (as with Mesos's command executor), so this kills
-        the task `executor_id` on that agent."""
+        """Mesos's SHUTDOWN: end an executor and its tasks. A custom
+        executor's live tasks on that agent are killed (the agent shuts it
+        down once the last of them is); a command task is its own executor
+        (as with Mesos's command executor): the task `executor_id` is killed."""
         known_framework(self.frameworks, framework_id)
+        custom = [
+            r.task.task_id
+            for r in self.task_book.on_agent(agent_id)
+            if r.framework_id == framework_id
+            and r.task.executor is not None
+            and r.task.executor.executor_id == executor_id
+        ]
+        if custom:
+            return [
+                effect for task_id in custom for effect in self.kill(framework_id, task_id, now)
+            ]
         record = self.tasks.get(executor_id)
         if record is None or record.framework_id != framework_id or record.agent_id != agent_id:
             raise InvalidArgumentError(

@@ -4,13 +4,16 @@ scheduler (`support.pymesos.executor_scheduler`) against a real cluster.
 The executor subscribes once for both its tasks, their updates reach the
 scheduler (and its acknowledgements come back to the executor), framework
 messages go both ways, a kill reaches the executor, and the kill of its
-last task shuts it down."""
+last task shuts it down. An agent killed under a running executor comes
+back (Ray restarts it), and the executor, which outlived it, subscribes
+again at the same address and goes on."""
 
 from __future__ import annotations
 
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -19,11 +22,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support.runtime import wait_for
+from support.runtime import Launcher, wait_for
 
+from pyactors._core import Resources
+from pyactors.core.operations import ExecutorInfo, TaskInfo
 from pyactors.runtime.cluster import Cluster
+from pyactors.runtime.handles import AgentRef
 
 TESTS = Path(__file__).resolve().parents[1]
+EXECUTOR = TESTS / "support" / "pymesos" / "executor.py"
 
 
 class Scheduler:
@@ -140,3 +147,90 @@ def test_a_pymesos_executor_runs_its_tasks_talks_and_is_killed(
     )
     pid = registered[0]["pid"]
     wait_for(lambda: not Path(f"/proc/{pid}").exists(), what="the executor exits")
+
+
+def _new_pid(agent: AgentRef, old: int) -> bool:
+    try:
+        return agent.pid() != old
+    except Exception:  # restarting: not answering yet
+        return False
+
+
+@pytest.mark.timeout(600)
+def test_an_executor_outlives_its_agent_and_subscribes_again(
+    cluster: Cluster, scheduler: tuple[Scheduler, Path]
+) -> None:
+    sched, log = scheduler
+    wait_for(lambda: sched.states("sleep") == ["TASK_RUNNING"], what="sleep runs", seen=sched.seen)
+    # pymesos drops an update it cannot send: none is sent while the agent is away.
+    wait_for(lambda: "TASK_FINISHED" in sched.states("finish"), what="finish ends", seen=sched.seen)
+    (launched,) = [e for e in sched.seen() if e["event"] == "launched"]
+    (registered,) = [e for e in executor_events(log) if e["event"] == "registered"]
+    agent = AgentRef(cluster.agents[launched["agent_id"]])
+    old_pid = agent.pid()
+    os.kill(old_pid, signal.SIGKILL)
+    wait_for(lambda: _new_pid(agent, old_pid), what="the agent restarted by Ray")
+    wait_for(
+        lambda: any(e["event"] == "reregistered" for e in executor_events(log)),
+        what="the executor subscribing again",
+        seen=lambda: executor_events(log),
+    )
+    # The same executor process, its task still running and still its.
+    assert {e["pid"] for e in executor_events(log)} == {registered["pid"]}
+    sched.send(do="message", data="again")
+    wait_for(
+        lambda: [e["data"] for e in sched.seen() if e["event"] == "message"] == ["pong:again"],
+        what="a message through the restarted agent",
+        seen=sched.seen,
+    )
+    sched.send(do="kill", task_id="sleep")
+    wait_for(lambda: "TASK_KILLED" in sched.states("sleep"), what="sleep killed", seen=sched.seen)
+    assert sched.states("sleep") == ["TASK_RUNNING", "TASK_KILLED"]
+    wait_for(lambda: not Path(f"/proc/{registered['pid']}").exists(), what="the executor exits")
+
+
+class ExecutorLauncher(Launcher):
+    """A Python scheduler whose tasks name the pymesos executor; a task's
+    "command" here is its data (what the executor does with it)."""
+
+    def __init__(self, tasks: list[tuple[str, str, str]], executor_log: str) -> None:
+        super().__init__(tasks, refuse_seconds=0.2)
+        self.executor = ExecutorInfo(
+            "SleepOrFinish",
+            f"{sys.executable} {EXECUTOR}",
+            "cpus:0.1;mem:32",
+            env={"EXECUTOR_LOG": executor_log},
+        )
+
+    def task_info(self, task_id: str, command: str, resources: str) -> TaskInfo:
+        return TaskInfo(
+            task_id,
+            task_id,
+            Resources.parse(resources),
+            executor=self.executor,
+            data=command.encode(),
+        )
+
+
+def test_a_python_scheduler_runs_tasks_on_a_custom_executor(
+    cluster: Cluster, tmp_path: Path
+) -> None:
+    log = tmp_path / "executor.jsonl"
+    tasks = [(task_id, "finish", "cpus:0.1;mem:16") for task_id in ("py-1", "py-2")]
+    framework = cluster.run_framework(ExecutorLauncher, tasks, str(log), name="py-executor")
+    try:
+        for task_id in ("py-1", "py-2"):
+            wait_for(
+                lambda t=task_id: framework.call("states", t) == ["TASK_RUNNING", "TASK_FINISHED"],
+                what=f"{task_id} finished by the executor",
+                seen=lambda: (framework.call("seen")["updates"], executor_events(log)),
+            )
+        updates = framework.call("seen")["updates"]
+        assert {m for _, _, _, m in updates} == {
+            "TASK_RUNNING from the executor",
+            "TASK_FINISHED from the executor",
+        }
+        launched = {e["task_id"] for e in executor_events(log) if e["event"] == "launch"}
+        assert launched == {"py-1", "py-2"}
+    finally:
+        cluster.teardown(framework)

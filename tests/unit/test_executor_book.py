@@ -54,16 +54,34 @@ def test_one_executor_per_framework_and_id_gets_its_queued_tasks_on_subscribe() 
     assert executors.take_events() == [(KEY, book.Launch(task("t4")))]
 
 
-def test_a_resubscribing_executor_is_not_given_again_what_it_holds() -> None:
+def test_a_resubscribing_executor_is_given_only_what_was_never_delivered() -> None:
     executors = subscribed(ExecutorBook("agent"))
     resent = update("t1", TaskState.TASK_RUNNING, "a" * 32)
-    taken = executors.subscribe(KEY, ["t1"], [resent], 3.0)
+    # Both were delivered: neither is launched again, whatever it says it holds.
+    taken = executors.subscribe(KEY, [], [resent], 3.0)
     assert [(s.task_id, s.uuid, s.agent_id) for s in taken] == [("t1", "a" * 32, "agent")]
+    assert [type(e) for _, e in executors.take_events()] == [book.Subscribed]
+    # The same update once more is dropped: it was taken.
+    assert executors.subscribe(KEY, ["t1"], [resent], 4.0) == []
+
+
+def test_a_recovered_agent_awaits_its_executors_and_delivers_what_may_be_lost() -> None:
+    executors = ExecutorBook("agent", registration_timeout=60.0)
+    assert executors.recover("fw", task("t1"), TaskState.TASK_RUNNING, ["a" * 32], 100.0)
+    assert not executors.recover("fw", task("t2"), TaskState.TASK_STAGING, [], 100.0)
+    assert not executors.recover("fw", task("t3"), TaskState.TASK_STAGING, [], 100.0)
+    assert not executors.recover("fw", task("t4"), TaskState.TASK_FINISHED, ["b" * 32], 100.0)
+    # t3 it holds; t2 it never got.
+    resent = [update("t1", TaskState.TASK_RUNNING, "a" * 32)]
+    resent.append(update("t4", TaskState.TASK_FINISHED, "b" * 32))
+    assert executors.subscribe(KEY, ["t3"], resent, 101.0) == []
     events = executors.take_events()
     assert [type(e) for _, e in events] == [book.Subscribed, book.Launch]
     assert events[1][1] == book.Launch(task("t2"))
-    # The same update once more is dropped: it was taken.
-    assert executors.subscribe(KEY, ["t1", "t2"], [resent], 4.0) == []
+    # Its pending updates' acknowledgements still reach it.
+    executors.acknowledged("t4", "b" * 32, terminal=True)
+    assert executors.take_events() == [(KEY, book.Acknowledged("t4", "b" * 32))]
+    assert executors.due(1000.0) == []
 
 
 def test_updates_are_checked_stamped_and_taken_once() -> None:

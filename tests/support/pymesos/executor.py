@@ -44,6 +44,9 @@ class SleepOrFinish(Executor):
             grace=os.environ.get("MESOS_EXECUTOR_SHUTDOWN_GRACE_PERIOD"),
         )
 
+    def reregistered(self, driver: Any, agent_info: Any) -> None:
+        record("reregistered", agent_id=agent_info["id"]["value"])
+
     def launchTask(self, driver: Any, task: Any) -> None:
         task_id = task["task_id"]["value"]
         what = decode_data(task["data"]).decode() if task.get("data") else "finish"

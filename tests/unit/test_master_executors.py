@@ -1,0 +1,46 @@
+"""The master's part in custom executors (no Ray): framework messages to an
+executor by its id go through one of its live tasks, its messages name it
+to the scheduler, and a scheduler's SHUTDOWN kills its live tasks there."""
+
+from __future__ import annotations
+
+from pyactors import Resources
+from pyactors.core.operations import ExecutorInfo, Launch, TaskInfo
+from pyactors.core.protocol import FrameworkMessages, KillTasks, MessageToTask, SendOffers
+from pyactors.master.state import MasterConfig, MasterState
+
+EXECUTOR = ExecutorInfo("ex", "run-executor", "cpus:0.1;mem:32")
+
+
+def started() -> tuple[MasterState, str]:
+    master = MasterState(MasterConfig())
+    master.register_agent("agent-0", "host", Resources.parse("cpus:4;mem:1024"), {}, now=0)
+    fw, _ = master.subscribe("fw", ["*"], now=0)
+    (batch,) = [e for e in master.allocate(now=1) if isinstance(e, SendOffers)]
+    tasks = [
+        TaskInfo(t, t, Resources.parse("cpus:1;mem:64"), executor=EXECUTOR) for t in ("a", "b")
+    ]
+    tasks.append(TaskInfo("c", "c", Resources.parse("cpus:1;mem:64"), command="true"))
+    master.accept(fw, [batch.offers[0].id], [Launch(tasks)], 0, now=1)
+    return master, fw
+
+
+def test_messages_reach_a_custom_executor_by_its_id_and_name_it() -> None:
+    master, fw = started()
+    (message,) = master.message_to_task(fw, "agent-0", "ex", b"hi")
+    assert isinstance(message, MessageToTask) and message.data == b"hi"
+    assert message.task_id in ("a", "b")
+    # A command task is still its own executor.
+    assert master.message_to_task(fw, "agent-0", "c", b"x") == [MessageToTask("agent-0", "c", b"x")]
+    assert master.messages_from_tasks("agent-0", [("a", b"up"), ("c", b"me")]) == [
+        FrameworkMessages(fw, [("agent-0", "ex", b"up"), ("agent-0", "c", b"me")])
+    ]
+
+
+def test_shutdown_of_a_custom_executor_kills_its_live_tasks() -> None:
+    master, fw = started()
+    kills = [
+        e for e in master.shutdown_executor(fw, "agent-0", "ex", now=2) if isinstance(e, KillTasks)
+    ]
+    assert sorted(t for kill in kills for t in kill.task_ids) == ["a", "b"]
+    assert {kill.agent_id for kill in kills} == {"agent-0"}
