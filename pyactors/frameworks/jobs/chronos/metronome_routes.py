@@ -1,5 +1,7 @@
 """The handlers of Metronome's `/v1/jobs` API, answered from the jobs
-framework's book.
+framework's book. A handler reads its body before it looks at the book:
+past that await nothing else runs until it returns, so what it checks
+still holds when it changes it.
 
 As Metronome: POST answers 201 with the job (409 if its id is taken), PUT
 replaces the job's definition but keeps its schedule, DELETE refuses a
@@ -83,8 +85,8 @@ class MetronomeApi:
     async def update_job(self, request: web.Request) -> web.Response:
         """The new definition, with the job's schedule kept (Metronome's
         schedules change only through `/schedules`)."""
-        entry = self.job(request)
         body = await read_json(request, _refusal)
+        entry = self.job(request)
         if not isinstance(body, dict):
             raise JobDefinitionError([("(job)", "expected a JSON object")])
         new = _spec({**body, "id": entry.definition.name, "schedules": []})
@@ -135,8 +137,9 @@ class MetronomeApi:
         return json(shapes.schedules(self.job(request)))
 
     async def create_schedule(self, request: web.Request) -> web.Response:
+        body = await read_json(request, _refusal)
         entry = self.job(request)
-        fields = job_spec.schedule_fields(await read_json(request, _refusal))
+        fields = job_spec.schedule_fields(body)
         d = entry.definition
         if d.cron is not None and (d.schedule_id or "default") == fields.get("scheduleId"):
             raise ApiError(
@@ -151,9 +154,9 @@ class MetronomeApi:
         return json(self.schedule(request, entry))
 
     async def update_schedule(self, request: web.Request) -> web.Response:
+        body = await read_json(request, _refusal)
         entry = self.job(request)
         self.schedule(request, entry)
-        body = await read_json(request, _refusal)
         if isinstance(body, dict):
             body = {**body, "id": request.match_info["schedule"]}
         return self.scheduled(entry, job_spec.schedule_fields(body), 200)
