@@ -6,20 +6,19 @@ Read and kept: `id` (the job's name), `description`, `labels`,
 `dependencies` (`[{"id": ...}]`: the jobs it runs after, Chronos's
 `parents`), `run.cmd` (by `/bin/sh -c`), `run.env` (plain values),
 `run.cpus` (default 1, as Metronome's), `run.mem` (128), `run.disk` (0),
-`run.restart.policy` (NEVER:
-no retries; ON_FAILURE: Chronos's two), and at most one schedule (Metronome
-takes no more either): `id`, `cron`, `timezone` (UTC), `concurrencyPolicy`
-(ALLOW), `startingDeadlineSeconds` (900, Metronome's) and `enabled` (false:
-the job's `disabled`). Output-only fields (a schedule's `nextRunAt`) are
-ignored.
+`run.restart.policy` (NEVER: no retries; ON_FAILURE: Chronos's two), and
+at most one schedule (Metronome takes no more either): `id`, `cron`,
+`timezone` (UTC), `concurrencyPolicy` (ALLOW), `startingDeadlineSeconds`
+(900, Metronome's) and `enabled` (false: the job's `disabled`).
+Output-only fields (a schedule's `nextRunAt`) are ignored.
 
 Refused with the reason, unless empty or at Metronome's default: what the
 framework cannot carry out (`docker`, `ucr`, `artifacts`, `volumes`,
-`secrets` (and `env` values naming one), `networks`, `args`, `user`, `gpus`, placement
-constraints, `taskKillGracePeriodSeconds`), a `maxLaunchDelay` other than
-3600 (runs wait for resources with no launch deadline; only a schedule's
-starting deadline bounds scheduled runs) and `activeDeadlineSeconds` with
-ON_FAILURE (retries are counted, not timed).
+`secrets` and `env` values naming one, `networks`, `args`, `user`, `gpus`,
+placement constraints, `taskKillGracePeriodSeconds`), a `maxLaunchDelay`
+other than 3600 (runs wait for resources with no launch deadline; only a
+schedule's starting deadline bounds scheduled runs) and
+`activeDeadlineSeconds` with ON_FAILURE (retries are counted, not timed).
 
 Problems are reported at the JobSpec's own paths (`run.cmd`,
 `schedules[0].cron`); `spec_path` names the field a problem of the flat
