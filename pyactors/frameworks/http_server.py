@@ -43,6 +43,8 @@ class FrameworkServer:
         self._guards.bind([host], self.port)
         self._authenticator = Authenticator(credentials)
         self._runner: web.AppRunner | None = None
+        # Held so the loop does not drop the task before the site is up.
+        self._serving: asyncio.Task[None] | None = None
 
     @property
     def advertised_host(self) -> str:
@@ -71,7 +73,7 @@ class FrameworkServer:
         app.on_response_prepare.append(nosniff)
         app.add_routes(list(routes))
         self._runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        loop.create_task(self._serve(self._runner))
+        self._serving = loop.create_task(self._serve(self._runner))
 
     async def _serve(self, runner: web.AppRunner) -> None:
         await runner.setup()
