@@ -22,6 +22,7 @@ from support.runtime import small_cluster, wait_for
 
 from pyactors.cli import main
 from pyactors.frameworks.jobs.client import Jobs
+from pyactors.frameworks.jobs.store import read_ledger
 from pyactors.runtime import cluster as runtime_cluster
 from pyactors.runtime.cluster import Cluster
 
@@ -87,7 +88,9 @@ def test_the_master_shows_the_api_as_the_frameworks_webui_url(cluster: Cluster, 
     assert status == 200 and jobs.chronos_url.endswith(leader["leader"])
 
 
-def test_chronos_python_adds_lists_searches_runs_and_deletes(jobs: Jobs, client: Any) -> None:
+def test_chronos_python_adds_lists_searches_runs_and_deletes(
+    cluster: Cluster, jobs: Jobs, client: Any
+) -> None:
     client.add(
         {
             "name": "extract",
@@ -129,6 +132,9 @@ def test_chronos_python_adds_lists_searches_runs_and_deletes(jobs: Jobs, client:
     assert manual["attempts"] == 1
     assert runs(jobs, "load")[0]["cause"] == manual["id"]
     assert jobs.ledger()["extract"] == jobs.history("extract")
+    # As stored (the work dir's ledger): the one run, launched once.
+    (stored,) = read_ledger(None, str(cluster.work_dir))["extract"]
+    assert (stored["id"], stored["state"], stored["attempts"]) == (manual["id"], "SUCCESS", 1)
     listed = {job["name"]: job for job in client.list()}
     assert listed["extract"]["successCount"] == 1 and listed["extract"]["lastSuccess"]
     assert listed["load"]["successCount"] == len(runs(jobs, "load", "SUCCESS")) == 1
@@ -163,7 +169,9 @@ def test_chronos_python_failures_say_why_in_its_logger_and_change_nothing(
     assert jobs.jobs() == before
 
 
-def test_metronome_job_with_a_cron_schedule_runs_and_is_stopped(jobs: Jobs) -> None:
+def test_metronome_job_with_a_cron_schedule_runs_and_is_stopped(
+    cluster: Cluster, jobs: Jobs
+) -> None:
     spec = {
         "id": "metronome.sleeper",
         "description": "sleeps until stopped",
@@ -203,6 +211,8 @@ def test_metronome_job_with_a_cron_schedule_runs_and_is_stopped(jobs: Jobs) -> N
     )
     assert status == 200 and stopped["status"] == "FAILED"
     assert runs(jobs, "metronome.sleeper")[0]["state"] == "KILLED"
+    (stored,) = read_ledger(None, str(cluster.work_dir))["metronome.sleeper"]
+    assert (stored["id"], stored["state"]) == (run["id"], "KILLED")
     status, listed = call(jobs, "GET", "/v1/jobs/metronome.sleeper/runs")
     assert listed == []
     status, deleted = call(jobs, "DELETE", "/v1/jobs/metronome.sleeper")
