@@ -109,6 +109,14 @@ def test_chronos_jobs_added_listed_searched_run_killed_and_deleted() -> None:
                 "parents": [],
                 "disabled": False,
             }
+        async with http.get("/scheduler/graph/dot") as dot:
+            assert (await dot.text()).splitlines() == [
+                "digraph G {",
+                '  1 [ label="nightly" ];',
+                '  2 [ label="report" ];',
+                "  1 -> 2;",
+                "}",
+            ]
         async with http.delete("/v1/scheduler/task/kill/nightly") as killed:
             assert killed.status == 204
         assert manual.state == "KILLED"

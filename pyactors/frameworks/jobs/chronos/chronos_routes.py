@@ -50,6 +50,7 @@ class ChronosApi:
                 web.delete(f"{prefix}/job/{{name}}", self.delete),
                 web.delete(f"{prefix}/task/kill/{{name}}", self.kill_tasks),
                 web.get(f"{prefix}/graph/csv", self.graph_csv),
+                web.get(f"{prefix}/graph/dot", self.graph_dot),
             ]
         return routes
 
@@ -123,6 +124,9 @@ class ChronosApi:
 
     async def stat(self, request: web.Request) -> web.Response:
         return json(shapes.stat(self.job(request.match_info["name"])))
+
+    async def graph_dot(self, request: web.Request) -> web.Response:
+        return web.Response(text=shapes.graph_dot(self.jobs()), content_type="text/plain")
 
     async def graph_csv(self, request: web.Request) -> web.Response:
         csv = shapes.graph_csv(self.jobs())

@@ -235,6 +235,22 @@ def graph_csv(entries: Iterable[Job]) -> str:
     return "".join(line + "\n" for line in lines)
 
 
+def graph_dot(entries: Iterable[Job]) -> str:
+    """The dependency graph in Graphviz's DOT, as Chronos's `/graph/dot`:
+    nodes numbered, labelled with the jobs' names."""
+    entries = list(entries)
+    number = {e.definition.name: i for i, e in enumerate(entries, start=1)}
+    lines = ["digraph G {"]
+    lines += [f'  {i} [ label="{name}" ];' for name, i in number.items()]
+    lines += [
+        f"  {number[p]} -> {number[e.definition.name]};"
+        for e in entries
+        for p in e.definition.parents
+        if p in number
+    ]
+    return "\n".join([*lines, "}"]) + "\n"
+
+
 def stat(entry: Job) -> dict[str, Any]:
     """Chronos's `JobStatWrapper`: run durations (ms) and the runs kept."""
     durations = sorted(
