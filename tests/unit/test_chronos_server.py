@@ -84,6 +84,8 @@ def test_chronos_jobs_added_listed_searched_run_killed_and_deleted() -> None:
         assert jobs["nightly"]["schedule"] == NIGHTLY["schedule"]
         assert jobs["report"]["parents"] == ["nightly"] and "schedule" not in jobs["report"]
         assert jobs["report"]["owner"] == "a@b.c" and jobs["report"]["successCount"] == 0
+        async with http.get("/v1/scheduler/job/report") as one:
+            assert await one.json() == jobs["report"]
         async with http.get("/v1/scheduler/jobs/search?name=REP") as found:
             assert [job["name"] for job in await found.json()] == ["report"]
         async with http.get("/scheduler/jobs/search?command=echo") as found:
@@ -219,6 +221,19 @@ def test_metronome_jobs_runs_and_schedules() -> None:
             assert (await added.json())["id"] == "hourly"
         async with http.get("/v1/jobs/backup/schedules/hourly") as read:
             assert (await read.json())["cron"] == "0 * * * *"
+        changed = {"cron": "30 * * * *", "timezone": "Europe/Berlin", "enabled": False}
+        async with http.put("/v1/jobs/backup/schedules/hourly", json=changed) as put:
+            assert put.status == 200
+            assert (await put.json())["id"] == "hourly"
+        definition = framework.book.jobs["backup"].definition
+        assert (definition.cron, definition.schedule_time_zone, definition.disabled) == (
+            "30 * * * *",
+            "Europe/Berlin",
+            True,
+        )
+        async with http.put("/v1/jobs/backup/schedules/other", json=changed) as missing:
+            assert missing.status == 404
+            assert await missing.json() == {"id": "other", "message": "Schedule not found"}
         async with http.delete("/v1/jobs/backup?stopCurrentJobRuns=true") as deleted:
             assert deleted.status == 200
             assert (await deleted.json())["id"] == "backup"
