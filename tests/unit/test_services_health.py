@@ -4,6 +4,8 @@ what their results mean, and how Marathon's API shows them."""
 
 from __future__ import annotations
 
+import collections
+import collections.abc
 from typing import Any
 
 import pytest
@@ -18,6 +20,10 @@ from pyactors.frameworks.services.health import Probe, ProbeResult
 from pyactors.frameworks.services.launch import task_info
 from pyactors.frameworks.services.marathon import shapes
 from pyactors.frameworks.services.state import ServiceState
+
+# marathon-python 0.13.0 still uses collections.Iterable (gone in 3.10).
+collections.Iterable = collections.abc.Iterable  # type: ignore[attr-defined]
+from marathon.models import MarathonDeployment, MarathonTask  # noqa: E402
 
 OK = ProbeResult(True, "connected")
 REFUSED = ProbeResult(False, "ConnectionRefusedError: refused")
@@ -91,6 +97,9 @@ def test_the_agent_runs_one_check_and_the_framework_every_other() -> None:
     assert [(r["alive"], r["consecutiveFailures"]) for r in shown] == [(True, 0), (True, 0)]
     assert shown[1]["firstSuccess"] == "1970-01-01T00:00:02.000Z"
     assert shown[1]["lastSuccess"] == "1970-01-01T00:00:03.000Z" and shown[1]["lastFailure"] is None
+    # Marathon's own client reads each entry (it fails on a key it does not know).
+    parsed = MarathonTask.from_json(shapes.task(task, [0, 0])).health_check_results
+    assert [r.alive for r in parsed] == [True, True]
     assert set(shown[0]) == {
         "alive",
         "consecutiveFailures",
@@ -214,6 +223,8 @@ def test_a_deployment_waits_for_its_new_tasks_to_be_ready() -> None:
             "lastResponse": {"status": 503, "contentType": "text/plain", "body": "warming up"},
         }
     ]
+    parsed = MarathonDeployment.from_json(shapes.deployment(record, deployment))
+    assert parsed.current_actions[0].readiness_check_results[0]["ready"] is False
     assert state.due_probes(3.0) == []  # the next try is due at 3.5
     (probe,) = state.due_probes(3.5)
     state.probe_result(probe, ProbeResult(True, "", 204, "text/plain", ""), 3.5)
