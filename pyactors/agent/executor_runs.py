@@ -81,23 +81,30 @@ class Executors:
     def launch(
         self,
         framework_id: str,
-        task: TaskInfo,
+        tasks: Sequence[TaskInfo],
         now: float,
         run_as: RunAs,
         log_limits: tuple[int | None, int],
+        group: bool = False,
     ) -> list[TaskStatus]:
-        """Give the task to its executor, starting that first if it is not
-        running; the updates of what could not start."""
+        """Give the tasks (one, or a group naming one executor) to their
+        executor, starting that first if it is not running; the updates of
+        what could not start."""
         try:
-            start = self.book.launch(framework_id, task, now)
+            if group:
+                start = self.book.launch_group(framework_id, tasks, now)
+            else:
+                (task,) = tasks
+                start = self.book.launch(framework_id, task, now)
         except InvalidArgumentError as error:
-            return [_failed(task.task_id, str(error), now, self.agent_id)]
+            return [_failed(task.task_id, str(error), now, self.agent_id) for task in tasks]
         if not start:
             return []
-        assert task.executor is not None  # the book took it
-        key = (framework_id, task.executor.executor_id)
+        info = tasks[0].executor
+        assert info is not None  # the book took it
+        key = (framework_id, info.executor_id)
         try:
-            self.processes[key] = self._start(key, task, now, run_as, log_limits)
+            self.processes[key] = self._start(key, info, now, run_as, log_limits)
         except (OSError, ValueError) as error:
             log.warning("agent %s: executor '%s': %s", self.agent_id, key[1], error)
             failed = self.book.exited(key, now, f"could not start: {error}")
@@ -118,13 +125,11 @@ class Executors:
     def _start(
         self,
         key: Key,
-        task: TaskInfo,
+        info: ExecutorInfo,
         now: float,
         run_as: RunAs,
         log_limits: tuple[int | None, int],
     ) -> TaskProcess:
-        info = task.executor
-        assert info is not None  # only tasks naming one come here
         if self.endpoint is None:
             raise OSError("the executor API is not listening yet")
         framework_id, executor_id = key

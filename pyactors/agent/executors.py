@@ -73,6 +73,11 @@ class Launch:
 
 
 @dataclass(frozen=True)
+class LaunchGroup:
+    tasks: tuple[TaskInfo, ...]
+
+
+@dataclass(frozen=True)
 class Kill:
     task_id: str
     grace: float | None
@@ -94,7 +99,7 @@ class Shutdown:
     pass
 
 
-Event = Subscribed | Launch | Kill | Acknowledged | Message | Shutdown
+Event = Subscribed | Launch | LaunchGroup | Kill | Acknowledged | Message | Shutdown
 
 
 # ------------------------------------------------------------------ executors
@@ -112,8 +117,9 @@ class Executor:
     info: ExecutorInfo
     launched_at: float
     phase: Phase = Phase.LAUNCHED
-    # Waiting for the subscription, oldest first.
-    queued: list[TaskInfo] = field(default_factory=list)
+    # Waiting for the subscription, oldest first: each a LAUNCH (one task)
+    # or a LAUNCH_GROUP, delivered as it was given.
+    queued: list[Launch | LaunchGroup] = field(default_factory=list)
     # Delivered and not ended.
     running: dict[str, TaskInfo] = field(default_factory=dict)
     # Every task it was given, until its terminal update is acknowledged.
@@ -163,9 +169,20 @@ class ExecutorBook:
     def launch(self, framework_id: str, task: TaskInfo, now: float) -> bool:
         """Give `task` (which names an executor) to its executor; whether
         that executor must be started now."""
-        info = task.executor
+        return self._give(framework_id, Launch(task), now)
+
+    def launch_group(self, framework_id: str, tasks: Sequence[TaskInfo], now: float) -> bool:
+        """Give a task group (all naming one executor) to its executor as one
+        LAUNCH_GROUP; whether that executor must be started now."""
+        if len({None if t.executor is None else t.executor.executor_id for t in tasks}) != 1:
+            raise InvalidArgumentError("a task group for an executor must all name that executor")
+        return self._give(framework_id, LaunchGroup(tuple(tasks)), now)
+
+    def _give(self, framework_id: str, delivery: Launch | LaunchGroup, now: float) -> bool:
+        tasks = _tasks_of(delivery)
+        info = tasks[0].executor
         if info is None:
-            raise InvalidArgumentError(f"task '{task.task_id}' names no executor")
+            raise InvalidArgumentError(f"task '{tasks[0].task_id}' names no executor")
         key = (framework_id, info.executor_id)
         executor = self.executors.get(key)
         start = executor is None
@@ -175,14 +192,15 @@ class ExecutorBook:
             raise InvalidArgumentError(
                 f"executor '{info.executor_id}' of '{framework_id}' is shutting down"
             )
-        self._owner[task.task_id] = key
-        self._last_task[key] = task.task_id
-        executor.tasks.add(task.task_id)
+        for task in tasks:
+            self._owner[task.task_id] = key
+            self._last_task[key] = task.task_id
+            executor.tasks.add(task.task_id)
         if executor.phase is Phase.SUBSCRIBED:
-            executor.running[task.task_id] = task
-            self._events.append((key, Launch(task)))
+            executor.running.update((task.task_id, task) for task in tasks)
+            self._events.append((key, delivery))
         else:
-            executor.queued.append(task)
+            executor.queued.append(delivery)
         return start
 
     def recover(
@@ -213,7 +231,7 @@ class ExecutorBook:
         executor.tasks.add(task.task_id)
         executor.uuids.update(pending)
         if state is TaskState.TASK_STAGING:
-            executor.queued.append(task)
+            executor.queued.append(Launch(task))
         elif not state.is_terminal:
             executor.running[task.task_id] = task
         return new
@@ -224,9 +242,15 @@ class ExecutorBook:
         executor = self._executor_of(task_id)
         if executor is None:
             return []
-        queued = [t for t in executor.queued if t.task_id == task_id]
+        queued = [d for d in executor.queued if task_id in {t.task_id for t in _tasks_of(d)}]
         if queued:
-            executor.queued.remove(queued[0])
+            (delivery,) = queued
+            rest = tuple(t for t in _tasks_of(delivery) if t.task_id != task_id)
+            at = executor.queued.index(delivery)
+            if rest:
+                executor.queued[at] = LaunchGroup(rest)
+            else:
+                del executor.queued[at]
             executor.killing.add(task_id)
             self._ended(executor, task_id, now)
             return [self._status(task_id, TaskState.TASK_KILLED, now, None, "killed")]
@@ -292,7 +316,7 @@ class ExecutorBook:
         if executor is None:
             return []
         self._events = [(k, e) for k, e in self._events if k != key]
-        ids = [t.task_id for t in executor.queued] + list(executor.running)
+        ids = [t.task_id for d in executor.queued for t in _tasks_of(d)] + list(executor.running)
         for task_id in executor.tasks:
             self._owner.pop(task_id, None)
         self._last_task.pop(key, None)
@@ -336,10 +360,13 @@ class ExecutorBook:
         self._events = [(k, e) for k, e in self._events if k != key]
         self._events.append((key, Subscribed(executor.info, key[0])))
         held = set(unacknowledged_tasks)
-        for task in executor.queued:
-            executor.running[task.task_id] = task
-            if task.task_id not in held:
-                self._events.append((key, Launch(task)))
+        for delivery in executor.queued:
+            tasks = _tasks_of(delivery)
+            executor.running.update((task.task_id, task) for task in tasks)
+            rest = tuple(task for task in tasks if task.task_id not in held)
+            if rest:
+                group = isinstance(delivery, LaunchGroup)
+                self._events.append((key, LaunchGroup(rest) if group else Launch(rest[0])))
         executor.queued.clear()
         taken = []
         for status in unacknowledged_updates:
@@ -436,3 +463,7 @@ class ExecutorBook:
         self, task_id: str, state: TaskState, now: float, reason: Reason | None, message: str
     ) -> TaskStatus:
         return TaskStatus(task_id, state, Source.SOURCE_AGENT, now, self.agent_id, reason, message)
+
+
+def _tasks_of(delivery: Launch | LaunchGroup) -> tuple[TaskInfo, ...]:
+    return (delivery.task,) if isinstance(delivery, Launch) else delivery.tasks

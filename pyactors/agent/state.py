@@ -143,6 +143,11 @@ class AgentState:
         for task in tasks:
             self._start(framework_id, task, now)
         for group in groups:
+            executors = {None if t.executor is None else t.executor.executor_id for t in group}
+            if None not in executors and len(executors) == 1:
+                # One LAUNCH_GROUP for its executor, which runs it all or none.
+                self._launch_on_executor(framework_id, group, now, group=True)
+                continue
             started = [self._start(framework_id, task, now) for task in group]
             if not all(started):
                 for task, ok in zip(group, started, strict=True):
@@ -507,11 +512,7 @@ class AgentState:
 
     def _start(self, framework_id: str, task: TaskInfo, now: float) -> bool:
         if task.executor is not None:
-            limits = (self.sandboxes.max_log_bytes, self.sandboxes.log_files)
-            failed = self.executors.launch(framework_id, task, now, self._run_as(task), limits)
-            for status in failed:
-                self._add(status, now)
-            return not failed
+            return self._launch_on_executor(framework_id, [task], now)
         try:
             how = run_as(task.user, self.task_user, self.identity, self.agent_id)
         except TaskUserError as error:
@@ -539,6 +540,16 @@ class AgentState:
             as_user = "" if how.user is None else f" as user '{how.user.name}'"
             self._failed(task.task_id, f"could not start{as_user}: {error}", now)
             return False
+
+    def _launch_on_executor(
+        self, framework_id: str, tasks: Sequence[TaskInfo], now: float, group: bool = False
+    ) -> bool:
+        limits = (self.sandboxes.max_log_bytes, self.sandboxes.log_files)
+        run_as = self._run_as(tasks[0])
+        failed = self.executors.launch(framework_id, tasks, now, run_as, limits, group)
+        for status in failed:
+            self._add(status, now)
+        return not failed
 
     def _failed(self, task_id: str, message: str, now: float) -> None:
         self._add(

@@ -25,9 +25,11 @@ import pytest
 from support.runtime import Launcher, wait_for
 
 from pyactors._core import Resources
-from pyactors.core.operations import ExecutorInfo, TaskInfo
+from pyactors.core.offer import OfferInfo
+from pyactors.core.operations import ExecutorInfo, LaunchGroup, TaskInfo
 from pyactors.runtime.cluster import Cluster
 from pyactors.runtime.handles import AgentRef
+from pyactors.scheduler.api import Driver
 
 TESTS = Path(__file__).resolve().parents[1]
 EXECUTOR = TESTS / "support" / "pymesos" / "executor.py"
@@ -202,6 +204,17 @@ class ExecutorLauncher(Launcher):
             env={"EXECUTOR_LOG": executor_log},
         )
 
+    def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
+        """Every pending task as one group, on the first offer that fits them all."""
+        need = sum((Resources.parse(r) for _, _, r in self.pending), Resources())
+        for offer in offers:
+            if self.pending and need <= offer.resources:
+                group = [self.task_info(*task) for task in self.pending]
+                self.pending = []
+                driver.accept([offer.id], [LaunchGroup(group)], refuse_seconds=0.2)
+            else:
+                driver.decline([offer.id], refuse_seconds=0.2)
+
     def task_info(self, task_id: str, command: str, resources: str) -> TaskInfo:
         return TaskInfo(
             task_id,
@@ -212,7 +225,7 @@ class ExecutorLauncher(Launcher):
         )
 
 
-def test_a_python_scheduler_runs_tasks_on_a_custom_executor(
+def test_a_python_scheduler_runs_a_task_group_on_a_custom_executor(
     cluster: Cluster, tmp_path: Path
 ) -> None:
     log = tmp_path / "executor.jsonl"
@@ -230,7 +243,9 @@ def test_a_python_scheduler_runs_tasks_on_a_custom_executor(
             "TASK_RUNNING from the executor",
             "TASK_FINISHED from the executor",
         }
-        launched = {e["task_id"] for e in executor_events(log) if e["event"] == "launch"}
-        assert launched == {"py-1", "py-2"}
+        events = executor_events(log)
+        # One LAUNCH_GROUP for both.
+        assert [e["task_ids"] for e in events if e["event"] == "launch_group"] == [["py-1", "py-2"]]
+        assert {e["task_id"] for e in events if e["event"] == "launch"} == {"py-1", "py-2"}
     finally:
         cluster.teardown(framework)

@@ -173,3 +173,18 @@ def test_an_executor_that_never_subscribes_or_does_not_come_back_is_killed() -> 
     assert again.due(159.0) == []
     again.subscribe(KEY, ["t1", "t2"], [], 150.0)
     assert again.due(1000.0) == []
+
+
+def test_a_task_group_reaches_its_executor_as_one_launch_group() -> None:
+    executors = ExecutorBook("agent")
+    assert executors.launch_group("fw", [task("g1"), task("g2"), task("g3")], 0.0)
+    (killed,) = executors.kill("g2", 0.5, grace=None)
+    assert killed.state is TaskState.TASK_KILLED
+    executors.subscribe(KEY, [], [], 1.0)
+    assert executors.take_events()[1:] == [(KEY, book.LaunchGroup((task("g1"), task("g3"))))]
+    executors.launch_group("fw", [task("g4")], 2.0)
+    assert executors.take_events() == [(KEY, book.LaunchGroup((task("g4"),)))]
+    other = ExecutorInfo("other", "run")
+    with pytest.raises(InvalidArgumentError, match="all name that executor"):
+        executors.launch_group("fw", [task("g5"), task("g6", other)], 3.0)
+    assert not executors.owns("g5")

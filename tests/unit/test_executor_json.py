@@ -139,6 +139,12 @@ def test_events_are_what_pymesos_reads() -> None:
     launch = ej.event_to_v1(book.Launch(task), "fw", agent, "alice")
     assert launch["launch"]["task"]["task_id"] == {"value": "t1"}
     assert launch["launch"]["task"]["agent_id"] == {"value": "a1"}
+    group = ej.event_to_v1(book.LaunchGroup((task, task)), "fw", agent, "alice")
+    assert group["type"] == "LAUNCH_GROUP"
+    assert [t["task_id"] for t in group["launch_group"]["task_group"]["tasks"]] == [
+        {"value": "t1"},
+        {"value": "t1"},
+    ]
     kill = ej.event_to_v1(book.Kill("t1", 2.5), "fw", agent, "alice")
     assert kill == {
         "type": "KILL",

@@ -243,6 +243,9 @@ def event_to_v1(
         case book.Launch(task):
             launched = task_to_v1(task, agent["id"]["value"], framework_id)
             return {"type": "LAUNCH", "launch": {"task": launched}}
+        case book.LaunchGroup(tasks):
+            group = [task_to_v1(task, agent["id"]["value"], framework_id) for task in tasks]
+            return {"type": "LAUNCH_GROUP", "launch_group": {"task_group": {"tasks": group}}}
         case book.Kill(task_id, grace):
             kill: dict[str, Any] = {"task_id": mj.id_json(task_id)}
             if grace is not None:

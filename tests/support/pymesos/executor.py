@@ -54,6 +54,11 @@ class SleepOrFinish(Executor):
         self.killed[task_id] = threading.Event()
         threading.Thread(target=self.run, args=(driver, task, what), daemon=True).start()
 
+    def launchTaskGroup(self, driver: Any, tasks: list[Any]) -> None:
+        record("launch_group", task_ids=[task["task_id"]["value"] for task in tasks])
+        for task in tasks:
+            self.launchTask(driver, task)
+
     def run(self, driver: Any, task: Any, what: str) -> None:
         task_id = task["task_id"]["value"]
         self.update(driver, task, "TASK_RUNNING")
