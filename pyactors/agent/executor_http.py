@@ -192,8 +192,6 @@ class ExecutorApi:
         await response.prepare(request)
         try:
             await self._relay(request, response, stream)
-        except (ConnectionError, asyncio.CancelledError):
-            raise
         finally:
             if self._streams.get(call.key) is stream:
                 del self._streams[call.key]
