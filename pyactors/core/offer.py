@@ -1,5 +1,5 @@
-"""Offers: the value an allocation cycle produces, and an offer as a
-framework receives it."""
+"""Offers: the value an allocation cycle produces, an offer as a framework
+receives it, and an inverse offer (Mesos's maintenance primitives)."""
 
 from __future__ import annotations
 
@@ -25,9 +25,20 @@ class Offer(NamedTuple):
 
 
 @dataclass(frozen=True)
+class Unavailability:
+    """When an agent's machine is expected to be down for maintenance
+    (Mesos's `Unavailability`): from `start` (seconds since the epoch) for
+    `duration` seconds (None: indefinitely)."""
+
+    start: float
+    duration: float | None = None
+
+
+@dataclass(frozen=True)
 class OfferInfo:
     """An offer as a framework receives it: the master's id for it, and the
-    agent's hostname and attributes for the scheduler's placement."""
+    agent's hostname and attributes for the scheduler's placement; the
+    agent's `unavailability` when its machine is scheduled for maintenance."""
 
     id: str
     framework_id: str
@@ -37,3 +48,19 @@ class OfferInfo:
     hostname: str = ""
     attributes: dict[str, str] = field(default_factory=dict)
     created_at: float = 0.0
+    unavailability: Unavailability | None = None
+
+
+@dataclass(frozen=True)
+class InverseOfferInfo:
+    """Mesos's `InverseOffer`: the master asks the framework to give back
+    what it holds on the agent (the whole agent) by its `unavailability`.
+    The framework answers with `Driver.accept_inverse_offers` or
+    `decline_inverse_offers`; the operator sees the answer in the
+    maintenance status."""
+
+    id: str
+    framework_id: str
+    agent_id: str
+    hostname: str
+    unavailability: Unavailability

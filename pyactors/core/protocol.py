@@ -30,7 +30,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TypeAlias
 
-from pyactors.core.offer import OfferInfo
+from pyactors.core.offer import InverseOfferInfo, OfferInfo
 from pyactors.core.operations import Operation, TaskInfo
 from pyactors.core.tasks import Reason, TaskStatus
 
@@ -147,6 +147,24 @@ class Rescind:
 
 
 @dataclass(frozen=True)
+class SendInverseOffers:
+    """Mesos's INVERSE_OFFERS: agents the framework holds resources on are
+    scheduled for maintenance."""
+
+    framework_id: str
+    inverse_offers: list[InverseOfferInfo]
+
+
+@dataclass(frozen=True)
+class RescindInverseOffers:
+    """Mesos's RESCIND_INVERSE_OFFER, one per id: the maintenance they asked
+    about changed or ended, or they went unanswered too long."""
+
+    framework_id: str
+    inverse_offer_ids: list[str]
+
+
+@dataclass(frozen=True)
 class ForwardUpdates:
     framework_id: str
     statuses: list[TaskStatus]
@@ -183,7 +201,15 @@ class Heartbeat:
 
 
 FrameworkEvent: TypeAlias = (
-    SendOffers | Rescind | ForwardUpdates | FrameworkMessages | AgentLost | ErrorEvent | Heartbeat
+    SendOffers
+    | Rescind
+    | SendInverseOffers
+    | RescindInverseOffers
+    | ForwardUpdates
+    | FrameworkMessages
+    | AgentLost
+    | ErrorEvent
+    | Heartbeat
 )
 
 Effect: TypeAlias = AgentMessage | FrameworkEvent
@@ -205,6 +231,17 @@ class Accept:
 class Decline:
     offer_ids: list[str]
     refuse_seconds: float
+
+
+@dataclass(frozen=True)
+class AnswerInverseOffers:
+    """Mesos's ACCEPT_INVERSE_OFFERS (`accept`) or DECLINE_INVERSE_OFFERS:
+    the framework's answer, recorded for the operator; it gets no inverse
+    offer for those agents for `refuse_seconds` (None: Mesos's 5 s)."""
+
+    inverse_offer_ids: list[str]
+    accept: bool
+    refuse_seconds: float | None = None
 
 
 @dataclass(frozen=True)
@@ -277,6 +314,7 @@ class Shutdown:
 Call: TypeAlias = (
     Accept
     | Decline
+    | AnswerInverseOffers
     | Acknowledge
     | Kill
     | Reconcile

@@ -37,6 +37,7 @@ from pyactors.core.protocol import (
     AcknowledgeToAgent,
     AgentLost,
     AgentMessage,
+    AnswerInverseOffers,
     Call,
     CallBatch,
     Decline,
@@ -56,8 +57,10 @@ from pyactors.core.protocol import (
     Registration,
     Request,
     Rescind,
+    RescindInverseOffers,
     ResendUpdates,
     Revive,
+    SendInverseOffers,
     SendOffers,
     Shutdown,
     Suppress,
@@ -372,6 +375,8 @@ class MasterActor:
                 return state.accept(framework_id, offer_ids, operations, refuse_seconds, now=now)
             case Decline(offer_ids, refuse_seconds):
                 return state.decline(framework_id, offer_ids, refuse_seconds, now=now)
+            case AnswerInverseOffers(ids, accept, refuse_seconds):
+                return state.answer_inverse_offers(framework_id, ids, accept, refuse_seconds, now)
             case Acknowledge(acknowledgements):
                 effects = state.acknowledge(framework_id, acknowledgements)
                 self.http.metrics.acknowledged((uuid for _, uuid in acknowledgements), now)
@@ -494,6 +499,8 @@ class MasterActor:
                 case (
                     SendOffers()
                     | Rescind()
+                    | SendInverseOffers()
+                    | RescindInverseOffers()
                     | FrameworkMessages()
                     | AgentLost()
                     | ErrorEvent()

@@ -54,6 +54,7 @@ from pyactors.master.registry_records import (
     Key,
     Kind,
     MaintenanceEntry,
+    MaintenanceScheduleEntry,
     QuotaEntry,
     ReservationEntry,
     WeightEntry,
@@ -75,6 +76,7 @@ class RegistrySnapshot:
     reservations: dict[str, tuple[str, ...]] = field(default_factory=dict)
     static_volumes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     completed_frameworks: dict[str, CompletedFrameworkEntry] = field(default_factory=dict)
+    maintenance_schedule: MaintenanceScheduleEntry | None = None
 
     def add(self, entry: Entry) -> None:
         match entry:
@@ -94,6 +96,8 @@ class RegistrySnapshot:
                     self.static_volumes[entry.agent_id] = tuple(entry.static_volumes)
             case CompletedFrameworkEntry():
                 self.completed_frameworks[entry.framework_id] = entry
+            case MaintenanceScheduleEntry():
+                self.maintenance_schedule = entry
 
 
 class Registry(ABC):

@@ -32,6 +32,7 @@ from pyactors.errors import (
     ResourceError,
     SchemaVersionError,
 )
+from pyactors.master.maintenance import MaintenanceError, Schedule
 
 SCHEMA_VERSION = 1
 
@@ -42,6 +43,7 @@ class Kind(StrEnum):
     WEIGHT = "weight"
     QUOTA = "quota"
     MAINTENANCE = "maintenance"
+    MAINTENANCE_SCHEDULE = "maintenance_schedule"
     RESERVATIONS = "reservations"
     COMPLETED_FRAMEWORK = "completed_framework"
 
@@ -193,6 +195,30 @@ class MaintenanceEntry:
 
 
 @dataclass(frozen=True)
+class MaintenanceScheduleEntry:
+    """Mesos's maintenance schedule and the machines brought DOWN (one
+    record: the schedule is replaced whole), in Mesos's Schedule JSON with
+    `down_machines` (`pyactors.master.maintenance.Schedule.record`)."""
+
+    schedule: Mapping[str, Any]
+
+    kind: ClassVar[Kind] = Kind.MAINTENANCE_SCHEDULE
+
+    def __post_init__(self) -> None:
+        try:
+            Schedule.from_record(self.schedule)
+        except MaintenanceError as e:
+            raise InvalidRecordError(f"maintenance schedule: {e}") from e
+
+    @property
+    def key(self) -> Key:
+        return Key(self.kind, "schedule")
+
+    def read(self) -> Schedule:
+        return Schedule.from_record(self.schedule)
+
+
+@dataclass(frozen=True)
 class ReservationEntry:
     """The dynamic reservations made on one agent (with the volumes made of
     them), and the volumes made of its static reservations
@@ -258,6 +284,7 @@ Entry = (
     | WeightEntry
     | QuotaEntry
     | MaintenanceEntry
+    | MaintenanceScheduleEntry
     | ReservationEntry
     | CompletedFrameworkEntry
 )
@@ -267,6 +294,7 @@ ENTRY_TYPES = (
     WeightEntry,
     QuotaEntry,
     MaintenanceEntry,
+    MaintenanceScheduleEntry,
     ReservationEntry,
     CompletedFrameworkEntry,
 )

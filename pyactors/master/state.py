@@ -54,6 +54,8 @@ from pyactors.errors import (
 )
 from pyactors.master.agent_store import AgentStore
 from pyactors.master.liveness import Liveness
+from pyactors.master.maintenance import MachineId
+from pyactors.master.maintenance_book import MaintenanceBook
 from pyactors.master.offer_book import OfferBook
 from pyactors.master.offers import Offering
 from pyactors.master.operator import Operator
@@ -133,6 +135,15 @@ class MasterState:
         )
         self.recovery = Recovery()
         self.liveness = Liveness()
+        self.maintenance_book = MaintenanceBook(
+            self.registry,
+            self.agents,
+            self.frameworks,
+            self.task_book,
+            self.offers,
+            self.config.acls,
+            self.offer_prefix,
+        )
 
     # What the collaborators hold, as the HTTP state and tests read it.
 
@@ -181,6 +192,7 @@ class MasterState:
             raise InvalidArgumentError("recover() starts a fresh master state")
         snapshot = self.registry.load()
         self.operator.restore(snapshot)
+        self.maintenance_book.restore(snapshot)
         completed = sorted(snapshot.completed_frameworks.values(), key=lambda e: e.removed_at)
         self.removed_frameworks = {e.framework_id: e.removed_at for e in completed}
         grace = self.config.agent_reregister_timeout
@@ -245,6 +257,8 @@ class MasterState:
             if recovered or record.disconnected_at is not None:
                 return self._agent_back(record, tasks, now)
             return []
+        if self.maintenance_book.refuses(hostname):
+            return []  # Mesos shuts such an agent down; it tries again once UP
         self.agent_store.admit(AgentEntry(agent_id, hostname, str(total), attributes))
         self.recovery.back(agent_id)
         rejoined = self.task_book.rejoin(agent_id, tasks, self.frameworks, record is not None, now)
@@ -337,9 +351,27 @@ class MasterState:
         self.allocator.remove_agent(agent.agent_id)
         return (
             rescinds
+            + self.maintenance_book.agent_gone(agent.agent_id)
             + self.task_book.unreachable(agent, now)
             + self._agent_lost_events(agent.agent_id)
         )
+
+    def _remove_agent(self, agent: AgentRecord, now: float) -> list[Effect]:
+        """Mesos's removal of an agent whose machine goes DOWN: its tasks
+        killed there and TASK_LOST for their frameworks, it is forgotten
+        (its registry entry stays: it may register again once UP)."""
+        agent_id = agent.agent_id
+        kills, lost = self.maintenance_book.removal(agent, now)
+        effects = self.maintenance_book.agent_gone(agent_id)
+        effects += self.offering.rescind(self.offers.take_agent(agent_id))
+        effects += kills + self.status_updates(agent_id, lost)
+        for status in lost:
+            self.task_book.retire(self.tasks[status.task_id])
+        if agent.reachable:
+            self.allocator.remove_agent(agent_id)
+        self.liveness.forget(agent_id)
+        del self.agents[agent_id]
+        return effects + self._agent_lost_events(agent_id)
 
     def _agent_lost_events(self, agent_id: str) -> list[Effect]:
         connected = (f for f in self.frameworks.values() if f.connected)
@@ -489,6 +521,7 @@ class MasterState:
         record.connected, record.disconnected_at = False, now
         self.allocator.deactivate_framework(framework_id)
         self.offering.withdraw(framework_id)
+        self.maintenance_book.framework_gone(framework_id)
         return []
 
     def teardown(self, framework_id: str, now: float) -> list[Effect]:
@@ -509,6 +542,7 @@ class MasterState:
             ],
         )
         self.offering.withdraw(framework_id)
+        self.maintenance_book.framework_gone(framework_id)
         kills = self.task_book.release(framework_id, now)
         self.allocator.remove_framework(framework_id)
         del self.frameworks[framework_id]
@@ -549,8 +583,23 @@ class MasterState:
     # ----------------------------------------------------------------- offers
 
     def allocate(self, now: float) -> list[Effect]:
-        """One allocation cycle: one SendOffers per framework."""
-        return self.offering.allocate(now)
+        """One allocation cycle: one SendOffers per framework (offers from
+        scheduled machines carry their unavailability), then inverse offers."""
+        offers = self.maintenance_book.with_unavailability(self.offering.allocate(now))
+        return offers + self.maintenance_book.make(now)
+
+    def answer_inverse_offers(
+        self,
+        framework_id: str,
+        inverse_offer_ids: Sequence[str],
+        accept: bool,
+        refuse_seconds: float | None,
+        now: float,
+    ) -> list[Effect]:
+        known_framework(self.frameworks, framework_id)
+        return self.maintenance_book.answer(
+            framework_id, list(inverse_offer_ids), accept, refuse_seconds, now
+        )
 
     def decline(
         self, framework_id: str, offer_ids: Sequence[str], refuse_seconds: float, now: float
@@ -669,6 +718,7 @@ class MasterState:
         out of the allocator); end a new leader's wait for its agents; remove
         frameworks disconnected past their failover timeout."""
         effects = self.offering.rescind(self.offers.take_expired(now, self.config.offer_timeout))
+        effects += self.maintenance_book.expire(now, self.config.offer_timeout)
         due = self.liveness.due(now, self.config.agent_timeout, self.config.agent_recovery_timeout)
         for agent_id in due.not_recovered:
             self.agents[agent_id].disconnected_at = None
@@ -732,6 +782,17 @@ class MasterState:
 
     def reactivate_agent(self, agent_id: str, principal: str | None = None) -> None:
         self.operator.reactivate_agent(agent_id, principal)
+
+    def start_maintenance(
+        self, machines: tuple[MachineId, ...], now: float, principal: str | None = None
+    ) -> list[Effect]:
+        """START_MAINTENANCE (/machine/down): DRAINING machines are DOWN and
+        their agents removed (ACL start_maintenances). The schedule's other
+        calls are `maintenance_book`'s."""
+        effects: list[Effect] = []
+        for agent in self.maintenance_book.start(machines, principal):
+            effects += self._remove_agent(agent, now)
+        return effects
 
 
 def _principal_name(principal: str | None) -> str:

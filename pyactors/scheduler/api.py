@@ -30,12 +30,13 @@ from typing import Any, TypeVar, assert_never
 
 from ray.actor import ActorHandle
 
-from pyactors.core.offer import OfferInfo
+from pyactors.core.offer import InverseOfferInfo, OfferInfo
 from pyactors.core.operations import Launch, LaunchGroup, Operation, valid_grace_period
 from pyactors.core.protocol import (
     Accept,
     Acknowledge,
     AgentLost,
+    AnswerInverseOffers,
     Call,
     Decline,
     ErrorEvent,
@@ -48,7 +49,9 @@ from pyactors.core.protocol import (
     Reconcile,
     Request,
     Rescind,
+    RescindInverseOffers,
     Revive,
+    SendInverseOffers,
     SendOffers,
     Shutdown,
     Suppress,
@@ -126,6 +129,22 @@ class Driver:
         if self.on_offers_used is not None:
             self.on_offers_used(list(offer_ids), [])
         self._call(Decline(list(offer_ids), refuse_seconds))
+
+    def accept_inverse_offers(
+        self, inverse_offer_ids: Sequence[str], refuse_seconds: float | None = None
+    ) -> None:
+        """Agree to give back what the inverse offers ask for by their
+        unavailability (the operator sees ACCEPT in the maintenance status);
+        no inverse offer for those agents for `refuse_seconds` (None:
+        Mesos's 5 s)."""
+        self._call(AnswerInverseOffers(list(inverse_offer_ids), True, refuse_seconds))
+
+    def decline_inverse_offers(
+        self, inverse_offer_ids: Sequence[str], refuse_seconds: float | None = None
+    ) -> None:
+        """Say the maintenance would hurt (DECLINE in the maintenance status);
+        asked again after `refuse_seconds` (None: Mesos's 5 s)."""
+        self._call(AnswerInverseOffers(list(inverse_offer_ids), False, refuse_seconds))
 
     def acknowledge(self, status: TaskStatus) -> None:
         """Let the agent forget an update (only needed with
@@ -251,6 +270,14 @@ class Scheduler:
 
     def rescind(self, driver: Driver, offer_id: str) -> None:
         pass
+
+    def inverse_offers(self, driver: Driver, inverse_offers: list[InverseOfferInfo]) -> None:
+        """Agents this framework holds resources on are scheduled for
+        maintenance: answer with `driver.accept_inverse_offers` or
+        `decline_inverse_offers` (unanswered, the operator sees no answer)."""
+
+    def inverse_offer_rescinded(self, driver: Driver, inverse_offer_id: str) -> None:
+        """The maintenance it asked about changed or ended."""
 
     def update(self, driver: Driver, status: TaskStatus) -> None:
         pass
@@ -399,6 +426,15 @@ class FrameworkActor:
                 self._offers(offers)
             case Rescind(_, offer_ids):
                 self._rescind(offer_ids)
+            case SendInverseOffers(_, inverse_offers):
+                driver = self._driver()
+                with driver.batch():
+                    self.scheduler.inverse_offers(driver, inverse_offers)
+            case RescindInverseOffers(_, inverse_offer_ids):
+                driver = self._driver()
+                with driver.batch():
+                    for inverse_offer_id in inverse_offer_ids:
+                        self.scheduler.inverse_offer_rescinded(driver, inverse_offer_id)
             case ForwardUpdates(_, statuses):
                 self._updates(statuses)
             case ErrorEvent(_, message):

@@ -48,6 +48,13 @@ ACTIONS: Mapping[str, str] = MappingProxyType(
         # Mesos's object is the creator's principal; pyactors checks the role.
         "destroy_volumes": "roles",
         "drain_agents": "agents",
+        # Mesos's maintenance ACLs; the object is the machine's hostname
+        # (its IP when it has none).
+        "update_maintenance_schedules": "machines",
+        "get_maintenance_schedules": "machines",
+        "start_maintenances": "machines",
+        "stop_maintenances": "machines",
+        "get_maintenance_statuses": "machines",
         "kill_tasks": "framework_principals",
         "view_frameworks": "users|roles",
         "view_tasks": "users|roles",
@@ -64,6 +71,7 @@ _OBJECT_PHRASES = {
     "users": "as user",
     "framework_principals": "of framework principal",
     "agents": "on agent",
+    "machines": "on machine",
 }
 
 ObjectValue = str | None | Mapping[str, str | None]

@@ -18,6 +18,7 @@ from pyactors.core.protocol import (
     Accept,
     Acknowledge,
     AgentLost,
+    AnswerInverseOffers,
     Decline,
     ErrorEvent,
     ForwardUpdates,
@@ -163,7 +164,20 @@ def test_every_call_becomes_the_masters_call() -> None:
             ),
             [UpdateFramework(["x"], [], 0.0, "m")],
         ),
-        (call("ACCEPT_INVERSE_OFFERS", accept_inverse_offers={"inverse_offer_ids": []}), []),
+        (
+            call(
+                "ACCEPT_INVERSE_OFFERS",
+                accept_inverse_offers={"inverse_offer_ids": [{"value": "i"}]},
+            ),
+            [AnswerInverseOffers(["i"], True, None)],
+        ),
+        (
+            call(
+                "DECLINE_INVERSE_OFFERS",
+                decline_inverse_offers={"inverse_offer_ids": [], "filters": {"refuse_seconds": 9}},
+            ),
+            [AnswerInverseOffers([], False, 9.0)],
+        ),
     ]
     for body, expected in cases:
         parsed = parse_call(body, 0.0)

@@ -29,6 +29,7 @@ from pyactors.core.operations import Launch, LaunchGroup, Operation, TaskInfo
 from pyactors.core.protocol import (
     Accept,
     Acknowledge,
+    AnswerInverseOffers,
     Call,
     Decline,
     Kill,
@@ -206,9 +207,11 @@ def _call(kind: str, body: Mapping[str, Any], framework_id: str, now: float) -> 
             calls.append(
                 UpdateFramework(info.roles, info.capabilities, info.failover_timeout, info.name)
             )
+        case "ACCEPT_INVERSE_OFFERS" | "DECLINE_INVERSE_OFFERS":
+            calls.append(_answer_inverse_offers(part, kind == "ACCEPT_INVERSE_OFFERS"))
         case _:
-            # Inverse offers, operation feedback: pyactors makes neither,
-            # so there is nothing to accept, decline or acknowledge.
+            # Operation feedback: pyactors makes no offer operations with
+            # ids, so there is nothing to acknowledge or reconcile.
             pass
     return SchedulerCall(kind, framework_id, calls, refused_tasks=refused)
 
@@ -216,6 +219,19 @@ def _call(kind: str, body: Mapping[str, Any], framework_id: str, now: float) -> 
 def _offer_ids(part: Mapping[str, Any]) -> list[str]:
     ids = mj.array(part.get("offer_ids", []), "offer_ids")
     return [mj.id_value(offer_id, f"offer_ids[{i}]") for i, offer_id in enumerate(ids)]
+
+
+def _answer_inverse_offers(part: Mapping[str, Any], accept: bool) -> AnswerInverseOffers:
+    """ACCEPT_INVERSE_OFFERS / DECLINE_INVERSE_OFFERS: ids Mesos no longer
+    knows are ignored, as Mesos ignores them; without `filters`, Mesos's
+    default refusal (a negative one too, as its allocator takes it)."""
+    ids = mj.array(part.get("inverse_offer_ids", []), "inverse_offer_ids")
+    offer_ids = [mj.id_value(i, f"inverse_offer_ids[{n}]") for n, i in enumerate(ids)]
+    filters = part.get("filters")
+    seconds = None
+    if filters is not None and "refuse_seconds" in mj.obj(filters, "filters"):
+        seconds = mj.number(filters["refuse_seconds"], "filters.refuse_seconds")
+    return AnswerInverseOffers(offer_ids, accept, seconds)
 
 
 def _refuse_seconds(part: Mapping[str, Any]) -> float:

@@ -1,7 +1,10 @@
 """What the master sends a framework (`pyactors.core.protocol`'s
 `FrameworkEvent`s) as v1 scheduler `Event`s (scheduler.proto, JSON): one
 OFFERS per batch of offers, one RESCIND per offer, one UPDATE per status,
-one MESSAGE per message, FAILURE for a lost agent, ERROR, HEARTBEAT.
+one MESSAGE per message, FAILURE for a lost agent, ERROR, HEARTBEAT;
+INVERSE_OFFERS per batch of inverse offers, one RESCIND_INVERSE_OFFER per
+inverse offer. Offers and inverse offers from machines scheduled for
+maintenance carry Mesos's `unavailability` (nanoseconds since the epoch).
 
 An update carries its uuid (base64) only if an agent made it: one the
 master made (a reconciliation answer, TASK_LOST or TASK_UNREACHABLE for a
@@ -16,6 +19,7 @@ import dataclasses
 from typing import Any, assert_never
 
 from pyactors.api.v1 import mesos_json as mj
+from pyactors.core.offer import InverseOfferInfo, OfferInfo, Unavailability
 from pyactors.core.protocol import (
     AgentLost,
     ErrorEvent,
@@ -24,6 +28,8 @@ from pyactors.core.protocol import (
     FrameworkMessages,
     Heartbeat,
     Rescind,
+    RescindInverseOffers,
+    SendInverseOffers,
     SendOffers,
 )
 from pyactors.core.tasks import Source, TaskStatus
@@ -54,17 +60,53 @@ def update(status: TaskStatus, clock_offset: float) -> dict[str, Any]:
     return {"type": "UPDATE", "update": {"status": mj.status_to_v1(wall, with_uuid=from_agent)}}
 
 
+def unavailability(window: Unavailability) -> dict[str, Any]:
+    """Mesos's `Unavailability` JSON."""
+    body: dict[str, Any] = {"start": {"nanoseconds": round(window.start * 1e9)}}
+    if window.duration is not None:
+        body["duration"] = {"nanoseconds": round(window.duration * 1e9)}
+    return body
+
+
+def _with_unavailability(shaped: dict[str, Any], offer: OfferInfo) -> dict[str, Any]:
+    if offer.unavailability is not None:
+        shaped["unavailability"] = unavailability(offer.unavailability)
+    return shaped
+
+
+def inverse_offer(offer: InverseOfferInfo) -> dict[str, Any]:
+    """Mesos's `InverseOffer` (no resources: the whole agent, as Mesos's
+    allocator asks for it)."""
+    return {
+        "id": mj.id_json(offer.id),
+        "framework_id": mj.id_json(offer.framework_id),
+        "agent_id": mj.id_json(offer.agent_id),
+        "unavailability": unavailability(offer.unavailability),
+    }
+
+
 def events(event: FrameworkEvent, refined: bool, clock_offset: float) -> list[dict[str, Any]]:
     """The v1 events for one master event, in order. `refined`: the
     framework reads reservations as `reservations[]`."""
     match event:
         case SendOffers(_, offers):
-            shaped = [mj.offer_to_v1(offer, refined) for offer in offers]
+            shaped = [_with_unavailability(mj.offer_to_v1(o, refined), o) for o in offers]
             return [{"type": "OFFERS", "offers": {"offers": shaped}}] if shaped else []
         case Rescind(_, offer_ids):
             return [
                 {"type": "RESCIND", "rescind": {"offer_id": mj.id_json(offer_id)}}
                 for offer_id in offer_ids
+            ]
+        case SendInverseOffers(_, inverse_offers):
+            shaped = [inverse_offer(o) for o in inverse_offers]
+            return [{"type": "INVERSE_OFFERS", "inverse_offers": {"inverse_offers": shaped}}]
+        case RescindInverseOffers(_, inverse_offer_ids):
+            return [
+                {
+                    "type": "RESCIND_INVERSE_OFFER",
+                    "rescind_inverse_offer": {"inverse_offer_id": mj.id_json(offer_id)},
+                }
+                for offer_id in inverse_offer_ids
             ]
         case ForwardUpdates(_, statuses):
             return [update(status, clock_offset) for status in statuses]
