@@ -46,8 +46,8 @@ class StateOnly:
     def reset_delay(self, app_id: str) -> None:
         self.state.reset_delay(app_id)
 
-    def cancel_deployment(self, deployment_id: str) -> str:
-        return self.state.cancel_deployment(deployment_id)
+    def cancel_deployment(self, deployment_id: str, rollback: bool) -> str | None:
+        return self.state.cancel_deployment(deployment_id, rollback, time.time())
 
     def metrics(self) -> dict[str, Any]:
         return {"tasks_launched": 0}

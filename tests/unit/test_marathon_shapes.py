@@ -91,9 +91,15 @@ def test_tasks_deployments_queue_and_groups_read_back() -> None:
     shown = MarathonDeployment.from_json(shapes.deployment(found, deployment))
     assert shown.affected_apps == ["/shop/web"]
     assert shown.current_actions[0].action == "StartApplication"
-    item = shapes.queue_item(record, status, NOW + 2)
+    item = shapes.queue_item(
+        record, status, state.offer_stats.of("/shop/web"), NOW + 2, embed_offers=True
+    )
     queued = MarathonQueueItem.from_json(item)
     assert queued.count == record.to_launch == 2
+    # Waiting again since its instance failed: no offer evaluated yet.
+    assert queued.processed_offers_summary["processedOffersCount"] == 0
+    assert queued.processed_offers_summary["rejectSummaryLaunchAttempt"][0]["declined"] == 0
+    assert queued.last_unused_offers == []
     assert queued.delay.time_left_seconds == round(record.delay_until - NOW - 2) > 0
     assert queued.delay.overdue is False
     root = shapes.group("/", [shapes.app(status)], record.version)

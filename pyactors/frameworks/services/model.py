@@ -169,6 +169,11 @@ class Deployment:
     kind: str  # deploy, scale, restart, update, remove
     version: str
     started_at: float
+    # What a rollback restores: the app's version and instance count before
+    # (no version: the deployment created the app, a rollback removes it;
+    # no count: the app's count is kept).
+    original_version: str | None = None
+    original_instances: int | None = None
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -177,6 +182,8 @@ class Deployment:
             "kind": self.kind,
             "version": self.version,
             "startedAt": self.started_at,
+            "originalVersion": self.original_version,
+            "originalInstances": self.original_instances,
         }
 
     @staticmethod
@@ -187,6 +194,9 @@ class Deployment:
             str(data["kind"]),
             str(data["version"]),
             float(data["startedAt"]),
+            # Saved before rollbacks: rolled back to the version it made.
+            data.get("originalVersion", data["version"]),
+            data.get("originalInstances"),
         )
 
 

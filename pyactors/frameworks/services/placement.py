@@ -24,6 +24,7 @@ from typing import Any
 from pyactors._core import Resources
 from pyactors.errors import AppDefinitionError, InvalidArgumentError
 from pyactors.frameworks.services.app_definition import AppDefinition
+from pyactors.frameworks.services.model import Frontend
 
 # Marathon's default service port range (--local_port_min/--local_port_max).
 SERVICE_PORT_RANGE = (10000, 20000)
@@ -155,6 +156,19 @@ def select_app_ports(
     return select_ports(offered, declared, app.requirePorts, rng)
 
 
+def keep_service_ports(app: AppDefinition, previous: AppDefinition | None) -> AppDefinition:
+    """An update of `previous` (None: a new app) keeps the service ports it
+    had where the update asks for any (declares 0)."""
+    if previous is None:
+        return app
+    old = [d.port for d in previous.portDefinitions]
+    definitions = tuple(
+        replace(d, port=old[i]) if d.port == 0 and i < len(old) else d
+        for i, d in enumerate(app.portDefinitions)
+    )
+    return replace(app, portDefinitions=definitions)
+
+
 def assign_service_ports(
     app: AppDefinition,
     in_use: Collection[int],
@@ -247,6 +261,26 @@ def balancer_mode(app: AppDefinition, index: int) -> str:
         return label
     checked = any(h.protocol == "HTTP" and h.portIndex == index for h in app.healthChecks)
     return "http" if checked else "tcp"
+
+
+def app_frontends(
+    app: AppDefinition, serving: Sequence[tuple[str, tuple[int, ...]]]
+) -> list[Frontend]:
+    """Each service port of the app and the endpoints behind it: the host
+    and host ports of each instance `serving`."""
+    found = []
+    for index, definition in enumerate(app.portDefinitions):
+        if not definition.port:
+            continue
+        found.append(
+            Frontend(
+                f"{app.id.strip('/').replace('/', '_')}_{definition.port}",
+                definition.port,
+                balancer_mode(app, index),
+                tuple(sorted((host, ports[index]) for host, ports in serving)),
+            )
+        )
+    return found
 
 
 def reserved_for(resources: Resources, role: str) -> Resources:

@@ -167,9 +167,18 @@ class ServiceScheduler(Scheduler):
 
         self._change(change)
 
-    def cancel_deployment(self, deployment_id: str) -> str:
-        """Stop following a deployment; returns its app's id."""
-        return self._change(lambda now: self.state.cancel_deployment(deployment_id))
+    def cancel_deployment(self, deployment_id: str, rollback: bool) -> str | None:
+        """Stop following a deployment; with `rollback`, a new one restores
+        its app as it was (its id is returned)."""
+        rolled_back: str | None = None
+
+        def change(now: float) -> str:
+            nonlocal rolled_back
+            rolled_back = self.state.cancel_deployment(deployment_id, rollback, now)
+            return ""
+
+        self._change(change)
+        return rolled_back
 
     def marathon_url(self) -> str:
         """Where Marathon's REST API answers."""

@@ -70,9 +70,17 @@ from pyactors.frameworks.services.model import (
     iso,
     volume_resources,
 )
+from pyactors.frameworks.services.offer_stats import (
+    INSUFFICIENT_PORTS,
+    UNFULFILLED_CONSTRAINT,
+    UNFULFILLED_ROLE,
+    OfferStats,
+    insufficient,
+)
 from pyactors.frameworks.services.placement import (
+    app_frontends,
     assign_service_ports,
-    balancer_mode,
+    keep_service_ports,
     reserved_for,
     select_app_ports,
     task_environment,
@@ -122,6 +130,8 @@ class ServiceState:
         self._kills: list[str] = []
         self._demand = 0
         self._demand_grew = False
+        # Why each app waiting to launch did not use the offers it was given.
+        self.offer_stats = OfferStats()
 
     # Client calls: each returns the deployment id.
 
@@ -131,7 +141,7 @@ class ServiceState:
         if app.id in self.apps:
             removing = " and is being removed" if self.apps[app.id].removing else ""
             raise DuplicateError(f"app {app.id} exists{removing}: update it instead")
-        app = self._with_service_ports(app, None)
+        app = self._service_ports(app, None)
         record = AppRecord(app, self._version(now))
         record.remember(app)
         self.apps[app.id] = record
@@ -149,31 +159,35 @@ class ServiceState:
             raise InvalidArgumentError(
                 f"app {app.id}: persistent volumes cannot be added or removed by an update"
             )
-        record.app = self._with_service_ports(app, record.app)
+        before = (record.version, record.app.instances)
+        record.app = self._service_ports(app, record.app)
         record.version = self._version(now)
         record.remember(record.app)
         record.failures, record.delay_until = 0, 0.0
-        return self._start_deployment(record, "update", now)
+        return self._start_deployment(record, "update", now, before)
 
     def scale(self, app_id: str, instances: int, now: float) -> str:
         if isinstance(instances, bool) or not isinstance(instances, int) or instances < 0:
             raise InvalidArgumentError(f"instances must be a count >= 0, got {instances!r}")
         record = self._record(app_id)
+        before = (record.version, record.app.instances)
         record.app = replace(record.app, instances=instances)
-        return self._start_deployment(record, "scale", now)
+        return self._start_deployment(record, "scale", now, before)
 
     def restart(self, app_id: str, now: float) -> str:
         record = self._record(app_id)
+        before = (record.version, record.app.instances)
         record.version = self._version(now)
         record.remember(record.app)
         record.failures, record.delay_until = 0, 0.0
-        return self._start_deployment(record, "restart", now)
+        return self._start_deployment(record, "restart", now, before)
 
     def remove(self, app_id: str, now: float) -> str:
         record = self._record(app_id)
+        before = (record.version, record.app.instances)
         record.removing = True
         record.app = replace(record.app, instances=0)
-        return self._start_deployment(record, "remove", now)
+        return self._start_deployment(record, "remove", now, before)
 
     def kill_tasks(self, task_ids: Iterable[str], scale: bool, now: float) -> str | None:
         """Kill these instances (Marathon's task kill): they are replaced,
@@ -195,8 +209,9 @@ class ServiceState:
             for app_id in dict.fromkeys(i.app_id for i in chosen):
                 record = self.apps[app_id]
                 killed = sum(1 for i in chosen if i.app_id == app_id)
-                record.app = replace(record.app, instances=max(0, record.app.instances - killed))
-                deployment = self._start_deployment(record, "scale", now)
+                before = (record.version, record.app.instances)
+                record.app = replace(record.app, instances=max(0, before[1] - killed))
+                deployment = self._start_deployment(record, "scale", now, before)
         self.converge(now)
         return deployment
 
@@ -206,15 +221,26 @@ class ServiceState:
         record = self._record(app_id)
         record.failures, record.delay_until = 0, 0.0
 
-    def cancel_deployment(self, deployment_id: str) -> str:
-        """Stop following a deployment (its app keeps the definition it
-        was going to); returns the app's id. UnknownDeploymentError if no
-        deployment has that id."""
-        for record in self.apps.values():
-            if record.deployment is not None and record.deployment.id == deployment_id:
-                record.deployment = None
-                return record.app.id
-        raise UnknownDeploymentError(f"no deployment {deployment_id!r} is under way")
+    def cancel_deployment(self, deployment_id: str, rollback: bool, now: float) -> str | None:
+        """Stop following a deployment. Without `rollback` its app keeps
+        the definition it was going to (no longer locked); with it, a new
+        deployment restores the version and count the app had before (or
+        removes the app it created): its id is returned. UnknownDeploymentError
+        if no deployment has that id."""
+        found = [(r, d) for r, d in self.deployments() if d.id == deployment_id]
+        if not found:
+            raise UnknownDeploymentError(f"no deployment {deployment_id!r} is under way")
+        [(record, deployment)] = found
+        record.deployment = None
+        if not rollback or deployment.original_version is None:
+            return self.remove(record.app.id, now) if rollback else None
+        record.removing = False
+        instances = deployment.original_instances
+        instances = record.app.instances if instances is None else instances
+        if deployment.original_version == record.version:
+            return self.scale(record.app.id, instances, now)
+        original = record.history.get(deployment.original_version, record.app)
+        return self.update(replace(original, instances=instances), now)
 
     def deployments(self) -> list[tuple[AppRecord, Deployment]]:
         """Every deployment under way, with its app."""
@@ -307,12 +333,18 @@ class ServiceState:
             for record in self.apps.values():
                 left = self._release(record, offer, left, answer)
                 left = self._relaunch_residents(record, offer, left, answer, now)
+                waiting = record.to_launch > 0 and now >= record.delay_until
+                launched, unfit = 0, []
                 while record.to_launch > 0 and now >= record.delay_until:
-                    launched = self._place(record, offer, left, answer, now)
-                    if launched is None:
+                    placed = self._place(record, offer, left, answer, now)
+                    if isinstance(placed, list):
+                        unfit = placed
                         break
-                    left = launched
+                    left = placed
                     record.to_launch -= 1
+                    launched += 1
+                if waiting:
+                    self.offer_stats.processed(record.app.id, offer, unfit or None, now)
             answers.append(answer)
         self.converge(now)
         return answers
@@ -337,6 +369,7 @@ class ServiceState:
             demand += record.to_launch + len(self._idle_residents(record))
         self._demand_grew = self._demand_grew or demand > self._demand
         self._demand = demand
+        self.offer_stats.keep({a for a, r in self.apps.items() if r.to_launch > 0})
         for app_id in [a for a, r in self.apps.items() if r.removing and self._gone(r)]:
             del self.apps[app_id]
 
@@ -383,23 +416,14 @@ class ServiceState:
         """Each service port and the endpoints serving it: instances of the
         current or an old version that are healthy (or running, for an app
         without health checks)."""
-        found = []
-        for record in sorted(self.apps.values(), key=lambda r: r.app.id):
-            app = record.app
-            serving = [i for i in record.instances.values() if self._healthy(record, i)]
-            for index, definition in enumerate(app.portDefinitions):
-                if not definition.port:
-                    continue
-                backends = tuple(sorted((i.host, i.ports[index]) for i in serving))
-                found.append(
-                    Frontend(
-                        f"{app.id.strip('/').replace('/', '_')}_{definition.port}",
-                        definition.port,
-                        balancer_mode(app, index),
-                        backends,
-                    )
-                )
-        return found
+        return [
+            frontend
+            for record in sorted(self.apps.values(), key=lambda r: r.app.id)
+            for frontend in app_frontends(
+                record.app,
+                [(i.host, i.ports) for i in record.instances.values() if self._healthy(record, i)],
+            )
+        ]
 
     def service_port(self, app_id: str) -> int:
         record = self._record(app_id)
@@ -574,9 +598,9 @@ class ServiceState:
 
     def _place(
         self, record: AppRecord, offer: OfferInfo, left: Resources, answer: OfferAnswer, now: float
-    ) -> Resources | None:
+    ) -> Resources | list[str]:
         """Launch one instance from what is left of the offer; what is left
-        after it, or None if it does not fit there."""
+        after it, or why it does not fit there (`offer_stats.REASONS`)."""
         app = record.app
         # A resident instance counts where its slot is, once.
         placed: list[Placement] = [
@@ -586,7 +610,7 @@ class ServiceState:
         ]
         placed += [(r.host, r.attributes) for r in record.residents.values()]
         if not meets_constraints(app.constraints, offer.hostname, offer.attributes, placed):
-            return None
+            return [UNFULFILLED_CONSTRAINT, *insufficient(app.resources(), left)]
         resident = None
         needed = app.resources()
         operations: list[Operation] = []
@@ -598,10 +622,10 @@ class ServiceState:
                 Create(volume_resources(resident.volumes)),
             ]
         if not needed <= left:
-            return None
+            return insufficient(needed, left) or [UNFULFILLED_ROLE]
         ports = select_app_ports(app, left - needed, self._rng)
         if ports is None:
-            return None
+            return [INSUFFICIENT_PORTS]
         resources = needed
         if resident is not None:
             record.residents[resident.slot] = resident
@@ -738,28 +762,18 @@ class ServiceState:
                 return instance
         return None
 
-    def _with_service_ports(
-        self, app: AppDefinition, previous: AppDefinition | None
-    ) -> AppDefinition:
-        if previous is not None:
-            # Keep the service ports the app had where the update asks for any.
-            old = [d.port for d in previous.portDefinitions]
-            definitions = tuple(
-                replace(d, port=old[i]) if d.port == 0 and i < len(old) else d
-                for i, d in enumerate(app.portDefinitions)
-            )
-            app = replace(app, portDefinitions=definitions)
+    def _service_ports(self, app: AppDefinition, previous: AppDefinition | None) -> AppDefinition:
         in_use = {
-            d.port
-            for r in self.apps.values()
-            if r.app.id != app.id
-            for d in r.app.portDefinitions
-            if d.port
+            d.port for r in self.apps.values() if r.app.id != app.id for d in r.app.portDefinitions
         }
-        return assign_service_ports(app, in_use)
+        return assign_service_ports(keep_service_ports(app, previous), in_use - {0})
 
-    def _start_deployment(self, record: AppRecord, kind: str, now: float) -> str:
-        deployment = Deployment(self._uuid(), record.app.id, kind, record.version, now)
+    def _start_deployment(
+        self, record: AppRecord, kind: str, now: float, before: tuple[str, int] | None = None
+    ) -> str:
+        """`before`: the version and count the app had (None: a new app)."""
+        original = before or (None, None)
+        deployment = Deployment(self._uuid(), record.app.id, kind, record.version, now, *original)
         record.deployment = deployment
         self.converge(now)
         return deployment.id

@@ -43,7 +43,7 @@ class Framework(Protocol):
     def remove(self, app_id: str) -> str: ...
     def kill_tasks(self, task_ids: list[str], scale: bool) -> str | None: ...
     def reset_delay(self, app_id: str) -> None: ...
-    def cancel_deployment(self, deployment_id: str) -> str: ...
+    def cancel_deployment(self, deployment_id: str, rollback: bool) -> str | None: ...
     def metrics(self) -> dict[str, Any]: ...
 
 
@@ -288,14 +288,18 @@ class MarathonApi:
         return json([shapes.deployment(r, d) for r, d in self.state.deployments()])
 
     async def delete_deployment(self, request: web.Request) -> web.Response:
-        """Stop following the deployment (force or not: no rollback is
-        made; the app keeps converging on the definition it was given)."""
+        """Cancel the deployment: with `force=true` only that (202; the app
+        keeps the definition it was given, unlocked), else a rollback: a new
+        deployment restores the app as it was before (or removes the app it
+        created), answered as any deployment."""
         deployment_id = request.match_info["id"]
+        force = flag(request, "force")
+        # Told as failed by the change's own events (an unknown id: 404).
         self.tracker.cancelled.add(deployment_id)
-        app_id = self.framework.cancel_deployment(deployment_id)
-        if flag(request, "force"):
+        rollback = self.framework.cancel_deployment(deployment_id, not force)
+        if rollback is None:
             return web.Response(status=202)
-        return json({"deploymentId": deployment_id, "version": self.record([app_id]).version})
+        return self.changed(rollback)
 
     # Groups and the queue.
 
@@ -309,9 +313,14 @@ class MarathonApi:
         return json(shapes.group(group_id, apps, latest or shapes.iso_now()))
 
     async def queue(self, request: web.Request) -> web.Response:
+        """The apps waiting to launch, and why (`embed=lastUnusedOffers`:
+        with the last offer of each agent they could not use)."""
         now = time.time()
+        embed = "lastUnusedOffers" in request.query.getall("embed", [])
         items = [
-            shapes.queue_item(r, self.state.app_status(r.app.id), now)
+            shapes.queue_item(
+                r, self.state.app_status(r.app.id), self.state.offer_stats.of(r.app.id), now, embed
+            )
             for r in sorted(self.state.apps.values(), key=lambda r: r.app.id)
             if r.to_launch > 0 and not r.removing
         ]

@@ -10,8 +10,10 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from pyactors.core.offer import OfferInfo
 from pyactors.frameworks.services import health
 from pyactors.frameworks.services.model import HISTORY_LIMIT, AppRecord, Deployment, iso
+from pyactors.frameworks.services.offer_stats import REASONS, LaunchAttempt
 
 # The Marathon release whose API this is.
 MARATHON_VERSION = "1.11.0"
@@ -102,17 +104,85 @@ def readiness(record: AppRecord, under_way: Deployment) -> list[dict[str, Any]]:
     ]
 
 
-def queue_item(record: AppRecord, status: Mapping[str, Any], now: float) -> dict[str, Any]:
+def queue_item(
+    record: AppRecord,
+    status: Mapping[str, Any],
+    attempt: LaunchAttempt,
+    now: float,
+    embed_offers: bool = False,
+) -> dict[str, Any]:
     """An app waiting to launch instances, as Marathon's /v2/queue shows it:
-    how many, and the launch delay (the backoff after failures) still to
-    wait (`overdue`: no delay left, it waits for offers that fit)."""
+    how many, the launch delay (the backoff after failures) still to wait
+    (`overdue`: no delay left, it waits for offers that fit), what became
+    of the offers evaluated for it and (`embed_offers`) the last one of each
+    agent it could not use, and why."""
     left = max(0.0, record.delay_until - now)
-    return {
+    item = {
         "count": record.to_launch,
         "delay": {"timeLeftSeconds": round(left), "overdue": left == 0},
         "overdue": left == 0,
         "since": iso(record.deployment.started_at if record.deployment else now),
+        "processedOffersSummary": offers_summary(attempt),
         "app": app(status),
+    }
+    if embed_offers:
+        item["lastUnusedOffers"] = [
+            {"offer": offer(u.offer), "timestamp": iso(u.at), "reason": list(u.reasons)}
+            for u in attempt.last_offers.values()
+        ]
+    return item
+
+
+def offers_summary(attempt: LaunchAttempt) -> dict[str, Any]:
+    """Marathon's `processedOffersSummary`: the counts, and per reason in
+    its funnel's order how many offers it declined of those still
+    `processed` there (those no earlier reason declined)."""
+    summary: dict[str, Any] = {
+        "processedOffersCount": attempt.processed,
+        "unusedOffersCount": attempt.unused,
+    }
+    if attempt.last_unused_at is not None:
+        summary["lastUnusedOfferAt"] = iso(attempt.last_unused_at)
+    if attempt.last_used_at is not None:
+        summary["lastUsedOfferAt"] = iso(attempt.last_used_at)
+    summary["rejectSummaryLastOffers"] = _funnel(
+        len(attempt.last_offers), attempt.last_offers_rejected()
+    )
+    summary["rejectSummaryLaunchAttempt"] = _funnel(attempt.processed, attempt.rejected)
+    return summary
+
+
+def _funnel(processed: int, declined: Mapping[str, int]) -> list[dict[str, Any]]:
+    steps = []
+    for reason in REASONS:
+        steps.append(
+            {"reason": reason, "declined": declined.get(reason, 0), "processed": processed}
+        )
+        processed -= declined.get(reason, 0)
+    return steps
+
+
+def offer(info: OfferInfo) -> dict[str, Any]:
+    """An offer as Marathon shows it (`offer.raml`): its resources with
+    their role, and the agent's attributes (text)."""
+    resources = []
+    for item in info.resources.to_json():
+        shown: dict[str, Any] = {"name": item["name"], "role": item.get("role", "*")}
+        if "scalar" in item:
+            shown["scalar"] = item["scalar"]["value"]
+        if "ranges" in item:
+            shown["ranges"] = [
+                {"begin": r["begin"], "end": r["end"]} for r in item["ranges"]["range"]
+            ]
+        if "set" in item:
+            shown["set"] = list(item["set"]["item"])
+        resources.append(shown)
+    return {
+        "id": info.id,
+        "hostname": info.hostname,
+        "agentId": info.agent_id,
+        "resources": resources,
+        "attributes": [{"name": k, "text": v} for k, v in sorted(info.attributes.items())],
     }
 
 
