@@ -25,6 +25,9 @@ changes; a refused one is a 4xx whose JSON body names the problem
   `POST /master/maintenance/reactivate` `{"agent_id"}` ends it;
   `GET /master/maintenance` lists the agents under maintenance (DRAINING,
   then DRAINED once no task holds resources there)
+- Mesos's maintenance primitives (`pyactors.api.maintenance_routes`):
+  `GET|POST /master/maintenance/schedule`, `GET /master/maintenance/status`,
+  `POST /master/machine/down`, `POST /master/machine/up`
 
 Task logs and sandbox files, read by the task's agent wherever it runs:
 `GET /tasks/{task_id}/logs/stdout|stderr?offset=N&length=M` and Mesos's
@@ -78,7 +81,7 @@ from pyactors._core import Resources
 from pyactors.agent import sandbox_files
 from pyactors.agent.sandbox_files import FileChunk
 from pyactors.agent.task_process import STDERR, STDOUT
-from pyactors.api import openapi, state_json, state_view, webui
+from pyactors.api import maintenance_routes, openapi, state_json, state_view, webui
 from pyactors.api.access import Viewer
 from pyactors.api.auth import Authenticator, Unauthenticated, principal_of, unauthorized
 from pyactors.api.guards import Guards, nosniff
@@ -551,6 +554,7 @@ def make_app(
     app.router.add_get("/master/maintenance", read(state_json.maintenance))
     app.router.add_post("/master/maintenance/drain", drain)
     app.router.add_post("/master/maintenance/reactivate", reactivate)
+    maintenance_routes.add_routes(app, leading, lambda change: host.operate(change))
 
     # The web UI, and the share history its chart draws.
     async def shares(request: web.Request) -> web.Response:

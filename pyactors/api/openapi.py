@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from pyactors.api import openapi_maintenance
 from pyactors.api.auth import Authenticator
 from pyactors.api.v1 import operator as v1_operator
 from pyactors.core.tasks import TaskState
@@ -542,6 +543,7 @@ def _paths() -> dict[str, Schema]:
         {"type": "object"},
         404,
     )
+    paths.update(openapi_maintenance.paths(_read, _json, _errors))
     # Sandbox files, read by the task's agent.
     chunk_query = [
         _query("offset", {"type": "integer", "minimum": -1}, "Byte to start at (-1: the size)."),
@@ -697,6 +699,7 @@ ACLS: dict[tuple[str, str], str] = {
     ("post", "/master/destroy-volumes"): "destroy_volumes (each role)",
     ("post", "/master/maintenance/drain"): "drain_agents (the agent)",
     ("post", "/master/maintenance/reactivate"): "drain_agents (the agent)",
+    **openapi_maintenance.ACLS,
     ("get", "/tasks/{task_id}/logs/{name}"): "access_sandboxes (the task's user or role)",
     ("get", "/files/read"): "access_sandboxes (the task's user or role)",
     ("get", "/metrics"): "view_frameworks of every framework (ANY)",
@@ -707,7 +710,9 @@ ACLS: dict[tuple[str, str], str] = {
     },
     ("post", "/api/v1"): "each change its own, as its REST endpoint's (update_weights, "
     "update_quotas, reserve_resources, unreserve_resources, create_volumes, destroy_volumes, "
-    f"drain_agents, teardown_frameworks); reads and SUBSCRIBE's events filtered by {_VIEWS}",
+    "drain_agents, teardown_frameworks, update_maintenance_schedules, start_maintenances, "
+    f"stop_maintenances); reads and SUBSCRIBE's events filtered by {_VIEWS}, maintenance "
+    "reads by get_maintenance_schedules and get_maintenance_statuses",
     ("get", "/master/shares"): "filtered by view_frameworks",
     ("post", "/api/v1/scheduler"): "on its event stream, as for Python frameworks: "
     "register_frameworks (each role) refuses a SUBSCRIBE with an ERROR event; run_tasks and "

@@ -6,12 +6,16 @@ a JSON `Call` such as `{"type": "GET_STATE"}` in, a `Response` such as
 - Reads (200): GET_HEALTH, GET_FLAGS, GET_VERSION, GET_METRICS, GET_STATE,
   GET_AGENTS, GET_FRAMEWORKS, GET_EXECUTORS, GET_TASKS, GET_ROLES,
   GET_WEIGHTS, GET_QUOTA, GET_MASTER; frameworks and tasks filtered by the
-  caller's view ACLs, as the v0 reads are (`pyactors.api.access`).
+  caller's view ACLs, as the v0 reads are (`pyactors.api.access`);
+  GET_MAINTENANCE_SCHEDULE and GET_MAINTENANCE_STATUS, the machines the
+  caller's maintenance ACLs let it see.
 - Changes, through the same `MasterState` operations and ACL checks as
   the REST operator endpoints (`pyactors.api.http`): UPDATE_WEIGHTS,
-  UPDATE_QUOTA (all configs or none), DRAIN_AGENT, REACTIVATE_AGENT and
-  TEARDOWN answer 200; RESERVE_RESOURCES, UNRESERVE_RESOURCES,
-  CREATE_VOLUMES and DESTROY_VOLUMES answer 202, as Mesos's do.
+  UPDATE_QUOTA (all configs or none), DRAIN_AGENT, REACTIVATE_AGENT,
+  TEARDOWN, UPDATE_MAINTENANCE_SCHEDULE, START_MAINTENANCE and
+  STOP_MAINTENANCE (`pyactors.api.maintenance_routes`'s operations) answer
+  200; RESERVE_RESOURCES, UNRESERVE_RESOURCES, CREATE_VOLUMES and
+  DESTROY_VOLUMES answer 202, as Mesos's do.
 - SUBSCRIBE: 200 and a chunked RecordIO stream (`<length>\\n<json>`) of
   `Event`s: SUBSCRIBED with the state now, a HEARTBEAT at once and every
   15 s, then what changes (`operator_events`).
@@ -35,7 +39,7 @@ import orjson
 from aiohttp import web
 
 from pyactors._core import Resources
-from pyactors.api import state_json, state_view
+from pyactors.api import maintenance_routes, state_json, state_view
 from pyactors.api.access import Viewer
 from pyactors.api.auth import principal_of
 from pyactors.api.state_json import About
@@ -45,6 +49,12 @@ from pyactors.api.v1.operator_events import HEARTBEAT, OperatorEvents, StreamClo
 from pyactors.core.allocator import Allocator
 from pyactors.core.protocol import Effect
 from pyactors.errors import NotLeaderError, UnknownAgentError, UnknownFrameworkError
+from pyactors.master.maintenance import (
+    MachineId,
+    MaintenanceError,
+    machine_ids_from_json,
+    windows_from_json,
+)
 from pyactors.master.state import MasterState
 
 PATH = "/api/v1"
@@ -88,11 +98,6 @@ NOT_SERVED = frozenset(
         "GET_OPERATIONS",
         "GROW_VOLUME",
         "SHRINK_VOLUME",
-        "GET_MAINTENANCE_STATUS",
-        "GET_MAINTENANCE_SCHEDULE",
-        "UPDATE_MAINTENANCE_SCHEDULE",
-        "START_MAINTENANCE",
-        "STOP_MAINTENANCE",
         "DEACTIVATE_AGENT",
         "SET_QUOTA",
         "REMOVE_QUOTA",
@@ -402,6 +407,55 @@ async def _reactivate_agent(call: _Call) -> web.Response:
     return call.operate(change, 200)
 
 
+async def _get_maintenance_schedule(call: _Call) -> web.Response:
+    book = call.leading().maintenance_book
+    return call.answer({"schedule": book.schedule_json(call.principal)})
+
+
+async def _get_maintenance_status(call: _Call) -> web.Response:
+    book = call.leading().maintenance_book
+    status = book.status_json(call.principal, maintenance_routes.wall_offset())
+    return call.answer({"status": status})
+
+
+def _maintained(call: _Call, change: Callable[[Mapping[str, Any]], Change]) -> web.Response:
+    """A maintenance change made of the call's body: what it refuses is 400
+    with Mesos's message, nothing changed."""
+    call.leading()
+    try:
+        return call.operate(change(_required(call.body, call.kind)), 200)
+    except MaintenanceError as error:
+        raise CallError(400, str(error)) from None
+
+
+def _machines(body: Mapping[str, Any]) -> tuple[MachineId, ...]:
+    return machine_ids_from_json(body.get("machines", []))
+
+
+async def _update_maintenance_schedule(call: _Call) -> web.Response:
+    def change(body: Mapping[str, Any]) -> Change:
+        windows = windows_from_json(body.get("schedule", {}))
+        return lambda state, now: state.maintenance_book.update_schedule(windows, call.principal)
+
+    return _maintained(call, change)
+
+
+async def _start_maintenance(call: _Call) -> web.Response:
+    def change(body: Mapping[str, Any]) -> Change:
+        machines = _machines(body)
+        return lambda state, now: state.start_maintenance(machines, now, call.principal)
+
+    return _maintained(call, change)
+
+
+async def _stop_maintenance(call: _Call) -> web.Response:
+    def change(body: Mapping[str, Any]) -> Change:
+        machines = _machines(body)
+        return lambda state, now: state.maintenance_book.stop(machines, call.principal)
+
+    return _maintained(call, change)
+
+
 async def _teardown(call: _Call) -> web.Response:
     call.leading()
     framework_id = id_value(_required(call.body, call.kind).get("framework_id"), "framework_id")
@@ -435,6 +489,11 @@ CALLS: Mapping[str, Handler] = {
     "DRAIN_AGENT": _drain_agent,
     "REACTIVATE_AGENT": _reactivate_agent,
     "TEARDOWN": _teardown,
+    "GET_MAINTENANCE_SCHEDULE": _get_maintenance_schedule,
+    "GET_MAINTENANCE_STATUS": _get_maintenance_status,
+    "UPDATE_MAINTENANCE_SCHEDULE": _update_maintenance_schedule,
+    "START_MAINTENANCE": _start_maintenance,
+    "STOP_MAINTENANCE": _stop_maintenance,
 }
 
 
