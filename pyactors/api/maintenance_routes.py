@@ -37,9 +37,13 @@ from pyactors.master.state import MasterState
 Change = Callable[[MasterState, float], list[Effect]]
 
 
+# What moves the master's monotonic clock to the epoch, taken once: taken
+# per read, its jitter would show the same answer at different times.
+_WALL_OFFSET = time.time() - time.monotonic()
+
+
 def wall_offset() -> float:
-    """What moves the master's monotonic clock to the epoch."""
-    return time.time() - time.monotonic()
+    return _WALL_OFFSET
 
 
 async def json_body(request: web.Request) -> Any:
