@@ -21,6 +21,11 @@ DECLINE_LABELS = {
 MESOS_DECLINE_S, GOAL_DECLINE_S = 1.06, 0.020
 MESOS_CYCLE_S, GOAL_CYCLE_S = 3.8, 0.100
 GOAL_SPEEDUP = 50.0
+# Issue 18's allocator goals, each a ratio of two figures of one run (CPU
+# time of the calling thread, so the machine's other load cancels):
+GOAL_RECOVER_RATIO = 0.2  # recover_many of a round's declines / that round
+GOAL_VARIANT_RATIO = 1.5  # a round with 10 roles, quota, weights / Mesos's shape
+GOAL_ROUND_SPEEDUP = 200.0  # Python's DeclineOffers round / Rust's
 
 
 def fmt_s(seconds: float | None) -> str:
@@ -47,14 +52,13 @@ def index(results: Sequence[Result]) -> dict[tuple[str, str, int, int], Result]:
 
 def speedup(rust: Result | None, python: Result | None) -> float | None:
     """Python seconds / Rust seconds. DeclineOffers rounds get slower as
-    filters pile up, so there only the rounds both ran are compared."""
+    filters pile up, so there only the rounds both ran are compared, in CPU
+    time (as the goal's verdict is)."""
     if rust is None or python is None or not rust.seconds or python.seconds is None:
         return None
     if rust.scenario not in DECLINES:
         return python.seconds / rust.seconds
-    common = min(rust.figures["rounds"], python.figures["rounds"])
-    rust_mean = statistics.mean(rust.figures["round_s"][:common])
-    return statistics.mean(python.figures["round_s"][:common]) / rust_mean
+    return common_round_ratio(python, rust)
 
 
 def details(result: Result | None) -> str:
@@ -75,6 +79,7 @@ def details(result: Result | None) -> str:
         return (
             f"{f['rounds']}/{f['rounds_planned']} rounds,{core} max {fmt_s(f['max_s'])}, "
             f"{fmt_n(f['offers_per_round'])} offers/round, recover {fmt_s(f['recover_mean_s'])}"
+            + (f" ({f['recover_ratio']:.2f}x round)" if f.get("recover_ratio") is not None else "")
         )
     return f"{f['suppressed_frameworks']:,} suppressed, {fmt_n(f['offers_per_round'])} offers"
 
@@ -170,7 +175,99 @@ def target_rows(results: Sequence[Result]) -> list[dict[str, Any]]:
             core=figure(cycle, "core_s"),
         ),
         speedup_row("Rust/Python speedup, allocate() cycles, worst", results, allocating),
+        *ratio_rows(results),
     ]
+
+
+def ratio_rows(results: Sequence[Result]) -> list[dict[str, Any]]:
+    """Issue 18's allocator goals: ratios within this run, with verdicts."""
+    table = index(results)
+    mesos = table.get(("mesos_decline", "rust", *TARGET_DECLINE))
+    harder = table.get(("decline_offers", "rust", *TARGET_DECLINE))
+    rows = [recover_row(mesos, "Mesos's shape"), recover_row(harder, "10 roles, quota, weights")]
+    variant = common_round_ratio(harder, mesos)
+    rows.append(
+        ratio_row(
+            "quota/weights variant round / Mesos's shape round, 10,000 x 1,000",
+            f"<= {GOAL_VARIANT_RATIO:.1f}x",
+            variant,
+            variant is not None and variant <= GOAL_VARIANT_RATIO,
+            "decline_offers / mesos_decline, mean round CPU over their common rounds",
+        )
+    )
+    rows.append(round_speedup_row(results))
+    return rows
+
+
+def recover_row(result: Result | None, shape: str) -> dict[str, Any]:
+    ratio = figure(result, "recover_ratio")
+    notes = ""
+    if result is not None and not result.skipped:
+        f = result.figures
+        notes = (
+            f"median over {len(f['recover_cpu_s'])} rounds; recover_many "
+            f"{fmt_s(f['recover_cpu_mean_s'])} CPU, wall {fmt_s(f['recover_mean_s'])}"
+        )
+    return ratio_row(
+        f"recover a round's declines / the round, {shape}",
+        f"<= {GOAL_RECOVER_RATIO:.1f}x",
+        ratio,
+        ratio is not None and ratio <= GOAL_RECOVER_RATIO,
+        notes,
+    )
+
+
+def common_round_ratio(slow: Result | None, fast: Result | None) -> float | None:
+    """Mean round CPU of `slow` over that of `fast`, on the rounds both ran
+    (rounds get slower as filters pile up)."""
+    if slow is None or fast is None or slow.skipped or fast.skipped:
+        return None
+    common = min(slow.figures["rounds"], fast.figures["rounds"])
+    denominator = statistics.mean(fast.figures["round_cpu_s"][:common])
+    if denominator <= 0:
+        return None
+    return statistics.mean(slow.figures["round_cpu_s"][:common]) / denominator
+
+
+def round_speedup_row(results: Sequence[Result]) -> dict[str, Any]:
+    """Python over Rust on the DeclineOffers rounds, at the largest size where
+    both ran one, the worse of the two shapes."""
+    table = index(results)
+    measured = [
+        (r.agents * r.frameworks, ratio, r)
+        for r in results
+        if r.impl == "rust" and r.scenario in DECLINES
+        for ratio in [
+            common_round_ratio(table.get((r.scenario, "python", r.agents, r.frameworks)), r)
+        ]
+        if ratio is not None
+    ]
+    what = "Rust/Python speedup, DeclineOffers round"
+    goal = f">= {GOAL_ROUND_SPEEDUP:.0f}x"
+    if not measured:
+        return ratio_row(what, goal, None, False, "")
+    largest = max(size for size, _, _ in measured)
+    ratio, worst = min((ratio, r) for size, ratio, r in measured if size == largest)
+    return ratio_row(
+        what,
+        goal,
+        ratio,
+        ratio >= GOAL_ROUND_SPEEDUP,
+        f"{worst.scenario} {worst.agents:,} x {worst.frameworks:,} (largest size both ran), "
+        "mean round CPU over common rounds",
+    )
+
+
+def ratio_row(what: str, goal: str, value: float | None, met: bool, notes: str) -> dict[str, Any]:
+    return {
+        "what": what,
+        "mesos": "-",
+        "goal": goal,
+        "ours": "-" if value is None else (f"{value:.2f}x" if value < 10 else f"{value:.0f}x"),
+        "verdict": "-" if value is None else ("met" if met else "missed"),
+        "value": value,
+        "notes": notes,
+    }
 
 
 def figure(result: Result | None, key: str) -> float | None:
@@ -200,7 +297,7 @@ def speedup_row(what: str, results: Sequence[Result], scenarios: Sequence[str]) 
     return {
         **row,
         "ours": f"{ratio:.0f}x",
-        "verdict": "met" if ratio >= GOAL_SPEEDUP else "MISSED",
+        "verdict": "met" if ratio >= GOAL_SPEEDUP else "missed",
         "value": ratio,
         "notes": f"worst: {worst.scenario} {worst.agents:,} x {worst.frameworks:,}",
     }
@@ -215,7 +312,7 @@ def target_row(
     core: float | None = None,
 ) -> dict[str, Any]:
     """`core`, when given, is shown beside `ours` (which the verdict uses)."""
-    verdict = "-" if ours is None or goal_s is None else ("met" if ours < goal_s else "MISSED")
+    verdict = "-" if ours is None or goal_s is None else ("met" if ours < goal_s else "missed")
     shown = fmt_s(ours) if core is None else f"{fmt_s(ours)} (core {fmt_s(core)})"
     return {
         "what": what,
@@ -326,12 +423,13 @@ def write_plot(path: Path, results: Sequence[Result]) -> bool:
     except ImportError:
         print(f"\nno plot: matplotlib is missing; pip install '.[bench]' provides it ({path})")
         return False
-    figure, axes = plt.subplots(1, 2, figsize=(13, 5))
+    figure, axes = plt.subplots(1, 3, figsize=(19, 5))
     panels = (("full_cycle", GOAL_CYCLE_S), ("decline_offers", GOAL_DECLINE_S))
-    for axis, (scenario, goal) in zip(axes, panels, strict=True):
+    for axis, (scenario, goal) in zip(axes[:2], panels, strict=True):
         plot_panel(axis, scenario, results)
         axis.axhline(goal, color="grey", linestyle=":", label=f"goal {fmt_s(goal)}")
         axis.legend(fontsize=7, ncol=2)
+    plot_recovery_panel(axes[2], results)
     figure.suptitle("pyactors allocator: Rust core (solid) vs Python reference (dashed)")
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -360,3 +458,24 @@ def plot_panel(axis: Any, scenario: str, results: Sequence[Result]) -> None:
     axis.set_ylabel("seconds")
     axis.set_title("full cycle" if scenario == "full_cycle" else "DeclineOffers round (mean)")
     axis.grid(True, which="both", alpha=0.3)
+
+
+def plot_recovery_panel(axis: Any, results: Sequence[Result]) -> None:
+    """Per round at the DeclineOffers target, Rust: recover_many of the
+    round's offers over the round itself (CPU), against the goal."""
+    table = index(results)
+    for scenario in DECLINES:
+        result = table.get((scenario, "rust", *TARGET_DECLINE))
+        if result is None or result.skipped:
+            continue
+        f = result.figures
+        ratios = [r / c for r, c in zip(f["recover_cpu_s"], f["round_cpu_s"], strict=False) if c]
+        axis.plot(range(len(ratios)), ratios, marker=".", label=DECLINE_LABELS[scenario])
+    axis.axhline(GOAL_RECOVER_RATIO, color="grey", linestyle=":", label="goal")
+    axis.set_ylim(bottom=0)
+    axis.set_xlabel("round")
+    axis.set_ylabel("recover_many / round (CPU)")
+    agents, frameworks = TARGET_DECLINE
+    axis.set_title(f"recovering a round's declines, {agents:,} x {frameworks:,}")
+    axis.grid(True, alpha=0.3)
+    axis.legend(fontsize=7)

@@ -214,6 +214,14 @@ class Allocator:
     ) -> None:
         """Return resources; refuse_seconds > 0 also filters them until now + refuse."""
 
+    def recover_many(
+        self,
+        recoveries: Sequence[tuple[str, str, str | None, _ResourcesArgument]],
+        refuse_seconds: float,
+        now: float | None,
+    ) -> None:
+        """recover() on each (framework, agent, role, resources) tuple, checked whole first."""
+
     def update_allocation(
         self,
         framework_id: str,

@@ -71,22 +71,30 @@ impl AgentFilters {
     /// Adds a filter; refusing the same bundle again in the same role keeps
     /// the later expiry.
     pub fn add(&mut self, slot: FrameworkSlot, role: RoleId, refused: &Resources, expires: f64) {
-        let group = match self
-            .groups
-            .iter_mut()
+        let index = self.group_of(role, refused).unwrap_or_else(|| {
+            self.groups.push(Group {
+                role,
+                refused: refused.clone(),
+                expiries: BTreeMap::new(),
+                members: BitSet::default(),
+            });
+            self.groups.len() - 1
+        });
+        self.add_to_group(index, slot, expires);
+    }
+
+    /// The group of filters refusing exactly `refused` in `role`, if any.
+    /// Adding filters only appends groups, so the index stays valid until
+    /// filters expire or are removed.
+    pub fn group_of(&self, role: RoleId, refused: &Resources) -> Option<usize> {
+        self.groups
+            .iter()
             .position(|g| g.role == role && g.refused == *refused)
-        {
-            Some(index) => &mut self.groups[index],
-            None => {
-                self.groups.push(Group {
-                    role,
-                    refused: refused.clone(),
-                    expiries: BTreeMap::new(),
-                    members: BitSet::default(),
-                });
-                self.groups.last_mut().expect("just pushed")
-            }
-        };
+    }
+
+    /// `add` into a group `group_of` found.
+    pub fn add_to_group(&mut self, index: usize, slot: FrameworkSlot, expires: f64) {
+        let group = &mut self.groups[index];
         let expiry = group.expiries.entry(slot).or_insert(expires);
         *expiry = expiry.max(expires);
         group.members.insert(slot);

@@ -73,6 +73,27 @@ impl Names {
         (all, unreserved)
     }
 
+    /// Adds what `split_quantities` would return to running sums, for
+    /// resources whose names are all interned (part of an allocation).
+    pub fn add_split_quantities(
+        &self,
+        resources: &Resources,
+        all: &mut Quantities,
+        unreserved: &mut Quantities,
+    ) {
+        for resource in resources.iter() {
+            if let Value::Scalar(millis) = resource.value {
+                let id = self
+                    .get(&resource.name)
+                    .expect("an allocated name is interned");
+                all.add_at(id, millis);
+                if resource.role.is_none() {
+                    unreserved.add_at(id, millis);
+                }
+            }
+        }
+    }
+
     /// Like `quantities`, for the unreserved scalars only.
     pub fn unreserved_quantities(&mut self, resources: &Resources) -> Quantities {
         let mut out = Quantities::default();

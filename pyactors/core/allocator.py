@@ -25,8 +25,11 @@ from pyactors.core.offer import Offer
 from pyactors.core.quota import QuotaArgument, quota_quantities
 
 ResourcesArgument = Resources | str | Mapping[str, Any]
+# One item of `recover_many`: (framework_id, agent_id, role or None, resources),
+# the shape of an `Offer`; the resources as Resources, text or a dict.
+Recovery = tuple[str, str, str | None, Resources | str | dict[str, Any]]
 
-__all__ = ["DEFAULT_MIN_ALLOCATABLE", "Allocator", "Offer"]
+__all__ = ["DEFAULT_MIN_ALLOCATABLE", "Allocator", "Offer", "Recovery"]
 
 # Mesos's default minimum allocatable resources: a bundle that holds neither
 # this many cpus nor this much memory is not worth an offer.
@@ -187,6 +190,21 @@ class Allocator:
         now + refuse_seconds. Without `role`, the first role (by name) whose
         allocation there holds them."""
         self._core.recover(framework_id, agent_id, _resources(resources), refuse_seconds, now, role)
+
+    def recover_many(
+        self,
+        recoveries: Iterable[Recovery],
+        refuse_seconds: float = 0.0,
+        now: float | None = None,
+    ) -> None:
+        """`recover` on each (framework_id, agent_id, role, resources) item, in
+        order, as one call with one refuse_seconds and now for all: a round's
+        declines (an `Offer` is such an item; role None picks as `recover`
+        does). The whole batch is checked before any of it is applied, so an
+        error changes nothing; it names the first item that fails. The core
+        works with the GIL released and borrows the items' `Resources`."""
+        items = recoveries if isinstance(recoveries, list) else list(recoveries)
+        self._core.recover_many(items, refuse_seconds, now)
 
     def update_allocation(
         self,

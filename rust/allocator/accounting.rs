@@ -63,35 +63,65 @@ impl Allocator {
         role: RoleId,
         resources: &Resources,
     ) {
+        let whole = self.agent(agent).allocation(framework, role) == Some(resources);
+        self.take_from_agent(agent, framework, role, resources, whole);
         let (quantities, unreserved) = self.names.split_quantities(resources);
-        {
-            let agent = self.agent_mut(agent);
-            let index = agent
-                .allocated
-                .iter()
-                .position(|(f, r, _)| *f == framework && *r == role)
-                .expect("allocation exists");
-            let held = &mut agent.allocated[index].2;
-            held.sub_assign(resources)
-                .expect("callers recover only what is allocated");
-            if held.is_empty() {
-                agent.allocated.remove(index);
-            }
+        self.untally(framework, role, &quantities, &unreserved);
+    }
+
+    /// The agent's side of `track_unallocated`: its books only. `whole`:
+    /// `resources` is all the allocation holds, whose own bundle is then
+    /// returned.
+    pub(super) fn take_from_agent(
+        &mut self,
+        agent: AgentSlot,
+        framework: FrameworkSlot,
+        role: RoleId,
+        resources: &Resources,
+        whole: bool,
+    ) -> Option<Resources> {
+        let agent = self.agent_mut(agent);
+        let index = agent
+            .allocated
+            .iter()
+            .position(|(f, r, _)| *f == framework && *r == role)
+            .expect("allocation exists");
+        if whole {
+            return Some(agent.allocated.remove(index).2);
         }
+        let held = &mut agent.allocated[index].2;
+        held.sub_assign(resources)
+            .expect("callers recover only what is allocated");
+        if held.is_empty() {
+            agent.allocated.remove(index);
+        }
+        None
+    }
+
+    /// The tallies' side of `track_unallocated`: (framework, role) no longer
+    /// holds these scalars (all of them, and the unreserved ones). Sums, so a
+    /// batch may take out several allocations' worth at once.
+    pub(super) fn untally(
+        &mut self,
+        framework: FrameworkSlot,
+        role: RoleId,
+        quantities: &Quantities,
+        unreserved: &Quantities,
+    ) {
         let index = self.framework(framework).membership(role).expect("member");
         self.framework_mut(framework).roles[index]
             .allocation
-            .sub(&quantities);
+            .sub(quantities);
         self.update_lineage(role, |node| {
-            node.allocation.sub(&quantities);
-            node.consumed.sub(&unreserved);
+            node.allocation.sub(quantities);
+            node.consumed.sub(unreserved);
         });
-        self.allocated_total.sub(&quantities);
-        self.role_sorter.unallocated(role, &quantities);
+        self.allocated_total.sub(quantities);
+        self.role_sorter.unallocated(role, quantities);
         self.role_mut(role)
             .framework_sorter
             .as_mut()
             .expect("role with frameworks has a sorter")
-            .unallocated(framework, &quantities);
+            .unallocated(framework, quantities);
     }
 }

@@ -16,7 +16,8 @@
 //! - `agents`: registration and changes of agents;
 //! - `frameworks`: registration, roles, (de)activation, suppress/revive;
 //! - `roles`: the role tree, weights and quota;
-//! - `operations`: `recover` and the in-place conversions of resources;
+//! - `operations`: `recover`, `recover_many` (a round's declines in one
+//!   call) and the in-place conversions of resources;
 //! - `cycle`: `allocate`, one offer cycle;
 //! - `shaping`: what a role may be offered on an agent (limits, headroom);
 //! - `accounting`: the books every allocation change goes through;
@@ -34,6 +35,8 @@ mod agents;
 mod cycle;
 mod frameworks;
 mod operations;
+#[cfg(test)]
+mod recovery_tests;
 mod roles;
 mod shaping;
 mod snapshot;
@@ -52,6 +55,7 @@ use crate::resources::{Name, Resources};
 use crate::rng::SplitMix64;
 use crate::sorter::{new_sorter, Sorter};
 
+pub use operations::Recovery;
 use types::{Agent, Framework, Role};
 
 pub const GPU_CAPABILITY: &str = "GPU_RESOURCES";

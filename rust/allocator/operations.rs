@@ -5,6 +5,10 @@
 //!   (declined or released); with `refuse_seconds` > 0 it is not offered a
 //!   subset of them there in that role until `now + refuse_seconds` (capped
 //!   at `MAX_REFUSE_SECONDS`). `InvalidArgument` if it does not hold them.
+//! - `recover_many`: a batch of recoveries sharing `refuse_seconds` and
+//!   `now` (a round's declines), with the results of `recover` called on
+//!   each in order; the whole batch is checked before any of it is applied,
+//!   so a bad item changes nothing. Its error names the item.
 //! - `update_allocation`: a framework's RESERVE, UNRESERVE, CREATE or
 //!   DESTROY on what it holds on an agent in one role.
 //! - `update_available`: an operator's reserve, unreserve, create or destroy
@@ -14,11 +18,60 @@
 //! cluster totals and shares do not move; reservations count for quota at
 //! once, and a volume id may exist only once per agent.
 
+use std::borrow::Cow;
+
+use rustc_hash::FxHashMap;
+
 use crate::error::{Error, Result};
-use crate::filters::RoleId;
+use crate::filters::{FrameworkSlot, RoleId};
+use crate::quantities::Quantities;
 use crate::resources::{in_context, Name, Resource, Resources};
 
 use super::{check_time, AgentSlot, Allocator, MAX_REFUSE_SECONDS};
+
+/// One item of `recover_many`: what one `recover` call names.
+#[derive(Debug, Clone, Copy)]
+pub struct Recovery<'a> {
+    pub framework_id: &'a str,
+    pub agent_id: &'a str,
+    /// None: the first role (by name) whose allocation there holds them.
+    pub role: Option<&'a str>,
+    pub resources: &'a Resources,
+}
+
+/// A recovery checked against the state: whose allocation it comes out of.
+struct Resolved {
+    framework: FrameworkSlot,
+    agent: AgentSlot,
+    role: RoleId,
+    /// The recovery is all the allocation holds (then, when applied).
+    whole: bool,
+}
+
+type HoldingKey = (AgentSlot, FrameworkSlot, RoleId);
+
+/// What a batch's earlier items take out of an allocation: one item (the
+/// common case, a round's declines, costs no copy) or what several leave.
+enum Earlier {
+    Item(usize),
+    Left(Resources),
+}
+
+/// The items of a batch checked so far, so that each item is checked against
+/// the state the items before it make.
+struct Taken<'i, 'r> {
+    items: &'i [Recovery<'r>],
+    by_key: FxHashMap<HoldingKey, Earlier>,
+}
+
+impl<'i, 'r> Taken<'i, 'r> {
+    fn new(items: &'i [Recovery<'r>]) -> Self {
+        Taken {
+            items,
+            by_key: FxHashMap::default(),
+        }
+    }
+}
 
 impl Allocator {
     /// Returns resources a framework declined or a task released. With
@@ -34,20 +87,137 @@ impl Allocator {
         now: Option<f64>,
         role: Option<&str>,
     ) -> Result<()> {
+        self.framework_slot(framework_id)?;
+        self.agent_slot(agent_id)?;
+        let expires = filter_expiry(refuse_seconds, now)?;
+        let item = Recovery {
+            framework_id,
+            agent_id,
+            role,
+            resources,
+        };
+        if let Some(resolved) = self.resolve_recovery(&item, &Taken::new(&[]))? {
+            let (quantities, unreserved) = self.names.split_quantities(resources);
+            self.untally(resolved.framework, resolved.role, &quantities, &unreserved);
+            let whole = self.take_from_agent(
+                resolved.agent,
+                resolved.framework,
+                resolved.role,
+                resources,
+                resolved.whole,
+            );
+            self.return_to_agent(&resolved, resources, whole, expires.map(|e| (e, None)));
+        }
+        Ok(())
+    }
+
+    /// `recover` on each item in order, with one `refuse_seconds` and `now`
+    /// for all, as one call: every item is checked (against what the items
+    /// before it leave) before any is applied, so an error changes nothing.
+    /// The error is the first item's that fails, prefixed with its index.
+    pub fn recover_many(
+        &mut self,
+        items: &[Recovery<'_>],
+        refuse_seconds: f64,
+        now: Option<f64>,
+    ) -> Result<()> {
+        let expires = filter_expiry(refuse_seconds, now)?;
+        let mut taken = Taken::new(items);
+        let mut checked_items = Vec::with_capacity(items.len());
+        // The tallies and sorters move once per (framework, role), by the sum
+        // of its items: the end state is the same, as sums and orders by key
+        // do not depend on the order of the changes.
+        let mut sums: Vec<(FrameworkSlot, RoleId, Quantities, Quantities)> = Vec::new();
+        let mut sum_index: FxHashMap<(FrameworkSlot, RoleId), usize> = FxHashMap::default();
+        // Checking reads each item's bundle and its allocation; what else
+        // needs the bundle's contents (the sums, the filter's group) is done
+        // then, while they are in cache, so that applying moves bundles
+        // without reading them again.
+        for (index, item) in items.iter().enumerate() {
+            let checked = self.resolve_recovery(item, &taken).map_err(|err| {
+                Error::new(err.kind, format!("recovery {index}: {}", err.message))
+            })?;
+            let Some(checked) = checked else { continue };
+            let key = (checked.agent, checked.framework, checked.role);
+            let earlier = match taken.by_key.get(&key) {
+                None => Earlier::Item(index),
+                Some(_) => Earlier::Left(
+                    self.held(&taken, key)
+                        .expect("resolve found it held")
+                        .checked_sub(item.resources)
+                        .expect("resolve checked containment"),
+                ),
+            };
+            taken.by_key.insert(key, earlier);
+            let slot = *sum_index
+                .entry((checked.framework, checked.role))
+                .or_insert_with(|| {
+                    sums.push((
+                        checked.framework,
+                        checked.role,
+                        Quantities::default(),
+                        Quantities::default(),
+                    ));
+                    sums.len() - 1
+                });
+            let (_, _, all, unreserved) = &mut sums[slot];
+            self.names
+                .add_split_quantities(item.resources, all, unreserved);
+            // Found now, the group stays valid while earlier items add theirs
+            // (adding only appends groups); not found, applying looks again,
+            // as an earlier item on the same agent may have made it.
+            let group = expires.and_then(|_| {
+                self.agent(checked.agent)
+                    .filters
+                    .group_of(checked.role, item.resources)
+            });
+            checked_items.push((checked, item.resources, group));
+        }
+        for (checked, resources, group) in checked_items {
+            let whole = self.take_from_agent(
+                checked.agent,
+                checked.framework,
+                checked.role,
+                resources,
+                checked.whole,
+            );
+            self.return_to_agent(&checked, resources, whole, expires.map(|e| (e, group)));
+        }
+        for (framework, role, quantities, unreserved) in sums {
+            self.untally(framework, role, &quantities, &unreserved);
+        }
+        Ok(())
+    }
+
+    /// What (framework, role) holds on the agent once a batch's earlier items
+    /// are taken out.
+    fn held<'s>(&'s self, taken: &'s Taken<'_, '_>, key: HoldingKey) -> Option<Cow<'s, Resources>> {
+        let (agent, framework, role) = key;
+        let held = self.agent(agent).allocation(framework, role)?;
+        match taken.by_key.get(&key) {
+            None => Some(Cow::Borrowed(held)),
+            Some(Earlier::Item(index)) => Some(Cow::Owned(
+                held.checked_sub(taken.items[*index].resources)
+                    .expect("checked when taken"),
+            )),
+            Some(Earlier::Left(left)) => Some(Cow::Borrowed(left)),
+        }
+    }
+
+    /// Checks one recovery: None when it returns nothing (empty resources).
+    fn resolve_recovery(
+        &self,
+        item: &Recovery<'_>,
+        taken: &Taken<'_, '_>,
+    ) -> Result<Option<Resolved>> {
+        let Recovery {
+            framework_id,
+            agent_id,
+            role,
+            resources,
+        } = *item;
         let framework = self.framework_slot(framework_id)?;
         let agent = self.agent_slot(agent_id)?;
-        let refuse = check_time(refuse_seconds, "refuse_seconds")?;
-        if refuse < 0.0 {
-            return Err(Error::invalid(format!(
-                "refuse_seconds must not be negative, got {refuse}"
-            )));
-        }
-        let refuse = refuse.min(MAX_REFUSE_SECONDS);
-        let now = match (refuse > 0.0, now) {
-            (false, _) => None,
-            (true, None) => return Err(Error::invalid("now is required to set a filter")),
-            (true, Some(now)) => Some(check_time(now, "now")?),
-        };
         let chosen_role = match role {
             None => None,
             Some(name) => Some(
@@ -63,10 +233,21 @@ impl Allocator {
             ),
         };
         if resources.is_empty() {
-            return Ok(());
+            return Ok(None);
         }
-        let candidates: Vec<RoleId> = match chosen_role {
-            Some(role) => vec![role],
+        // Whether the allocation holds the resources, and whether they are
+        // all of it: a whole offer declined (the common case) then needs no
+        // other comparison when applied.
+        let holds = |role: RoleId| {
+            let held = self.held(taken, (agent, framework, role))?;
+            if *held == *resources {
+                Some((role, true))
+            } else {
+                held.contains(resources).then_some((role, false))
+            }
+        };
+        let held_by = match chosen_role {
+            Some(role) => holds(role),
             None => {
                 let mut roles: Vec<RoleId> = self
                     .framework(framework)
@@ -75,21 +256,18 @@ impl Allocator {
                     .map(|m| m.role)
                     .collect();
                 roles.sort_by(|a, b| self.role(*a).path.cmp(&self.role(*b).path));
-                roles
+                roles.into_iter().find_map(holds)
             }
         };
-        let held_by = candidates.into_iter().find(|&role| {
-            self.agent(agent)
-                .allocation(framework, role)
-                .is_some_and(|held| held.contains(resources))
-        });
-        let Some(role) = held_by else {
+        let Some((role, whole)) = held_by else {
             let held: Vec<String> = self
                 .agent(agent)
                 .allocated
                 .iter()
                 .filter(|(f, _, _)| *f == framework)
-                .map(|(_, r, res)| format!("{}: {res}", self.role(*r).path))
+                .filter_map(|(_, r, _)| Some((*r, self.held(taken, (agent, framework, *r))?)))
+                .filter(|(_, res)| !res.is_empty())
+                .map(|(r, res)| format!("{}: {res}", self.role(r).path))
                 .collect();
             return Err(Error::invalid(format!(
                 "cannot recover {resources}: framework '{framework_id}' holds {} on agent \
@@ -101,17 +279,48 @@ impl Allocator {
                 }
             )));
         };
-        self.track_unallocated(agent, framework, role, resources);
-        self.agent_mut(agent).available.add_assign(resources)?;
-        if let Some(now) = now {
-            let expires = now + refuse;
-            self.agent_mut(agent)
-                .filters
-                .add(framework, role, resources, expires);
+        Ok(Some(Resolved {
+            framework,
+            agent,
+            role,
+            whole,
+        }))
+    }
+
+    /// Returns checked resources, already out of the allocation's books, to
+    /// the agent's available part and sets the filter, if any: (expiry, the
+    /// index of its group when known). `whole`: the allocation's own bundle
+    /// when all of it came back, moved rather than copied into an empty
+    /// available part (a decline, usually).
+    fn return_to_agent(
+        &mut self,
+        item: &Resolved,
+        resources: &Resources,
+        whole: Option<Resources>,
+        filter: Option<(f64, Option<usize>)>,
+    ) {
+        let Resolved {
+            framework,
+            agent,
+            role,
+            ..
+        } = *item;
+        let available = &mut self.agent_mut(agent).available;
+        match whole {
+            Some(whole) if available.is_empty() => *available = whole,
+            _ => available
+                .add_assign(resources)
+                .expect("recovered resources were part of the agent's total"),
+        }
+        if let Some((expires, group)) = filter {
+            let filters = &mut self.agent_mut(agent).filters;
+            match group {
+                Some(index) => filters.add_to_group(index, framework, expires),
+                None => filters.add(framework, role, resources, expires),
+            }
             self.framework_mut(framework).filtered_agents.insert(agent);
             self.next_filter_expiry = self.next_filter_expiry.min(expires);
         }
-        Ok(())
     }
 
     /// Applies a framework's RESERVE, UNRESERVE, CREATE or DESTROY: part of
@@ -228,6 +437,22 @@ impl Allocator {
         self.account_total(&total, 1);
         let old = std::mem::replace(&mut self.agent_mut(agent).total, total);
         self.account_total(&old, -1);
+    }
+}
+
+/// When a recovery's filter expires: None without one (`refuse_seconds` 0).
+fn filter_expiry(refuse_seconds: f64, now: Option<f64>) -> Result<Option<f64>> {
+    let refuse = check_time(refuse_seconds, "refuse_seconds")?;
+    if refuse < 0.0 {
+        return Err(Error::invalid(format!(
+            "refuse_seconds must not be negative, got {refuse}"
+        )));
+    }
+    let refuse = refuse.min(MAX_REFUSE_SECONDS);
+    match (refuse > 0.0, now) {
+        (false, _) => Ok(None),
+        (true, None) => Err(Error::invalid("now is required to set a filter")),
+        (true, Some(now)) => Ok(Some(check_time(now, "now")? + refuse)),
     }
 }
 

@@ -1,15 +1,25 @@
 //! The Python class `pyactors._core.Allocator`: argument conversion around
 //! the core allocator, whose cycle runs with the GIL released.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
 use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedStr;
 
-use crate::allocator::Allocator;
+use crate::allocator::{Allocator, Recovery};
 use crate::resources::Resources;
 
-use super::resources::{resources_argument, PyResourcesHandle};
+use super::resources::{borrowed_resources_argument, resources_argument, PyResourcesHandle};
+
+/// One item of `recover_many` as Python gives it, an `Offer` for instance.
+type RecoveryArgument<'py> = (
+    PyBackedStr,
+    PyBackedStr,
+    Option<PyBackedStr>,
+    Bound<'py, PyAny>,
+);
 
 /// `pyactors._core.Allocator`: the Rust allocator; `pyactors.core.allocator`
 /// wraps it in the typed facade users see.
@@ -178,6 +188,35 @@ impl PyAllocator {
             now,
             role,
         )?)
+    }
+
+    /// `recover` on every (framework, agent, role, resources) item with one
+    /// refuse_seconds and now; checked whole, then applied with the GIL
+    /// released. The items' bundles are borrowed, not copied.
+    #[pyo3(signature = (recoveries, refuse_seconds, now))]
+    fn recover_many(
+        &mut self,
+        py: Python<'_>,
+        recoveries: Vec<RecoveryArgument<'_>>,
+        refuse_seconds: f64,
+        now: Option<f64>,
+    ) -> PyResult<()> {
+        let bundles = recoveries
+            .iter()
+            .map(|(_, _, _, resources)| borrowed_resources_argument(resources, "resources"))
+            .collect::<PyResult<Vec<Cow<'_, Resources>>>>()?;
+        let items: Vec<Recovery<'_>> = recoveries
+            .iter()
+            .zip(&bundles)
+            .map(|((framework_id, agent_id, role, _), resources)| Recovery {
+                framework_id,
+                agent_id,
+                role: role.as_deref(),
+                resources,
+            })
+            .collect();
+        let inner = &mut self.inner;
+        Ok(py.allow_threads(|| inner.recover_many(&items, refuse_seconds, now))?)
     }
 
     fn update_allocation(

@@ -1,6 +1,8 @@
 //! The Python class `pyactors._core.Resources` and the conversion of
 //! `Resources` arguments.
 
+use std::borrow::Cow;
+
 use pyo3::basic::CompareOp;
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
@@ -186,9 +188,22 @@ fn units(millis: i64) -> f64 {
 
 /// A `Resources` argument: the class itself, resource text, or the dict form.
 pub(super) fn resources_argument(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Resources> {
+    borrowed_resources_argument(value, what).map(Cow::into_owned)
+}
+
+/// A `Resources` argument, borrowed from the Python object when it is one
+/// (the class is frozen, so the bundle cannot change while it is borrowed).
+pub(super) fn borrowed_resources_argument<'a>(
+    value: &'a Bound<'_, PyAny>,
+    what: &str,
+) -> PyResult<Cow<'a, Resources>> {
     if let Ok(handle) = value.downcast::<PyResourcesHandle>() {
-        return Ok(handle.get().inner().clone());
+        return Ok(Cow::Borrowed(handle.get().inner()));
     }
+    Ok(Cow::Owned(parsed_resources_argument(value, what)?))
+}
+
+fn parsed_resources_argument(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Resources> {
     if let Ok(text) = value.downcast::<PyString>() {
         return Ok(Resources::parse(text.to_str()?)?);
     }

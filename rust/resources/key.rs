@@ -11,6 +11,7 @@
 //!   `is_ancestor_or_self` answers on whole components only.
 
 use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -19,7 +20,7 @@ use super::text::{trim, KeyText};
 use super::value::{check_set_item, scalar_from_millis};
 use super::{ranges_from_pairs, Name, Value};
 
-#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[derive(Clone, Debug, Eq)]
 pub struct Resource {
     pub name: Name,
     /// `None` is unreserved (Mesos's role "*").
@@ -29,6 +30,40 @@ pub struct Resource {
     /// Persistent-volume id, only for reserved "disk".
     pub volume: Option<Name>,
     pub value: Value,
+}
+
+/// Equality as derived, but names shared by bundles derived from one
+/// another compare by pointer first: `Arc<str>`'s own `==` always compares
+/// the bytes, and a round's recoveries compare whole bundles.
+impl PartialEq for Resource {
+    fn eq(&self, other: &Resource) -> bool {
+        fn same(a: &Name, b: &Name) -> bool {
+            Arc::ptr_eq(a, b) || a == b
+        }
+        fn same_part(a: &Option<Name>, b: &Option<Name>) -> bool {
+            match (a, b) {
+                (None, None) => true,
+                (Some(a), Some(b)) => same(a, b),
+                _ => false,
+            }
+        }
+        same(&self.name, &other.name)
+            && same_part(&self.role, &other.role)
+            && same_part(&self.principal, &other.principal)
+            && same_part(&self.volume, &other.volume)
+            && self.value == other.value
+    }
+}
+
+/// As derived; written out only because `PartialEq` is.
+impl Hash for Resource {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.name.hash(state);
+        self.role.hash(state);
+        self.principal.hash(state);
+        self.volume.hash(state);
+        self.value.hash(state);
+    }
 }
 
 impl Resource {

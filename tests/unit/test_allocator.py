@@ -287,6 +287,51 @@ def test_recover_finds_the_role_and_checks_what_is_held(make: Any) -> None:
     assert a.snapshot()["frameworks"]["fw"]["allocated"]["x"] == {"cpus": 1.0}
 
 
+def test_a_round_of_declines_in_one_call(make: Any) -> None:
+    """recover_many takes a cycle's offers as they are and filters each."""
+    a = make()
+    a.add_framework("fw-1", roles=["r"], now=0)
+    a.add_framework("fw-2", roles=["r"], now=0)
+    for index in range(4):
+        a.add_agent(f"agent-{index}", "cpus:4;mem:4096", now=0)
+    offers = a.allocate(now=1)
+    assert len(offers) == 4
+    a.recover_many(offers, refuse_seconds=10, now=1)
+    assert a.snapshot()["agents"]["agent-0"]["allocated"] == {}
+    # Every agent is now offered to the framework that has not declined it.
+    declined = {(o.framework_id, o.agent_id) for o in offers}
+    second = a.allocate(now=2)
+    assert len(second) == 4
+    assert not declined & {(o.framework_id, o.agent_id) for o in second}
+
+
+def test_a_bad_item_in_a_batch_changes_nothing(make: Any) -> None:
+    a = make()
+    a.add_framework("fw", roles=["r"], now=0)
+    a.add_agent("agent-1", "cpus:4;mem:4096", now=0)
+    a.add_agent("agent-2", "cpus:4;mem:4096", now=0)
+    first, second = a.allocate(now=1)
+    before = a.snapshot()
+    cases = [
+        ([first, ("fw", "ghost", None, "cpus:1")], UnknownAgentError, "recovery 1: unknown agent"),
+        ([("ghost", first.agent_id, None, "cpus:1")], UnknownFrameworkError, "recovery 0"),
+        ([first, second, first], InvalidArgumentError, "recovery 2: cannot recover"),
+        ([second, ("fw", first.agent_id, "other", "cpus:1")], InvalidArgumentError, "recovery 1"),
+        ([first, ("fw", first.agent_id, None, "cpus:-1")], ResourceError, None),
+        ([first, ["fw", first.agent_id, None, "cpus:1"]], TypeError, None),
+    ]
+    for batch, error, message in cases:
+        with pytest.raises(error, match=message):
+            a.recover_many(batch, refuse_seconds=5, now=1)
+        assert a.snapshot() == before
+    with pytest.raises(InvalidArgumentError, match="now is required"):
+        a.recover_many([first], refuse_seconds=5)
+    # Two parts of one offer, the role left to find: the second is checked
+    # against what the first leaves.
+    a.recover_many([("fw", first.agent_id, None, "cpus:1"), (*first[:3], "cpus:3;mem:4096")])
+    assert a.snapshot()["agents"][first.agent_id]["allocated"] == {}
+
+
 def test_existing_allocations_are_accepted_when_an_agent_registers(make: Any) -> None:
     a = make()
     a.add_framework("fw", roles=["r"], now=0)

@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule
 
+from pyactors._core import Resources
 from pyactors._reference.allocator import ReferenceAllocator
 from pyactors._reference.resources import PyResources, Resource, is_ancestor_or_self
 from pyactors.core.allocator import Allocator
@@ -84,6 +85,23 @@ def _draw_operation(
     if not kinds:
         return None
     return data.draw(st.sampled_from(by_kind[data.draw(st.sampled_from(kinds))]))
+
+
+# Bad items a batch of recoveries may hold: each must leave both allocators
+# as they were.
+BATCH_SPOILERS = ["ghost_framework", "ghost_agent", "twice", "other_role", "too_much", "malformed"]
+
+
+def _spoiled(kind: str, item: tuple[str, str, str | None, str]) -> Any:
+    framework_id, agent_id, role, text = item
+    return {
+        "ghost_framework": ("ghost", agent_id, role, text),
+        "ghost_agent": (framework_id, "ghost", role, text),
+        "twice": item,
+        "other_role": (framework_id, agent_id, "zzz", text),
+        "too_much": (framework_id, agent_id, role, "cpus:1000"),
+        "malformed": (framework_id, agent_id, role, "cpus:-1"),
+    }[kind]
 
 
 def _outcome(call: Any) -> tuple[str, Any]:
@@ -249,6 +267,49 @@ class Twins(RuleBasedStateMachine):
         for framework_id, agent_id, role, text in self.offers:
             self.both("recover", framework_id, agent_id, text, refuse, self.now, role)
         self.offers = []
+
+    @precondition(lambda self: self.offers)
+    @rule(
+        data=st.data(),
+        refuse=st.sampled_from([0.0, 2.0]),
+        by_role=st.booleans(),
+        split=st.booleans(),
+        as_handles=st.booleans(),
+        spoil=st.sampled_from([None, None, *BATCH_SPOILERS]),
+    )
+    def decline_batch(
+        self,
+        data: st.DataObject,
+        refuse: float,
+        by_role: bool,
+        split: bool,
+        as_handles: bool,
+        spoil: str | None,
+    ) -> None:
+        """A round's declines in one `recover_many`: some offers in any order,
+        with or without their roles, perhaps one given back in two parts (two
+        items on one allocation), perhaps one bad item anywhere (then nothing
+        may change: the invariant compares the states)."""
+        chosen = data.draw(st.lists(st.sampled_from(self.offers), min_size=1, unique=True))
+        items: list[tuple[str, str, str | None, Any]] = [
+            (f, a, r if by_role else None, text) for f, a, r, text in chosen
+        ]
+        if split:
+            framework_id, agent_id, role, text = items[0]
+            cpus = PyResources.parse(text).filter(lambda r: r.name == "cpus")
+            rest = PyResources.parse(text) - cpus
+            items[:1] = [
+                (framework_id, agent_id, role, str(cpus)),
+                (framework_id, agent_id, role, str(rest)),
+            ]
+        spoiled = None if spoil is None else _spoiled(spoil, items[0])
+        if as_handles:  # what the master passes: the offers' own bundles
+            items = [(f, a, r, Resources.parse(text)) for f, a, r, text in items]
+        if spoiled is not None:
+            items.insert(data.draw(st.integers(0, len(items))), spoiled)
+        if self.both("recover_many", items, refuse, self.now)[0] == "ok":
+            for offer in chosen:
+                self.offers.remove(offer)
 
     @rule(
         framework=st.sampled_from(["fw-1", "fw-2", "ghost"]),

@@ -28,7 +28,12 @@ from pyactors._reference.rng import SplitMix64
 from pyactors.core.allocator import DEFAULT_MIN_ALLOCATABLE
 from pyactors.core.offer import Offer
 from pyactors.core.quota import QuotaArgument, quota_quantities
-from pyactors.errors import DuplicateError, InvalidArgumentError
+from pyactors.errors import (
+    DuplicateError,
+    InvalidArgumentError,
+    UnknownAgentError,
+    UnknownFrameworkError,
+)
 
 # Mesos caps refuse_seconds at a year; a longer filter is a mistake, not a wish.
 MAX_REFUSE_SECONDS = 365 * 24 * 3600.0
@@ -295,39 +300,100 @@ class ReferenceAllocator(AllocatorState):
         agent in this role until now + refuse_seconds. Without `role` the role
         is the first (by name) whose allocation there holds the resources."""
         bundle = as_resources(resources, "resources")
+        self._framework(framework_id)
+        self._agent(agent_id)
+        expires = _filter_expiry(refuse_seconds, now)
+        held = self._resolve_recovery(framework_id, agent_id, role, bundle, {})
+        if held is not None:
+            self._apply_recovery(framework_id, agent_id, held, bundle, expires)
+
+    def recover_many(
+        self,
+        recoveries: Iterable[tuple[str, str, str | None, Any]],
+        refuse_seconds: float = 0.0,
+        now: float | None = None,
+    ) -> None:
+        """`recover` on each (framework_id, agent_id, role, resources) item in
+        order, with one refuse_seconds and now for all (a round's declines;
+        an `Offer` is such an item). Every item is checked, against what the
+        items before it leave, before any is applied: an error changes
+        nothing and names the first item that fails."""
+        items = [_recovery_item(item) for item in recoveries]
+        expires = _filter_expiry(refuse_seconds, now)
+        # What the earlier items leave of each (agent, framework, role) allocation.
+        pending: dict[tuple[str, str, str], PyResources] = {}
+        checked: list[tuple[str, str, str, PyResources]] = []
+        for index, (framework_id, agent_id, role, bundle) in enumerate(items):
+            try:
+                held = self._resolve_recovery(framework_id, agent_id, role, bundle, pending)
+            except (InvalidArgumentError, UnknownAgentError, UnknownFrameworkError) as error:
+                raise type(error)(f"recovery {index}: {error}") from None
+            if held is None:
+                continue
+            key = (agent_id, framework_id, held)
+            before = self._held(pending, key)
+            assert before is not None  # resolved: it holds the bundle
+            pending[key] = before - bundle
+            checked.append((framework_id, agent_id, held, bundle))
+        for framework_id, agent_id, held, bundle in checked:
+            self._apply_recovery(framework_id, agent_id, held, bundle, expires)
+
+    def _held(
+        self, pending: Mapping[tuple[str, str, str], PyResources], key: tuple[str, str, str]
+    ) -> PyResources | None:
+        """What (framework, role) holds on the agent once a batch's earlier
+        items are taken out; key is (agent, framework, role)."""
+        if key in pending:
+            return pending[key]
+        agent_id, framework_id, role = key
+        return self._agents[agent_id].allocated.get((framework_id, role))
+
+    def _resolve_recovery(
+        self,
+        framework_id: str,
+        agent_id: str,
+        role: str | None,
+        bundle: PyResources,
+        pending: Mapping[tuple[str, str, str], PyResources],
+    ) -> str | None:
+        """The role whose allocation a recovery comes out of; None when it
+        returns nothing (empty resources)."""
         framework = self._framework(framework_id)
-        agent = self._agent(agent_id)
-        refuse = check_time(refuse_seconds, "refuse_seconds")
-        if refuse < 0:
-            raise InvalidArgumentError(f"refuse_seconds must not be negative, got {refuse}")
-        refuse = min(refuse, MAX_REFUSE_SECONDS)
-        if refuse > 0:
-            if now is None:
-                raise InvalidArgumentError("now is required to set a filter")
-            now = check_time(now, "now")
+        self._agent(agent_id)
         if role is not None and role not in framework.roles:
             raise InvalidArgumentError(
                 f"framework '{framework_id}' is not subscribed to role '{role}'"
             )
         if not bundle:
-            return
-        candidates = [role] if role is not None else sorted(framework.roles)
-        for candidate in candidates:
-            held = agent.allocated.get((framework_id, candidate))
+            return None
+        for candidate in [role] if role is not None else sorted(framework.roles):
+            held = self._held(pending, (agent_id, framework_id, candidate))
             if held is not None and bundle <= held:
-                break
-        else:
-            held_text = {
-                r: str(r_res) for (f, r), r_res in agent.allocated.items() if f == framework_id
-            }
-            raise InvalidArgumentError(
-                f"cannot recover {bundle}: framework '{framework_id}' holds "
-                f"{held_text or 'nothing'} on agent '{agent_id}'"
+                return candidate
+        holdings = (
+            (r, self._held(pending, (agent_id, f, r)))
+            for f, r in self._agents[agent_id].allocated
+            if f == framework_id
+        )
+        held_text = {r: str(bundle) for r, bundle in holdings if bundle}
+        raise InvalidArgumentError(
+            f"cannot recover {bundle}: framework '{framework_id}' holds "
+            f"{held_text or 'nothing'} on agent '{agent_id}'"
+        )
+
+    def _apply_recovery(
+        self,
+        framework_id: str,
+        agent_id: str,
+        role: str,
+        bundle: PyResources,
+        expires: float | None,
+    ) -> None:
+        self._release(self._agents[agent_id], framework_id, role, bundle)
+        if expires is not None:
+            self._add_filter(
+                self._frameworks[framework_id], agent_id, Filter(role, bundle, expires)
             )
-        self._release(agent, framework_id, candidate, bundle)
-        if refuse > 0:
-            assert now is not None
-            self._add_filter(framework, agent_id, Filter(candidate, bundle, now + refuse))
 
     def update_allocation(
         self, framework_id: str, agent_id: str, role: str, consumed: Any, converted: Any
@@ -421,3 +487,30 @@ class ReferenceAllocator(AllocatorState):
         """Everything the allocator knows, as plain sorted data. Both
         implementations produce the same document for the same history."""
         return snapshot(self)
+
+
+def _filter_expiry(refuse_seconds: float, now: float | None) -> float | None:
+    """When a recovery's filter expires: None without one (refuse_seconds 0)."""
+    refuse = check_time(refuse_seconds, "refuse_seconds")
+    if refuse < 0:
+        raise InvalidArgumentError(f"refuse_seconds must not be negative, got {refuse}")
+    refuse = min(refuse, MAX_REFUSE_SECONDS)
+    if refuse <= 0:
+        return None
+    if now is None:
+        raise InvalidArgumentError("now is required to set a filter")
+    return check_time(now, "now") + refuse
+
+
+def _recovery_item(item: Any) -> tuple[str, str, str | None, PyResources]:
+    """An item of `recover_many` checked as the Rust bindings convert it."""
+    if not isinstance(item, tuple) or len(item) != 4:
+        raise TypeError(f"a recovery must be a 4-tuple, not {type(item).__name__}")
+    framework_id, agent_id, role, resources = item
+    bundle = as_resources(resources, "resources")
+    for value, what in ((framework_id, "framework id"), (agent_id, "agent id")):
+        if not isinstance(value, str):
+            raise TypeError(f"{what} must be a string, not {type(value).__name__}")
+    if role is not None and not isinstance(role, str):
+        raise TypeError(f"role must be a string or None, not {type(role).__name__}")
+    return framework_id, agent_id, role, bundle
