@@ -102,9 +102,12 @@ class Tokens:
 
 
 def bearer_token(authorization: str | None) -> str | None:
-    """The token of an `Authorization: Bearer ...` header."""
+    """The token of an `Authorization: Bearer ...` header, or of
+    `Authorization: token=...` (as DC/OS's clients send one)."""
     if authorization is None:
         return None
+    if authorization.strip().startswith("token="):
+        return authorization.strip().removeprefix("token=").strip() or None
     scheme, _, token = authorization.strip().partition(" ")
     return token.strip() or None if scheme.lower() == "bearer" else None
 

@@ -124,6 +124,29 @@ def test_with_credentials_every_call_needs_them() -> None:
     asyncio.run(scenario())
 
 
+def test_a_token_for_the_secret_is_good_as_bearer_and_as_dcos_token() -> None:
+    async def scenario() -> None:
+        server = MarathonServer(StateOnly(), credentials=Credentials({"ops": "s3cret"}))
+        await serving(server)
+        try:
+            async with aiohttp.ClientSession(server.url) as http:
+                right = aiohttp.BasicAuth("ops", "s3cret")
+                async with http.post("/auth/token", auth=right) as issued:
+                    assert issued.status == 200
+                    token = (await issued.json())["token"]
+                for header in (f"Bearer {token}", f"token={token}"):
+                    async with http.get("/v2/apps", headers={"Authorization": header}) as listed:
+                        assert listed.status == 200
+                    async with http.post("/auth/token", headers={"Authorization": header}) as again:
+                        assert again.status == 401
+                async with http.get("/v2/apps", headers={"Authorization": "token="}) as empty:
+                    assert empty.status == 401
+        finally:
+            server.stop()
+
+    asyncio.run(scenario())
+
+
 def test_a_foreign_origin_cannot_change_anything() -> None:
     async def scenario() -> None:
         framework = StateOnly()

@@ -243,15 +243,11 @@ class MarathonApi:
         tasks = [
             t
             for t in status["tasks"]
-            if (task_id is None or t["id"] == task_id) and host in (None, t["host"])
+            if (task_id is None or t["id"] == task_id) and host in (None, "*", t["host"])
         ]
         if task_id is not None and not tasks:
             raise ApiError(404, shapes.error(f"Task '{task_id}' does not exist"))
-        # wipe: a resident instance's slot is kept all the same (its volumes
-        # are released only with the app).
-        scale = flag(request, "scale")
-        flag(request, "wipe")
-        deployment = self.framework.kill_tasks([t["id"] for t in tasks], scale)
+        deployment = self.kill(request, tasks)
         if deployment is not None:
             return self.changed(deployment)
         if task_id is not None:
@@ -277,10 +273,38 @@ class MarathonApi:
             raise ApiError(
                 422, shapes.error("Object is not valid", [("ids", "expected a list of task ids")])
             )
-        deployment = self.framework.kill_tasks(ids, flag(request, "scale"))
+        live = {t["id"]: t for s in self.state.apps_status() for t in shapes.app(s)["tasks"]}
+        unknown = [i for i in ids if i not in live]
+        if unknown:
+            raise ApiError(404, shapes.error(f"Task '{unknown[0]}' does not exist"))
+        tasks = [live[i] for i in dict.fromkeys(ids)]
+        deployment = self.kill(request, tasks)
         if deployment is not None:
             return self.changed(deployment)
-        return json({})
+        return json({"tasks": tasks})
+
+    def kill(self, request: web.Request, tasks: list[dict[str, Any]]) -> str | None:
+        """Kill `tasks` (Marathon's task JSON) as the query says: replaced,
+        or with `scale` their apps' counts lowered (a deployment, refused
+        on an app a deployment holds unless `force`). `wipe`, for an app
+        without persistent volumes, is a kill like any (Marathon forgets the
+        instance and launches another); one with volumes releases them only
+        when it is removed, so wipe is refused there. Returns the scale
+        deployment's id."""
+        scale, wipe = flag(request, "scale"), flag(request, "wipe")
+        if scale and wipe:
+            raise ApiError(400, shapes.error("You cannot use scale and wipe at the same time."))
+        for app_id in sorted({t["appId"] for t in tasks}):
+            record = self.unlocked(request, [app_id]) if scale else self.record([app_id])
+            if wipe and record.app.is_resident:
+                raise ApiError(
+                    400,
+                    shapes.error(
+                        f"wipe=true is not supported for {app_id}: its persistent volumes "
+                        "are destroyed only when the app is removed"
+                    ),
+                )
+        return self.framework.kill_tasks([t["id"] for t in tasks], scale)
 
     # Deployments.
 

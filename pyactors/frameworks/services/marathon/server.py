@@ -10,10 +10,17 @@ from typing import Any
 import orjson
 from aiohttp import web
 
+from pyactors.api.auth import Unauthenticated, unauthorized
 from pyactors.frameworks.http_server import FrameworkServer
 from pyactors.frameworks.services.marathon import shapes
 from pyactors.frameworks.services.marathon.events import EventBus
-from pyactors.frameworks.services.marathon.routes import Framework, MarathonApi, marathon_errors
+from pyactors.frameworks.services.marathon.routes import (
+    ApiError,
+    Framework,
+    MarathonApi,
+    json,
+    marathon_errors,
+)
 from pyactors.security.credentials import Credentials
 
 
@@ -31,12 +38,29 @@ class MarathonServer(FrameworkServer):
 
     def start(self) -> None:
         """Serve, on the running event loop (the actor's)."""
-        self.serve([*self.api.routes(), web.get("/v2/events", self.events)], marathon_errors)
+        routes = [web.get("/v2/events", self.events), web.post("/auth/token", self.issue_token)]
+        self.serve([*self.api.routes(), *routes], marathon_errors)
 
     def stop(self) -> None:
         """End the streams and stop listening (the framework stops)."""
         self.bus.close()
         super().stop()
+
+    async def issue_token(self, request: web.Request) -> web.Response:
+        """A bearer token for a principal and its secret (HTTP Basic), as
+        the master's `POST /auth/token` answers, good on this server only;
+        scripts send it as `Authorization: Bearer <token>` or, as DC/OS's
+        clients (marathon-python's `auth_token`), `Authorization: token=<token>`."""
+        authenticator = self._authenticator
+        if not authenticator.enabled:
+            raise ApiError(400, shapes.error("this server requires no credentials"))
+        try:
+            principal = authenticator.basic_principal(request)
+        except Unauthenticated as refused:
+            # A token is had for a secret, never for another token.
+            return unauthorized(request, str(refused))
+        token, expires = authenticator.tokens.issue(principal, authenticator.clock())
+        return json({"principal": principal, "token": token, "expires": expires})
 
     async def events(self, request: web.Request) -> web.StreamResponse:
         """Server-Sent Events: `event_stream_attached` first, then every
