@@ -212,6 +212,7 @@ class Run:
             self.faults.killed_tasks,
             self.faults.removed_agents,
             {s.task_id for s in starts},
+            self.faults.agent_kills,
         )
         twice = invariants.run_twice(starts)
         runs = read_job_runs(workload.job_runs)
@@ -248,6 +249,7 @@ class Run:
             "tasks_failed_unexpectedly": len(batch.failed_unexpectedly),
             "tasks_killed_by_faults": len(batch.killed_by_faults),
             "tasks_unreachable_by_faults": len(batch.unreachable_by_faults),
+            "launches_failed_by_agent_kills": len(batch.launch_failed_by_faults),
             "tasks_run_twice": len(twice),
             "duplicate_updates": len(batch.duplicate_updates),
             "updates_redelivered_after_failover": batch.redelivered_after_failover,
@@ -280,6 +282,7 @@ class Run:
             "details": {
                 "lost": batch.lost,
                 "dropped_in_flight": batch.dropped_in_flight,
+                "launches_failed_by_agent_kills": batch.launch_failed_by_faults,
                 "failed_unexpectedly": batch.failed_unexpectedly,
                 "run_twice": twice,
                 "duplicate_updates": batch.duplicate_updates,

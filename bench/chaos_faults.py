@@ -65,6 +65,8 @@ class Faults:
         self.removed_agents: set[str] = set()
         # agent id -> when its Ray node was removed (epoch).
         self.removed_at: dict[str, float] = {}
+        # agent id -> when its actor's process was killed (epoch).
+        self.agent_kills: dict[str, list[float]] = {}
         self._held_at: float | None = None
         self.why = ""
 
@@ -96,6 +98,7 @@ class Faults:
         if pid is None:
             raise NoTarget(f"{agent} is not alive")
         os.kill(pid, signal.SIGKILL)
+        self.agent_kills.setdefault(agent, []).append(time.time())
 
         restarted_at: list[float] = []
 

@@ -153,6 +153,25 @@ def test_job_runs_are_placed_by_their_scheduled_time_and_checked_against_the_sch
     assert figures.unplaced == ["tick-9"]
 
 
+def test_a_launch_failed_by_its_agent_killed_meanwhile_is_not_unexpected() -> None:
+    failed = "REASON_CONTAINER_LAUNCH_FAILED"
+    records = [
+        {**launch("cut.1"), "t": 100.0},
+        {**update("cut.1", "TASK_FAILED", "u1", reason=failed), "t": 162.0},
+        # Its agent killed long before its launch: no excuse.
+        {**launch("later.1"), "t": 500.0},
+        {**update("later.1", "TASK_FAILED", "u2", reason=failed), "t": 560.0},
+        # It started: whatever failed it, the kill did not stop its launch.
+        {**launch("ran.1"), "t": 100.0},
+        {**update("ran.1", "TASK_FAILED", "u3", reason=failed), "t": 162.0},
+    ]
+    kills = {"agent-a": [100.2]}
+    figures = batch_figures(records, set(), set(), {"ran.1"}, kills)
+    assert figures.launch_failed_by_faults == ["cut.1"]
+    assert figures.failed_unexpectedly == ["later.1 TASK_FAILED", "ran.1 TASK_FAILED"]
+    assert batch_figures(records, set(), set(), {"ran.1"}).launch_failed_by_faults == []
+
+
 def test_a_run_again_after_its_node_was_removed_is_not_doubled() -> None:
     runs = [
         # Ran on agent-a, whose node was removed before its end was heard.

@@ -9,7 +9,9 @@ functions of what the workload recorded and what the harness did.
 - failed unexpectedly: a batch task that ended other than TASK_FINISHED
   without a fault that explains it (its process killed by the harness:
   TASK_FAILED or TASK_KILLED; its Ray node removed: TASK_UNREACHABLE,
-  TASK_LOST or TASK_GONE). Those expected ones are counted apart;
+  TASK_LOST or TASK_GONE; its agent's actor killed while launching it, so
+  that it never started: TASK_FAILED, REASON_CONTAINER_LAUNCH_FAILED).
+  Those expected ones are counted apart;
 - run twice: a task id whose command started in two processes, or a job's
   scheduled time run twice (but a run again after its machine was lost:
   its Ray node removed after the run's process started there, before its
@@ -27,7 +29,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +41,7 @@ _TERMINAL = frozenset(s.value for s in TaskState if s.is_terminal)
 _UNREACHABLE = TaskState.TASK_UNREACHABLE.value
 _FORGOTTEN = frozenset({"TASK_LOST", "TASK_UNKNOWN", "TASK_GONE", "TASK_DROPPED"})
 _INVALID_OFFERS = "REASON_INVALID_OFFERS"
+_LAUNCH_FAILED = "REASON_CONTAINER_LAUNCH_FAILED"
 _KILLED = frozenset({"TASK_FAILED", "TASK_KILLED"})
 _NODE_GONE = frozenset({_UNREACHABLE, "TASK_LOST", "TASK_GONE"})
 
@@ -54,6 +57,13 @@ class BatchFigures:
     duplicate_updates: list[str] = field(default_factory=list)
     redelivered_after_failover: int = 0
     dropped_in_flight: list[str] = field(default_factory=list)
+    launch_failed_by_faults: list[str] = field(default_factory=list)
+
+
+# How long before a launch is written down its agent's kill may come and
+# still be the cause of the launch failing (the offer it used was made
+# before the master heard of the kill).
+_LAUNCH_KILL_SLACK = 2.0
 
 
 def batch_figures(
@@ -61,6 +71,7 @@ def batch_figures(
     killed_tasks: set[str],
     removed_agents: set[str],
     started: set[str],
+    agent_kills: Mapping[str, Sequence[float]] | None = None,
 ) -> BatchFigures:
     """Each launched batch task's fate, from the framework's records and the
     tasks whose command `started`. A launch that never started and that the
@@ -70,9 +81,13 @@ def batch_figures(
     rescinded meanwhile (TASK_ERROR, REASON_INVALID_OFFERS): counted apart,
     as the framework is told. Updates the master makes without a uuid
     (reconciliation answers, a removed agent's TASK_UNREACHABLE) are told
-    apart from the agents' reliable ones."""
+    apart from the agents' reliable ones. A launch that failed because its
+    agent's actor was killed meanwhile (`agent_kills`: agent -> when) and
+    that never started is counted apart too."""
     figures = BatchFigures()
     agent_of: dict[str, str] = {}
+    launched_at: dict[str, float] = {}
+    launch_failed_at: dict[str, float] = {}
     reliable: dict[str, list[str]] = defaultdict(list)
     answered: dict[str, str] = {}
     refused: dict[str, str] = {}
@@ -81,6 +96,7 @@ def batch_figures(
         event = record.get("event")
         if event == "launch":
             agent_of[str(record["task"])] = str(record["agent"])
+            launched_at[str(record["task"])] = float(record.get("t", 0.0))
             continue
         if event != "update":
             continue
@@ -106,6 +122,8 @@ def batch_figures(
             figures.duplicate_updates.append(f"{task} second terminal update {state}")
             continue
         reliable[task].append(state)
+        if record.get("reason") == _LAUNCH_FAILED:
+            launch_failed_at[task] = float(record.get("t", 0.0))
     figures.launched = len(agent_of)
     for task, agent in sorted(agent_of.items()):
         states = reliable.get(task, [])
@@ -123,6 +141,16 @@ def batch_figures(
             figures.killed_by_faults.append(task)
         elif agent in removed_agents and (last in _NODE_GONE or answer in _NODE_GONE | _FORGOTTEN):
             figures.unreachable_by_faults.append(task)
+        elif (
+            ended == "TASK_FAILED"
+            and task in launch_failed_at
+            and task not in started
+            and any(
+                launched_at[task] - _LAUNCH_KILL_SLACK <= killed <= launch_failed_at[task]
+                for killed in (agent_kills or {}).get(agent, ())
+            )
+        ):
+            figures.launch_failed_by_faults.append(task)
         elif ended is None and refused.get(task) == _INVALID_OFFERS and task not in started:
             figures.dropped_in_flight.append(task)
         elif ended is not None:

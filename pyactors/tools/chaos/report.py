@@ -36,6 +36,7 @@ def tables(figures: Mapping[str, Any]) -> list[Table]:
         "tasks_unreachable_by_faults",
         "updates_redelivered_after_failover",
         "launches_dropped_in_flight",
+        "launches_failed_by_agent_kills",
         "job_runs",
         "dependent_runs",
         "jobs_rerun_after_node_loss",
