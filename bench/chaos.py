@@ -143,8 +143,15 @@ class Run:
         self.settled_at = time.time()
         deadline = self.settled_at + SETTLE_BOUND
 
-        def left() -> float:
-            return max(1.0, deadline - time.time())
+        def step(name: str, check: Any) -> bool:
+            """Wait for one settling condition; say how long it took (the
+            whole run's settling shares one bound)."""
+            waited = self.wait(check, max(1.0, deadline - time.time()))
+            if waited is None:
+                self.say(f"settling: {name} did not hold in time ({self.faults.why})")
+            else:
+                self.say(f"settling: {name} after {waited:.1f} s")
+            return waited is not None
 
         self.say("settling: no more launches")
         workload.stop_launching()
@@ -162,7 +169,7 @@ class Run:
                 runs, TICK_JOB, CHILD_JOB, expected
             )
 
-        self.wait(jobs_caught_up, left())
+        step("every job occurrence run", jobs_caught_up)
         # What the jobs framework says of each run, before its job goes:
         # a skipped time's run is explained by its state and message.
         self.live["job_history"] = workload.job_history()
@@ -172,21 +179,19 @@ class Run:
         def batch_done() -> bool:
             return not self.faults.running_batch_tasks() and _batch_settled(self.run_dir)
 
-        self.wait(batch_done, left())
-        self.wait(
-            lambda: all(g["state"] in ("FINISHED", "FAILED") for g in workload.gangs()), left()
+        step("every batch task ended", batch_done)
+        step(
+            "every gang ended",
+            lambda: all(g["state"] in ("FINISHED", "FAILED") for g in workload.gangs()),
         )
-        self.wait(self.faults.serving, left())
-        self.live["services_restored"] = (
-            self.wait(
-                lambda: (
-                    workload.service_healthy()
-                    and workload.prober is not None
-                    and workload.prober.served_since(time.time() - 2)
-                ),
-                left(),
-            )
-            is not None
+        step("one leader serving everyone", self.faults.serving)
+        self.live["services_restored"] = step(
+            "the service healthy and answering",
+            lambda: (
+                workload.service_healthy()
+                and workload.prober is not None
+                and workload.prober.served_since(time.time() - 2)
+            ),
         )
         try:
             self.live["gangs"] = workload.gangs()
