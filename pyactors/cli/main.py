@@ -418,6 +418,30 @@ def _attributes(assignments: tuple[str, ...]) -> dict[str, str]:
     is_flag=True,
     help="With --no-authentication, serve the API on a non-loopback --http-host anyway.",
 )
+@click.option(
+    "--marathon-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Where the services framework's Marathon API listens.",
+)
+@click.option(
+    "--marathon-port",
+    type=click.IntRange(0, 65535),
+    help="Start the services framework now, its Marathon API on this port (0: a free one; "
+    "else it starts at the first `pyactors app`, on a free loopback port).",
+)
+@click.option(
+    "--chronos-host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Where the jobs framework's Chronos and Metronome APIs listen.",
+)
+@click.option(
+    "--chronos-port",
+    type=click.IntRange(0, 65535),
+    help="Start the jobs framework now, its Chronos and Metronome APIs on this port "
+    "(0: a free one; else it starts at the first `pyactors job`, on a free loopback port).",
+)
 def up(
     address: str | None,
     http_host: str,
@@ -435,6 +459,10 @@ def up(
     tls_key: str | None,
     hostnames: tuple[str, ...],
     allow_unauthenticated: bool,
+    marathon_host: str,
+    marathon_port: int | None,
+    chronos_host: str,
+    chronos_port: int | None,
 ) -> None:
     """Start a long-running cluster on a Ray cluster: a master and one agent
     per Ray node (and per node that joins later), running until `down`.
@@ -448,8 +476,16 @@ def up(
     # Ray is imported only by the commands that need it: the others stay quick.
     from pyactors._core import Resources
     from pyactors.errors import PyactorsError
+    from pyactors.master.http_host import check_exposure
     from pyactors.runtime import cluster
 
+    if no_authentication:
+        # The frameworks' APIs change the cluster too: the same refusal as --http-host's.
+        for option, host in (("--marathon-host", marathon_host), ("--chronos-host", chronos_host)):
+            try:
+                check_exposure(host, None, allow_unauthenticated)
+            except PyactorsError as error:
+                raise click.BadParameter(str(error), param_hint=option) from None
     if agent_resources:
         try:
             Resources.parse(agent_resources)
@@ -474,9 +510,37 @@ def up(
     except (PyactorsError, ValueError) as error:
         raise Refused(str(error)) from None
     url = started.url
-    started.shutdown()  # this handle's ZooKeeper session; the cluster runs on
+    try:
+        apis = _start_builtin_apis(
+            started, marathon_host, marathon_port, chronos_host, chronos_port
+        )
+    except (PyactorsError, ValueError) as error:
+        raise Refused(f"pyactors is up (the master at {url}), but {error}") from None
+    finally:
+        started.shutdown()  # this handle's ZooKeeper session; the cluster runs on
     click.echo(f"pyactors is up: {len(started.agents)} agents, the master at {url}")
     click.echo(f"export {ENV}={url}")
+    for name, api_url in apis:
+        click.echo(f"export {name}={api_url}")
+
+
+def _start_builtin_apis(
+    started: Any,
+    marathon_host: str,
+    marathon_port: int | None,
+    chronos_host: str,
+    chronos_port: int | None,
+) -> list[tuple[str, str]]:
+    """Start the built-in frameworks whose API port was given; each API's
+    variable and address."""
+    apis = []
+    if marathon_port is not None:
+        services = started.services(marathon_host=marathon_host, marathon_port=marathon_port)
+        apis.append(("MARATHON_URL", str(services.marathon_url)))
+    if chronos_port is not None:
+        jobs = started.jobs(chronos_host=chronos_host, chronos_port=chronos_port)
+        apis.append(("CHRONOS_URL", str(jobs.chronos_url)))
+    return apis
 
 
 def _http_options(
