@@ -1,5 +1,5 @@
 """A custom executor through Mesos's v1 executor HTTP API: pymesos 0.3.15's
-MesosExecutorDriver (`support.pymesos.executor`), launched by a pymesos
+MesosExecutorDriver (`support.pymesos.sleep_or_finish_executor`), launched by a pymesos
 scheduler (`support.pymesos.executor_scheduler`) against a real cluster.
 The executor subscribes once for both its tasks, their updates reach the
 scheduler (and its acknowledgements come back to the executor), framework
@@ -32,7 +32,7 @@ from pyactors.runtime.handles import AgentRef
 from pyactors.scheduler.api import Driver
 
 TESTS = Path(__file__).resolve().parents[1]
-EXECUTOR = TESTS / "support" / "pymesos" / "executor.py"
+EXECUTOR = TESTS / "support" / "pymesos" / "sleep_or_finish_executor.py"
 
 
 class Scheduler:

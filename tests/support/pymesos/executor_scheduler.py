@@ -1,5 +1,5 @@
 """A pymesos scheduler whose tasks run on a custom executor
-(`support.pymesos.executor`): run as `python -m
+(`support.pymesos.sleep_or_finish_executor`): run as `python -m
 support.pymesos.executor_scheduler MASTER EXECUTOR_LOG` (PYTHONPATH=tests).
 
 On the first offer that fits it launches two tasks for one executor:
@@ -21,7 +21,7 @@ from typing import Any
 from addict import Dict
 from pymesos import MesosSchedulerDriver, Scheduler, decode_data, encode_data
 
-EXECUTOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "executor.py")
+EXECUTOR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "sleep_or_finish_executor.py")
 _lock = threading.Lock()
 
 
