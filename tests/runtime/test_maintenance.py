@@ -8,14 +8,16 @@ lets them register again."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from support.http import get, request
-from support.runtime import Launcher, small_cluster, wait_for
+from support.runtime import Launcher, ha_cluster, leading, small_cluster, wait_for
 from test_v1_scheduler import Framework
 
 from pyactors.core.offer import InverseOfferInfo
+from pyactors.runtime import ray_calls
 from pyactors.runtime.cluster import Cluster
 from pyactors.scheduler.api import Driver
 
@@ -137,3 +139,39 @@ def test_a_scheduled_machine_drains_goes_down_and_comes_back(cluster: Cluster, u
         raw.call("TEARDOWN")
         raw.stream.close()
         cluster.teardown(python)
+
+
+def scheduled(*hostnames: str) -> dict[str, Any]:
+    unavailability = {"start": {"nanoseconds": START}}
+    return {
+        "windows": [
+            {"machine_ids": [{"hostname": h}], "unavailability": unavailability} for h in hostnames
+        ]
+    }
+
+
+@pytest.mark.timeout(600)
+def test_a_new_leader_keeps_the_schedule_and_the_machines_down(
+    zookeeper: Any, tmp_path: Path
+) -> None:
+    ha = ha_cluster(zookeeper, tmp_path)
+    try:
+        (first,) = wait_for(lambda: leading(ha), what="a leader")
+        (agent,) = get(ha.url, "/master/slaves")["slaves"]
+        schedule = scheduled(agent["hostname"], "elsewhere")
+        status, body = request(ha.url, "/master/maintenance/schedule", schedule)
+        assert status == 200, body
+        status, body = request(ha.url, "/master/machine/down", [{"hostname": "elsewhere"}])
+        assert status == 200, body
+        ray_calls.stop(first)
+        wait_for(
+            lambda: [m for m in leading(ha) if m._actor_id != first._actor_id],
+            what="a new leader",
+        )
+        assert get(ha.url, "/master/maintenance/schedule") == schedule
+        assert get(ha.url, "/master/maintenance/status") == {
+            "draining_machines": [{"id": {"hostname": agent["hostname"]}, "statuses": []}],
+            "down_machines": [{"hostname": "elsewhere"}],
+        }
+    finally:
+        ha.shutdown()
