@@ -246,9 +246,10 @@ class MaintenanceBook:
             if agent.reachable and agent.disconnected_at is None and machine in draining:
                 on_draining[agent.agent_id] = (agent.hostname, draining[machine])
         holders: dict[str, set[str]] = defaultdict(set)
-        for agent_id in on_draining:
-            for record in self.tasks.on_agent(agent_id):
-                holders[agent_id].add(record.framework_id)
+        # One pass over the live tasks, not one per draining agent.
+        for record in self.tasks.live.values():
+            if record.agent_id in on_draining and not record.state.is_terminal:
+                holders[record.agent_id].add(record.framework_id)
         for held in self.offers:
             if held.agent_id in on_draining:
                 holders[held.agent_id].add(held.framework_id)

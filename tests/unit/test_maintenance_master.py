@@ -204,3 +204,20 @@ def test_maintenance_acls_name_the_machine() -> None:
     master.maintenance_book.update_schedule(windows_from_json(schedule(HOST_0)), "ops")
     assert master.maintenance_book.schedule_json("ops") == schedule(HOST_0)
     assert master.maintenance_book.schedule_json("dev") == {}
+
+
+def test_a_lost_agent_rescinds_its_inverse_offers_and_only_connected_holders_are_asked() -> None:
+    master = cluster()
+    framework_id, _ = master.subscribe("fw", ["*"], now=0, failover_timeout=100)
+    running_task(master, framework_id, now=1)
+    master.maintenance_book.update_schedule(windows_from_json(schedule(HOST_0)), None)
+    (inverse,) = of(master.allocate(now=2), SendInverseOffers)
+    (asked,) = inverse.inverse_offers
+    effects = master.agent_lost("agent-0", now=3)
+    assert RescindInverseOffers(framework_id, [asked.id]) in effects
+    master.register_agent("agent-0", "host-0", Resources.parse("cpus:4;mem:1024"), {}, now=4)
+    master.disconnect(framework_id, now=5)
+    assert of(master.allocate(now=6), SendInverseOffers) == []
+    master.subscribe("fw", ["*"], now=7, framework_id=framework_id, failover_timeout=100)
+    (again,) = of(master.allocate(now=8), SendInverseOffers)
+    assert again.framework_id == framework_id and again.inverse_offers[0].id != asked.id
