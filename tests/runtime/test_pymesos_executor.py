@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from support.http import request
 from support.runtime import Launcher, wait_for
 
 from pyactors._core import Resources
@@ -99,7 +100,7 @@ def scheduler(cluster: Cluster, tmp_path: Path) -> Iterator[tuple[Scheduler, Pat
 
 
 def test_a_pymesos_executor_runs_its_tasks_talks_and_is_killed(
-    scheduler: tuple[Scheduler, Path],
+    cluster: Cluster, scheduler: tuple[Scheduler, Path]
 ) -> None:
     sched, log = scheduler
     wait_for(lambda: "FINISHED" in str(sched.states("finish")), what="finish ends", seen=sched.seen)
@@ -121,6 +122,13 @@ def test_a_pymesos_executor_runs_its_tasks_talks_and_is_killed(
     updates = [e for e in sched.seen() if e["event"] == "update"]
     assert all(u["source"] == "SOURCE_EXECUTOR" for u in updates)
     assert "TASK_FINISHED from the executor" in [u["message"] for u in updates]
+
+    # The operator API shows it once, and names it on its tasks.
+    status, executors = request(cluster.url, "/api/v1", {"type": "GET_EXECUTORS"})
+    assert status == 200, executors
+    (shown,) = executors["get_executors"]["executors"]
+    assert shown["executor_info"]["executor_id"] == {"value": "SleepOrFinish"}
+    assert shown["agent_id"] == {"value": launched["agent_id"]}
 
     sched.send(do="message", data="ping")
     reply = wait_for(

@@ -1,10 +1,13 @@
 """The master's part in custom executors (no Ray): framework messages to an
 executor by its id go through one of its live tasks, its messages name it
-to the scheduler, and a scheduler's SHUTDOWN kills its live tasks there."""
+to the scheduler, a scheduler's SHUTDOWN kills its live tasks there, and
+the operator API's GET_EXECUTORS lists it."""
 
 from __future__ import annotations
 
 from pyactors import Resources
+from pyactors.api.state_json import About
+from pyactors.api.v1 import operator_json
 from pyactors.core.operations import ExecutorInfo, Launch, TaskInfo
 from pyactors.core.protocol import FrameworkMessages, KillTasks, MessageToTask, SendOffers
 from pyactors.master.state import MasterConfig, MasterState
@@ -44,3 +47,15 @@ def test_shutdown_of_a_custom_executor_kills_its_live_tasks() -> None:
     ]
     assert sorted(t for kill in kills for t in kill.task_ids) == ["a", "b"]
     assert {kill.agent_id for kill in kills} == {"agent-0"}
+
+
+def test_the_operator_api_lists_each_executor_once_and_names_it_on_its_tasks() -> None:
+    master, fw = started()
+    about = About(id="m1", version="0.1.0", start_time=0.0, clock_offset=0.0, now=1.0)
+    (executor,) = operator_json.get_executors(master, about)["executors"]
+    assert executor["agent_id"] == {"value": "agent-0"}
+    assert executor["executor_info"]["executor_id"] == {"value": "ex"}
+    assert executor["executor_info"]["framework_id"] == {"value": fw}
+    tasks = {t["task_id"]["value"]: t for t in operator_json.get_tasks(master, about)["tasks"]}
+    assert tasks["a"]["executor_id"] == {"value": "ex"}
+    assert "executor_id" not in tasks["c"]

@@ -306,8 +306,7 @@ async def _get_frameworks(call: _Call) -> web.Response:
 
 
 async def _get_executors(call: _Call) -> web.Response:
-    call.leading()
-    return call.answer(operator_json.get_executors())
+    return await call.rendered(operator_json.get_executors)
 
 
 async def _get_tasks(call: _Call) -> web.Response:

@@ -21,6 +21,7 @@ from typing import Any
 from pyactors._core import Resources
 from pyactors.api import state_json
 from pyactors.api.state_json import About
+from pyactors.api.v1.executor_json import executor_info_to_v1
 from pyactors.api.v1.mesos_json import (
     FrameworkInfo,
     attributes_to_v1,
@@ -96,6 +97,8 @@ def task_v1(record: TaskRecord, about: About) -> dict[str, Any]:
             out[optional] = info[optional]
     if record.task.user is not None:
         out["user"] = record.task.user
+    if record.task.executor is not None:
+        out["executor_id"] = id_json(record.task.executor.executor_id)
     return out
 
 
@@ -228,9 +231,21 @@ def get_frameworks(state: MasterState, about: About, usage: Usage | None = None)
     }
 
 
-def get_executors() -> dict[str, Any]:
-    """`GetExecutors`: pyactors runs command tasks only, no executors yet."""
-    return {"executors": []}
+def get_executors(state: MasterState, about: About) -> dict[str, Any]:
+    """`GetExecutors`: the custom executors of live tasks, one per
+    (framework, agent, executor id); command tasks have none."""
+    executors: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for record in state.tasks.values():
+        info = record.task.executor
+        if info is not None and not record.state.is_terminal:
+            executors.setdefault(
+                (record.framework_id, record.agent_id, info.executor_id),
+                {
+                    "executor_info": executor_info_to_v1(info, record.framework_id),
+                    "agent_id": id_json(record.agent_id),
+                },
+            )
+    return {"executors": list(executors.values())}
 
 
 def get_state(state: MasterState, about: About) -> dict[str, Any]:
@@ -238,7 +253,7 @@ def get_state(state: MasterState, about: About) -> dict[str, Any]:
     usage = Usage(state)
     return {
         "get_tasks": get_tasks(state, about),
-        "get_executors": get_executors(),
+        "get_executors": get_executors(state, about),
         "get_frameworks": get_frameworks(state, about, usage),
         "get_agents": get_agents(state, about, usage),
     }
