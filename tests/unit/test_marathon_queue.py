@@ -130,6 +130,21 @@ def test_the_state_records_why_each_offer_did_not_fit_until_the_app_launches() -
     assert state.offer_stats.of("/big").processed == 3
 
 
+def test_an_offer_that_launched_some_of_the_instances_counts_as_used() -> None:
+    state = ServiceState()
+    state.deploy(app(instances=3, cpus=1), 0.0)
+    [answer] = state.offers([offer("a1", "cpus:1.5;mem:512;ports:[31000-31010]")], 1.0)
+    assert len(answer.launches) == 1 and state.apps["/web"].to_launch == 2
+    attempt = state.offer_stats.of("/web")
+    assert (attempt.processed, attempt.unused, attempt.last_used_at) == (1, 0, 1.0)
+    state.offers([offer("a2", "cpus:0.5;mem:512;ports:[31000-31010]")], 2.0)
+    assert (attempt.processed, attempt.unused, attempt.rejected) == (
+        2,
+        1,
+        {"InsufficientCpus": 1},
+    )
+
+
 def test_an_app_in_its_backoff_is_given_no_offers_and_counts_none() -> None:
     state = ServiceState()
     state.deploy(app(), 0.0)

@@ -334,17 +334,16 @@ class ServiceState:
                 left = self._release(record, offer, left, answer)
                 left = self._relaunch_residents(record, offer, left, answer, now)
                 waiting = record.to_launch > 0 and now >= record.delay_until
-                launched, unfit = 0, []
+                launched, unfit = False, None
                 while record.to_launch > 0 and now >= record.delay_until:
                     placed = self._place(record, offer, left, answer, now)
                     if isinstance(placed, list):
-                        unfit = placed
+                        unfit = None if launched else placed
                         break
-                    left = placed
+                    left, launched = placed, True
                     record.to_launch -= 1
-                    launched += 1
                 if waiting:
-                    self.offer_stats.processed(record.app.id, offer, unfit or None, now)
+                    self.offer_stats.processed(record.app.id, offer, unfit, now)
             answers.append(answer)
         self.converge(now)
         return answers
