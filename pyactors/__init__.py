@@ -11,6 +11,7 @@ from pyactors._core import Resources
 from pyactors.core.operations import (
     Create,
     Destroy,
+    ExecutorInfo,
     HealthCheck,
     Launch,
     LaunchGroup,
@@ -67,6 +68,7 @@ __all__ = [
     "Destroy",
     "Driver",
     "DuplicateError",
+    "ExecutorInfo",
     "HealthCheck",
     "InvalidArgumentError",
     "Launch",
