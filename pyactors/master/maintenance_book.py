@@ -6,9 +6,10 @@ the scheduled machines, and the effects each change has.
 The schedule is stored in the registry before it is taken (a failed write
 ends the leader's term); inverse offers and the frameworks' answers are
 not stored (Mesos clears them on failover too: a new leader sends new
-ones). Each operator call checks its ACL for every machine it names
-(update_maintenance_schedules, start_maintenances, stop_maintenances; the
-reads get_maintenance_schedules and get_maintenance_statuses leave out the
+ones). Each operator call checks its ACL for every machine it changes
+(update_maintenance_schedules: those it schedules or takes out;
+start_maintenances, stop_maintenances: those it names; the reads
+get_maintenance_schedules and get_maintenance_statuses leave out the
 machines the caller may not see), the object being the machine's hostname
 (its IP when it names none).
 """
@@ -152,7 +153,10 @@ class MaintenanceBook:
         whose unavailability changed or ended have their inverse offers
         rescinded (new ones follow at the next cycle)."""
         updated = self.schedule.updated(windows)
-        for machine, _ in updated.machines():
+        # Mesos checks the machines of the new schedule; those it takes out
+        # change too, so they are checked as well.
+        touched = {m for m, _ in updated.machines()} | {m for m, _ in self.schedule.machines()}
+        for machine in sorted(touched):
             self._check("update_maintenance_schedules", principal, machine)
         return self._take(updated)
 
