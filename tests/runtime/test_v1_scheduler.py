@@ -327,6 +327,33 @@ def test_launch_group_and_reservations(url: str, frameworks: list[Framework]) ->
     framework.reached("g1", "TASK_FINISHED")
 
 
+def test_an_operation_asking_for_feedback_is_dropped_with_operation_error(
+    url: str, frameworks: list[Framework]
+) -> None:
+    framework = Framework(url, "feedback", role="fb")
+    frameworks.append(framework)
+    offer = framework.offer()
+    before = {a["id"]: a["reserved_resources"] for a in get(url, "/master/slaves")["slaves"]}
+    cpus = {"name": "cpus", "type": "SCALAR", "scalar": {"value": 0.5}}
+    reserve = {
+        "type": "RESERVE",
+        "id": {"value": "reserve-1"},
+        "reserve": {"resources": [{**cpus, "reservations": [{"type": "DYNAMIC", "role": "fb"}]}]},
+    }
+    framework.accepted(
+        "ACCEPT",
+        accept={"offer_ids": [offer["id"]], "operations": [reserve], "filters": {}},
+    )
+    (event,) = wait_for(lambda: framework.stream.of("UPDATE_OPERATION_STATUS"), what="the drop")
+    status = event["update_operation_status"]["status"]
+    assert status["operation_id"] == {"value": "reserve-1"}
+    assert status["state"] == "OPERATION_ERROR" and "uuid" not in status
+    assert "RESOURCE_PROVIDER" in status["message"]
+    # Nothing was reserved.
+    after = {a["id"]: a["reserved_resources"] for a in get(url, "/master/slaves")["slaves"]}
+    assert after == before
+
+
 def test_bad_calls_are_refused_and_change_nothing(url: str, frameworks: list[Framework]) -> None:
     framework = Framework(url, "refusals")
     frameworks.append(framework)

@@ -276,6 +276,37 @@ def test_a_task_pyactors_cannot_run_is_answered_with_task_error() -> None:
     assert "(but not both)" in refused["custom"].message
 
 
+def test_operations_asking_for_feedback_are_dropped_as_mesos_drops_them() -> None:
+    reserve = {
+        "type": "RESERVE",
+        "id": {"value": "op-1"},
+        "reserve": {"resources": [{**CPUS[0], "role": "r", "reservation": {"principal": "p"}}]},
+    }
+    launch = {"type": "LAUNCH", "id": {"value": "op-2"}, "launch": {"task_infos": [task("t")]}}
+    plain = {"type": "LAUNCH", "launch": {"task_infos": [task("kept")]}}
+    operations = [reserve, launch, plain]
+    parsed = parse_call(
+        call("ACCEPT", accept={"offer_ids": [{"value": "o"}], "operations": operations}), 3.0
+    )
+    accept = parsed.calls[0]
+    assert isinstance(accept, Accept)
+    # Only the operation without an id is carried out.
+    assert accept.operations == [
+        Launch([TaskInfo("kept", "kept", Resources.parse("cpus:0.1"), "true")])
+    ]
+    ((operation_id, why),) = parsed.dropped_operations
+    assert operation_id == "op-1" and "RESOURCE_PROVIDER capability" in why
+    (refused,) = parsed.refused_tasks
+    assert refused.task_id == "t" and refused.state is TaskState.TASK_ERROR
+    assert refused.message == "The `id` field cannot be set on LAUNCH operations"
+    event = scheduler_events.operation_error(operation_id, why)
+    status = {"operation_id": {"value": "op-1"}, "state": "OPERATION_ERROR", "message": why}
+    assert event == {
+        "type": "UPDATE_OPERATION_STATUS",
+        "update_operation_status": {"status": status},
+    }
+
+
 def test_the_masters_events_as_v1_events() -> None:
     offer = OfferInfo("o1", "fw-1", "a1", "*", Resources.parse("cpus:1"), "h")
     agent = TaskStatus("t", TaskState.TASK_RUNNING, Source.SOURCE_AGENT, 1.0, "a1")

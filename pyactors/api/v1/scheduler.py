@@ -243,6 +243,10 @@ async def _call(
         return web.Response(status=501)
     if call.refused_tasks:
         subscription.push([scheduler_events.update(s, 0.0) for s in call.refused_tasks])
+    if call.dropped_operations:
+        subscription.push(
+            [scheduler_events.operation_error(i, why) for i, why in call.dropped_operations]
+        )
     calls = _known_acknowledgements(state, framework_id, call.calls)
     if calls:
         await frameworks.carry_out(subscription, (framework_id, calls))

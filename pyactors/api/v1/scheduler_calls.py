@@ -81,6 +81,10 @@ _BODY_REQUIRED = {
     "REQUEST": "request",
     "UPDATE_FRAMEWORK": "update_framework",
 }
+FEEDBACK_UNSUPPORTED = (
+    "Operation requested feedback, but pyactors' agents do not have the required "
+    "RESOURCE_PROVIDER capability"
+)
 # Mesos's default `Filters.refuse_seconds`.
 DEFAULT_REFUSE_SECONDS = 5.0
 
@@ -100,6 +104,8 @@ class SchedulerCall:
     calls: list[Call] = field(default_factory=list)
     framework_info: FrameworkInfo | None = None
     refused_tasks: list[TaskStatus] = field(default_factory=list)
+    # Operations asking for feedback, dropped: (operation id, why).
+    dropped_operations: list[tuple[str, str]] = field(default_factory=list)
 
 
 def parse_call(body: Any, now: float) -> SchedulerCall:
@@ -157,9 +163,10 @@ def _call(kind: str, body: Mapping[str, Any], framework_id: str, now: float) -> 
     part = mj.obj(body.get(kind.lower(), {}), kind.lower())
     calls: list[Call] = []
     refused: list[TaskStatus] = []
+    dropped: list[tuple[str, str]] = []
     match kind:
         case "ACCEPT":
-            operations, refused = _operations(part.get("operations", []), now)
+            operations, refused, dropped = _operations(part.get("operations", []), now)
             calls.append(Accept(_offer_ids(part), operations, _refuse_seconds(part)))
         case "DECLINE":
             calls.append(Decline(_offer_ids(part), _refuse_seconds(part)))
@@ -210,10 +217,13 @@ def _call(kind: str, body: Mapping[str, Any], framework_id: str, now: float) -> 
         case "ACCEPT_INVERSE_OFFERS" | "DECLINE_INVERSE_OFFERS":
             calls.append(_answer_inverse_offers(part, kind == "ACCEPT_INVERSE_OFFERS"))
         case _:
-            # Operation feedback: pyactors makes no offer operations with
-            # ids, so there is nothing to acknowledge or reconcile.
+            # ACKNOWLEDGE_OPERATION_STATUS, RECONCILE_OPERATIONS: operations
+            # asking for feedback are dropped with OPERATION_ERROR (no
+            # uuid), so there is nothing to acknowledge or reconcile.
             pass
-    return SchedulerCall(kind, framework_id, calls, refused_tasks=refused)
+    return SchedulerCall(
+        kind, framework_id, calls, refused_tasks=refused, dropped_operations=dropped
+    )
 
 
 def _offer_ids(part: Mapping[str, Any]) -> list[str]:
@@ -260,9 +270,16 @@ def _reconcile(part: Mapping[str, Any]) -> Reconcile:
     return Reconcile(task_ids, agent_ids)
 
 
-def _operations(raw: Any, now: float) -> tuple[list[Operation], list[TaskStatus]]:
+def _operations(
+    raw: Any, now: float
+) -> tuple[list[Operation], list[TaskStatus], list[tuple[str, str]]]:
+    """The operations to carry out; TASK_ERROR answers for tasks pyactors
+    cannot run; the operations dropped for asking for feedback (an `id`),
+    as Mesos drops them on an agent without the RESOURCE_PROVIDER
+    capability, which pyactors' agents do not have."""
     operations: list[Operation] = []
     refused: list[TaskStatus] = []
+    dropped: list[tuple[str, str]] = []
     for index, item in enumerate(mj.array(raw, "accept.operations")):
         operation = mj.obj(item, f"accept.operations[{index}]")
         kind = mj.enum_name(
@@ -270,6 +287,16 @@ def _operations(raw: Any, now: float) -> tuple[list[Operation], list[TaskStatus]
             ("LAUNCH", "LAUNCH_GROUP", "RESERVE", "UNRESERVE", "CREATE", "DESTROY"),
             f"accept.operations[{index}].type",
         )
+        if "id" in operation:
+            operation_id = mj.id_value(operation["id"], f"accept.operations[{index}].id")
+            if kind in ("LAUNCH", "LAUNCH_GROUP"):
+                refused += [
+                    _task_error(task_id, f"The `id` field cannot be set on {kind} operations", now)
+                    for task_id in _launched_ids(operation, kind)
+                ]
+            else:
+                dropped.append((operation_id, FEEDBACK_UNSUPPORTED))
+            continue
         if kind == "LAUNCH":
             infos = mj.obj(operation.get("launch"), "launch").get("task_infos", [])
             tasks = _tasks(mj.array(infos, "launch.task_infos"), "launch", now, refused)
@@ -288,7 +315,19 @@ def _operations(raw: Any, now: float) -> tuple[list[Operation], list[TaskStatus]
                 operations.append(LaunchGroup(tasks))
         else:
             operations.append(mj.conversion_from_v1(operation, kind))
-    return operations, refused
+    return operations, refused, dropped
+
+
+def _launched_ids(operation: Mapping[str, Any], kind: str) -> list[str]:
+    if kind == "LAUNCH":
+        infos = mj.obj(operation.get("launch"), "launch").get("task_infos", [])
+    else:
+        group = mj.obj(operation.get("launch_group"), "launch_group")
+        infos = mj.obj(group.get("task_group"), "launch_group.task_group").get("tasks", [])
+    return [
+        mj.id_value(mj.obj(info, "task_info").get("task_id"), "task_id")
+        for info in mj.array(infos, f"{kind.lower()} tasks")
+    ]
 
 
 def _tasks(infos: list[Any], what: str, now: float, refused: list[TaskStatus]) -> list[TaskInfo]:

@@ -54,6 +54,16 @@ def error(message: str) -> dict[str, Any]:
     return {"type": "ERROR", "error": {"message": message}}
 
 
+def operation_error(operation_id: str, message: str) -> dict[str, Any]:
+    """A dropped operation's status, as Mesos's master sends it: no agent,
+    no uuid (nothing to acknowledge)."""
+    status = {"operation_id": {"value": operation_id}, "state": "OPERATION_ERROR"}
+    return {
+        "type": "UPDATE_OPERATION_STATUS",
+        "update_operation_status": {"status": {**status, "message": message}},
+    }
+
+
 def update(status: TaskStatus, clock_offset: float) -> dict[str, Any]:
     wall = dataclasses.replace(status, timestamp=status.timestamp + clock_offset)
     from_agent = status.uuid is not None and status.source is not Source.SOURCE_MASTER
