@@ -1,6 +1,7 @@
 """pymesos 0.3.15's MesosSchedulerDriver (installed from PyPI by the test
 command) driving a real cluster through Mesos's v1 scheduler API: the
-pymesos repository's example scheduler by `host:port` and by `zk://`, and a
+pymesos repository's example scheduler and executor by `host:port` and by
+`zk://` (its tasks run in its executor over the v1 executor API), and a
 framework of command tasks that kills, reconciles, declines with filters,
 suppresses and revives, and fails over to a new process of its scheduler
 within its failover timeout.

@@ -1,9 +1,9 @@
 #!/usr/bin/env python2.7
 # pymesos 0.3.15's examples/scheduler.py (https://github.com/douban/pymesos,
 # BSD 3-Clause, Copyright (c) 2018, Douban Inc.), changed only where marked
-# "pyactors:": its tasks are command tasks instead of its executor's (the
-# v1 executor API is not served yet), and their data is encoded to bytes
-# first (the Python 3 fix). Run as `example_scheduler.py <mesos_master>`.
+# "pyactors:": the task data is encoded to bytes first (the Python 3 fix).
+# Its tasks run in examples/executor.py, beside it as executor.py. Run as
+# `example_scheduler.py <mesos_master>`.
 # ruff: noqa
 # fmt: off
 from __future__ import print_function
@@ -45,8 +45,7 @@ class MinimalScheduler(Scheduler):
             task.task_id.value = task_id
             task.agent_id.value = offer.agent_id.value
             task.name = 'task {}'.format(task_id)
-            # pyactors: a command task, not the executor.
-            task.command.value = 'echo Hello from task {}!'.format(task_id)
+            task.executor = self.executor
             # pyactors: the Python 3 fix (bytes to encode_data).
             task.data = encode_data('Hello from task {}!'.format(task_id).encode())
 
