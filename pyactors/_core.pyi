@@ -241,6 +241,10 @@ class Allocator:
         """One allocation cycle: (framework, agent, role, resources) per offer."""
 
     @property
+    def last_cycle_visits(self) -> int:
+        """Agents the last allocate() looked at, once per stage (not the idle ones)."""
+
+    @property
     def last_cycle_seconds(self) -> float:
         """Seconds the last allocate() spent in the core (0.0 before the first)."""
 

@@ -235,6 +235,13 @@ class Allocator:
         return list(map(Offer._make, self._core.allocate(now)))
 
     @property
+    def last_cycle_visits(self) -> int:
+        """Agents the last allocate() looked at, once per stage: those with
+        something available. Idle agents (everything offered or allocated)
+        cost a cycle nothing beyond their place in the shuffle."""
+        return self._core.last_cycle_visits
+
+    @property
     def last_cycle_seconds(self) -> float:
         """Wall time of the last allocate() inside the Rust core, without
         turning its offers into Python objects (Mesos's allocation_run_ms)."""

@@ -61,15 +61,31 @@ impl Allocator {
             offer_index: FxHashMap::default(),
             headroom,
         };
-        if any_guarantee {
+        // An agent with nothing available is passed over without a look at
+        // the role order: a cycle's work follows the agents that changed,
+        // not the idle ones (which only take their place in the shuffle).
+        let mut visits = 0;
+        let stages: &[bool] = if any_guarantee {
+            &[true, false]
+        } else {
+            &[false]
+        };
+        for &guarantees in stages {
             for &agent in &candidates {
-                self.visit(&mut cycle, agent, true);
+                if !self.agent(agent).available.is_empty() {
+                    visits += 1;
+                    self.visit(&mut cycle, agent, guarantees);
+                }
             }
         }
-        for &agent in &candidates {
-            self.visit(&mut cycle, agent, false);
-        }
+        self.last_cycle_visits = visits;
         Ok(cycle.offers)
+    }
+
+    /// Agents the last `allocate` looked at, once per stage: those with
+    /// something available when their turn came.
+    pub fn last_cycle_visits(&self) -> usize {
+        self.last_cycle_visits
     }
 
     fn visit(&mut self, cycle: &mut Cycle, agent: AgentSlot, guarantees: bool) {

@@ -103,6 +103,7 @@ pub struct Allocator {
     /// Totals changed since the sorters last heard of them.
     totals_changed: bool,
     next_filter_expiry: f64,
+    last_cycle_visits: usize,
 }
 
 fn check_id(value: &str, what: &str) -> Result<()> {
@@ -159,6 +160,7 @@ impl Allocator {
             allocated_total: Quantities::default(),
             totals_changed: false,
             next_filter_expiry: f64::INFINITY,
+            last_cycle_visits: 0,
         })
     }
 

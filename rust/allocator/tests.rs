@@ -315,3 +315,36 @@ fn bad_input_changes_nothing() {
     assert!(errors.iter().all(|e| e.is_err()));
     assert_eq!(a.snapshot(), before);
 }
+
+/// A cycle's work follows the agents with something available: once all are
+/// allocated, a cycle after one agent's offer comes back looks at that agent
+/// alone, however many idle agents there are.
+#[test]
+fn idle_agents_are_not_visited() {
+    for agents in [10, 1000] {
+        let mut a = allocator("drf");
+        a.add_framework("fw", vec!["r".into()], 0.0, vec![], true)
+            .unwrap();
+        for index in 0..agents {
+            let id = format!("agent-{index}");
+            a.add_agent(&id, res("cpus:4;mem:4096"), 0.0, BTreeMap::new(), vec![])
+                .unwrap();
+        }
+        let offers = a.allocate(1.0).unwrap();
+        assert_eq!((offers.len(), a.last_cycle_visits()), (agents, agents));
+        assert!(a.allocate(2.0).unwrap().is_empty());
+        assert_eq!(a.last_cycle_visits(), 0);
+        let back = &offers[agents / 2];
+        a.recover(
+            &back.framework_id,
+            &back.agent_id,
+            &back.resources,
+            0.0,
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(a.allocate(3.0).unwrap().len(), 1);
+        assert_eq!(a.last_cycle_visits(), 1);
+    }
+}

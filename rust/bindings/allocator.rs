@@ -275,6 +275,12 @@ impl PyAllocator {
             .collect())
     }
 
+    /// Agents the last allocate() looked at (once per stage).
+    #[getter]
+    fn last_cycle_visits(&self) -> usize {
+        self.inner.last_cycle_visits()
+    }
+
     /// Seconds the last allocate() spent in the core.
     #[getter]
     fn last_cycle_seconds(&self) -> f64 {

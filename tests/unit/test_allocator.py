@@ -332,6 +332,23 @@ def test_a_bad_item_in_a_batch_changes_nothing(make: Any) -> None:
     assert a.snapshot()["agents"][first.agent_id]["allocated"] == {}
 
 
+@pytest.mark.parametrize("idle", [10, 500])
+def test_a_cycle_looks_only_at_agents_with_something_to_offer(make: Any, idle: int) -> None:
+    """Counted, not timed: once every agent is allocated, a cycle after one
+    offer came back visits that agent alone, however many are idle."""
+    a = make()
+    a.add_framework("fw", roles=["r"], now=0)
+    for index in range(idle + 1):
+        a.add_agent(f"agent-{index}", "cpus:4;mem:4096", now=0)
+    offers = a.allocate(now=1)
+    assert (len(offers), a.last_cycle_visits) == (idle + 1, idle + 1)
+    assert a.allocate(now=2) == []
+    assert a.last_cycle_visits == 0
+    a.recover_many(offers[3:4])
+    assert offered(a.allocate(now=3)) == offered(offers[3:4])
+    assert a.last_cycle_visits == 1
+
+
 def test_existing_allocations_are_accepted_when_an_agent_registers(make: Any) -> None:
     a = make()
     a.add_framework("fw", roles=["r"], now=0)

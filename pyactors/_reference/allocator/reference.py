@@ -54,6 +54,7 @@ class ReferenceAllocator(AllocatorState):
             raise InvalidArgumentError(f"sorter must be one of {SORTERS}, not {sorter!r}")
         if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**64:
             raise InvalidArgumentError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+        self._last_cycle_visits = 0
         super().__init__(
             sorter,
             SplitMix64(seed),
@@ -465,12 +466,22 @@ class ReferenceAllocator(AllocatorState):
         candidates = [a for a in self._agents.values() if a.active and not a.unavailable_at(now)]
         self._rng.shuffle(candidates)
         cycle = Cycle(self, now, candidates)
-        if any(quota.guarantee for quota in self._quotas.values()):
+        stages = [1, 2] if any(quota.guarantee for quota in self._quotas.values()) else [2]
+        # An agent with nothing available is passed over (visiting it would
+        # offer nothing): a cycle's work follows the agents that changed.
+        self._last_cycle_visits = 0
+        for stage in stages:
             for agent in candidates:
-                cycle.visit(agent, stage=1)
-        for agent in candidates:
-            cycle.visit(agent, stage=2)
+                if agent.available:
+                    self._last_cycle_visits += 1
+                    cycle.visit(agent, stage=stage)
         return cycle.offers()
+
+    @property
+    def last_cycle_visits(self) -> int:
+        """Agents the last allocate() looked at, once per stage: those with
+        something available when their turn came."""
+        return self._last_cycle_visits
 
     # ------------------------------------------------------------ state
 
