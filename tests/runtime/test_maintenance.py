@@ -1,18 +1,21 @@
 """Mesos's maintenance primitives on a real cluster: the operator schedules
-the agents' machine, a Python framework and a raw v1 HTTP framework running
-tasks there get inverse offers (and offers carrying the unavailability),
-their answers (ACCEPT, DECLINE) reach the maintenance status, bringing the
+the agents' machine, a Python framework, a raw v1 HTTP framework and a
+pymesos framework running tasks there get inverse offers (and offers
+carrying the unavailability), their answers (ACCEPT, DECLINE) reach the
+maintenance status, bringing the
 machine down removes its agents (their tasks TASK_LOST), and bringing it up
 lets them register again."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from support.http import get, request
+from support.pymesos.processes import Process, address, registered
 from support.runtime import Launcher, ha_cluster, leading, small_cluster, wait_for
 from test_v1_scheduler import Framework
 
@@ -49,12 +52,22 @@ def operator(url: str, kind: str, **body: Any) -> tuple[int, Any]:
     return request(url, "/api/v1", {"type": kind, **body})
 
 
-def test_a_scheduled_machine_drains_goes_down_and_comes_back(cluster: Cluster, url: str) -> None:
+def test_a_scheduled_machine_drains_goes_down_and_comes_back(
+    cluster: Cluster, url: str, processes: list[Process]
+) -> None:
     agents = get(url, "/master/slaves")["slaves"]
     (hostname,) = {a["hostname"] for a in agents}
     machine = {"hostname": hostname}
     python = cluster.run_framework(Evacuating, name="evacuating")
     wait_for(lambda: "TASK_RUNNING" in python.call("states", "py-task"), what="py-task running")
+    argv = [sys.executable, "-m", "support.pymesos.maintenance_framework", address(cluster)]
+    pymesos = Process(argv)
+    processes.append(pymesos)
+    pymesos_id = registered(pymesos)
+    wait_for(
+        lambda: [u for u in pymesos.updates("pymesos-task") if u["state"] == "TASK_RUNNING"],
+        what="pymesos-task running",
+    )
     raw = Framework(url, "raw")
     try:
         raw.launch("raw-task", "sleep 600")
@@ -82,9 +95,14 @@ def test_a_scheduled_machine_drains_goes_down_and_comes_back(cluster: Cluster, u
         status, body = operator(url, "GET_MAINTENANCE_SCHEDULE")
         assert body["get_maintenance_schedule"]["schedule"] == schedule
 
-        # The Python framework is asked back its agent and accepts.
+        # The Python and pymesos frameworks are asked back their agents and
+        # accept.
         asked = wait_for(lambda: python.call("seen")["inverse"], what="a Python inverse offer")
         assert asked[0].unavailability.start == START / 1e9
+        inverse_pymesos = wait_for(
+            lambda: pymesos.events("inverse_offers"), what="a pymesos inverse offer"
+        )
+        assert inverse_pymesos[0]["starts"][0] == START
         # The v1 framework sees the unavailability on its offers and
         # declines the inverse offer.
         events = wait_for(lambda: raw.stream.of("INVERSE_OFFERS"), what="INVERSE_OFFERS")
@@ -109,8 +127,8 @@ def test_a_scheduled_machine_drains_goes_down_and_comes_back(cluster: Cluster, u
             assert draining["id"] == machine
             return {s["framework_id"]["value"]: s["status"] for s in draining["statuses"]}
 
-        wait_for(lambda: len(answers()) == 2, what="both answers", seen=answers)
-        assert answers() == {python.id: "ACCEPT", raw.id: "DECLINE"}
+        wait_for(lambda: len(answers()) == 3, what="every answer", seen=answers)
+        assert answers() == {python.id: "ACCEPT", raw.id: "DECLINE", pymesos_id: "ACCEPT"}
         status, body = operator(url, "GET_MAINTENANCE_STATUS")
         assert body["get_maintenance_status"]["status"] == get(url, "/master/maintenance/status")
 
@@ -124,6 +142,10 @@ def test_a_scheduled_machine_drains_goes_down_and_comes_back(cluster: Cluster, u
         lost = raw.reached("raw-task", "TASK_LOST")
         assert lost["reason"] == "REASON_AGENT_REMOVED"
         wait_for(lambda: "TASK_LOST" in python.call("states", "py-task"), what="py-task lost")
+        wait_for(
+            lambda: [u for u in pymesos.updates("pymesos-task") if u["state"] == "TASK_LOST"],
+            what="pymesos-task lost",
+        )
         status, body = request(url, "/master/maintenance/schedule", {})
         assert status == 400 and "is deactivated and cannot be removed" in body["message"]
 
@@ -136,6 +158,7 @@ def test_a_scheduled_machine_drains_goes_down_and_comes_back(cluster: Cluster, u
             what="the agents registered again",
         )
     finally:
+        pymesos.tell(do="stop")
         raw.call("TEARDOWN")
         raw.stream.close()
         cluster.teardown(python)
