@@ -5,9 +5,11 @@ the public ones needs either HTTP Basic, `principal:secret`, or a bearer
 token; the caller's principal is then `request[PRINCIPAL]` for the ACLs.
 Without credentials every caller is let in, with no principal.
 
-Public: `/health` and `/master/health` (load balancers probe them), and
-the web UI's page and static files (`/`, `/webui/...`): they hold no
-state, and the page must load to ask for credentials at all.
+Public: `/health` and `/master/health` (load balancers probe them),
+`/version` (as in Mesos: Mesos clients read it before they authenticate,
+and pymesos picks its capabilities by it), and the web UI's page and
+static files (`/`, `/webui/...`): they hold no state, and the page must
+load to ask for credentials at all.
 
 Bearer tokens are for the web UI and scripts: `POST /auth/token` with
 Basic answers one for the caller's principal. A token is the principal,
@@ -45,7 +47,7 @@ REALM = "pyactors"
 PRINCIPAL = "pyactors.principal"
 # How long a token is good for: a working day, then the UI asks again.
 TOKEN_SECONDS = 12 * 3600.0
-PUBLIC_PATHS = frozenset({"/health", "/master/health", "/"})
+PUBLIC_PATHS = frozenset({"/health", "/master/health", "/version", "/"})
 PUBLIC_PREFIXES = ("/webui/",)
 _TOKEN_VERSION = "pa1"
 

@@ -149,7 +149,7 @@ def test_every_endpoint_needs_credentials(url: str) -> None:
 
 
 def test_public_endpoints_answer_without_credentials(url: str) -> None:
-    for path in ("/health", "/master/health", "/", "/webui/app.js"):
+    for path in ("/health", "/master/health", "/version", "/", "/webui/app.js"):
         status, _, _ = send(url, "GET", path)
         assert status == 200, path
 
