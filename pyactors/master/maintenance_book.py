@@ -41,7 +41,7 @@ from pyactors.master.maintenance import (
     Unavailability,
     Window,
 )
-from pyactors.master.offer_book import OfferBook
+from pyactors.master.offers import Offering
 from pyactors.master.records import AgentRecord, FrameworkRecord
 from pyactors.master.registry import Registry, RegistrySnapshot
 from pyactors.master.registry_records import MaintenanceScheduleEntry
@@ -69,7 +69,7 @@ class MaintenanceBook:
         agents: Mapping[str, AgentRecord],
         frameworks: Mapping[str, FrameworkRecord],
         tasks: TaskBook,
-        offers: OfferBook,
+        offering: Offering,
         acls: Acls,
         prefix: str,
     ) -> None:
@@ -77,7 +77,7 @@ class MaintenanceBook:
         self.agents = agents
         self.frameworks = frameworks
         self.tasks = tasks
-        self.offers = offers
+        self.offering = offering
         self.acls = acls
         self.schedule = Schedule()
         self.inverse = InverseOffers(prefix)
@@ -149,9 +149,7 @@ class MaintenanceBook:
     # ------------------------------------------------------------ operator
 
     def update_schedule(self, windows: tuple[Window, ...], principal: str | None) -> list[Effect]:
-        """UPDATE_MAINTENANCE_SCHEDULE: checked whole, stored, taken. Agents
-        whose unavailability changed or ended have their inverse offers
-        rescinded (new ones follow at the next cycle)."""
+        """UPDATE_MAINTENANCE_SCHEDULE: checked whole, stored, taken (`_take`)."""
         updated = self.schedule.updated(windows)
         # Mesos checks the machines of the new schedule; those it takes out
         # change too, so they are checked as well.
@@ -181,6 +179,9 @@ class MaintenanceBook:
         self.acls.check(action, principal, machine_object(machine))
 
     def _take(self, schedule: Schedule) -> list[Effect]:
+        """Store the schedule, then take it. As Mesos's master does, the
+        outstanding offers and inverse offers of agents whose unavailability
+        changed or ended are rescinded: the next ones tell the new one."""
         self.registry.put(MaintenanceScheduleEntry(schedule.record()))
         before = self.schedule
         self.schedule = schedule
@@ -189,7 +190,9 @@ class MaintenanceBook:
             for agent in self.agents.values()
             if _window(before, agent) != _window(schedule, agent)
         ]
-        return _rescinds(o for a in changed for o in self.inverse.end_agent(a))
+        stale = [offer for a in changed for offer in self.offering.book.take_agent(a)]
+        ended = [inverse for a in changed for inverse in self.inverse.end_agent(a)]
+        return self.offering.rescind(stale) + _rescinds(ended)
 
     def removal(self, agent: AgentRecord, now: float) -> tuple[list[Effect], list[TaskStatus]]:
         """What removing an agent of a DOWN machine does to its live tasks:
@@ -254,7 +257,7 @@ class MaintenanceBook:
         for record in self.tasks.live.values():
             if record.agent_id in on_draining and not record.state.is_terminal:
                 holders[record.agent_id].add(record.framework_id)
-        for held in self.offers:
+        for held in self.offering.book:
             if held.agent_id in on_draining:
                 holders[held.agent_id].add(held.framework_id)
         for framework_ids in holders.values():

@@ -140,7 +140,7 @@ class MasterState:
             self.agents,
             self.frameworks,
             self.task_book,
-            self.offers,
+            self.offering,
             self.config.acls,
             self.offer_prefix,
         )

@@ -14,6 +14,7 @@ from pyactors.core.protocol import (
     AgentLost,
     ForwardUpdates,
     KillTasks,
+    Rescind,
     RescindInverseOffers,
     SendInverseOffers,
     SendOffers,
@@ -112,13 +113,21 @@ def test_draining_agents_offer_with_unavailability_and_ask_back_what_frameworks_
             }
         ]
     }
-    # A changed unavailability rescinds what is outstanding and clears answers.
+    # A changed unavailability rescinds the agent's outstanding offers (the
+    # next ones carry the new one) and inverse offers, and clears answers.
     again = of(master.allocate(now=6), SendInverseOffers)
     assert [e.framework_id for e in again] == [bystander]  # the holder filters for 5 s
+    outstanding = [o.id for o in master.offers if o.agent_id == "agent-0"]
+    assert outstanding
     changed = master.maintenance_book.update_schedule(
         windows_from_json(schedule(HOST_0, duration=None)), None
     )
-    assert changed == [RescindInverseOffers(bystander, [again[0].inverse_offers[0].id])]
+    assert sorted(i for r in of(changed, Rescind) for i in r.offer_ids) == sorted(outstanding)
+    assert of(changed, RescindInverseOffers) == [
+        RescindInverseOffers(bystander, [again[0].inverse_offers[0].id])
+    ]
+    reoffered = {o.agent_id: o for b in of(master.allocate(now=7), SendOffers) for o in b.offers}
+    assert reoffered["agent-0"].unavailability == Unavailability(START / 1e9, None)
     assert master.maintenance_book.status_json(None, 0.0)["draining_machines"] == [
         {"id": {"hostname": "host-0"}, "statuses": []}
     ]
