@@ -51,6 +51,7 @@ from pyactors.core.protocol import (
     MessageToTask,
     Registration,
     ResendUpdates,
+    ShutdownFramework,
 )
 from pyactors.errors import NotLeaderError, PyactorsError
 from pyactors.ha.leader import LeaderFollower, MasterLocation
@@ -161,6 +162,7 @@ class AgentActor:
             self.attributes,
             self.state.report(),
             self.recovered,
+            self.state.executors.book.report(),
         )
         await master.register_agents(self.ref, [registration])
         self.recovered = False
@@ -177,6 +179,10 @@ class AgentActor:
             batch = self.state.poll(now)
             if batch:
                 master.status_update_batches([(self.agent_id, batch)])
+            # After the batch: the executor's tasks' last updates go first.
+            exits = self.state.executors.book.take_exits()
+            if exits:
+                master.executors_exited(exits)
             self.executor_api.flush()
             running_too = now - last_messages >= self.message_interval
             if running_too:
@@ -258,6 +264,8 @@ class AgentActor:
                 self.state.deliver_message(task_id, data)
             case DestroyVolumes(_, persistence_ids):
                 self.state.destroy_volumes(persistence_ids)
+            case ShutdownFramework(_, framework_id):
+                self.state.executors.book.shut_down_framework(framework_id, time.monotonic())
             case _:
                 assert_never(message)
 

@@ -86,16 +86,17 @@ class Executors:
         run_as: RunAs,
         log_limits: tuple[int | None, int],
         group: bool = False,
+        role: str = "*",
     ) -> list[TaskStatus]:
-        """Give the tasks (one, or a group naming one executor) to their
-        executor, starting that first if it is not running; the updates of
-        what could not start."""
+        """Give the tasks (one, or a group naming one executor; allocated to
+        `role`) to their executor, starting that first if it is not running;
+        the updates of what could not start."""
         try:
             if group:
-                start = self.book.launch_group(framework_id, tasks, now)
+                start = self.book.launch_group(framework_id, tasks, now, role)
             else:
                 (task,) = tasks
-                start = self.book.launch(framework_id, task, now)
+                start = self.book.launch(framework_id, task, now, role)
         except InvalidArgumentError as error:
             return [_failed(task.task_id, str(error), now, self.agent_id) for task in tasks]
         if not start:
@@ -170,11 +171,12 @@ class Executors:
         pending: Sequence[str],
         now: float,
         run_as: RunAs,
+        role: str = "*",
     ) -> None:
         """A task of a previous incarnation of this agent: back in the book,
         and its executor's process watched again (through its launcher's
         records: one that ended meanwhile fails its tasks at the next poll)."""
-        if not self.book.recover(framework_id, task, state, pending, now):
+        if not self.book.recover(framework_id, task, state, pending, now, role):
             return
         assert task.executor is not None  # the book took it
         key = (framework_id, task.executor.executor_id)

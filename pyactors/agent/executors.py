@@ -25,7 +25,12 @@ What the book decides, as Mesos's agent does:
   `registration_timeout` (Mesos's `--executor_registration_timeout`) is
   killed;
 - an executor that exits fails its tasks that have not ended:
-  TASK_FAILED, REASON_EXECUTOR_TERMINATED.
+  TASK_FAILED, REASON_EXECUTOR_TERMINATED; its exit is kept for the master
+  (`take_exits`, Mesos's ExitedExecutorMessage), which then gives its
+  resources back; the executors running are listed with the agent's
+  registration (`report`);
+- a framework removed (ShutdownFramework) has each of its executors here
+  told to SHUTDOWN, idle ones too, and killed after the grace period.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from pyactors.core.operations import ExecutorInfo, TaskInfo
+from pyactors.core.protocol import ExecutorReport, ExitedExecutor
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
 from pyactors.errors import InvalidArgumentError, PyactorsError
 
@@ -116,6 +122,8 @@ class Executor:
     framework_id: str
     info: ExecutorInfo
     launched_at: float
+    # The role its resources were allocated to (its first task's).
+    role: str = "*"
     phase: Phase = Phase.LAUNCHED
     # Waiting for the subscription, oldest first: each a LAUNCH (one task)
     # or a LAUNCH_GROUP, delivered as it was given.
@@ -160,25 +168,31 @@ class ExecutorBook:
         self._messages: list[tuple[str, bytes]] = []
         # A task id of each executor, for its messages.
         self._last_task: dict[Key, str] = {}
+        # Executors that exited, for the master (taken by `take_exits`).
+        self._exits: list[ExitedExecutor] = []
 
     # -------------------------------------------------------------- the agent
 
     def owns(self, task_id: str) -> bool:
         return task_id in self._owner
 
-    def launch(self, framework_id: str, task: TaskInfo, now: float) -> bool:
-        """Give `task` (which names an executor) to its executor; whether
-        that executor must be started now."""
-        return self._give(framework_id, Launch(task), now)
+    def launch(self, framework_id: str, task: TaskInfo, now: float, role: str = "*") -> bool:
+        """Give `task` (which names an executor; allocated to `role`) to its
+        executor; whether that executor must be started now."""
+        return self._give(framework_id, Launch(task), now, role)
 
-    def launch_group(self, framework_id: str, tasks: Sequence[TaskInfo], now: float) -> bool:
+    def launch_group(
+        self, framework_id: str, tasks: Sequence[TaskInfo], now: float, role: str = "*"
+    ) -> bool:
         """Give a task group (all naming one executor) to its executor as one
         LAUNCH_GROUP; whether that executor must be started now."""
         if len({None if t.executor is None else t.executor.executor_id for t in tasks}) != 1:
             raise InvalidArgumentError("a task group for an executor must all name that executor")
-        return self._give(framework_id, LaunchGroup(tuple(tasks)), now)
+        return self._give(framework_id, LaunchGroup(tuple(tasks)), now, role)
 
-    def _give(self, framework_id: str, delivery: Launch | LaunchGroup, now: float) -> bool:
+    def _give(
+        self, framework_id: str, delivery: Launch | LaunchGroup, now: float, role: str
+    ) -> bool:
         tasks = _tasks_of(delivery)
         info = tasks[0].executor
         if info is None:
@@ -187,7 +201,7 @@ class ExecutorBook:
         executor = self.executors.get(key)
         start = executor is None
         if executor is None:
-            executor = self.executors[key] = Executor(framework_id, info, now)
+            executor = self.executors[key] = Executor(framework_id, info, now, role)
         elif executor.phase is Phase.TERMINATING:
             raise InvalidArgumentError(
                 f"executor '{info.executor_id}' of '{framework_id}' is shutting down"
@@ -210,6 +224,7 @@ class ExecutorBook:
         state: TaskState,
         pending: Sequence[str],
         now: float,
+        role: str = "*",
     ) -> bool:
         """A task a previous incarnation of this agent held (its last
         `state`, the uuids of its `pending` updates): its executor is
@@ -225,7 +240,7 @@ class ExecutorBook:
         executor = self.executors.get(key)
         new = executor is None
         if executor is None:
-            executor = self.executors[key] = Executor(framework_id, info, now)
+            executor = self.executors[key] = Executor(framework_id, info, now, role)
         self._owner[task.task_id] = key
         self._last_task[key] = task.task_id
         executor.tasks.add(task.task_id)
@@ -289,6 +304,28 @@ class ExecutorBook:
         executor.shutdown_at = now
         self._events.append((key, Shutdown()))
 
+    def shut_down_framework(self, framework_id: str, now: float) -> None:
+        """Mesos's ShutdownFrameworkMessage: every executor of the removed
+        framework is told to SHUTDOWN (killed after the grace period), idle
+        ones too; one not yet subscribed is killed at once."""
+        for key, executor in self.executors.items():
+            if key[0] != framework_id:
+                continue
+            if executor.phase is Phase.LAUNCHED:
+                # Nobody would hear a SHUTDOWN: past its grace it is killed.
+                executor.phase = Phase.TERMINATING
+                executor.shutdown_at = now - self.shutdown_grace
+            else:
+                self.shut_down(key, now)
+
+    def report(self) -> list[ExecutorReport]:
+        """The executors this agent runs, for its registration."""
+        return [ExecutorReport(k[0], e.role, e.info) for k, e in self.executors.items()]
+
+    def take_exits(self) -> list[ExitedExecutor]:
+        exits, self._exits = self._exits, []
+        return exits
+
     def due(self, now: float) -> list[Key]:
         """Executors to kill now: past their SHUTDOWN's grace period, or
         never subscribed within the registration timeout."""
@@ -320,6 +357,7 @@ class ExecutorBook:
         for task_id in executor.tasks:
             self._owner.pop(task_id, None)
         self._last_task.pop(key, None)
+        self._exits.append(ExitedExecutor(self.agent_id, key[0], key[1], why))
         message = f"executor '{key[1]}' terminated: {why}"
         return [
             self._status(

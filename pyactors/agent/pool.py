@@ -41,6 +41,7 @@ from pyactors.core.protocol import (
     MessageToTask,
     Registration,
     ResendUpdates,
+    ShutdownFramework,
     TaskReport,
 )
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
@@ -104,6 +105,8 @@ class EmulatedAgents:
                 self.deliver_message(agent_id, task_id)
             case DestroyVolumes(_, persistence_ids):
                 self.volumes_destroyed += len(persistence_ids)
+            case ShutdownFramework():
+                pass  # emulated agents run no custom executors
             case _:
                 assert_never(message)
 

@@ -431,6 +431,7 @@ class AgentState:
             pending,
             now,
             self._run_as(report.task),
+            report.role,
         )
 
     def _run_as(self, task: TaskInfo) -> RunAs:
@@ -546,7 +547,8 @@ class AgentState:
     ) -> bool:
         limits = (self.sandboxes.max_log_bytes, self.sandboxes.log_files)
         run_as = self._run_as(tasks[0])
-        failed = self.executors.launch(framework_id, tasks, now, run_as, limits, group)
+        role = self._held[tasks[0].task_id].role
+        failed = self.executors.launch(framework_id, tasks, now, run_as, limits, group, role)
         for status in failed:
             self._add(status, now)
         return not failed

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyactors._core import Resources
+from pyactors.api.v1.executor_json import executor_info_to_v1
 from pyactors.core.quota import quota_quantities
 from pyactors.core.tasks import TERMINAL_STATES, TaskState, TaskStatus
 from pyactors.errors import InvalidArgumentError
@@ -157,7 +158,8 @@ class _Usage:
     scalars only (one agent's ports cannot be added to another's)."""
 
     def __init__(self, state: MasterState) -> None:
-        used: dict[tuple[str, str], list[Resources]] = defaultdict(list)
+        # Custom executors use their resources beside their tasks'.
+        used = state.offering.executors.used()
         for record in state.tasks.values():
             if record.holds:
                 bundle = record.task.resources
@@ -273,12 +275,33 @@ def _tasks_by_framework(
     return out
 
 
+def _executors_by_framework(state: MasterState) -> dict[str, list[dict[str, Any]]]:
+    """Mesos's `executors` of each framework: its custom executors' ExecutorInfo
+    with their agent (`slave_id`) and role."""
+    out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for record in state.offering.executors:
+        info = record.info
+        out[record.framework_id].append(
+            {
+                "executor_id": info.executor_id,
+                "name": info.name,
+                "framework_id": record.framework_id,
+                "command": executor_info_to_v1(info, record.framework_id)["command"],
+                "resources": resources_model(info.resources),
+                "role": record.role,
+                "slave_id": record.agent_id,
+            }
+        )
+    return out
+
+
 def framework_json(
     framework: FrameworkRecord,
     usage: _Usage,
     about: About,
     tasks: Mapping[str, list[dict[str, Any]]],
     completed: Mapping[str, list[dict[str, Any]]],
+    executors: Mapping[str, list[dict[str, Any]]],
 ) -> dict[str, Any]:
     fid = framework.framework_id
     used, offered = usage.used("framework", fid), usage.offered("framework", fid)
@@ -307,7 +330,7 @@ def framework_json(
         "unreachable_tasks": [t for t in live if t["state"] == TaskState.TASK_UNREACHABLE.value],
         "completed_tasks": completed.get(fid, []),
         "offers": usage.offers.get(fid, []),
-        "executors": [],
+        "executors": executors.get(fid, []),
         # As Mesos shows them: only when set (never the secret).
         **({} if framework.principal is None else {"principal": framework.principal}),
         **({} if framework.user is None else {"user": framework.user}),
@@ -319,9 +342,11 @@ def frameworks(state: MasterState, about: About, usage: _Usage | None = None) ->
     usage = usage or _Usage(state)
     tasks = _tasks_by_framework(state.tasks.values(), about)
     completed = _tasks_by_framework(state.completed.values(), about)
+    executors = _executors_by_framework(state)
     return {
         "frameworks": [
-            framework_json(f, usage, about, tasks, completed) for f in state.frameworks.values()
+            framework_json(f, usage, about, tasks, completed, executors)
+            for f in state.frameworks.values()
         ],
         "completed_frameworks": [],
         "unregistered_frameworks": [],

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import TypeAlias
 
 from pyactors.core.offer import InverseOfferInfo, OfferInfo
-from pyactors.core.operations import Operation, TaskInfo
+from pyactors.core.operations import ExecutorInfo, Operation, TaskInfo
 from pyactors.core.tasks import Reason, TaskStatus
 
 # ---------------------------------------------------------- agents -> master
@@ -52,9 +52,20 @@ class TaskReport:
 
 
 @dataclass(frozen=True)
+class ExecutorReport:
+    """A custom executor an agent runs, as it (re-)registers (Mesos's
+    ReregisterSlaveMessage lists its executors): its resources stay used
+    until it exits; the master forgets the executors it does not list."""
+
+    framework_id: str
+    role: str
+    executor: ExecutorInfo
+
+
+@dataclass(frozen=True)
 class Registration:
     """An agent registering or coming back: its resources as text, its
-    attributes and the tasks it holds."""
+    attributes, the tasks and custom executors it holds."""
 
     agent_id: str
     hostname: str
@@ -64,6 +75,20 @@ class Registration:
     # A restarted agent's first registration: `tasks` is all it holds after
     # recovering its checkpoint, so the master's other tasks there are gone.
     recovered: bool = False
+    executors: list[ExecutorReport] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class ExitedExecutor:
+    """Mesos's ExitedExecutorMessage: a custom executor's process ended
+    (`status` says how); the master gives its resources back. Sent once: a
+    lost one is made good by the agent's next registration, which no
+    longer lists the executor."""
+
+    agent_id: str
+    framework_id: str
+    executor_id: str
+    status: str
 
 
 # Running tasks' usage as an agent reports it on its heartbeat: (task id,
@@ -127,8 +152,24 @@ class MessageToTask:
     data: bytes
 
 
+@dataclass(frozen=True)
+class ShutdownFramework:
+    """Mesos's ShutdownFrameworkMessage: the framework was removed; the
+    agent tells each of its executors there to SHUTDOWN, idle ones too, and
+    kills them after the grace period."""
+
+    agent_id: str
+    framework_id: str
+
+
 AgentMessage: TypeAlias = (
-    LaunchTasks | KillTasks | DestroyVolumes | AcknowledgeToAgent | ResendUpdates | MessageToTask
+    LaunchTasks
+    | KillTasks
+    | DestroyVolumes
+    | AcknowledgeToAgent
+    | ResendUpdates
+    | MessageToTask
+    | ShutdownFramework
 )
 
 # ------------------------------------------------------ master -> frameworks

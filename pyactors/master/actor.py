@@ -44,6 +44,7 @@ from pyactors.core.protocol import (
     DestroyVolumes,
     Effect,
     ErrorEvent,
+    ExitedExecutor,
     ForwardUpdates,
     FrameworkEvent,
     FrameworkMessages,
@@ -63,6 +64,7 @@ from pyactors.core.protocol import (
     SendInverseOffers,
     SendOffers,
     Shutdown,
+    ShutdownFramework,
     Suppress,
     Teardown,
     UpdateFramework,
@@ -222,6 +224,7 @@ class MasterActor:
                     now,
                     agent.tasks,
                     agent.recovered,
+                    agent.executors,
                 )
         self._send(effects)
         self._soon()
@@ -258,6 +261,18 @@ class MasterActor:
         self._send(effects)
         if any(s.state.is_terminal for _, statuses in batches for s in statuses):
             self._soon()
+
+    async def executors_exited(self, exits: list[ExitedExecutor]) -> None:
+        """Custom executors' processes ended (Mesos's ExitedExecutorMessage)."""
+        state = self.leadership.leading()
+        if state is None:
+            return
+        for exited in exits:
+            # An agent a new leader does not know yet reports its executors
+            # when it registers.
+            with contextlib.suppress(UnknownAgentError):
+                self._send(state.executor_exited(exited))
+        self._soon()
 
     async def task_messages(self, agent_id: str, messages: list[tuple[str, bytes]]) -> None:
         state = self.leadership.leading()
@@ -491,6 +506,7 @@ class MasterActor:
                     | AcknowledgeToAgent()
                     | ResendUpdates()
                     | MessageToTask()
+                    | ShutdownFramework()
                 ):
                     to_agents.post(effect.agent_id, effect)
                 case ForwardUpdates(framework_id, statuses):

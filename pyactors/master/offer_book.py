@@ -15,7 +15,15 @@ from dataclasses import dataclass, field
 
 from pyactors._core import Resources
 from pyactors.core.offer import OfferInfo
-from pyactors.core.operations import Conversion, Launch, LaunchGroup, Operation, Reserve, TaskInfo
+from pyactors.core.operations import (
+    Conversion,
+    ExecutorInfo,
+    Launch,
+    LaunchGroup,
+    Operation,
+    Reserve,
+    TaskInfo,
+)
 from pyactors.core.tasks import Reason
 from pyactors.errors import InvalidArgumentError, ResourceError
 
@@ -51,6 +59,9 @@ class AcceptPlan:
     # Everything the accepted offers held (given back whole if the
     # conversions cannot be applied).
     offered: Resources = field(default_factory=Resources)
+    # Custom executors its tasks launch (not running on the agent before):
+    # their resources were taken from the offers beside the tasks'.
+    executors: list[ExecutorInfo] = field(default_factory=list)
 
 
 class OfferBook:
@@ -125,6 +136,7 @@ class OfferBook:
         offer_ids: Sequence[str],
         operations: Sequence[Operation],
         known_task_ids: Container[str],
+        running_executors: Container[tuple[str, str]] = frozenset(),
     ) -> AcceptPlan:
         """Validate an accept and remove its offers.
 
@@ -157,9 +169,10 @@ class OfferBook:
             left = left + offer.resources
         plan.offered = left
         taken = _Taken(known_task_ids)
+        started = _Started(agent_id, running_executors)
         for operation in operations:
             if isinstance(operation, Launch | LaunchGroup):
-                left = self._plan(plan, operation, left, taken)
+                left = self._plan(plan, operation, left, taken, started)
             else:
                 left = _convert(plan, operation, left, role)
         if left:
@@ -167,23 +180,45 @@ class OfferBook:
         return plan
 
     def _plan(
-        self, plan: AcceptPlan, operation: Launch | LaunchGroup, left: Resources, taken: _Taken
+        self,
+        plan: AcceptPlan,
+        operation: Launch | LaunchGroup,
+        left: Resources,
+        taken: _Taken,
+        started: _Started,
     ) -> Resources:
         refusals = []
+        group = isinstance(operation, LaunchGroup)
         # A group's tasks are held here until the whole group is known to fit.
         need = Resources()
+        executor = operation.tasks[0].executor if group and operation.tasks else None
+        if executor is not None and not started.running(executor):
+            need = executor.resources
+        executor_need = need
         for task in operation.tasks:
-            why = _task_problem(task, taken) or _fit_problem(task, need, left)
+            why = _task_problem(task, taken)
+            extra = Resources()
+            if why is None and not group and task.executor is not None:
+                if not started.running(task.executor):
+                    extra = task.executor.resources
+                why = _executor_fit_problem([task.resources, extra], left, "task and its")
+            elif why is None:
+                why = _fit_problem(task, need, left)
+                if why is not None and executor is not None:
+                    bundles = [executor_need, *(t.resources for t in operation.tasks)]
+                    why = _executor_fit_problem(bundles, left, "task group and its") or why
             if why is not None:
                 refusals.append(Refusal(task, Reason.REASON_TASK_INVALID, why))
                 continue
             taken.add(task.task_id)
-            if isinstance(operation, Launch):
-                left = left - task.resources
+            if not group:
+                left = left - task.resources - extra
                 plan.launch.append(task)
+                if task.executor is not None and not started.running(task.executor):
+                    started.start(task.executor, plan)
             else:
                 need = need + task.resources
-        if isinstance(operation, LaunchGroup):
+        if group:
             if refusals:
                 failed = ", ".join(r.task.task_id for r in refusals)
                 accepted = [t for t in operation.tasks if all(r.task is not t for r in refusals)]
@@ -195,6 +230,8 @@ class OfferBook:
             else:
                 left = left - need
                 plan.groups.append(list(operation.tasks))
+                if executor is not None and not started.running(executor):
+                    started.start(executor, plan)
         plan.refused += refusals
         return left
 
@@ -265,6 +302,38 @@ def _fit_problem(task: TaskInfo, need: Resources, left: Resources) -> str | None
         f"task '{task.task_id}' needs {task.resources} but only {left - need} "
         "is left of the accepted offers"
     )
+
+
+def _executor_fit_problem(bundles: Sequence[Resources], left: Resources, what: str) -> str | None:
+    """Mesos's refusal of a task (or group) whose resources with its new
+    executor's (`bundles`) do not fit in what is `left`."""
+    total = Resources()
+    try:
+        for bundle in bundles:
+            total = total + bundle
+        if total <= left:
+            return None
+    except ResourceError as error:  # e.g. a port the executor takes too
+        return str(error)
+    verb = "are" if "group" in what else "is"
+    return f"Total resources {total} required by {what} executor {verb} more than available {left}"
+
+
+class _Started:
+    """The framework's executors on the accept's agent: those running
+    before it and those its tasks launch."""
+
+    def __init__(self, agent_id: str, running: Container[tuple[str, str]]) -> None:
+        self.agent_id = agent_id
+        self.before = running
+        self.now: set[str] = set()
+
+    def running(self, info: ExecutorInfo) -> bool:
+        return info.executor_id in self.now or (self.agent_id, info.executor_id) in self.before
+
+    def start(self, info: ExecutorInfo, plan: AcceptPlan) -> None:
+        self.now.add(info.executor_id)
+        plan.executors.append(info)
 
 
 class _Taken:

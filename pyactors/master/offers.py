@@ -34,6 +34,7 @@ from pyactors.core.protocol import (
     DestroyVolumes,
     Effect,
     ErrorEvent,
+    ExecutorReport,
     ForwardUpdates,
     LaunchTasks,
     Rescind,
@@ -42,6 +43,7 @@ from pyactors.core.protocol import (
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
 from pyactors.errors import AuthorizationError, PyactorsError
 from pyactors.master.agent_store import AgentStore
+from pyactors.master.executor_book import ExecutorRecord, MasterExecutors
 from pyactors.master.offer_book import AcceptPlan, OfferBook, Refusal
 from pyactors.master.records import AgentRecord, FrameworkRecord, TaskRecord
 from pyactors.master.task_book import TaskBook
@@ -76,6 +78,8 @@ class Offering:
         self.tasks = tasks
         self.store = store
         self.counters = counters
+        # Custom executors and the resources they hold beside their tasks.
+        self.executors = MasterExecutors()
 
     def allocate(self, now: float) -> list[Effect]:
         """One allocation cycle: one SendOffers per framework."""
@@ -118,7 +122,13 @@ class Offering:
         operations, unauthorized, denied = self._authorized(
             self.frameworks[framework_id], operations
         )
-        plan = self.book.accept(framework_id, offer_ids, operations, self.tasks.live.keys())
+        plan = self.book.accept(
+            framework_id,
+            offer_ids,
+            operations,
+            self.tasks.live.keys(),
+            self.executors.running(framework_id),
+        )
         plan.refused += unauthorized
         plan.dropped += denied
         effects: list[Effect] = []
@@ -133,7 +143,7 @@ class Offering:
                 Refusal(t, Reason.REASON_TASK_INVALID, failure)
                 for t in plan.launch + [t for group in plan.groups for t in group]
             ]
-            plan.launch, plan.groups = [], []
+            plan.launch, plan.groups, plan.executors = [], [], []
             plan.unused = [(plan.agent_id or "", plan.role or "", plan.offered)]
             effects.append(ErrorEvent(framework_id, failure))
         for agent_id, role, resources in plan.unused:
@@ -172,6 +182,8 @@ class Offering:
                         task, framework_id, plan.agent_id, plan.role, staging, launched_at=now
                     )
                 )
+            for executor in plan.executors:
+                self.executors.add(framework_id, plan.agent_id, plan.role, executor)
             effects.append(
                 LaunchTasks(plan.agent_id, framework_id, plan.launch, plan.groups, plan.role)
             )
@@ -270,6 +282,25 @@ class Offering:
         (it disconnected, or is being removed): it is not told."""
         for offer in self.book.take_framework(framework_id):
             self.give_back(framework_id, offer.agent_id, offer.role, offer.resources)
+
+    def rejoin_executors(
+        self,
+        agent_id: str,
+        reports: Sequence[ExecutorReport],
+        allocated: dict[str, dict[str, Resources]] | None,
+    ) -> list[Effect]:
+        """An agent registers with its executors (`MasterExecutors.rejoin`);
+        those it no longer runs give back what they held."""
+        gone, shutdowns = self.executors.rejoin(agent_id, reports, self.frameworks, allocated)
+        self.executors_exited(gone)
+        return shutdowns
+
+    def executors_exited(self, records: Sequence[ExecutorRecord | None]) -> None:
+        """Executors that exited give back the resources they held."""
+        for record in records:
+            if record is not None and record.holds:
+                resources = record.info.resources
+                self.give_back(record.framework_id, record.agent_id, record.role, resources)
 
     def give_back(
         self,

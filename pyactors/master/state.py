@@ -40,6 +40,8 @@ from pyactors.core.operations import USER_RULE, Operation, check_task_id, valid_
 from pyactors.core.protocol import (
     AgentLost,
     Effect,
+    ExecutorReport,
+    ExitedExecutor,
     ForwardUpdates,
     KillTasks,
     ResendUpdates,
@@ -244,6 +246,7 @@ class MasterState:
         now: float,
         tasks: Sequence[TaskReport] = (),
         recovered: bool = False,
+        executors: Sequence[ExecutorReport] = (),
     ) -> list[Effect]:
         """A new agent (admitted to the registry first), one a new leader
         awaits, or one that comes back after being unreachable, with the
@@ -255,19 +258,20 @@ class MasterState:
             record.last_seen = now
             self.liveness.heard(agent_id, now)
             if recovered or record.disconnected_at is not None:
-                return self._agent_back(record, tasks, now)
+                return self._agent_back(record, tasks, now, executors)
             return []
         if self.maintenance_book.refuses(hostname):
             return []  # Mesos shuts such an agent down; it tries again once UP
         self.agent_store.admit(AgentEntry(agent_id, hostname, str(total), attributes))
         self.recovery.back(agent_id)
         rejoined = self.task_book.rejoin(agent_id, tasks, self.frameworks, record is not None, now)
+        shutdowns = self.offering.rejoin_executors(agent_id, executors, rejoined.allocated)
         total = self.agent_store.with_reservations(agent_id, total)
         self.allocator.add_agent(agent_id, total, now, attributes, allocated=rejoined.allocated)
         agent = self.agents[agent_id] = AgentRecord(agent_id, hostname, total, attributes, now, now)
         self.liveness.heard(agent_id, now)
         effects: list[Effect] = [ForwardUpdates(f, s) for f, s in rejoined.forward.items()]
-        effects += [KillTasks(agent_id, f, ids) for f, ids in rejoined.kills.items()]
+        effects += [KillTasks(agent_id, f, ids) for f, ids in rejoined.kills.items()] + shutdowns
         if agent_id in self.maintenance:
             effects += self.operator.drain(agent)
         return effects + self._answer_deferred(agent_id, now)
@@ -301,7 +305,11 @@ class MasterState:
         return self.offering.rescind(self.offers.take_agent(agent_id))
 
     def _agent_back(
-        self, agent: AgentRecord, reports: Sequence[TaskReport], now: float
+        self,
+        agent: AgentRecord,
+        reports: Sequence[TaskReport],
+        now: float,
+        executors: Sequence[ExecutorReport] = (),
     ) -> list[Effect]:
         """A restarted agent registers with everything it recovered: the
         tasks this master has there that it does not report are TASK_GONE
@@ -336,7 +344,8 @@ class MasterState:
         for report in reports:
             if report.framework_id not in self.frameworks and not report.status.state.is_terminal:
                 kills[report.framework_id].append(report.task.task_id)
-        return effects + [KillTasks(agent_id, f, ids) for f, ids in kills.items()]
+        shutdowns = self.offering.rejoin_executors(agent_id, executors, None)
+        return effects + [KillTasks(agent_id, f, ids) for f, ids in kills.items()] + shutdowns
 
     def _mark_unreachable(self, agent: AgentRecord, now: float) -> list[Effect]:
         """Its offers are rescinded (frameworks must not hold dead offers,
@@ -349,6 +358,7 @@ class MasterState:
         # Unreachable first: nothing rescinded goes back to the allocator.
         rescinds = self.offering.rescind(self.offers.take_agent(agent.agent_id))
         self.allocator.remove_agent(agent.agent_id)
+        self.offering.executors.unreachable(agent.agent_id)
         return (
             rescinds
             + self.maintenance_book.agent_gone(agent.agent_id)
@@ -547,7 +557,7 @@ class MasterState:
         self.allocator.remove_framework(framework_id)
         del self.frameworks[framework_id]
         self.removed_frameworks = {fid: self.removed_frameworks.get(fid, now) for fid in kept}
-        return kills
+        return kills + self.offering.executors.release(framework_id)
 
     def operator_teardown(
         self, framework_id: str, now: float, principal: str | None = None
@@ -647,28 +657,15 @@ class MasterState:
     def shutdown_executor(
         self, framework_id: str, agent_id: str, executor_id: str, now: float
     ) -> list[Effect]:
-        """Mesos's SHUTDOWN: end an executor and its tasks. A custom
-        executor's live tasks on that agent are killed (the agent shuts it
-        down once the last of them is); a command task is its own executor
-        (as with Mesos's command executor): the task `executor_id` is killed."""
         known_framework(self.frameworks, framework_id)
-        custom = [
-            r.task.task_id
-            for r in self.task_book.on_agent(agent_id)
-            if r.framework_id == framework_id
-            and r.task.executor is not None
-            and r.task.executor.executor_id == executor_id
-        ]
-        if custom:
-            return [
-                effect for task_id in custom for effect in self.kill(framework_id, task_id, now)
-            ]
-        record = self.tasks.get(executor_id)
-        if record is None or record.framework_id != framework_id or record.agent_id != agent_id:
-            raise InvalidArgumentError(
-                f"no executor '{executor_id}' of '{framework_id}' on agent '{agent_id}'"
-            )
-        return self.kill(framework_id, executor_id, now)
+        return self.task_book.shutdown_executor(framework_id, agent_id, executor_id, now)
+
+    def executor_exited(self, exited: ExitedExecutor) -> list[Effect]:
+        """Mesos's ExitedExecutorMessage: its resources go back."""
+        known_agent(self.agents, exited.agent_id)
+        key = (exited.framework_id, exited.agent_id, exited.executor_id)
+        self.offering.executors_exited([self.offering.executors.exited(*key)])
+        return []
 
     def message_to_task(
         self, framework_id: str, agent_id: str, task_id: str, data: bytes

@@ -189,6 +189,29 @@ class TaskBook:
             return []
         return [KillTasks(record.agent_id, framework_id, [task_id], grace_period)]
 
+    def shutdown_executor(
+        self, framework_id: str, agent_id: str, executor_id: str, now: float
+    ) -> list[Effect]:
+        """Mesos's SHUTDOWN: end an executor and its tasks. A custom
+        executor's live tasks on that agent are killed (the agent shuts it
+        down once the last of them is); a command task is its own executor
+        (as with Mesos's command executor): the task `executor_id` is killed."""
+        custom = [
+            r.task.task_id
+            for r in self.on_agent(agent_id)
+            if r.framework_id == framework_id
+            and r.task.executor is not None
+            and r.task.executor.executor_id == executor_id
+        ]
+        if custom:
+            return [e for task_id in custom for e in self.kill(framework_id, task_id, now)]
+        record = self.live.get(executor_id)
+        if record is None or record.framework_id != framework_id or record.agent_id != agent_id:
+            raise InvalidArgumentError(
+                f"no executor '{executor_id}' of '{framework_id}' on agent '{agent_id}'"
+            )
+        return self.kill(framework_id, executor_id, now)
+
     def release(self, framework_id: str, now: float) -> list[Effect]:
         """The framework is removed: as Mesos's master does, its tasks are
         TASK_KILLED in the records at once (REASON_FRAMEWORK_REMOVED) and

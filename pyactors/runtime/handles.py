@@ -24,6 +24,7 @@ from pyactors.core.protocol import (
     AgentMessage,
     CallBatch,
     Description,
+    ExitedExecutor,
     FrameworkEvent,
     Registration,
     Usage,
@@ -60,6 +61,9 @@ class MasterRef:
 
     def task_messages(self, agent_id: str, messages: list[tuple[str, bytes]]) -> None:
         ray_calls.tell(self.handle, "task_messages", agent_id, messages)
+
+    def executors_exited(self, exits: list[ExitedExecutor]) -> None:
+        ray_calls.tell(self.handle, "executors_exited", exits)
 
     async def agents_lost(self, agent_ids: list[str]) -> None:
         await ray_calls.ask_async(self.handle, "agents_lost", agent_ids)
