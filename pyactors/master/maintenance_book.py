@@ -160,11 +160,12 @@ class MaintenanceBook:
 
     def start(self, machines: tuple[MachineId, ...], principal: str | None) -> list[AgentRecord]:
         """START_MAINTENANCE (/machine/down): the machines are DOWN (stored);
-        returns their agents, which the master removes."""
+        returns their agents, which the master removes (rescinding their
+        offers and inverse offers as it does)."""
         started = self.schedule.started(machines)
         for machine in machines:
             self._check("start_maintenances", principal, machine)
-        self._take(started)
+        self._store(started)
         return [a for m in machines for a in self.agents_on(m)]
 
     def stop(self, machines: tuple[MachineId, ...], principal: str | None) -> list[Effect]:
@@ -178,18 +179,23 @@ class MaintenanceBook:
     def _check(self, action: str, principal: str | None, machine: MachineId) -> None:
         self.acls.check(action, principal, machine_object(machine))
 
-    def _take(self, schedule: Schedule) -> list[Effect]:
-        """Store the schedule, then take it. As Mesos's master does, the
-        outstanding offers and inverse offers of agents whose unavailability
-        changed or ended are rescinded: the next ones tell the new one."""
+    def _store(self, schedule: Schedule) -> list[str]:
+        """Store the schedule, then take it; the agents whose mode or
+        unavailability it changed."""
         self.registry.put(MaintenanceScheduleEntry(schedule.record()))
         before = self.schedule
         self.schedule = schedule
-        changed = [
+        return [
             agent.agent_id
             for agent in self.agents.values()
             if _window(before, agent) != _window(schedule, agent)
         ]
+
+    def _take(self, schedule: Schedule) -> list[Effect]:
+        """Store and take the schedule. As Mesos's master does, the
+        outstanding offers and inverse offers of agents whose unavailability
+        changed or ended are rescinded: the next ones tell the new one."""
+        changed = self._store(schedule)
         stale = [offer for a in changed for offer in self.offering.book.take_agent(a)]
         ended = [inverse for a in changed for inverse in self.inverse.end_agent(a)]
         return self.offering.rescind(stale) + _rescinds(ended)

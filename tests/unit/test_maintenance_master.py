@@ -140,7 +140,16 @@ def test_machine_down_removes_its_agents_and_keeps_them_out_until_up() -> None:
     with pytest.raises(MaintenanceError, match="is not part of a maintenance schedule"):
         master.start_maintenance((HOST_0,), now=2)
     master.maintenance_book.update_schedule(windows_from_json(schedule(HOST_0)), None)
+    cycle = master.allocate(now=2)
+    offered = [o.id for b in of(cycle, SendOffers) for o in b.offers]
+    inverse = [i.id for e in of(cycle, SendInverseOffers) for i in e.inverse_offers]
+    on_agent_0 = [o.id for o in master.offers if o.agent_id == "agent-0"]
+    assert offered and on_agent_0 and inverse
     effects = master.start_maintenance((HOST_0,), now=3)
+    # Its offers and inverse offers are rescinded; its resources are gone.
+    assert sorted(i for r in of(effects, Rescind) for i in r.offer_ids) == sorted(on_agent_0)
+    assert [i for r in of(effects, RescindInverseOffers) for i in r.inverse_offer_ids] == inverse
+    assert all(o.agent_id != "agent-0" for o in master.offers)
     (kill,) = of(effects, KillTasks)
     assert (kill.agent_id, kill.task_ids, kill.reason) == (
         "agent-0",
