@@ -158,8 +158,14 @@ class _Usage:
     scalars only (one agent's ports cannot be added to another's)."""
 
     def __init__(self, state: MasterState) -> None:
+        used: dict[tuple[str, str], list[Resources]] = defaultdict(list)
         # Custom executors use their resources beside their tasks'.
-        used = state.offering.executors.used()
+        for executor in state.executors:
+            if executor.holds:
+                bundle = executor.info.resources
+                used["agent", executor.agent_id].append(bundle)
+                used["framework", executor.framework_id].append(bundle.scalars())
+                used["role", executor.role].append(bundle.scalars())
         for record in state.tasks.values():
             if record.holds:
                 bundle = record.task.resources
@@ -279,7 +285,7 @@ def _executors_by_framework(state: MasterState) -> dict[str, list[dict[str, Any]
     """Mesos's `executors` of each framework: its custom executors' ExecutorInfo
     with their agent (`slave_id`) and role."""
     out: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for record in state.offering.executors:
+    for record in state.executors:
         info = record.info
         out[record.framework_id].append(
             {

@@ -19,6 +19,7 @@ the next request reuses it.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ from pyactors._core import Resources
 from pyactors.api.access import Viewer
 from pyactors.api.state_json import About
 from pyactors.core.offer import OfferInfo
+from pyactors.master.executor_book import ExecutorRecord
 from pyactors.master.records import (
     AgentRecord,
     FrameworkRecord,
@@ -75,6 +77,7 @@ class StateView:
     reservations: dict[str, Resources]
     counters: Counter[str]
     allocator: _TakenAllocator
+    executors: list[ExecutorRecord]
 
     def __post_init__(self) -> None:
         self.tasks: dict[str, TaskRecord] = {}
@@ -152,6 +155,7 @@ def take(state: MasterState, allocator: bool) -> StateView:
         reservations=dict(state.reservations),
         counters=Counter(state.counters),
         allocator=_TakenAllocator(state.allocator.snapshot() if allocator else None),
+        executors=[dataclasses.replace(e) for e in state.executors],
     )
 
 

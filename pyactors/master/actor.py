@@ -271,7 +271,8 @@ class MasterActor:
             # An agent a new leader does not know yet reports its executors
             # when it registers.
             with contextlib.suppress(UnknownAgentError):
-                self._send(state.executor_exited(exited))
+                state.executor_exited(exited)
+        self._send([])  # the operator API's subscribers hear of the change
         self._soon()
 
     async def task_messages(self, agent_id: str, messages: list[tuple[str, bytes]]) -> None:

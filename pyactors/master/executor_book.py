@@ -12,7 +12,6 @@ back is returned to `Offering`, which talks to the allocator.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Container, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -111,15 +110,3 @@ class MasterExecutors:
                 resources = report.executor.resources
                 roles[report.role] = held + resources if held else resources
         return gone, [ShutdownFramework(agent_id, f) for f in sorted(orphans)]
-
-    def used(self) -> dict[tuple[str, str], list[Resources]]:
-        """What held executors use, per ("agent", id), ("framework", id) and
-        ("role", name); scalars only but per agent."""
-        out: dict[tuple[str, str], list[Resources]] = defaultdict(list)
-        for record in self.records.values():
-            if record.holds and record.info.resources:
-                bundle = record.info.resources
-                out["agent", record.agent_id].append(bundle)
-                out["framework", record.framework_id].append(bundle.scalars())
-                out["role", record.role].append(bundle.scalars())
-        return out

@@ -295,6 +295,9 @@ class Offering:
         self.executors_exited(gone)
         return shutdowns
 
+    def executor_exited(self, framework_id: str, agent_id: str, executor_id: str) -> None:
+        self.executors_exited([self.executors.exited(framework_id, agent_id, executor_id)])
+
     def executors_exited(self, records: Sequence[ExecutorRecord | None]) -> None:
         """Executors that exited give back the resources they held."""
         for record in records:

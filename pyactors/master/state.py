@@ -55,6 +55,7 @@ from pyactors.errors import (
     UnknownFrameworkError,
 )
 from pyactors.master.agent_store import AgentStore
+from pyactors.master.executor_book import ExecutorRecord
 from pyactors.master.liveness import Liveness
 from pyactors.master.maintenance import MachineId
 from pyactors.master.maintenance_book import MaintenanceBook
@@ -156,6 +157,10 @@ class MasterState:
     @property
     def completed(self) -> OrderedDict[str, TaskRecord]:
         return self.task_book.completed
+
+    @property
+    def executors(self) -> list[ExecutorRecord]:
+        return list(self.offering.executors)
 
     @property
     def reservations(self) -> dict[str, Resources]:
@@ -660,12 +665,10 @@ class MasterState:
         known_framework(self.frameworks, framework_id)
         return self.task_book.shutdown_executor(framework_id, agent_id, executor_id, now)
 
-    def executor_exited(self, exited: ExitedExecutor) -> list[Effect]:
+    def executor_exited(self, exited: ExitedExecutor) -> None:
         """Mesos's ExitedExecutorMessage: its resources go back."""
         known_agent(self.agents, exited.agent_id)
-        key = (exited.framework_id, exited.agent_id, exited.executor_id)
-        self.offering.executors_exited([self.offering.executors.exited(*key)])
-        return []
+        self.offering.executor_exited(exited.framework_id, exited.agent_id, exited.executor_id)
 
     def message_to_task(
         self, framework_id: str, agent_id: str, task_id: str, data: bytes
