@@ -161,6 +161,16 @@ def test_teardown_shuts_down_the_frameworks_executors_idle_ones_too() -> None:
     assert offered(master, 4) == Resources.parse(TOTAL)
 
 
+def test_a_framework_past_its_failover_timeout_has_its_executors_shut_down() -> None:
+    master = MasterState(MasterConfig())
+    master.register_agent(AGENT, "host", Resources.parse(TOTAL), {}, now=0)
+    fw, _ = master.subscribe("fw", ["*"], now=0, failover_timeout=5)
+    master.accept(fw, [one_offer(master, 1)], [Launch([task("t1")])], 0, now=1)
+    master.disconnect(fw, now=2)
+    assert ShutdownFramework(AGENT, fw) not in master.expire(now=6.9)
+    assert ShutdownFramework(AGENT, fw) in master.expire(now=7)
+
+
 def test_a_registration_lists_the_executors_a_new_leader_counts_and_drops_the_rest() -> None:
     master, fw = started()
     master.accept(fw, [one_offer(master, 1)], [Launch([task("t1")])], 0, now=1)
