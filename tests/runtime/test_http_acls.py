@@ -49,6 +49,16 @@ ACLS: dict[str, Any] = {
     "kill_tasks": _only(["ops"], "framework_principals"),
     "access_sandboxes": _only(["ops"], "roles"),
     **{
+        maintenance: _only(["ops"], "machines")
+        for maintenance in (
+            "update_maintenance_schedules",
+            "get_maintenance_schedules",
+            "start_maintenances",
+            "stop_maintenances",
+            "get_maintenance_statuses",
+        )
+    },
+    **{
         view: [
             {"principals": {"values": ["ops", "viewer"]}, "roles": ANY},
             {"principals": {"values": ["web"]}, "roles": {"values": ["web"]}},
@@ -132,13 +142,39 @@ def _everything(url: str) -> Any:
         [(s["id"], s["resources"], s["reserved_resources"]) for s in state["slaves"]],
         read(url, "ops", "/master/quota"),
         read(url, "ops", "/master/maintenance"),
+        read(url, "ops", "/master/maintenance/schedule"),
+        read(url, "ops", "/master/maintenance/status"),
     )
+
+
+def _window(*hostnames: str) -> dict[str, Any]:
+    return {
+        "machine_ids": [{"hostname": h} for h in hostnames],
+        "unavailability": {"start": {"nanoseconds": 4 * 10**18}},
+    }
 
 
 def test_every_denied_operator_action_answers_403_and_changes_nothing(
     url: str, frameworks: dict[str, str]
 ) -> None:
+    # Machines in each mode the maintenance calls need (ops may): draining
+    # (to go down) and down (to come up).
+    schedule = {"windows": [_window("draining-host", "down-host")]}
+    for path, body in (
+        ("/master/maintenance/schedule", schedule),
+        ("/master/machine/down", [{"hostname": "down-host"}]),
+    ):
+        status, answer = send(url, "ops", "POST", path, body)
+        assert status == 200, (path, answer)
     denied = [
+        (
+            "POST",
+            "/master/maintenance/schedule",
+            {"windows": [_window("draining-host", "down-host", "other-host")]},
+            "update_maintenance_schedules",
+        ),
+        ("POST", "/master/machine/down", [{"hostname": "draining-host"}], "start_maintenances"),
+        ("POST", "/master/machine/up", [{"hostname": "down-host"}], "stop_maintenances"),
         ("POST", "/master/quota", {"role": "web", "guarantee": "cpus:2"}, "update_quotas"),
         ("DELETE", "/master/quota/web", None, "update_quotas"),
         ("POST", "/master/weights", [{"role": "web", "weight": 4}], "update_weights"),
