@@ -9,7 +9,14 @@ from pyactors import Resources
 from pyactors.api.state_json import About
 from pyactors.api.v1 import operator_json
 from pyactors.core.operations import ExecutorInfo, Launch, TaskInfo
-from pyactors.core.protocol import FrameworkMessages, KillTasks, MessageToTask, SendOffers
+from pyactors.core.protocol import (
+    ExitedExecutor,
+    FrameworkMessages,
+    KillTasks,
+    MessageToTask,
+    SendOffers,
+)
+from pyactors.core.tasks import Source, TaskState, TaskStatus
 from pyactors.master.state import MasterConfig, MasterState
 
 EXECUTOR = ExecutorInfo("ex", "run-executor", "cpus:0.1;mem:32")
@@ -59,3 +66,12 @@ def test_the_operator_api_lists_each_executor_once_and_names_it_on_its_tasks() -
     tasks = {t["task_id"]["value"]: t for t in operator_json.get_tasks(master, about)["tasks"]}
     assert tasks["a"]["executor_id"] == {"value": "ex"}
     assert "executor_id" not in tasks["c"]
+    # Idle (its tasks ended), it is listed until its agent says it exited.
+    ended = [
+        TaskStatus(t, TaskState.TASK_FINISHED, Source.SOURCE_EXECUTOR, 2.0, agent_id="agent-0")
+        for t in ("a", "b")
+    ]
+    master.status_updates("agent-0", ended)
+    assert len(operator_json.get_executors(master, about)["executors"]) == 1
+    master.executor_exited(ExitedExecutor("agent-0", fw, "ex", "exited with status 0"))
+    assert operator_json.get_executors(master, about)["executors"] == []

@@ -232,20 +232,18 @@ def get_frameworks(state: MasterState, about: About, usage: Usage | None = None)
 
 
 def get_executors(state: MasterState, about: About) -> dict[str, Any]:
-    """`GetExecutors`: the custom executors of live tasks, one per
-    (framework, agent, executor id); command tasks have none."""
-    executors: dict[tuple[str, str, str], dict[str, Any]] = {}
-    for record in state.tasks.values():
-        info = record.task.executor
-        if info is not None and not record.state.is_terminal:
-            executors.setdefault(
-                (record.framework_id, record.agent_id, info.executor_id),
-                {
-                    "executor_info": executor_info_to_v1(info, record.framework_id),
-                    "agent_id": id_json(record.agent_id),
-                },
-            )
-    return {"executors": list(executors.values())}
+    """`GetExecutors`: the custom executors running, idle ones too, from
+    the launch of the first task until the agent says they exited; command
+    tasks have none."""
+    return {
+        "executors": [
+            {
+                "executor_info": executor_info_to_v1(record.info, record.framework_id),
+                "agent_id": id_json(record.agent_id),
+            }
+            for record in state.executors
+        ]
+    }
 
 
 def get_state(state: MasterState, about: About) -> dict[str, Any]:
