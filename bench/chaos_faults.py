@@ -3,7 +3,6 @@ what must hold again before it counts as recovered."""
 
 from __future__ import annotations
 
-import contextlib
 import os
 import signal
 import time
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import orjson
+import psutil
 from chaos_system import SESSION_TIMEOUT, System, actor_pid
 from chaos_workload import BATCH, GANG, Workload
 
@@ -293,16 +293,36 @@ class Faults:
         records = read_records(self.workload.run_dir / "batch.jsonl")
         states: dict[str, str] = {}
         for record in records:
-            if record.get("event") == "update" and record.get("reason") != "REASON_RECONCILIATION":
-                states[str(record["task"])] = str(record["state"])
-        pids = {s.task_id: s.pid for s in read_starts(self.workload.starts)}
+            if record.get("event") != "update":
+                continue
+            task, state = str(record["task"]), str(record["state"])
+            # A reconciliation answer may be all the framework hears of an
+            # end (across a master failover); its other answers repeat.
+            if record.get("reason") != "REASON_RECONCILIATION" or state in _TERMINAL:
+                states[task] = state
+        starts = {s.task_id: s for s in read_starts(self.workload.starts)}
         found = []
         for task, state in sorted(states.items()):
-            if state == "TASK_RUNNING" and task in pids and task not in self.killed_tasks:
-                with contextlib.suppress(ProcessLookupError, PermissionError):
-                    os.kill(pids[task], 0)
-                    found.append((task, pids[task]))
+            start = starts.get(task)
+            if (
+                state == "TASK_RUNNING"
+                and start is not None
+                and task not in self.killed_tasks
+                and _same_process(start.pid, start.at)
+            ):
+                found.append((task, start.pid))
         return found
+
+
+def _same_process(pid: int, started_at: float) -> bool:
+    """Whether `pid` is still the process that wrote its start line at
+    `started_at` (epoch), not a later one given the same pid."""
+    try:
+        created = psutil.Process(pid).create_time()
+    except psutil.Error:
+        return False
+    # The shell's start precedes its start line by its startup, at most.
+    return created <= started_at + 1.0 and started_at - created < 60.0
 
 
 def _reachable(state: dict[str, Any], agent: str) -> bool:
