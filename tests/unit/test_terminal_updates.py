@@ -5,9 +5,9 @@ together, without Ray (a stand-in handle carries the subscribe call)."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
+from support.master_handle import MasterHandle
 
 from pyactors import Resources
 from pyactors.core.operations import Launch, TaskInfo
@@ -42,26 +42,6 @@ class Recorder(Scheduler):
         self.seen.append((status.task_id, status.state, status.reason))
         if not self.auto_acknowledge:
             driver.acknowledge(status)
-
-
-class _Subscribe:
-    def __init__(self, master: MasterState, now: float) -> None:
-        self.master, self.now = master, now
-
-    def remote(
-        self, _host: Any, name: str, roles: list[str], framework_id: str | None, *_: Any
-    ) -> Any:
-        subscribed, _ = self.master.subscribe(name, roles, self.now, framework_id, [], 60.0)
-        done: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-        done.set_result(subscribed)
-        return done
-
-
-class MasterHandle:
-    """Stands for a master actor's handle: subscribe reaches `master`."""
-
-    def __init__(self, master: MasterState, now: float) -> None:
-        self.subscribe = _Subscribe(master, now)
 
 
 class Harness:
