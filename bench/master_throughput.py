@@ -1,0 +1,370 @@
+#!/usr/bin/env python3
+"""The master's state machine alone: launches per second and CPU per launch.
+
+Drives `MasterState` in this process, without Ray, through the loop
+`bench/cluster.py`'s emulated cluster runs: N agents of one slot each and
+200 frameworks in 20 roles, every framework launching one task on every
+slot it is offered. Per cycle (one simulated second): expiry and the
+allocation cycle; each framework's accept of each offer; the agents'
+RUNNING updates (one batch per agent, as a pool sends them); the
+frameworks' acknowledgements; the FINISHED updates of the tasks whose time
+is up (exponential, mean `--task-seconds`, seeded) and their
+acknowledgements. Every call's effects go through `coalesce` and an
+`Outbox`, as `MasterActor._send` does. What the actor adds on top (Ray's
+(de)serialization and sends) is not here: `bench/cluster.py` measures it.
+
+Figures per scale, over the steady cycles after the first fill:
+  launches/s     launches / wall seconds spent in the master's calls
+  cpu us/launch  the process's CPU seconds in those calls per launch
+  cycle ms       expiry + the allocation cycle (the allocator core included)
+  cycle us, accept us, update us, ack us   CPU per launch, by phase
+  core ms        the allocator core's last cycle
+  ratios         against the smallest scale of the same run
+
+Verdicts: CPU per launch grows at most 2x from the smallest scale, and
+launches/s reach 5,000 x HEADROOM. The headroom is the actor's share: at
+5,000 launches/s the master's one thread has 200 us per launch for
+everything, and each launch also costs it six Ray messages' share
+(accept in, LaunchTasks out, the update in, its forward out, the
+acknowledgement in and out, each pickled or unpickled) plus the loop's
+own work, which bench/cluster.py measured at about as much again as the
+state machine's; a state machine at 3x the goal leaves two thirds of the
+thread for them.
+
+    python bench/master_throughput.py [--quick] [--agents 1000 10000 ...] [--profile]
+"""
+
+from __future__ import annotations
+
+import argparse
+import cProfile
+import heapq
+import io
+import pstats
+import random
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import outputs
+from rich.console import Console
+from rich.table import Table
+
+from pyactors import Resources
+from pyactors.core.operations import Launch, TaskInfo
+from pyactors.core.protocol import Effect, ForwardUpdates, LaunchTasks, SendOffers
+from pyactors.core.tasks import Source, TaskState, TaskStatus
+from pyactors.master.outbox import Outbox, coalesce
+from pyactors.master.state import MasterConfig, MasterState
+
+OUT = Path(__file__).parent / "out"
+AGENT = "cpus:1;mem:2048"
+TASK = "cpus:1;mem:2048"
+GOAL_LAUNCHES = 5_000
+HEADROOM = 3.0
+CPU_GROWTH_LIMIT = 2.0
+# The hosting actors, as bench/cluster.py has them: one agent pool, one
+# framework pool.
+AGENT_HOST, FRAMEWORK_HOST = "agent-pool", "framework-pool"
+
+T = TypeVar("T")
+
+
+@dataclass
+class Phases:
+    """Wall and CPU seconds spent in the master's calls, by phase."""
+
+    wall: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    cpu: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+
+    def timed(self, phase: str, call: Callable[..., T], *args: Any) -> T:
+        wall, cpu = time.perf_counter(), time.process_time()
+        result = call(*args)
+        self.cpu[phase] += time.process_time() - cpu
+        self.wall[phase] += time.perf_counter() - wall
+        return result
+
+
+class Emulation:
+    """The master and what its agents and frameworks answer, in one process."""
+
+    def __init__(self, agents: int, frameworks: int, task_seconds: float, seed: int) -> None:
+        self.master = MasterState(MasterConfig(agent_timeout=1e9, offer_timeout=60.0))
+        self.random = random.Random(seed)
+        self.task_seconds = task_seconds
+        self.shape = Resources.parse(TASK)
+        self.serial = 0
+        self.ending: list[tuple[float, str, str]] = []  # (finish at, task, agent)
+        self.phases = Phases()
+        self.launches = 0
+        total = Resources.parse(AGENT)
+        for i in range(agents):
+            self.master.register_agent(f"agent-{i}", f"host-{i}", total, {}, 0.0)
+        self.framework_ids = [
+            self.master.subscribe(f"greedy-{i}", [f"role-{i % 20}"], 0.0)[0]
+            for i in range(frameworks)
+        ]
+        self.agent_hosts = {f"agent-{i}": AGENT_HOST for i in range(agents)}
+        self.framework_hosts = dict.fromkeys(self.framework_ids, FRAMEWORK_HOST)
+
+    def cycle(self, now: float) -> int:
+        """One allocation cycle and everything it leads to; the launches."""
+        master, timed = self.master, self.phases.timed
+        offers = timed("cycle", lambda: self.send(master.expire(now) + master.allocate(now)))
+        launched = 0
+        accepted: list[Effect] = []
+        for batch in offers:
+            if not isinstance(batch, SendOffers):
+                continue
+            for offer in batch.offers:
+                tasks, left = [], offer.resources
+                while self.shape <= left:
+                    self.serial += 1
+                    tasks.append(TaskInfo(f"t{self.serial}", "t", self.shape, command="x"))
+                    left = left - self.shape
+                accepted += timed(
+                    "accept",
+                    master.accept,
+                    batch.framework_id,
+                    [offer.id],
+                    [Launch(tasks)],
+                    5.0,
+                    now,
+                )
+        launches = [
+            e for e in timed("accept", lambda: self.send(accepted)) if isinstance(e, LaunchTasks)
+        ]
+        running: dict[str, list[TaskStatus]] = defaultdict(list)
+        for launch in launches:
+            for task in launch.tasks:
+                launched += 1
+                running[launch.agent_id].append(
+                    self.status(task.task_id, launch.agent_id, TaskState.TASK_RUNNING, now)
+                )
+                end = now + self.random.expovariate(1 / self.task_seconds)
+                heapq.heappush(self.ending, (end, task.task_id, launch.agent_id))
+        self.updates_and_acks(running, now)
+        finished: dict[str, list[TaskStatus]] = defaultdict(list)
+        while self.ending and self.ending[0][0] <= now:
+            _, task_id, agent_id = heapq.heappop(self.ending)
+            finished[agent_id].append(self.status(task_id, agent_id, TaskState.TASK_FINISHED, now))
+        self.updates_and_acks(finished, now)
+        return launched
+
+    def updates_and_acks(self, by_agent: dict[str, list[TaskStatus]], now: float) -> None:
+        master, timed = self.master, self.phases.timed
+
+        def updates() -> list[Effect]:
+            effects: list[Effect] = []
+            for agent_id, statuses in by_agent.items():
+                effects += master.status_updates(agent_id, statuses)
+            return self.send(effects)
+
+        forwards = timed("update", updates)
+
+        def acknowledgements() -> list[Effect]:
+            effects: list[Effect] = []
+            for forward in forwards:
+                if isinstance(forward, ForwardUpdates):
+                    acks = [(s.task_id, s.uuid) for s in forward.statuses if s.uuid]
+                    effects += master.acknowledge(forward.framework_id, acks)
+            return self.send(effects)
+
+        timed("ack", acknowledgements)
+
+    def send(self, effects: Sequence[Effect]) -> list[Effect]:
+        """What `MasterActor._send` does before Ray: merge, then group per host."""
+        merged = coalesce(effects)
+        to_agents: Outbox[str, Effect] = Outbox(self.agent_hosts)
+        to_frameworks: Outbox[str, Effect] = Outbox(self.framework_hosts)
+        for effect in merged:
+            if isinstance(effect, ForwardUpdates | SendOffers):
+                to_frameworks.post(effect.framework_id, effect)
+            elif isinstance(effect, LaunchTasks):
+                to_agents.post(effect.agent_id, effect)
+        return merged
+
+    def status(self, task_id: str, agent_id: str, state: TaskState, now: float) -> TaskStatus:
+        return TaskStatus(task_id, state, Source.SOURCE_EXECUTOR, now, agent_id=agent_id)
+
+
+def run_scale(
+    agents: int, frameworks: int, cycles: int, task_seconds: float, profile: cProfile.Profile | None
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    emulation = Emulation(agents, frameworks, task_seconds, seed=agents)
+    setup = time.perf_counter() - started
+    fill_started = time.perf_counter()
+    filled = emulation.cycle(1.0)
+    fill = time.perf_counter() - fill_started
+    emulation.phases = Phases()
+    if profile is not None:
+        profile.enable()
+    launched = sum(emulation.cycle(1.0 + c) for c in range(1, cycles + 1))
+    if profile is not None:
+        profile.disable()
+    phases = emulation.phases
+    wall, cpu = sum(phases.wall.values()), sum(phases.cpu.values())
+    per_launch = max(launched, 1)
+    return {
+        "agents": agents,
+        "frameworks": frameworks,
+        "cycles": cycles,
+        "setup_seconds": setup,
+        "fill_launches": filled,
+        "fill_launches_per_second": filled / fill if fill else None,
+        "launches": launched,
+        "launches_per_second": launched / wall if wall else None,
+        "cpu_us_per_launch": 1e6 * cpu / per_launch,
+        "cycle_ms": 1000 * phases.wall["cycle"] / cycles,
+        "cycle_us_per_launch": 1e6 * phases.cpu["cycle"] / per_launch,
+        "allocator_cycle_ms": 1000 * emulation.master.allocator.last_cycle_seconds,
+        **{
+            f"{phase}_us_per_launch": 1e6 * phases.cpu[phase] / per_launch
+            for phase in ("accept", "update", "ack")
+        },
+    }
+
+
+def verdicts(result: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
+    growth = result["cpu_us_per_launch"] / reference["cpu_us_per_launch"]
+    rate = result["launches_per_second"] or 0.0
+    return {
+        "cpu_growth": growth,
+        "rate_ratio": rate / (reference["launches_per_second"] or 1.0),
+        "cycle_ratio": result["cycle_ms"] / reference["cycle_ms"],
+        "cpu_growth_met": growth <= CPU_GROWTH_LIMIT,
+        "rate_met": rate >= GOAL_LAUNCHES * HEADROOM,
+    }
+
+
+def table(results: list[dict[str, Any]]) -> Table:
+    out = Table(
+        title=f"MasterState alone: {results[0]['frameworks']} frameworks, one slot per agent",
+        caption=(
+            f"goals: cpu/launch <= {CPU_GROWTH_LIMIT:.0f}x the smallest scale; "
+            f"launches/s >= {GOAL_LAUNCHES:,} x {HEADROOM:.0f} (headroom for Ray)"
+        ),
+    )
+    for name in (
+        "agents",
+        "launches",
+        "launches/s",
+        "x ref",
+        "cpu us/launch",
+        "x ref",
+        "accept us",
+        "update us",
+        "ack us",
+        "cycle ms",
+        "x ref",
+        "core ms",
+        "verdict",
+    ):
+        out.add_column(name, justify="right")
+    for r in results:
+        v = r["verdicts"]
+        verdict = " ".join(
+            [
+                "cpu " + ("met" if v["cpu_growth_met"] else "missed"),
+                "rate " + ("met" if v["rate_met"] else "missed"),
+            ]
+        )
+        out.add_row(
+            f"{r['agents']:,}",
+            f"{r['launches']:,}",
+            f"{r['launches_per_second']:,.0f}",
+            f"{v['rate_ratio']:.2f}x",
+            f"{r['cpu_us_per_launch']:.0f}",
+            f"{v['cpu_growth']:.2f}x",
+            f"{r['cycle_us_per_launch']:.0f}",
+            f"{r['accept_us_per_launch']:.0f}",
+            f"{r['update_us_per_launch']:.0f}",
+            f"{r['ack_us_per_launch']:.0f}",
+            f"{r['cycle_ms']:.1f}",
+            f"{v['cycle_ratio']:.2f}x",
+            f"{r['allocator_cycle_ms']:.1f}",
+            verdict,
+        )
+    return out
+
+
+def plot(results: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    agents = [r["agents"] for r in results]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.8))
+    left.plot(agents, [r["launches_per_second"] for r in results], marker="o", label="launches/s")
+    left.axhline(GOAL_LAUNCHES * HEADROOM, linestyle="--", color="grey", label="goal x headroom")
+    left.set_xscale("log")
+    left.set_xlabel("agents")
+    left.set_title("MasterState launches/s")
+    left.legend()
+    for key, label in (
+        ("cpu_us_per_launch", "total"),
+        ("accept_us_per_launch", "accept"),
+        ("update_us_per_launch", "updates"),
+        ("ack_us_per_launch", "acks"),
+    ):
+        right.plot(agents, [r[key] for r in results], marker="o", label=label)
+    right.set_xscale("log")
+    right.set_xlabel("agents")
+    right.set_ylabel("CPU us per launch")
+    right.set_title("where a launch's CPU goes")
+    right.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def profile_text(profile: cProfile.Profile, top: int) -> str:
+    stream = io.StringIO()
+    pstats.Stats(profile, stream=stream).sort_stats("tottime").print_stats(top)
+    return stream.getvalue()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="1,000 to 10,000 agents, few cycles")
+    parser.add_argument("--agents", type=int, nargs="+", default=[1_000, 10_000, 50_000, 100_000])
+    parser.add_argument("--frameworks", type=int, default=200)
+    parser.add_argument("--cycles", type=int, default=20)
+    parser.add_argument("--task-seconds", type=float, default=30.0)
+    parser.add_argument("--profile", action="store_true", help="write cProfile's top functions")
+    parser.add_argument("--json", type=Path, default=OUT / "master_throughput.json")
+    parser.add_argument("--plot", type=Path, default=OUT / "master_throughput.png")
+    parser.add_argument("--profile-out", type=Path, default=OUT / "master_throughput_profile.txt")
+    args = parser.parse_args()
+    if args.quick:
+        args.agents, args.cycles = [1_000, 5_000, 10_000], 10
+    console = Console(width=200)
+    results: list[dict[str, Any]] = []
+    profiles: list[str] = []
+    for agents in args.agents:
+        profile = cProfile.Profile() if args.profile else None
+        result = run_scale(agents, args.frameworks, args.cycles, args.task_seconds, profile)
+        results.append(result)
+        result["verdicts"] = verdicts(result, results[0])
+        print(
+            f"{agents} agents: {result['launches_per_second']:.0f} launches/s, "
+            f"{result['cpu_us_per_launch']:.0f} us CPU per launch",
+            file=sys.stderr,
+        )
+        if profile is not None:
+            profiles.append(f"== {agents} agents ==\n{profile_text(profile, 25)}")
+    console.print(table(results))
+    outputs.write(results, args.json, args.plot, plot)
+    if profiles:
+        args.profile_out.parent.mkdir(parents=True, exist_ok=True)
+        args.profile_out.write_text("\n".join(profiles))
+        print(f"wrote {args.profile_out}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()
