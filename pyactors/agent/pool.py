@@ -14,6 +14,13 @@ here, are counted (`figures`).
 
 It also measures what the Mesos paper calls launch overhead: for each agent,
 the time from a task ending (resources freed) to the next launch arriving.
+
+The pool is a load generator sharing the machine with the master it
+measures, so its work per launch and per agent is kept small: updates due
+are found through a heap (never by visiting every task), heartbeats go out
+a slice of the agents per tick in one message, registrations in chunks, and
+`start` answers at once (registration goes on after it; `figures` says how
+far it got).
 """
 
 from __future__ import annotations
@@ -23,14 +30,13 @@ import heapq
 import logging
 import random
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, assert_never
 
 from ray.actor import ActorHandle
 
-from pyactors.agent.status_updates import StatusUpdateStreams
 from pyactors.core.operations import TaskInfo
 from pyactors.core.protocol import (
     AcknowledgeToAgent,
@@ -45,7 +51,7 @@ from pyactors.core.protocol import (
     TaskReport,
 )
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
-from pyactors.errors import InvalidArgumentError, PyactorsError
+from pyactors.errors import AgentStartError, InvalidArgumentError, PyactorsError
 from pyactors.runtime.handles import AgentRef, MasterRef
 
 logger = logging.getLogger(__name__)
@@ -54,7 +60,7 @@ logger = logging.getLogger(__name__)
 _REGISTRATION_CHUNK = 5_000
 
 
-@dataclass
+@dataclass(slots=True)
 class _Task:
     agent_id: str
     framework_id: str
@@ -68,6 +74,80 @@ class _Task:
         return self.status is not None and self.status.state.is_terminal
 
 
+class _Updates:
+    """Reliable status updates as `StatusUpdateStreams` keeps them (each
+    task's updates in order, its oldest in flight, resent with a doubling
+    interval until acknowledged), indexed by when each is due: `due` costs
+    the updates it sends, not the tasks held, which at tens of thousands of
+    running tasks polled ten times a second is most of a core."""
+
+    def __init__(self, retry_min: float, retry_max: float) -> None:
+        self._retry_min = retry_min
+        self._retry_max = retry_max
+        self._queued: dict[str, deque[TaskStatus]] = {}
+        # Per task in flight: the retry interval last used (0: never sent)
+        # and when its head is due; the heap may hold stale entries, told
+        # apart by that time.
+        self._interval: dict[str, float] = {}
+        self._due_at: dict[str, float] = {}
+        self._heap: list[tuple[float, str]] = []
+
+    def add(self, status: TaskStatus, now: float) -> None:
+        if status.uuid is None:
+            raise InvalidArgumentError(
+                f"update of task '{status.task_id}' has no uuid and could never be acknowledged"
+            )
+        queued = self._queued.setdefault(status.task_id, deque())
+        if queued and queued[-1].state.is_terminal:
+            raise InvalidArgumentError(
+                f"task '{status.task_id}' already has a terminal update queued"
+            )
+        queued.append(status)
+        if len(queued) == 1:
+            self._interval[status.task_id] = 0.0
+            self._schedule(status.task_id, now)
+
+    def due(self, now: float) -> list[TaskStatus]:
+        """Each task's head update whose time has come, marked sent."""
+        out = []
+        while self._heap and self._heap[0][0] <= now:
+            at, task_id = heapq.heappop(self._heap)
+            queued = self._queued.get(task_id)
+            if not queued or self._due_at.get(task_id) != at:
+                continue
+            interval = self._interval[task_id]
+            interval = self._retry_min if interval == 0 else min(2 * interval, self._retry_max)
+            self._interval[task_id] = interval
+            self._schedule(task_id, now + interval)
+            out.append(queued[0])
+        return out
+
+    def acknowledge(self, task_id: str, uuid: str, now: float) -> None:
+        """A duplicate or stale acknowledgement changes nothing."""
+        queued = self._queued.get(task_id)
+        if not queued or queued[0].uuid != uuid:
+            return
+        queued.popleft()
+        if queued:
+            self._interval[task_id] = 0.0
+            self._schedule(task_id, now)
+        else:
+            # Nothing in flight: the task's next update starts a new stream.
+            del self._queued[task_id], self._interval[task_id], self._due_at[task_id]
+
+    def resend_now(self, task_ids: Sequence[str], now: float) -> None:
+        for task_id in task_ids:
+            if self._queued.get(task_id):
+                self._schedule(task_id, now)
+
+    def pending(self, task_id: str) -> list[TaskStatus]:
+        return list(self._queued.get(task_id, ()))
+
+    def _schedule(self, task_id: str, at: float) -> None:
+        self._due_at[task_id] = at
+        heapq.heappush(self._heap, (at, task_id))
+
+
 class EmulatedAgents:
     """The agents of a pool as a plain state machine (time is an argument)."""
 
@@ -77,7 +157,7 @@ class EmulatedAgents:
         self.agent_ids = list(agent_ids)
         self.task_seconds = task_seconds
         self.random = random.Random(seed)
-        self.streams = StatusUpdateStreams(retry, 60 * retry)
+        self.streams = _Updates(retry, 60 * retry)
         self.tasks: dict[str, _Task] = {}
         self._ending: list[tuple[float, str]] = []
         # agent id -> when its last task ended, until the next launch there.
@@ -85,6 +165,7 @@ class EmulatedAgents:
         self.launch_overheads: list[float] = []
         self.launched = 0
         self.finished = 0
+        self.running = 0
         # What a real agent would write into a sandbox or delete from its
         # work dir, which emulated tasks have not: only counted.
         self.messages_received = 0
@@ -130,6 +211,7 @@ class EmulatedAgents:
             heapq.heappush(self._ending, (now + duration, task.task_id))
             self._report(task.task_id, agent_id, TaskState.TASK_RUNNING, now)
             self.launched += 1
+            self.running += 1
 
     def kill(self, task_ids: Sequence[str], now: float, reason: Reason | None = None) -> None:
         for task_id in task_ids:
@@ -143,7 +225,7 @@ class EmulatedAgents:
                 del self.tasks[task_id]
 
     def resend(self, task_ids: Sequence[str], now: float) -> None:
-        self.streams.resend_now(list(task_ids), now)
+        self.streams.resend_now(task_ids, now)
 
     def deliver_message(self, agent_id: str, task_id: str) -> None:
         """A scheduler's message for a running task (refused, as a real
@@ -182,6 +264,7 @@ class EmulatedAgents:
         if task is None or task.ended:
             return
         self._freed_at.setdefault(task.agent_id, now)
+        self.running -= 1
         if state is TaskState.TASK_FINISHED:
             self.finished += 1
         self._report(task_id, task.agent_id, state, now, reason)
@@ -203,7 +286,8 @@ class EmulatedAgents:
 
 class AgentPoolActor:
     """Hosts `count` emulated agents named `<prefix>-<i>`, each offering
-    `resources`."""
+    `resources`. Each agent heartbeats every `heartbeat_interval` (Mesos's
+    master pings its agents every 15 s), spread over the ticks."""
 
     def __init__(
         self,
@@ -224,25 +308,41 @@ class AgentPoolActor:
         )
         self.poll_interval = poll_interval
         self.heartbeat_interval = heartbeat_interval
-        self._loop: asyncio.Task[None] | None = None
+        self.registered = 0
+        self._failure: AgentStartError | None = None
+        self._loops: list[asyncio.Task[None]] = []
         # This actor, as the master sends to it (set by `start`).
         self.ref: AgentRef | None = None
 
     async def start(self, handle: ActorHandle[Any]) -> None:
-        """Register every agent (the actor passes its own handle) and start
-        the timers."""
+        """Answers at once (the actor passes its own handle); the agents
+        register after it, then the timers run (`figures` tells progress)."""
+        if self.ref is not None:
+            return
         self.ref = AgentRef(handle)
-        await self._register(self.agents.agent_ids)
-        if self._loop is None:
-            self._loop = asyncio.get_running_loop().create_task(self._run())
+        loop = asyncio.get_running_loop()
+        self._loops.append(loop.create_task(self._register_then_run()))
+
+    async def _register_then_run(self) -> None:
+        try:
+            await self._register(self.agents.agent_ids)
+        except Exception as error:
+            self._failure = AgentStartError(
+                f"the pool's agents did not all register ({self.registered} did): "
+                f"{type(error).__name__}: {error}"
+            )
+            raise
+        loop = asyncio.get_running_loop()
+        self._loops.append(loop.create_task(self._heartbeat_every_tick()))
+        await self._poll_every_tick()
 
     async def _register(self, agent_ids: Sequence[str]) -> None:
         if self.ref is None:
             raise RuntimeError("the pool registers its agents before it started")
         reports = self.agents.reports()
+        attributes = {"emulated": "true"}
         for start in range(0, len(agent_ids), _REGISTRATION_CHUNK):
             chunk = agent_ids[start : start + _REGISTRATION_CHUNK]
-            attributes = {"emulated": "true"}
             registrations = [
                 Registration(
                     agent_id, agent_id, self.resources, attributes, reports.get(agent_id, [])
@@ -250,20 +350,30 @@ class AgentPoolActor:
                 for agent_id in chunk
             ]
             await self.master.register_agents(self.ref, registrations)
+            self.registered = min(len(self.agents.agent_ids), self.registered + len(chunk))
 
-    async def _run(self) -> None:
-        last_heartbeat = time.monotonic()
+    async def _poll_every_tick(self) -> None:
         while True:
             await asyncio.sleep(self.poll_interval)
-            now = time.monotonic()
-            batches = self.agents.poll(now)
+            batches = self.agents.poll(time.monotonic())
             if batches:
                 self.master.status_update_batches(batches)
-            if now - last_heartbeat >= self.heartbeat_interval:
-                last_heartbeat = now
-                unknown = await self.master.heartbeats(self.agents.agent_ids)
-                if unknown:
-                    await self._register(unknown)
+
+    async def _heartbeat_every_tick(self) -> None:
+        """A slice of the agents per tick, so the master hears of each once
+        per interval without a burst of all of them at once; on its own
+        timer, so a slow answer delays no update."""
+        agent_ids = self.agents.agent_ids
+        ticks = max(1, round(self.heartbeat_interval / self.poll_interval))
+        per_tick = -(-len(agent_ids) // ticks)
+        cursor = 0
+        while True:
+            await asyncio.sleep(self.heartbeat_interval / ticks)
+            due = agent_ids[cursor : cursor + per_tick]
+            cursor = 0 if cursor + per_tick >= len(agent_ids) else cursor + per_tick
+            unknown = await self.master.heartbeats(due)
+            if unknown:
+                await self._register(unknown)
 
     async def deliver(self, messages: list[AgentMessage]) -> None:
         """What the master sends these agents, in order."""
@@ -275,17 +385,24 @@ class AgentPoolActor:
                 # As a real agent: one bad message must not stop the rest.
                 logger.warning("%s: %s: %s", message.agent_id, type(message).__name__, error)
 
-    async def figures(self) -> dict[str, Any]:
+    async def figures(self, overheads_from: int = 0) -> dict[str, Any]:
+        """Counters, and the launch overheads measured since the
+        `overheads_from`-th (so a window costs its own, not all before it)."""
+        if self._failure is not None:
+            raise self._failure
+        overheads = self.agents.launch_overheads
         return {
             "agents": len(self.agents.agent_ids),
+            "registered": self.registered,
             "launched": self.agents.launched,
             "finished": self.agents.finished,
-            "running": sum(not t.ended for t in self.agents.tasks.values()),
-            "launch_overheads": self.agents.launch_overheads,
+            "running": self.agents.running,
+            "overheads_measured": len(overheads),
+            "launch_overheads": overheads[overheads_from:],
             "messages_received": self.agents.messages_received,
             "volumes_destroyed": self.agents.volumes_destroyed,
         }
 
     async def shutdown(self) -> None:
-        if self._loop is not None:
-            self._loop.cancel()
+        for loop in self._loops:
+            loop.cancel()

@@ -116,12 +116,19 @@ def test_pools_of_agents_and_frameworks_run_tasks(
     agents = ray_calls.spawn(AgentPoolActor, master_only.leader(), 200, "cpus:1;mem:64")
     frameworks = None
     try:
+        # Both pools answer `start` at once and register or subscribe after.
         ray_calls.ask(agents, "start", agents)
-        assert len(master_only.state()["agents"]) == 200
+        wait_for(lambda: len(master_only.state()["agents"]) == 200, what="200 agents registered")
+        assert ray_calls.ask(agents, "figures")["registered"] == 200
         specs = [(Quick, (f"q{i}",), f"quick-{i}", [f"r{i}"]) for i in range(3)]
         ray_calls.ship_by_value(Quick)
         frameworks = ray_calls.spawn(FrameworkPoolActor, master_only.location, specs)
-        ids = ray_calls.ask(frameworks, "start", frameworks)
+        ray_calls.ask(frameworks, "start", frameworks)
+        wait_for(
+            lambda: len(ray_calls.ask(frameworks, "subscribed")) == 3,
+            what="3 frameworks subscribed",
+        )
+        ids = ray_calls.ask(frameworks, "subscribed")
         assert len(set(ids)) == 3
         # Every framework gets work done through the shared actors.
         wait_for(
