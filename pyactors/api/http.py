@@ -364,7 +364,7 @@ def make_app(
         return json_response(shaped)
 
     async def metrics_snapshot(request: web.Request) -> web.Response:
-        return json_response(state_json.metrics(leading(), host.about()))
+        return json_response(await state_view.metrics(leading(), host.about()))
 
     async def prometheus(request: web.Request) -> web.Response:
         # Its series name every framework.

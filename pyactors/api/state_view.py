@@ -11,6 +11,15 @@ shapes and encodes that copy in a thread, while the loop goes on (sharing
 the interpreter with it: the loop waits at most a switch interval at a
 time, not the whole render).
 
+What the loop does per agent and per task is C code only: the records'
+changing fields are read by `operator.attrgetter` mapped over the records
+(no Python frame per record, and one tuple each where a copied record
+would be a dataclass and its dict); the copies the shapes read are built
+from those tuples in the thread (`thaw`). At 50,000 agents that is about
+a fifteenth of copying the records on the loop. The allocator's snapshot,
+when a shape needs it, is still taken on the loop: the allocator is
+changed only there, and it has no cheaper read of the roles' shares.
+
 A task's JSON is cached on its record (`state_json.task_json`); the copy
 renders with the cache it was taken with and hands back what it made, so
 the next request reuses it.
@@ -20,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import operator
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,6 +38,7 @@ from typing import Any, cast
 import orjson
 
 from pyactors._core import Resources
+from pyactors.api import state_json
 from pyactors.api.access import Viewer
 from pyactors.api.state_json import About
 from pyactors.core.offer import OfferInfo
@@ -44,8 +55,12 @@ from pyactors.master.state import MasterState
 # A state JSON shape (a `state_json` function) as the HTTP API serves it.
 Shape = Callable[[MasterState, About], Any]
 
-# A live task's fields the master replaces while it lives.
-_LiveTask = tuple[TaskRecord, Any, bool, dict[str, float] | None, tuple[Any, ...] | None]
+# An agent's and a live task's fields the master changes in place: read on
+# the loop at C speed, the records themselves rebuilt from them in the thread.
+_AGENT_FIELDS = operator.attrgetter("total", "last_seen", "reachable", "disconnected_at")
+_TASK_FIELDS = operator.attrgetter("status", "holds", "statistics", "rendered")
+_AgentFields = tuple[Resources, float, bool, float | None]
+_TaskFields = tuple[Any, bool, dict[str, float] | None, tuple[Any, ...] | None]
 
 
 class _TakenAllocator:
@@ -65,9 +80,12 @@ class StateView:
     """What `state_json` reads of a `MasterState`, as it was at one point."""
 
     config: MasterConfig
-    agents: dict[str, AgentRecord]
+    # The originals and their changing fields as they were, in the same order.
+    agent_records: list[AgentRecord]
+    agent_fields: list[_AgentFields]
     frameworks: dict[str, FrameworkRecord]
-    live: list[_LiveTask]
+    task_records: list[TaskRecord]
+    task_fields: list[_TaskFields]
     completed: OrderedDict[str, TaskRecord]
     offers: list[OfferInfo]
     maintenance: dict[str, MaintenanceEntry]
@@ -80,11 +98,27 @@ class StateView:
     executors: list[ExecutorRecord]
 
     def __post_init__(self) -> None:
+        self.agents: dict[str, AgentRecord] = {}
         self.tasks: dict[str, TaskRecord] = {}
 
     def thaw(self) -> None:
-        """Build the live tasks' copies (in the rendering thread, not on the
-        loop: at 10,000 tasks that is most of the copying)."""
+        """Build the agents' and live tasks' copies as they were (in the
+        rendering thread, not on the loop)."""
+        self.agents = {
+            agent.agent_id: AgentRecord(
+                agent.agent_id,
+                agent.hostname,
+                total,
+                agent.attributes,
+                agent.registered_at,
+                last_seen,
+                reachable,
+                disconnected_at,
+            )
+            for agent, (total, last_seen, reachable, disconnected_at) in zip(
+                self.agent_records, self.agent_fields, strict=True
+            )
+        }
         self.tasks = {
             record.task.task_id: TaskRecord(
                 record.task,
@@ -97,13 +131,15 @@ class StateView:
                 statistics,
                 rendered,
             )
-            for record, status, holds, statistics, rendered in self.live
+            for record, (status, holds, statistics, rendered) in zip(
+                self.task_records, self.task_fields, strict=True
+            )
         }
 
     def hand_back(self) -> None:
         """Give the originals the task JSON made for the status they still
         have (one made for an older status would only miss later)."""
-        for original, status, _, _, _ in self.live:
+        for original, (status, _, _, _) in zip(self.task_records, self.task_fields, strict=True):
             made = self.tasks[original.task.task_id].rendered
             if made is not None and original.status is status:
                 original.rendered = made
@@ -111,22 +147,16 @@ class StateView:
 
 def take(state: MasterState, allocator: bool) -> StateView:
     """A copy of what the state JSON reads, on the loop (cheap: references to
-    immutable values, one small tuple per task); `allocator`: with the
-    allocator's snapshot (roles' shares and consumed quotas)."""
+    immutable values, one tuple per agent and per task made in C);
+    `allocator`: with the allocator's snapshot (roles' shares and consumed
+    quotas). An agent's id, hostname, attributes and registration time,
+    and a task's other fields, are never changed in place."""
+    agents = list(state.agents.values())
+    tasks = list(state.tasks.values())
     return StateView(
         config=state.config,
-        agents={
-            agent_id: AgentRecord(
-                a.agent_id,
-                a.hostname,
-                a.total,
-                a.attributes,
-                a.registered_at,
-                a.last_seen,
-                a.reachable,
-            )
-            for agent_id, a in state.agents.items()
-        },
+        agent_records=agents,
+        agent_fields=list(map(_AGENT_FIELDS, agents)),
         frameworks={
             framework_id: FrameworkRecord(
                 f.framework_id,
@@ -144,7 +174,8 @@ def take(state: MasterState, allocator: bool) -> StateView:
             )
             for framework_id, f in state.frameworks.items()
         },
-        live=[(r, r.status, r.holds, r.statistics, r.rendered) for r in state.tasks.values()],
+        task_records=tasks,
+        task_fields=list(map(_TASK_FIELDS, tasks)),
         # A completed task's record no longer changes (but for its cache).
         completed=OrderedDict(state.completed),
         offers=list(state.offers),
@@ -175,3 +206,15 @@ async def rendered(
     """The encoded shape of `state` now, rendered in a worker thread."""
     view = take(state, allocator)
     return await asyncio.to_thread(encode, shape, viewer, view, about)
+
+
+def _counted(view: StateView, about: About) -> dict[str, float]:
+    view.thaw()
+    # `state_json` reads only what a MasterState has, and the view has it.
+    return state_json.metrics(cast(MasterState, view), about)
+
+
+async def metrics(state: MasterState, about: About) -> dict[str, float]:
+    """/metrics/snapshot's figures of `state` now (every framework's, whoever
+    asks, as Mesos's), counted in a worker thread from a view."""
+    return await asyncio.to_thread(_counted, take(state, allocator=False), about)

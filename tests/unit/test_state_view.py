@@ -5,6 +5,7 @@ the view was taken, whatever the master does meanwhile (no Ray, no HTTP)."""
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 
 import orjson
@@ -145,3 +146,48 @@ def test_rendered_runs_in_another_thread() -> None:
     body = asyncio.run(request())
     assert body == orjson.dumps(sj.state_summary(master, ABOUT))
     assert threads != [threading.get_ident()]
+
+
+def test_metrics_counted_off_the_loop_are_the_states() -> None:
+    master, _ = busy_master()
+    threads: list[int] = []
+
+    async def request() -> dict[str, float]:
+        threads.append(threading.get_ident())
+        return await state_view.metrics(master, ABOUT)
+
+    assert asyncio.run(request()) == sj.metrics(master, ABOUT)
+
+
+def python_calls_taking_a_view(master: MasterState) -> int:
+    """How many Python functions run while a view is taken (C code, such
+    as the copies of a record's fields, runs none)."""
+    calls = 0
+
+    def count(frame: object, event: str, arg: object) -> None:
+        nonlocal calls
+        calls += event == "call"
+
+    sys.setprofile(count)
+    try:
+        state_view.take(master, allocator=False)
+    finally:
+        sys.setprofile(None)
+    return calls
+
+
+def test_the_loops_share_of_a_view_does_not_grow_with_agents_and_tasks() -> None:
+    small, _ = busy_master()
+    large, _ = busy_master()
+    for i in range(3, 300):
+        large.register_agent(f"agent-{i}", f"host-{i}", Resources.parse("cpus:1;mem:64"), {}, 5)
+    for effect in large.allocate(now=6):
+        assert isinstance(effect, SendOffers)
+        for offer in effect.offers:
+            task = TaskInfo(
+                f"more-{offer.id}", "t", Resources.parse("cpus:1;mem:64"), command="true"
+            )
+            large.accept(effect.framework_id, [offer.id], [Launch([task])], 0, now=6)
+    assert len(large.agents) == 100 * len(small.agents)
+    assert len(large.tasks) > 20 * len(small.tasks)
+    assert python_calls_taking_a_view(large) == python_calls_taking_a_view(small)

@@ -147,8 +147,9 @@ def test_roles_weights_quota_flags_metrics_and_version() -> None:
     assert flags["offer_timeout"] == "60secs"
     assert flags["authenticate_frameworks"] == "false"
     assert all(isinstance(v, str) for v in flags.values())
-    metrics = {m["name"]: m["value"] for m in oj.get_metrics(master, ABOUT)["metrics"]}
-    assert metrics == sj.metrics(master, ABOUT)
+    snapshot = sj.metrics(master, ABOUT)
+    metrics = {m["name"]: m["value"] for m in oj.get_metrics(snapshot)["metrics"]}
+    assert metrics == snapshot
     version = {"version": "1.11.0", "git_sha": "abc", "pyactors_version": "0.1.0"}
     assert oj.get_version(version) == {"version_info": {"version": "1.11.0", "git_sha": "abc"}}
     assert oj.response("GET_HEALTH", {"healthy": True}) == {
@@ -239,7 +240,7 @@ def test_reads_rendered_off_the_loop_are_the_state_when_taken() -> None:
     shapes = {
         "state": oj.get_state,
         "roles": lambda state, about: oj.get_roles(state),
-        "metrics": oj.get_metrics,
+        "metrics": lambda state, about: oj.get_metrics(sj.metrics(state, about)),
     }
     for shape in shapes.values():
         taken = state_view.take(master, allocator=True)

@@ -290,7 +290,8 @@ async def _get_version(call: _Call) -> web.Response:
 
 async def _get_metrics(call: _Call) -> web.Response:
     # As /metrics/snapshot: every framework's counts, to every caller.
-    return call.answer(operator_json.get_metrics(call.leading(), call.host.about()))
+    snapshot = await state_view.metrics(call.leading(), call.host.about())
+    return call.answer(operator_json.get_metrics(snapshot))
 
 
 async def _get_state(call: _Call) -> web.Response:

@@ -342,9 +342,9 @@ def _bool(value: bool) -> str:
     return "true" if value else "false"
 
 
-def get_metrics(state: MasterState, about: About) -> dict[str, Any]:
-    """`GetMetrics`: /metrics/snapshot's metrics as name and value."""
-    snapshot = state_json.metrics(state, about)
+def get_metrics(snapshot: Mapping[str, float]) -> dict[str, Any]:
+    """`GetMetrics`: /metrics/snapshot's metrics (`state_json.metrics`) as
+    name and value."""
     return {"metrics": [{"name": n, "value": v} for n, v in sorted(snapshot.items())]}
 
 
