@@ -6,14 +6,16 @@ import json
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TypeVar
+
+Figures = TypeVar("Figures")
 
 
 def write(
-    results: list[dict[str, Any]],
+    results: Figures,
     json_path: Path,
     plot_path: Path,
-    plot: Callable[[list[dict[str, Any]], Path], None],
+    plot: Callable[[Figures, Path], None],
 ) -> None:
     json_path.parent.mkdir(parents=True, exist_ok=True)
     json_path.write_text(json.dumps(results, indent=2))

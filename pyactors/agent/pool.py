@@ -385,12 +385,15 @@ class AgentPoolActor:
                 # As a real agent: one bad message must not stop the rest.
                 logger.warning("%s: %s: %s", message.agent_id, type(message).__name__, error)
 
-    async def figures(self, overheads_from: int = 0) -> dict[str, Any]:
+    async def figures(self, overheads_from: int | None = 0) -> dict[str, Any]:
         """Counters, and the launch overheads measured since the
-        `overheads_from`-th (so a window costs its own, not all before it)."""
+        `overheads_from`-th (so a window costs its own, not all before it;
+        None: none)."""
         if self._failure is not None:
             raise self._failure
         overheads = self.agents.launch_overheads
+        if overheads_from is None:
+            overheads_from = len(overheads)
         return {
             "agents": len(self.agents.agent_ids),
             "registered": self.registered,
