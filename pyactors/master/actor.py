@@ -253,12 +253,7 @@ class MasterActor:
         state = self.leadership.leading()
         if state is None:
             return
-        effects: list[Effect] = []
-        for agent_id, statuses in batches:
-            # An agent a new leader does not know yet resends once registered.
-            with contextlib.suppress(UnknownAgentError):
-                effects += state.status_updates(agent_id, statuses)
-        self._send(effects)
+        self._send(state.status_update_batches(batches))
         if any(s.state.is_terminal for _, statuses in batches for s in statuses):
             self._soon()
 
@@ -267,11 +262,7 @@ class MasterActor:
         state = self.leadership.leading()
         if state is None:
             return
-        for exited in exits:
-            # An agent a new leader does not know yet reports its executors
-            # when it registers.
-            with contextlib.suppress(UnknownAgentError):
-                state.executor_exited(exited)
+        state.executors_exited(exits)
         self._send([])  # the operator API's subscribers hear of the change
         self._soon()
 

@@ -65,14 +65,21 @@ class AcceptPlan:
 
 
 class OfferBook:
-    """Outstanding offers by id."""
+    """Outstanding offers by id, oldest first, and by agent and framework, so
+    that taking an agent's or a framework's offers, or the expired ones,
+    visits only those."""
 
     def __init__(self, prefix: str = "offer") -> None:
         # Offer ids must not repeat across leaders: a framework may still
         # hold an offer of the previous one.
         self._prefix = prefix
         self._offers: dict[str, OfferInfo] = {}
+        self._by_agent: dict[str, dict[str, OfferInfo]] = {}
+        self._by_framework: dict[str, dict[str, OfferInfo]] = {}
         self._serial = 0
+        # Offers `take_expired` looked at on its last call: those it took,
+        # plus the first that was not due. Tests count it.
+        self.visited = 0
 
     def __len__(self) -> int:
         return len(self._offers)
@@ -106,20 +113,31 @@ class OfferBook:
             created_at=now,
         )
         self._offers[offer.id] = offer
+        self._by_agent.setdefault(agent_id, {})[offer.id] = offer
+        self._by_framework.setdefault(framework_id, {})[offer.id] = offer
         return offer
 
     def of_framework(self, framework_id: str) -> list[OfferInfo]:
-        return [o for o in self._offers.values() if o.framework_id == framework_id]
+        return list(self._by_framework.get(framework_id, {}).values())
 
     def take_expired(self, now: float, timeout: float) -> list[OfferInfo]:
-        """Remove and return the offers older than `timeout` (to rescind)."""
-        return self._take(o for o in self._offers.values() if now - o.created_at >= timeout)
+        """Remove and return the offers older than `timeout` (to rescind).
+        Offers are made at the master's monotonic `now`, so the expired ones
+        are the oldest: the scan stops at the first that is not."""
+        expired = []
+        self.visited = 0
+        for offer in self._offers.values():
+            self.visited += 1
+            if now - offer.created_at < timeout:
+                break
+            expired.append(offer)
+        return self._take(expired)
 
     def take_agent(self, agent_id: str) -> list[OfferInfo]:
-        return self._take(o for o in self._offers.values() if o.agent_id == agent_id)
+        return self._take(list(self._by_agent.get(agent_id, {}).values()))
 
     def take_framework(self, framework_id: str) -> list[OfferInfo]:
-        return self._take(o for o in self._offers.values() if o.framework_id == framework_id)
+        return self._take(list(self._by_framework.get(framework_id, {}).values()))
 
     def decline(self, framework_id: str, offer_ids: Sequence[str]) -> list[OfferInfo]:
         """Remove the caller's offers among `offer_ids` (unknown ones are
@@ -260,7 +278,16 @@ class OfferBook:
     def _take(self, offers: Iterable[OfferInfo]) -> list[OfferInfo]:
         taken = list(offers)
         for offer in taken:
-            self._offers.pop(offer.id, None)
+            if self._offers.pop(offer.id, None) is None:
+                continue
+            for index, key in (
+                (self._by_agent, offer.agent_id),
+                (self._by_framework, offer.framework_id),
+            ):
+                held = index[key]
+                del held[offer.id]
+                if not held:
+                    del index[key]
         return taken
 
 

@@ -292,15 +292,22 @@ class Offering:
         self.executors_exited(gone)
         return shutdowns
 
-    def executor_exited(self, framework_id: str, agent_id: str, executor_id: str) -> None:
-        self.executors_exited([self.executors.exited(framework_id, agent_id, executor_id)])
-
     def executors_exited(self, records: Sequence[ExecutorRecord | None]) -> None:
-        """Executors that exited give back the resources they held."""
-        for record in records:
-            if record is not None and record.holds:
-                resources = record.info.resources
-                self.give_back(record.framework_id, record.agent_id, record.role, resources)
+        """Executors that exited give back the resources they held, all in
+        one call into the allocator."""
+        self.give_back_many(
+            (record.framework_id, record.agent_id, record.role, record.info.resources)
+            for record in records
+            if record is not None and record.holds
+        )
+
+    def give_back_many(self, held: Iterable[tuple[str, str, str, Resources]]) -> None:
+        """`give_back` without a filter for many (framework, agent, role,
+        resources) in one call into the allocator: a batch of ended tasks
+        or exited executors."""
+        returnable = [item for item in held if self._returnable(item[0], item[1], item[3])]
+        if returnable:
+            self.allocator.recover_many(returnable)
 
     def give_back_offers(
         self, offers: Iterable[OfferInfo], refuse_seconds: float = 0.0, now: float | None = None

@@ -108,6 +108,10 @@ class MasterState:
         self.frameworks: dict[str, FrameworkRecord] = {}
         # Torn-down frameworks' ids, oldest first, with when they were removed.
         self.removed_frameworks: dict[str, float] = {}
+        # The disconnected frameworks, in the order they disconnected: the
+        # only ones `expire` looks at for their failover timeout.
+        self._disconnected: dict[str, None] = {}
+        self._failover_visits = 0
         # Totals since start (Mesos's master/* counters): offers made,
         # declined, rescinded, tasks launched, tasks that reached each
         # terminal state (`tasks_<state>`), status updates received,
@@ -211,6 +215,7 @@ class MasterState:
             )
             self.allocator.deactivate_framework(framework_id)
             self.frameworks[framework_id] = record
+            self._disconnected[framework_id] = None
         self.agent_store.restore(snapshot.agents, snapshot.reservations, snapshot.static_volumes)
         self.recovery.begin(snapshot.agents, now + grace)
         return []
@@ -468,12 +473,12 @@ class MasterState:
                 dataclasses.replace(record.entry(), failover_timeout=failover_timeout)
             )
         record.connected, record.disconnected_at = True, None
+        self._disconnected.pop(framework_id, None)
         record.failover_timeout, record.recovery_grace = failover_timeout, 0.0
         self.allocator.activate_framework(framework_id)
         pending: dict[str, list[str]] = defaultdict(list)
-        for task_id, task in self.tasks.items():
-            if task.framework_id == framework_id:
-                pending[task.agent_id].append(task_id)
+        for task in self.task_book.of_framework(framework_id):
+            pending[task.agent_id].append(task.task.task_id)
         return [
             ResendUpdates(agent_id, ids)
             for agent_id, ids in pending.items()
@@ -534,6 +539,7 @@ class MasterState:
         outstanding offers go back."""
         record = known_framework(self.frameworks, framework_id)
         record.connected, record.disconnected_at = False, now
+        self._disconnected[framework_id] = None
         self.allocator.deactivate_framework(framework_id)
         self.offering.withdraw(framework_id)
         self.maintenance_book.framework_gone(framework_id)
@@ -561,6 +567,7 @@ class MasterState:
         kills = self.task_book.release(framework_id, now)
         self.allocator.remove_framework(framework_id)
         del self.frameworks[framework_id]
+        self._disconnected.pop(framework_id, None)
         self.removed_frameworks = {fid: self.removed_frameworks.get(fid, now) for fid in kept}
         return kills + self.offering.executors.release(framework_id)
 
@@ -640,12 +647,27 @@ class MasterState:
         frameworks in one batch each (`TaskBook.status_updates`); the
         resources of tasks that ended go back to the allocator."""
         known_agent(self.agents, agent_id)
-        self.counters["status_updates"] += len(statuses)
-        effects, freed = self.task_book.status_updates(agent_id, statuses, self.frameworks)
-        for record in freed:
-            self.offering.give_back(
-                record.framework_id, agent_id, record.role, record.task.resources
-            )
+        return self.status_update_batches([(agent_id, statuses)])
+
+    def status_update_batches(
+        self, batches: Sequence[tuple[str, Sequence[TaskStatus]]]
+    ) -> list[Effect]:
+        """`status_updates` for the batches of the agents one actor hosts,
+        the freed resources given back in one call into the allocator. An
+        agent this master does not know is skipped: a new leader's agents
+        resend once registered."""
+        effects: list[Effect] = []
+        freed: list[TaskRecord] = []
+        for agent_id, statuses in batches:
+            if agent_id not in self.agents:
+                continue
+            self.counters["status_updates"] += len(statuses)
+            done, ended = self.task_book.status_updates(agent_id, statuses, self.frameworks)
+            effects += done
+            freed += ended
+        self.offering.give_back_many(
+            (r.framework_id, r.agent_id, r.role, r.task.resources) for r in freed
+        )
         return effects
 
     def acknowledge(
@@ -668,7 +690,20 @@ class MasterState:
     def executor_exited(self, exited: ExitedExecutor) -> None:
         """Mesos's ExitedExecutorMessage: its resources go back."""
         known_agent(self.agents, exited.agent_id)
-        self.offering.executor_exited(exited.framework_id, exited.agent_id, exited.executor_id)
+        self.executors_exited([exited])
+
+    def executors_exited(self, exits: Sequence[ExitedExecutor]) -> None:
+        """`executor_exited` for a batch, given back in one call into the
+        allocator; an agent this master does not know is skipped (it reports
+        its executors when it registers)."""
+        book = self.offering.executors
+        self.offering.executors_exited(
+            [
+                book.exited(e.framework_id, e.agent_id, e.executor_id)
+                for e in exits
+                if e.agent_id in self.agents
+            ]
+        )
 
     def message_to_task(
         self, framework_id: str, agent_id: str, task_id: str, data: bytes
@@ -725,12 +760,28 @@ class MasterState:
         for agent_id in due.silent + due.not_recovered:
             effects += self._mark_unreachable(self.agents[agent_id], now)
         effects += self._end_recovery(now)
-        for framework in list(self.frameworks.values()):
+        self._failover_visits = len(self._disconnected)
+        for framework_id in list(self._disconnected):
+            framework = self.frameworks[framework_id]
             gone_at = framework.disconnected_at
             timeout = max(framework.failover_timeout, framework.recovery_grace)
             if gone_at is not None and now - gone_at >= timeout:
-                effects += self.teardown(framework.framework_id, now)
+                effects += self.teardown(framework_id, now)
         return effects
+
+    @property
+    def last_cycle_visits(self) -> int:
+        """What the last `expire` and `allocate` looked at: outstanding
+        offers and agents checked for expiry, disconnected frameworks
+        checked for their failover timeout, and the agents the allocator's
+        cycle visited. It grows with what changed, never with idle agents
+        or connected frameworks (tests count it)."""
+        return (
+            self.offers.visited
+            + self.liveness.visited
+            + self._failover_visits
+            + self.allocator.last_cycle_visits
+        )
 
     # --------------------------------------------------------------- operator
 

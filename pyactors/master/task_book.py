@@ -12,7 +12,7 @@ the master's `counters` (`tasks_<state>`).
 from __future__ import annotations
 
 from collections import Counter, OrderedDict, defaultdict
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from pyactors._core import Resources
@@ -27,7 +27,14 @@ from pyactors.core.protocol import (
     MessageToTask,
     TaskReport,
 )
-from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus, can_transition
+from pyactors.core.tasks import (
+    TERMINAL_STATES,
+    Reason,
+    Source,
+    TaskState,
+    TaskStatus,
+    can_transition,
+)
 from pyactors.errors import InvalidArgumentError
 from pyactors.master.records import AgentRecord, FrameworkRecord, TaskRecord
 
@@ -55,10 +62,16 @@ class Rejoined:
 
 
 class TaskBook:
+    """`live` is read by the HTTP state and tests; it changes only here
+    (`add`, `retire`), which keeps the live tasks also by agent and by
+    framework: what concerns one agent or framework visits only its tasks."""
+
     def __init__(self, max_completed: int, counters: Counter[str]) -> None:
         self.max_completed = max_completed
         self.counters = counters
         self.live: dict[str, TaskRecord] = {}
+        self._by_agent: dict[str, dict[str, TaskRecord]] = {}
+        self._by_framework: dict[str, dict[str, TaskRecord]] = {}
         # Tasks whose terminal update was acknowledged, oldest first.
         self.completed: OrderedDict[str, TaskRecord] = OrderedDict()
 
@@ -70,13 +83,36 @@ class TaskBook:
         return self.live.get(task_id) or self.completed.get(task_id)
 
     def add(self, record: TaskRecord) -> None:
-        self.live[record.task.task_id] = record
+        task_id = record.task.task_id
+        replaced = self.live.get(task_id)
+        if replaced is not None:
+            self._unindex(replaced)
+        self.live[task_id] = record
+        self._by_agent.setdefault(record.agent_id, {})[task_id] = record
+        self._by_framework.setdefault(record.framework_id, {})[task_id] = record
 
-    def on_agent(self, agent_id: str) -> Iterator[TaskRecord]:
+    def _unindex(self, record: TaskRecord) -> None:
+        task_id = record.task.task_id
+        for index, key in (
+            (self._by_agent, record.agent_id),
+            (self._by_framework, record.framework_id),
+        ):
+            held = index[key]
+            del held[task_id]
+            if not held:
+                del index[key]
+
+    def on_agent(self, agent_id: str) -> list[TaskRecord]:
         """The agent's tasks not yet terminal."""
-        for record in self.live.values():
-            if record.agent_id == agent_id and not record.state.is_terminal:
-                yield record
+        return [
+            r
+            for r in self._by_agent.get(agent_id, {}).values()
+            if r.status.state not in TERMINAL_STATES
+        ]
+
+    def of_framework(self, framework_id: str) -> list[TaskRecord]:
+        """The framework's live tasks (terminal ones not yet acknowledged too)."""
+        return list(self._by_framework.get(framework_id, {}).values())
 
     # ------------------------------------------------------------ updates
 
@@ -96,20 +132,23 @@ class TaskBook:
         forward: dict[str, list[TaskStatus]] = defaultdict(list)
         stale: list[tuple[str, str]] = []
         freed: list[TaskRecord] = []
+        live = self._by_agent.get(agent_id, {})
         for status in statuses:
-            record = self.live.get(status.task_id)
-            if record is None or record.agent_id != agent_id:
+            record = live.get(status.task_id)
+            if record is None:
                 if status.uuid is not None:
                     stale.append((status.task_id, status.uuid))
                 continue
-            if record.state != status.state and not can_transition(record.state, status.state):
+            state, new = record.status.state, status.state
+            if state is not new and not can_transition(state, new):
                 if status.uuid is not None:
                     stale.append((status.task_id, status.uuid))
                 continue
-            if status.state.is_terminal and not record.state.is_terminal:
-                self.count_terminal(status.state)
+            terminal = new in TERMINAL_STATES
+            if terminal and state not in TERMINAL_STATES:
+                self.count_terminal(new)
             record.status = status
-            if status.state.is_terminal and record.holds:
+            if terminal and record.holds:
                 record.holds = False
                 freed.append(record)
             framework = frameworks.get(record.framework_id)
@@ -154,6 +193,7 @@ class TaskBook:
     def retire(self, record: TaskRecord) -> None:
         task_id = record.task.task_id
         del self.live[task_id]
+        self._unindex(record)
         self.completed[task_id] = record
         while len(self.completed) > self.max_completed:
             self.completed.popitem(last=False)
@@ -220,8 +260,7 @@ class TaskBook:
         acknowledged), and an unreachable agent's are killed when it comes
         back (`rejoin`)."""
         kills: dict[str, list[str]] = defaultdict(list)
-        records = [r for r in self.live.values() if r.framework_id == framework_id]
-        for record in records:
+        for record in self.of_framework(framework_id):
             if not record.state.is_terminal:
                 if record.state is not TaskState.TASK_UNREACHABLE:
                     kills[record.agent_id].append(record.task.task_id)
@@ -330,7 +369,7 @@ class TaskBook:
         rejoined = Rejoined()
         reported = {report.task.task_id: report for report in reports}
         gone: list[TaskRecord] = []
-        for task in self.live.values() if was_known else ():
+        for task in list(self._by_agent.get(agent_id, {}).values()) if was_known else ():
             if task.agent_id != agent_id or task.state is not TaskState.TASK_UNREACHABLE:
                 continue
             report = reported.get(task.task.task_id)
@@ -396,9 +435,7 @@ class TaskBook:
         acknowledgement. A task this book does not know is answered with
         `unknown_state` of the agent the framework last saw it on
         (`agent_ids`), or not yet if that is None."""
-        wanted = list(task_ids) or [
-            t for t, r in self.live.items() if r.framework_id == framework_id
-        ]
+        wanted = list(task_ids) or list(self._by_framework.get(framework_id, {}))
         statuses = []
         for task_id in wanted:
             record = self.find(task_id)

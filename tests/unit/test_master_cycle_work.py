@@ -1,0 +1,155 @@
+"""The master's work per cycle grows with what changed, not with the cluster:
+counted (`MasterState.last_cycle_visits`, the books' indexes), never timed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from pyactors import Resources
+from pyactors.core.allocator import Allocator, Recovery
+from pyactors.core.operations import ExecutorInfo, Launch, TaskInfo
+from pyactors.core.protocol import ExitedExecutor, LaunchTasks, SendOffers
+from pyactors.core.tasks import Source, TaskState, TaskStatus
+from pyactors.master.state import MasterConfig, MasterState
+
+SLOT = "cpus:1;mem:256"
+
+
+class CountingAllocator:
+    """The master's real allocator, with the sizes of its `recover_many`
+    calls written down (and no single `recover` allowed)."""
+
+    def __init__(self, allocator: Allocator) -> None:
+        self.allocator = allocator
+        self.recoveries: list[int] = []
+
+    def recover_many(self, items: list[Recovery], *args: Any) -> None:
+        self.recoveries.append(len(items))
+        self.allocator.recover_many(items, *args)
+
+    def recover(self, *args: Any) -> None:
+        raise AssertionError("resources given back one by one")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.allocator, name)
+
+
+def full_cluster(agents: int) -> tuple[MasterState, str, list[str]]:
+    """Agents of one slot each, every slot running a task of one framework."""
+    master = MasterState(MasterConfig(offer_timeout=30, agent_timeout=1e6))
+    for i in range(agents):
+        master.register_agent(f"agent-{i}", f"host-{i}", Resources.parse(SLOT), {}, now=0)
+    framework_id, _ = master.subscribe("greedy", ["science"], now=0)
+    (batch,) = [e for e in master.allocate(now=1) if isinstance(e, SendOffers)]
+    task_ids = []
+    for offer in batch.offers:
+        task_id = f"t-{offer.agent_id}"
+        task = TaskInfo(task_id, "t", Resources.parse(SLOT), command="x")
+        master.accept(framework_id, [offer.id], [Launch([task])], refuse_seconds=0, now=1)
+        running = TaskStatus(
+            task_id, TaskState.TASK_RUNNING, Source.SOURCE_EXECUTOR, 1, agent_id=offer.agent_id
+        )
+        master.status_updates(offer.agent_id, [running])
+        task_ids.append(task_id)
+    return master, framework_id, task_ids
+
+
+def one_task_ends(master: MasterState, agents: int) -> int:
+    """The cycle's visits after one task of a full cluster finished."""
+    finished = TaskStatus(
+        "t-agent-0", TaskState.TASK_FINISHED, Source.SOURCE_EXECUTOR, 2, agent_id="agent-0"
+    )
+    master.status_update_batches([("agent-0", [finished])])
+    effects = master.expire(now=2) + master.allocate(now=2)
+    (batch,) = [e for e in effects if isinstance(e, SendOffers)]
+    assert [o.agent_id for o in batch.offers] == ["agent-0"]
+    return master.last_cycle_visits
+
+
+def test_a_cycle_after_one_change_visits_the_same_at_any_size() -> None:
+    visits = {}
+    for agents in (10, 2_000):
+        master, _, _ = full_cluster(agents)
+        visits[agents] = one_task_ends(master, agents)
+    # The freed agent, the one outstanding offer and the liveness check's
+    # first agent: a handful, the same at 10 and 2,000 agents.
+    assert visits[10] == visits[2_000] <= 4
+
+
+def test_an_idle_cycle_visits_nothing_but_the_first_of_each_order() -> None:
+    master, _, _ = full_cluster(1_000)
+    master.expire(now=3)
+    master.allocate(now=3)
+    # Liveness stops at its first agent; no offers, no disconnected frameworks.
+    assert master.last_cycle_visits == 1
+
+
+def test_expiry_visits_only_the_offers_due() -> None:
+    master = MasterState(MasterConfig(offer_timeout=10, agent_timeout=1e6))
+    for i in range(500):
+        master.register_agent(f"agent-{i}", f"host-{i}", Resources.parse(SLOT), {}, now=0)
+    master.subscribe("holder", ["science"], now=0)
+    master.allocate(now=1)  # 500 offers held, none due before now=11
+    master.expire(now=5)
+    assert master.offers.visited == 1
+    assert len(master.expire(now=11)) == 1  # one Rescind with all 500
+    assert master.offers.visited == 500
+
+
+@pytest.mark.parametrize("agents", [10, 1_000])
+def test_an_agent_or_framework_event_visits_only_its_own_tasks(agents: int) -> None:
+    master, framework_id, _ = full_cluster(agents)
+    book = master.task_book
+    assert [r.task.task_id for r in book.on_agent("agent-3")] == ["t-agent-3"]
+    assert len(book.of_framework(framework_id)) == agents
+    master.agent_lost("agent-3", now=5)
+    (record,) = book.on_agent("agent-3")
+    assert record.state is TaskState.TASK_UNREACHABLE
+    assert [r.state for r in book.on_agent("agent-4")] == [TaskState.TASK_RUNNING]
+
+
+def test_a_batch_of_ended_tasks_and_exited_executors_is_one_give_back() -> None:
+    master, framework_id, _ = full_cluster(4)
+    counting = CountingAllocator(master.allocator)
+    calls = counting.recoveries
+    master.offering.allocator = counting  # type: ignore[assignment]
+    finished = [
+        (
+            f"agent-{i}",
+            [
+                TaskStatus(
+                    f"t-agent-{i}",
+                    TaskState.TASK_FINISHED,
+                    Source.SOURCE_EXECUTOR,
+                    2,
+                    agent_id=f"agent-{i}",
+                )
+            ],
+        )
+        for i in range(4)
+    ]
+    master.status_update_batches([*finished, ("agent-unknown", [])])
+    assert calls == [4]
+    # Executors: each of two agents runs one (with a task, filling its slot),
+    # and both exit in one batch.
+    executor = ExecutorInfo("ex", "run-executor", Resources.parse("cpus:0.5;mem:64"))
+    offers = [o for e in master.allocate(now=3) if isinstance(e, SendOffers) for o in e.offers][:2]
+    for offer in offers:
+        task = TaskInfo(
+            f"e-{offer.agent_id}", "e", Resources.parse("cpus:0.5;mem:192"), executor=executor
+        )
+        (launch,) = [
+            e
+            for e in master.accept(framework_id, [offer.id], [Launch([task])], 0, now=3)
+            if isinstance(e, LaunchTasks)
+        ]
+        assert launch.tasks == [task]
+    calls.clear()
+    master.executors_exited(
+        [ExitedExecutor(o.agent_id, framework_id, "ex", "exited") for o in offers]
+        + [ExitedExecutor("agent-unknown", framework_id, "ex", "exited")]
+    )
+    assert calls == [2]
+    assert master.executors == []
