@@ -1,17 +1,32 @@
 """The launcher: the process between the agent and one task, as Mesos's
 executor and container logger are.
 
-The agent starts `python -I -S launcher.py <sandbox>` and writes the launch
-(argv, cwd, environment, user, log limits) to its stdin (`marshal`: the same
-interpreter reads it), so the task's environment never lands on disk. The launcher then
+An agent process starts one launcher server (`python -I -S launcher.py`)
+the first time it launches a task and writes each launch to its stdin,
+framed (`marshal`: the same interpreter reads it): the sandbox, argv, cwd,
+environment, user, log limits and the files to write in the sandbox
+(`task.json`, a callable's call), so the task's environment never lands on
+disk. The server forks one launcher per task: a fork of a Python that has
+already started costs a fraction of starting one, and the agent's side of a
+launch is a pipe write, not a fork and exec of its own large process. The
+server
 
-- forks once more and leaves the session, so that it is no child of the
-  agent's Ray worker: Ray kills a dying worker's children and its process
-  group, and a restarted worker could not wait for a process that is not
-  its child; the launcher (and its task) outlives the agent;
-- starts the task as the leader of a session of its own (a kill of that
-  session reaches everything the task started, never the launcher), as the
-  user the agent chose, with stdout and stderr piped to the launcher;
+- forks once more and leaves the session at its start, so that it is no
+  child of the agent's Ray worker: Ray kills a dying worker's children and
+  its process group, and a restarted worker could not wait for a process
+  that is not its child; it ends when the agent's end of the pipe closes,
+  and the launchers it forked outlive it and the agent;
+- leaves its launchers to the kernel to reap (they are adopted by init once
+  it ends).
+
+Each launcher, in a session of its own (a kill of the server's never
+reaches it), with its own output in the sandbox's `launcher.log`,
+
+- writes the files the launch carries, then starts the task as the leader
+  of a session of its own (a kill of that session reaches everything the
+  task started, never the launcher), as the user the agent chose, with
+  stdout and stderr piped to the launcher; a launch that fails before the
+  task starts is recorded as the task's end with the error (`STATUS`);
 - records its own and the task's pid with their start times (`PIDS`), so a
   restarted agent adopts them only if they are still the same processes;
 - writes what comes through the pipes to the sandbox's files, rotating a
@@ -24,7 +39,7 @@ interpreter reads it), so the task's environment never lands on disk. The launch
 
 It imports only built-in modules (not even json or typing: what it writes
 for the agent is JSON it formats itself) and is run by path with `-I -S`
-(no site, no pyactors package): launching is the agent's hot path.
+(no site, no pyactors package).
 """
 
 from __future__ import annotations
@@ -248,20 +263,42 @@ def read_ready(logs: dict[int, RotatingLog], ready: list[int], dir_fd: int) -> N
 _rotations: dict[str, int] = {}
 
 
-def run(sandbox: str, spec: dict[str, Any]) -> None:
-    """Start the task, log its output, record its end (the launcher proper,
-    after it left the agent's process tree)."""
-    dir_fd = os.open(sandbox, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+def _open_logs(dir_fd: int, spec: dict[str, Any]) -> tuple[dict[int, RotatingLog], int, int]:
+    """The launch's files written whole (never through a link: the sandbox
+    is new), then the task's output files open: their logs keyed by the
+    read end of each one's pipe, and the write ends for stdout and stderr."""
+    for name, data in spec.get("files", ()):
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+        fd = os.open(name, flags, 0o644, dir_fd=dir_fd)
+        try:
+            os.write(fd, data)
+        finally:
+            os.close(fd)
     user = spec.get("user")
     owner = None if user is None else (user["uid"], user["gid"])
     limit, keep = spec.get("max_log_bytes"), spec.get("log_files", 0)
     out_read, out_write = os.pipe()
     err_read, err_write = os.pipe()
-    failed_read, failed_write = os.pipe()
     logs = {
         out_read: RotatingLog(dir_fd, STDOUT, limit, keep, owner),
         err_read: RotatingLog(dir_fd, STDERR, limit, keep, owner),
     }
+    return logs, out_write, err_write
+
+
+def run(sandbox: str, spec: dict[str, Any]) -> None:
+    """Write the launch's files, start the task, log its output, record its
+    end (the launcher proper, out of the agent's process tree)."""
+    dir_fd = os.open(sandbox, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        logs, out_write, err_write = _open_logs(dir_fd, spec)
+    except OSError as error:
+        # Nothing started: the agent reports the launch failed.
+        outcome = {"code": 127, "error": f"the launcher could not prepare the sandbox: {error}"}
+        write_atomically(dir_fd, STATUS, _json(outcome), sync=True)
+        os.close(dir_fd)
+        return
+    failed_read, failed_write = os.pipe()
     pid = _start_task(spec, out_write, err_write, failed_write)
     for fd in (out_write, err_write, failed_write):
         os.close(fd)
@@ -304,17 +341,97 @@ def run(sandbox: str, spec: dict[str, Any]) -> None:
     os.close(dir_fd)
 
 
-def main(argv: list[str]) -> int:
-    spec = marshal.loads(sys.stdin.buffer.read())
-    sys.stdin.close()
-    # Out of the agent's process tree: the first child exits at once (the
-    # agent reaps it), the second is adopted by init and leads its own session.
+def _read_exactly(fd: int, size: int) -> bytes | None:
+    """`size` bytes from `fd`, None if it ends first."""
+    data = bytearray()
+    while len(data) < size:
+        chunk = os.read(fd, size - len(data))
+        if not chunk:
+            return None
+        data += chunk
+    return bytes(data)
+
+
+def read_frame(fd: int) -> bytes | None:
+    """One frame (`frame`'s form), None once the writer closed its end."""
+    header = _read_exactly(fd, 4)
+    return None if header is None else _read_exactly(fd, int.from_bytes(header, "big"))
+
+
+def frame(sandbox: str, spec: dict[str, Any]) -> bytes:
+    """A launch as the server reads it: its length, then its marshal."""
+    data = marshal.dumps((sandbox, spec))
+    return len(data).to_bytes(4, "big") + data
+
+
+def _launch(sandbox: str, spec: dict[str, Any]) -> None:
+    """One launcher, just forked by the server: in a session of its own,
+    its stdin closed and its output in the sandbox's log, it runs the task."""
+    # The task inherits this disposition through exec, and the launcher
+    # must wait for the task itself.
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+    os.setsid()
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.close(null)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
+    log = os.open(os.path.join(sandbox, LOG), flags, 0o644)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    os.close(log)
+    run(sandbox, spec)
+
+
+def _record_failure(sandbox: str, why: str) -> None:
+    """The task's end, recorded for a launch that never got a launcher."""
+    try:
+        dir_fd = os.open(sandbox, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    except OSError as error:
+        print(f"launcher server: {sandbox}: {why}; not recorded: {error}", file=sys.stderr)
+        return
+    try:
+        write_atomically(dir_fd, STATUS, _json({"code": 127, "error": why}), sync=True)
+    finally:
+        os.close(dir_fd)
+
+
+def serve(requests: int) -> None:
+    """Fork a launcher for each launch framed on `requests` until its
+    writer closes it."""
+    # The kernel reaps the launchers: the server never waits for one.
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    while (data := read_frame(requests)) is not None:
+        try:
+            sandbox, spec = marshal.loads(data)
+        except (ValueError, TypeError, EOFError) as error:
+            print(f"launcher server: a launch that cannot be read: {error}", file=sys.stderr)
+            continue
+        try:
+            pid = os.fork()
+        except OSError as error:
+            _record_failure(sandbox, f"could not fork its launcher: {error}")
+            continue
+        if pid == 0:
+            code = 0
+            try:
+                os.close(requests)
+                _launch(sandbox, spec)
+            except BaseException as error:  # anything: the child never returns to the loop
+                sys.excepthook(type(error), error, error.__traceback__)
+                code = 1
+            finally:
+                os._exit(code)
+
+
+def main() -> int:
+    # Out of the agent's process tree: the first process exits at once (the
+    # agent reaps it), the server is adopted by init and leads its own session.
     if os.fork():
         os._exit(0)
     os.setsid()
-    run(argv[1], spec)
+    serve(sys.stdin.fileno())
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv))
+    sys.exit(main())

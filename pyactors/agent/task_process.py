@@ -39,9 +39,11 @@ while it runs, the kernel's final CPU times once it has ended.
 
 Task ids are checked before they name a directory, so no task id reaches
 outside the work dir. Launching is on the agent's hot path: paths are
-checked without asking the filesystem, and a launch writes only the sandbox
-directory, `task.json`, the two output files and, for a callable, the call;
-the launcher is one Python started without site or the pyactors package.
+checked without asking the filesystem, the agent makes only the sandbox
+directory (and, for a task run as another user, what that user must own),
+and hands the rest to its launcher server (`LauncherServer`, one per agent
+process), which forks the task's launcher: it writes `task.json` (and a
+callable's call) and the output files before the task starts.
 A signal goes to the task only while its leader's pid still names the
 process the launcher started (same start time).
 """
@@ -50,17 +52,17 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import marshal
 import os
 import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import orjson
 
@@ -222,14 +224,68 @@ _LAUNCH_BUDGET = 60.0
 _WAIT = 10.0
 
 
+class LauncherServer:
+    """This process's launcher server (`pyactors.agent.launcher`), started
+    at its first launch and again after it died; it ends when this process
+    does (its end of the pipe closes), and the launchers it forked live on."""
+
+    def __init__(self) -> None:
+        self._requests: IO[bytes] | None = None
+        # A forked copy of this process starts its own: launches must come
+        # from the process whose tasks they are.
+        self._owner = 0
+        self._lock = threading.Lock()
+
+    def launch(self, sandbox: Path, spec: dict[str, Any]) -> None:
+        """Hand a launch to the server (OSError if no server can be
+        started). A launch is never forked twice: the server forks only
+        once it has read a whole frame, and a frame is written again only
+        to a new server after the write found no reader."""
+        data = launcher.frame(str(sandbox), spec)
+        with self._lock:
+            try:
+                self._write(data)
+            except BrokenPipeError:
+                self._drop()
+                self._write(data)
+
+    def _drop(self) -> None:
+        requests, self._requests = self._requests, None
+        if requests is not None:
+            with contextlib.suppress(OSError):  # what it held is lost with its reader
+                requests.close()
+
+    def _write(self, data: bytes) -> None:
+        if self._requests is None or self._owner != os.getpid():
+            self._requests = self._start()
+            self._owner = os.getpid()
+        self._requests.write(data)
+        self._requests.flush()
+
+    @staticmethod
+    def _start() -> IO[bytes]:
+        first = subprocess.Popen(
+            [sys.executable, "-I", "-S", LAUNCHER],
+            stdin=subprocess.PIPE,
+            start_new_session=True,
+        )
+        # The first process only forks the server and exits.
+        code = first.wait()
+        assert first.stdin is not None  # asked for above
+        if code != 0:
+            first.stdin.close()
+            raise OSError(f"the launcher server could not start: exit status {code}")
+        return first.stdin
+
+
+launchers = LauncherServer()
+
+
 class TaskProcess:
     """One running (or finished) task, through its launcher; `poll` drives it."""
 
     # What the task (and a COMMAND health check of it) runs with.
     env: dict[str, str]
-    # The launcher's first process until it exited (None once reaped, and
-    # for an adopted task).
-    _launch: subprocess.Popen[bytes] | None
 
     def __init__(
         self,
@@ -269,31 +325,36 @@ class TaskProcess:
         else:
             raise ValueError(f"task '{task.task_id}' has neither a command nor a function")
         self.sandbox.mkdir(parents=True, exist_ok=False)
-        (self.sandbox / METADATA).write_bytes(
-            orjson.dumps(
-                {
-                    "task_id": task.task_id,
-                    "name": task.name,
-                    "framework_id": framework_id,
-                    "agent_id": agent_id,
-                    **metadata,
-                    **({"user": user.name} if user is not None else {}),
-                    "resources": task.resources.to_json(),
-                    "started_at": now,
-                },
-                option=orjson.OPT_INDENT_2,
+        # The launcher writes these (the agent's loop is spared the file
+        # creations): no task starts before they are whole.
+        files = [
+            (
+                METADATA,
+                orjson.dumps(
+                    {
+                        "task_id": task.task_id,
+                        "name": task.name,
+                        "framework_id": framework_id,
+                        "agent_id": agent_id,
+                        **metadata,
+                        **({"user": user.name} if user is not None else {}),
+                        "resources": task.resources.to_json(),
+                        "started_at": now,
+                    },
+                    option=orjson.OPT_INDENT_2,
+                ),
             )
-        )
+        ]
         if call is not None:
-            (self.sandbox / python_task.CALL).write_bytes(call)
+            files.append((python_task.CALL, call))
         persistent_volumes.mount(task, work_dir, self.sandbox, user)
         if cwd != self.sandbox:
             cwd.mkdir(parents=True, exist_ok=True)
-        for name in (STDOUT, STDERR):
-            (self.sandbox / name).touch()
         if user is not None:
             # Made now so that they are the task's: the agent later
             # writes messages into the inbox as root, through no link.
+            for name in (STDOUT, STDERR):
+                (self.sandbox / name).touch()
             for box in (INBOX, OUTBOX):
                 (self.sandbox / box).mkdir(exist_ok=True)
             owned = [self.sandbox, self.sandbox / STDOUT, self.sandbox / STDERR]
@@ -301,28 +362,20 @@ class TaskProcess:
             owned += [self.sandbox / p for p in _steps(cwd.relative_to(self.sandbox))]
             for path in owned:
                 user.own(path)
-        spec = {
-            "argv": argv,
-            "cwd": str(cwd),
-            "env": self.env,
-            "user": None
-            if user is None
-            else {"uid": user.uid, "gid": user.gid, "groups": list(user.groups)},
-            "max_log_bytes": max_log_bytes,
-            "log_files": log_files,
-        }
-        with open(self.sandbox / launcher.LOG, "ab", buffering=0) as log:
-            launch = subprocess.Popen(
-                [sys.executable, "-I", "-S", LAUNCHER, str(self.sandbox)],
-                stdin=subprocess.PIPE,
-                stdout=log,
-                stderr=log,
-                start_new_session=True,
-            )
-        self._launch = launch
-        assert launch.stdin is not None  # asked for above
-        with launch.stdin:
-            launch.stdin.write(marshal.dumps(spec))
+        launchers.launch(
+            self.sandbox,
+            {
+                "argv": argv,
+                "cwd": str(cwd),
+                "env": self.env,
+                "user": None
+                if user is None
+                else {"uid": user.uid, "gid": user.gid, "groups": list(user.groups)},
+                "max_log_bytes": max_log_bytes,
+                "log_files": log_files,
+                "files": files,
+            },
+        )
 
     @classmethod
     def adopt(
@@ -364,8 +417,8 @@ class TaskProcess:
         self._reported: TaskState | None = None
         self._outcome: dict[str, Any] | None = None
         self._pids: Pids | None = None
-        self._launch = None
-        self._orphaned_at: float | None = None
+        # When the task was first seen without its launcher's record.
+        self._unrecorded_since: float | None = None
         self.env = {
             **task_environment(
                 base_env if base_env is not None else os.environ, run_as.user, task.env
@@ -414,8 +467,6 @@ class TaskProcess:
             self._learn_pids()
             self._signal(signal.SIGKILL)
             time.sleep(0.01)
-        if self._launch is not None:
-            self._launch.wait()
 
     def poll(
         self, now: float, sessions: Mapping[int, SessionUsage] | None = None
@@ -425,21 +476,16 @@ class TaskProcess:
         too: the task is its leader's session."""
         if self._reported is not None and self._reported.is_terminal:
             return None
-        if self._launch is not None and self._launch.poll() is not None:
-            failed = self._launch.returncode != 0
-            self._launch = None
-            if failed and self._learn_pids() is None:
-                return self._launch_failed(now, "its launcher failed")
         if not self._ended():
             pids = self._learn_pids()
             if pids is None:
-                if self._launch is None:
-                    # Its launcher's first process is gone (or was another
-                    # agent's): the launcher has this long to record the task.
-                    if self._orphaned_at is None:
-                        self._orphaned_at = now
-                    elif now - self._orphaned_at > _LAUNCH_BUDGET:
-                        return self._launch_failed(now, "its launcher never started it")
+                # A launch the server lost (it died with the launch unread)
+                # has this long to be recorded; a launcher that failed
+                # before starting the task recorded why (`_ended`).
+                if self._unrecorded_since is None:
+                    self._unrecorded_since = now
+                elif now - self._unrecorded_since > _LAUNCH_BUDGET:
+                    return self._launch_failed(now, "its launcher never started it")
                 return None
             if self._reported is None:
                 # Started: its process exists.
