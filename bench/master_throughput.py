@@ -162,10 +162,8 @@ class Emulation:
         master, timed = self.master, self.phases.timed
 
         def updates() -> list[Effect]:
-            effects: list[Effect] = []
-            for agent_id, statuses in by_agent.items():
-                effects += master.status_updates(agent_id, statuses)
-            return self.send(effects)
+            # One message from the pool for all its agents' batches.
+            return self.send(master.status_update_batches(list(by_agent.items())))
 
         forwards = timed("update", updates)
 

@@ -13,6 +13,7 @@ back is returned to `Offering`, which talks to the allocator.
 from __future__ import annotations
 
 from collections.abc import Container, Iterator, Mapping, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 
 from pyactors._core import Resources
@@ -47,8 +48,9 @@ class MasterExecutors:
 
     def running(self, framework_id: str) -> Container[tuple[str, str]]:
         """The framework's executors as (agent id, executor id): a task for
-        one of them needs no executor resources."""
-        return {(a, e) for f, a, e in self.records if f == framework_id}
+        one of them needs no executor resources. A view over the records
+        (an accept asks it about one agent, whatever the number held)."""
+        return _Running(self.records, framework_id)
 
     def add(self, framework_id: str, agent_id: str, role: str, info: ExecutorInfo) -> None:
         record = ExecutorRecord(framework_id, agent_id, role, info)
@@ -110,3 +112,24 @@ class MasterExecutors:
                 resources = report.executor.resources
                 roles[report.role] = held + resources if held else resources
         return gone, [ShutdownFramework(agent_id, f) for f in sorted(orphans)]
+
+
+class _Running(AbstractSet[tuple[str, str]]):
+    """`MasterExecutors.running`: one framework's executors, looked up by
+    key (iterating, rarely needed, visits every record)."""
+
+    def __init__(self, records: Mapping[Key, ExecutorRecord], framework_id: str) -> None:
+        self.records = records
+        self.framework_id = framework_id
+
+    def __contains__(self, item: object) -> bool:
+        if not isinstance(item, tuple) or len(item) != 2:
+            return False
+        agent_id, executor_id = item
+        return (self.framework_id, agent_id, executor_id) in self.records
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        return ((a, e) for f, a, e in self.records if f == self.framework_id)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)

@@ -167,11 +167,13 @@ class OfferBook:
         RESERVE/UNRESERVE/CREATE/DESTROY change what is left for the
         operations after them; one that cannot apply is dropped with a reason.
         """
-        tasks = [t for op in operations if isinstance(op, Launch | LaunchGroup) for t in op.tasks]
         problem = self._offer_problem(framework_id, offer_ids)
         mine = [self._offers[i] for i in dict.fromkeys(offer_ids) if self._owned(framework_id, i)]
         self._take(mine)
         if problem is not None:
+            tasks = [
+                t for op in operations if isinstance(op, Launch | LaunchGroup) for t in op.tasks
+            ]
             return AcceptPlan(
                 framework_id,
                 None,
@@ -182,8 +184,8 @@ class OfferBook:
             )
         agent_id, role = mine[0].agent_id, mine[0].role
         plan = AcceptPlan(framework_id, agent_id, role)
-        left = Resources()
-        for offer in mine:
+        left = mine[0].resources
+        for offer in mine[1:]:
             left = left + offer.resources
         plan.offered = left
         taken = _Taken(known_task_ids)
@@ -215,11 +217,15 @@ class OfferBook:
         executor_need = need
         for task in operation.tasks:
             why = _task_problem(task, taken)
-            extra = Resources()
+            extra = None
             if why is None and not group and task.executor is not None:
                 if not started.running(task.executor):
                     extra = task.executor.resources
-                why = _executor_fit_problem([task.resources, extra], left, "task and its")
+                bundles = [task.resources] if extra is None else [task.resources, extra]
+                why = _executor_fit_problem(bundles, left, "task and its")
+            elif why is None and not group:
+                # The usual task: checked without building a bundle first.
+                why = None if _fits(task.resources, left) else _fit_problem(task, need, left)
             elif why is None:
                 why = _fit_problem(task, need, left)
                 if why is not None and executor is not None:
@@ -230,7 +236,7 @@ class OfferBook:
                 continue
             taken.add(task.task_id)
             if not group:
-                left = left - task.resources - extra
+                left = left - task.resources if extra is None else left - task.resources - extra
                 plan.launch.append(task)
                 if task.executor is not None and not started.running(task.executor):
                     started.start(task.executor, plan)
@@ -260,6 +266,10 @@ class OfferBook:
     def _offer_problem(self, framework_id: str, offer_ids: Sequence[str]) -> str | None:
         if not offer_ids:
             return "an accept needs at least one offer"
+        if len(offer_ids) == 1:  # the usual accept: one offer, nothing to compare
+            offer = self._offers.get(offer_ids[0])
+            if offer is not None and offer.framework_id == framework_id:
+                return None
         if len(set(offer_ids)) != len(offer_ids):
             return "an offer id is listed twice"
         for offer_id in offer_ids:
@@ -329,6 +339,15 @@ def _fit_problem(task: TaskInfo, need: Resources, left: Resources) -> str | None
         f"task '{task.task_id}' needs {task.resources} but only {left - need} "
         "is left of the accepted offers"
     )
+
+
+def _fits(resources: Resources, left: Resources) -> bool:
+    """Whether `resources` fit in what is `left` (False also when they
+    cannot be compared: the full check then says why)."""
+    try:
+        return resources <= left
+    except ResourceError:
+        return False
 
 
 def _executor_fit_problem(bundles: Sequence[Resources], left: Resources, what: str) -> str | None:

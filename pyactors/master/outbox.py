@@ -68,6 +68,11 @@ class Outbox(Generic[Host, Message]):
         """Dropped when no actor is known to host `receiver` (it registered
         with another leader, or its actor died)."""
         host = self.hosts.get(receiver)
-        if host is not None:
-            self.batches.setdefault(host, []).append(message)
-            self.receivers.setdefault(host, set()).add(receiver)
+        if host is None:
+            return
+        batch = self.batches.get(host)
+        if batch is None:
+            self.batches[host], self.receivers[host] = [message], {receiver}
+        else:
+            batch.append(message)
+            self.receivers[host].add(receiver)
