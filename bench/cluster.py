@@ -210,16 +210,31 @@ def measure(
             recording = flame.Recording(int(before["master"]["pid"]), args.window, svg)
         time.sleep(args.window)
         after = sample(cluster, agent_pools, framework_pool, before)
-        profile = finish_flame(recording) if recording is not None else None
+        what = f"{agents:,} agents, {task_seconds:g} s tasks, a {args.window:g} s window"
+        profile = finish_flame(recording, what) if recording is not None else None
     finally:
-        for handle in handles:
-            ray_calls.stop(handle)
-        cluster.shutdown()
+        tear_down(cluster, handles)
     figures = window_figures(before, after)
     figures.update(register_seconds=registered, subscribe_seconds=subscribed)
     if profile is not None:
         figures["flame"] = profile
     return figures
+
+
+def tear_down(cluster: Cluster, handles: list[Any]) -> None:
+    """Stop the scale's actors, the master first: once it no longer leads it
+    ignores its load generators' deaths, which it would otherwise take as
+    tens of thousands of agents lost before answering. A master too busy to
+    answer is killed: the figures are taken, and the next scale must not
+    share the machine with it."""
+    try:
+        cluster.shutdown()
+    except Exception as error:
+        print(f"the master did not shut down ({error}): killed", file=sys.stderr)
+        for master in cluster.masters:
+            ray_calls.stop(master)
+    for handle in handles:
+        ray_calls.stop(handle)
 
 
 def split(total: int, parts: int) -> list[int]:
@@ -276,14 +291,15 @@ def master_cpu(sample: dict[str, Any]) -> float:
     return float(usage["cpu_user_seconds"] + usage["cpu_system_seconds"])
 
 
-def finish_flame(recording: flame.Recording) -> dict[str, Any]:
+def finish_flame(recording: flame.Recording, what: str) -> dict[str, Any]:
     try:
         frames = recording.finish()
     except flame.FlameError as error:
         return {"error": str(error)}
     listing = flame.describe(frames)
     recording.svg.with_suffix(".txt").write_text(
-        f"The master's five frames with the most own time ({recording.svg.name}):\n{listing}\n"
+        f"The master's five frames with the most own time ({recording.svg.name}; {what}; "
+        f"samples of the thread holding the GIL):\n{listing}\n"
     )
     print(f"master flame graph: {recording.svg}\n{listing}", file=sys.stderr)
     return {
