@@ -222,19 +222,15 @@ def measure(
 
 
 def tear_down(cluster: Cluster, handles: list[Any]) -> None:
-    """Stop the scale's actors, the master first: once it no longer leads it
-    ignores its load generators' deaths, which it would otherwise take as
-    tens of thousands of agents lost before answering. A master too busy to
-    answer is killed: the figures are taken, and the next scale must not
-    share the machine with it."""
-    try:
-        cluster.shutdown()
-    except Exception as error:
-        print(f"the master did not shut down ({error}): killed", file=sys.stderr)
-        for master in cluster.masters:
-            ray_calls.stop(master)
+    """Stop the scale's actors, the master first and without asking it: it
+    would take its load generators' deaths as tens of thousands of agents
+    lost before answering, and the next scale must not share the machine
+    with it (there is no ZooKeeper session to close)."""
+    for master in cluster.masters:
+        ray_calls.stop(master)
     for handle in handles:
         ray_calls.stop(handle)
+    cluster.shutdown()
 
 
 def split(total: int, parts: int) -> list[int]:
