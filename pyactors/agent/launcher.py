@@ -27,8 +27,9 @@ reaches it), with its own output in the sandbox's `launcher.log`,
   task started, never the launcher), as the user the agent chose, with
   stdout and stderr piped to the launcher; a launch that fails before the
   task starts is recorded as the task's end with the error (`STATUS`);
-- records its own and the task's pid with their start times (`PIDS`), so a
-  restarted agent adopts them only if they are still the same processes;
+- records its own and the task's pid with their start times (`PIDS`,
+  atomically, not synced: they mean nothing after a reboot), so a restarted
+  agent adopts them only if they are still the same processes;
 - writes what comes through the pipes to the sandbox's files, rotating a
   file by rename once it reaches `max_log_bytes` (`stdout.1`, ... kept up
   to `log_files`), nothing written twice or lost, and the bytes rotated away
@@ -304,7 +305,11 @@ def run(sandbox: str, spec: dict[str, Any]) -> None:
         os.close(fd)
     me = os.getpid()
     pids = {"launcher": [me, start_time(me)], "task": [pid, start_time(pid)]}
-    write_atomically(dir_fd, PIDS, _json(pids), sync=True)
+    # Not synced: pids name processes of this boot only, and a restarted
+    # agent reads them from the page cache like any other process; a
+    # journal commit per launch would slow every file system operation of
+    # the agents' launches.
+    write_atomically(dir_fd, PIDS, _json(pids), sync=False)
     failure = b""
     while chunk := os.read(failed_read, 4096):
         failure += chunk

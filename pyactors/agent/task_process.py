@@ -55,6 +55,7 @@ import errno
 import os
 import shutil
 import signal
+import stat
 import subprocess
 import sys
 import threading
@@ -66,14 +67,13 @@ from typing import IO, Any
 
 import orjson
 
-from pyactors.agent import launcher, python_task, sandbox_files
+from pyactors.agent import launcher, python_task
 from pyactors.agent import volumes as persistent_volumes
 from pyactors.agent.python_task import read_result
 from pyactors.agent.task_messages import INBOX, OUTBOX
 from pyactors.agent.task_user import AS_AGENT, RunAs, task_environment
 from pyactors.core.operations import TaskInfo, check_task_id
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
-from pyactors.errors import PyactorsError
 
 __all__ = [
     "METADATA",
@@ -115,11 +115,18 @@ def session_usage() -> dict[int, SessionUsage]:
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit():
             continue
+        # os.open and os.read: a buffered file object costs more than the
+        # read itself, and every agent does this for every process.
         try:
-            with open(f"/proc/{entry.name}/stat", "rb") as stat:
-                fields = stat.read().rsplit(b")", 1)[1].split()
+            fd = os.open(f"/proc/{entry.name}/stat", os.O_RDONLY | os.O_CLOEXEC)
         except OSError:
             continue  # gone meanwhile
+        try:
+            fields = os.read(fd, 4096).rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
         # proc(5) fields after the command, from 3 (state): session is 6,
         # utime, stime, cutime, cstime 14-17 (clock ticks), rss 24 (pages).
         # A process's c*time counts the children it waited for, which have
@@ -181,37 +188,49 @@ class Pids:
         return cls(*value)
 
 
-def read_pids(sandbox: Path) -> Pids | None:
-    """What the task's launcher recorded, None before it did (or if it is
-    unreadable: the launcher writes it whole)."""
+def _read_record(sandbox: Path, name: str) -> bytes | None:
+    """A file the launcher writes for the agent, None if there is none (yet)
+    or `name` is not a regular file: a task that put a link, a FIFO or a
+    directory in its place is never followed nor waited on. One open for a
+    file not there yet: the agent asks at every poll of every task."""
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC
     try:
-        fd = sandbox_files.open_file(sandbox, launcher.PIDS)
-    except (OSError, PyactorsError):
+        fd = os.open(os.path.join(sandbox, name), flags)
+    except OSError:
         return None
     try:
-        recorded = orjson.loads(os.read(fd, _SMALL_FILE))
-        launcher_pid, launcher_started = recorded["launcher"]
-        task_pid, task_started = recorded["task"]
-        return Pids.from_json([launcher_pid, launcher_started, task_pid, task_started])
-    except (OSError, orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return os.read(fd, _SMALL_FILE) if stat.S_ISREG(os.fstat(fd).st_mode) else None
+    except OSError:
         return None
     finally:
         os.close(fd)
+
+
+def read_pids(sandbox: Path) -> Pids | None:
+    """What the task's launcher recorded, None before it did (or if it is
+    unreadable: the launcher writes it whole)."""
+    data = _read_record(sandbox, launcher.PIDS)
+    if data is None:
+        return None
+    try:
+        recorded = orjson.loads(data)
+        launcher_pid, launcher_started = recorded["launcher"]
+        task_pid, task_started = recorded["task"]
+        return Pids.from_json([launcher_pid, launcher_started, task_pid, task_started])
+    except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+        return None
 
 
 def read_outcome(sandbox: Path) -> dict[str, Any] | None:
     """The exit status the launcher wrote once the task ended and its
     output was drained, None before."""
-    try:
-        fd = sandbox_files.open_file(sandbox, launcher.STATUS)
-    except (OSError, PyactorsError):
+    data = _read_record(sandbox, launcher.STATUS)
+    if data is None:
         return None
     try:
-        outcome = orjson.loads(os.read(fd, _SMALL_FILE))
-    except (OSError, orjson.JSONDecodeError):
+        outcome = orjson.loads(data)
+    except orjson.JSONDecodeError:
         return None
-    finally:
-        os.close(fd)
     return outcome if isinstance(outcome, dict) and isinstance(outcome.get("code"), int) else None
 
 

@@ -94,3 +94,17 @@ def test_a_launch_the_launcher_cannot_prepare_is_recorded_as_failed(tmp_path: Pa
     status = adopted.poll(time.monotonic())
     assert status is not None and status.state is TaskState.TASK_FAILED
     assert status.reason is Reason.REASON_CONTAINER_LAUNCH_FAILED
+
+
+def test_the_launchers_records_are_read_through_no_link_and_from_no_fifo(tmp_path: Path) -> None:
+    sandbox = sandbox_path(tmp_path, "fw", "sly")
+    sandbox.mkdir(parents=True)
+    elsewhere = tmp_path / "outcome.json"
+    elsewhere.write_bytes(b'{"code": 0}')
+    (sandbox / launcher.STATUS).symlink_to(elsewhere)
+    os.mkfifo(sandbox / launcher.PIDS)  # a read would wait for a writer forever
+    assert read_outcome(sandbox) is None
+    assert read_pids(sandbox) is None
+    (sandbox / launcher.STATUS).unlink()
+    (sandbox / launcher.STATUS).write_bytes(b'{"code": 0}')
+    assert read_outcome(sandbox) == {"code": 0}
