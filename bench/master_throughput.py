@@ -10,7 +10,8 @@ RUNNING updates (one batch per agent, as a pool sends them); the
 frameworks' acknowledgements; the FINISHED updates of the tasks whose time
 is up (exponential, mean `--task-seconds`, seeded) and their
 acknowledgements. Every call's effects go through `coalesce` and an
-`Outbox`, as `MasterActor._send` does. What the actor adds on top (Ray's
+`Outbox`, as `MasterActor._send` does, under the master actor's garbage
+collector thresholds (`--default-gc`: Python's). What the actor adds on top (Ray's
 (de)serialization and sends) is not here: `bench/cluster.py` measures it.
 
 Figures per scale, over the steady cycles after the first fill:
@@ -61,6 +62,7 @@ from pyactors import Resources
 from pyactors.core.operations import Launch, TaskInfo
 from pyactors.core.protocol import Effect, ForwardUpdates, LaunchTasks, SendOffers
 from pyactors.core.tasks import Source, TaskState, TaskStatus
+from pyactors.master.actor import tune_collector
 from pyactors.master.outbox import Outbox, coalesce
 from pyactors.master.state import MasterConfig, MasterState
 
@@ -342,12 +344,19 @@ def main() -> None:
     parser.add_argument("--cycles", type=int, default=20)
     parser.add_argument("--task-seconds", type=float, default=30.0)
     parser.add_argument("--profile", action="store_true", help="write cProfile's top functions")
+    parser.add_argument(
+        "--default-gc",
+        action="store_true",
+        help="keep Python's collector thresholds instead of the master actor's",
+    )
     parser.add_argument("--json", type=Path, default=OUT / "master_throughput.json")
     parser.add_argument("--plot", type=Path, default=OUT / "master_throughput.png")
     parser.add_argument("--profile-out", type=Path, default=OUT / "master_throughput_profile.txt")
     args = parser.parse_args()
     if args.quick:
         args.agents, args.cycles = [1_000, 5_000, 10_000], 10
+    if not args.default_gc:
+        tune_collector()  # as the master actor's process runs
     console = Console(width=200)
     results: list[dict[str, Any]] = []
     for agents in args.agents:

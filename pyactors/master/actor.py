@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import gc
 import time
 import uuid
 from collections.abc import Callable
@@ -84,6 +85,21 @@ from pyactors.runtime.handles import AgentRef, FrameworkRef
 
 _FAILED_OVER = "framework failed over to a new scheduler"
 
+# The collector's thresholds in the master's process. Each launch makes
+# dozens of short-lived objects while the master holds millions at 50,000
+# agents; with Python's defaults (700, 10, 10) collections cost about a
+# third of a launch's CPU there (bench/master_throughput.py, in one run:
+# 117-129 us per launch against 80-86 us with these). Short-lived objects
+# are freed by reference counting before a young collection sees them, so
+# rarer ones lose nothing but the time.
+COLLECTOR_THRESHOLDS = (100_000, 20, 10)
+
+
+def tune_collector() -> None:
+    """The master's collector thresholds, for this whole process (an actor
+    has its own)."""
+    gc.set_threshold(*COLLECTOR_THRESHOLDS)
+
 
 def _not_heard(framework_id: str, call: Call) -> ErrorEvent:
     return ErrorEvent(
@@ -105,6 +121,7 @@ class MasterActor:
         http_port: int | None = 0,
         http_options: HttpOptions | None = None,
     ) -> None:
+        tune_collector()
         info = {"id": uuid.uuid4().hex, "actor": name, "version": VERSION, "start": time.time()}
         self.leadership = Leadership(
             info, config, zk, zk_session_timeout, self._elected, self._stepped_down

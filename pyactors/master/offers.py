@@ -85,8 +85,9 @@ class Offering:
         """One allocation cycle: one SendOffers per framework."""
         batches: dict[str, list[OfferInfo]] = defaultdict(list)
         self.counters["allocation_runs"] += 1
-        for offer in self.allocator.allocate(now):
-            self.counters["offers"] += 1
+        offers = self.allocator.allocate(now)
+        self.counters["offers"] += len(offers)
+        for offer in offers:
             agent = self.agents[offer.agent_id]
             batches[offer.framework_id].append(
                 self.book.add(
@@ -217,7 +218,11 @@ class Offering:
                         kept.append(task)
                     else:
                         refused.append(Refusal(task, unauthorized, why))
-                if kept:
+                if len(kept) == len(operation.tasks) and all(
+                    k is t for k, t in zip(kept, operation.tasks, strict=True)
+                ):
+                    allowed.append(operation)  # the usual case: unchanged, not copied
+                elif kept:
                     allowed.append(type(operation)(kept))
                 continue
             action = _CONVERSION_ACLS[type(operation)]

@@ -656,15 +656,9 @@ class MasterState:
         the freed resources given back in one call into the allocator. An
         agent this master does not know is skipped: a new leader's agents
         resend once registered."""
-        effects: list[Effect] = []
-        freed: list[TaskRecord] = []
-        for agent_id, statuses in batches:
-            if agent_id not in self.agents:
-                continue
-            self.counters["status_updates"] += len(statuses)
-            done, ended = self.task_book.status_updates(agent_id, statuses, self.frameworks)
-            effects += done
-            freed += ended
+        known = [(agent_id, s) for agent_id, s in batches if agent_id in self.agents]
+        self.counters["status_updates"] += sum(len(statuses) for _, statuses in known)
+        effects, freed = self.task_book.status_update_batches(known, self.frameworks)
         self.offering.give_back_many(
             (r.framework_id, r.agent_id, r.role, r.task.resources) for r in freed
         )

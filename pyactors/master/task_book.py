@@ -44,6 +44,12 @@ from pyactors.master.records import AgentRecord, FrameworkRecord, TaskRecord
 UnknownTaskState = Callable[[str, str | None], TaskState | None]
 
 
+# The counter of the tasks reaching each state: `tasks_finished`, ...
+_COUNTER_NAMES = {
+    state: "tasks_" + state.value.removeprefix("TASK_").lower() for state in TaskState
+}
+
+
 @dataclass
 class Rejoined:
     """What an agent coming back with its tasks amounts to."""
@@ -122,47 +128,61 @@ class TaskBook:
         statuses: Sequence[TaskStatus],
         frameworks: Mapping[str, FrameworkRecord],
     ) -> tuple[list[Effect], list[TaskRecord]]:
-        """Record an agent's batch of updates; the effects (forwards in one
-        batch per framework, acknowledgements of what nobody will
-        acknowledge) and the tasks whose resources are now free. Updates of
-        unknown tasks or impossible transitions are acknowledged so the
-        agent stops resending them, and not forwarded. A disconnected
-        framework's are recorded but not forwarded: the agent keeps them
-        until the framework is back."""
-        forward: dict[str, list[TaskStatus]] = defaultdict(list)
-        stale: list[tuple[str, str]] = []
+        """`status_update_batches` for one agent's batch."""
+        return self.status_update_batches([(agent_id, statuses)], frameworks)
+
+    def status_update_batches(
+        self,
+        batches: Sequence[tuple[str, Sequence[TaskStatus]]],
+        frameworks: Mapping[str, FrameworkRecord],
+    ) -> tuple[list[Effect], list[TaskRecord]]:
+        """Record the batches of updates of agents; the effects (forwards in
+        one batch per framework for all the agents, acknowledgements of
+        what nobody will acknowledge, per agent) and the tasks whose
+        resources are now free. Updates of unknown tasks or impossible
+        transitions are acknowledged so the agent stops resending them, and
+        not forwarded. A disconnected framework's are recorded but not
+        forwarded: the agent keeps them until the framework is back."""
+        forward: dict[str, list[TaskStatus]] = {}
+        acknowledged: list[Effect] = []
         freed: list[TaskRecord] = []
-        live = self._by_agent.get(agent_id, {})
-        for status in statuses:
-            record = live.get(status.task_id)
-            if record is None:
-                if status.uuid is not None:
-                    stale.append((status.task_id, status.uuid))
-                continue
-            state, new = record.status.state, status.state
-            if state is not new and not can_transition(state, new):
-                if status.uuid is not None:
-                    stale.append((status.task_id, status.uuid))
-                continue
-            terminal = new in TERMINAL_STATES
-            if terminal and state not in TERMINAL_STATES:
-                self.count_terminal(new)
-            record.status = status
-            if terminal and record.holds:
-                record.holds = False
-                freed.append(record)
-            framework = frameworks.get(record.framework_id)
-            if framework is None:
-                # Nobody will acknowledge it: the framework was torn down.
-                if status.uuid is not None:
-                    stale.append((status.task_id, status.uuid))
-                    self.complete(record, status.uuid)
-            elif framework.connected:
-                forward[record.framework_id].append(status)
+        for agent_id, statuses in batches:
+            stale: list[tuple[str, str]] = []
+            live = self._by_agent.get(agent_id, {})
+            for status in statuses:
+                record = live.get(status.task_id)
+                if record is None:
+                    if status.uuid is not None:
+                        stale.append((status.task_id, status.uuid))
+                    continue
+                state, new = record.status.state, status.state
+                if state is not new and not can_transition(state, new):
+                    if status.uuid is not None:
+                        stale.append((status.task_id, status.uuid))
+                    continue
+                terminal = new in TERMINAL_STATES
+                if terminal and state not in TERMINAL_STATES:
+                    self.count_terminal(new)
+                record.status = status
+                if terminal and record.holds:
+                    record.holds = False
+                    freed.append(record)
+                framework = frameworks.get(record.framework_id)
+                if framework is None:
+                    # Nobody will acknowledge it: the framework was torn down.
+                    if status.uuid is not None:
+                        stale.append((status.task_id, status.uuid))
+                        self.complete(record, status.uuid)
+                elif framework.connected:
+                    statuses_out = forward.get(record.framework_id)
+                    if statuses_out is None:
+                        forward[record.framework_id] = [status]
+                    else:
+                        statuses_out.append(status)
+            if stale:
+                acknowledged.append(AcknowledgeToAgent(agent_id, stale))
         effects: list[Effect] = [ForwardUpdates(f, s) for f, s in forward.items()]
-        if stale:
-            effects.append(AcknowledgeToAgent(agent_id, stale))
-        return effects, freed
+        return effects + acknowledged, freed
 
     def acknowledge(
         self, framework_id: str, acknowledgements: Sequence[tuple[str, str]]
@@ -171,22 +191,26 @@ class TaskBook:
         gets its own in one message and may drop them. A task that is not
         the framework's refuses the whole batch. Acknowledging a terminal
         update moves the task to the completed ones."""
+        live, completed = self.live, self.completed
         records = []
         for task_id, uuid in acknowledgements:
-            record = self.find(task_id)
+            record = live.get(task_id) or completed.get(task_id)
             if record is None or record.framework_id != framework_id:
                 raise InvalidArgumentError(f"task '{task_id}' is not a task of '{framework_id}'")
             records.append((record, uuid))
-        per_agent: dict[str, list[tuple[str, str]]] = defaultdict(list)
+        per_agent: dict[str, list[tuple[str, str]]] = {}
         for record, uuid in records:
-            per_agent[record.agent_id].append((record.task.task_id, uuid))
+            acks = per_agent.get(record.agent_id)
+            if acks is None:
+                acks = per_agent[record.agent_id] = []
+            acks.append((record.task.task_id, uuid))
             self.complete(record, uuid)
         return [AcknowledgeToAgent(agent_id, acks) for agent_id, acks in per_agent.items()]
 
     def complete(self, record: TaskRecord, uuid: str) -> None:
         """The terminal update of a task was delivered: keep the task among
         the completed ones, a bounded history."""
-        delivered = record.status.state.is_terminal and record.status.uuid == uuid
+        delivered = record.status.uuid == uuid and record.status.state in TERMINAL_STATES
         if delivered and self.live.get(record.task.task_id) is record:
             self.retire(record)
 
@@ -199,7 +223,7 @@ class TaskBook:
             self.completed.popitem(last=False)
 
     def count_terminal(self, state: TaskState) -> None:
-        self.counters["tasks_" + state.value.removeprefix("TASK_").lower()] += 1
+        self.counters[_COUNTER_NAMES[state]] += 1
 
     # ------------------------------------------------------------ kills
 
