@@ -35,6 +35,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, assert_never
 
+import psutil
 from ray.actor import ActorHandle
 
 from pyactors.core.operations import TaskInfo
@@ -404,8 +405,16 @@ class AgentPoolActor:
             "launch_overheads": overheads[overheads_from:],
             "messages_received": self.agents.messages_received,
             "volumes_destroyed": self.agents.volumes_destroyed,
+            # What the emulation costs the machine it shares with the master.
+            "cpu_seconds": process_cpu_seconds(),
         }
 
     async def shutdown(self) -> None:
         for loop in self._loops:
             loop.cancel()
+
+
+def process_cpu_seconds() -> float:
+    """This process's CPU time so far (user and system)."""
+    times = psutil.Process().cpu_times()
+    return float(times.user + times.system)

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import psutil
 from ray.actor import ActorHandle
 
 from pyactors.core.protocol import Call, CallBatch, FrameworkEvent, SendOffers
@@ -94,8 +95,15 @@ class FrameworkPoolActor:
             raise self._failure
         return list(self.by_id)
 
-    async def figures(self) -> dict[str, int]:
-        return {"frameworks": len(self.by_id), "offers_received": self.offers_received}
+    async def figures(self) -> dict[str, float]:
+        """Counters, and this process's CPU seconds (what the frameworks cost
+        the machine they share with the master)."""
+        times = psutil.Process().cpu_times()
+        return {
+            "frameworks": len(self.by_id),
+            "offers_received": self.offers_received,
+            "cpu_seconds": times.user + times.system,
+        }
 
     async def deliver_events(self, events: list[FrameworkEvent]) -> None:
         """Hand each event to its framework, then send every call they made
