@@ -153,8 +153,35 @@ def command_problems(command: str | Sequence[str], shell: bool) -> list[str]:
     return []
 
 
+class _Program:
+    """What a task and a custom executor share: resources given as text
+    parsed on construction, the command's argv, the environment's check.
+    (Its annotations are for the type checker: each dataclass declares the
+    fields itself.)"""
+
+    resources: Resources
+    command: str | Sequence[str] | None
+    shell: bool
+    env: dict[str, str]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.resources, str):
+            object.__setattr__(self, "resources", Resources.parse(self.resources))
+
+    def argv(self) -> list[str]:
+        """The command's argv as it will be exec'd (for a valid command)."""
+        return command_argv(self.command, self.shell)
+
+    def _env_problems(self) -> list[str]:
+        return [
+            f"invalid environment variable {key!r}={value!r}"
+            for key, value in self.env.items()
+            if not isinstance(key, str) or not isinstance(value, str) or "=" in key or not key
+        ]
+
+
 @dataclass(frozen=True)
-class ExecutorInfo:
+class ExecutorInfo(_Program):
     """A custom executor (Mesos's ExecutorInfo): the program the agent starts
     once per (framework, `executor_id`) to run the tasks that name it, over
     the v1 executor HTTP API. `command` and `shell` as a task's; `resources`
@@ -169,13 +196,6 @@ class ExecutorInfo:
     uris: tuple[str, ...] = ()
     data: bytes = b""
 
-    def __post_init__(self) -> None:
-        if isinstance(self.resources, str):
-            object.__setattr__(self, "resources", Resources.parse(self.resources))
-
-    def argv(self) -> list[str]:
-        return command_argv(self.command, self.shell)
-
     def problems(self) -> list[str]:
         found = []
         try:
@@ -183,16 +203,14 @@ class ExecutorInfo:
         except InvalidArgumentError as error:
             found.append(f"executor: {error}".replace("task id", "executor id"))
         found += [f"executor: {p}" for p in command_problems(self.command, self.shell)]
-        for key, value in self.env.items():
-            if not isinstance(key, str) or not isinstance(value, str) or "=" in key or not key:
-                found.append(f"executor: invalid environment variable {key!r}={value!r}")
+        found += [f"executor: {p}" for p in self._env_problems()]
         if not isinstance(self.data, bytes):
             found.append(f"executor: data must be bytes, not {type(self.data).__name__}")
         return found
 
 
 @dataclass(frozen=True)
-class TaskInfo:
+class TaskInfo(_Program):
     """A task: a command or a Python callable, with the resources it may use.
 
     `command` with `shell=True` (the default) is a string run by `/bin/sh -c`;
@@ -224,14 +242,6 @@ class TaskInfo:
     executor: ExecutorInfo | None = None
     data: bytes = b""
 
-    def __post_init__(self) -> None:
-        if isinstance(self.resources, str):
-            object.__setattr__(self, "resources", Resources.parse(self.resources))
-
-    def argv(self) -> list[str]:
-        """The command's argv as it will be exec'd (for a valid command task)."""
-        return command_argv(self.command, self.shell)
-
     def problems(self) -> list[str]:
         """What makes the task impossible to launch, whatever the offer."""
         found = []
@@ -261,9 +271,7 @@ class TaskInfo:
             found.append("kwargs must be a dict with string keys")
         if not self.resources:
             found.append("a task needs resources (at least some cpus or mem)")
-        for key, value in self.env.items():
-            if not isinstance(key, str) or not isinstance(value, str) or "=" in key or not key:
-                found.append(f"invalid environment variable {key!r}={value!r}")
+        found += self._env_problems()
         if self.user is not None and not valid_user(self.user):
             found.append(f"invalid user {self.user!r}: {USER_RULE}")
         if self.health_check is not None:
