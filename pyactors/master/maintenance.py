@@ -279,34 +279,13 @@ class Schedule:
 
     def started(self, machines: tuple[MachineId, ...]) -> Schedule:
         """START_MAINTENANCE (/machine/down): DRAINING machines become DOWN."""
-        check_machines(machines)
-        for machine in machines:
-            mode = self.mode(machine)
-            if mode is Mode.UP:
-                raise MaintenanceError(
-                    f"Machine '{machine.described()}' is not part of a maintenance schedule"
-                )
-            if mode is not Mode.DRAINING:
-                raise MaintenanceError(
-                    f"Machine '{machine.described()}' is not in DRAINING mode and cannot be "
-                    "brought down"
-                )
+        self._check_modes(machines, Mode.DRAINING, "brought down")
         return replace(self, down=self.down | set(machines))
 
     def stopped(self, machines: tuple[MachineId, ...]) -> Schedule:
         """STOP_MAINTENANCE (/machine/up): DOWN machines are UP, out of the
         schedule (windows left empty go with them)."""
-        check_machines(machines)
-        for machine in machines:
-            mode = self.mode(machine)
-            if mode is Mode.UP:
-                raise MaintenanceError(
-                    f"Machine '{machine.described()}' is not part of a maintenance schedule"
-                )
-            if mode is not Mode.DOWN:
-                raise MaintenanceError(
-                    f"Machine '{machine.described()}' is not in DOWN mode and cannot be brought up"
-                )
+        self._check_modes(machines, Mode.DOWN, "brought up")
         gone = set(machines)
         windows = tuple(
             Window(kept, w.unavailability)
@@ -314,6 +293,21 @@ class Schedule:
             if (kept := tuple(m for m in w.machine_ids if m not in gone))
         )
         return Schedule(windows, self.down - gone)
+
+    def _check_modes(self, machines: tuple[MachineId, ...], mode: Mode, change: str) -> None:
+        """Mesos's checks of START and STOP_MAINTENANCE: valid, distinct
+        machines, each scheduled and in `mode` (else it cannot be `change`d)."""
+        check_machines(machines)
+        for machine in machines:
+            now = self.mode(machine)
+            if now is Mode.UP:
+                raise MaintenanceError(
+                    f"Machine '{machine.described()}' is not part of a maintenance schedule"
+                )
+            if now is not mode:
+                raise MaintenanceError(
+                    f"Machine '{machine.described()}' is not in {mode} mode and cannot be {change}"
+                )
 
     def to_json(self) -> dict[str, Any]:
         """Mesos's `maintenance.Schedule` JSON (no windows: `{}`)."""
