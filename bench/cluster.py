@@ -11,7 +11,8 @@ without a process). As in the paper, every framework launches on everything
 it is offered, so the cluster stays full: each agent has one slot, and the
 task rate is agents / 30 s.
 
-Figures per scale, over a measured window after a warm-up:
+Figures per scale, over a measured window after the cluster has filled (or
+stopped filling: the master's pace) and a warm-up:
   launch overhead   per agent, time from a task ending (its slot freed) to
                     the next task launched there (the paper's metric):
                     median, p90, p99
@@ -87,6 +88,8 @@ HEARTBEAT_SECONDS = 15.0
 # A step (registration, subscription) fails only once it stops advancing
 # for this long: a loaded machine is slow, not stuck.
 STALL_SECONDS = 300.0
+# The cluster is as full as it gets once running tasks stop growing this long.
+FILL_PLATEAU = 15.0
 # The scales the goals name; a run without one uses the nearest it has.
 SMALL, MIDDLE, LARGE, HUGE = 1_000, 10_000, 50_000, 100_000
 
@@ -132,6 +135,25 @@ def wait_progress(read: Callable[[], int], goal: int, what: str) -> float:
             last, moved_at = value, now
         elif now - moved_at > STALL_SECONDS:
             raise StalledError(f"{what}: {value} of {goal}, none more in {STALL_SECONDS:.0f} s")
+        time.sleep(1.0)
+
+
+def wait_filled(agent_pools: list[Any], agents: int) -> float:
+    """Seconds until the cluster is full, or as full as the master keeps it
+    (running tasks grow by under 1% in FILL_PLATEAU s). The first offers
+    take every agent at once, and a window measured while that backlog
+    drains measures the start, not the steady state."""
+    started = time.monotonic()
+    history: list[tuple[float, int]] = []
+    while True:
+        running = sum(ray_calls.ask(p, "figures", None)["running"] for p in agent_pools)
+        now = time.monotonic()
+        history.append((now, running))
+        if running >= 0.95 * agents:
+            return now - started
+        earlier = [r for at, r in history if now - at >= FILL_PLATEAU]
+        if earlier and running - earlier[-1] < 0.01 * agents:
+            return now - started
         time.sleep(1.0)
 
 
@@ -204,6 +226,7 @@ def measure(
             args.frameworks,
             "frameworks subscribed",
         )
+        filled = wait_filled(agent_pools, agents)
         time.sleep(args.warmup)
         before = sample(cluster, agent_pools, framework_pool, None)
         recording = None
@@ -217,7 +240,7 @@ def measure(
     finally:
         tear_down(cluster, handles)
     figures = window_figures(before, after)
-    figures.update(register_seconds=registered, subscribe_seconds=subscribed)
+    figures.update(register_seconds=registered, subscribe_seconds=subscribed, fill_seconds=filled)
     if profile is not None:
         figures["flame"] = profile
     return figures

@@ -312,6 +312,7 @@ class AgentPoolActor:
         self.registered = 0
         self._failure: AgentStartError | None = None
         self._loops: list[asyncio.Task[None]] = []
+        self._beats: set[asyncio.Task[None]] = set()
         # This actor, as the master sends to it (set by `start`).
         self.ref: AgentRef | None = None
 
@@ -362,19 +363,31 @@ class AgentPoolActor:
 
     async def _heartbeat_every_tick(self) -> None:
         """A slice of the agents per tick, so the master hears of each once
-        per interval without a burst of all of them at once; on its own
-        timer, so a slow answer delays no update."""
+        per interval without a burst of all of them at once. Each slice
+        leaves on time, its answer awaited apart: a busy master answering
+        late must not stretch the round past its `agent_timeout`."""
         agent_ids = self.agents.agent_ids
         ticks = max(1, round(self.heartbeat_interval / self.poll_interval))
         per_tick = -(-len(agent_ids) // ticks)
+        loop = asyncio.get_running_loop()
         cursor = 0
         while True:
             await asyncio.sleep(self.heartbeat_interval / ticks)
             due = agent_ids[cursor : cursor + per_tick]
             cursor = 0 if cursor + per_tick >= len(agent_ids) else cursor + per_tick
-            unknown = await self.master.heartbeats(due)
+            beat = loop.create_task(self._heartbeat(due))
+            # The loop keeps only weak references to tasks: hold it until done.
+            self._beats.add(beat)
+            beat.add_done_callback(self._beats.discard)
+
+    async def _heartbeat(self, agent_ids: list[str]) -> None:
+        try:
+            unknown = await self.master.heartbeats(agent_ids)
             if unknown:
                 await self._register(unknown)
+        except Exception as error:
+            # The next round tries again; a real agent logs and goes on too.
+            logger.warning("heartbeat of %d agents failed: %s", len(agent_ids), error)
 
     async def deliver(self, messages: list[AgentMessage]) -> None:
         """What the master sends these agents, in order."""
