@@ -4,12 +4,14 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
+from support import services
+from support.services import Offers
 
 from pyactors import Resources
-from pyactors.core.offer import OfferInfo
 from pyactors.core.tasks import Source, TaskState, TaskStatus
 from pyactors.errors import UnknownDeploymentError
 from pyactors.frameworks.services.marathon import shapes
@@ -21,21 +23,8 @@ from pyactors.frameworks.services.offer_stats import (
 )
 from pyactors.frameworks.services.state import ServiceState
 
-_serial = 0
-
-
-def offer(
-    agent: str = "a1", resources: str = "cpus:2;mem:512;ports:[31000-31010]", **attributes: str
-) -> OfferInfo:
-    global _serial
-    _serial += 1
-    return OfferInfo(
-        f"o{_serial}", "fw", agent, "services", Resources.parse(resources), agent, dict(attributes)
-    )
-
-
-def app(**fields: Any) -> dict[str, Any]:
-    return {"id": "/web", "cmd": "serve", "cpus": 0.5, "mem": 64, "instances": 1} | fields
+offer = Offers("cpus:2;mem:512;ports:[31000-31010]")
+app = functools.partial(services.app, instances=1)
 
 
 def steps(summary: list[dict[str, Any]]) -> dict[str, tuple[int, int]]:

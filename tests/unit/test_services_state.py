@@ -4,32 +4,21 @@ within their capacity bounds, constraints, resident apps, persistence."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
+from support import services
+from support.services import Offers
 
-from pyactors import Resources
 from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import Create, Destroy, Reserve, Unreserve
 from pyactors.core.tasks import Source, TaskState, TaskStatus
 from pyactors.errors import AppDefinitionError, DuplicateError, UnknownAppError
 from pyactors.frameworks.services.state import DECLINE_SECONDS, ServiceState
 
-_serial = 0
-
-
-def offer(
-    agent: str = "a1", resources: str = "cpus:4;mem:4096;ports:[31000-31100]", **attributes: str
-) -> OfferInfo:
-    global _serial
-    _serial += 1
-    return OfferInfo(
-        f"o{_serial}", "fw", agent, "services", Resources.parse(resources), agent, dict(attributes)
-    )
-
-
-def app(**fields: Any) -> dict[str, Any]:
-    return {"id": "/web", "cmd": "serve", "cpus": 0.5, "mem": 64, "instances": 3} | fields
+offer = Offers("cpus:4;mem:4096;ports:[31000-31100]")
+app = functools.partial(services.app, instances=3)
 
 
 def report(
