@@ -101,6 +101,11 @@ def tune_collector() -> None:
     gc.set_threshold(*COLLECTOR_THRESHOLDS)
 
 
+# Calls that neither read nor change what a held give-back would: between
+# them, the unused parts of accepts wait to go back together.
+_HOLDING_CALLS = (Accept, Decline, Acknowledge, Kill, Reconcile)
+
+
 def _not_heard(framework_id: str, call: Call) -> ErrorEvent:
     return ErrorEvent(
         framework_id,
@@ -373,24 +378,32 @@ class MasterActor:
             return
         effects: list[Effect] = []
         now = time.monotonic()
-        for framework_id, calls in batches:
-            if framework_id not in state.frameworks:
-                continue
-            current = self.frameworks.get(framework_id)
-            if current != host:
-                # Not subscribed with this master (yet): dropped, as calls
-                # are while no leader is known; only a replaced one is told.
-                if current is not None:
-                    host.deliver_events([_not_heard(framework_id, call) for call in calls])
-                continue
-            for call in calls:
-                try:
-                    effects += self._call(state, framework_id, call, now)
-                except RegistryError as error:
-                    self.leadership.abdicate(error)
-                    return
-                except (PyactorsError, TypeError) as error:
-                    effects.append(ErrorEvent(framework_id, f"{call_name(call)}: {error}"))
+        # What the batch's accepts leave unused goes back in one call into
+        # the allocator, before any call that could tell it is not back yet.
+        state.offering.hold_give_backs()
+        try:
+            for framework_id, calls in batches:
+                if framework_id not in state.frameworks:
+                    continue
+                current = self.frameworks.get(framework_id)
+                if current != host:
+                    # Not subscribed with this master (yet): dropped, as calls
+                    # are while no leader is known; only a replaced one is told.
+                    if current is not None:
+                        host.deliver_events([_not_heard(framework_id, call) for call in calls])
+                    continue
+                for call in calls:
+                    if not isinstance(call, _HOLDING_CALLS):
+                        state.offering.flush_give_backs(keep_holding=True)
+                    try:
+                        effects += self._call(state, framework_id, call, now)
+                    except RegistryError as error:
+                        self.leadership.abdicate(error)
+                        return
+                    except (PyactorsError, TypeError) as error:
+                        effects.append(ErrorEvent(framework_id, f"{call_name(call)}: {error}"))
+        finally:
+            state.offering.flush_give_backs()
         self._send(effects)
 
     def _call(self, state: MasterState, framework_id: str, call: Call, now: float) -> list[Effect]:

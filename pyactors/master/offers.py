@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping, Sequence
 
 from pyactors._core import Resources
 from pyactors.agent import volumes as persistent_volumes
-from pyactors.core.allocator import Allocator
+from pyactors.core.allocator import Allocator, Recovery
 from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import (
     Conversion,
@@ -80,6 +80,10 @@ class Offering:
         self.counters = counters
         # Custom executors and the resources they hold beside their tasks.
         self.executors = MasterExecutors()
+        # While a batch of calls is carried out (`hold_give_backs`): what
+        # its accepts left unused, per (refuse_seconds, now), to give back
+        # in one call into the allocator each.
+        self._held: dict[tuple[float, float], list[Recovery]] | None = None
 
     def allocate(self, now: float) -> list[Effect]:
         """One allocation cycle: one SendOffers per framework."""
@@ -146,7 +150,11 @@ class Offering:
             plan.unused = [(plan.agent_id or "", plan.role or "", plan.offered)]
             effects.append(ErrorEvent(framework_id, failure))
         for agent_id, role, resources in plan.unused:
-            self.give_back(framework_id, agent_id, role, resources, refuse_seconds, now)
+            if self._held is None:
+                self.give_back(framework_id, agent_id, role, resources, refuse_seconds, now)
+            elif self._returnable(framework_id, agent_id, resources):
+                held = self._held.setdefault((refuse_seconds, now), [])
+                held.append((framework_id, agent_id, role, resources))
         if plan.error is not None:
             effects.append(ErrorEvent(framework_id, plan.error))
         effects += [ErrorEvent(framework_id, dropped) for dropped in plan.dropped]
@@ -305,6 +313,23 @@ class Offering:
             for record in records
             if record is not None and record.holds
         )
+
+    def hold_give_backs(self) -> None:
+        """From now on, what accepts leave unused is held until
+        `flush_give_backs`, which gives it back in one call into the
+        allocator per filter: for a batch of accepts. Whoever holds must
+        flush before any other change reaches the allocator (a revive, a
+        framework's update or removal, a cycle): nothing else can tell the
+        held resources are not back yet."""
+        if self._held is None:
+            self._held = {}
+
+    def flush_give_backs(self, keep_holding: bool = False) -> None:
+        """Give back what is held (see `hold_give_backs`), in the order the
+        accepts left it, and stop holding unless `keep_holding`."""
+        held, self._held = self._held, ({} if keep_holding else None)
+        for (refuse_seconds, now), items in (held or {}).items():
+            self.allocator.recover_many(items, refuse_seconds, now)
 
     def give_back_many(self, held: Iterable[tuple[str, str, str, Resources]]) -> None:
         """`give_back` without a filter for many (framework, agent, role,

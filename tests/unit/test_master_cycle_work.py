@@ -153,3 +153,37 @@ def test_a_batch_of_ended_tasks_and_exited_executors_is_one_give_back() -> None:
     )
     assert calls == [2]
     assert master.executors == []
+
+
+def small_accepts(hold: bool) -> tuple[list[int], list[tuple[str, str]]]:
+    """Three accepts, each leaving part of its offer unused, with the
+    give-backs held or not; the allocator's recover_many calls (a single
+    `recover` fails) and what the next cycle offers."""
+    master = MasterState(MasterConfig(offer_timeout=30, agent_timeout=1e6))
+    for i in range(3):
+        master.register_agent(f"agent-{i}", f"host-{i}", Resources.parse(SLOT), {}, now=0)
+    framework_id, _ = master.subscribe("small", ["science"], now=0)
+    (batch,) = [e for e in master.allocate(now=1) if isinstance(e, SendOffers)]
+    counting = CountingAllocator(master.allocator)
+    if hold:
+        master.offering.allocator = counting  # type: ignore[assignment]
+        master.offering.hold_give_backs()
+    for offer in batch.offers:
+        small = TaskInfo(
+            f"s-{offer.agent_id}", "s", Resources.parse("cpus:0.5;mem:64"), command="x"
+        )
+        master.accept(framework_id, [offer.id], [Launch([small])], refuse_seconds=0, now=1)
+    if hold:
+        master.offering.flush_give_backs()
+    (again,) = [e for e in master.allocate(now=2) if isinstance(e, SendOffers)]
+    return counting.recoveries, sorted((o.agent_id, str(o.resources)) for o in again.offers)
+
+
+def test_accepts_held_together_give_back_once_and_offer_the_same() -> None:
+    """What a batch of accepts leaves unused goes back in one call (the
+    actor holds it over a calls_batch), and the next cycle offers exactly
+    what it offers when each accept gives back at once."""
+    held_calls, held_offers = small_accepts(hold=True)
+    assert held_calls == [3]
+    _, offers = small_accepts(hold=False)
+    assert held_offers == offers == [(f"agent-{i}", "cpus:0.5;mem:192") for i in range(3)]
