@@ -245,6 +245,10 @@ class Allocator:
         """Agents the last allocate() looked at, once per stage (not the idle ones)."""
 
     @property
+    def last_cycle_candidates(self) -> int:
+        """Agents the last allocate() shuffled: active, something available."""
+
+    @property
     def last_cycle_seconds(self) -> float:
         """Seconds the last allocate() spent in the core (0.0 before the first)."""
 

@@ -237,9 +237,16 @@ class Allocator:
     @property
     def last_cycle_visits(self) -> int:
         """Agents the last allocate() looked at, once per stage: those with
-        something available. Idle agents (everything offered or allocated)
-        cost a cycle nothing beyond their place in the shuffle."""
+        something available."""
         return self._core.last_cycle_visits
+
+    @property
+    def last_cycle_candidates(self) -> int:
+        """Agents the last allocate() took into its shuffle: the active ones
+        with something available, outside maintenance windows. Idle agents
+        (everything offered or allocated) are not among them: they cost a
+        cycle nothing."""
+        return self._core.last_cycle_candidates
 
     @property
     def last_cycle_seconds(self) -> float:

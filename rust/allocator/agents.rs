@@ -72,8 +72,11 @@ impl Allocator {
             }
         };
         let id = Name::from(agent_id);
+        let sequence = self.next_agent_sequence;
+        self.next_agent_sequence += 1;
         self.agents[slot as usize] = Some(Agent {
             id: id.clone(),
+            sequence,
             has_gpus: total.scalar_millis("gpus") > 0,
             total: total.clone(),
             available,
@@ -85,12 +88,13 @@ impl Allocator {
             filters: AgentFilters::default(),
         });
         self.agent_slots.insert(id, slot);
-        self.agent_order.push(slot);
+        self.agent_order.insert(sequence, slot);
         self.account_total(&total, 1);
         for (framework, role, resources) in used {
             let role = self.role_ids[role.as_str()];
             self.track_allocated(slot, framework, role, &resources, false);
         }
+        self.sync_offerable_agent(slot);
         Ok(())
     }
 
@@ -134,7 +138,8 @@ impl Allocator {
         }
         self.account_total(&agent.total, -1);
         self.agent_slots.remove(agent_id);
-        self.agent_order.retain(|&s| s != slot);
+        self.agent_order.remove(&agent.sequence);
+        self.offerable_agents.remove(&agent.sequence);
         self.free_agent_slots.push(slot);
         Ok(())
     }
@@ -143,6 +148,7 @@ impl Allocator {
     pub fn activate_agent(&mut self, agent_id: &str) -> Result<()> {
         let slot = self.agent_slot(agent_id)?;
         self.agent_mut(slot).active = true;
+        self.sync_offerable_agent(slot);
         Ok(())
     }
 
@@ -150,6 +156,7 @@ impl Allocator {
     pub fn deactivate_agent(&mut self, agent_id: &str) -> Result<()> {
         let slot = self.agent_slot(agent_id)?;
         self.agent_mut(slot).active = false;
+        self.sync_offerable_agent(slot);
         Ok(())
     }
 
@@ -178,6 +185,7 @@ impl Allocator {
             agent.has_gpus = total.scalar_millis("gpus") > 0;
             agent.total = total;
             agent.available = available;
+            self.sync_offerable_agent(slot);
         }
         if let Some(attributes) = attributes {
             self.agent_mut(slot).attributes = attributes;

@@ -24,15 +24,16 @@ impl Allocator {
     pub fn allocate(&mut self, now: f64) -> Result<Vec<Offer>> {
         let now = check_time(now, "now")?;
         self.expire_filters(now);
+        // Only agents with something available are candidates: the others
+        // would be offered nothing, so a cycle's work follows the agents
+        // whose resources came back, not the cluster's size.
         let mut candidates: Vec<AgentSlot> = self
-            .agent_order
-            .iter()
+            .offerable_agents
+            .values()
             .copied()
-            .filter(|&slot| {
-                let agent = self.agent(slot);
-                agent.active && !agent.unavailable_at(now)
-            })
+            .filter(|&slot| !self.agent(slot).unavailable_at(now))
             .collect();
+        self.last_cycle_candidates = candidates.len();
         self.rng.shuffle(&mut candidates);
         self.push_totals();
         self.role_sorter.prepare_cycle(&mut self.rng);
@@ -61,9 +62,8 @@ impl Allocator {
             offer_index: FxHashMap::default(),
             headroom,
         };
-        // An agent with nothing available is passed over without a look at
-        // the role order: a cycle's work follows the agents that changed,
-        // not the idle ones (which only take their place in the shuffle).
+        // An agent emptied in stage 1 is passed over in stage 2 without a
+        // look at the role order.
         let mut visits = 0;
         let stages: &[bool] = if any_guarantee {
             &[true, false]
@@ -86,6 +86,12 @@ impl Allocator {
     /// something available when their turn came.
     pub fn last_cycle_visits(&self) -> usize {
         self.last_cycle_visits
+    }
+
+    /// Agents the last `allocate` took into its shuffle: the active ones
+    /// with something available, outside maintenance windows.
+    pub fn last_cycle_candidates(&self) -> usize {
+        self.last_cycle_candidates
     }
 
     fn visit(&mut self, cycle: &mut Cycle, agent: AgentSlot, guarantees: bool) {
@@ -228,6 +234,7 @@ impl Allocator {
             }
             None => std::mem::take(available),
         };
+        self.sync_offerable_agent(agent);
         let unreserved = self.track_allocated(agent, framework, role, &bundle, true);
         if let Some(headroom) = cycle.headroom.as_mut() {
             headroom.available = headroom.available.minus_clamped(&unreserved);
@@ -257,7 +264,8 @@ impl Allocator {
             return;
         }
         let mut next = f64::INFINITY;
-        for slot in self.agent_order.clone() {
+        let agents: Vec<AgentSlot> = self.agent_order.values().copied().collect();
+        for slot in agents {
             let agent = self.agent_mut(slot);
             if agent.filters.is_empty() {
                 continue;

@@ -216,7 +216,7 @@ impl Allocator {
             for &role in &dropped {
                 if let Some(agent) = self
                     .agent_order
-                    .iter()
+                    .values()
                     .find(|&&a| self.agent(a).allocation(slot, role).is_some())
                 {
                     return Err(Error::invalid(format!(
@@ -255,7 +255,8 @@ impl Allocator {
     /// Forgets a framework; everything allocated to it returns to its agents.
     pub fn remove_framework(&mut self, framework_id: &str) -> Result<()> {
         let slot = self.framework_slot(framework_id)?;
-        for &agent in &self.agent_order.clone() {
+        let agents: Vec<AgentSlot> = self.agent_order.values().copied().collect();
+        for agent in agents {
             let held: Vec<(RoleId, Resources)> = self
                 .agent(agent)
                 .allocated
@@ -265,8 +266,8 @@ impl Allocator {
                 .collect();
             for (role, resources) in held {
                 self.track_unallocated(agent, slot, role, &resources);
-                let agent = self.agent_mut(agent);
-                agent.available.add_assign(&resources)?;
+                self.agent_mut(agent).available.add_assign(&resources)?;
+                self.sync_offerable_agent(agent);
             }
         }
         self.drop_filters(slot, |_| true);

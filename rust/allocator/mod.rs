@@ -44,7 +44,7 @@ mod snapshot;
 mod tests;
 mod types;
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use rustc_hash::FxHashMap;
 
@@ -88,8 +88,14 @@ pub struct Allocator {
     names: Names,
     agents: Vec<Option<Agent>>,
     agent_slots: FxHashMap<Name, AgentSlot>,
-    /// Registration order, the order candidates are taken before shuffling.
-    agent_order: Vec<AgentSlot>,
+    /// Agents by registration sequence: the order candidates are taken in
+    /// before shuffling.
+    agent_order: BTreeMap<u64, AgentSlot>,
+    next_agent_sequence: u64,
+    /// The active agents with something available, by registration
+    /// sequence: a cycle's candidates (less those under maintenance), kept
+    /// as available parts change so that idle agents cost a cycle nothing.
+    offerable_agents: BTreeMap<u64, AgentSlot>,
     free_agent_slots: Vec<AgentSlot>,
     frameworks: Vec<Option<Framework>>,
     framework_slots: FxHashMap<Name, FrameworkSlot>,
@@ -104,6 +110,7 @@ pub struct Allocator {
     totals_changed: bool,
     next_filter_expiry: f64,
     last_cycle_visits: usize,
+    last_cycle_candidates: usize,
 }
 
 fn check_id(value: &str, what: &str) -> Result<()> {
@@ -147,7 +154,9 @@ impl Allocator {
             names: Names::default(),
             agents: Vec::new(),
             agent_slots: FxHashMap::default(),
-            agent_order: Vec::new(),
+            agent_order: BTreeMap::new(),
+            next_agent_sequence: 0,
+            offerable_agents: BTreeMap::new(),
             free_agent_slots: Vec::new(),
             frameworks: Vec::new(),
             framework_slots: FxHashMap::default(),
@@ -161,6 +170,7 @@ impl Allocator {
             totals_changed: false,
             next_filter_expiry: f64::INFINITY,
             last_cycle_visits: 0,
+            last_cycle_candidates: 0,
         })
     }
 
@@ -202,6 +212,18 @@ impl Allocator {
         self.frameworks[slot as usize]
             .as_mut()
             .expect("live framework slot")
+    }
+
+    /// Keeps `offerable_agents` true after the agent's available part or
+    /// activity changed.
+    fn sync_offerable_agent(&mut self, slot: AgentSlot) {
+        let agent = self.agent(slot);
+        let sequence = agent.sequence;
+        if agent.active && !agent.available.is_empty() {
+            self.offerable_agents.insert(sequence, slot);
+        } else {
+            self.offerable_agents.remove(&sequence);
+        }
     }
 
     fn role(&self, id: RoleId) -> &Role {

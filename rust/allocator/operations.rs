@@ -312,6 +312,7 @@ impl Allocator {
                 .add_assign(resources)
                 .expect("recovered resources were part of the agent's total"),
         }
+        self.sync_offerable_agent(agent);
         if let Some((expires, group)) = filter {
             let filters = &mut self.agent_mut(agent).filters;
             match group {
@@ -403,6 +404,7 @@ impl Allocator {
         let available = available.checked_sub(consumed)?.checked_add(converted)?;
         self.set_total(agent, total);
         self.agent_mut(agent).available = available;
+        self.sync_offerable_agent(agent);
         Ok(())
     }
 

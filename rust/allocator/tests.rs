@@ -317,11 +317,12 @@ fn bad_input_changes_nothing() {
 }
 
 /// A cycle's work follows the agents with something available: once all are
-/// allocated, a cycle after one agent's offer comes back looks at that agent
-/// alone, however many idle agents there are.
+/// allocated, a cycle takes none into its shuffle, and after one agent's
+/// offer comes back it takes and looks at that agent alone, however many
+/// idle agents there are.
 #[test]
 fn idle_agents_are_not_visited() {
-    for agents in [10, 1000] {
+    for agents in [10, 1000, 50_000] {
         let mut a = allocator("drf");
         a.add_framework("fw", vec!["r".into()], 0.0, vec![], true)
             .unwrap();
@@ -332,8 +333,9 @@ fn idle_agents_are_not_visited() {
         }
         let offers = a.allocate(1.0).unwrap();
         assert_eq!((offers.len(), a.last_cycle_visits()), (agents, agents));
+        assert_eq!(a.last_cycle_candidates(), agents);
         assert!(a.allocate(2.0).unwrap().is_empty());
-        assert_eq!(a.last_cycle_visits(), 0);
+        assert_eq!((a.last_cycle_candidates(), a.last_cycle_visits()), (0, 0));
         let back = &offers[agents / 2];
         a.recover(
             &back.framework_id,
@@ -345,6 +347,6 @@ fn idle_agents_are_not_visited() {
         )
         .unwrap();
         assert_eq!(a.allocate(3.0).unwrap().len(), 1);
-        assert_eq!(a.last_cycle_visits(), 1);
+        assert_eq!((a.last_cycle_candidates(), a.last_cycle_visits()), (1, 1));
     }
 }

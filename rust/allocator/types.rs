@@ -16,6 +16,8 @@ use super::{AgentSlot, Offer, GPU_CAPABILITY};
 #[derive(Debug)]
 pub(super) struct Agent {
     pub(super) id: Name,
+    /// Registration order among the agents, never reused.
+    pub(super) sequence: u64,
     pub(super) total: Resources,
     pub(super) available: Resources,
     pub(super) attributes: BTreeMap<String, String>,

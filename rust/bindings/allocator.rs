@@ -281,6 +281,13 @@ impl PyAllocator {
         self.inner.last_cycle_visits()
     }
 
+    /// Agents the last allocate() took into its shuffle (active, something
+    /// available, outside maintenance).
+    #[getter]
+    fn last_cycle_candidates(&self) -> usize {
+        self.inner.last_cycle_candidates()
+    }
+
     /// Seconds the last allocate() spent in the core.
     #[getter]
     fn last_cycle_seconds(&self) -> f64 {

@@ -332,21 +332,37 @@ def test_a_bad_item_in_a_batch_changes_nothing(make: Any) -> None:
     assert a.snapshot()["agents"][first.agent_id]["allocated"] == {}
 
 
-@pytest.mark.parametrize("idle", [10, 500])
-def test_a_cycle_looks_only_at_agents_with_something_to_offer(make: Any, idle: int) -> None:
-    """Counted, not timed: once every agent is allocated, a cycle after one
-    offer came back visits that agent alone, however many are idle."""
-    a = make()
+def _cycles_over_idle_agents(a: Any, idle: int) -> None:
+    """Counted, not timed: once every agent is allocated, a cycle takes no
+    agent into its shuffle and visits none; after one offer came back, it
+    takes and visits that agent alone, however many are idle."""
     a.add_framework("fw", roles=["r"], now=0)
     for index in range(idle + 1):
         a.add_agent(f"agent-{index}", "cpus:4;mem:4096", now=0)
     offers = a.allocate(now=1)
     assert (len(offers), a.last_cycle_visits) == (idle + 1, idle + 1)
+    assert a.last_cycle_candidates == idle + 1
     assert a.allocate(now=2) == []
-    assert a.last_cycle_visits == 0
+    assert (a.last_cycle_candidates, a.last_cycle_visits) == (0, 0)
     a.recover_many(offers[3:4])
     assert offered(a.allocate(now=3)) == offered(offers[3:4])
-    assert a.last_cycle_visits == 1
+    assert (a.last_cycle_candidates, a.last_cycle_visits) == (1, 1)
+    # Deactivated, the agent whose resources came back is no candidate.
+    a.recover_many(offers[3:4])
+    a.deactivate_agent(offers[3].agent_id)
+    assert a.allocate(now=4) == []
+    assert (a.last_cycle_candidates, a.last_cycle_visits) == (0, 0)
+
+
+@pytest.mark.parametrize("idle", [10, 500])
+def test_a_cycle_looks_only_at_agents_with_something_to_offer(make: Any, idle: int) -> None:
+    _cycles_over_idle_agents(make(), idle)
+
+
+def test_an_idle_cycle_over_50000_agents_takes_none_of_them() -> None:
+    """Issue 18's scale, on the Rust core alone (its twin agrees on the
+    smaller clusters above and in the differential test)."""
+    _cycles_over_idle_agents(Allocator(), 49_999)
 
 
 def test_existing_allocations_are_accepted_when_an_agent_registers(make: Any) -> None:

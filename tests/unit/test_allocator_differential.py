@@ -243,6 +243,7 @@ class Twins(RuleBasedStateMachine):
         status, offers = self.both("allocate", self.now)
         assert status == "ok"
         assert self.rust.last_cycle_visits == self.reference.last_cycle_visits
+        assert self.rust.last_cycle_candidates == self.reference.last_cycle_candidates
         self.offers = _normal(offers)
         self.check_offers_respect_filters(before)
         self.check_cycle_respects_limits(before, self.reference.snapshot())

@@ -7,9 +7,11 @@ same calls; the differential tests drive both and compare after every step.
 The model is Mesos's hierarchical allocator. One `allocate(now)` call is a
 cycle over every agent that may be offered:
 
-1. The candidate agents (registered, active, not inside an unavailability
-   window at `now`) are taken in registration order and shuffled with the
-   seeded SplitMix64 generator (Fisher-Yates). With the random sorter, the
+1. The candidate agents (registered, active, with something available, not
+   inside an unavailability window at `now`) are taken in registration order
+   and shuffled with the seeded SplitMix64 generator (Fisher-Yates); an agent
+   with nothing available would be offered nothing, so it takes no part (and
+   no draw of the generator). With the random sorter, the
    role order and each role's framework order are then drawn once for the
    cycle (see `_RandomOrder`).
 2. Stage 1 serves quota guarantees; stage 2 offers everything else. Both walk

@@ -55,6 +55,7 @@ class ReferenceAllocator(AllocatorState):
         if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed < 2**64:
             raise InvalidArgumentError(f"seed must be an integer in [0, 2**64), got {seed!r}")
         self._last_cycle_visits = 0
+        self._last_cycle_candidates = 0
         super().__init__(
             sorter,
             SplitMix64(seed),
@@ -463,12 +464,19 @@ class ReferenceAllocator(AllocatorState):
         """Run one allocation cycle; see the package doc for the order of things."""
         now = check_time(now, "now")
         self._expire_filters(now)
-        candidates = [a for a in self._agents.values() if a.active and not a.unavailable_at(now)]
+        # Only agents with something available are candidates (the others
+        # would be offered nothing): a cycle's work follows the agents whose
+        # resources came back, not the cluster's size.
+        candidates = [
+            a
+            for a in self._agents.values()
+            if a.active and a.available and not a.unavailable_at(now)
+        ]
+        self._last_cycle_candidates = len(candidates)
         self._rng.shuffle(candidates)
         cycle = Cycle(self, now, candidates)
         stages = [1, 2] if any(quota.guarantee for quota in self._quotas.values()) else [2]
-        # An agent with nothing available is passed over (visiting it would
-        # offer nothing): a cycle's work follows the agents that changed.
+        # An agent emptied in stage 1 is passed over in stage 2.
         self._last_cycle_visits = 0
         for stage in stages:
             for agent in candidates:
@@ -482,6 +490,12 @@ class ReferenceAllocator(AllocatorState):
         """Agents the last allocate() looked at, once per stage: those with
         something available when their turn came."""
         return self._last_cycle_visits
+
+    @property
+    def last_cycle_candidates(self) -> int:
+        """Agents the last allocate() took into its shuffle: the active ones
+        with something available, outside maintenance windows."""
+        return self._last_cycle_candidates
 
     # ------------------------------------------------------------ state
 
