@@ -7,8 +7,6 @@
 //! each framework with a bit test, instead of a resource comparison per
 //! framework.
 
-use std::collections::BTreeMap;
-
 use crate::resources::Resources;
 
 pub type FrameworkSlot = u32;
@@ -18,8 +16,9 @@ pub type RoleId = u32;
 struct Group {
     role: RoleId,
     refused: Resources,
-    /// Members by framework slot, with their expiry.
-    expiries: BTreeMap<FrameworkSlot, f64>,
+    /// Members with their expiry, in the order they joined: a round's
+    /// declines append without a search (`members` says who is in).
+    expiries: Vec<(FrameworkSlot, f64)>,
     members: BitSet,
 }
 
@@ -75,7 +74,7 @@ impl AgentFilters {
             self.groups.push(Group {
                 role,
                 refused: refused.clone(),
-                expiries: BTreeMap::new(),
+                expiries: Vec::new(),
                 members: BitSet::default(),
             });
             self.groups.len() - 1
@@ -95,15 +94,24 @@ impl AgentFilters {
     /// `add` into a group `group_of` found.
     pub fn add_to_group(&mut self, index: usize, slot: FrameworkSlot, expires: f64) {
         let group = &mut self.groups[index];
-        let expiry = group.expiries.entry(slot).or_insert(expires);
-        *expiry = expiry.max(expires);
-        group.members.insert(slot);
+        if group.members.contains(slot) {
+            let (_, expiry) = group
+                .expiries
+                .iter_mut()
+                .find(|(member, _)| *member == slot)
+                .expect("members have an expiry");
+            *expiry = expiry.max(expires);
+        } else {
+            group.expiries.push((slot, expires));
+            group.members.insert(slot);
+        }
     }
 
     /// Drops the framework's filters in the roles `drop_role` selects.
     pub fn remove_framework(&mut self, slot: FrameworkSlot, drop_role: impl Fn(RoleId) -> bool) {
         for group in &mut self.groups {
-            if drop_role(group.role) && group.expiries.remove(&slot).is_some() {
+            if drop_role(group.role) && group.members.contains(slot) {
+                group.expiries.retain(|&(member, _)| member != slot);
                 group.members.remove(slot);
             }
         }
@@ -115,16 +123,14 @@ impl AgentFilters {
     pub fn expire(&mut self, now: f64) -> Vec<FrameworkSlot> {
         let before = self.framework_slots();
         for group in &mut self.groups {
-            let expired: Vec<FrameworkSlot> = group
-                .expiries
-                .iter()
-                .filter(|(_, &expires)| expires <= now)
-                .map(|(&slot, _)| slot)
-                .collect();
-            for slot in expired {
-                group.expiries.remove(&slot);
-                group.members.remove(slot);
-            }
+            let members = &mut group.members;
+            group.expiries.retain(|&(slot, expires)| {
+                let expired = expires <= now;
+                if expired {
+                    members.remove(slot);
+                }
+                !expired
+            });
         }
         self.groups.retain(|g| !g.expiries.is_empty());
         let after = self.framework_slots();
@@ -135,7 +141,7 @@ impl AgentFilters {
     pub fn earliest_expiry(&self) -> Option<f64> {
         self.groups
             .iter()
-            .flat_map(|g| g.expiries.values().copied())
+            .flat_map(|g| g.expiries.iter().map(|&(_, expires)| expires))
             .min_by(f64::total_cmp)
     }
 
@@ -184,7 +190,7 @@ impl AgentFilters {
         self.groups.iter().flat_map(|g| {
             g.expiries
                 .iter()
-                .map(move |(&slot, &expires)| (slot, g.role, &g.refused, expires))
+                .map(move |&(slot, expires)| (slot, g.role, &g.refused, expires))
         })
     }
 
@@ -192,7 +198,7 @@ impl AgentFilters {
         let mut slots: Vec<FrameworkSlot> = self
             .groups
             .iter()
-            .flat_map(|g| g.expiries.keys().copied())
+            .flat_map(|g| g.expiries.iter().map(|&(slot, _)| slot))
             .collect();
         slots.sort_unstable();
         slots.dedup();

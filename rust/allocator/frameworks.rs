@@ -17,7 +17,7 @@
 //!   when `None`); reviving clears those roles' filters. `InvalidArgument`
 //!   for a role the framework is not in.
 
-use std::collections::BTreeSet;
+use rustc_hash::FxHashSet;
 
 use crate::error::{Error, Result};
 use crate::filters::{FrameworkSlot, RoleId};
@@ -84,7 +84,7 @@ impl Allocator {
             capabilities: capabilities.into_iter().collect(),
             registered_at: now,
             active,
-            filtered_agents: BTreeSet::new(),
+            filtered_agents: FxHashSet::default(),
         });
         self.framework_slots.insert(id, slot);
         for role in &roles {

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::filters::{AgentFilters, BitSet, FrameworkSlot, RoleId};
 use crate::quantities::{NameId, Quantities};
@@ -63,7 +63,7 @@ pub(super) struct Framework {
     pub(super) registered_at: f64,
     pub(super) active: bool,
     /// Agents where this framework has filters.
-    pub(super) filtered_agents: BTreeSet<AgentSlot>,
+    pub(super) filtered_agents: FxHashSet<AgentSlot>,
 }
 
 impl Framework {

@@ -11,6 +11,7 @@
 //!   with the same key (no borrowing across roles or names).
 
 use std::cmp::Ordering;
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 
@@ -27,7 +28,7 @@ impl Resources {
         }
         check_add(&self.entries, &other.entries)?;
         Ok(Resources {
-            entries: merge_sum(&self.entries, &other.entries),
+            entries: Arc::new(merge_sum(&self.entries, &other.entries)),
         })
     }
 
@@ -36,19 +37,25 @@ impl Resources {
         if other.is_empty() {
             return Ok(());
         }
+        if self.is_empty() {
+            // Shared, not copied: the bundle keeps its identity.
+            *self = other.clone();
+            return Ok(());
+        }
         let keys_present = check_add(&self.entries, &other.entries)?;
         if keys_present {
             // The common case of an allocator returning resources to an agent:
             // no new keys, so the entries are updated where they are.
+            let entries = Arc::make_mut(&mut self.entries);
             let mut i = 0;
-            for entry in &other.entries {
-                while self.entries[i].cmp_key(entry) == Ordering::Less {
+            for entry in other.entries.iter() {
+                while entries[i].cmp_key(entry) == Ordering::Less {
                     i += 1;
                 }
-                combine_value(&mut self.entries[i].value, &entry.value);
+                combine_value(&mut entries[i].value, &entry.value);
             }
         } else {
-            self.entries = merge_sum(&self.entries, &other.entries);
+            self.entries = Arc::new(merge_sum(&self.entries, &other.entries));
         }
         Ok(())
     }
@@ -87,14 +94,15 @@ impl Resources {
         if other.is_empty() {
             return;
         }
+        let entries = Arc::make_mut(&mut self.entries);
         let mut i = 0;
-        for entry in &other.entries {
-            while self.entries[i].cmp_key(entry) == Ordering::Less {
+        for entry in other.entries.iter() {
+            while entries[i].cmp_key(entry) == Ordering::Less {
                 i += 1;
             }
-            subtract_value(&mut self.entries[i].value, &entry.value);
+            subtract_value(&mut entries[i].value, &entry.value);
         }
-        self.entries.retain(|entry| !entry.value.is_empty());
+        entries.retain(|entry| !entry.value.is_empty());
     }
 
     /// Whether every entry of `other` fits in the entry of `self` with the
@@ -105,7 +113,7 @@ impl Resources {
 
     fn first_not_contained<'a>(&self, other: &'a Resources) -> Option<&'a Resource> {
         let mut i = 0;
-        for entry in &other.entries {
+        for entry in other.entries.iter() {
             while i < self.entries.len() && self.entries[i].cmp_key(entry) == Ordering::Less {
                 i += 1;
             }

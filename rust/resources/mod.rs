@@ -35,6 +35,7 @@ mod text;
 mod value;
 
 use std::cmp::Ordering;
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -58,9 +59,26 @@ const MAX_UNITS: i64 = MAX_MILLIS / 1000;
 
 /// A canonical bundle: entries sorted by key, one per key, none empty, one
 /// value type per name.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
+///
+/// The entries are shared between clones and copied on the first change
+/// (`Arc::make_mut`): the allocator hands one bundle around (an agent's
+/// available part, the offer made of it, the allocation, a decline's filter)
+/// and then compares it with itself by pointer, not entry by entry.
+#[derive(Clone, Debug, Default, Eq)]
 pub struct Resources {
-    entries: Vec<Resource>,
+    entries: Arc<Vec<Resource>>,
+}
+
+impl PartialEq for Resources {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.entries, &other.entries) || self.entries == other.entries
+    }
+}
+
+impl Hash for Resources {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.entries.hash(state);
+    }
 }
 
 impl Resources {
@@ -105,7 +123,9 @@ impl Resources {
                 _ => merged.push(entry),
             }
         }
-        Ok(Resources { entries: merged })
+        Ok(Resources {
+            entries: Arc::new(merged),
+        })
     }
 
     pub fn is_empty(&self) -> bool {
@@ -124,7 +144,7 @@ impl Resources {
 
     pub fn filter(&self, keep: impl Fn(&Resource) -> bool) -> Resources {
         Resources {
-            entries: self.entries.iter().filter(|e| keep(e)).cloned().collect(),
+            entries: Arc::new(self.entries.iter().filter(|e| keep(e)).cloned().collect()),
         }
     }
 
@@ -170,7 +190,7 @@ impl Resources {
     /// Per scalar name, the sum over its keys in millis; sorted by name.
     pub fn totals_millis(&self) -> Vec<(Name, i64)> {
         let mut totals: Vec<(Name, i64)> = Vec::new();
-        for entry in &self.entries {
+        for entry in self.entries.iter() {
             if let Value::Scalar(millis) = entry.value {
                 match totals.last_mut() {
                     Some((name, total)) if *name == entry.name => {
@@ -186,7 +206,7 @@ impl Resources {
     /// Sorted distinct names of all entries.
     pub fn names(&self) -> Vec<Name> {
         let mut names: Vec<Name> = Vec::new();
-        for entry in &self.entries {
+        for entry in self.entries.iter() {
             if names.last() != Some(&entry.name) {
                 names.push(entry.name.clone());
             }
