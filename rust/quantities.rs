@@ -11,6 +11,9 @@ use crate::resources::{Name, Resources, Value};
 /// Index of a scalar resource name in `Names`.
 pub type NameId = usize;
 
+/// Up to this many names, `get` scans them instead of hashing.
+const LINEAR_LOOKUP: usize = 16;
+
 /// The interned scalar resource names the allocator has seen.
 #[derive(Debug, Default, Clone)]
 pub struct Names {
@@ -20,7 +23,7 @@ pub struct Names {
 
 impl Names {
     pub fn id(&mut self, name: &Name) -> NameId {
-        if let Some(&id) = self.ids.get(name) {
+        if let Some(id) = self.get(name) {
             return id;
         }
         let id = self.names.len();
@@ -30,6 +33,12 @@ impl Names {
     }
 
     pub fn get(&self, name: &str) -> Option<NameId> {
+        // Clusters name a handful of resources: comparing a few short strings
+        // costs less than hashing one (recovering a round calls this per
+        // scalar of every offer).
+        if self.names.len() <= LINEAR_LOOKUP {
+            return self.names.iter().position(|known| **known == *name);
+        }
         self.ids.get(name).copied()
     }
 

@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Error, Result};
-use crate::filters::{AgentFilters, FrameworkSlot, RoleId};
+use crate::filters::{AgentFilters, BitSet, FrameworkSlot, RoleId};
 use crate::resources::{Name, Resources, Value};
 
 use super::types::Agent;
@@ -72,8 +72,7 @@ impl Allocator {
             }
         };
         let id = Name::from(agent_id);
-        let sequence = self.next_agent_sequence;
-        self.next_agent_sequence += 1;
+        let sequence = self.agent_order.len() as u32;
         self.agents[slot as usize] = Some(Agent {
             id: id.clone(),
             sequence,
@@ -88,7 +87,7 @@ impl Allocator {
             filters: AgentFilters::default(),
         });
         self.agent_slots.insert(id, slot);
-        self.agent_order.insert(sequence, slot);
+        self.agent_order.push(Some(slot));
         self.account_total(&total, 1);
         for (framework, role, resources) in used {
             let role = self.role_ids[role.as_str()];
@@ -138,10 +137,27 @@ impl Allocator {
         }
         self.account_total(&agent.total, -1);
         self.agent_slots.remove(agent_id);
-        self.agent_order.remove(&agent.sequence);
-        self.offerable_agents.remove(&agent.sequence);
+        self.agent_order[agent.sequence as usize] = None;
+        self.offerable_agents.remove(agent.sequence);
+        self.removed_agents += 1;
+        if self.removed_agents > 1024 && 2 * self.removed_agents > self.agent_order.len() {
+            self.renumber_agents();
+        }
         self.free_agent_slots.push(slot);
         Ok(())
+    }
+
+    /// Gives the live agents sequence numbers 0.. in the same order, so that
+    /// the order's gaps do not outgrow the agents.
+    fn renumber_agents(&mut self) {
+        let live = self.agents_in_order();
+        self.offerable_agents = BitSet::default();
+        for (sequence, &slot) in live.iter().enumerate() {
+            self.agent_mut(slot).sequence = sequence as u32;
+            self.sync_offerable_agent(slot);
+        }
+        self.agent_order = live.into_iter().map(Some).collect();
+        self.removed_agents = 0;
     }
 
     /// Offers from this agent again.

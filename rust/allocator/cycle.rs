@@ -29,8 +29,8 @@ impl Allocator {
         // whose resources came back, not the cluster's size.
         let mut candidates: Vec<AgentSlot> = self
             .offerable_agents
-            .values()
-            .copied()
+            .iter()
+            .map(|sequence| self.agent_order[sequence as usize].expect("offerable agents are live"))
             .filter(|&slot| !self.agent(slot).unavailable_at(now))
             .collect();
         self.last_cycle_candidates = candidates.len();
@@ -264,8 +264,7 @@ impl Allocator {
             return;
         }
         let mut next = f64::INFINITY;
-        let agents: Vec<AgentSlot> = self.agent_order.values().copied().collect();
-        for slot in agents {
+        for slot in self.agents_in_order() {
             let agent = self.agent_mut(slot);
             if agent.filters.is_empty() {
                 continue;

@@ -216,7 +216,8 @@ impl Allocator {
             for &role in &dropped {
                 if let Some(agent) = self
                     .agent_order
-                    .values()
+                    .iter()
+                    .flatten()
                     .find(|&&a| self.agent(a).allocation(slot, role).is_some())
                 {
                     return Err(Error::invalid(format!(
@@ -255,8 +256,7 @@ impl Allocator {
     /// Forgets a framework; everything allocated to it returns to its agents.
     pub fn remove_framework(&mut self, framework_id: &str) -> Result<()> {
         let slot = self.framework_slot(framework_id)?;
-        let agents: Vec<AgentSlot> = self.agent_order.values().copied().collect();
-        for agent in agents {
+        for agent in self.agents_in_order() {
             let held: Vec<(RoleId, Resources)> = self
                 .agent(agent)
                 .allocated

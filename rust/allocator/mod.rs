@@ -44,12 +44,12 @@ mod snapshot;
 mod tests;
 mod types;
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
-use crate::filters::{FrameworkSlot, RoleId};
+use crate::filters::{BitSet, FrameworkSlot, RoleId};
 use crate::quantities::{Names, Quantities};
 use crate::resources::{Name, Resources};
 use crate::rng::SplitMix64;
@@ -88,14 +88,15 @@ pub struct Allocator {
     names: Names,
     agents: Vec<Option<Agent>>,
     agent_slots: FxHashMap<Name, AgentSlot>,
-    /// Agents by registration sequence: the order candidates are taken in
-    /// before shuffling.
-    agent_order: BTreeMap<u64, AgentSlot>,
-    next_agent_sequence: u64,
-    /// The active agents with something available, by registration
-    /// sequence: a cycle's candidates (less those under maintenance), kept
-    /// as available parts change so that idle agents cost a cycle nothing.
-    offerable_agents: BTreeMap<u64, AgentSlot>,
+    /// Agents in registration order (the order candidates are taken in
+    /// before shuffling): each one's slot at its sequence number, None once
+    /// removed; renumbered when most are removed.
+    agent_order: Vec<Option<AgentSlot>>,
+    removed_agents: usize,
+    /// The sequence numbers of the active agents with something available:
+    /// a cycle's candidates (less those under maintenance), kept as available
+    /// parts change so that idle agents cost a cycle nothing.
+    offerable_agents: BitSet,
     free_agent_slots: Vec<AgentSlot>,
     frameworks: Vec<Option<Framework>>,
     framework_slots: FxHashMap<Name, FrameworkSlot>,
@@ -154,9 +155,9 @@ impl Allocator {
             names: Names::default(),
             agents: Vec::new(),
             agent_slots: FxHashMap::default(),
-            agent_order: BTreeMap::new(),
-            next_agent_sequence: 0,
-            offerable_agents: BTreeMap::new(),
+            agent_order: Vec::new(),
+            removed_agents: 0,
+            offerable_agents: BitSet::default(),
             free_agent_slots: Vec::new(),
             frameworks: Vec::new(),
             framework_slots: FxHashMap::default(),
@@ -220,10 +221,15 @@ impl Allocator {
         let agent = self.agent(slot);
         let sequence = agent.sequence;
         if agent.active && !agent.available.is_empty() {
-            self.offerable_agents.insert(sequence, slot);
+            self.offerable_agents.insert(sequence);
         } else {
-            self.offerable_agents.remove(&sequence);
+            self.offerable_agents.remove(sequence);
         }
+    }
+
+    /// The live agents in registration order.
+    fn agents_in_order(&self) -> Vec<AgentSlot> {
+        self.agent_order.iter().flatten().copied().collect()
     }
 
     fn role(&self, id: RoleId) -> &Role {

@@ -66,10 +66,9 @@ struct Taken<'i, 'r> {
 
 impl<'i, 'r> Taken<'i, 'r> {
     fn new(items: &'i [Recovery<'r>]) -> Self {
-        Taken {
-            items,
-            by_key: FxHashMap::default(),
-        }
+        let mut by_key = FxHashMap::default();
+        by_key.reserve(items.len());
+        Taken { items, by_key }
     }
 }
 

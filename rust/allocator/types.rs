@@ -17,7 +17,7 @@ use super::{AgentSlot, Offer, GPU_CAPABILITY};
 pub(super) struct Agent {
     pub(super) id: Name,
     /// Registration order among the agents, never reused.
-    pub(super) sequence: u64,
+    pub(super) sequence: u32,
     pub(super) total: Resources,
     pub(super) available: Resources,
     pub(super) attributes: BTreeMap<String, String>,

@@ -359,6 +359,23 @@ def test_a_cycle_looks_only_at_agents_with_something_to_offer(make: Any, idle: i
     _cycles_over_idle_agents(make(), idle)
 
 
+def test_registration_order_survives_most_agents_leaving() -> None:
+    """The core renumbers its agents once most have been removed; the
+    shuffle still takes the rest in registration order, as its twin does."""
+    twins = [Allocator(seed=7), ReferenceAllocator(seed=7)]
+    for a in twins:
+        a.add_framework("fw", roles=["r"], now=0)
+        for index in range(2400):
+            a.add_agent(f"agent-{index}", "cpus:1;mem:64", now=0)
+        for index in range(2400):
+            if index % 5:
+                a.remove_agent(f"agent-{index}")
+        a.add_agent("agent-late", "cpus:1;mem:64", now=0)
+    rust, reference = (offered(a.allocate(now=1)) for a in twins)
+    assert rust == reference
+    assert len(rust) == 481
+
+
 def test_an_idle_cycle_over_50000_agents_takes_none_of_them() -> None:
     """Issue 18's scale, on the Rust core alone (its twin agrees on the
     smaller clusters above and in the differential test)."""
