@@ -27,14 +27,19 @@ Python offers, as Mesos's allocation_run_ms):
                   port ranges allocated; rounds as decline_offers
   suppressed      Mesos's ExtremeSuppressOffers: that loaded cluster with 99%
                   of the frameworks suppressed; offers are recovered unfiltered
+  idle_cycle      Rust only, issue 18's 50,000 agents x 200 frameworks with
+                  everything offered: allocate() with nothing available (the
+                  agents it shuffles and visits, counted, and its core time),
+                  then after one agent's offer came back
 
 The decline rounds and their recovery are also timed in CPU time of the
 calling thread (time.thread_time: the core releases the GIL, not the thread),
 which the load of a shared machine does not inflate. Issue 18's goals are
 ratios of those within one run, printed with a verdict (met/missed) in the
 targets table: recovering a round's declines against the round itself, the
-quota/weights variant against Mesos's shape, Python against Rust on the
-round (at the largest size both ran).
+quota/weights variant against Mesos's shape, Python against Rust on Mesos's
+round (at the largest size both ran; the variant's shown beside it), and
+the idle cycle's counts.
 
 Run it from the repository root (so `pyactors` is the installed package):
 
@@ -74,6 +79,7 @@ from allocator_scenarios import (
     MESOS_AGENT_TOTAL,
     MESOS_AGENT_USED,
     SEED,
+    measure_idle_cycle,
 )
 
 DEFAULT_JSON = Path(__file__).resolve().parent / "out" / "allocator.json"
@@ -125,6 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     mode = "quick" if args.quick else "full"
     started = time.perf_counter()
     results = run_plan(quick_plan() if args.quick else full_plan(), mode)
+    results.append(measure_idle_cycle())
     memory = measure_memory(results, args.quick)
     profile = run_profile() if args.profile else None
     targets = target_rows(results)

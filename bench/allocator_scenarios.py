@@ -396,3 +396,50 @@ def measure_suppressed(cell: Cell, limits: Limits) -> Result:
         cluster.add_s + median,
         figures,
     )
+
+
+IDLE_CLUSTER = (50_000, 200)  # issue 18's cluster: 50,000 agents, 200 frameworks
+IDLE_CYCLES = 20
+
+
+def measure_idle_cycle() -> Result:
+    """Issue 18's idle cycle, on the Rust core: 50,000 agents whose every
+    resource is offered, so nothing is available. A cycle must touch none of
+    them (counted: the candidates it shuffles, the agents it visits), and
+    after one agent's offer came back, that agent alone."""
+    agents, frameworks = IDLE_CLUSTER
+    # Mesos's cluster (one role, no quota): one stage, so one visit per agent.
+    cluster = build_cluster("rust", agents, frameworks, loaded=False, mesos=True)
+    alloc = cluster.alloc
+    assert isinstance(alloc, Allocator)
+    offers = alloc.allocate(1.0)
+    now = 1.0
+    walls: list[float] = []
+    cores: list[float] = []
+    counts: list[tuple[int, int]] = []
+    gc.collect()
+    for _ in range(IDLE_CYCLES):
+        now += 1.0
+        wall, _, _ = cpu_timed(alloc.allocate, now)
+        walls.append(wall)
+        cores.append(alloc.last_cycle_seconds)
+        counts.append((alloc.last_cycle_candidates, alloc.last_cycle_visits))
+    alloc.recover_many(offers[:1])
+    wall, _, changed = cpu_timed(alloc.allocate, now + 1.0)
+    figures = {
+        "cycles": len(walls),
+        "core_s": statistics.median(cores),
+        "all_core_s": cores,
+        "all_s": walls,
+        "candidates": max(c for c, _ in counts),
+        "visits": max(v for _, v in counts),
+        "changed_agent": {
+            "wall_s": wall,
+            "core_s": alloc.last_cycle_seconds,
+            "candidates": alloc.last_cycle_candidates,
+            "visits": alloc.last_cycle_visits,
+            "offers": len(changed),
+        },
+    }
+    median = statistics.median(walls)
+    return Result("idle_cycle", "rust", agents, frameworks, median, None, median, figures)
