@@ -22,7 +22,10 @@ server
 Each launcher, in a session of its own (a kill of the server's never
 reaches it), with its own output in the sandbox's `launcher.log`,
 
-- writes the files the launch carries, then starts the task as the leader
+- makes the sandbox when the agent left that to it (the agent's event loop
+  is spared a directory creation, which a busy disk file system makes
+  slow), reporting one it cannot make on the server's failure pipe, and
+  writes the files the launch carries, then starts the task as the leader
   of a session of its own (a kill of that session reaches everything the
   task started, never the launcher), as the user the agent chose, with
   stdout and stderr piped to the launcher; a launch that fails before the
@@ -369,9 +372,20 @@ def frame(sandbox: str, spec: dict[str, Any]) -> bytes:
     return len(data).to_bytes(4, "big") + data
 
 
-def _launch(sandbox: str, spec: dict[str, Any]) -> None:
+def _make_sandbox(sandbox: str) -> None:
+    """The sandbox, new (FileExistsError if anything is there already)."""
+    try:
+        os.mkdir(sandbox)
+    except FileNotFoundError:
+        os.makedirs(os.path.dirname(sandbox), exist_ok=True)
+        os.mkdir(sandbox)
+
+
+def _launch(sandbox: str, spec: dict[str, Any], failures: int) -> None:
     """One launcher, just forked by the server: in a session of its own,
-    its stdin closed and its output in the sandbox's log, it runs the task."""
+    its stdin closed, it makes the sandbox if the agent left that to it (a
+    sandbox it cannot make is reported on `failures`: there is nowhere
+    else to say so) and, its output in the sandbox's log, runs the task."""
     # The task inherits this disposition through exec, and the launcher
     # must wait for the task itself.
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
@@ -379,6 +393,17 @@ def _launch(sandbox: str, spec: dict[str, Any]) -> None:
     null = os.open(os.devnull, os.O_RDONLY)
     os.dup2(null, 0)
     os.close(null)
+    if spec.get("make_sandbox"):
+        try:
+            _make_sandbox(sandbox)
+        except OSError as error:
+            report = frame(sandbox, {"error": f"could not make the sandbox: {error}"})
+            try:  # noqa: SIM105 (contextlib costs the launch its import)
+                # One write of less than PIPE_BUF: whole or not at all.
+                os.write(failures, report)
+            except OSError:
+                pass  # the agent is gone or not reading: the launch budget ends it
+            return
     flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC
     log = os.open(os.path.join(sandbox, LOG), flags, 0o644)
     os.dup2(log, 1)
@@ -400,11 +425,15 @@ def _record_failure(sandbox: str, why: str) -> None:
         os.close(dir_fd)
 
 
-def serve(requests: int) -> None:
+def serve(requests: int, failures: int) -> None:
     """Fork a launcher for each launch framed on `requests` until its
-    writer closes it."""
+    writer closes it; launchers report sandboxes they cannot make on
+    `failures` (never blocking: a report that does not fit is dropped)."""
     # The kernel reaps the launchers: the server never waits for one.
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    # Launchers keep it across fork; their tasks never see it.
+    os.set_inheritable(failures, False)
+    os.set_blocking(failures, False)
     while (data := read_frame(requests)) is not None:
         try:
             sandbox, spec = marshal.loads(data)
@@ -420,7 +449,7 @@ def serve(requests: int) -> None:
             code = 0
             try:
                 os.close(requests)
-                _launch(sandbox, spec)
+                _launch(sandbox, spec, failures)
             except BaseException as error:  # anything: the child never returns to the loop
                 sys.excepthook(type(error), error, error.__traceback__)
                 code = 1
@@ -428,15 +457,17 @@ def serve(requests: int) -> None:
                 os._exit(code)
 
 
-def main() -> int:
+def main(argv: list[str]) -> int:
+    """`launcher.py FAILURES`: launches come on stdin, failures to make a
+    sandbox go to the descriptor FAILURES."""
     # Out of the agent's process tree: the first process exits at once (the
     # agent reaps it), the server is adopted by init and leads its own session.
     if os.fork():
         os._exit(0)
     os.setsid()
-    serve(sys.stdin.fileno())
+    serve(sys.stdin.fileno(), int(argv[1]))
     return 0
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(main(sys.argv))

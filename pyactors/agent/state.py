@@ -140,15 +140,17 @@ class AgentState:
             self._held[task.task_id] = TaskReport(framework_id, role, task, staging)
         # Write-ahead: a restarted agent knows of every task it may have started.
         self._checkpoint()
+        # Read once per launch, not once per task (each read decodes it all).
+        environment = dict(os.environ)
         for task in tasks:
-            self._start(framework_id, task, now)
+            self._start(framework_id, task, now, environment)
         for group in groups:
             executors = {None if t.executor is None else t.executor.executor_id for t in group}
             if None not in executors and len(executors) == 1:
                 # One LAUNCH_GROUP for its executor, which runs it all or none.
                 self._launch_on_executor(framework_id, group, now, group=True)
                 continue
-            started = [self._start(framework_id, task, now) for task in group]
+            started = [self._start(framework_id, task, now, environment) for task in group]
             if not all(started):
                 for task, ok in zip(group, started, strict=True):
                     if ok:
@@ -511,7 +513,9 @@ class AgentState:
         held = self._held[status.task_id]
         self._held[status.task_id] = TaskReport(held.framework_id, held.role, held.task, status)
 
-    def _start(self, framework_id: str, task: TaskInfo, now: float) -> bool:
+    def _start(
+        self, framework_id: str, task: TaskInfo, now: float, environment: dict[str, str]
+    ) -> bool:
         if task.executor is not None:
             return self._launch_on_executor(framework_id, [task], now)
         try:
@@ -529,6 +533,7 @@ class AgentState:
                 self.agent_id,
                 self.work_dir,
                 now,
+                base_env=environment,
                 run_as=how,
                 max_log_bytes=self.sandboxes.max_log_bytes,
                 log_files=self.sandboxes.log_files,

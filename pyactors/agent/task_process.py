@@ -52,6 +52,8 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import fcntl
+import marshal
 import os
 import shutil
 import signal
@@ -241,17 +243,26 @@ _SMALL_FILE = 64 * 1024
 _LAUNCH_BUDGET = 60.0
 # Tests and teardown wait this long for a launcher to answer.
 _WAIT = 10.0
+# The launch pipe's size (Linux's default limit for an unprivileged process).
+_PIPE_BYTES = 1 << 20
 
 
 class LauncherServer:
     """This process's launcher server (`pyactors.agent.launcher`), started
     at its first launch and again after it died; it ends when this process
-    does (its end of the pipe closes), and the launchers it forked live on."""
+    does (its end of the pipe closes), and the launchers it forked live on.
+    Launchers report sandboxes they could not make on a pipe kept for the
+    life of this process (across servers), read without waiting."""
 
     def __init__(self) -> None:
         self._requests: IO[bytes] | None = None
-        # A forked copy of this process starts its own: launches must come
-        # from the process whose tasks they are.
+        # (read end, write end), the write end passed to every server.
+        self._failures: tuple[int, int] | None = None
+        self._reported = b""
+        # Sandbox -> why it could not be made, until its task asks.
+        self._failed: dict[str, str] = {}
+        # A forked copy of this process starts its own server and pipe:
+        # launches must come from the process whose tasks they are.
         self._owner = 0
         self._lock = threading.Lock()
 
@@ -268,6 +279,25 @@ class LauncherServer:
                 self._drop()
                 self._write(data)
 
+    def failure(self, sandbox: Path) -> str | None:
+        """Why this sandbox's launcher could not make it, if it said so."""
+        with self._lock:
+            if self._failures is not None and self._owner == os.getpid():
+                self._collect(self._failures[0])
+            return self._failed.pop(str(sandbox), None)
+
+    def _collect(self, fd: int) -> None:
+        with contextlib.suppress(BlockingIOError):
+            while data := os.read(fd, _SMALL_FILE):
+                self._reported += data
+        while len(self._reported) >= 4:
+            size = int.from_bytes(self._reported[:4], "big")
+            if len(self._reported) < 4 + size:
+                break
+            sandbox, report = marshal.loads(self._reported[4 : 4 + size])
+            self._reported = self._reported[4 + size :]
+            self._failed[sandbox] = report["error"]
+
     def _drop(self) -> None:
         requests, self._requests = self._requests, None
         if requests is not None:
@@ -275,17 +305,26 @@ class LauncherServer:
                 requests.close()
 
     def _write(self, data: bytes) -> None:
-        if self._requests is None or self._owner != os.getpid():
-            self._requests = self._start()
+        if self._owner != os.getpid():
+            # This process's copies of its parent's pipes stay unused.
+            self._requests, self._failures, self._reported = None, None, b""
+            self._failed.clear()
             self._owner = os.getpid()
+        if self._failures is None:
+            read_end, write_end = os.pipe()
+            os.set_blocking(read_end, False)
+            self._failures = (read_end, write_end)
+        if self._requests is None:
+            self._requests = self._start(self._failures[1])
         self._requests.write(data)
         self._requests.flush()
 
     @staticmethod
-    def _start() -> IO[bytes]:
+    def _start(failures: int) -> IO[bytes]:
         first = subprocess.Popen(
-            [sys.executable, "-I", "-S", LAUNCHER],
+            [sys.executable, "-I", "-S", LAUNCHER, str(failures)],
             stdin=subprocess.PIPE,
+            pass_fds=(failures,),
             start_new_session=True,
         )
         # The first process only forks the server and exits.
@@ -294,6 +333,11 @@ class LauncherServer:
         if code != 0:
             first.stdin.close()
             raise OSError(f"the launcher server could not start: exit status {code}")
+        # Room for a few hundred launches, so that handing over a launch
+        # batch does not wait for the server's forks (a smaller pipe where
+        # the system refuses this size: then the write waits).
+        with contextlib.suppress(OSError):
+            fcntl.fcntl(first.stdin.fileno(), fcntl.F_SETPIPE_SZ, _PIPE_BYTES)
         return first.stdin
 
 
@@ -343,7 +387,16 @@ class TaskProcess:
             _check_program(argv[0], self.env)
         else:
             raise ValueError(f"task '{task.task_id}' has neither a command nor a function")
-        self.sandbox.mkdir(parents=True, exist_ok=False)
+        # A plain task's launcher makes its sandbox (a directory creation
+        # is slow on a busy disk, and the agent's loop would wait for it);
+        # what the agent must prepare in it, it makes here.
+        make_sandbox = (
+            user is None
+            and cwd == self.sandbox
+            and not persistent_volumes.persistence_ids(task.resources)
+        )
+        if not make_sandbox:
+            self.sandbox.mkdir(parents=True, exist_ok=False)
         # The launcher writes these (the agent's loop is spared the file
         # creations): no task starts before they are whole.
         files = [
@@ -366,7 +419,8 @@ class TaskProcess:
         ]
         if call is not None:
             files.append((python_task.CALL, call))
-        persistent_volumes.mount(task, work_dir, self.sandbox, user)
+        if not make_sandbox:
+            persistent_volumes.mount(task, work_dir, self.sandbox, user)
         if cwd != self.sandbox:
             cwd.mkdir(parents=True, exist_ok=True)
         if user is not None:
@@ -393,6 +447,7 @@ class TaskProcess:
                 "max_log_bytes": max_log_bytes,
                 "log_files": log_files,
                 "files": files,
+                "make_sandbox": make_sandbox,
             },
         )
 
@@ -498,6 +553,9 @@ class TaskProcess:
         if not self._ended():
             pids = self._learn_pids()
             if pids is None:
+                unmade = launchers.failure(self.sandbox)
+                if unmade is not None:
+                    return self._launch_failed(now, unmade)
                 # A launch the server lost (it died with the launch unread)
                 # has this long to be recorded; a launcher that failed
                 # before starting the task recorded why (`_ended`).

@@ -108,3 +108,17 @@ def test_the_launchers_records_are_read_through_no_link_and_from_no_fifo(tmp_pat
     (sandbox / launcher.STATUS).unlink()
     (sandbox / launcher.STATUS).write_bytes(b'{"code": 0}')
     assert read_outcome(sandbox) == {"code": 0}
+
+
+def test_a_sandbox_the_launcher_cannot_make_fails_its_task_and_runs_nothing(
+    tmp_path: Path,
+) -> None:
+    # A sandbox left by an earlier task of the same id (not yet collected).
+    taken = sandbox_path(tmp_path, "fw", "again")
+    taken.mkdir(parents=True)
+    process = start(tmp_path, "again", "touch ran")
+    last = run_until_terminal(process)[-1]
+    assert last.state is TaskState.TASK_FAILED
+    assert last.reason is Reason.REASON_CONTAINER_LAUNCH_FAILED
+    assert "could not make the sandbox" in last.message
+    assert list(taken.iterdir()) == []
