@@ -79,13 +79,26 @@ def subscribe_call(name: str, principal: str | None = None) -> dict[str, Any]:
     return {"type": "SUBSCRIBE", "subscribe": {"framework_info": info}}
 
 
+def running(
+    cluster: Cluster, processes: list[Process], principal: str, role: str, name: str
+) -> tuple[Process, str]:
+    """A pymesos framework authenticated as `principal`, registered in
+    `role`: its scheduler process and its framework id."""
+    options = ("--role", role, "--name", name)
+    scheduler = framework(processes, address(cluster), *options, env=as_principal(principal))
+    return scheduler, registered(scheduler)
+
+
+def stop(cluster: Cluster, scheduler: Process, framework_id: str) -> None:
+    """The scheduler stops, and its framework is torn down."""
+    scheduler.tell(do="stop")
+    wait_for(lambda: state_of(cluster, framework_id, headers=OPS) is None, what="torn down")
+
+
 def test_a_framework_authenticated_as_its_principal_runs_tasks(
     secured: Cluster, processes: list[Process]
 ) -> None:
-    scheduler = framework(
-        processes, address(secured), "--role", "web", "--name", "web-app", env=as_principal("web")
-    )
-    framework_id = registered(scheduler)
+    scheduler, framework_id = running(secured, processes, "web", "web", "web-app")
     record = state_of(secured, framework_id, headers=OPS)
     assert record is not None
     assert record["principal"] == "web" and record["role"] == "web"
@@ -96,8 +109,7 @@ def test_a_framework_authenticated_as_its_principal_runs_tasks(
         seen=lambda: scheduler.lines[-5:],
     )
     assert updates[0]["uuid"]
-    scheduler.tell(do="stop")
-    wait_for(lambda: state_of(secured, framework_id, headers=OPS) is None, what="torn down")
+    stop(secured, scheduler, framework_id)
 
 
 def test_a_role_the_acls_deny_is_answered_with_an_error_event(
@@ -115,10 +127,7 @@ def test_a_role_the_acls_deny_is_answered_with_an_error_event(
 def test_a_task_user_the_acls_deny_is_task_error_naming_the_acl(
     secured: Cluster, processes: list[Process]
 ) -> None:
-    scheduler = framework(
-        processes, address(secured), "--role", "ops", "--name", "ops-app", env=as_principal("ops")
-    )
-    framework_id = registered(scheduler)
+    scheduler, framework_id = running(secured, processes, "ops", "ops", "ops-app")
     scheduler.tell(do="launch", task_id="denied", command="echo never")
     (update,) = wait_for(lambda: scheduler.updates("denied"), what="the task's refusal")
     assert update["state"] == "TASK_ERROR"
@@ -126,8 +135,7 @@ def test_a_task_user_the_acls_deny_is_task_error_naming_the_acl(
     assert "run_tasks" in update["message"], update
     record = state_of(secured, framework_id, headers=OPS)
     assert record is not None and record["tasks"] == []
-    scheduler.tell(do="stop")
-    wait_for(lambda: state_of(secured, framework_id, headers=OPS) is None, what="torn down")
+    stop(secured, scheduler, framework_id)
 
 
 @pytest.mark.parametrize(
@@ -146,10 +154,7 @@ def test_subscribing_without_the_right_credentials_is_401_and_registers_nothing(
 def test_another_principal_cannot_call_on_a_frameworks_stream(
     secured: Cluster, processes: list[Process]
 ) -> None:
-    scheduler = framework(
-        processes, address(secured), "--role", "web", "--name", "guarded", env=as_principal("web")
-    )
-    framework_id = registered(scheduler)
+    scheduler, framework_id = running(secured, processes, "web", "web", "guarded")
     teardown = {"type": "TEARDOWN", "framework_id": {"value": framework_id}}
     # A FrameworkInfo naming another principal than the one authenticated.
     status, body = call(secured, subscribe_call("impostor", "web"), OPS)
@@ -161,5 +166,4 @@ def test_another_principal_cannot_call_on_a_frameworks_stream(
     record = state_of(secured, framework_id, headers=OPS)
     assert record is not None and record["active"]
     assert frameworks_named(secured, "impostor") == []
-    scheduler.tell(do="stop")
-    wait_for(lambda: state_of(secured, framework_id, headers=OPS) is None, what="torn down")
+    stop(secured, scheduler, framework_id)
