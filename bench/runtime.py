@@ -15,13 +15,19 @@ allocator, offered again. Figures:
   reference        in the same run, a bare loop that starts `true` the same
                    way (a process group with output files in a fresh
                    directory) and waits for it, in one process: the machine's
-                   raw ceiling for one process spawning; the table reports the
-                   runtime's rate as a ratio of it
+                   raw ceiling for one process spawning, measured just before
+                   and just after the cluster runs; the table reports the
+                   runtime's rate as a ratio of the higher of the two (the
+                   machine is shared and its load drifts; the higher one is
+                   never flattered by a cluster still shutting down)
 
 Both run twice: with the agents' work dir on the disk (the system's temporary
 directory) and on a tmpfs (/dev/shm), because creating a sandbox (a
 directory and three files) costs far more on a disk file system than the
 rest of a launch.
+
+Then issue 18's goal with a verdict: on disk, at least 0.9 of the bare
+loop's rate (the tmpfs ratio is shown as information).
 
 Run it from the repository root:
 
@@ -51,6 +57,8 @@ from pyactors.scheduler.api import Driver, Scheduler
 
 OUT = Path(__file__).parent / "out"
 TASK = "cpus:0.1;mem:16"
+# Issue 18: the runtime's rate on disk as a fraction of the bare loop's.
+GOAL_RATIO = 0.9
 
 
 class Flood(Scheduler):
@@ -135,7 +143,7 @@ def latencies(figures: dict[str, Any], start: float, end: float) -> list[float]:
 
 
 def run(seconds: float, warmup: float, agents: int, parent: str | None) -> dict[str, Any]:
-    reference = reference_rate(min(seconds, 5.0), parent)
+    reference_before = reference_rate(min(seconds, 5.0), parent)
     with tempfile.TemporaryDirectory(dir=parent, prefix="pyactors-bench-") as work_dir:
         cluster = pyactors.start(
             agents=agents,
@@ -150,6 +158,8 @@ def run(seconds: float, warmup: float, agents: int, parent: str | None) -> dict[
             figures = framework.call("figures")
         finally:
             cluster.shutdown()
+    reference_after = reference_rate(min(seconds, 5.0), parent)
+    reference = max(reference_before, reference_after)
     window = (started + warmup, started + warmup + seconds)
     done = [t for t in figures["finished"] if window[0] <= t <= window[1]]
     waits = latencies(figures, *window)
@@ -166,6 +176,8 @@ def run(seconds: float, warmup: float, agents: int, parent: str | None) -> dict[
             1000 * statistics.quantiles(waits, n=10)[-1] if len(waits) >= 10 else None
         ),
         "reference_spawns_per_second": reference,
+        "reference_before_spawns_per_second": reference_before,
+        "reference_after_spawns_per_second": reference_after,
         "ratio_to_reference": rate / reference,
         "per_second": per_second(figures["finished"], started, warmup + seconds),
         "cpus": os.cpu_count(),
@@ -181,7 +193,8 @@ def per_second(finished: list[float], started: float, span: float) -> list[int]:
     return counts
 
 
-def plot(results: list[dict[str, Any]], path: Path) -> None:
+def plot(figures: dict[str, Any], path: Path) -> None:
+    results = figures["runs"]
     import matplotlib
 
     matplotlib.use("Agg")
@@ -215,7 +228,14 @@ def table(results: list[dict[str, Any]]) -> str:
             ("agents", lambda r: str(r["agents"])),
             ("tasks finished in window", lambda r: str(r["tasks_finished"])),
             ("tasks/s (end to end)", lambda r: f"{r['tasks_per_second']:.0f}"),
-            ("bare spawn loop, processes/s", lambda r: f"{r['reference_spawns_per_second']:.0f}"),
+            (
+                "bare spawn loop before/after, /s",
+                lambda r: (
+                    f"{r['reference_before_spawns_per_second']:.0f}"
+                    f"/{r['reference_after_spawns_per_second']:.0f}"
+                ),
+            ),
+            ("bare spawn loop (higher), /s", lambda r: f"{r['reference_spawns_per_second']:.0f}"),
             ("ratio to bare spawn loop", lambda r: f"{r['ratio_to_reference']:.2f}"),
             ("freed -> offer, median ms", lambda r: ms(r["freed_to_offer_median_ms"])),
             ("freed -> offer, p90 ms", lambda r: ms(r["freed_to_offer_p90_ms"])),
@@ -223,6 +243,31 @@ def table(results: list[dict[str, Any]]) -> str:
         )
     ]
     return outputs.transposed(rows, 10)
+
+
+def goals(results: list[dict[str, Any]]) -> list[dict[str, str]]:
+    """Issue 18's runtime goal (on disk) with its verdict; tmpfs as information."""
+    rows = []
+    for result in results:
+        ratio = result["ratio_to_reference"]
+        on_disk = result["work_dir"] == "disk"
+        rows.append(
+            {
+                "goal": f"runtime rate on {result['work_dir']} / bare spawn loop",
+                "target": f">= {GOAL_RATIO}" if on_disk else "information",
+                "measured": f"{ratio:.2f}",
+                "verdict": ("met" if ratio >= GOAL_RATIO else "missed") if on_disk else "-",
+            }
+        )
+    return rows
+
+
+def goals_table(rows: list[dict[str, str]]) -> str:
+    widths = {key: max(len(key), *(len(r[key]) for r in rows)) for key in rows[0]}
+    header = "  ".join(f"{key:<{widths[key]}}" for key in widths)
+    lines = [header, "-" * len(header)]
+    lines += ["  ".join(f"{r[key]:<{widths[key]}}" for key in widths) for r in rows]
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -236,8 +281,11 @@ def main() -> None:
     ray_calls.ensure_started(address="local")
     parents = [None] + (["/dev/shm"] if os.path.isdir("/dev/shm") else [])
     results = [run(args.seconds, args.warmup, args.agents, parent) for parent in parents]
+    rows = goals(results)
     print(table(results))
-    outputs.write(results, args.json, args.plot, plot)
+    print()
+    print(goals_table(rows))
+    outputs.write({"runs": results, "goals": rows}, args.json, args.plot, plot)
 
 
 if __name__ == "__main__":
