@@ -261,14 +261,7 @@ class MasterActor:
 
     async def heartbeats(self, agent_ids: list[str]) -> list[str]:
         """The agents among these that must register again."""
-        state = self.leadership.require()
-        now, unknown = time.monotonic(), []
-        for agent_id in agent_ids:
-            try:
-                state.heartbeat(agent_id, now)
-            except LookupError:
-                unknown.append(agent_id)
-        return unknown
+        return self.leadership.require().heartbeats(agent_ids, time.monotonic())
 
     async def status_update_batches(self, batches: list[tuple[str, list[TaskStatus]]]) -> None:
         """Updates from the agents hosted by one actor, one batch each."""

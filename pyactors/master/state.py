@@ -294,6 +294,21 @@ class MasterState:
         record.last_seen = now
         self.liveness.heard(agent_id, now)
 
+    def heartbeats(self, agent_ids: Sequence[str], now: float) -> list[str]:
+        """`heartbeat` for the agents one actor hosts (a pool sends all of
+        them every interval); those that must register again, without an
+        exception each."""
+        unknown = []
+        agents, liveness = self.agents, self.liveness
+        for agent_id in agent_ids:
+            record = agents.get(agent_id)
+            if record is None or not record.reachable or record.disconnected_at is not None:
+                unknown.append(agent_id)
+                continue
+            record.last_seen = now
+            liveness.heard(agent_id, now)
+        return unknown
+
     def agent_lost(self, agent_id: str, now: float) -> list[Effect]:
         """The agent's actor is gone (not merely silent): unreachable now,
         without waiting for agent_timeout."""

@@ -187,3 +187,14 @@ def test_accepts_held_together_give_back_once_and_offer_the_same() -> None:
     assert held_calls == [3]
     _, offers = small_accepts(hold=False)
     assert held_offers == offers == [(f"agent-{i}", "cpus:0.5;mem:192") for i in range(3)]
+
+
+def test_a_pool_of_heartbeats_names_the_agents_to_register_again() -> None:
+    master, _, _ = full_cluster(4)
+    master.agent_lost("agent-1", now=2)
+    master.agent_disconnected("agent-2", now=2)
+    unknown = master.heartbeats(["agent-0", "agent-1", "agent-2", "agent-3", "stranger"], now=5)
+    assert unknown == ["agent-1", "agent-2", "stranger"]
+    assert [master.agents[a].last_seen for a in ("agent-0", "agent-3")] == [5, 5]
+    # The liveness order: those heard at 5 are not due before 5 + timeout.
+    assert master.liveness.due(6, 1e6, 1e6).silent == []
