@@ -369,7 +369,8 @@ def make_app(
     async def prometheus(request: web.Request) -> web.Response:
         # Its series name every framework.
         leading().config.acls.check("view_frameworks", principal_of(request), None)
-        return web.Response(body=host.metrics.exposition(), headers={"Content-Type": CONTENT_TYPE})
+        body = await host.metrics.exposition()
+        return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE})
 
     async def quota(request: web.Request) -> web.Response:
         state = leading()

@@ -8,14 +8,15 @@ cycle time and the status update latency (forwarded by the master to
 acknowledged by the framework) as histograms, each framework's dominant
 share per role, and the CPU time and resident memory of each framework's
 running tasks.
-Values are read from the state at scrape time; no Ray here.
+Values are read from the state at scrape time (the reading may be counted
+off the master's loop: `MasterMetrics.exposition` awaits it); no Ray here.
 """
 
 from __future__ import annotations
 
 import re
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Awaitable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from prometheus_client import CollectorRegistry, Histogram, generate_latest
@@ -46,11 +47,13 @@ def prometheus_name(mesos_name: str) -> str:
 
 
 class _StateCollector(Collector):
-    def __init__(self, read: Callable[[], Reading | None]) -> None:
-        self._read = read
+    """The state's families, of the reading taken for the scrape under way."""
+
+    def __init__(self) -> None:
+        self.reading: Reading | None = None
 
     def collect(self) -> Iterator[Metric]:
-        reading = self._read()
+        reading = self.reading
         if reading is None:
             return
         for name, value in sorted(reading.snapshot.items()):
@@ -92,7 +95,8 @@ class MasterMetrics:
     """One master's Prometheus registry: the state read at scrape time and
     the allocation cycles observed as they run."""
 
-    def __init__(self, read: Callable[[], Reading | None]) -> None:
+    def __init__(self, read: Callable[[], Awaitable[Reading | None]]) -> None:
+        self._read = read
         self.registry = CollectorRegistry(auto_describe=False)
         self.allocation_run = Histogram(
             "pyactors_allocator_allocation_run_seconds",
@@ -109,7 +113,8 @@ class MasterMetrics:
         # When each update awaiting acknowledgement was first forwarded
         # (bounded: updates never acknowledged, of frameworks gone, age out).
         self._forwarded: OrderedDict[str, float] = OrderedDict()
-        self.registry.register(_StateCollector(read))
+        self._state = _StateCollector()
+        self.registry.register(self._state)
 
     def observe_cycle(self, seconds: float) -> None:
         self.allocation_run.observe(seconds)
@@ -126,5 +131,12 @@ class MasterMetrics:
             if sent is not None:
                 self.update_acknowledged.observe(now - sent)
 
-    def exposition(self) -> bytes:
-        return generate_latest(self.registry)
+    async def exposition(self) -> bytes:
+        """The registry's text with the state as read now (the reading is
+        awaited; the text is written without a pause, so concurrent scrapes
+        each see their own)."""
+        self._state.reading = await self._read()
+        try:
+            return generate_latest(self.registry)
+        finally:
+            self._state.reading = None

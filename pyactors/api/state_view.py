@@ -33,7 +33,7 @@ import operator
 from collections import Counter, OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import orjson
 
@@ -54,6 +54,7 @@ from pyactors.master.state import MasterState
 
 # A state JSON shape (a `state_json` function) as the HTTP API serves it.
 Shape = Callable[[MasterState, About], Any]
+T = TypeVar("T")
 
 # An agent's and a live task's fields the master changes in place: read on
 # the loop at C speed, the records themselves rebuilt from them in the thread.
@@ -208,13 +209,19 @@ async def rendered(
     return await asyncio.to_thread(encode, shape, viewer, view, about)
 
 
-def _counted(view: StateView, about: About) -> dict[str, float]:
-    view.thaw()
-    # `state_json` reads only what a MasterState has, and the view has it.
-    return state_json.metrics(cast(MasterState, view), about)
+async def computed(state: MasterState, work: Callable[[MasterState], T]) -> T:
+    """`work` done on `state` as it is now, in a worker thread, from a view
+    (`work` reads what a MasterState has, but the allocator)."""
+    view = take(state, allocator=False)
+
+    def thawed() -> T:
+        view.thaw()
+        return work(cast(MasterState, view))
+
+    return await asyncio.to_thread(thawed)
 
 
 async def metrics(state: MasterState, about: About) -> dict[str, float]:
     """/metrics/snapshot's figures of `state` now (every framework's, whoever
-    asks, as Mesos's), counted in a worker thread from a view."""
-    return await asyncio.to_thread(_counted, take(state, allocator=False), about)
+    asks, as Mesos's), counted in a worker thread."""
+    return await computed(state, lambda seen: state_json.metrics(seen, about))

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyactors.agent.sandbox_files import FileChunk
-from pyactors.api import state_json
+from pyactors.api import state_json, state_view
 from pyactors.api.http import Change, HttpServer
 from pyactors.api.metrics import MasterMetrics, Reading
 from pyactors.api.v1 import mesos_json
@@ -279,15 +279,19 @@ class MasterHttp:
                 f"agent '{record.agent_id}' of task '{task_id}' did not answer: {error}"
             ) from None
 
-    def _metrics_reading(self) -> Reading | None:
+    async def _metrics_reading(self) -> Reading | None:
+        """The state's figures for a Prometheus scrape, counted off the loop
+        (the shares, whose cost does not grow with the agents, on it: the
+        allocator is changed only there)."""
         state = self.leadership.leading()
         if state is None:
             return None
-        return Reading(
-            state_json.metrics(state, self.about()),
-            state.allocator.shares(),
-            task_usage.framework_totals(state),
+        about, shares = self.about(), state.allocator.shares()
+        snapshot, usage = await state_view.computed(
+            state,
+            lambda seen: (state_json.metrics(seen, about), task_usage.framework_totals(seen)),
         )
+        return Reading(snapshot, shares, usage)
 
     def _url(self, bound: tuple[str, int]) -> str:
         return f"{self.scheme}://{_public_host(bound[0])}:{bound[1]}"

@@ -3,6 +3,8 @@ directly (no Ray, no HTTP)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import orjson
 import pytest
 
@@ -145,12 +147,12 @@ def test_metrics_use_mesos_names_and_move_with_work() -> None:
 def test_prometheus_exposition() -> None:
     master, fw = running_master()
 
-    def read() -> Reading:
+    async def read() -> Reading:
         return Reading(sj.metrics(master, ABOUT), master.allocator.shares())
 
     metrics = MasterMetrics(read)
     metrics.observe_cycle(0.002)
-    text = metrics.exposition().decode()
+    text = asyncio.run(metrics.exposition()).decode()
     assert "pyactors_master_tasks_running 1.0" in text
     assert "pyactors_master_tasks_finished_total 1.0" in text
     assert "pyactors_master_cpus_total 8.0" in text
