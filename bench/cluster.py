@@ -25,6 +25,8 @@ stopped filling: the master's pace) and a warm-up:
   register s        time for all agents to register
   emul cpu          the agent and framework pools' CPU seconds per second:
                     the load generators share the master's cores
+  resent            status updates the agents sent again, unacknowledged
+                    after 10 s (a lost message costs a slot 10 s or more)
 
 Then the throughput point: 50,000 agents with tasks of mean 10 s, 5,000
 launches/s if the master keeps up. 50,000 agents rather than 100,000 with
@@ -302,6 +304,11 @@ def window_figures(before: dict[str, Any], after: dict[str, Any]) -> dict[str, A
         "tasks_per_second": launches / span,
         "offers_per_second": offers / span,
         "running_at_end": total("running", after),
+        # Lost messages show here: updates not acknowledged within 10 s,
+        # agents the master had timed out.
+        "updates_resent": total("updates_resent", after) - total("updates_resent", before),
+        "agents_registered_again": total("registered_again", after)
+        - total("registered_again", before),
         "launch_overheads_measured": len(overheads),
         "launch_overhead_median_ms": 1000 * statistics.median(overheads) if overheads else None,
         "launch_overhead_p90_ms": 1000 * quantiles[89] if quantiles else None,
@@ -356,7 +363,8 @@ def table(results: list[dict[str, Any]]) -> str:
     header = (
         f"{'agents':>7} {'pools':>5} {'task s':>6} {'reg s':>6} {'tasks/s':>8} {'offers/s':>9} "
         f"{'ovh p50 ms':>10} {'p90':>7} {'p99':>7} {'p99/ref':>8} {'master cpu':>10} "
-        f"{'cpu ms/launch':>13} {'/ref':>6} {'rss MB':>7} {'cycle ms':>8} {'emul cpu':>8}"
+        f"{'cpu ms/launch':>13} {'/ref':>6} {'rss MB':>7} {'cycle ms':>8} {'emul cpu':>8} "
+        f"{'resent':>6}"
     )
     rows = [header, "-" * len(header)]
     for r in results:
@@ -371,7 +379,7 @@ def table(results: list[dict[str, Any]]) -> str:
             f"{ratio('launch_overhead_p99_ms', r):>8} {r['master_cpu']:>10.2f} "
             f"{number(r['master_cpu_ms_per_launch'], 3):>13} "
             f"{ratio('master_cpu_ms_per_launch', r):>6} {r['master_rss_mb']:>7.0f} "
-            f"{r['cycle_ms']:>8.1f} {r['emulation_cpu']:>8.2f}"
+            f"{r['cycle_ms']:>8.1f} {r['emulation_cpu']:>8.2f} {r['updates_resent']:>6}"
         )
     return "\n".join(rows)
 

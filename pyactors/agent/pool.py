@@ -92,6 +92,8 @@ class _Updates:
         self._interval: dict[str, float] = {}
         self._due_at: dict[str, float] = {}
         self._heap: list[tuple[float, str]] = []
+        # Updates sent again, not acknowledged within their interval.
+        self.resent = 0
 
     def add(self, status: TaskStatus, now: float) -> None:
         if status.uuid is None:
@@ -117,6 +119,7 @@ class _Updates:
             if not queued or self._due_at.get(task_id) != at:
                 continue
             interval = self._interval[task_id]
+            self.resent += interval != 0
             interval = self._retry_min if interval == 0 else min(2 * interval, self._retry_max)
             self._interval[task_id] = interval
             self._schedule(task_id, now + interval)
@@ -310,6 +313,8 @@ class AgentPoolActor:
         self.poll_interval = poll_interval
         self.heartbeat_interval = heartbeat_interval
         self.registered = 0
+        # Agents the master no longer knew (timed out) and that registered again.
+        self.registered_again = 0
         self._failure: AgentStartError | None = None
         self._loops: list[asyncio.Task[None]] = []
         self._beats: set[asyncio.Task[None]] = set()
@@ -384,6 +389,7 @@ class AgentPoolActor:
         try:
             unknown = await self.master.heartbeats(agent_ids)
             if unknown:
+                self.registered_again += len(unknown)
                 await self._register(unknown)
         except Exception as error:
             # The next round tries again; a real agent logs and goes on too.
@@ -416,6 +422,8 @@ class AgentPoolActor:
             "running": self.agents.running,
             "overheads_measured": len(overheads),
             "launch_overheads": overheads[overheads_from:],
+            "updates_resent": self.agents.streams.resent,
+            "registered_again": self.registered_again,
             "messages_received": self.agents.messages_received,
             "volumes_destroyed": self.agents.volumes_destroyed,
             # What the emulation costs the machine it shares with the master.
