@@ -13,13 +13,21 @@ any (a restarted agent finishes it).
 It is written ahead: before the launch it records, before a kill signals
 the task, and before any update it holds is sent (the agent writes it once
 per poll, batching every change of that poll, once per launch batch and
-once per kill). Each write replaces the file whole (temp file, fsync,
-rename, fsync of the directory), so a reader finds the last complete
-checkpoint or none, never half of one.
+once per kill). A write is durable when it returns, and a reader finds the
+last complete checkpoint or none, never half of one: the file holds two
+slots, each a header (magic, sequence number, length, CRC-32) and a
+checkpoint, and a write overwrites the older slot in place and syncs its
+data (`CheckpointFile`): one flush of the file's blocks, no journal commit
+of a new file, a rename and the directory (the agent's loop waits for the
+write, and on a busy disk those commits cost it more than the rest of a
+launch). The reader takes the complete slot with the higher number. A
+checkpoint that outgrows its slot is written as a new file with larger
+slots, whole (temp file, fsync, rename, fsync of the directory).
 
-Reading is strict: a file that is not this module's JSON of this
-`VERSION`, or names another agent, is `CheckpointError`, and the agent
-starts clean (`AgentState.recover` says what then happens to the tasks).
+Reading is strict: a file without a complete slot (or, as written before
+slots, a plain JSON document), or whose checkpoint is not this module's
+JSON of this `VERSION`, or names another agent, is `CheckpointError`, and
+the agent starts clean (`AgentState.recover` says what then happens to the tasks).
 Encoding a `TaskInfo` (pickled, as Ray ships it) is done once per task
 and cached, so a write costs little beyond the bytes.
 """
@@ -30,6 +38,8 @@ import base64
 import contextlib
 import os
 import pickle
+import struct
+import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
@@ -46,6 +56,11 @@ from pyactors.errors import PyactorsError
 
 VERSION = 1
 FILE = "checkpoint.json"
+# A slot's header: magic, sequence number, the checkpoint's length, its CRC-32.
+_HEADER = struct.Struct("<8sQQI")
+_MAGIC = b"PYACKPT\x01"
+# The smallest slot; a checkpoint that outgrows its slot gets twice its size.
+_MIN_SLOT = 64 * 1024
 
 
 class CheckpointError(PyactorsError, ValueError):
@@ -213,23 +228,75 @@ def path(work_dir: Path) -> Path:
     return work_dir / FILE
 
 
+class CheckpointFile:
+    """The agent's checkpoint file, kept open and written in place (see the
+    module); the first write makes it new."""
+
+    def __init__(self, work_dir: Path) -> None:
+        self.work_dir = work_dir
+        self._fd: int | None = None
+        self._slot_bytes = 0
+        self._sequence = 0
+
+    def write(self, data: bytes) -> None:
+        """Make `data` the checkpoint, durably."""
+        sequence = self._sequence + 1
+        record = _HEADER.pack(_MAGIC, sequence, len(data), zlib.crc32(data)) + data
+        if self._fd is None or len(record) > self._slot_bytes:
+            self._create(record, sequence)
+        else:
+            # The other slot than the last write's: that one stays whole
+            # until this one is.
+            os.pwrite(self._fd, record, (sequence % 2) * self._slot_bytes)
+            os.fdatasync(self._fd)
+        self._sequence = sequence
+
+    def _create(self, record: bytes, sequence: int) -> None:
+        """A new file with slots of room for `record` twice over, holding it."""
+        self.close()
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        slot_bytes = max(_MIN_SLOT, 2 * len(record))
+        image = bytearray(2 * slot_bytes)
+        at = (sequence % 2) * slot_bytes
+        image[at : at + len(record)] = record
+        target = path(self.work_dir)
+        temporary = target.with_name(FILE + ".tmp")
+        flags = os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+        fd = os.open(temporary, flags, 0o600)
+        try:
+            # Every block written now: an overwrite later allocates nothing.
+            os.write(fd, image)
+            os.fsync(fd)
+            os.replace(temporary, target)
+            directory = os.open(self.work_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            try:
+                os.fsync(directory)
+            finally:
+                os.close(directory)
+        except BaseException:
+            os.close(fd)
+            raise
+        self._fd, self._slot_bytes = fd, slot_bytes
+
+    def close(self) -> None:
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+    def discard(self) -> None:
+        """Close and remove the checkpoint (nothing left to recover, or an
+        unreadable one: the agent starts clean)."""
+        self.close()
+        discard(self.work_dir)
+
+
 def write(work_dir: Path, data: bytes) -> None:
-    """Replace the checkpoint with `data`, durably (see the module)."""
-    work_dir.mkdir(parents=True, exist_ok=True)
-    target = path(work_dir)
-    temporary = target.with_name(FILE + ".tmp")
-    fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, 0o600)
+    """Replace the checkpoint with `data`, durably, as a new file."""
+    file = CheckpointFile(work_dir)
     try:
-        os.write(fd, data)
-        os.fsync(fd)
+        file.write(data)
     finally:
-        os.close(fd)
-    os.replace(temporary, target)
-    directory = os.open(work_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
-    try:
-        os.fsync(directory)
-    finally:
-        os.close(directory)
+        file.close()
 
 
 def read(work_dir: Path, agent_id: str) -> Checkpoint | None:
@@ -241,7 +308,27 @@ def read(work_dir: Path, agent_id: str) -> Checkpoint | None:
         return None
     except OSError as error:
         raise CheckpointError(f"the checkpoint cannot be read: {error}") from None
-    return decode(data, agent_id)
+    if data[:1] == b"{":
+        # Written before slots: one JSON document.
+        return decode(data, agent_id)
+    return decode(_newest_slot(data), agent_id)
+
+
+def _newest_slot(data: bytes) -> bytes:
+    """The checkpoint in the complete slot with the higher number."""
+    slot_bytes = len(data) // 2
+    if slot_bytes < _HEADER.size or len(data) != 2 * slot_bytes:
+        raise CheckpointError(f"the checkpoint file's {len(data)} bytes are not two slots")
+    newest: tuple[int, bytes] | None = None
+    for at in (0, slot_bytes):
+        magic, sequence, length, crc = _HEADER.unpack_from(data, at)
+        body = data[at + _HEADER.size : at + _HEADER.size + length]
+        complete = magic == _MAGIC and length <= slot_bytes - _HEADER.size
+        if complete and zlib.crc32(body) == crc and (newest is None or sequence > newest[0]):
+            newest = (sequence, body)
+    if newest is None:
+        raise CheckpointError("the checkpoint file holds no complete checkpoint")
+    return newest[1]
 
 
 def discard(work_dir: Path) -> None:

@@ -102,6 +102,7 @@ class AgentState:
         # Tasks being killed for failing their health check: why.
         self._unhealthy: dict[str, str] = {}
         self._encoder = checkpoint.Encoder()
+        self._checkpoint_file = checkpoint.CheckpointFile(work_dir)
         # Something the checkpoint does not hold yet (written at the next
         # poll, before anything is sent), and the pids it holds.
         self._dirty = False
@@ -348,7 +349,7 @@ class AgentState:
         for process in self.processes.values():
             process.terminate_now()
         self.executors.shutdown()
-        checkpoint.discard(self.work_dir)
+        self._checkpoint_file.discard()
 
     def recover(self, now: float) -> bool:
         """Take back what the checkpoint in the work dir holds (a previous
@@ -367,7 +368,7 @@ class AgentState:
             found = checkpoint.read(self.work_dir, self.agent_id)
         except CheckpointError as error:
             log.warning("agent %s: starting clean: %s", self.agent_id, error)
-            checkpoint.discard(self.work_dir)
+            self._checkpoint_file.discard()
             self._kill_orphans(now)
             return True
         if found is None:
@@ -468,7 +469,7 @@ class AgentState:
             )
             for task_id, held in self._held.items()
         }
-        checkpoint.write(self.work_dir, self._encoder.encode(Checkpoint(self.agent_id, entries)))
+        self._checkpoint_file.write(self._encoder.encode(Checkpoint(self.agent_id, entries)))
         self._dirty = False
 
     def executor_subscribe(
