@@ -223,17 +223,28 @@ def agent_json(
         **maintenance,
         "reachable": agent.reachable,
         "attributes": dict(agent.attributes),
-        "resources": resources_model(agent.total),
+        **agent_resources(agent.total, used, offered),
+        "version": about.version,
+    }
+
+
+@functools.lru_cache(maxsize=4096)
+def agent_resources(total: Resources, used: Resources, offered: Resources) -> dict[str, Any]:
+    """An agent's resources, used and offered, in both of Mesos's forms:
+    made once per distinct three (thousands of agents repeat a few), so a
+    state read after one agent changed makes only that agent's again. The
+    answer is shared: callers must not change it."""
+    return {
+        "resources": resources_model(total),
         "used_resources": resources_model(used),
         "offered_resources": resources_model(offered),
-        "reserved_resources": per_role_model(agent.total),
-        "unreserved_resources": resources_model(agent.total.unreserved()),
-        "resources_full": agent.total.to_json(),
+        "reserved_resources": per_role_model(total),
+        "unreserved_resources": resources_model(total.unreserved()),
+        "resources_full": total.to_json(),
         "used_resources_full": used.to_json(),
         "offered_resources_full": offered.to_json(),
-        "reserved_resources_full": agent.total.reserved().to_json(),
-        "unreserved_resources_full": agent.total.unreserved().to_json(),
-        "version": about.version,
+        "reserved_resources_full": total.reserved().to_json(),
+        "unreserved_resources_full": total.unreserved().to_json(),
     }
 
 

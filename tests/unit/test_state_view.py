@@ -191,3 +191,21 @@ def test_the_loops_share_of_a_view_does_not_grow_with_agents_and_tasks() -> None
     assert len(large.agents) == 100 * len(small.agents)
     assert len(large.tasks) > 20 * len(small.tasks)
     assert python_calls_taking_a_view(large) == python_calls_taking_a_view(small)
+
+
+def test_a_state_read_after_one_agent_changed_makes_only_its_resources_again() -> None:
+    master, _ = busy_master()
+    for i in range(3, 50):
+        master.register_agent(f"agent-{i}", f"host-{i}", Resources.parse("cpus:2;mem:256"), {}, 5)
+    state_view.encode(sj.state, EVERYONE, state_view.take(master, True), ABOUT)
+    # Every agent heard from again; one of them given a reservation.
+    for agent_id in master.agents:
+        master.heartbeat(agent_id, now=6)
+    master.reserve("agent-2", Resources.parse("cpus(web):1"))
+    made = sj.agent_resources.cache_info().misses
+    body = state_view.encode(sj.state, EVERYONE, state_view.take(master, True), ABOUT)
+    assert sj.agent_resources.cache_info().misses == made + 1
+    assert body == orjson.dumps(sj.state(master, ABOUT))
+    shown = {a["id"]: a for a in orjson.loads(body)["slaves"]}
+    assert shown["agent-2"]["reserved_resources"]["web"]["cpus"] == 1.0
+    assert {a["last_seen_time"] for a in shown.values()} == {6 + ABOUT.clock_offset}

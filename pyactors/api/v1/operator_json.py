@@ -14,6 +14,7 @@ endpoints' seconds.
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -124,13 +125,21 @@ def _drain_info(entry: MaintenanceEntry, used: Resources) -> dict[str, Any]:
     return {"state": v0["state"], "config": config}
 
 
+@functools.lru_cache(maxsize=4096)
+def _agent_resources_v1(resources: Resources) -> list[dict[str, Any]]:
+    """`resources_to_v1` once per distinct bundle: thousands of agents'
+    totals, and what is used and offered on each, repeat a few. The answer
+    is shared: callers must not change it."""
+    return resources_to_v1(resources)
+
+
 def agent_info_v1(
     agent_id: str, hostname: str, resources: Resources, attributes: Mapping[str, str]
 ) -> dict[str, Any]:
     return {
         "hostname": hostname,
         "id": id_json(agent_id),
-        "resources": resources_to_v1(resources),
+        "resources": _agent_resources_v1(resources),
         "attributes": attributes_to_v1(attributes),
     }
 
@@ -146,9 +155,9 @@ def agent_v1(
         "deactivated": drain is not None,
         "version": about.version,
         "registered_time": time_info(agent.registered_at + about.clock_offset),
-        "total_resources": resources_to_v1(agent.total),
-        "allocated_resources": resources_to_v1(used),
-        "offered_resources": resources_to_v1(usage.offered("agent", agent.agent_id)),
+        "total_resources": _agent_resources_v1(agent.total),
+        "allocated_resources": _agent_resources_v1(used),
+        "offered_resources": _agent_resources_v1(usage.offered("agent", agent.agent_id)),
         "capabilities": [{"type": name} for name in AGENT_CAPABILITIES],
     }
     if drain is not None:
