@@ -267,17 +267,34 @@ def split(total: int, parts: int) -> list[int]:
 def sample(
     cluster: Cluster, agent_pools: list[Any], framework_pool: Any, since: dict[str, Any] | None
 ) -> dict[str, Any]:
-    """Counters now; with `since`, each pool's overheads measured after it."""
+    """Counters now; with `since`, each pool's overheads measured after it.
+    How long each actor took to answer is how far its event loop is behind
+    (`answer_ms`): the one that falls behind first is the bottleneck."""
+    answered: dict[str, float] = {}
+
+    def timed(name: str, call: Callable[..., Any], *args: Any) -> Any:
+        started = time.monotonic()
+        answer = call(*args)
+        answered[name] = max(answered.get(name, 0.0), 1000 * (time.monotonic() - started))
+        return answer
+
+    at = time.monotonic()
+    pools = [
+        timed(
+            "agent_pools",
+            ray_calls.ask,
+            pool,
+            "figures",
+            None if since is None else since["pools"][n]["overheads_measured"],
+        )
+        for n, pool in enumerate(agent_pools)
+    ]
     return {
-        "at": time.monotonic(),
-        "pools": [
-            ray_calls.ask(
-                pool, "figures", None if since is None else since["pools"][n]["overheads_measured"]
-            )
-            for n, pool in enumerate(agent_pools)
-        ],
-        "frameworks": ray_calls.ask(framework_pool, "figures"),
-        "master": cluster.on_leader(MasterRef.process_usage),
+        "at": at,
+        "pools": pools,
+        "frameworks": timed("framework_pool", ray_calls.ask, framework_pool, "figures"),
+        "master": timed("master", cluster.on_leader, MasterRef.process_usage),
+        "answer_ms": answered,
     }
 
 
@@ -320,6 +337,7 @@ def window_figures(before: dict[str, Any], after: dict[str, Any]) -> dict[str, A
         "emulation_cpu": emulation / span,
         "emulation_cpu_ms_per_launch": 1000 * emulation / launches if launches else None,
         "cycle_ms": 1000 * after["master"]["allocation_cycle_seconds"],
+        "answer_ms_at_end": after["answer_ms"],
     }
 
 
