@@ -168,7 +168,12 @@ class OfferBook:
         operations after them; one that cannot apply is dropped with a reason.
         """
         problem = self._offer_problem(framework_id, offer_ids)
-        mine = [self._offers[i] for i in dict.fromkeys(offer_ids) if self._owned(framework_id, i)]
+        if problem is None and len(offer_ids) == 1:
+            mine = [self._offers[offer_ids[0]]]
+        else:
+            mine = [
+                self._offers[i] for i in dict.fromkeys(offer_ids) if self._owned(framework_id, i)
+            ]
         self._take(mine)
         if problem is not None:
             tasks = [
@@ -210,7 +215,7 @@ class OfferBook:
         refusals = []
         group = isinstance(operation, LaunchGroup)
         # A group's tasks are held here until the whole group is known to fit.
-        need = Resources()
+        need = _NOTHING
         executor = operation.tasks[0].executor if group and operation.tasks else None
         if executor is not None and not started.running(executor):
             need = executor.resources
@@ -339,6 +344,11 @@ def _fit_problem(task: TaskInfo, need: Resources, left: Resources) -> str | None
         f"task '{task.task_id}' needs {task.resources} but only {left - need} "
         "is left of the accepted offers"
     )
+
+
+# No resources: what a group needs before its first task (never changed:
+# Resources are values).
+_NOTHING = Resources()
 
 
 def _fits(resources: Resources, left: Resources) -> bool:

@@ -136,7 +136,9 @@ class Offering:
         plan.dropped += denied
         effects: list[Effect] = []
         failure = self._apply_conversions(plan)
-        destroyed = _destroyed_volumes(plan.conversions) if failure is None else []
+        destroyed = (
+            _destroyed_volumes(plan.conversions) if failure is None and plan.conversions else []
+        )
         if destroyed and plan.agent_id is not None:
             effects.append(DestroyVolumes(plan.agent_id, destroyed))
         if failure is not None:
@@ -173,7 +175,11 @@ class Offering:
         ]
         if errors:
             effects.append(ForwardUpdates(framework_id, errors))
-        launched = plan.launch + [t for group in plan.groups for t in group]
+        launched = (
+            plan.launch + [t for group in plan.groups for t in group]
+            if plan.groups
+            else plan.launch
+        )
         if launched and plan.agent_id is not None and plan.role is not None:
             for task in launched:
                 staging = TaskStatus(
@@ -208,8 +214,12 @@ class Offering:
         refused: list[Refusal] = []
         dropped: list[str] = []
         principal = framework.principal
+        unrestricted = self.acls.permissive and not self.acls.rules
         for operation in operations:
             if isinstance(operation, Launch | LaunchGroup):
+                if unrestricted and framework.user is None:
+                    allowed.append(operation)  # no ACLs, no user to fill: as given
+                    continue
                 tasks = [_with_user(task, framework.user) for task in operation.tasks]
                 denials = [self._denial("run_tasks", principal, task.user) for task in tasks]
                 if isinstance(operation, LaunchGroup) and any(denials):
