@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import ipaddress
 import re
 import socket
@@ -163,13 +164,18 @@ def _resource_entry(item: Mapping[str, Any], what: str) -> dict[str, Any]:
     return entry
 
 
+@functools.lru_cache(maxsize=4096)
 def resources_to_v1(
     resources: Resources, allocation_role: str | None = None, refined: bool = False
 ) -> list[dict[str, Any]]:
     """Resources as a v1 `Resource` list. `allocation_role`: the role they
     are offered or allocated in (`allocation_info`). `refined`: reservations
     as `reservations[]` (frameworks with RESERVATION_REFINEMENT), else as
-    `role` and `reservation` (everyone else, as Mesos downgrades them)."""
+    `role` and `reservation` (everyone else, as Mesos downgrades them).
+
+    Made once per distinct bundle (thousands of agents, offers and tasks
+    repeat a few; `Resources.to_json` was most of a v1 state read): the
+    list is shared, callers must not change it."""
     out = []
     for entry in resources.to_json():
         item: dict[str, Any] = {k: entry[k] for k in ("name", "type") if k in entry}

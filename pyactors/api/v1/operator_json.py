@@ -14,7 +14,6 @@ endpoints' seconds.
 
 from __future__ import annotations
 
-import functools
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -42,6 +41,8 @@ from pyactors.master.state import MasterState
 
 # What a pyactors agent can do, in Mesos's AgentInfo.Capability names.
 AGENT_CAPABILITIES = ("MULTI_ROLE", "HIERARCHICAL_ROLE", "RESERVATION_REFINEMENT", "AGENT_DRAINING")
+# Every agent's (shared: callers must not change it).
+_AGENT_CAPABILITIES_V1 = [{"type": name} for name in AGENT_CAPABILITIES]
 # Mesos's DEFAULT_HEARTBEAT_INTERVAL for operator event streams (src/master/constants.hpp).
 HEARTBEAT_INTERVAL_SECONDS = 15.0
 
@@ -125,21 +126,13 @@ def _drain_info(entry: MaintenanceEntry, used: Resources) -> dict[str, Any]:
     return {"state": v0["state"], "config": config}
 
 
-@functools.lru_cache(maxsize=4096)
-def _agent_resources_v1(resources: Resources) -> list[dict[str, Any]]:
-    """`resources_to_v1` once per distinct bundle: thousands of agents'
-    totals, and what is used and offered on each, repeat a few. The answer
-    is shared: callers must not change it."""
-    return resources_to_v1(resources)
-
-
 def agent_info_v1(
     agent_id: str, hostname: str, resources: Resources, attributes: Mapping[str, str]
 ) -> dict[str, Any]:
     return {
         "hostname": hostname,
         "id": id_json(agent_id),
-        "resources": _agent_resources_v1(resources),
+        "resources": resources_to_v1(resources),
         "attributes": attributes_to_v1(attributes),
     }
 
@@ -155,10 +148,10 @@ def agent_v1(
         "deactivated": drain is not None,
         "version": about.version,
         "registered_time": time_info(agent.registered_at + about.clock_offset),
-        "total_resources": _agent_resources_v1(agent.total),
-        "allocated_resources": _agent_resources_v1(used),
-        "offered_resources": _agent_resources_v1(usage.offered("agent", agent.agent_id)),
-        "capabilities": [{"type": name} for name in AGENT_CAPABILITIES],
+        "total_resources": resources_to_v1(agent.total),
+        "allocated_resources": resources_to_v1(used),
+        "offered_resources": resources_to_v1(usage.offered("agent", agent.agent_id)),
+        "capabilities": _AGENT_CAPABILITIES_V1,
     }
     if drain is not None:
         out["drain_info"] = _drain_info(drain, used)
