@@ -10,7 +10,6 @@ from collections.abc import Hashable, Mapping, Sequence
 from typing import Generic, TypeVar
 
 from pyactors.core.protocol import AcknowledgeToAgent, Effect, ForwardUpdates, KillTasks
-from pyactors.core.tasks import Reason
 
 Host = TypeVar("Host", bound=Hashable)
 Message = TypeVar("Message")
@@ -19,40 +18,60 @@ Message = TypeVar("Message")
 def coalesce(effects: Sequence[Effect]) -> list[Effect]:
     """Merge the effects of several calls handled together into one message
     per receiver and kind, keeping each receiver's order: acknowledgements
-    per agent, updates per framework, kills per agent."""
+    per agent, updates per framework, kills per agent. The callers' lists
+    are never extended: an effect is copied when a second one of its
+    receiver and kind comes (most have none, at one task per agent)."""
     merged: list[Effect] = []
-    acks: dict[str, AcknowledgeToAgent] = {}
-    updates: dict[str, ForwardUpdates] = {}
-    kills: dict[tuple[str, str, float | None, Reason | None], KillTasks] = {}
+    places: dict[tuple[Hashable, ...], int] = {}
+    copied: set[int] = set()
     for effect in effects:
-        if isinstance(effect, AcknowledgeToAgent):
-            if effect.agent_id in acks:
-                acks[effect.agent_id].acknowledgements.extend(effect.acknowledgements)
-                continue
-            effect = acks[effect.agent_id] = AcknowledgeToAgent(
-                effect.agent_id, list(effect.acknowledgements)
-            )
-        elif isinstance(effect, ForwardUpdates):
-            if effect.framework_id in updates:
-                updates[effect.framework_id].statuses.extend(effect.statuses)
-                continue
-            effect = updates[effect.framework_id] = ForwardUpdates(
-                effect.framework_id, list(effect.statuses)
-            )
-        elif isinstance(effect, KillTasks):
-            key = (effect.agent_id, effect.framework_id, effect.grace, effect.reason)
-            if key in kills:
-                kills[key].task_ids.extend(effect.task_ids)
-                continue
-            effect = kills[key] = KillTasks(
-                effect.agent_id,
-                effect.framework_id,
-                list(effect.task_ids),
-                effect.grace,
-                effect.reason,
-            )
-        merged.append(effect)
+        key = _merge_key(effect)
+        if key is None:
+            merged.append(effect)
+            continue
+        place = places.get(key)
+        if place is None:
+            places[key] = len(merged)
+            merged.append(effect)
+            continue
+        name = _MERGED_LIST[type(effect)]
+        if place not in copied:
+            copied.add(place)
+            merged[place] = _with_own_list(merged[place])
+        getattr(merged[place], name).extend(getattr(effect, name))
     return merged
+
+
+# The list that merging extends, per kind of effect merged.
+_MERGED_LIST: dict[type, str] = {
+    AcknowledgeToAgent: "acknowledgements",
+    ForwardUpdates: "statuses",
+    KillTasks: "task_ids",
+}
+
+
+def _with_own_list(effect: Effect) -> Effect:
+    """A copy of a merged effect whose list merging may extend."""
+    match effect:
+        case AcknowledgeToAgent(agent_id, acknowledgements):
+            return AcknowledgeToAgent(agent_id, list(acknowledgements))
+        case ForwardUpdates(framework_id, statuses):
+            return ForwardUpdates(framework_id, list(statuses))
+        case KillTasks(agent_id, framework_id, task_ids, grace, reason):
+            return KillTasks(agent_id, framework_id, list(task_ids), grace, reason)
+    return effect
+
+
+def _merge_key(effect: Effect) -> tuple[Hashable, ...] | None:
+    """The receiver and kind an effect merges by (None: it is not merged);
+    kills also by their grace period and reason."""
+    if isinstance(effect, AcknowledgeToAgent):
+        return (AcknowledgeToAgent, effect.agent_id)
+    if isinstance(effect, ForwardUpdates):
+        return (ForwardUpdates, effect.framework_id)
+    if isinstance(effect, KillTasks):
+        return (KillTasks, effect.agent_id, effect.framework_id, effect.grace, effect.reason)
+    return None
 
 
 class Outbox(Generic[Host, Message]):

@@ -10,8 +10,9 @@ import pytest
 from pyactors import Resources
 from pyactors.core.allocator import Allocator, Recovery
 from pyactors.core.operations import ExecutorInfo, Launch, TaskInfo
-from pyactors.core.protocol import ExitedExecutor, LaunchTasks, SendOffers
+from pyactors.core.protocol import AcknowledgeToAgent, ExitedExecutor, LaunchTasks, SendOffers
 from pyactors.core.tasks import Source, TaskState, TaskStatus
+from pyactors.master.outbox import coalesce
 from pyactors.master.state import MasterConfig, MasterState
 
 SLOT = "cpus:1;mem:256"
@@ -198,3 +199,13 @@ def test_a_pool_of_heartbeats_names_the_agents_to_register_again() -> None:
     assert [master.agents[a].last_seen for a in ("agent-0", "agent-3")] == [5, 5]
     # The liveness order: those heard at 5 are not due before 5 + timeout.
     assert master.liveness.due(6, 1e6, 1e6).silent == []
+
+
+def test_coalesce_copies_only_what_it_merges_and_never_extends_the_callers() -> None:
+    first = AcknowledgeToAgent("a1", [("t1", "u1")])
+    alone = AcknowledgeToAgent("a2", [("t2", "u2")])
+    second = AcknowledgeToAgent("a1", [("t3", "u3")])
+    merged = coalesce([first, alone, second])
+    assert merged == [AcknowledgeToAgent("a1", [("t1", "u1"), ("t3", "u3")]), alone]
+    assert merged[1] is alone  # nothing to merge: not copied
+    assert first.acknowledgements == [("t1", "u1")]
