@@ -295,14 +295,8 @@ class OfferBook:
         for offer in taken:
             if self._offers.pop(offer.id, None) is None:
                 continue
-            for index, key in (
-                (self._by_agent, offer.agent_id),
-                (self._by_framework, offer.framework_id),
-            ):
-                held = index[key]
-                del held[offer.id]
-                if not held:
-                    del index[key]
+            _drop(self._by_agent, offer.agent_id, offer.id)
+            _drop(self._by_framework, offer.framework_id, offer.id)
         return taken
 
 
@@ -344,6 +338,13 @@ def _fit_problem(task: TaskInfo, need: Resources, left: Resources) -> str | None
         f"task '{task.task_id}' needs {task.resources} but only {left - need} "
         "is left of the accepted offers"
     )
+
+
+def _drop(index: dict[str, dict[str, OfferInfo]], key: str, offer_id: str) -> None:
+    held = index[key]
+    del held[offer_id]
+    if not held:
+        del index[key]
 
 
 # No resources: what a group needs before its first task (never changed:

@@ -50,6 +50,13 @@ _COUNTER_NAMES = {
 }
 
 
+def _drop(index: dict[str, dict[str, TaskRecord]], key: str, task_id: str) -> None:
+    held = index[key]
+    del held[task_id]
+    if not held:
+        del index[key]
+
+
 @dataclass
 class Rejoined:
     """What an agent coming back with its tasks amounts to."""
@@ -99,14 +106,8 @@ class TaskBook:
 
     def _unindex(self, record: TaskRecord) -> None:
         task_id = record.task.task_id
-        for index, key in (
-            (self._by_agent, record.agent_id),
-            (self._by_framework, record.framework_id),
-        ):
-            held = index[key]
-            del held[task_id]
-            if not held:
-                del index[key]
+        _drop(self._by_agent, record.agent_id, task_id)
+        _drop(self._by_framework, record.framework_id, task_id)
 
     def on_agent(self, agent_id: str) -> list[TaskRecord]:
         """The agent's tasks not yet terminal."""
