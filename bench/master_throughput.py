@@ -22,7 +22,10 @@ Figures per scale, over the steady cycles after the first fill:
   cpu us/launch  the process's CPU seconds in those calls per launch
   cycle ms       CPU of expiry + the allocation cycle, per cycle (the core's too)
   cycle us, accept us, update us, ack us   CPU per launch, by phase
-  core ms        the allocator core's last cycle
+  core ms        the allocator core's last cycle (wall)
+  idle cycle us, idle visits   a cycle when nothing changed: CPU (best of
+                 five) and `MasterState.last_cycle_visits` (-1: a master
+                 without that count)
   ratios         against the smallest scale of the same run
 
 Verdicts: CPU per launch grows at most 2x from the smallest scale, and
@@ -213,6 +216,7 @@ def run_scale(
     phases = emulation.phases
     wall, cpu = sum(phases.wall.values()), sum(phases.cpu.values())
     per_launch = max(launched, 1)
+    idle_us, idle_visits = idle_cycle(emulation, 1.0 + cycles)
     return {
         "agents": agents,
         "frameworks": frameworks,
@@ -227,11 +231,27 @@ def run_scale(
         "cycle_ms": 1000 * phases.cpu["cycle"] / cycles,
         "cycle_us_per_launch": 1e6 * phases.cpu["cycle"] / per_launch,
         "allocator_cycle_ms": 1000 * emulation.master.allocator.last_cycle_seconds,
+        "idle_cycle_us": idle_us,
+        "idle_cycle_visits": idle_visits,
         **{
             f"{phase}_us_per_launch": 1e6 * phases.cpu[phase] / per_launch
             for phase in ("accept", "update", "ack")
         },
     }
+
+
+def idle_cycle(emulation: Emulation, now: float) -> tuple[float, int]:
+    """A cycle when nothing changed (the last cycle's freed slots taken again
+    at the same time): its CPU microseconds (best of five) and what it
+    visited (`MasterState.last_cycle_visits`). Flat from 1,000 agents up."""
+    emulation.cycle(now)
+    master, best = emulation.master, float("inf")
+    for _ in range(5):
+        started = time.process_time()
+        master.expire(now)
+        master.allocate(now)
+        best = min(best, time.process_time() - started)
+    return 1e6 * best, getattr(master, "last_cycle_visits", -1)
 
 
 def verdicts(result: dict[str, Any], reference: dict[str, Any]) -> dict[str, Any]:
@@ -269,6 +289,8 @@ def table(results: list[dict[str, Any]]) -> Table:
         "cycle ms",
         "x ref",
         "core ms",
+        "idle cycle us",
+        "idle visits",
         "verdict",
     ):
         out.add_column(name, justify="right")
@@ -295,6 +317,8 @@ def table(results: list[dict[str, Any]]) -> Table:
             f"{r['cycle_ms']:.1f}",
             f"{v['cycle_ratio']:.2f}x",
             f"{r['allocator_cycle_ms']:.1f}",
+            f"{r['idle_cycle_us']:.0f}",
+            f"{r['idle_cycle_visits']}",
             verdict,
         )
     return out
@@ -357,7 +381,7 @@ def main() -> None:
         args.agents, args.cycles = [1_000, 5_000, 10_000], 10
     if not args.default_gc:
         tune_collector()  # as the master actor's process runs
-    console = Console(width=200)
+    console = Console(width=240)
     results: list[dict[str, Any]] = []
     for agents in args.agents:
         result = run_scale(agents, args.frameworks, args.cycles, args.task_seconds, None)
