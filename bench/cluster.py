@@ -308,12 +308,9 @@ def window_figures(before: dict[str, Any], after: dict[str, Any]) -> dict[str, A
     overheads = [o for pool in after["pools"] for o in pool["launch_overheads"]]
     quantiles = statistics.quantiles(overheads, n=100) if len(overheads) >= 100 else None
     cpu = master_cpu(after) - master_cpu(before)
-    emulation = (
-        total("cpu_seconds", after)
-        - total("cpu_seconds", before)
-        + after["frameworks"]["cpu_seconds"]
-        - before["frameworks"]["cpu_seconds"]
-    )
+    agent_pools_cpu = total("cpu_seconds", after) - total("cpu_seconds", before)
+    framework_pool_cpu = after["frameworks"]["cpu_seconds"] - before["frameworks"]["cpu_seconds"]
+    emulation = agent_pools_cpu + framework_pool_cpu
     offers = after["frameworks"]["offers_received"] - before["frameworks"]["offers_received"]
     return {
         "window_seconds": span,
@@ -335,6 +332,8 @@ def window_figures(before: dict[str, Any], after: dict[str, Any]) -> dict[str, A
         "master_rss_mb": after["master"]["rss_bytes"] / 2**20,
         # The agent and framework pools: the load shares the master's cores.
         "emulation_cpu": emulation / span,
+        "agent_pools_cpu": agent_pools_cpu / span,
+        "framework_pool_cpu": framework_pool_cpu / span,
         "emulation_cpu_ms_per_launch": 1000 * emulation / launches if launches else None,
         "cycle_ms": 1000 * after["master"]["allocation_cycle_seconds"],
         "answer_ms_at_end": after["answer_ms"],
