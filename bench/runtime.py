@@ -27,7 +27,10 @@ directory and three files) costs far more on a disk file system than the
 rest of a launch.
 
 Then issue 18's goal with a verdict: on disk, at least 0.9 of the bare
-loop's rate (the tmpfs ratio is shown as information).
+loop's rate (the tmpfs ratio is shown as information); a verdict whose
+bare loops before and after differ by more than 1.5x says its reference
+was unsteady (the disk's metadata operations, which the bare loop does one
+after another, slow down several times over under other loads).
 
 Run it from the repository root:
 
@@ -59,6 +62,9 @@ OUT = Path(__file__).parent / "out"
 TASK = "cpus:0.1;mem:16"
 # Issue 18: the runtime's rate on disk as a fraction of the bare loop's.
 GOAL_RATIO = 0.9
+# Bare loops before and after further apart than this: the machine's load
+# moved under the run, and its verdict says so.
+STEADY = 1.5
 
 
 class Flood(Scheduler):
@@ -251,12 +257,19 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, str]]:
     for result in results:
         ratio = result["ratio_to_reference"]
         on_disk = result["work_dir"] == "disk"
+        references = (
+            result["reference_before_spawns_per_second"],
+            result["reference_after_spawns_per_second"],
+        )
+        verdict = "met" if ratio >= GOAL_RATIO else "missed"
+        if max(references) > STEADY * min(references):
+            verdict += " (reference unsteady)"
         rows.append(
             {
                 "goal": f"runtime rate on {result['work_dir']} / bare spawn loop",
                 "target": f">= {GOAL_RATIO}" if on_disk else "information",
                 "measured": f"{ratio:.2f}",
-                "verdict": ("met" if ratio >= GOAL_RATIO else "missed") if on_disk else "-",
+                "verdict": verdict if on_disk else "-",
             }
         )
     return rows
