@@ -8,7 +8,7 @@ of them accepted with a task. For `/master/state`, `/metrics/snapshot` and
 the v1 operator API's GET_STATE it times, in CPU seconds of this process
 (the machine is shared: wall time would count the others), what the HTTP
 handler runs on the loop (`pyactors.api.state_view`: the view's copy, and
-for `/master/state` the allocator's snapshot, shown alone too), and the
+for `/master/state` the allocator's snapshot as text, shown alone too), and the
 whole read: the copy and its rendering in the worker thread. Each figure
 is the median of `--repeat` reads after one that fills the caches.
 
@@ -87,7 +87,11 @@ def measure(agents: int, repeat: int) -> list[tuple[str, float, float]]:
             cpu_ms(lambda: state_view.take(master, allocator=True), repeat),
             cpu_ms(read(state_json.state, master, True), repeat),
         ),
-        ("  the allocator's snapshot", cpu_ms(master.allocator.snapshot, repeat), 0.0),
+        (
+            "  of which the allocator's snapshot",
+            cpu_ms(master.allocator.snapshot_json, repeat),
+            0.0,
+        ),
         (
             "/metrics/snapshot",
             cpu_ms(lambda: state_view.take(master, allocator=False), repeat),

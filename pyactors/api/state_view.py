@@ -17,8 +17,9 @@ changing fields are read by `operator.attrgetter` mapped over the records
 would be a dataclass and its dict); the copies the shapes read are built
 from those tuples in the thread (`thaw`). At 50,000 agents that is about
 a fifteenth of copying the records on the loop. The allocator's snapshot,
-when a shape needs it, is still taken on the loop: the allocator is
-changed only there, and it has no cheaper read of the roles' shares.
+when a shape needs it, is still written on the loop (the allocator is
+changed only there, and it has no cheaper read of the roles' shares), as
+text: it is parsed in the thread.
 
 A task's JSON is cached on its record (`state_json.task_json`); the copy
 renders with the cache it was taken with and hands back what it made, so
@@ -65,14 +66,18 @@ _TaskFields = tuple[Any, bool, dict[str, float] | None, tuple[Any, ...] | None]
 
 
 class _TakenAllocator:
-    """The allocator's snapshot as it was when the view was taken."""
+    """The allocator's snapshot as it was when the view was taken: its text,
+    parsed when first read (in the rendering thread)."""
 
-    def __init__(self, snapshot: dict[str, Any] | None) -> None:
-        self._snapshot = snapshot
+    def __init__(self, text: str | None) -> None:
+        self._text = text
+        self._snapshot: dict[str, Any] | None = None
 
     def snapshot(self) -> dict[str, Any]:
-        if self._snapshot is None:
+        if self._text is None:
             raise RuntimeError("this state view was taken without the allocator's snapshot")
+        if self._snapshot is None:
+            self._snapshot = orjson.loads(self._text)
         return self._snapshot
 
 
@@ -186,7 +191,7 @@ def take(state: MasterState, allocator: bool) -> StateView:
         quotas=dict(state.quotas),
         reservations=dict(state.reservations),
         counters=Counter(state.counters),
-        allocator=_TakenAllocator(state.allocator.snapshot() if allocator else None),
+        allocator=_TakenAllocator(state.allocator.snapshot_json() if allocator else None),
         executors=[dataclasses.replace(e) for e in state.executors],
     )
 

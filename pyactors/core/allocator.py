@@ -265,6 +265,11 @@ class Allocator:
         snapshot: dict[str, Any] = orjson.loads(self._core.snapshot_json())
         return snapshot
 
+    def snapshot_json(self) -> str:
+        """`snapshot()`'s JSON text, for a reader that parses it elsewhere
+        (the HTTP state does, off the master's loop)."""
+        return self._core.snapshot_json()
+
 
 def _resources(value: ResourcesArgument) -> Resources | str | dict[str, Any]:
     """The core takes a real dict for the dict form; any mapping will do here."""
