@@ -93,6 +93,8 @@ impl Allocator {
             let role = self.role_ids[role.as_str()];
             self.track_allocated(slot, framework, role, &resources, false);
         }
+        let available = self.agent(slot).available.clone();
+        self.count_available(slot, &available, 1);
         self.sync_offerable_agent(slot);
         Ok(())
     }
@@ -127,6 +129,9 @@ impl Allocator {
     /// cluster, and filters that name it are dropped.
     pub fn remove_agent(&mut self, agent_id: &str) -> Result<()> {
         let slot = self.agent_slot(agent_id)?;
+        let available = self.agent(slot).available.clone();
+        self.count_available(slot, &available, -1);
+        self.maintained_agents.remove(&slot);
         let allocated = self.agent(slot).allocated.clone();
         for (framework, role, resources) in allocated {
             self.track_unallocated(slot, framework, role, &resources);
@@ -163,7 +168,11 @@ impl Allocator {
     /// Offers from this agent again.
     pub fn activate_agent(&mut self, agent_id: &str) -> Result<()> {
         let slot = self.agent_slot(agent_id)?;
-        self.agent_mut(slot).active = true;
+        if !self.agent(slot).active {
+            self.agent_mut(slot).active = true;
+            let available = self.agent(slot).available.clone();
+            self.count_available(slot, &available, 1);
+        }
         self.sync_offerable_agent(slot);
         Ok(())
     }
@@ -171,6 +180,8 @@ impl Allocator {
     /// No offers from this agent until activated; allocations stay.
     pub fn deactivate_agent(&mut self, agent_id: &str) -> Result<()> {
         let slot = self.agent_slot(agent_id)?;
+        let available = self.agent(slot).available.clone();
+        self.count_available(slot, &available, -1);
         self.agent_mut(slot).active = false;
         self.sync_offerable_agent(slot);
         Ok(())
@@ -195,6 +206,9 @@ impl Allocator {
             }
             let available = total.checked_sub(&in_use)?;
             let old_total = agent.total.clone();
+            let old_available = agent.available.clone();
+            self.count_available(slot, &old_available, -1);
+            self.count_available(slot, &available, 1);
             self.account_total(&old_total, -1);
             self.account_total(&total, 1);
             let agent = self.agent_mut(slot);
@@ -238,6 +252,11 @@ impl Allocator {
             }
         };
         self.agent_mut(slot).unavailability = window;
+        if window.is_some() {
+            self.maintained_agents.insert(slot);
+        } else {
+            self.maintained_agents.remove(&slot);
+        }
         Ok(())
     }
 }

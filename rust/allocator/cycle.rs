@@ -12,7 +12,6 @@ use rustc_hash::FxHashMap;
 
 use crate::error::Result;
 use crate::filters::{FrameworkSlot, RoleId};
-use crate::quantities::Quantities;
 use crate::resources::is_ancestor_or_self;
 
 use super::types::{Cycle, Headroom, Shaped};
@@ -46,11 +45,15 @@ impl Allocator {
         }
         let any_guarantee = self.quota_roles.iter().any(|&r| self.has_guarantee(r));
         let headroom = any_guarantee.then(|| {
-            let mut available = Quantities::default();
+            // The candidates' unreserved scalars: the active agents' kept
+            // total, less the agents under maintenance now.
+            let mut available = self.active_unreserved_available.clone();
             let (names, agents) = (&mut self.names, &self.agents);
-            for &slot in &candidates {
+            for &slot in &self.maintained_agents {
                 let agent = agents[slot as usize].as_ref().expect("live agent slot");
-                available.add(&names.unreserved_quantities(&agent.available));
+                if agent.active && agent.unavailable_at(now) {
+                    available.sub(&names.unreserved_quantities(&agent.available));
+                }
             }
             Headroom {
                 available,
@@ -236,6 +239,7 @@ impl Allocator {
         };
         self.sync_offerable_agent(agent);
         let unreserved = self.track_allocated(agent, framework, role, &bundle, true);
+        self.count_unreserved_available(&unreserved, -1);
         if let Some(headroom) = cycle.headroom.as_mut() {
             headroom.available = headroom.available.minus_clamped(&unreserved);
             headroom.required = self.required_headroom();

@@ -267,6 +267,7 @@ impl Allocator {
             for (role, resources) in held {
                 self.track_unallocated(agent, slot, role, &resources);
                 self.agent_mut(agent).available.add_assign(&resources)?;
+                self.count_available(agent, &resources, 1);
                 self.sync_offerable_agent(agent);
             }
         }

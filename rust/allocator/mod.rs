@@ -46,7 +46,7 @@ mod types;
 
 use std::collections::BTreeSet;
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::error::{Error, Result};
 use crate::filters::{BitSet, FrameworkSlot, RoleId};
@@ -107,6 +107,12 @@ pub struct Allocator {
     quota_roles: BTreeSet<RoleId>,
     totals: Quantities,
     allocated_total: Quantities,
+    /// Unreserved scalars available on the active agents, kept as available
+    /// parts change: a cycle's headroom starts from it (less the agents under
+    /// maintenance) instead of a walk over every candidate.
+    active_unreserved_available: Quantities,
+    /// Agents with a maintenance window set.
+    maintained_agents: FxHashSet<AgentSlot>,
     /// Totals changed since the sorters last heard of them.
     totals_changed: bool,
     next_filter_expiry: f64,
@@ -168,6 +174,8 @@ impl Allocator {
             quota_roles: BTreeSet::new(),
             totals: Quantities::default(),
             allocated_total: Quantities::default(),
+            active_unreserved_available: Quantities::default(),
+            maintained_agents: FxHashSet::default(),
             totals_changed: false,
             next_filter_expiry: f64::INFINITY,
             last_cycle_visits: 0,
@@ -224,6 +232,24 @@ impl Allocator {
             self.offerable_agents.insert(sequence);
         } else {
             self.offerable_agents.remove(sequence);
+        }
+    }
+
+    /// Keeps `active_unreserved_available` true when `resources` join
+    /// (`sign` 1) or leave (-1) the available part of an active agent.
+    fn count_available(&mut self, slot: AgentSlot, resources: &Resources, sign: i64) {
+        if !self.agent(slot).active {
+            return;
+        }
+        let unreserved = self.names.unreserved_quantities(resources);
+        self.count_unreserved_available(&unreserved, sign);
+    }
+
+    fn count_unreserved_available(&mut self, unreserved: &Quantities, sign: i64) {
+        if sign > 0 {
+            self.active_unreserved_available.add(unreserved);
+        } else {
+            self.active_unreserved_available.sub(unreserved);
         }
     }
 

@@ -106,6 +106,7 @@ impl Allocator {
                 resolved.whole,
             );
             self.return_to_agent(&resolved, resources, whole, expires.map(|e| (e, None)));
+            self.count_available(resolved.agent, resources, 1);
         }
         Ok(())
     }
@@ -128,6 +129,7 @@ impl Allocator {
         // do not depend on the order of the changes.
         let mut sums: Vec<(FrameworkSlot, RoleId, Quantities, Quantities)> = Vec::new();
         let mut sum_index: FxHashMap<(FrameworkSlot, RoleId), usize> = FxHashMap::default();
+        let mut returned_to_inactive: Vec<&Resources> = Vec::new();
         // Checking reads each item's bundle and its allocation; what else
         // needs the bundle's contents (the sums, the filter's group) is done
         // then, while they are in cache, so that applying moves bundles
@@ -170,6 +172,9 @@ impl Allocator {
                     .filters
                     .group_of(checked.role, item.resources)
             });
+            if !self.agent(checked.agent).active {
+                returned_to_inactive.push(item.resources);
+            }
             checked_items.push((checked, item.resources, group));
         }
         for (checked, resources, group) in checked_items {
@@ -182,8 +187,15 @@ impl Allocator {
             );
             self.return_to_agent(&checked, resources, whole, expires.map(|e| (e, group)));
         }
+        // What came back is available, and counts for the headroom where
+        // its agent is active.
         for (framework, role, quantities, unreserved) in sums {
             self.untally(framework, role, &quantities, &unreserved);
+            self.count_unreserved_available(&unreserved, 1);
+        }
+        for resources in returned_to_inactive {
+            let unreserved = self.names.unreserved_quantities(resources);
+            self.count_unreserved_available(&unreserved, -1);
         }
         Ok(())
     }
@@ -402,6 +414,8 @@ impl Allocator {
         let total = self.converted_total(agent, consumed, converted)?;
         let available = available.checked_sub(consumed)?.checked_add(converted)?;
         self.set_total(agent, total);
+        self.count_available(agent, consumed, -1);
+        self.count_available(agent, converted, 1);
         self.agent_mut(agent).available = available;
         self.sync_offerable_agent(agent);
         Ok(())
