@@ -97,16 +97,13 @@ impl AgentFilters {
     }
 
     /// The group of filters refusing exactly `refused` in `role`, if any.
-    /// Adding filters only appends groups, so the index stays valid until
-    /// filters expire or are removed.
-    pub fn group_of(&self, role: RoleId, refused: &Resources) -> Option<usize> {
+    fn group_of(&self, role: RoleId, refused: &Resources) -> Option<usize> {
         self.groups
             .iter()
             .position(|g| g.role == role && g.refused == *refused)
     }
 
-    /// `add` into a group `group_of` found.
-    pub fn add_to_group(&mut self, index: usize, slot: FrameworkSlot, expires: f64) {
+    fn add_to_group(&mut self, index: usize, slot: FrameworkSlot, expires: f64) {
         let group = &mut self.groups[index];
         if group.members.contains(slot) {
             let (_, expiry) = group

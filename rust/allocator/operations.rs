@@ -105,7 +105,7 @@ impl Allocator {
                 resources,
                 resolved.whole,
             );
-            self.return_to_agent(&resolved, resources, whole, expires.map(|e| (e, None)));
+            self.return_to_agent(&resolved, resources, whole, expires);
             self.count_available(resolved.agent, resources, 1);
         }
         Ok(())
@@ -164,20 +164,14 @@ impl Allocator {
             let (_, _, all, unreserved) = &mut sums[slot];
             self.names
                 .add_split_quantities(item.resources, all, unreserved);
-            // Found now, the group stays valid while earlier items add theirs
-            // (adding only appends groups); not found, applying looks again,
-            // as an earlier item on the same agent may have made it.
-            let group = expires.and_then(|_| {
-                self.agent(checked.agent)
-                    .filters
-                    .group_of(checked.role, item.resources)
-            });
             if !self.agent(checked.agent).active {
                 returned_to_inactive.push(item.resources);
             }
-            checked_items.push((checked, item.resources, group));
+            checked_items.push((checked, item.resources));
         }
-        for (checked, resources, group) in checked_items {
+        // The filter's group is found when applying, where the agent's
+        // filters are read anyway.
+        for (checked, resources) in checked_items {
             let whole = self.take_from_agent(
                 checked.agent,
                 checked.framework,
@@ -185,7 +179,7 @@ impl Allocator {
                 resources,
                 checked.whole,
             );
-            self.return_to_agent(&checked, resources, whole, expires.map(|e| (e, group)));
+            self.return_to_agent(&checked, resources, whole, expires);
         }
         // What came back is available, and counts for the headroom where
         // its agent is active.
@@ -299,8 +293,8 @@ impl Allocator {
     }
 
     /// Returns checked resources, already out of the allocation's books, to
-    /// the agent's available part and sets the filter, if any: (expiry, the
-    /// index of its group when known). `whole`: the allocation's own bundle
+    /// the agent's available part and sets the filter expiring then, if any.
+    /// `whole`: the allocation's own bundle
     /// when all of it came back, moved rather than copied into an empty
     /// available part (a decline, usually).
     fn return_to_agent(
@@ -308,7 +302,7 @@ impl Allocator {
         item: &Resolved,
         resources: &Resources,
         whole: Option<Resources>,
-        filter: Option<(f64, Option<usize>)>,
+        filter: Option<f64>,
     ) {
         let Resolved {
             framework,
@@ -323,13 +317,15 @@ impl Allocator {
                 .add_assign(resources)
                 .expect("recovered resources were part of the agent's total"),
         }
-        self.sync_offerable_agent(agent);
-        if let Some((expires, group)) = filter {
-            let filters = &mut self.agent_mut(agent).filters;
-            match group {
-                Some(index) => filters.add_to_group(index, framework, expires),
-                None => filters.add(framework, role, resources, expires),
-            }
+        // Something is available there now (recoveries are never empty).
+        let returned_to = self.agent(agent);
+        if returned_to.active {
+            self.offerable_agents.insert(returned_to.sequence);
+        }
+        if let Some(expires) = filter {
+            self.agent_mut(agent)
+                .filters
+                .add(framework, role, resources, expires);
             self.framework_mut(framework).filtered_agents.insert(agent);
             self.next_filter_expiry = self.next_filter_expiry.min(expires);
         }

@@ -13,21 +13,25 @@ use crate::sorter::Sorter;
 
 use super::{AgentSlot, Offer, GPU_CAPABILITY};
 
+/// The fields a recovery and a cycle's visit read come first, laid out in
+/// the first cache line of an aligned record: with tens of thousands of
+/// agents, each one touched is a cache miss, and one beats three.
 #[derive(Debug)]
+#[repr(C, align(64))]
 pub(super) struct Agent {
-    pub(super) id: Name,
-    /// Registration order among the agents, never reused.
-    pub(super) sequence: u32,
-    pub(super) total: Resources,
-    pub(super) available: Resources,
-    pub(super) attributes: BTreeMap<String, String>,
-    pub(super) registered_at: f64,
     /// Offered or allocated resources per (framework, role); few per agent.
     pub(super) allocated: Vec<(FrameworkSlot, RoleId, Resources)>,
-    pub(super) active: bool,
-    pub(super) unavailability: Option<(f64, Option<f64>)>,
-    pub(super) has_gpus: bool,
     pub(super) filters: AgentFilters,
+    pub(super) available: Resources,
+    /// Registration order among the agents (renumbered when most are gone).
+    pub(super) sequence: u32,
+    pub(super) active: bool,
+    pub(super) has_gpus: bool,
+    pub(super) id: Name,
+    pub(super) total: Resources,
+    pub(super) attributes: BTreeMap<String, String>,
+    pub(super) registered_at: f64,
+    pub(super) unavailability: Option<(f64, Option<f64>)>,
 }
 
 impl Agent {
