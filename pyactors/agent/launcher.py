@@ -270,7 +270,8 @@ _rotations: dict[str, int] = {}
 def _open_logs(dir_fd: int, spec: dict[str, Any]) -> tuple[dict[int, RotatingLog], int, int]:
     """The launch's files written whole (never through a link: the sandbox
     is new), then the task's output files open: their logs keyed by the
-    read end of each one's pipe, and the write ends for stdout and stderr."""
+    read end of each one's pipe, and the write ends for stdout and stderr;
+    then the sandbox given to the task's user, if it has one."""
     for name, data in spec.get("files", ()):
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
         fd = os.open(name, flags, 0o644, dir_fd=dir_fd)
@@ -287,6 +288,11 @@ def _open_logs(dir_fd: int, spec: dict[str, Any]) -> tuple[dict[int, RotatingLog
         out_read: RotatingLog(dir_fd, STDOUT, limit, keep, owner),
         err_read: RotatingLog(dir_fd, STDERR, limit, keep, owner),
     }
+    if owner is not None:
+        # Only now the task's user's: until every file the launcher writes
+        # or opens as root is there, nothing else of that user could put a
+        # name in its way.
+        os.fchown(dir_fd, *owner)
     return logs, out_write, err_write
 
 

@@ -430,7 +430,8 @@ class TaskProcess:
                 (self.sandbox / name).touch()
             for box in (INBOX, OUTBOX):
                 (self.sandbox / box).mkdir(exist_ok=True)
-            owned = [self.sandbox, self.sandbox / STDOUT, self.sandbox / STDERR]
+            # The sandbox itself, the launcher gives once its files are in.
+            owned = [self.sandbox / STDOUT, self.sandbox / STDERR]
             owned += [self.sandbox / INBOX, self.sandbox / OUTBOX]
             owned += [self.sandbox / p for p in _steps(cwd.relative_to(self.sandbox))]
             for path in owned:
