@@ -62,6 +62,7 @@ from pyactors.master.maintenance_book import MaintenanceBook
 from pyactors.master.offer_book import OfferBook
 from pyactors.master.offers import Offering
 from pyactors.master.operator import Operator
+from pyactors.master.operator_calls import OperatorCalls
 from pyactors.master.records import (
     AgentRecord,
     FrameworkRecord,
@@ -94,7 +95,7 @@ def _loaded_memory_registry() -> Registry:
 
 
 @dataclass
-class MasterState:
+class MasterState(OperatorCalls):
     config: MasterConfig = field(default_factory=MasterConfig)
     registry: Registry = field(default_factory=_loaded_memory_registry)
     # Unique per leadership term (the actor gives one), like Mesos's
@@ -288,16 +289,13 @@ class MasterState:
 
     def heartbeat(self, agent_id: str, now: float) -> None:
         """Unknown or unreachable agents must (re-)register instead."""
-        record = known_agent(self.agents, agent_id)
-        if not record.reachable or record.disconnected_at is not None:
+        known_agent(self.agents, agent_id)
+        if self.heartbeats([agent_id], now):
             raise UnknownAgentError(f"agent '{agent_id}' is unreachable: re-register")
-        record.last_seen = now
-        self.liveness.heard(agent_id, now)
 
     def heartbeats(self, agent_ids: Sequence[str], now: float) -> list[str]:
-        """`heartbeat` for the agents one actor hosts (a pool sends all of
-        them every interval); those that must register again, without an
-        exception each."""
+        """`heartbeat` for the agents one actor hosts: those that must
+        register again, without an exception each."""
         unknown = []
         agents, liveness = self.agents, self.liveness
         for agent_id in agent_ids:
@@ -667,10 +665,8 @@ class MasterState:
     def status_update_batches(
         self, batches: Sequence[tuple[str, Sequence[TaskStatus]]]
     ) -> list[Effect]:
-        """`status_updates` for the batches of the agents one actor hosts,
-        the freed resources given back in one call into the allocator. An
-        agent this master does not know is skipped: a new leader's agents
-        resend once registered."""
+        """`status_updates` for the agents one actor hosts, in one give-back;
+        unknown agents' are skipped (a new leader's resend once registered)."""
         known = [(agent_id, s) for agent_id, s in batches if agent_id in self.agents]
         self.counters["status_updates"] += sum(len(statuses) for _, statuses in known)
         effects, freed = self.task_book.status_update_batches(known, self.frameworks)
@@ -702,9 +698,8 @@ class MasterState:
         self.executors_exited([exited])
 
     def executors_exited(self, exits: Sequence[ExitedExecutor]) -> None:
-        """`executor_exited` for a batch, given back in one call into the
-        allocator; an agent this master does not know is skipped (it reports
-        its executors when it registers)."""
+        """`executor_exited` for a batch, in one give-back; unknown agents'
+        are skipped (they report their executors as they register)."""
         book = self.offering.executors
         self.offering.executors_exited(
             [
@@ -780,68 +775,13 @@ class MasterState:
 
     @property
     def last_cycle_visits(self) -> int:
-        """What the last `expire` and `allocate` looked at: outstanding
-        offers and agents checked for expiry, disconnected frameworks
-        checked for their failover timeout, and the agents the allocator's
-        cycle visited. It grows with what changed, never with idle agents
-        or connected frameworks (tests count it)."""
-        return (
-            self.offers.visited
-            + self.liveness.visited
-            + self._failover_visits
-            + self.allocator.last_cycle_visits
-        )
+        """Offers, agents and disconnected frameworks the last `expire`
+        looked at, and agents the last cycle visited: it grows with what
+        changed, never with idle agents (tests count it)."""
+        visits = self.offers.visited + self.liveness.visited + self._failover_visits
+        return visits + self.allocator.last_cycle_visits
 
     # --------------------------------------------------------------- operator
-
-    # Each operator call takes the caller's `principal` (None: an
-    # unauthenticated caller) and checks its ACL before anything changes
-    # (AuthorizationError naming the ACL): kill_tasks, update_weights,
-    # update_quotas, reserve_resources, unreserve_resources, create_volumes,
-    # destroy_volumes, drain_agents (reactivating too).
-
-    def operator_kill(
-        self, task_id: str, framework_id: str | None, now: float, principal: str | None = None
-    ) -> list[Effect]:
-        """The operator kills a live task (its framework named or not)."""
-        return self.operator.kill(task_id, framework_id, now, principal)
-
-    def set_weight(self, role: str, weight: float, principal: str | None = None) -> None:
-        self.operator.set_weights([(role, weight)], principal)
-
-    def set_weights(
-        self, weights: Sequence[tuple[str, float]], principal: str | None = None
-    ) -> None:
-        self.operator.set_weights(weights, principal)
-
-    def set_quota(
-        self, role: str, guarantee: str, limit: str | None = None, principal: str | None = None
-    ) -> None:
-        self.operator.set_quota(role, guarantee, limit, principal)
-
-    def reserve(self, agent_id: str, resources: Resources, principal: str | None = None) -> None:
-        self.operator.reserve(agent_id, resources, principal)
-
-    def unreserve(self, agent_id: str, resources: Resources, principal: str | None = None) -> None:
-        self.operator.unreserve(agent_id, resources, principal)
-
-    def create_volumes(
-        self, agent_id: str, volumes: Resources, principal: str | None = None
-    ) -> None:
-        self.operator.create_volumes(agent_id, volumes, principal)
-
-    def destroy_volumes(
-        self, agent_id: str, volumes: Resources, principal: str | None = None
-    ) -> None:
-        self.operator.destroy_volumes(agent_id, volumes, principal)
-
-    def drain_agent(
-        self, agent_id: str, grace_period: float | None, principal: str | None = None
-    ) -> list[Effect]:
-        return self.operator.drain_agent(agent_id, grace_period, principal)
-
-    def reactivate_agent(self, agent_id: str, principal: str | None = None) -> None:
-        self.operator.reactivate_agent(agent_id, principal)
 
     def start_maintenance(
         self, machines: tuple[MachineId, ...], now: float, principal: str | None = None
