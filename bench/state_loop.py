@@ -10,7 +10,8 @@ the v1 operator API's GET_STATE it times, in CPU seconds of this process
 handler runs on the loop (`pyactors.api.state_view`: the view's copy, and
 for `/master/state` the allocator's snapshot as text, shown alone too), and the
 whole read: the copy and its rendering in the worker thread. Each figure
-is the median of `--repeat` reads after one that fills the caches.
+is the median of `--repeat` reads after one that fills the caches. The
+collector runs with the master actor's thresholds, as in its process.
 
 Run it from the repository root:
 
@@ -31,6 +32,7 @@ from pyactors.api.access import Viewer
 from pyactors.api.v1 import operator_json
 from pyactors.core.operations import Launch, TaskInfo
 from pyactors.core.protocol import SendOffers
+from pyactors.master.actor import tune_collector
 from pyactors.master.state import MasterConfig, MasterState
 from pyactors.security.acls import Acls
 
@@ -110,6 +112,7 @@ def main() -> None:
     parser.add_argument("--agents", type=int, nargs="+", default=[10_000, 50_000])
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
+    tune_collector()
     print(f"{'agents':>7}  {'read':28}  {'on the loop ms':>14}  {'in all ms':>10}")
     for agents in args.agents:
         for name, loop, whole in measure(agents, args.repeat):
