@@ -257,4 +257,4 @@ class Allocator:
         its cost grows with the frameworks, not the agents."""
 
     def snapshot_json(self) -> str:
-        """The allocator's state document as JSON text."""
+        """The allocator's state document as JSON text (written without the GIL)."""

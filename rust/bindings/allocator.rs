@@ -301,8 +301,12 @@ impl PyAllocator {
         self.inner.shares()
     }
 
-    /// The state document as JSON text (the facade decodes it with orjson).
-    fn snapshot_json(&self) -> String {
-        self.inner.snapshot().to_string()
+    /// The state document as JSON text (the facade decodes it with orjson),
+    /// written with the GIL released: at tens of thousands of agents it
+    /// takes a while, and the master's threads (rendering /master/state off
+    /// its loop) go on meanwhile.
+    fn snapshot_json(&self, py: Python<'_>) -> String {
+        let inner = &self.inner;
+        py.allow_threads(|| inner.snapshot().to_string())
     }
 }
