@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import itertools
+import pickle
 
+import cloudpickle
 import pytest
 
 from pyactors.agent.status_updates import StatusUpdateStreams
@@ -59,6 +61,25 @@ def test_status_round_trips_through_its_json_shape() -> None:
     assert TaskStatus.from_dict(update.to_dict()) == update
     with pytest.raises(InvalidArgumentError, match="malformed"):
         TaskStatus.from_dict({"task_id": "t", "state": "TASK_SLEEPING"})
+
+
+def test_status_pickles_whole_with_or_without_its_optional_fields() -> None:
+    full = TaskStatus(
+        "t",
+        TaskState.TASK_FAILED,
+        Source.SOURCE_EXECUTOR,
+        2.5,
+        agent_id="agent-1",
+        reason=Reason.REASON_CONTAINER_LIMITATION_MEMORY,
+        message="out of memory",
+        healthy=False,
+    )
+    bare = TaskStatus("t", TaskState.TASK_LOST, Source.SOURCE_MASTER, 3.0, uuid=None)
+    for original in (full, bare):
+        for dumps in (pickle.dumps, cloudpickle.dumps):
+            copy = pickle.loads(dumps(original))
+            assert copy == original
+            assert copy.uuid == original.uuid
 
 
 def test_updates_stay_in_order_until_acknowledged_and_are_retried() -> None:
