@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import logging
+import os
 import random
 import time
 from collections import defaultdict, deque
@@ -144,6 +145,10 @@ class _Updates:
             if self._queued.get(task_id):
                 self._schedule(task_id, now)
 
+    def holds(self, task_id: str) -> bool:
+        """Whether the task has an update not yet acknowledged."""
+        return task_id in self._queued
+
     def pending(self, task_id: str) -> list[TaskStatus]:
         return list(self._queued.get(task_id, ()))
 
@@ -222,11 +227,12 @@ class EmulatedAgents:
             self._end(task_id, TaskState.TASK_KILLED, now, reason)
 
     def acknowledge(self, acknowledgements: Sequence[tuple[str, str]], now: float) -> None:
+        streams, tasks = self.streams, self.tasks
         for task_id, uuid in acknowledgements:
-            self.streams.acknowledge(task_id, uuid, now)
-            task = self.tasks.get(task_id)
-            if task is not None and task.ended and not self.streams.pending(task_id):
-                del self.tasks[task_id]
+            streams.acknowledge(task_id, uuid, now)
+            task = tasks.get(task_id)
+            if task is not None and task.ended and not streams.holds(task_id):
+                del tasks[task_id]
 
     def resend(self, task_ids: Sequence[str], now: float) -> None:
         self.streams.resend_now(task_ids, now)
@@ -281,8 +287,10 @@ class EmulatedAgents:
         now: float,
         reason: Reason | None = None,
     ) -> None:
+        # 16 random bytes as uuid4's hex, without building a UUID per update.
+        uuid = os.urandom(16).hex()
         status = TaskStatus(
-            task_id, state, Source.SOURCE_EXECUTOR, now, agent_id=agent_id, reason=reason
+            task_id, state, Source.SOURCE_EXECUTOR, now, agent_id=agent_id, reason=reason, uuid=uuid
         )
         self.tasks[task_id].status = status
         self.streams.add(status, now)

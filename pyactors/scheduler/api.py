@@ -119,16 +119,18 @@ class Driver:
     ) -> None:
         """Use offers (all from one agent) for the operations, in order; what
         they leave unused is declined with `refuse_seconds`."""
+        offers, launched = list(offer_ids), list(operations)
         if self.on_offers_used is not None:
-            self.on_offers_used(list(offer_ids), list(operations))
-        self._call(Accept(list(offer_ids), list(operations), refuse_seconds))
+            self.on_offers_used(offers, launched)
+        self._call(Accept(offers, launched, refuse_seconds))
 
     def decline(self, offer_ids: Sequence[str], refuse_seconds: float = 5.0) -> None:
         """Give offers back; they are not offered to this framework again for
         `refuse_seconds` (0: no filter)."""
+        offers = list(offer_ids)
         if self.on_offers_used is not None:
-            self.on_offers_used(list(offer_ids), [])
-        self._call(Decline(list(offer_ids), refuse_seconds))
+            self.on_offers_used(offers, [])
+        self._call(Decline(offers, refuse_seconds))
 
     def accept_inverse_offers(
         self, inverse_offer_ids: Sequence[str], refuse_seconds: float | None = None
@@ -149,9 +151,18 @@ class Driver:
     def acknowledge(self, status: TaskStatus) -> None:
         """Let the agent forget an update (only needed with
         `auto_acknowledge = False`)."""
-        if status.uuid is not None:
-            _remember(self._acknowledged, status.task_id, status.uuid)
-            self._call(Acknowledge([(status.task_id, status.uuid)]))
+        self.acknowledge_all([status])
+
+    def acknowledge_all(self, statuses: Sequence[TaskStatus]) -> None:
+        """Acknowledge updates in one call (the master and the agents then
+        take them as one batch, not one message each)."""
+        acknowledgements = []
+        for status in statuses:
+            if status.uuid is not None:
+                _remember(self._acknowledged, status.task_id, status.uuid)
+                acknowledgements.append((status.task_id, status.uuid))
+        if acknowledgements:
+            self._call(Acknowledge(acknowledgements))
 
     def acknowledged(self, status: TaskStatus) -> bool:
         """Whether this update was acknowledged (its task's latest)."""
@@ -418,9 +429,11 @@ class FrameworkActor:
     async def deliver_events(self, events: list[FrameworkEvent]) -> None:
         """What the master sends, in order."""
         for event in events:
-            self._receive(event)
+            self.receive(event)
 
-    def _receive(self, event: FrameworkEvent) -> None:
+    def receive(self, event: FrameworkEvent) -> None:
+        """One event from the master (a pool of frameworks hands each its
+        own without a coroutine per event)."""
         match event:
             case SendOffers(_, offers):
                 self._offers(offers)
@@ -480,28 +493,32 @@ class FrameworkActor:
         a terminal state whose update (with its uuid) the agent has not yet
         had acknowledged; the scheduler gets the answer, and the update,
         when the agent resends it, is not delivered again but acknowledged
-        here: the scheduler has nothing to acknowledge it with."""
+        here: the scheduler has nothing to acknowledge it with.
+
+        The batch's acknowledgements go as one call after its callbacks
+        (those a callback raised before are still sent)."""
         driver = self._driver()
+        auto_acknowledge = self.scheduler.auto_acknowledge
+        delivered, ended = self._delivered, self._ended
+        acknowledging: list[TaskStatus] = []
         with driver.batch():
-            for status in statuses:
-                duplicate = status.uuid is not None and (
-                    self._delivered.get(status.task_id) == status.uuid
-                )
-                # The agent's update of a terminal state a reconciliation
-                # answer already gave the scheduler.
-                answered = status.uuid is not None and self._ended.get(status.task_id) == (
-                    status.state,
-                    None,
-                )
-                repeat = duplicate or answered or self._answers_own_reconciliation(status)
-                if not repeat:
-                    self._deliver(driver, status)
-                if (
-                    self.scheduler.auto_acknowledge
-                    or (duplicate and driver.acknowledged(status))
-                    or answered
-                ):
-                    driver.acknowledge(status)
+            try:
+                for status in statuses:
+                    task_id, uuid = status.task_id, status.uuid
+                    if uuid is None:
+                        if not self._answers_own_reconciliation(status):
+                            self._deliver(driver, status)
+                        continue
+                    duplicate = delivered.get(task_id) == uuid
+                    # The agent's update of a terminal state a
+                    # reconciliation answer already gave the scheduler.
+                    answered = ended.get(task_id) == (status.state, None)
+                    if not (duplicate or answered):
+                        self._deliver(driver, status)
+                    if auto_acknowledge or answered or (duplicate and driver.acknowledged(status)):
+                        acknowledging.append(status)
+            finally:
+                driver.acknowledge_all(acknowledging)
 
     def _deliver(self, driver: Driver, status: TaskStatus) -> None:
         self.scheduler.update(driver, status)
@@ -521,7 +538,8 @@ class FrameworkActor:
         can die with the master it went to, or be dropped by one that was
         losing its leadership, and then only a reconciliation with the next
         leader tells (TASK_GONE once their agent is back without them)."""
-        agents = {self._offer_agents.pop(o) for o in offer_ids if o in self._offer_agents}
+        offer_agents = self._offer_agents
+        agents = {offer_agents.pop(o) for o in offer_ids if o in offer_agents}
         if len(agents) != 1 or not operations:
             return  # a decline, or offers not given to this actor (refused)
         (agent_id,) = agents

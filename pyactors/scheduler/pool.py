@@ -109,12 +109,13 @@ class FrameworkPoolActor:
         """Hand each event to its framework, then send every call they made
         to the master in one message."""
         subscribing = self._subscribing is not None and not self._subscribing.done()
+        by_id = self.by_id
         for event in events:
-            framework = self.by_id.get(event.framework_id)
+            framework = by_id.get(event.framework_id)
             if framework is not None:
                 if isinstance(event, SendOffers):
                     self.offers_received += len(event.offers)
-                await framework.deliver_events([event])
+                framework.receive(event)
             elif subscribing:
                 self._early.append(event)
         self._flush()

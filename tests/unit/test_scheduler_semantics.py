@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from pyactors.core.protocol import Acknowledge, Call, ErrorEvent, ForwardUpdates, Kill
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
 from pyactors.ha.leader import MasterLocation
@@ -91,7 +93,34 @@ def test_a_duplicate_the_scheduler_did_not_acknowledge_is_not_acknowledged_for_i
 def test_auto_acknowledge_acknowledges_every_copy() -> None:
     actor, sent = framework(Scheduler)
     deliver(actor, running(), running())
-    assert sent == [Acknowledge([("t", "u1")]), Acknowledge([("t", "u1")])]
+    assert sent == [Acknowledge([("t", "u1"), ("t", "u1")])]
+
+
+def test_a_batch_of_updates_is_acknowledged_in_one_call_after_its_callbacks() -> None:
+    class Killer(Scheduler):
+        def update(self, driver: Driver, status: TaskStatus) -> None:
+            driver.kill(status.task_id)
+
+    actor, sent = framework(Killer)
+    first, second = running("u1"), running("u2")
+    deliver(actor, first, second, running("u2"))
+    assert sent == [Kill("t"), Kill("t"), Acknowledge([("t", "u1"), ("t", "u2"), ("t", "u2")])]
+
+
+def test_updates_delivered_before_a_callback_raised_are_still_acknowledged() -> None:
+    class Failing(Recorder):
+        auto_acknowledge = True
+
+        def update(self, driver: Driver, status: TaskStatus) -> None:
+            super().update(driver, status)
+            if status.uuid == "u2":
+                raise ValueError("the scheduler's bug")
+
+    actor, sent = framework(Failing)
+    with pytest.raises(ValueError):
+        deliver(actor, running("u1"), running("u2"), running("u3"))
+    assert [s.uuid for s in actor.scheduler.seen] == ["u1", "u2"]  # type: ignore[attr-defined]
+    assert sent == [Acknowledge([("t", "u1")])]
 
 
 def test_reconciliation_answers_reach_the_scheduler_even_when_they_repeat() -> None:
