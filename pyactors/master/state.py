@@ -776,10 +776,11 @@ class MasterState(OperatorCalls):
     @property
     def last_cycle_visits(self) -> int:
         """Offers, agents and disconnected frameworks the last `expire`
-        looked at, and agents the last cycle visited: it grows with what
-        changed, never with idle agents (tests count it)."""
+        looked at, and agents the last cycle shuffled and visited: it grows
+        with what changed, never with idle agents (tests count it)."""
         visits = self.offers.visited + self.liveness.visited + self._failover_visits
-        return visits + self.allocator.last_cycle_visits
+        cycle = self.allocator.last_cycle_candidates + self.allocator.last_cycle_visits
+        return visits + cycle
 
     # --------------------------------------------------------------- operator
 
