@@ -8,6 +8,10 @@ from pyactors.agent.task_process import TaskProcess, session_usage
 from pyactors.core.tasks import TaskStatus
 from support.runtime import wait_for
 
+# Task processes unit tests started; tests/unit/conftest.py kills them after
+# each test, however it ends.
+started: list[TaskProcess] = []
+
 
 def run_until_terminal(process: TaskProcess) -> list[TaskStatus]:
     """Poll (memory limit included) until the task ends; its updates."""

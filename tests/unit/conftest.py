@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 import ray
+from support import processes
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -18,3 +19,11 @@ def no_ray() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(ray, "init", refuse)
         yield
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_tasks() -> Iterator[None]:
+    """Every task process a test starts is killed however the test ends."""
+    yield
+    while processes.started:
+        processes.started.pop().terminate_now()

@@ -6,12 +6,10 @@ from __future__ import annotations
 import os
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
-import pytest
-from support.processes import run_until_terminal
+from support.processes import run_until_terminal, started
 from support.runtime import wait_for
 
 from pyactors import Resources
@@ -27,21 +25,11 @@ from pyactors.agent.task_process import (
 from pyactors.core.operations import TaskInfo
 from pyactors.core.tasks import Reason, TaskState
 
-_started: list[TaskProcess] = []
-
-
-@pytest.fixture(autouse=True)
-def no_leftovers() -> Iterator[None]:
-    """Every task a test starts is killed however the test ends."""
-    yield
-    while _started:
-        _started.pop().terminate_now()
-
 
 def start(tmp_path: Path, task_id: str, command: str) -> TaskProcess:
     task = TaskInfo(task_id, task_id, Resources.parse("cpus:1;mem:64"), command=command)
     process = TaskProcess(task, "fw", "agent-1", tmp_path, now=0.0)
-    _started.append(process)
+    started.append(process)
     return process
 
 

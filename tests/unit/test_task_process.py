@@ -6,13 +6,13 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
 import orjson
 import psutil
 import pytest
-from support.processes import run_until_terminal
+from support.processes import run_until_terminal, started
 from support.runtime import wait_for
 
 from pyactors import Resources
@@ -29,16 +29,6 @@ from pyactors.core.operations import TaskInfo
 from pyactors.core.tasks import Reason, TaskState
 from pyactors.errors import InvalidArgumentError
 
-_started: list[TaskProcess] = []
-
-
-@pytest.fixture(autouse=True)
-def no_leftovers() -> Iterator[None]:
-    """Every task a test starts is killed however the test ends."""
-    yield
-    while _started:
-        _started.pop().terminate_now()
-
 
 def start(
     tmp_path: Path,
@@ -50,7 +40,7 @@ def start(
     resources = Resources.parse(f"cpus:1;mem:{mem}")
     task = TaskInfo(task_id, task_id, resources, command=command, shell=shell)
     process = TaskProcess(task, "fw", "agent-1", tmp_path, now=0.0)
-    _started.append(process)
+    started.append(process)
     return process
 
 
@@ -240,7 +230,7 @@ def test_logs_rotate_by_rename_and_lose_no_line(tmp_path: Path) -> None:
     resources = Resources.parse("cpus:1;mem:256")
     task = TaskInfo("t", "t", resources, command=["python3", "-c", write], shell=False)
     process = TaskProcess(task, "fw", "agent-1", tmp_path, 0.0, max_log_bytes=5000, log_files=100)
-    _started.append(process)
+    started.append(process)
     assert run_until_terminal(process)[-1].state is TaskState.TASK_FINISHED
     rotated = sorted(
         (p for p in process.sandbox.iterdir() if p.name.startswith(f"{STDOUT}.")),

@@ -48,34 +48,28 @@ def test_unreachable_tasks_may_come_back_or_be_gone() -> None:
     assert not TaskState.TASK_UNREACHABLE.is_terminal
 
 
+# Every optional field set.
+OUT_OF_MEMORY = TaskStatus(
+    "t",
+    TaskState.TASK_FAILED,
+    Source.SOURCE_EXECUTOR,
+    12.5,
+    agent_id="a",
+    reason=Reason.REASON_CONTAINER_LIMITATION_MEMORY,
+    message="memory limit 64 MB exceeded",
+    healthy=False,
+)
+
+
 def test_status_round_trips_through_its_json_shape() -> None:
-    update = TaskStatus(
-        "t",
-        TaskState.TASK_FAILED,
-        Source.SOURCE_EXECUTOR,
-        12.5,
-        agent_id="a",
-        reason=Reason.REASON_CONTAINER_LIMITATION_MEMORY,
-        message="memory limit 64 MB exceeded",
-    )
-    assert TaskStatus.from_dict(update.to_dict()) == update
+    assert TaskStatus.from_dict(OUT_OF_MEMORY.to_dict()) == OUT_OF_MEMORY
     with pytest.raises(InvalidArgumentError, match="malformed"):
         TaskStatus.from_dict({"task_id": "t", "state": "TASK_SLEEPING"})
 
 
 def test_status_pickles_whole_with_or_without_its_optional_fields() -> None:
-    full = TaskStatus(
-        "t",
-        TaskState.TASK_FAILED,
-        Source.SOURCE_EXECUTOR,
-        2.5,
-        agent_id="agent-1",
-        reason=Reason.REASON_CONTAINER_LIMITATION_MEMORY,
-        message="out of memory",
-        healthy=False,
-    )
     bare = TaskStatus("t", TaskState.TASK_LOST, Source.SOURCE_MASTER, 3.0, uuid=None)
-    for original in (full, bare):
+    for original in (OUT_OF_MEMORY, bare):
         for dumps in (pickle.dumps, cloudpickle.dumps):
             copy = pickle.loads(dumps(original))
             assert copy == original
