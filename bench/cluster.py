@@ -509,14 +509,6 @@ def goals(
     return rows
 
 
-def goals_table(rows: list[dict[str, Any]]) -> str:
-    widths = {key: max(len(key), *(len(r[key]) for r in rows)) for key in rows[0]}
-    header = "  ".join(f"{key:<{widths[key]}}" for key in widths)
-    lines = [header, "-" * len(header)]
-    lines += ["  ".join(f"{r[key]:<{widths[key]}}" for key in widths) for r in rows]
-    return "\n".join(lines)
-
-
 def plot(figures: dict[str, Any], path: Path) -> None:
     import matplotlib
 
@@ -607,7 +599,7 @@ def main() -> None:
     rows = goals(scales, throughput, skipped)
     print(table(scales + ([throughput] if throughput else [])))
     print()
-    print(goals_table(rows))
+    print(outputs.goals_table(rows))
     figures = {
         "frameworks": args.frameworks,
         "scales": scales,

@@ -31,3 +31,12 @@ def transposed(rows: list[tuple[str, list[str]]], cell_width: int) -> str:
         f"{name:<{width}}" + "".join(f"  {v:>{cell_width}}" for v in values)
         for name, values in rows
     )
+
+
+def goals_table(rows: list[dict[str, str]]) -> str:
+    """Goal rows (goal, target, measured, verdict...) as aligned text columns."""
+    widths = {key: max(len(key), *(len(r[key]) for r in rows)) for key in rows[0]}
+    header = "  ".join(f"{key:<{widths[key]}}" for key in widths)
+    lines = [header, "-" * len(header)]
+    lines += ["  ".join(f"{r[key]:<{widths[key]}}" for key in widths) for r in rows]
+    return "\n".join(lines)

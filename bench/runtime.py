@@ -275,14 +275,6 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, str]]:
     return rows
 
 
-def goals_table(rows: list[dict[str, str]]) -> str:
-    widths = {key: max(len(key), *(len(r[key]) for r in rows)) for key in rows[0]}
-    header = "  ".join(f"{key:<{widths[key]}}" for key in widths)
-    lines = [header, "-" * len(header)]
-    lines += ["  ".join(f"{r[key]:<{widths[key]}}" for key in widths) for r in rows]
-    return "\n".join(lines)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--seconds", type=float, default=20.0)
@@ -297,7 +289,7 @@ def main() -> None:
     rows = goals(results)
     print(table(results))
     print()
-    print(goals_table(rows))
+    print(outputs.goals_table(rows))
     outputs.write({"runs": results, "goals": rows}, args.json, args.plot, plot)
 
 
