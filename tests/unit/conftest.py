@@ -10,6 +10,8 @@ import pytest
 import ray
 from support import processes
 
+from pyactors.agent.state import AgentState
+
 
 @pytest.fixture(scope="module", autouse=True)
 def no_ray() -> Iterator[None]:
@@ -27,3 +29,13 @@ def no_leftover_tasks() -> Iterator[None]:
     yield
     while processes.started:
         processes.started.pop().terminate_now()
+
+
+@pytest.fixture
+def agents() -> Iterator[list[AgentState]]:
+    """Agents a test makes (it appends them); shut down, their processes
+    killed, however the test ends."""
+    made: list[AgentState] = []
+    yield made
+    for agent in made:
+        agent.shutdown()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,15 +14,6 @@ from pyactors.agent.task_process import read_result, sandbox_path
 from pyactors.core.operations import TaskInfo
 from pyactors.core.tasks import Reason, TaskState
 from pyactors.errors import DuplicateError
-
-
-@pytest.fixture
-def agents() -> Iterator[list[AgentState]]:
-    """Agents made by a test; their processes are killed however it ends."""
-    made: list[AgentState] = []
-    yield made
-    for agent in made:
-        agent.shutdown()
 
 
 def test_updates_are_delivered_in_order_and_resent_until_acknowledged(

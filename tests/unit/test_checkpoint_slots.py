@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -89,14 +88,6 @@ def test_a_checkpoint_written_before_slots_is_still_read(tmp_path: Path) -> None
 
 class AgentDied(BaseException):
     """The agent's process ending where it is raised."""
-
-
-@pytest.fixture
-def agents() -> Iterator[list[AgentState]]:
-    started: list[AgentState] = []
-    yield started
-    for agent in started:
-        agent.shutdown()
 
 
 def test_an_agent_killed_between_the_checkpoint_and_the_spawn_launches_nothing_twice(

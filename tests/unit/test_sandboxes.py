@@ -212,14 +212,6 @@ def test_gc_takes_finished_sandboxes_after_their_age_and_never_running_ones(
         sandboxes.read("early", "stdout", 0, None)
 
 
-@pytest.fixture
-def agents() -> Iterator[list[AgentState]]:
-    made: list[AgentState] = []
-    yield made
-    for agent in made:
-        agent.shutdown()
-
-
 def test_the_agent_removes_a_finished_sandbox_and_keeps_a_running_one(
     tmp_path: Path, agents: list[AgentState]
 ) -> None:

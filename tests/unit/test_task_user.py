@@ -116,14 +116,6 @@ def work_dir() -> Iterator[Path]:
     shutil.rmtree(path, ignore_errors=True)
 
 
-@pytest.fixture
-def agents() -> Iterator[list[AgentState]]:
-    made: list[AgentState] = []
-    yield made
-    for agent in made:
-        agent.shutdown()
-
-
 def agent_as(
     work_dir: Path,
     agents: list[AgentState],
