@@ -214,10 +214,9 @@ class Offering:
         refused: list[Refusal] = []
         dropped: list[str] = []
         principal = framework.principal
-        unrestricted = self.acls.permissive and not self.acls.rules
         for operation in operations:
             if isinstance(operation, Launch | LaunchGroup):
-                if unrestricted and framework.user is None:
+                if self.acls.allow_everything and framework.user is None:
                     allowed.append(operation)  # no ACLs, no user to fill: as given
                     continue
                 tasks = [_with_user(task, framework.user) for task in operation.tasks]
@@ -258,7 +257,7 @@ class Offering:
         return allowed, refused, dropped
 
     def _denial(self, action: str, principal: str | None, obj: str | None) -> str | None:
-        if self.acls.permissive and not self.acls.rules:
+        if self.acls.allow_everything:
             return None  # no ACLs (the default): nothing to look up per task
         try:
             self.acls.check(action, principal, obj)

@@ -124,6 +124,12 @@ class Acls:
             return _parse(_read_json(Path(source)), f"acls file {source}")
         return _parse(source, "acls")
 
+    @property
+    def allow_everything(self) -> bool:
+        """No rules and a permissive default (the default ACLs): every
+        check passes, so hot paths need not make one per object."""
+        return self.permissive and not self.rules
+
     def allows(self, action: str, principal: str | None, obj: ObjectValue) -> bool:
         """Whether `principal` may do `action` to `obj`. For the view and
         sandbox actions `obj` is {"users": ..., "roles": ...} (a rule is
