@@ -26,6 +26,7 @@ from pyactors.core.operations import (
 )
 from pyactors.core.tasks import Reason
 from pyactors.errors import InvalidArgumentError, ResourceError
+from pyactors.master.grouping import Grouped
 
 
 @dataclass(frozen=True)
@@ -74,8 +75,8 @@ class OfferBook:
         # hold an offer of the previous one.
         self._prefix = prefix
         self._offers: dict[str, OfferInfo] = {}
-        self._by_agent: dict[str, dict[str, OfferInfo]] = {}
-        self._by_framework: dict[str, dict[str, OfferInfo]] = {}
+        self._by_agent: Grouped[OfferInfo] = Grouped()
+        self._by_framework: Grouped[OfferInfo] = Grouped()
         self._serial = 0
         # Offers `take_expired` looked at on its last call: those it took,
         # plus the first that was not due. Tests count it.
@@ -113,12 +114,12 @@ class OfferBook:
             created_at=now,
         )
         self._offers[offer.id] = offer
-        self._by_agent.setdefault(agent_id, {})[offer.id] = offer
-        self._by_framework.setdefault(framework_id, {})[offer.id] = offer
+        self._by_agent.add(agent_id, offer.id, offer)
+        self._by_framework.add(framework_id, offer.id, offer)
         return offer
 
     def of_framework(self, framework_id: str) -> list[OfferInfo]:
-        return list(self._by_framework.get(framework_id, {}).values())
+        return list(self._by_framework.of(framework_id).values())
 
     def take_expired(self, now: float, timeout: float) -> list[OfferInfo]:
         """Remove and return the offers older than `timeout` (to rescind).
@@ -134,10 +135,10 @@ class OfferBook:
         return self._take(expired)
 
     def take_agent(self, agent_id: str) -> list[OfferInfo]:
-        return self._take(list(self._by_agent.get(agent_id, {}).values()))
+        return self._take(list(self._by_agent.of(agent_id).values()))
 
     def take_framework(self, framework_id: str) -> list[OfferInfo]:
-        return self._take(list(self._by_framework.get(framework_id, {}).values()))
+        return self._take(list(self._by_framework.of(framework_id).values()))
 
     def decline(self, framework_id: str, offer_ids: Sequence[str]) -> list[OfferInfo]:
         """Remove the caller's offers among `offer_ids` (unknown ones are
@@ -295,8 +296,8 @@ class OfferBook:
         for offer in taken:
             if self._offers.pop(offer.id, None) is None:
                 continue
-            _drop(self._by_agent, offer.agent_id, offer.id)
-            _drop(self._by_framework, offer.framework_id, offer.id)
+            self._by_agent.drop(offer.agent_id, offer.id)
+            self._by_framework.drop(offer.framework_id, offer.id)
         return taken
 
 
@@ -338,13 +339,6 @@ def _fit_problem(task: TaskInfo, need: Resources, left: Resources) -> str | None
         f"task '{task.task_id}' needs {task.resources} but only {left - need} "
         "is left of the accepted offers"
     )
-
-
-def _drop(index: dict[str, dict[str, OfferInfo]], key: str, offer_id: str) -> None:
-    held = index[key]
-    del held[offer_id]
-    if not held:
-        del index[key]
 
 
 # No resources: what a group needs before its first task (never changed:

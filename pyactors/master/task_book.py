@@ -36,6 +36,7 @@ from pyactors.core.tasks import (
     can_transition,
 )
 from pyactors.errors import InvalidArgumentError
+from pyactors.master.grouping import Grouped
 from pyactors.master.records import AgentRecord, FrameworkRecord, TaskRecord
 
 # How reconciliation answers for a task the book does not know, given the
@@ -48,13 +49,6 @@ UnknownTaskState = Callable[[str, str | None], TaskState | None]
 _COUNTER_NAMES = {
     state: "tasks_" + state.value.removeprefix("TASK_").lower() for state in TaskState
 }
-
-
-def _drop(index: dict[str, dict[str, TaskRecord]], key: str, task_id: str) -> None:
-    held = index[key]
-    del held[task_id]
-    if not held:
-        del index[key]
 
 
 @dataclass
@@ -83,8 +77,8 @@ class TaskBook:
         self.max_completed = max_completed
         self.counters = counters
         self.live: dict[str, TaskRecord] = {}
-        self._by_agent: dict[str, dict[str, TaskRecord]] = {}
-        self._by_framework: dict[str, dict[str, TaskRecord]] = {}
+        self._by_agent: Grouped[TaskRecord] = Grouped()
+        self._by_framework: Grouped[TaskRecord] = Grouped()
         # Tasks whose terminal update was acknowledged, oldest first.
         self.completed: OrderedDict[str, TaskRecord] = OrderedDict()
 
@@ -101,25 +95,23 @@ class TaskBook:
         if replaced is not None:
             self._unindex(replaced)
         self.live[task_id] = record
-        self._by_agent.setdefault(record.agent_id, {})[task_id] = record
-        self._by_framework.setdefault(record.framework_id, {})[task_id] = record
+        self._by_agent.add(record.agent_id, task_id, record)
+        self._by_framework.add(record.framework_id, task_id, record)
 
     def _unindex(self, record: TaskRecord) -> None:
         task_id = record.task.task_id
-        _drop(self._by_agent, record.agent_id, task_id)
-        _drop(self._by_framework, record.framework_id, task_id)
+        self._by_agent.drop(record.agent_id, task_id)
+        self._by_framework.drop(record.framework_id, task_id)
 
     def on_agent(self, agent_id: str) -> list[TaskRecord]:
         """The agent's tasks not yet terminal."""
         return [
-            r
-            for r in self._by_agent.get(agent_id, {}).values()
-            if r.status.state not in TERMINAL_STATES
+            r for r in self._by_agent.of(agent_id).values() if r.status.state not in TERMINAL_STATES
         ]
 
     def of_framework(self, framework_id: str) -> list[TaskRecord]:
         """The framework's live tasks (terminal ones not yet acknowledged too)."""
-        return list(self._by_framework.get(framework_id, {}).values())
+        return list(self._by_framework.of(framework_id).values())
 
     # ------------------------------------------------------------ updates
 
@@ -144,12 +136,12 @@ class TaskBook:
         transitions are acknowledged so the agent stops resending them, and
         not forwarded. A disconnected framework's are recorded but not
         forwarded: the agent keeps them until the framework is back."""
-        forward: dict[str, list[TaskStatus]] = {}
+        forward: dict[str, list[TaskStatus]] = defaultdict(list)
         acknowledged: list[Effect] = []
         freed: list[TaskRecord] = []
         for agent_id, statuses in batches:
             stale: list[tuple[str, str]] = []
-            live = self._by_agent.get(agent_id, {})
+            live = self._by_agent.of(agent_id)
             for status in statuses:
                 record = live.get(status.task_id)
                 if record is None:
@@ -175,11 +167,7 @@ class TaskBook:
                         stale.append((status.task_id, status.uuid))
                         self.complete(record, status.uuid)
                 elif framework.connected:
-                    statuses_out = forward.get(record.framework_id)
-                    if statuses_out is None:
-                        forward[record.framework_id] = [status]
-                    else:
-                        statuses_out.append(status)
+                    forward[record.framework_id].append(status)
             if stale:
                 acknowledged.append(AcknowledgeToAgent(agent_id, stale))
         effects: list[Effect] = [ForwardUpdates(f, s) for f, s in forward.items()]
@@ -192,19 +180,15 @@ class TaskBook:
         gets its own in one message and may drop them. A task that is not
         the framework's refuses the whole batch. Acknowledging a terminal
         update moves the task to the completed ones."""
-        live, completed = self.live, self.completed
         records = []
         for task_id, uuid in acknowledgements:
-            record = live.get(task_id) or completed.get(task_id)
+            record = self.find(task_id)
             if record is None or record.framework_id != framework_id:
                 raise InvalidArgumentError(f"task '{task_id}' is not a task of '{framework_id}'")
             records.append((record, uuid))
-        per_agent: dict[str, list[tuple[str, str]]] = {}
+        per_agent: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for record, uuid in records:
-            acks = per_agent.get(record.agent_id)
-            if acks is None:
-                acks = per_agent[record.agent_id] = []
-            acks.append((record.task.task_id, uuid))
+            per_agent[record.agent_id].append((record.task.task_id, uuid))
             self.complete(record, uuid)
         return [AcknowledgeToAgent(agent_id, acks) for agent_id, acks in per_agent.items()]
 
@@ -394,7 +378,7 @@ class TaskBook:
         rejoined = Rejoined()
         reported = {report.task.task_id: report for report in reports}
         gone: list[TaskRecord] = []
-        for task in list(self._by_agent.get(agent_id, {}).values()) if was_known else ():
+        for task in list(self._by_agent.of(agent_id).values()) if was_known else ():
             if task.agent_id != agent_id or task.state is not TaskState.TASK_UNREACHABLE:
                 continue
             report = reported.get(task.task.task_id)
@@ -460,7 +444,7 @@ class TaskBook:
         acknowledgement. A task this book does not know is answered with
         `unknown_state` of the agent the framework last saw it on
         (`agent_ids`), or not yet if that is None."""
-        wanted = list(task_ids) or list(self._by_framework.get(framework_id, {}))
+        wanted = list(task_ids) or list(self._by_framework.of(framework_id))
         statuses = []
         for task_id in wanted:
             record = self.find(task_id)
