@@ -8,7 +8,8 @@ per task held (running, or ended with its terminal update not yet
 acknowledged), its framework, role, `TaskInfo`, its launcher's and its
 leader's pids with their start times (`task_process.Pids`), the last status
 it reported, every update not yet acknowledged and the kill asked of it, if
-any (a restarted agent finishes it).
+any (a restarted agent finishes it); and every custom executor, idle ones
+too (`executors.ExecutorRecord`).
 
 It is written ahead: before the launch it records, before a kill signals
 the task, and before any update it holds is sent (the agent writes it once
@@ -48,6 +49,7 @@ from typing import Any
 
 import orjson
 
+from pyactors.agent.executors import ExecutorRecord
 from pyactors.agent.task_process import Pids
 from pyactors.core.operations import TaskInfo
 from pyactors.core.protocol import TaskReport
@@ -103,6 +105,7 @@ class TaskEntry:
 class Checkpoint:
     agent_id: str
     tasks: dict[str, TaskEntry] = field(default_factory=dict)
+    executors: tuple[ExecutorRecord, ...] = ()
 
 
 class Plan(Enum):
@@ -143,7 +146,15 @@ class Encoder:
         tasks = {task_id: self._entry(entry) for task_id, entry in checkpoint.tasks.items()}
         for gone in self._tasks.keys() - checkpoint.tasks.keys():
             del self._tasks[gone]
-        return orjson.dumps({"version": VERSION, "agent_id": checkpoint.agent_id, "tasks": tasks})
+        executors = [record.to_json() for record in checkpoint.executors]
+        return orjson.dumps(
+            {
+                "version": VERSION,
+                "agent_id": checkpoint.agent_id,
+                "tasks": tasks,
+                "executors": executors,
+            }
+        )
 
     def _entry(self, entry: TaskEntry) -> dict[str, Any]:
         report = entry.report
@@ -200,6 +211,12 @@ def decode(data: bytes, agent_id: str) -> Checkpoint:
             checkpoint.tasks[task_id] = _decode_entry(task_id, entry)
         except (KeyError, TypeError, ValueError, PyactorsError) as error:
             raise CheckpointError(f"task {task_id!r} in the checkpoint: {error}") from None
+    # Absent from checkpoints written before executors were kept.
+    try:
+        records = tuple(ExecutorRecord.from_json(e) for e in document.get("executors", []))
+    except (KeyError, TypeError, ValueError) as error:
+        raise CheckpointError(f"an executor in the checkpoint: {error}") from None
+    checkpoint.executors = records
     return checkpoint
 
 

@@ -32,9 +32,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pyactors._core import Resources
-from pyactors.agent.executors import ExecutorBook, Key
+from pyactors.agent.executors import ExecutorBook, ExecutorRecord, Key
 from pyactors.agent.task_process import TaskProcess
-from pyactors.agent.task_user import RunAs
+from pyactors.agent.task_user import AS_AGENT, RunAs
 from pyactors.core.operations import ExecutorInfo, TaskInfo
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
 from pyactors.errors import InvalidArgumentError
@@ -179,9 +179,22 @@ class Executors:
         if not self.book.recover(framework_id, task, state, pending, now, role):
             return
         assert task.executor is not None  # the book took it
-        key = (framework_id, task.executor.executor_id)
-        self.processes[key] = TaskProcess.adopt(
-            _process_info(task.executor),
+        self._adopt(framework_id, task.executor, run_as)
+
+    def recover_executors(self, records: Sequence[ExecutorRecord], now: float) -> None:
+        """The executors a previous incarnation of this agent ran, idle ones
+        too (those `recover` took back with their tasks stay as they are):
+        each process is watched again and awaited to subscribe; one that
+        ended meanwhile is reported exited at the next poll."""
+        for record in records:
+            if self.book.recover_executor(record, now):
+                # Its tasks' users are unknown once they are gone: only the
+                # adopted process's environment would show it, and it runs.
+                self._adopt(record.framework_id, record.info, AS_AGENT)
+
+    def _adopt(self, framework_id: str, info: ExecutorInfo, run_as: RunAs) -> None:
+        self.processes[(framework_id, info.executor_id)] = TaskProcess.adopt(
+            _process_info(info),
             framework_id,
             self.agent_id,
             self.work_dir,

@@ -30,14 +30,22 @@ What the book decides, as Mesos's agent does:
   resources back; the executors running are listed with the agent's
   registration (`report`);
 - a framework removed (ShutdownFramework) has each of its executors here
-  told to SHUTDOWN, idle ones too, and killed after the grace period.
+  told to SHUTDOWN, idle ones too, and killed after the grace period;
+- every executor, idle ones too, is in the agent's checkpoint (`records`),
+  so a restarted agent awaits it again (`recover_executor`) as Mesos's
+  agent recovers its checkpointed executors: it subscribes anew or is
+  killed after the registration timeout, its exit then reported.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import enum
-from collections.abc import Sequence
+import pickle
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from pyactors.core.operations import ExecutorInfo, TaskInfo
 from pyactors.core.protocol import ExecutorReport, ExitedExecutor
@@ -146,6 +154,42 @@ class Executor:
         return (self.framework_id, self.info.executor_id)
 
 
+@dataclass(frozen=True)
+class ExecutorRecord:
+    """An executor as the agent's checkpoint holds it: an idle one has no
+    task to name it, and a restarted agent must still take it back."""
+
+    framework_id: str
+    role: str
+    info: ExecutorInfo
+    # Told to SHUTDOWN (or being killed): a restarted agent kills it.
+    terminating: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "framework_id": self.framework_id,
+            "role": self.role,
+            # Pickled as the task entries' TaskInfo are: the same reader.
+            "info": base64.b64encode(pickle.dumps(self.info)).decode(),
+            "terminating": self.terminating,
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ExecutorRecord:
+        framework_id, role, terminating = data["framework_id"], data["role"], data["terminating"]
+        if not isinstance(framework_id, str) or not isinstance(role, str):
+            raise ValueError("an executor's framework_id and role must be strings")
+        if not isinstance(terminating, bool):
+            raise ValueError(f"an executor's terminating is {terminating!r}, not a boolean")
+        try:
+            info = pickle.loads(base64.b64decode(data["info"], validate=True))
+        except (pickle.UnpicklingError, binascii.Error, EOFError, AttributeError, ImportError):
+            raise ValueError("an executor's ExecutorInfo cannot be read") from None
+        if not isinstance(info, ExecutorInfo):
+            raise ValueError(f"an executor's info is {type(info).__name__}, not ExecutorInfo")
+        return cls(framework_id, role, info, terminating)
+
+
 class ExecutorBook:
     """Every custom executor of one agent and the tasks it runs."""
 
@@ -170,6 +214,8 @@ class ExecutorBook:
         self._last_task: dict[Key, str] = {}
         # Executors that exited, for the master (taken by `take_exits`).
         self._exits: list[ExitedExecutor] = []
+        # Whether `records` changed since `take_changed` was last called.
+        self._changed = False
 
     # -------------------------------------------------------------- the agent
 
@@ -202,6 +248,7 @@ class ExecutorBook:
         start = executor is None
         if executor is None:
             executor = self.executors[key] = Executor(framework_id, info, now, role)
+            self._changed = True
         elif executor.phase is Phase.TERMINATING:
             raise InvalidArgumentError(
                 f"executor '{info.executor_id}' of '{framework_id}' is shutting down"
@@ -241,6 +288,7 @@ class ExecutorBook:
         new = executor is None
         if executor is None:
             executor = self.executors[key] = Executor(framework_id, info, now, role)
+            self._changed = True
         self._owner[task.task_id] = key
         self._last_task[key] = task.task_id
         executor.tasks.add(task.task_id)
@@ -250,6 +298,36 @@ class ExecutorBook:
         elif not state.is_terminal:
             executor.running[task.task_id] = task
         return new
+
+    def recover_executor(self, record: ExecutorRecord, now: float) -> bool:
+        """An executor a previous incarnation of this agent ran (from its
+        checkpoint): awaited again like one whose tasks were recovered, or,
+        if it was being shut down, killed at the next `due`. Whether it is
+        new here (its process is to be adopted); one already recovered
+        with its tasks is left as it is."""
+        key = (record.framework_id, record.info.executor_id)
+        if key in self.executors:
+            return False
+        executor = Executor(record.framework_id, record.info, now, record.role)
+        if record.terminating:
+            # Its SHUTDOWN went to a stream that died with the agent.
+            executor.phase = Phase.TERMINATING
+            executor.shutdown_at = now - self.shutdown_grace
+        self.executors[key] = executor
+        self._changed = True
+        return True
+
+    def records(self) -> list[ExecutorRecord]:
+        """Every executor, for the agent's checkpoint."""
+        return [
+            ExecutorRecord(k[0], e.role, e.info, e.phase is Phase.TERMINATING)
+            for k, e in self.executors.items()
+        ]
+
+    def take_changed(self) -> bool:
+        """Whether `records` changed since this was last called."""
+        changed, self._changed = self._changed, False
+        return changed
 
     def kill(self, task_id: str, now: float, grace: float | None) -> list[TaskStatus]:
         """Kill an executor's task: a KILL event once it was delivered; a
@@ -302,6 +380,7 @@ class ExecutorBook:
             return
         executor.phase = Phase.TERMINATING
         executor.shutdown_at = now
+        self._changed = True
         self._events.append((key, Shutdown()))
 
     def shut_down_framework(self, framework_id: str, now: float) -> None:
@@ -315,6 +394,7 @@ class ExecutorBook:
                 # Nobody would hear a SHUTDOWN: past its grace it is killed.
                 executor.phase = Phase.TERMINATING
                 executor.shutdown_at = now - self.shutdown_grace
+                self._changed = True
             else:
                 self.shut_down(key, now)
 
@@ -342,6 +422,7 @@ class ExecutorBook:
             if late or overdue:
                 executor.kill_sent = True
                 executor.phase = Phase.TERMINATING
+                self._changed = True
                 out.append(key)
         return out
 
@@ -352,6 +433,7 @@ class ExecutorBook:
         executor = self.executors.pop(key, None)
         if executor is None:
             return []
+        self._changed = True
         self._events = [(k, e) for k, e in self._events if k != key]
         ids = [t.task_id for d in executor.queued for t in _tasks_of(d)] + list(executor.running)
         for task_id in executor.tasks:

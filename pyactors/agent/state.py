@@ -225,7 +225,7 @@ class AgentState:
         for status in self.executors.poll(now):
             self._add(status, now)
         due = self.streams.due(now)
-        if self._dirty:
+        if self.executors.book.take_changed() or self._dirty:
             # Write-ahead: nothing is sent that the checkpoint does not hold.
             self._checkpoint()
         return due
@@ -378,6 +378,7 @@ class AgentState:
                 self._recover_executor_task(task_id, entry, now)
             else:
                 self._recover_task(task_id, entry, now)
+        self.executors.recover_executors(found.executors, now)
         log.info("agent %s: recovered %d tasks", self.agent_id, len(found.tasks))
         self._checkpoint()
         return True
@@ -469,7 +470,9 @@ class AgentState:
             )
             for task_id, held in self._held.items()
         }
-        self._checkpoint_file.write(self._encoder.encode(Checkpoint(self.agent_id, entries)))
+        executors = tuple(self.executors.book.records())
+        written = Checkpoint(self.agent_id, entries, executors)
+        self._checkpoint_file.write(self._encoder.encode(written))
         self._dirty = False
 
     def executor_subscribe(

@@ -4,15 +4,21 @@ sleep_or_finish_executor`) with resources of its own. After the launch the
 agent's offers leave out the task's and the executor's resources; once the
 executor's last task is killed and it exits, they are offered again. A
 teardown stops an executor left idle (its task finished): its process goes.
-The master's state shows the executor with its resources meanwhile."""
+The master's state shows the executor with its resources meanwhile. An
+agent killed under an idle executor takes it back when Ray restarts it:
+the executor subscribes again, keeps its resources, and nothing is
+launched twice."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 from support.http import request
 from support.runtime import Launcher, task_agent, wait_for
 
@@ -20,6 +26,7 @@ from pyactors._core import Resources
 from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import ExecutorInfo, TaskInfo
 from pyactors.runtime.cluster import Cluster
+from pyactors.runtime.handles import AgentRef
 from pyactors.scheduler.api import Driver
 
 TESTS = Path(__file__).resolve().parents[1]
@@ -44,6 +51,8 @@ class OnExecutor(Launcher):
         )
         self.latest: dict[str, dict[str, float]] = {}
         self.driver: Driver | None = None
+        # The one agent to launch on (None: any).
+        self.pinned: str | None = None
 
     def offers(self, driver: Driver, offers: list[OfferInfo]) -> None:
         self.driver = driver
@@ -51,7 +60,13 @@ class OnExecutor(Launcher):
             self.latest[offer.agent_id] = {
                 name: offer.resources.scalar(name) for name in AGENT_TOTAL
             }
-        super().offers(driver, offers)
+        elsewhere = [o.id for o in offers if self.pinned not in (None, o.agent_id)]
+        if elsewhere:
+            driver.decline(elsewhere, refuse_seconds=self.refuse_seconds)
+        super().offers(driver, [o for o in offers if o.id not in elsewhere])
+
+    def pin(self, agent_id: str) -> None:
+        self.pinned = agent_id
 
     def task_info(self, task_id: str, command: str, resources: str) -> TaskInfo:
         return TaskInfo(
@@ -82,6 +97,10 @@ def executor_pid(log: Path) -> int | None:
         if event["event"] == "registered":
             return int(event["pid"])
     return None
+
+
+def events(log: Path) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in log.read_text().splitlines() if line]
 
 
 def less(*bundles: str) -> dict[str, float]:
@@ -171,3 +190,58 @@ def test_a_teardown_stops_an_idle_executor(cluster: Cluster, tmp_path: Path) -> 
     finally:
         if not torn_down:
             cluster.teardown(framework)
+
+
+def _restarted(agent: AgentRef, old_pid: int) -> bool:
+    try:
+        return agent.pid() != old_pid
+    except Exception:  # restarting: not answering yet
+        return False
+
+
+@pytest.mark.timeout(600)
+def test_an_idle_executor_survives_its_agents_restart(cluster: Cluster, tmp_path: Path) -> None:
+    log = tmp_path / "executor.jsonl"
+    framework = cluster.run_framework(OnExecutor, "Survivor", str(log), name="executor-survives")
+    try:
+        framework.call("launch", "before", "finish")
+        wait_for(
+            lambda: framework.call("states", "before") == ["TASK_RUNNING", "TASK_FINISHED"],
+            what="the task finished by its executor",
+            seen=lambda: framework.call("seen"),
+        )
+        agent_id = task_agent(cluster, framework.id, "before")
+        pid = executor_pid(log)
+        assert pid is not None
+        agent = AgentRef(cluster.agents[agent_id])
+        old_pid = agent.pid()
+        os.kill(old_pid, signal.SIGKILL)
+        wait_for(lambda: _restarted(agent, old_pid), what="the agent restarted by Ray")
+        wait_for(
+            lambda: any(e["event"] == "reregistered" for e in events(log)),
+            what="the idle executor subscribing to the restarted agent",
+            seen=lambda: events(log),
+        )
+        # The same process, still counted by the master, its task not run again.
+        assert {e["pid"] for e in events(log)} == {pid}
+        assert [e["task_id"] for e in events(log) if e["event"] == "launch"] == ["before"]
+        (shown,) = executors_shown(cluster, framework.id)
+        assert shown["executor_id"] == "Survivor" and shown["slave_id"] == agent_id
+        framework.call("latest_offer", agent_id)
+        wait_for(
+            lambda: framework.call("latest_offer", agent_id) == less(EXECUTOR_RESOURCES),
+            what="offers of the restarted agent without the idle executor's resources",
+        )
+        # It runs a new task as the executor it is.
+        framework.call("pin", agent_id)
+        framework.call("launch", "after", "finish")
+        wait_for(
+            lambda: framework.call("states", "after") == ["TASK_RUNNING", "TASK_FINISHED"],
+            what="a task on the taken-back executor",
+            seen=lambda: (framework.call("seen"), events(log)),
+        )
+        assert {e["pid"] for e in events(log)} == {pid}
+        assert [e["event"] for e in events(log)].count("registered") == 1
+    finally:
+        cluster.teardown(framework)
+    wait_for(lambda: not Path(f"/proc/{pid}").exists(), what="the executor stopped by teardown")
