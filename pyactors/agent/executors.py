@@ -536,6 +536,7 @@ class ExecutorBook:
             message=status.message,
             healthy=status.healthy,
             uuid=status.uuid,
+            data=status.data,
         )
 
     def message_from(self, key: Key, data: bytes) -> None:

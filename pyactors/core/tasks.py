@@ -10,6 +10,7 @@ when (`timestamp`, seconds on the master's clock).
 
 from __future__ import annotations
 
+import base64
 import enum
 import uuid as uuid_module
 from dataclasses import dataclass, field
@@ -124,7 +125,9 @@ class TaskStatus:
     """One status update of one task.
 
     `uuid` identifies the update for acknowledgement; updates generated only
-    to answer reconciliation carry none and need no acknowledgement.
+    to answer reconciliation carry none and need no acknowledgement. `data`
+    is what an executor attached to its update, for its scheduler (Mesos's
+    TaskStatus.data).
     """
 
     task_id: str
@@ -136,6 +139,7 @@ class TaskStatus:
     message: str = ""
     healthy: bool | None = None
     uuid: str | None = field(default_factory=lambda: uuid_module.uuid4().hex)
+    data: bytes = b""
 
     def __reduce__(self) -> tuple[type[TaskStatus], tuple[Any, ...]]:
         # Updates cross actors by the tens of thousands a second: the
@@ -153,12 +157,14 @@ class TaskStatus:
                 self.message,
                 self.healthy,
                 self.uuid,
+                self.data,
             ),
         )
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON shape (Mesos's field names) used on the wire and on disk."""
-        return {
+        """The JSON shape (Mesos's field names) used on the wire and on disk;
+        `data` base64, only when there is some."""
+        out = {
             "task_id": self.task_id,
             "state": self.state.value,
             "source": self.source.value,
@@ -169,6 +175,9 @@ class TaskStatus:
             "healthy": self.healthy,
             "uuid": self.uuid,
         }
+        if self.data:
+            out["data"] = base64.b64encode(self.data).decode()
+        return out
 
     @staticmethod
     def from_dict(data: dict[str, Any]) -> TaskStatus:
@@ -183,6 +192,7 @@ class TaskStatus:
                 message=str(data.get("message", "")),
                 healthy=data.get("healthy"),
                 uuid=data.get("uuid"),
+                data=base64.b64decode(data.get("data", ""), validate=True),
             )
         except (KeyError, ValueError, TypeError) as error:
             raise InvalidArgumentError(f"malformed task status {data!r}: {error}") from error

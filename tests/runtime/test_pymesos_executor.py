@@ -28,6 +28,7 @@ from support.runtime import Launcher, wait_for
 from pyactors._core import Resources
 from pyactors.core.offer import OfferInfo
 from pyactors.core.operations import ExecutorInfo, LaunchGroup, TaskInfo
+from pyactors.core.tasks import TaskStatus
 from pyactors.runtime.cluster import Cluster
 from pyactors.runtime.handles import AgentRef
 from pyactors.scheduler.api import Driver
@@ -122,6 +123,11 @@ def test_a_pymesos_executor_runs_its_tasks_talks_and_is_killed(
     updates = [e for e in sched.seen() if e["event"] == "update"]
     assert all(u["source"] == "SOURCE_EXECUTOR" for u in updates)
     assert "TASK_FINISHED from the executor" in [u["message"] for u in updates]
+    # Each update's data, as the executor attached it.
+    assert [u["data"] for u in updates if u["task_id"] == "finish"] == [
+        "TASK_RUNNING:finish",
+        "TASK_FINISHED:finish",
+    ]
 
     # The operator API shows it once, and names it on its tasks.
     status, executors = request(cluster.url, "/api/v1", {"type": "GET_EXECUTORS"})
@@ -205,6 +211,8 @@ class ExecutorLauncher(Launcher):
 
     def __init__(self, tasks: list[tuple[str, str, str]], executor_log: str) -> None:
         super().__init__(tasks, refuse_seconds=0.2)
+        # Each update's data, in order.
+        self.data: list[str] = []
         self.executor = ExecutorInfo(
             "SleepOrFinish",
             f"{sys.executable} {EXECUTOR}",
@@ -232,6 +240,13 @@ class ExecutorLauncher(Launcher):
             data=command.encode(),
         )
 
+    def update(self, driver: Driver, status: TaskStatus) -> None:
+        super().update(driver, status)
+        self.data.append(status.data.decode())
+
+    def data_seen(self) -> list[str]:
+        return self.data
+
 
 def test_a_python_scheduler_runs_a_task_group_on_a_custom_executor(
     cluster: Cluster, tmp_path: Path
@@ -254,6 +269,11 @@ def test_a_python_scheduler_runs_a_task_group_on_a_custom_executor(
         events = executor_events(log)
         # One LAUNCH_GROUP for both.
         assert [e["task_ids"] for e in events if e["event"] == "launch_group"] == [["py-1", "py-2"]]
+        assert sorted(framework.call("data_seen")) == sorted(
+            f"{state}:{task_id}"
+            for task_id in ("py-1", "py-2")
+            for state in ("TASK_RUNNING", "TASK_FINISHED")
+        )
         assert {e["task_id"] for e in events if e["event"] == "launch"} == {"py-1", "py-2"}
     finally:
         cluster.teardown(framework)

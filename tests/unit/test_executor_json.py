@@ -1,20 +1,24 @@
 """The v1 executor API's JSON (pyactors.api.v1.executor_json): calls as
 pymesos's MesosExecutorDriver sends them, Mesos's refusals, events as it
-reads them, and TaskInfo/ExecutorInfo shapes both ways."""
+reads them, TaskInfo/ExecutorInfo shapes both ways, and an update's data
+on its way to the scheduler."""
 
 from __future__ import annotations
 
 import base64
+import pickle
 import uuid
 from typing import Any
 
 import pytest
 
+from pyactors import Resources
 from pyactors.agent import executors as book
 from pyactors.api.v1 import executor_json as ej
+from pyactors.api.v1 import mesos_json as mj
 from pyactors.api.v1.mesos_json import UnsupportedTaskError
 from pyactors.core.operations import ExecutorInfo, TaskInfo
-from pyactors.core.tasks import Source, TaskState
+from pyactors.core.tasks import Source, TaskState, TaskStatus
 
 IDS = {"executor_id": {"value": "ex"}, "framework_id": {"value": "fw"}}
 UUID = uuid.UUID("12345678123456781234567812345678")
@@ -159,3 +163,32 @@ def test_events_are_what_pymesos_reads() -> None:
     assert message == {"type": "MESSAGE", "message": {"data": b64(b"x")}}
     assert ej.event_to_v1(book.Shutdown(), "fw", agent, "alice") == {"type": "SHUTDOWN"}
     assert ej.error("no") == {"type": "ERROR", "error": {"message": "no"}}
+
+
+def test_an_updates_data_reaches_the_scheduler_as_mesos_sends_it() -> None:
+    """An executor's UPDATE `data` is kept through the agent's book, its
+    checkpoint's and the actors' forms, and is base64 in v1 JSON, as Mesos
+    forwards TaskStatus.data."""
+    status = {
+        "task_id": {"value": "t1"},
+        "state": "TASK_RUNNING",
+        "uuid": b64(UUID.bytes),
+        "source": "SOURCE_EXECUTOR",
+        "data": b64(b"\0progress:42"),
+    }
+    call = ej.parse_call({"type": "UPDATE", **IDS, "update": {"status": status}})
+    assert call.status is not None and call.status.data == b"\0progress:42"
+    executors = book.ExecutorBook("agent")
+    executors.launch("fw", TaskInfo("t1", "t1", Resources(), executor=ExecutorInfo("ex", "x")), 0.0)
+    executors.subscribe(("fw", "ex"), [], [], 0.0)
+    taken = executors.update(("fw", "ex"), call.status, 1.0)
+    assert taken is not None and taken.data == b"\0progress:42"
+    assert TaskStatus.from_dict(taken.to_dict()) == taken
+    assert pickle.loads(pickle.dumps(taken)) == taken
+    assert mj.status_to_v1(taken)["data"] == b64(b"\0progress:42")
+    assert mj.status_from_v1(mj.status_to_v1(taken)) == taken
+    # Without data, the shapes are as before.
+    plain = TaskStatus("t1", TaskState.TASK_RUNNING, Source.SOURCE_EXECUTOR, 1.0)
+    assert "data" not in mj.status_to_v1(plain) and "data" not in plain.to_dict()
+    with pytest.raises(mj.V1FormatError, match="data is not base64"):
+        mj.status_from_v1({**status, "data": "not base64!"})

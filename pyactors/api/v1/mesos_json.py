@@ -294,6 +294,8 @@ def status_to_v1(status: TaskStatus, with_uuid: bool = True) -> dict[str, Any]:
         out["healthy"] = status.healthy
     if with_uuid and status.uuid is not None:
         out["uuid"] = uuid_to_v1(status.uuid)
+    if status.data:
+        out["data"] = bytes_to_v1(status.data)
     return out
 
 
@@ -314,6 +316,7 @@ def status_from_v1(data: Any, what: str = "status") -> TaskStatus:
         message=text(status.get("message", ""), f"{what}.message", empty_ok=True),
         healthy=healthy,
         uuid=None if status.get("uuid") is None else uuid_from_v1(status["uuid"]),
+        data=bytes_from_v1(status.get("data", ""), f"{what}.data"),
     )
 
 

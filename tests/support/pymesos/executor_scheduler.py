@@ -82,6 +82,7 @@ class TwoTasks(Scheduler):
             source=update.get("source"),
             message=update.get("message", ""),
             reason=update.get("reason"),
+            data=decode_data(update["data"]).decode() if update.get("data") else None,
         )
 
     def frameworkMessage(self, driver: Any, executor_id: Any, agent_id: Any, data: str) -> None:

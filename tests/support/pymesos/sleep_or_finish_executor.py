@@ -3,10 +3,11 @@ executor HTTP API), as a Mesos user would write one; the runtime tests
 launch it from `support.pymesos.executor_scheduler`.
 
 Each task's `data` says what it does: `finish` runs a moment and ends
-TASK_FINISHED, `sleep` runs until it is killed (TASK_KILLED). A framework
-message `x` is answered with the message `pong:x`. Every callback is
-appended as one JSON line to the file $EXECUTOR_LOG (when set), so a test
-sees what reached the executor.
+TASK_FINISHED, `sleep` runs until it is killed (TASK_KILLED); each update
+carries the data `<state>:<task id>`. A framework message `x` is answered
+with the message `pong:x`. Every callback is appended as one JSON line to
+the file $EXECUTOR_LOG (when set), so a test sees what reached the
+executor.
 """
 
 from __future__ import annotations
@@ -77,6 +78,8 @@ class SleepOrFinish(Executor):
                 "state": state,
                 "message": f"{state} from the executor",
                 "timestamp": time.time(),
+                # For its scheduler, as is (Mesos's TaskStatus.data).
+                "data": encode_data(f"{state}:{task['task_id']['value']}".encode()),
             }
         )
 
