@@ -27,6 +27,10 @@ stopped filling: the master's pace) and a warm-up:
                     the load generators share the master's cores
   resent            status updates the agents sent again, unacknowledged
                     after 10 s (a lost message costs a slot 10 s or more)
+  lag ms            the master's event loop's longest stall in the window
+                    (a wake-up every 50 ms, how late it came)
+  gc max ms, gc %   its garbage collector's longest pause per generation in
+                    the window, and the window's share spent collecting
 
 Then the throughput point: 50,000 agents with tasks of mean 10 s, 5,000
 launches/s if the master keeps up. 50,000 agents rather than 100,000 with
@@ -337,6 +341,28 @@ def window_figures(before: dict[str, Any], after: dict[str, Any]) -> dict[str, A
         "emulation_cpu_ms_per_launch": 1000 * emulation / launches if launches else None,
         "cycle_ms": 1000 * after["master"]["allocation_cycle_seconds"],
         "answer_ms_at_end": after["answer_ms"],
+        "master_at_end": after["master"],
+        **pause_figures(before["master"], after["master"], span),
+    }
+
+
+def pause_figures(before: dict[str, float], after: dict[str, float], span: float) -> dict[str, Any]:
+    """What stopped the master's loop during the window (`Pauses.take`: the
+    maxima the second sample read cover the window alone): its longest
+    stall, the longest collection of each generation, the share of the
+    window spent collecting, and the longest allocation cycle."""
+    if "loop_lag_max_seconds" not in after:
+        return {}
+    generations = range(3)
+    collecting = sum(after[f"gc{g}_seconds"] - before[f"gc{g}_seconds"] for g in generations)
+    return {
+        "loop_lag_max_ms": 1000 * after["loop_lag_max_seconds"],
+        "gc_max_ms": [1000 * after[f"gc{g}_max_seconds"] for g in generations],
+        "gc_collections": [
+            int(after[f"gc{g}_collections"] - before[f"gc{g}_collections"]) for g in generations
+        ],
+        "gc_share": collecting / span,
+        "cycle_max_ms": 1000 * after.get("cycle_max_seconds", 0.0),
     }
 
 
@@ -381,7 +407,7 @@ def table(results: list[dict[str, Any]]) -> str:
         f"{'agents':>7} {'pools':>5} {'task s':>6} {'reg s':>6} {'tasks/s':>8} {'offers/s':>9} "
         f"{'ovh p50 ms':>10} {'p90':>7} {'p99':>7} {'p99/ref':>8} {'master cpu':>10} "
         f"{'cpu ms/launch':>13} {'/ref':>6} {'rss MB':>7} {'cycle ms':>8} {'emul cpu':>8} "
-        f"{'resent':>6}"
+        f"{'resent':>6} {'lag ms':>6} {'gc max ms g0/g1/g2':>18} {'gc %':>5}"
     )
     rows = [header, "-" * len(header)]
     for r in results:
@@ -396,9 +422,17 @@ def table(results: list[dict[str, Any]]) -> str:
             f"{ratio('launch_overhead_p99_ms', r):>8} {r['master_cpu']:>10.2f} "
             f"{number(r['master_cpu_ms_per_launch'], 3):>13} "
             f"{ratio('master_cpu_ms_per_launch', r):>6} {r['master_rss_mb']:>7.0f} "
-            f"{r['cycle_ms']:>8.1f} {r['emulation_cpu']:>8.2f} {r['updates_resent']:>6}"
+            f"{r['cycle_ms']:>8.1f} {r['emulation_cpu']:>8.2f} {r['updates_resent']:>6} "
+            f"{pauses(r)}"
         )
     return "\n".join(rows)
+
+
+def pauses(r: dict[str, Any]) -> str:
+    if "loop_lag_max_ms" not in r:
+        return ""
+    collections = "/".join(f"{ms:.0f}" for ms in r["gc_max_ms"])
+    return f"{r['loop_lag_max_ms']:>6.0f} {collections:>18} {100 * r['gc_share']:>5.1f}"
 
 
 def nearest(scales: list[dict[str, Any]], agents: int) -> dict[str, Any] | None:

@@ -78,7 +78,8 @@ from pyactors.errors import PyactorsError, RegistryError, UnknownAgentError
 from pyactors.master import task_usage
 from pyactors.master.http_host import HttpOptions, MasterHttp
 from pyactors.master.leadership import Leadership
-from pyactors.master.outbox import Outbox, coalesce
+from pyactors.master.outbox import Outbox, coalesce, in_chunks
+from pyactors.master.pauses import Pauses
 from pyactors.master.records import MasterConfig
 from pyactors.master.state import MasterState
 from pyactors.runtime.handles import AgentRef, FrameworkRef
@@ -100,6 +101,9 @@ def tune_collector() -> None:
     has its own)."""
     gc.set_threshold(*COLLECTOR_THRESHOLDS)
 
+
+# A cycle's offers leave in messages of about this many (`in_chunks`).
+OFFERS_PER_MESSAGE = 128
 
 # Calls that neither read nor change what a held give-back would: between
 # them, the unused parts of accepts wait to go back together.
@@ -127,6 +131,8 @@ class MasterActor:
         http_options: HttpOptions | None = None,
     ) -> None:
         tune_collector()
+        self.pauses = Pauses()
+        self.pauses.install()
         info = {"id": uuid.uuid4().hex, "actor": name, "version": VERSION, "start": time.time()}
         self.leadership = Leadership(
             info, config, zk, zk_session_timeout, self._elected, self._stepped_down
@@ -148,6 +154,7 @@ class MasterActor:
         )
         self._wake = asyncio.Event()
         self._loop: asyncio.Task[None] | None = None
+        self._watch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         """Serve the HTTP API, then lead at once (no ZooKeeper) or join the
@@ -155,6 +162,7 @@ class MasterActor:
         if self._loop is not None:
             return
         self._loop = asyncio.get_running_loop().create_task(self._run())
+        self._watch = asyncio.get_running_loop().create_task(self.pauses.watch_loop())
         await self.http.start()
         await self.leadership.start()
 
@@ -215,7 +223,9 @@ class MasterActor:
                 self.leadership.abdicate(error)
                 continue
             self.http.metrics.observe_cycle(state.allocator.last_cycle_seconds)
-            self._send(effects)
+            for chunk in in_chunks(effects, OFFERS_PER_MESSAGE):
+                self._send(chunk)
+            self.pauses.handled("cycle", time.monotonic() - now)
             history = self.http.share_history
             if history.due(wall := time.time()):
                 history.record(wall, state.allocator.shares())
@@ -484,7 +494,8 @@ class MasterActor:
 
     async def process_usage(self) -> dict[str, float]:
         """The master process's id (for a profiler), CPU seconds and
-        resident memory, and the last allocation cycle's time in the core."""
+        resident memory, the last allocation cycle's time in the core, and
+        its pauses since the previous call (`Pauses.take`)."""
         process = psutil.Process()
         times = process.cpu_times()
         return {
@@ -493,6 +504,7 @@ class MasterActor:
             "cpu_system_seconds": times.system,
             "rss_bytes": float(process.memory_info().rss),
             "allocation_cycle_seconds": self.leadership.require().allocator.last_cycle_seconds,
+            **self.pauses.take(),
         }
 
     async def state_summary(self) -> dict[str, Any]:

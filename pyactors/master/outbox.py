@@ -6,10 +6,16 @@ frameworks it hosts.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from typing import Generic, TypeVar
 
-from pyactors.core.protocol import AcknowledgeToAgent, Effect, ForwardUpdates, KillTasks
+from pyactors.core.protocol import (
+    AcknowledgeToAgent,
+    Effect,
+    ForwardUpdates,
+    KillTasks,
+    SendOffers,
+)
 
 Host = TypeVar("Host", bound=Hashable)
 Message = TypeVar("Message")
@@ -95,3 +101,24 @@ class Outbox(Generic[Host, Message]):
         else:
             batch.append(message)
             self.receivers[host].add(receiver)
+
+
+def in_chunks(effects: Sequence[Effect], offers: int) -> Iterator[list[Effect]]:
+    """A cycle's effects in order, cut after each framework's offers once a
+    chunk holds `offers` or more, each chunk to be sent on its own. After a
+    pause the master frees thousands of slots at once: sent as one message
+    per actor, every launch of them waits for the master to make all the
+    offers, the frameworks to answer all of them and the master to carry
+    out every accept; in chunks, the frameworks answer the first ones while
+    the master makes the next."""
+    chunk: list[Effect] = []
+    offered = 0
+    for effect in effects:
+        chunk.append(effect)
+        if isinstance(effect, SendOffers):
+            offered += len(effect.offers)
+            if offered >= offers:
+                yield chunk
+                chunk, offered = [], 0
+    if chunk:
+        yield chunk
