@@ -33,7 +33,7 @@ from typing import Any, assert_never
 
 from ray.actor import ActorHandle
 
-from pyactors.agent import health_checks, sandboxes
+from pyactors.agent import checkpoint, health_checks, sandboxes
 from pyactors.agent import resources as agent_resources
 from pyactors.agent.executor_http import ExecutorApi
 from pyactors.agent.sandbox_files import FileChunk
@@ -53,6 +53,7 @@ from pyactors.core.protocol import (
     ResendUpdates,
     ShutdownFramework,
 )
+from pyactors.core.tasks import TaskStatus
 from pyactors.errors import NotLeaderError, PyactorsError
 from pyactors.ha.leader import LeaderFollower, MasterLocation
 from pyactors.runtime import ray_calls
@@ -139,6 +140,12 @@ class AgentActor:
         if self.ref is not None:
             return
         self.ref = AgentRef(handle)
+        # Launches, kills and updates wait for their checkpoint's sync
+        # without the loop waiting (`AgentState.write_checkpoints_on_thread`).
+        loop = asyncio.get_running_loop()
+        self.state.write_checkpoints_on_thread(
+            lambda done, error: loop.call_soon_threadsafe(self._checkpoint_written, done, error)
+        )
         # Before any launch can name an executor.
         await self.executor_api.start()
         await self.follower.start()
@@ -175,14 +182,7 @@ class AgentActor:
             master = self._registered_with()
             for check in self.state.due_health_checks(now):
                 self._start_probe(*check)
-            # A batch lost with a dead leader is resent to the next one.
-            batch = self.state.poll(now)
-            if batch:
-                master.status_update_batches([(self.agent_id, batch)])
-            # After the batch: the executor's tasks' last updates go first.
-            exits = self.state.executors.book.take_exits()
-            if exits:
-                master.executors_exited(exits)
+            self._send(master, self.state.poll(now))
             self.executor_api.flush()
             running_too = now - last_messages >= self.message_interval
             if running_too:
@@ -206,6 +206,21 @@ class AgentActor:
                     # The leader changed or died: the follower registers
                     # with the next one.
                     logger.info("agent %s: heartbeat: %s", self.agent_id, error)
+
+    def _checkpoint_written(self, done: checkpoint.Done, error: OSError | None) -> None:
+        done(error)
+        if self.master is not None:  # else taken at the first poll
+            self._send(self.master, self.state.take_updates())
+
+    def _send(self, master: MasterRef, batch: list[TaskStatus]) -> None:
+        """Durable updates in one batch, then the executors' exits (their
+        tasks' last updates go first). A batch lost with a dead leader is
+        resent to the next one."""
+        if batch:
+            master.status_update_batches([(self.agent_id, batch)])
+        exits = self.state.take_exits()
+        if exits:
+            master.executors_exited(exits)
 
     def _registered_with(self) -> MasterRef:
         if self.master is None:

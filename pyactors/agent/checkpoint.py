@@ -12,18 +12,19 @@ any (a restarted agent finishes it); and every custom executor, idle ones
 too (`executors.ExecutorRecord`).
 
 It is written ahead: before the launch it records, before a kill signals
-the task, and before any update it holds is sent (the agent writes it once
-per poll, batching every change of that poll, once per launch batch and
-once per kill). A write is durable when it returns, and a reader finds the
+the task, and before any update it holds is sent. The agent actor writes it
+on a thread of its own (`ThreadedWrites`): its event loop goes on while the
+disk syncs, the launches, kills and updates wait for the write's end, and
+whatever comes meanwhile waits for the next write, one sync for all of it
+(`AgentState`). A write is durable when it returns, and a reader finds the
 last complete checkpoint or none, never half of one: the file holds two
 slots, each a header (magic, sequence number, length, CRC-32) and a
 checkpoint, and a write overwrites the older slot in place and syncs its
 data (`CheckpointFile`): one flush of the file's blocks, no journal commit
-of a new file, a rename and the directory (the agent's loop waits for the
-write, and on a busy disk those commits cost it more than the rest of a
-launch). The reader takes the complete slot with the higher number. A
-checkpoint that outgrows its slot is written as a new file with larger
-slots, whole (temp file, fsync, rename, fsync of the directory).
+of a new file, a rename and the directory (on a busy disk those commits
+cost more than the rest of a launch). The reader takes the complete slot
+with the higher number. A checkpoint that outgrows its slot is written as
+a new file with larger slots, whole (temp file, fsync, rename, fsync of the directory).
 
 Reading is strict: a file without a complete slot (or, as written before
 slots, a plain JSON document), or whose checkpoint is not this module's
@@ -39,9 +40,11 @@ import base64
 import contextlib
 import os
 import pickle
+import queue
 import struct
+import threading
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from enum import Enum
 from pathlib import Path
@@ -305,6 +308,70 @@ class CheckpointFile:
         unreadable one: the agent starts clean)."""
         self.close()
         discard(self.work_dir)
+
+
+# Told how a write ended: None once it is durable, else why it is not.
+Done = Callable[[OSError | None], None]
+
+
+class InlineWrites:
+    """A checkpoint file's writes on the caller's thread: `done` is called
+    before `write` returns."""
+
+    def __init__(self, file: CheckpointFile) -> None:
+        self.file = file
+
+    def write(self, data: bytes, done: Done) -> None:
+        try:
+            self.file.write(data)
+        except OSError as error:
+            done(error)
+            return
+        done(None)
+
+    def close(self) -> None:
+        """Nothing is ever in flight."""
+
+
+class ThreadedWrites:
+    """A checkpoint file's writes on a thread of their own, so that the
+    caller's thread (the agent's event loop) goes on while the disk syncs.
+    `deliver(done, error)` hands each write's end back to the caller's
+    thread (an event loop's `call_soon_threadsafe`). The caller keeps one
+    write in flight at a time; `close` waits for it."""
+
+    def __init__(self, file: CheckpointFile, deliver: Callable[[Done, OSError | None], object]):
+        self.file = file
+        self._deliver = deliver
+        self._writes: queue.SimpleQueue[tuple[bytes, Done] | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+
+    def write(self, data: bytes, done: Done) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="checkpoint", daemon=True)
+            self._thread.start()
+        self._writes.put((data, done))
+
+    def close(self) -> None:
+        """Wait for the write in flight, if any (the file may then go)."""
+        if self._thread is not None:
+            self._writes.put(None)
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        while (item := self._writes.get()) is not None:
+            data, done = item
+            error = None
+            try:
+                self.file.write(data)
+            except OSError as failed:
+                error = failed
+            with contextlib.suppress(RuntimeError):  # the loop closed: nobody waits
+                self._deliver(done, error)
+
+
+Writes = InlineWrites | ThreadedWrites
 
 
 def write(work_dir: Path, data: bytes) -> None:

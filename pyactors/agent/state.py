@@ -26,8 +26,8 @@ import contextlib
 import logging
 import os
 import signal
-from collections.abc import Sequence
-from dataclasses import replace
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from pyactors.agent import checkpoint, launcher, task_messages
@@ -50,11 +50,43 @@ from pyactors.agent.task_process import (
 )
 from pyactors.agent.task_user import AS_AGENT, AgentIdentity, RunAs, TaskUser, TaskUserError, run_as
 from pyactors.core.operations import USER_RULE, HealthCheck, TaskInfo, valid_user
-from pyactors.core.protocol import TaskReport
+from pyactors.core.protocol import ExitedExecutor, TaskReport
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
 from pyactors.errors import DuplicateError, InvalidArgumentError
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class _Launch:
+    framework_id: str
+    tasks: tuple[TaskInfo, ...]
+    groups: tuple[tuple[TaskInfo, ...], ...]
+    now: float
+
+
+@dataclass
+class _Waiting:
+    """What waits for a checkpoint holding it to be durable: launches to
+    start, kills to signal (with when each was asked), updates and
+    executors' exits to send, each in the order it came."""
+
+    launches: list[_Launch] = field(default_factory=list)
+    kills: list[tuple[str, KillRequest, float]] = field(default_factory=list)
+    updates: list[TaskStatus] = field(default_factory=list)
+    exits: list[ExitedExecutor] = field(default_factory=list)
+
+    def __bool__(self) -> bool:
+        return bool(self.launches or self.kills or self.updates or self.exits)
+
+    def then(self, later: _Waiting) -> _Waiting:
+        """This, followed by what came `later`."""
+        return _Waiting(
+            self.launches + later.launches,
+            self.kills + later.kills,
+            self.updates + later.updates,
+            self.exits + later.exits,
+        )
 
 
 class AgentState:
@@ -103,9 +135,20 @@ class AgentState:
         self._unhealthy: dict[str, str] = {}
         self._encoder = checkpoint.Encoder()
         self._checkpoint_file = checkpoint.CheckpointFile(work_dir)
+        self._writes: checkpoint.Writes = checkpoint.InlineWrites(self._checkpoint_file)
         # Something the checkpoint does not hold yet (written at the next
         # poll, before anything is sent), and the pids it holds.
         self._dirty = False
+        # Write-ahead: what the next checkpoint must hold before it is
+        # released, and what the checkpoint being written holds (None: no
+        # write in flight). Whatever comes while a write is in flight goes
+        # into the next one, however much it is (one sync for all of it).
+        self._waiting = _Waiting()
+        self._committing: _Waiting | None = None
+        # Durable and not yet taken: updates and exits to send, in order.
+        self._sendable: list[TaskStatus] = []
+        self._exits: list[ExitedExecutor] = []
+        self._closed = False
         self._checkpointed_pids: dict[str, Pids] = {}
         # Kills asked of tasks still held, kept so a restarted agent
         # finishes them.
@@ -139,23 +182,32 @@ class AgentState:
                 uuid=None,
             )
             self._held[task.task_id] = TaskReport(framework_id, role, task, staging)
-        # Write-ahead: a restarted agent knows of every task it may have started.
-        self._checkpoint()
-        # Read once per launch, not once per task (each read decodes it all).
+        # Write-ahead: started once the checkpoint holds them, so that a
+        # restarted agent knows of every task it may have started.
+        self._dirty = True
+        self._waiting.launches.append(
+            _Launch(framework_id, tuple(tasks), tuple(tuple(g) for g in groups), now)
+        )
+        self._commit()
+
+    def _start_launches(self, launches: Sequence[_Launch]) -> None:
+        # Read once per batch, not once per task (each read decodes it all).
         environment = dict(os.environ)
-        for task in tasks:
-            self._start(framework_id, task, now, environment)
-        for group in groups:
-            executors = {None if t.executor is None else t.executor.executor_id for t in group}
-            if None not in executors and len(executors) == 1:
-                # One LAUNCH_GROUP for its executor, which runs it all or none.
-                self._launch_on_executor(framework_id, group, now, group=True)
-                continue
-            started = [self._start(framework_id, task, now, environment) for task in group]
-            if not all(started):
-                for task, ok in zip(group, started, strict=True):
-                    if ok:
-                        self.processes[task.task_id].kill(0.0, now)
+        for launch in launches:
+            framework_id, now = launch.framework_id, launch.now
+            for task in launch.tasks:
+                self._start(framework_id, task, now, environment)
+            for group in launch.groups:
+                executors = {None if t.executor is None else t.executor.executor_id for t in group}
+                if None not in executors and len(executors) == 1:
+                    # One LAUNCH_GROUP for its executor, which runs it all or none.
+                    self._launch_on_executor(framework_id, group, now, group=True)
+                    continue
+                started = [self._start(framework_id, task, now, environment) for task in group]
+                if not all(started):
+                    for task, ok in zip(group, started, strict=True):
+                        if ok:
+                            self.processes[task.task_id].kill(0.0, now)
 
     def kill(
         self,
@@ -177,16 +229,19 @@ class AgentState:
                 for status in self.executors.kill(task_id, now, grace):
                     self._add(status, now)
                 continue
-            process = self.processes.get(task_id)
-            if process is not None and task_id not in self._kills:
-                own = self._grace(process.task) if grace is None else grace
-                asked[task_id] = KillRequest(own, reason)
+            held = self._held.get(task_id)
+            # A task whose launch still waits for its checkpoint is killed
+            # once it starts (launches are released before kills).
+            if held is None or held.status.state.is_terminal or task_id in self._kills:
+                continue
+            own = self._grace(held.task) if grace is None else grace
+            asked[task_id] = KillRequest(own, reason)
         if not asked:
             return
         self._kills.update(asked)
-        self._checkpoint()
-        for task_id, request in asked.items():
-            self.processes[task_id].kill(request.grace, now, request.reason)
+        self._dirty = True
+        self._waiting.kills += [(task_id, request, now) for task_id, request in asked.items()]
+        self._commit()
 
     def _grace(self, task: TaskInfo) -> float:
         """How long a task killed without a grace of its own may take to stop."""
@@ -224,11 +279,39 @@ class AgentState:
                 self._add(status, now)
         for status in self.executors.poll(now):
             self._add(status, now)
-        due = self.streams.due(now)
-        if self.executors.book.take_changed() or self._dirty:
-            # Write-ahead: nothing is sent that the checkpoint does not hold.
-            self._checkpoint()
-        return due
+        if self.executors.book.take_changed():
+            self._dirty = True
+        # Write-ahead: nothing is sent that the checkpoint does not hold;
+        # an executor's exit goes after its tasks' last updates.
+        self._waiting.updates += self.streams.due(now)
+        self._waiting.exits += self.executors.book.take_exits()
+        self._commit()
+        return self.take_updates()
+
+    def take_updates(self) -> list[TaskStatus]:
+        """The updates to send now, in one batch: those whose checkpoint is
+        durable (`poll` returns them too)."""
+        updates, self._sendable = self._sendable, []
+        return updates
+
+    def take_exits(self) -> list[ExitedExecutor]:
+        """Executors that exited, for the master: sent after the updates
+        taken before them."""
+        exits, self._exits = self._exits, []
+        return exits
+
+    def write_checkpoints_on_thread(
+        self, deliver: Callable[[checkpoint.Done, OSError | None], object]
+    ) -> None:
+        """From now on the checkpoint is written and synced on a thread of
+        its own (`checkpoint.ThreadedWrites`), `deliver` bringing each
+        write's end back to the caller's thread: launches, kills and
+        updates wait for their checkpoint without the caller waiting, and
+        whatever comes during a write goes into the next one. Updates then
+        become sendable between polls: the caller takes them (`take_updates`,
+        then `take_exits`) after each delivered end too."""
+        self._writes.close()
+        self._writes = checkpoint.ThreadedWrites(self._checkpoint_file, deliver)
 
     def due_health_checks(
         self, now: float
@@ -345,7 +428,10 @@ class AgentState:
 
     def shutdown(self) -> None:
         """Kill every task's process group at once (agent teardown); the
-        checkpoint goes with them: there is nothing left to recover."""
+        checkpoint goes with them: there is nothing left to recover. What
+        still waits for a checkpoint never starts."""
+        self._closed = True
+        self._writes.close()
         for process in self.processes.values():
             process.terminate_now()
         self.executors.shutdown()
@@ -380,7 +466,8 @@ class AgentState:
                 self._recover_task(task_id, entry, now)
         self.executors.recover_executors(found.executors, now)
         log.info("agent %s: recovered %d tasks", self.agent_id, len(found.tasks))
-        self._checkpoint()
+        self._dirty = True
+        self._commit()
         return True
 
     def _recover_task(self, task_id: str, entry: TaskEntry, now: float) -> None:
@@ -459,8 +546,53 @@ class AgentState:
                 self.sandboxes.add(task_id, sandbox)
                 self.sandboxes.ended(task_id, now)
 
-    def _checkpoint(self) -> None:
-        """Write everything held, now (see `pyactors.agent.checkpoint`)."""
+    def _commit(self) -> None:
+        """Write what waits into a checkpoint (if anything changed) and
+        release it once that is durable (`_written`); with a write in
+        flight, its end does so."""
+        if self._committing is not None or self._closed:
+            return
+        if not self._dirty:
+            # The durable checkpoint holds all of it already.
+            waiting, self._waiting = self._waiting, _Waiting()
+            self._release(waiting)
+            return
+        data = self._encode()
+        self._committing, self._waiting = self._waiting, _Waiting()
+        self._writes.write(data, self._written)
+
+    def _written(self, error: OSError | None) -> None:
+        committed, self._committing = self._committing, None
+        if committed is None or self._closed:
+            return  # shut down meanwhile: nothing starts, nothing is sent
+        if error is not None:
+            log.error(
+                "agent %s: the checkpoint could not be written (again at the next poll): %s",
+                self.agent_id,
+                error,
+            )
+            self._dirty = True
+            self._waiting = committed.then(self._waiting)
+            return
+        self._release(committed)
+        if self._waiting:
+            self._commit()
+
+    def _release(self, durable: _Waiting) -> None:
+        """What a durable checkpoint holds: its launches start, its kills
+        are signalled (after the launches), its updates and exits become
+        sendable."""
+        if durable.launches:
+            self._start_launches(durable.launches)
+        for task_id, request, asked_at in durable.kills:
+            process = self.processes.get(task_id)
+            if process is not None:
+                process.kill(request.grace, asked_at, request.reason)
+        self._sendable += durable.updates
+        self._exits += durable.exits
+
+    def _encode(self) -> bytes:
+        """Everything held, as a checkpoint (see `pyactors.agent.checkpoint`)."""
         entries = {
             task_id: checkpoint.TaskEntry(
                 held,
@@ -471,9 +603,8 @@ class AgentState:
             for task_id, held in self._held.items()
         }
         executors = tuple(self.executors.book.records())
-        written = Checkpoint(self.agent_id, entries, executors)
-        self._checkpoint_file.write(self._encoder.encode(written))
         self._dirty = False
+        return self._encoder.encode(Checkpoint(self.agent_id, entries, executors))
 
     def executor_subscribe(
         self,

@@ -451,6 +451,7 @@ class TaskProcess:
                 "make_sandbox": make_sandbox,
             },
         )
+        self._handed = True
 
     @classmethod
     def adopt(
@@ -494,6 +495,9 @@ class TaskProcess:
         self._pids: Pids | None = None
         # When the task was first seen without its launcher's record.
         self._unrecorded_since: float | None = None
+        # Whether this process handed its launch to a launcher server (an
+        # adopted task's launch, if any, came from an earlier incarnation).
+        self._handed = False
         self.env = {
             **task_environment(
                 base_env if base_env is not None else os.environ, run_as.user, task.env
@@ -536,12 +540,26 @@ class TaskProcess:
 
     def terminate_now(self) -> None:
         """SIGKILL the whole group and wait (seconds at most) until the
-        launcher recorded its end (teardown, no update)."""
+        launcher recorded its end (teardown, no update); at once when no
+        launcher is left to record it."""
         deadline = time.monotonic() + _WAIT
-        while not self._ended() and time.monotonic() < deadline:
-            self._learn_pids()
+        while self._may_be_recorded() and time.monotonic() < deadline:
             self._signal(signal.SIGKILL)
             time.sleep(0.01)
+        self._signal(signal.SIGKILL)
+
+    def _may_be_recorded(self) -> bool:
+        """Whether a launcher may still record this task's end: its own
+        launcher runs, or this process handed the launch to a server and
+        neither a record nor a failure came back yet. A launch that failed
+        or was given up on, a launcher gone without its record and an
+        adopted task that never had one leave nothing to wait for."""
+        if self._ended() or (self._reported is not None and self._reported.is_terminal):
+            return False
+        pids = self._learn_pids()
+        if pids is not None:
+            return launcher.alive(pids.launcher, pids.launcher_started)
+        return self._handed and launchers.failure(self.sandbox) is None
 
     def poll(
         self, now: float, sessions: Mapping[int, SessionUsage] | None = None

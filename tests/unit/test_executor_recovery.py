@@ -85,7 +85,7 @@ def test_a_restarted_agent_takes_back_an_idle_executor(
     assert [type(event) for _, event in events] == [Subscribed]
     for _ in range(3):
         assert second.poll(time.monotonic()) == []
-    assert second.executors.book.take_exits() == []
+    assert second.take_exits() == []
     assert Path(f"/proc/{pid}").exists()
     # And a new task for it reaches the executor it has, none is started.
     second.launch(FRAMEWORK, [task("t2")], time.monotonic(), role="web")
@@ -107,7 +107,7 @@ def test_an_idle_executor_that_does_not_come_back_is_killed_and_reported(
 
     def reported() -> list[ExitedExecutor]:
         second.poll(late)
-        return second.executors.book.take_exits()
+        return second.take_exits()
 
     (exit,) = wait_for(reported, what="the executor killed and its exit reported")
     assert (exit.agent_id, exit.framework_id, exit.executor_id) == (AGENT, FRAMEWORK, "idle")
