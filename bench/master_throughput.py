@@ -38,19 +38,32 @@ own work, which bench/cluster.py measured at about as much again as the
 state machine's; a state machine at 3x the goal leaves two thirds of the
 thread for them.
 
+`--memory` measures instead what the master holds per agent once the
+cluster is full (each scale in a process of its own, after the same steady
+cycles): its Python objects (tracemalloc, the allocation sites that hold
+most written to bench/out/master_memory.txt) and the process's RSS growth,
+both per agent, and what grows between two scales per added agent. RSS
+less the Python objects is the Rust core's heap and the allocators' slack.
+
     python bench/master_throughput.py [--quick] [--agents 1000 10000 ...] [--profile]
+    python bench/master_throughput.py --memory [--agents 10000 50000]
 """
 
 from __future__ import annotations
 
 import argparse
 import cProfile
+import gc
 import heapq
 import io
+import itertools
+import json
 import pstats
 import random
+import subprocess
 import sys
 import time
+import tracemalloc
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -58,6 +71,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import outputs
+import psutil
 from rich.console import Console
 from rich.table import Table
 
@@ -360,6 +374,75 @@ def profile_text(profile: cProfile.Profile, top: int) -> str:
     return stream.getvalue()
 
 
+def memory_scale(agents: int, frameworks: int, task_seconds: float, trace: bool) -> dict[str, Any]:
+    """What a full cluster of `agents` holds in this process: RSS growth,
+    and with `trace` the Python objects' bytes and their top sites (traced
+    apart: tracemalloc's own records would count in the RSS)."""
+    gc.collect()
+    rss = psutil.Process().memory_info().rss
+    if trace:
+        tracemalloc.start()
+    emulation = Emulation(agents, frameworks, task_seconds, seed=agents)
+    for c in range(1, 12):
+        emulation.cycle(float(c))
+    gc.collect()
+    result: dict[str, Any] = {"agents": agents, "tasks": len(emulation.master.tasks)}
+    if trace:
+        result["python_bytes"] = tracemalloc.get_traced_memory()[0]
+        top = tracemalloc.take_snapshot().statistics("lineno")[:12]
+        result["top_sites"] = [
+            f"{stat.size / agents:7.0f} B/agent {stat.count / agents:5.2f} objects/agent  "
+            f"{stat.traceback[0]}"
+            for stat in top
+        ]
+        tracemalloc.stop()
+    else:
+        result["rss_bytes"] = psutil.Process().memory_info().rss - rss
+    return result
+
+
+def memory(args: argparse.Namespace) -> None:
+    """`--memory`: each scale measured twice, in fresh processes."""
+
+    def child(agents: int, trace: bool) -> dict[str, Any]:
+        command = [sys.executable, __file__, "--memory-child", str(agents)]
+        command += ["--frameworks", str(args.frameworks), "--task-seconds", str(args.task_seconds)]
+        answer = subprocess.run(command + (["--trace"] if trace else []), capture_output=True)
+        if answer.returncode != 0:
+            raise RuntimeError(f"{agents} agents: {answer.stderr.decode()[-2000:]}")
+        figures: dict[str, Any] = json.loads(answer.stdout)
+        return figures
+
+    results = []
+    for agents in args.agents:
+        result = child(agents, trace=True) | child(agents, trace=False)
+        results.append(result)
+        print(
+            f"{agents:>7,} agents: Python {result['python_bytes'] / agents:6.0f} B/agent, "
+            f"RSS {result['rss_bytes'] / agents:6.0f} B/agent",
+            file=sys.stderr,
+        )
+    lines = [f"{'agents':>8} {'python B/agent':>15} {'rss B/agent':>12} {'rest B/agent':>13}"]
+    for r in results:
+        python, rss = r["python_bytes"] / r["agents"], r["rss_bytes"] / r["agents"]
+        lines.append(f"{r['agents']:>8,} {python:>15.0f} {rss:>12.0f} {rss - python:>13.0f}")
+    for small, big in itertools.pairwise(results):
+        added = big["agents"] - small["agents"]
+        python = (big["python_bytes"] - small["python_bytes"]) / added
+        rss = (big["rss_bytes"] - small["rss_bytes"]) / added
+        lines.append(
+            f"per agent added, {small['agents']:,} -> {big['agents']:,}: "
+            f"Python {python:.0f} B, RSS {rss:.0f} B"
+        )
+    largest = results[-1]
+    lines += [f"top sites at {largest['agents']:,} agents:", *largest["top_sites"]]
+    print("\n".join(lines))
+    path = args.json.parent / "master_memory.txt"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(lines) + "\n")
+    print(f"wrote {path}", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="1,000 to 10,000 agents, few cycles")
@@ -373,6 +456,9 @@ def main() -> None:
         action="store_true",
         help="keep Python's collector thresholds instead of the master actor's",
     )
+    parser.add_argument("--memory", action="store_true", help="bytes per agent, not launches")
+    parser.add_argument("--memory-child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--trace", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--json", type=Path, default=OUT / "master_throughput.json")
     parser.add_argument("--plot", type=Path, default=OUT / "master_throughput.png")
     parser.add_argument("--profile-out", type=Path, default=OUT / "master_throughput_profile.txt")
@@ -381,6 +467,15 @@ def main() -> None:
         args.agents, args.cycles = [1_000, 5_000, 10_000], 10
     if not args.default_gc:
         tune_collector()  # as the master actor's process runs
+    if args.memory_child:
+        figures = memory_scale(args.memory_child, args.frameworks, args.task_seconds, args.trace)
+        print(json.dumps(figures))
+        return
+    if args.memory:
+        if args.agents == parser.get_default("agents"):
+            args.agents = [10_000, 50_000]
+        memory(args)
+        return
     console = Console(width=240)
     results: list[dict[str, Any]] = []
     for agents in args.agents:

@@ -110,7 +110,8 @@ class OfferBook:
             role=role,
             resources=resources,
             hostname=hostname,
-            attributes=dict(attributes or {}),
+            # The agent's own: nothing changes an offer's attributes.
+            attributes={} if attributes is None else attributes,
             created_at=now,
         )
         self._offers[offer.id] = offer

@@ -80,6 +80,8 @@ class Offering:
         self.counters = counters
         # Custom executors and the resources they hold beside their tasks.
         self.executors = MasterExecutors()
+        # Each role's name as one string (a cycle's offers bring new copies).
+        self.roles: dict[str, str] = {}
         # While a batch of calls is carried out (`hold_give_backs`): what
         # its accepts left unused, per (refuse_seconds, now), to give back
         # in one call into the allocator each.
@@ -91,13 +93,18 @@ class Offering:
         self.counters["allocation_runs"] += 1
         offers = self.allocator.allocate(now)
         self.counters["offers"] += len(offers)
+        frameworks, roles = self.frameworks, self.roles
         for offer in offers:
+            # The records' own strings, not the core's fresh copies: the
+            # offer's task keeps them for as long as it runs.
             agent = self.agents[offer.agent_id]
-            batches[offer.framework_id].append(
+            framework_id = frameworks[offer.framework_id].framework_id
+            role = roles.setdefault(offer.role, offer.role)
+            batches[framework_id].append(
                 self.book.add(
-                    offer.framework_id,
-                    offer.agent_id,
-                    offer.role,
+                    framework_id,
+                    agent.agent_id,
+                    role,
                     offer.resources,
                     now,
                     agent.hostname,
@@ -122,9 +129,10 @@ class Offering:
         refuse_seconds: float,
         now: float,
     ) -> list[Effect]:
-        operations, unauthorized, denied = self._authorized(
-            self.frameworks[framework_id], operations
-        )
+        framework = self.frameworks[framework_id]
+        # The record's string, not the call's copy: the tasks keep it.
+        framework_id = framework.framework_id
+        operations, unauthorized, denied = self._authorized(framework, operations)
         plan = self.book.accept(
             framework_id,
             offer_ids,

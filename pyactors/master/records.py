@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pyactors._core import Resources
 from pyactors.core.operations import TaskInfo
@@ -43,7 +43,7 @@ class MasterConfig:
     acls: Acls = field(default_factory=Acls)
 
 
-@dataclass
+@dataclass(slots=True)
 class AgentRecord:
     agent_id: str
     hostname: str
@@ -56,7 +56,7 @@ class AgentRecord:
     disconnected_at: float | None = None
 
 
-@dataclass
+@dataclass(slots=True)
 class FrameworkRecord:
     framework_id: str
     name: str
@@ -92,7 +92,7 @@ class FrameworkRecord:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class TaskRecord:
     task: TaskInfo
     framework_id: str
@@ -113,6 +113,43 @@ class TaskRecord:
     @property
     def state(self) -> TaskState:
         return self.status.state
+
+
+class Shared:
+    """One object for equal values that many records hold: tens of
+    thousands of agents registering with the same resources and attributes
+    keep one of each, not a copy per agent. Bounded: past `limit` distinct
+    values of a kind (agents each different), values are kept as given.
+    What it hands out is shared, so nobody may change it in place (the
+    master replaces an agent's total and never edits its attributes)."""
+
+    def __init__(self, limit: int = 1024) -> None:
+        self.limit = limit
+        self._resources: dict[Resources, Resources] = {}
+        self._attributes: dict[frozenset[tuple[str, str]], dict[str, str]] = {}
+        self._texts: dict[str, str] = {}
+
+    def resources(self, value: Resources) -> Resources:
+        return _one(self._resources, value, value, self.limit)
+
+    def attributes(self, value: dict[str, str]) -> dict[str, str]:
+        return _one(self._attributes, frozenset(value.items()), value, self.limit)
+
+    def text(self, value: str) -> str:
+        return _one(self._texts, value, value, self.limit)
+
+
+_Key = TypeVar("_Key")
+_Value = TypeVar("_Value")
+
+
+def _one(kept: dict[_Key, _Value], key: _Key, value: _Value, limit: int) -> _Value:
+    found = kept.get(key)
+    if found is not None:
+        return found
+    if len(kept) < limit:
+        kept[key] = value
+    return value
 
 
 def known_agent(agents: Mapping[str, AgentRecord], agent_id: str) -> AgentRecord:

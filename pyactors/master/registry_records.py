@@ -310,7 +310,9 @@ def encode(entry: Entry) -> bytes:
         if value is None and field.default is None:
             continue
         body[field.name] = sorted(value) if isinstance(value, frozenset) else value
-    return orjson.dumps(body)
+    # A copy: orjson's bytes keep the kilobyte its writer started with, and
+    # an in-memory registry holds one record per agent.
+    return bytes(memoryview(orjson.dumps(body)))
 
 
 def decode(data: bytes, where: str) -> Entry:

@@ -67,6 +67,7 @@ from pyactors.master.records import (
     AgentRecord,
     FrameworkRecord,
     MasterConfig,
+    Shared,
     TaskRecord,
     known_agent,
     known_framework,
@@ -107,6 +108,7 @@ class MasterState(OperatorCalls):
         self.offers = OfferBook(self.offer_prefix)
         self.agents: dict[str, AgentRecord] = {}
         self.frameworks: dict[str, FrameworkRecord] = {}
+        self.shared = Shared()
         # Torn-down frameworks' ids, oldest first, with when they were removed.
         self.removed_frameworks: dict[str, float] = {}
         # The disconnected frameworks, in the order they disconnected: the
@@ -273,11 +275,13 @@ class MasterState(OperatorCalls):
             return []
         if self.maintenance_book.refuses(hostname):
             return []  # Mesos shuts such an agent down; it tries again once UP
-        self.agent_store.admit(AgentEntry(agent_id, hostname, str(total), attributes))
+        shared = self.shared
+        total, attributes = shared.resources(total), shared.attributes(attributes)
+        self.agent_store.admit(AgentEntry(agent_id, hostname, shared.text(str(total)), attributes))
         self.recovery.back(agent_id)
         rejoined = self.task_book.rejoin(agent_id, tasks, self.frameworks, record is not None, now)
         shutdowns = self.offering.rejoin_executors(agent_id, executors, rejoined.allocated)
-        total = self.agent_store.with_reservations(agent_id, total)
+        total = shared.resources(self.agent_store.with_reservations(agent_id, total))
         self.allocator.add_agent(agent_id, total, now, attributes, allocated=rejoined.allocated)
         agent = self.agents[agent_id] = AgentRecord(agent_id, hostname, total, attributes, now, now)
         self.liveness.heard(agent_id, now)
