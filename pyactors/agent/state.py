@@ -260,7 +260,10 @@ class AgentState:
             if pids is not None and task_id not in self._checkpointed_pids:
                 self._checkpointed_pids[task_id] = pids
                 self._dirty = True
-            if status is not None:
+            # A task that started and ended between two polls has both
+            # updates queued at once: its end goes out as soon as its
+            # RUNNING is acknowledged, not a poll later.
+            while status is not None:
                 check = process.task.health_check
                 if status.state is TaskState.TASK_RUNNING and check is not None:
                     self.health.watch(task_id, check, now)
@@ -277,6 +280,7 @@ class AgentState:
                         )
                     self.sandboxes.ended(task_id, now)
                 self._add(status, now)
+                status = None if status.state.is_terminal else process.poll(now, sessions)
         for status in self.executors.poll(now):
             self._add(status, now)
         if self.executors.book.take_changed():
@@ -292,7 +296,8 @@ class AgentState:
         """The updates to send now, in one batch: those whose checkpoint is
         durable (`poll` returns them too)."""
         updates, self._sendable = self._sendable, []
-        return updates
+        # Made due twice before it was taken (a resend): sent once.
+        return list({id(update): update for update in updates}.values())
 
     def take_exits(self) -> list[ExitedExecutor]:
         """Executors that exited, for the master: sent after the updates
@@ -416,6 +421,12 @@ class AgentState:
                 self._checkpointed_pids.pop(task_id, None)
                 self._kills.pop(task_id, None)
             self._dirty = True
+        # A task's next update goes out once its checkpoint is durable, not
+        # at the next poll.
+        due = self.streams.due(now)
+        if due:
+            self._waiting.updates += due
+            self._commit()
 
     def resend(self, task_ids: Sequence[str] | None, now: float) -> None:
         """Send these tasks' (all tasks' when None) unacknowledged updates at

@@ -7,10 +7,11 @@ from pathlib import Path
 
 import pytest
 from support.agents import poll_until, task
+from support.runtime import wait_for
 
 from pyactors import Resources
 from pyactors.agent.state import AgentState
-from pyactors.agent.task_process import read_result, sandbox_path
+from pyactors.agent.task_process import read_outcome, read_result, sandbox_path
 from pyactors.core.operations import TaskInfo
 from pyactors.core.tasks import Reason, TaskState
 from pyactors.errors import DuplicateError
@@ -130,3 +131,25 @@ def test_the_report_for_a_new_leader_holds_every_task_until_its_end_is_acknowled
     assert again == report.status
     agent.acknowledge([("t", again.uuid or "")], time.monotonic())
     assert agent.report() == []
+
+
+def test_a_task_that_ended_between_polls_queues_both_updates_and_its_end_follows_the_ack(
+    tmp_path: Path, agents: list[AgentState]
+) -> None:
+    agent = AgentState("agent-1", tmp_path, retry_min=3600, retry_max=3600)
+    agents.append(agent)
+    agent.launch("fw", [task("t", "true")], now=time.monotonic())
+    sandbox = sandbox_path(tmp_path, "fw", "t")
+    wait_for(lambda: read_outcome(sandbox) is not None, what="the task to end unpolled")
+    (running,) = agent.poll(time.monotonic())
+    assert running.state is TaskState.TASK_RUNNING
+    # Both queued by that one poll, the end behind RUNNING.
+    assert [s.state for s in agent.streams.pending("t")] == [
+        TaskState.TASK_RUNNING,
+        TaskState.TASK_FINISHED,
+    ]
+    # The acknowledgement makes the end sendable at once, with no poll.
+    agent.acknowledge([("t", running.uuid or "")], time.monotonic())
+    (finished,) = agent.take_updates()
+    assert finished.state is TaskState.TASK_FINISHED
+    assert agent.poll(time.monotonic()) == []
