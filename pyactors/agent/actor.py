@@ -58,6 +58,7 @@ from pyactors.errors import NotLeaderError, PyactorsError
 from pyactors.ha.leader import LeaderFollower, MasterLocation
 from pyactors.runtime import ray_calls
 from pyactors.runtime.handles import AgentRef, MasterRef
+from pyactors.runtime.wire import Wire, unpack
 
 logger = logging.getLogger(__name__)
 
@@ -244,9 +245,9 @@ class AgentActor:
         self._probes.add(probe)
         probe.add_done_callback(self._probes.discard)
 
-    async def deliver(self, messages: list[AgentMessage]) -> None:
+    async def deliver(self, messages: Wire[list[AgentMessage]]) -> None:
         """What the master sends this agent, in order."""
-        for message in messages:
+        for message in unpack(messages):
             try:
                 self._receive(message)
             except PyactorsError as error:

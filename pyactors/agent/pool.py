@@ -55,6 +55,7 @@ from pyactors.core.protocol import (
 from pyactors.core.tasks import Reason, Source, TaskState, TaskStatus
 from pyactors.errors import AgentStartError, InvalidArgumentError, PyactorsError
 from pyactors.runtime.handles import AgentRef, MasterRef
+from pyactors.runtime.wire import Wire, unpack
 
 logger = logging.getLogger(__name__)
 
@@ -403,10 +404,10 @@ class AgentPoolActor:
             # The next round tries again; a real agent logs and goes on too.
             logger.warning("heartbeat of %d agents failed: %s", len(agent_ids), error)
 
-    async def deliver(self, messages: list[AgentMessage]) -> None:
+    async def deliver(self, messages: Wire[list[AgentMessage]]) -> None:
         """What the master sends these agents, in order."""
         now = time.monotonic()
-        for message in messages:
+        for message in unpack(messages):
             try:
                 self.agents.receive(message, now)
             except PyactorsError as error:

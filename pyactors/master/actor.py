@@ -29,6 +29,7 @@ from collections.abc import Callable
 from typing import Any, assert_never
 
 import psutil
+from ray.actor import ActorHandle
 
 from pyactors._core import Resources
 from pyactors.api import state_json
@@ -83,6 +84,7 @@ from pyactors.master.pauses import Pauses
 from pyactors.master.records import MasterConfig
 from pyactors.master.state import MasterState
 from pyactors.runtime.handles import AgentRef, FrameworkRef
+from pyactors.runtime.wire import Wire, unpack
 
 _FAILED_OVER = "framework failed over to a new scheduler"
 
@@ -273,11 +275,12 @@ class MasterActor:
         """The agents among these that must register again."""
         return self.leadership.require().heartbeats(agent_ids, time.monotonic())
 
-    async def status_update_batches(self, batches: list[tuple[str, list[TaskStatus]]]) -> None:
+    async def status_update_batches(self, packed: Wire[list[tuple[str, list[TaskStatus]]]]) -> None:
         """Updates from the agents hosted by one actor, one batch each."""
         state = self.leadership.leading()
         if state is None:
             return
+        batches = unpack(packed)
         self._send(state.status_update_batches(batches))
         if any(s.state.is_terminal for _, statuses in batches for s in statuses):
             self._soon()
@@ -366,7 +369,12 @@ class MasterActor:
         self._soon()
         return framework_id
 
-    async def calls_batch(self, host: FrameworkRef, batches: list[CallBatch]) -> None:
+    async def calls_batch(self, host: ActorHandle[Any], batches: Wire[list[CallBatch]]) -> None:
+        """`MasterRef.calls_batch`: the calls of the frameworks the actor
+        `host` hosts."""
+        await self.carry_out_calls(FrameworkRef(host), unpack(batches))
+
+    async def carry_out_calls(self, host: FrameworkRef, batches: list[CallBatch]) -> None:
         """The call batches of the frameworks one actor (`host`) hosts, each
         carried out in order. A call that fails is answered with an error
         event and changes nothing; the others still run.

@@ -4,8 +4,8 @@ master's own event loop: each is a framework like any other to the master.
 A subscription (one SUBSCRIBE request's stream) is a `FrameworkRef` whose
 `deliver_events` turns the master's events into v1 events and queues them
 (`pyactors.api.v1.scheduler_events`): the master subscribes it, sends it
-offers, updates and heartbeats, and hears its calls (`calls_batch`) exactly
-as it does a framework actor's, through the same `MasterState`: the same
+offers, updates and heartbeats, and hears its calls (`carry_out_calls`, what
+a framework actor's `calls_batch` comes to) through the same `MasterState`: the same
 allocator, ACLs, acknowledgement gating, failover and removal. Nothing the
 master does waits on a client: the stream's writer (the SUBSCRIBE request's
 handler) drains its queue in batches at its own pace.
@@ -52,7 +52,7 @@ class FrameworkCalls(Protocol):
         webui_url: str | None = None,
     ) -> str: ...
 
-    async def calls_batch(self, host: FrameworkRef, batches: list[CallBatch]) -> None: ...
+    async def carry_out_calls(self, host: FrameworkRef, batches: list[CallBatch]) -> None: ...
 
 
 class Subscription:
@@ -188,7 +188,7 @@ class HttpFrameworks:
         return self.streams.get(framework_id)
 
     async def carry_out(self, subscription: Subscription, batch: CallBatch) -> None:
-        await self.calls.calls_batch(subscription.ref, [batch])
+        await self.calls.carry_out_calls(subscription.ref, [batch])
 
     def forget(self, subscription: Subscription) -> None:
         """Its stream is closed."""

@@ -8,7 +8,10 @@ methods wait for it from a driver (the cluster handle, the CLI). Handles
 compare and hash as the actor they name, so messages can be grouped by
 receiving actor, and they travel inside messages as they are.
 
-What the methods carry is the protocol (`pyactors.core.protocol`).
+What the methods carry is the protocol (`pyactors.core.protocol`). The hot
+batches (deliveries to agents and frameworks, status updates, schedulers'
+calls) go packed by `pyactors.runtime.wire`, their receivers unpack them;
+a handle they name (a calls batch's host) goes beside them.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from pyactors.core.protocol import (
 )
 from pyactors.core.tasks import TaskStatus
 from pyactors.errors import PyactorsError
-from pyactors.runtime import ray_calls
+from pyactors.runtime import ray_calls, wire
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,8 @@ class MasterRef:
         return unknown
 
     def status_update_batches(self, batches: list[tuple[str, list[TaskStatus]]]) -> None:
-        ray_calls.tell(self.handle, "status_update_batches", batches)
+        packed = wire.pack("status_update_batches", batches)
+        ray_calls.tell(self.handle, "status_update_batches", packed)
 
     def task_messages(self, agent_id: str, messages: list[tuple[str, bytes]]) -> None:
         ray_calls.tell(self.handle, "task_messages", agent_id, messages)
@@ -115,7 +119,8 @@ class MasterRef:
     def calls_batch(self, host: FrameworkRef, batches: list[CallBatch]) -> None:
         """Calls of frameworks `host` serves; those of a framework it no
         longer serves (failed over to another) are refused."""
-        ray_calls.tell(self.handle, "calls_batch", host, batches)
+        packed = wire.call_batches("calls_batch", batches)
+        ray_calls.tell(self.handle, "calls_batch", host.handle, packed)
 
     # Masters.
 
@@ -165,7 +170,8 @@ class AgentRef:
     def deliver(self, messages: list[AgentMessage], on_dead: Callable[[], None]) -> None:
         """Everything for the agents it hosts, in order; `on_dead` runs on
         the caller's event loop if the actor has died."""
-        ray_calls.tell_watched(self.handle, "deliver", (messages,), on_dead)
+        packed = wire.agent_messages("deliver", messages)
+        ray_calls.tell_watched(self.handle, "deliver", (packed,), on_dead)
 
     async def start(self) -> None:
         """Start an agent actor just spawned: it registers."""
@@ -203,10 +209,11 @@ class FrameworkRef:
     ) -> None:
         """Everything for the frameworks it hosts, in order; `on_dead` (if
         given) runs on the caller's event loop if the actor has died."""
+        packed = wire.pack("deliver_events", events)
         if on_dead is None:
-            ray_calls.tell(self.handle, "deliver_events", events)
+            ray_calls.tell(self.handle, "deliver_events", packed)
         else:
-            ray_calls.tell_watched(self.handle, "deliver_events", (events,), on_dead)
+            ray_calls.tell_watched(self.handle, "deliver_events", (packed,), on_dead)
 
     def subscribed_as(self) -> str:
         """The framework id it subscribed with."""

@@ -62,6 +62,7 @@ from pyactors.core.tasks import Reason, TaskState, TaskStatus
 from pyactors.errors import InvalidArgumentError
 from pyactors.ha.leader import LeaderFollower, MasterLocation
 from pyactors.runtime.handles import FrameworkRef, MasterRef
+from pyactors.runtime.wire import Wire, unpack
 
 log = logging.getLogger(__name__)
 
@@ -426,9 +427,9 @@ class FrameworkActor:
                 self._reconciling = set(agents)
                 self.driver.reconcile(list(agents), agents)
 
-    async def deliver_events(self, events: list[FrameworkEvent]) -> None:
+    async def deliver_events(self, events: Wire[list[FrameworkEvent]]) -> None:
         """What the master sends, in order."""
-        for event in events:
+        for event in unpack(events):
             self.receive(event)
 
     def receive(self, event: FrameworkEvent) -> None:

@@ -23,6 +23,7 @@ from pyactors.core.protocol import Call, CallBatch, FrameworkEvent, SendOffers
 from pyactors.errors import FrameworkStartError
 from pyactors.ha.leader import MasterLocation
 from pyactors.runtime.handles import FrameworkRef, MasterRef
+from pyactors.runtime.wire import Wire, unpack
 from pyactors.scheduler.api import FrameworkActor, Scheduler
 
 # What the pool runs: (scheduler class, its arguments, name, roles).
@@ -105,12 +106,12 @@ class FrameworkPoolActor:
             "cpu_seconds": times.user + times.system,
         }
 
-    async def deliver_events(self, events: list[FrameworkEvent]) -> None:
+    async def deliver_events(self, events: Wire[list[FrameworkEvent]]) -> None:
         """Hand each event to its framework, then send every call they made
         to the master in one message."""
         subscribing = self._subscribing is not None and not self._subscribing.done()
         by_id = self.by_id
-        for event in events:
+        for event in unpack(events):
             framework = by_id.get(event.framework_id)
             if framework is not None:
                 if isinstance(event, SendOffers):

@@ -16,6 +16,7 @@ from pyactors.ha.leader import MasterLocation
 from pyactors.master.actor import MasterActor
 from pyactors.master.records import MasterConfig
 from pyactors.runtime.handles import FrameworkRef
+from pyactors.runtime.wire import unpack
 from pyactors.scheduler.api import Driver, FrameworkActor, Scheduler
 
 
@@ -40,7 +41,13 @@ class FakeHandle:
         return _Method(self.sent, method)
 
     def events(self) -> list[Any]:
-        return [e for name, (events, *_) in self.sent if name == "deliver_events" for e in events]
+        """What deliver_events carried, packed as the wire packs it."""
+        return [
+            e
+            for name, (events, *_) in self.sent
+            if name == "deliver_events"
+            for e in unpack(events)
+        ]
 
 
 class Recorder(Scheduler):
@@ -151,13 +158,13 @@ def test_a_replaced_schedulers_calls_are_refused_and_answered_to_it() -> None:
     master, framework_id, old, new = master_with_failed_over_framework()
     (failed_over,) = old.events()
     assert "failed over" in failed_over.message
-    asyncio.run(master.calls_batch(FrameworkRef(old), [(framework_id, [Kill("t")])]))
+    asyncio.run(master.calls_batch(old, [(framework_id, [Kill("t")])]))
     (_, refused) = old.events()
     assert isinstance(refused, ErrorEvent)
     assert refused.message.startswith("kill: not carried out: framework failed over")
     # Nothing was carried out: the kill of an unknown task would be answered.
     assert new.events() == []
-    asyncio.run(master.calls_batch(FrameworkRef(new), [(framework_id, [Kill("t")])]))
+    asyncio.run(master.calls_batch(new, [(framework_id, [Kill("t")])]))
     (answer,) = new.events()
     assert isinstance(answer, ForwardUpdates)
     assert answer.statuses[0].state is TaskState.TASK_UNKNOWN
@@ -169,6 +176,6 @@ def test_calls_of_a_framework_not_subscribed_with_this_master_are_dropped() -> N
     # with a newly elected master.
     del master.frameworks[framework_id]
     for host in (old, new):
-        asyncio.run(master.calls_batch(FrameworkRef(host), [(framework_id, [Kill("t")])]))
+        asyncio.run(master.calls_batch(host, [(framework_id, [Kill("t")])]))
     assert new.events() == []
     assert len(old.events()) == 1  # "failed over", when it was replaced
