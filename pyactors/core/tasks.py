@@ -140,6 +140,10 @@ class TaskStatus:
     healthy: bool | None = None
     uuid: str | None = field(default_factory=lambda: uuid_module.uuid4().hex)
     data: bytes = b""
+    # The agent's latest state of the task when the task ended while this
+    # update awaited its turn (Mesos's StatusUpdate.latest_state): the
+    # master frees the task's resources on it.
+    latest_state: TaskState | None = None
 
     def __reduce__(self) -> tuple[type[TaskStatus], tuple[Any, ...]]:
         # Updates cross actors by the tens of thousands a second: the
@@ -158,6 +162,7 @@ class TaskStatus:
                 self.healthy,
                 self.uuid,
                 self.data,
+                self.latest_state,
             ),
         )
 

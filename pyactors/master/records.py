@@ -3,6 +3,7 @@ configuration. Plain records: the master's collaborators change them."""
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -92,6 +93,18 @@ class FrameworkRecord:
         )
 
 
+class Delivery(enum.Enum):
+    """How far a task's recorded update (`TaskRecord.status`) got: an agent
+    resending it (its acknowledgement was late) changes nothing, and costs
+    the master a lookup, unless the framework must hear it again."""
+
+    RECORDED = "recorded"
+    # Sent to the framework's current scheduler (a failover resets it).
+    FORWARDED = "forwarded"
+    # The framework acknowledged it: the master repeats that to the agent.
+    ACKNOWLEDGED = "acknowledged"
+
+
 @dataclass(slots=True)
 class TaskRecord:
     task: TaskInfo
@@ -109,10 +122,16 @@ class TaskRecord:
     # (`pyactors.api.state_json.task_json`): at 10,000 tasks most are unchanged
     # from one /master/state to the next.
     rendered: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
+    # The agent's latest state of the task when it is terminal and ahead of
+    # `status` (Mesos's StatusUpdate.latest_state): the task ended while an
+    # earlier update of it awaits acknowledgement. None: `status`'s state.
+    latest_state: TaskState | None = None
+    delivery: Delivery = Delivery.RECORDED
 
     @property
     def state(self) -> TaskState:
-        return self.status.state
+        """Its state as the master knows it: the agent's latest."""
+        return self.latest_state or self.status.state
 
 
 class Shared:

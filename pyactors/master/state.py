@@ -493,14 +493,8 @@ class MasterState(OperatorCalls):
         self._disconnected.pop(framework_id, None)
         record.failover_timeout, record.recovery_grace = failover_timeout, 0.0
         self.allocator.activate_framework(framework_id)
-        pending: dict[str, list[str]] = defaultdict(list)
-        for task in self.task_book.of_framework(framework_id):
-            pending[task.agent_id].append(task.task.task_id)
-        return [
-            ResendUpdates(agent_id, ids)
-            for agent_id, ids in pending.items()
-            if self.agents[agent_id].reachable
-        ]
+        pending = self.task_book.to_resend(framework_id).items()
+        return [ResendUpdates(a, ids) for a, ids in pending if self.agents[a].reachable]
 
     def update_framework(
         self,

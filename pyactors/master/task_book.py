@@ -37,7 +37,7 @@ from pyactors.core.tasks import (
 )
 from pyactors.errors import InvalidArgumentError
 from pyactors.master.grouping import Grouped
-from pyactors.master.records import AgentRecord, FrameworkRecord, TaskRecord
+from pyactors.master.records import AgentRecord, Delivery, FrameworkRecord, TaskRecord
 
 # How reconciliation answers for a task the book does not know, given the
 # task id and the agent the framework last saw it on: its state (UNKNOWN,
@@ -105,13 +105,22 @@ class TaskBook:
 
     def on_agent(self, agent_id: str) -> list[TaskRecord]:
         """The agent's tasks not yet terminal."""
-        return [
-            r for r in self._by_agent.of(agent_id).values() if r.status.state not in TERMINAL_STATES
-        ]
+        return [r for r in self._by_agent.of(agent_id).values() if r.state not in TERMINAL_STATES]
 
     def of_framework(self, framework_id: str) -> list[TaskRecord]:
         """The framework's live tasks (terminal ones not yet acknowledged too)."""
         return list(self._by_framework.of(framework_id).values())
+
+    def to_resend(self, framework_id: str) -> dict[str, list[str]]:
+        """The framework's live tasks per agent, for its agents to resend
+        their updates to its new scheduler: what was forwarded to the one it
+        replaces may be lost with it, so a resend is forwarded again."""
+        pending: dict[str, list[str]] = defaultdict(list)
+        for task in self._by_framework.of(framework_id).values():
+            pending[task.agent_id].append(task.task.task_id)
+            if task.delivery is Delivery.FORWARDED:
+                task.delivery = Delivery.RECORDED
+        return pending
 
     # ------------------------------------------------------------ updates
 
@@ -135,41 +144,71 @@ class TaskBook:
         resources are now free. Updates of unknown tasks or impossible
         transitions are acknowledged so the agent stops resending them, and
         not forwarded. A disconnected framework's are recorded but not
-        forwarded: the agent keeps them until the framework is back."""
+        forwarded: the agent keeps them until the framework is back.
+
+        As in Mesos's master, an update whose `latest_state` is terminal
+        frees the task's resources when it arrives, whatever its own state:
+        the task ended while an earlier update of it awaits acknowledgement.
+        The task stays in the book until its terminal update is acknowledged.
+
+        An update the book holds already (same uuid: the agent resent it, its
+        acknowledgement late) costs a lookup: the framework's acknowledgement
+        is repeated to the agent if it came, the update forwarded again only
+        if its framework's current scheduler never had it (counted as
+        `status_updates_duplicate`)."""
         forward: dict[str, list[TaskStatus]] = defaultdict(list)
         acknowledged: list[Effect] = []
         freed: list[TaskRecord] = []
+        duplicates = 0
         for agent_id, statuses in batches:
             stale: list[tuple[str, str]] = []
             live = self._by_agent.of(agent_id)
             for status in statuses:
                 record = live.get(status.task_id)
+                uuid = status.uuid
                 if record is None:
-                    if status.uuid is not None:
-                        stale.append((status.task_id, status.uuid))
+                    if uuid is not None:
+                        stale.append((status.task_id, uuid))
                     continue
-                state, new = record.status.state, status.state
+                recorded = record.status
+                if uuid is not None and uuid == recorded.uuid:
+                    duplicates += 1
+                    framework = frameworks.get(record.framework_id)
+                    if framework is None or record.delivery is Delivery.ACKNOWLEDGED:
+                        stale.append((status.task_id, uuid))
+                    elif record.delivery is Delivery.RECORDED and framework.connected:
+                        forward[record.framework_id].append(recorded)
+                        record.delivery = Delivery.FORWARDED
+                    continue
+                state, new = recorded.state, status.state
                 if state is not new and not can_transition(state, new):
-                    if status.uuid is not None:
-                        stale.append((status.task_id, status.uuid))
+                    if uuid is not None:
+                        stale.append((status.task_id, uuid))
                     continue
-                terminal = new in TERMINAL_STATES
-                if terminal and state not in TERMINAL_STATES:
-                    self.count_terminal(new)
+                latest = status.latest_state or new
+                ended = latest in TERMINAL_STATES
+                if ended and (record.latest_state or state) not in TERMINAL_STATES:
+                    self.count_terminal(latest)
                 record.status = status
-                if terminal and record.holds:
+                # Only a terminal one is kept: it is what frees the resources.
+                record.latest_state = latest if ended and latest is not new else None
+                record.delivery = Delivery.RECORDED
+                if ended and record.holds:
                     record.holds = False
                     freed.append(record)
                 framework = frameworks.get(record.framework_id)
                 if framework is None:
                     # Nobody will acknowledge it: the framework was torn down.
-                    if status.uuid is not None:
-                        stale.append((status.task_id, status.uuid))
-                        self.complete(record, status.uuid)
+                    if uuid is not None:
+                        stale.append((status.task_id, uuid))
+                        self.complete(record, uuid)
                 elif framework.connected:
                     forward[record.framework_id].append(status)
+                    record.delivery = Delivery.FORWARDED
             if stale:
                 acknowledged.append(AcknowledgeToAgent(agent_id, stale))
+        if duplicates:
+            self.counters["status_updates_duplicate"] += duplicates
         effects: list[Effect] = [ForwardUpdates(f, s) for f, s in forward.items()]
         return effects + acknowledged, freed
 
@@ -189,6 +228,8 @@ class TaskBook:
         per_agent: dict[str, list[tuple[str, str]]] = defaultdict(list)
         for record, uuid in records:
             per_agent[record.agent_id].append((record.task.task_id, uuid))
+            if record.status.uuid == uuid:
+                record.delivery = Delivery.ACKNOWLEDGED
             self.complete(record, uuid)
         return [AcknowledgeToAgent(agent_id, acks) for agent_id, acks in per_agent.items()]
 
@@ -469,7 +510,7 @@ class TaskBook:
                 statuses.append(
                     TaskStatus(
                         task_id,
-                        latest.state,
+                        record.state,
                         Source.SOURCE_MASTER,
                         now,
                         agent_id=record.agent_id,
