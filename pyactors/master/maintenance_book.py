@@ -203,7 +203,10 @@ class MaintenanceBook:
     def removal(self, agent: AgentRecord, now: float) -> tuple[list[Effect], list[TaskStatus]]:
         """What removing an agent of a DOWN machine does to its live tasks:
         the kills its agent is sent (Mesos's ShutdownMessage) and the
-        TASK_LOST updates their frameworks get (non-partition-aware)."""
+        TASK_LOST updates their frameworks get. Every framework's, as Mesos's
+        master removes the agent (`Master::_removeSlave`: TASK_LOST,
+        REASON_SLAVE_REMOVED, partition-aware or not); TASK_GONE_BY_OPERATOR
+        is only MARK_AGENT_GONE's (`Master::__removeSlave`)."""
         kills: dict[str, list[str]] = defaultdict(list)
         lost = []
         for record in self.tasks.on_agent(agent.agent_id):
@@ -216,7 +219,7 @@ class MaintenanceBook:
                     now,
                     agent_id=agent.agent_id,
                     reason=Reason.REASON_AGENT_REMOVED,
-                    message="Operator initiated 'Machine DOWN'",
+                    message=f"Agent {agent.hostname} removed: Operator initiated 'Machine DOWN'",
                     uuid=None,
                 )
             )

@@ -3,8 +3,9 @@ the agents' machine, a Python framework, a raw v1 HTTP framework and a
 pymesos framework running tasks there get inverse offers (and offers
 carrying the unavailability), their answers (ACCEPT, DECLINE) reach the
 maintenance status, bringing the
-machine down removes its agents (their tasks TASK_LOST), and bringing it up
-lets them register again."""
+machine down removes its agents (their tasks TASK_LOST, for a
+partition-aware framework too, as Mesos's master removes an agent), and
+bringing it up lets them register again."""
 
 from __future__ import annotations
 
@@ -68,7 +69,8 @@ def test_a_scheduled_machine_drains_goes_down_and_comes_back(
         lambda: [u for u in pymesos.updates("pymesos-task") if u["state"] == "TASK_RUNNING"],
         what="pymesos-task running",
     )
-    raw = Framework(url, "raw")
+    # Partition-aware: it still hears TASK_LOST, as from Mesos's master.
+    raw = Framework(url, "raw", capabilities=[{"type": "PARTITION_AWARE"}])
     try:
         raw.launch("raw-task", "sleep 600")
         raw.reached("raw-task", "TASK_RUNNING")
@@ -141,6 +143,7 @@ def test_a_scheduled_machine_drains_goes_down_and_comes_back(
         assert get(url, "/master/slaves")["slaves"] == []
         lost = raw.reached("raw-task", "TASK_LOST")
         assert lost["reason"] == "REASON_AGENT_REMOVED"
+        assert lost["message"] == f"Agent {hostname} removed: Operator initiated 'Machine DOWN'"
         wait_for(lambda: "TASK_LOST" in python.call("states", "py-task"), what="py-task lost")
         wait_for(
             lambda: [u for u in pymesos.updates("pymesos-task") if u["state"] == "TASK_LOST"],

@@ -162,7 +162,8 @@ def test_machine_down_removes_its_agents_and_keeps_them_out_until_up() -> None:
         Reason.REASON_AGENT_REMOVED,
         None,
     )
-    assert lost.message == "Operator initiated 'Machine DOWN'"
+    # Mesos's words (`Master::_removeSlave`), for every framework.
+    assert lost.message == "Agent host-0 removed: Operator initiated 'Machine DOWN'"
     assert AgentLost(framework_id, "agent-0") in effects
     assert "agent-0" not in master.agents and "t-1" not in master.tasks
     assert master.maintenance_book.status_json(None, 0.0) == {
