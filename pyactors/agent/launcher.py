@@ -39,7 +39,12 @@ reaches it), with its own output in the sandbox's `launcher.log`,
   per file in `ROTATED` so that offsets keep counting from the first byte;
 - when the task's leader ends, kills what is left of its session, drains
   the pipes, and writes the exit status with the task's CPU times
-  (`STATUS`), atomically and synced: the agent polls for that file.
+  (`STATUS`), atomically: the agent polls for that file. Not synced: the
+  agent's checkpoint holds the task's end durably before its update
+  leaves, and a machine that crashes before the agent read the file loses
+  it with the task, as Mesos's agent loses an update its executor had not
+  handed over; a journal commit per task would make every task's end
+  wait for the disk.
 
 It imports only built-in modules (not even json or typing: what it writes
 for the agent is JSON it formats itself) and is run by path with `-I -S`
@@ -351,7 +356,7 @@ def run(sandbox: str, spec: dict[str, Any]) -> None:
         "system_seconds": usage.ru_stime,
         "error": failure.decode(errors="replace") or None,
     }
-    write_atomically(dir_fd, STATUS, _json(outcome), sync=True)
+    write_atomically(dir_fd, STATUS, _json(outcome), sync=False)
     os.close(dir_fd)
 
 
