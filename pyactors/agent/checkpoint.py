@@ -140,15 +140,19 @@ def plan(entry: TaskEntry, launcher_running: bool, outcome_recorded: bool) -> Pl
 
 
 class Encoder:
-    """Checkpoints as bytes, each task's `TaskInfo` pickled once."""
+    """Checkpoints as bytes, each task's `TaskInfo` pickled once and each
+    task's entry formed again only once it changed (most tasks are as they
+    were at the previous write)."""
 
     def __init__(self) -> None:
         self._tasks: dict[str, tuple[TaskInfo, str]] = {}
+        self._formed: dict[str, tuple[TaskEntry, dict[str, Any]]] = {}
 
     def encode(self, checkpoint: Checkpoint) -> bytes:
         tasks = {task_id: self._entry(entry) for task_id, entry in checkpoint.tasks.items()}
         for gone in self._tasks.keys() - checkpoint.tasks.keys():
             del self._tasks[gone]
+            self._formed.pop(gone, None)
         executors = [record.to_json() for record in checkpoint.executors]
         return orjson.dumps(
             {
@@ -162,11 +166,14 @@ class Encoder:
     def _entry(self, entry: TaskEntry) -> dict[str, Any]:
         report = entry.report
         task_id = report.task.task_id
+        formed = self._formed.get(task_id)
+        if formed is not None and _unchanged(formed[0], entry):
+            return formed[1]
         cached = self._tasks.get(task_id)
         if cached is None or cached[0] is not report.task:
             cached = (report.task, _pickle(report.task))
             self._tasks[task_id] = cached
-        return {
+        form = {
             "framework_id": report.framework_id,
             "role": report.role,
             "task": cached[1],
@@ -175,6 +182,20 @@ class Encoder:
             "updates": [update.to_dict() for update in entry.updates],
             "kill": None if entry.kill is None else entry.kill.to_json(),
         }
+        self._formed[task_id] = (entry, form)
+        return form
+
+
+def _unchanged(before: TaskEntry, now: TaskEntry) -> bool:
+    """The same task entry: the same report and updates (the agent makes
+    new ones for every change), pids and kill."""
+    return (
+        before.report is now.report
+        and before.pids == now.pids
+        and before.kill == now.kill
+        and len(before.updates) == len(now.updates)
+        and all(old is new for old, new in zip(before.updates, now.updates, strict=True))
+    )
 
 
 def _pickle(task: TaskInfo) -> str:

@@ -251,7 +251,11 @@ class AgentState:
         """Collect new states from the processes and return the updates to
         send now, in one batch."""
         sessions = None
-        if self.processes and now - self._memory_checked_at >= self.memory_interval:
+        # The pass reads every process on the machine: only while a task
+        # runs (one that has not started or has ended uses nothing).
+        if now - self._memory_checked_at >= self.memory_interval and any(
+            process.reported is TaskState.TASK_RUNNING for process in self.processes.values()
+        ):
             self._memory_checked_at = now
             sessions = self._sessions = session_usage()
         for task_id, process in self.processes.items():

@@ -131,3 +131,21 @@ def test_the_recovery_decision(
     state: TaskState, pids: Pids | None, running: bool, recorded: bool, decision: Plan
 ) -> None:
     assert checkpoint.plan(entry(state=state, pids=pids), running, recorded) is decision
+
+
+def test_the_encoder_forms_an_entry_again_only_once_it_changed(tmp_path: Path) -> None:
+    encoder = Encoder()
+    first = entry()
+    encoder.encode(Checkpoint("agent-1", {"t": first}))
+    formed = encoder._formed["t"][1]
+    # The agent builds a new entry per write from the same report and updates.
+    same = TaskEntry(first.report, first.pids, tuple(first.updates))
+    encoder.encode(Checkpoint("agent-1", {"t": same}))
+    assert encoder._formed["t"][1] is formed
+    finished = status("t", TaskState.TASK_FINISHED)
+    changed = TaskEntry(first.report, first.pids, (*first.updates, finished))
+    checkpoint.write(tmp_path, encoder.encode(Checkpoint("agent-1", {"t": changed})))
+    read = checkpoint.read(tmp_path, "agent-1")
+    assert read is not None and read.tasks["t"].updates == changed.updates
+    encoder.encode(Checkpoint("agent-1", {}))
+    assert encoder._formed == {}
