@@ -9,17 +9,23 @@ allocator, offered again. Figures:
 
   tasks/s          tasks that reached TASK_FINISHED per second, over the
                    measured window (after a warm-up)
+  CPU ms per task  the CPU time of the agents' (all 4), the master's and
+                   the framework's processes over the window, per task
+                   finished in it: where a task's cost goes, and a figure
+                   the machine's other load moves far less than a rate
   freed->offer     for each finished task, the time from the agent seeing it
                    end (its update's timestamp) to the framework receiving the
                    next offer of that agent (median and p90)
   reference        in the same run, a bare loop that starts `true` the same
                    way (a process group with output files in a fresh
                    directory) and waits for it, in one process: the machine's
-                   raw ceiling for one process spawning, measured just before
-                   and just after the cluster runs; the table reports the
-                   runtime's rate as a ratio of the higher of the two (the
-                   machine is shared and its load drifts; the higher one is
-                   never flattered by a cluster still shutting down)
+                   raw ceiling for one process spawning. It runs before and
+                   after each of `--rounds` cluster runs (A/B/A/B/A), and each
+                   round's rate is a ratio of the higher of the two loops
+                   around it (the machine is shared and its load drifts; the
+                   higher one is never flattered by a cluster still shutting
+                   down); the table gives the median ratio and the spread of
+                   the rounds
 
 Both run twice: with the agents' work dir on the disk (the system's temporary
 directory) and on a tmpfs (/dev/shm), because creating a sandbox (a
@@ -34,7 +40,7 @@ after another, slow down several times over under other loads).
 
 Run it from the repository root:
 
-    python bench/runtime.py [--seconds 20] [--json PATH] [--plot PATH]
+    python bench/runtime.py [--seconds 15] [--rounds 2] [--json PATH] [--plot PATH]
 """
 
 from __future__ import annotations
@@ -49,6 +55,7 @@ from pathlib import Path
 from typing import Any
 
 import outputs
+import psutil
 
 import pyactors
 from pyactors import Resources
@@ -132,6 +139,25 @@ def reference_rate(seconds: float, parent: str | None) -> float:
         return count / seconds
 
 
+# The actors whose CPU a task costs, by the start of their process title.
+ROLES = {"agents": "ray::AgentActor", "master": "ray::MasterActor", "framework": "ray::Framework"}
+
+
+def actors_cpu() -> dict[str, float]:
+    """CPU seconds so far of this run's actor processes, per role."""
+    totals = dict.fromkeys(ROLES, 0.0)
+    for process in psutil.Process().children(recursive=True):
+        try:
+            title = " ".join(process.cmdline())
+            times = process.cpu_times()
+        except psutil.Error:
+            continue  # gone meanwhile
+        for role, prefix in ROLES.items():
+            if title.startswith(prefix):
+                totals[role] += times.user + times.system
+    return totals
+
+
 def latencies(figures: dict[str, Any], start: float, end: float) -> list[float]:
     """For each task freed in the window, the wait until its agent's next
     offer reached the framework."""
@@ -148,8 +174,45 @@ def latencies(figures: dict[str, Any], start: float, end: float) -> list[float]:
     return waits
 
 
-def run(seconds: float, warmup: float, agents: int, parent: str | None) -> dict[str, Any]:
-    reference_before = reference_rate(min(seconds, 5.0), parent)
+def run(
+    seconds: float, warmup: float, agents: int, parent: str | None, rounds: int
+) -> dict[str, Any]:
+    """`rounds` cluster runs, each between two bare loops."""
+    references = [reference_rate(min(seconds, 5.0), parent)]
+    runs = []
+    for _ in range(rounds):
+        runs.append(cluster_run(seconds, warmup, agents, parent))
+        references.append(reference_rate(min(seconds, 5.0), parent))
+    ratios = [
+        one["tasks_per_second"] / max(before, after)
+        for one, before, after in zip(runs, references, references[1:], strict=False)
+    ]
+    waits = [wait for one in runs for wait in one["waits"]]
+    return {
+        "work_dir": "tmpfs" if parent == "/dev/shm" else "disk",
+        "agents": agents,
+        "seconds": seconds,
+        "rounds": rounds,
+        "tasks_finished": sum(one["tasks_finished"] for one in runs),
+        "tasks_failed": sum(one["tasks_failed"] for one in runs),
+        "tasks_per_second_each": [one["tasks_per_second"] for one in runs],
+        "tasks_per_second": statistics.median(one["tasks_per_second"] for one in runs),
+        "freed_to_offer_median_ms": 1000 * statistics.median(waits) if waits else None,
+        "freed_to_offer_p90_ms": (
+            1000 * statistics.quantiles(waits, n=10)[-1] if len(waits) >= 10 else None
+        ),
+        "reference_spawns_per_second_each": references,
+        "ratios": ratios,
+        "ratio_to_reference": statistics.median(ratios),
+        "cpu_ms_per_task": {
+            role: statistics.median(one["cpu_ms_per_task"][role] for one in runs) for role in ROLES
+        },
+        "per_second": [one["per_second"] for one in runs],
+        "cpus": os.cpu_count(),
+    }
+
+
+def cluster_run(seconds: float, warmup: float, agents: int, parent: str | None) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(dir=parent, prefix="pyactors-bench-") as work_dir:
         cluster = pyactors.start(
             agents=agents,
@@ -160,33 +223,24 @@ def run(seconds: float, warmup: float, agents: int, parent: str | None) -> dict[
         try:
             framework = cluster.run_framework(Flood, name="flood", roles=["flood"])
             started = time.monotonic()
-            time.sleep(warmup + seconds)
+            time.sleep(warmup)
+            cpu_before = actors_cpu()
+            time.sleep(seconds)
+            cpu_after = actors_cpu()
             figures = framework.call("figures")
         finally:
             cluster.shutdown()
-    reference_after = reference_rate(min(seconds, 5.0), parent)
-    reference = max(reference_before, reference_after)
     window = (started + warmup, started + warmup + seconds)
     done = [t for t in figures["finished"] if window[0] <= t <= window[1]]
-    waits = latencies(figures, *window)
-    rate = len(done) / seconds
     return {
-        "work_dir": "tmpfs" if parent == "/dev/shm" else "disk",
-        "agents": agents,
-        "seconds": seconds,
         "tasks_finished": len(done),
         "tasks_failed": figures["failed"],
-        "tasks_per_second": rate,
-        "freed_to_offer_median_ms": 1000 * statistics.median(waits) if waits else None,
-        "freed_to_offer_p90_ms": (
-            1000 * statistics.quantiles(waits, n=10)[-1] if len(waits) >= 10 else None
-        ),
-        "reference_spawns_per_second": reference,
-        "reference_before_spawns_per_second": reference_before,
-        "reference_after_spawns_per_second": reference_after,
-        "ratio_to_reference": rate / reference,
+        "tasks_per_second": len(done) / seconds,
+        "cpu_ms_per_task": {
+            role: 1000 * (cpu_after[role] - cpu_before[role]) / max(1, len(done)) for role in ROLES
+        },
+        "waits": latencies(figures, *window),
         "per_second": per_second(figures["finished"], started, warmup + seconds),
-        "cpus": os.cpu_count(),
     }
 
 
@@ -208,12 +262,16 @@ def plot(figures: dict[str, Any], path: Path) -> None:
 
     fig, ax = plt.subplots(figsize=(7, 3.5))
     for result in results:
-        (line,) = ax.plot(result["per_second"], label=f"work dir on {result['work_dir']}")
+        color = None
+        for index, counts in enumerate(result["per_second"]):
+            label = f"work dir on {result['work_dir']}, round {index + 1}"
+            (line,) = ax.plot(counts, label=label, c=color)
+            color = line.get_color()
         ax.axhline(
-            result["reference_spawns_per_second"],
+            statistics.median(result["reference_spawns_per_second_each"]),
             ls="--",
-            c=line.get_color(),
-            label=f"bare spawn loop ({result['work_dir']})",
+            c=color,
+            label=f"bare spawn loop, median ({result['work_dir']})",
         )
     ax.set_xlabel("seconds since the framework subscribed")
     ax.set_ylabel("tasks finished per second")
@@ -221,6 +279,14 @@ def plot(figures: dict[str, Any], path: Path) -> None:
     ax.legend(fontsize="small")
     fig.tight_layout()
     fig.savefig(path)
+
+
+def cpu(result: dict[str, Any], role: str) -> str:
+    return f"{result['cpu_ms_per_task'][role]:.2f}"
+
+
+def joined(values: list[float], form: str) -> str:
+    return "/".join(form.format(value) for value in values)
 
 
 def table(results: list[dict[str, Any]]) -> str:
@@ -232,17 +298,15 @@ def table(results: list[dict[str, Any]]) -> str:
         (name, [fmt(r) for r in results])
         for name, fmt in (
             ("agents", lambda r: str(r["agents"])),
-            ("tasks finished in window", lambda r: str(r["tasks_finished"])),
-            ("tasks/s (end to end)", lambda r: f"{r['tasks_per_second']:.0f}"),
+            ("tasks finished in windows", lambda r: str(r["tasks_finished"])),
+            ("tasks/s each round", lambda r: joined(r["tasks_per_second_each"], "{:.0f}")),
             (
-                "bare spawn loop before/after, /s",
-                lambda r: (
-                    f"{r['reference_before_spawns_per_second']:.0f}"
-                    f"/{r['reference_after_spawns_per_second']:.0f}"
-                ),
+                "bare spawn loops, /s",
+                lambda r: joined(r["reference_spawns_per_second_each"], "{:.0f}"),
             ),
-            ("bare spawn loop (higher), /s", lambda r: f"{r['reference_spawns_per_second']:.0f}"),
-            ("ratio to bare spawn loop", lambda r: f"{r['ratio_to_reference']:.2f}"),
+            ("ratio each round", lambda r: joined(r["ratios"], "{:.2f}")),
+            ("ratio, median", lambda r: f"{r['ratio_to_reference']:.2f}"),
+            *((f"{role} CPU ms/task, median", lambda r, role=role: cpu(r, role)) for role in ROLES),
             ("freed -> offer, median ms", lambda r: ms(r["freed_to_offer_median_ms"])),
             ("freed -> offer, p90 ms", lambda r: ms(r["freed_to_offer_p90_ms"])),
             ("tasks failed", lambda r: str(r["tasks_failed"])),
@@ -257,18 +321,16 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, str]]:
     for result in results:
         ratio = result["ratio_to_reference"]
         on_disk = result["work_dir"] == "disk"
-        references = (
-            result["reference_before_spawns_per_second"],
-            result["reference_after_spawns_per_second"],
-        )
+        references = result["reference_spawns_per_second_each"]
         verdict = "met" if ratio >= GOAL_RATIO else "missed"
         if max(references) > STEADY * min(references):
             verdict += " (reference unsteady)"
+        spread = f"{min(result['ratios']):.2f}-{max(result['ratios']):.2f}"
         rows.append(
             {
                 "goal": f"runtime rate on {result['work_dir']} / bare spawn loop",
                 "target": f">= {GOAL_RATIO}" if on_disk else "information",
-                "measured": f"{ratio:.2f}",
+                "measured": f"{ratio:.2f} (median of {result['rounds']}, {spread})",
                 "verdict": verdict if on_disk else "-",
             }
         )
@@ -277,7 +339,8 @@ def goals(results: list[dict[str, Any]]) -> list[dict[str, str]]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--seconds", type=float, default=15.0)
+    parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--warmup", type=float, default=5.0)
     parser.add_argument("--agents", type=int, default=4)
     parser.add_argument("--json", type=Path, default=OUT / "runtime.json")
@@ -285,7 +348,9 @@ def main() -> None:
     args = parser.parse_args()
     ray_calls.ensure_started(address="local")
     parents = [None] + (["/dev/shm"] if os.path.isdir("/dev/shm") else [])
-    results = [run(args.seconds, args.warmup, args.agents, parent) for parent in parents]
+    results = [
+        run(args.seconds, args.warmup, args.agents, parent, args.rounds) for parent in parents
+    ]
     rows = goals(results)
     print(table(results))
     print()
