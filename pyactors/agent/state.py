@@ -399,7 +399,11 @@ class AgentState:
         first per task: from tasks that just ended, and from all running
         ones when `running_too` (the agent does so on a slower timer)."""
         ended, self._ended = self._ended, []
-        task_ids = list(self.processes) if running_too else ended
+        task_ids = ended
+        if running_too:
+            # An ended task's box was read once, as it ended (in `ended`).
+            running = TaskState.TASK_RUNNING
+            task_ids += [t for t, p in self.processes.items() if p.reported is running]
         return self.executors.book.take_messages() + [
             (task_id, data)
             for task_id in task_ids

@@ -10,6 +10,7 @@ from support.agents import poll_until, task
 from support.runtime import wait_for
 
 from pyactors import Resources
+from pyactors.agent import task_messages
 from pyactors.agent.state import AgentState
 from pyactors.agent.task_process import read_outcome, read_result, sandbox_path
 from pyactors.core.operations import TaskInfo
@@ -153,3 +154,23 @@ def test_a_task_that_ended_between_polls_queues_both_updates_and_its_end_follows
     (finished,) = agent.take_updates()
     assert finished.state is TaskState.TASK_FINISHED
     assert agent.poll(time.monotonic()) == []
+
+
+def test_outboxes_are_read_from_running_tasks_on_the_slow_timer_and_once_at_the_end(
+    tmp_path: Path, agents: list[AgentState]
+) -> None:
+    agent = AgentState("agent-1", tmp_path)
+    agents.append(agent)
+    agent.launch("fw", [task("t", "sleep 60")], now=time.monotonic())
+    poll_until(agent, lambda seen: seen)  # RUNNING
+    sandbox = sandbox_path(tmp_path, "fw", "t")
+    task_messages.put(sandbox, task_messages.OUTBOX, b"while running")
+    assert agent.take_messages(running_too=False) == []
+    assert agent.take_messages(running_too=True) == [("t", b"while running")]
+    agent.kill(["t"], time.monotonic(), grace=0.0)
+    task_messages.put(sandbox, task_messages.OUTBOX, b"last words")
+    # Ended (its update not yet acknowledged: the agent reads at once).
+    poll_until(agent, lambda seen: agent.running() == [])
+    assert agent.take_messages(running_too=False) == [("t", b"last words")]
+    task_messages.put(sandbox, task_messages.OUTBOX, b"after the end")
+    assert agent.take_messages(running_too=True) == []
