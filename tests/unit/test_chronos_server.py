@@ -12,6 +12,7 @@ from typing import Any
 
 import aiohttp
 
+from pyactors.core.version import VERSION
 from pyactors.frameworks.jobs.book import JobBook
 from pyactors.frameworks.jobs.chronos.server import ChronosServer
 from pyactors.frameworks.jobs.definitions import parse_job
@@ -32,6 +33,7 @@ class BookOnly:
 
     def __init__(self) -> None:
         self.book = JobBook()
+        self.revive_calls = 0
 
     def add(self, definition: Mapping[str, Any] | str) -> str:
         job = parse_job(definition)
@@ -238,6 +240,50 @@ def test_metronome_jobs_runs_and_schedules() -> None:
             assert deleted.status == 200
             assert (await deleted.json())["id"] == "backup"
         assert framework.book.jobs == {}
+
+    served(scenario)
+
+
+def test_metronome_ping_info_and_metrics() -> None:
+    """As Metronome's ApplicationController answers them (`/ping`, `/info`,
+    `/v1/metrics` in Dropwizard's JSON with its documented names)."""
+
+    async def scenario(http: aiohttp.ClientSession, framework: BookOnly) -> None:
+        async with http.get("/ping") as ping:
+            assert ping.status == 200 and ping.content_type == "text/plain"
+            assert await ping.text() == "pong"
+        async with http.get("/info") as info:
+            assert await info.json() == {"version": VERSION, "libVersion": VERSION, "config": {}}
+
+        async def metrics() -> dict[str, Any]:
+            async with http.get("/v1/metrics") as answer:
+                assert answer.status == 200 and answer.content_type == "application/json"
+                body: dict[str, Any] = await answer.json()
+                return body
+
+        empty = await metrics()
+        assert (empty["version"], empty["histograms"], empty["meters"], empty["timers"]) == (
+            "4.0.0",
+            {},
+            {},
+            {},
+        )
+        assert empty["gauges"] == {"metronome.jobs.active.gauge": {"value": 0.0}}
+        async with http.post("/v1/jobs", json=SPEC) as created:
+            assert created.status == 201
+        for _ in range(2):
+            async with http.post("/v1/jobs/backup/runs") as started:
+                run = await started.json()
+        async with http.post(f"/v1/jobs/backup/runs/{run['id']}/actions/stop"):
+            pass
+        framework.revive_calls = 3
+        counted = await metrics()
+        assert counted["counters"] == {
+            "metronome.jobs.started.counter": {"count": 2},
+            "metronome.jobs.failed.counter": {"count": 1},
+            "metronome.mesos.calls.revive.counter": {"count": 3},
+        }
+        assert counted["gauges"] == {"metronome.jobs.active.gauge": {"value": 1.0}}
 
     served(scenario)
 

@@ -141,6 +141,11 @@ class JobBook:
         self.jobs: dict[str, Job] = {}
         self._by_task: dict[str, Run] = {}
         self._changed: set[str] = set()
+        # Runs this book started, and those of them that failed or were
+        # stopped (Metronome's jobs.started and jobs.failed counters: this
+        # instance's, not stored).
+        self.runs_started = 0
+        self.runs_failed = 0
 
     # ----------------------------------------------------------- definitions
 
@@ -242,6 +247,7 @@ class JobBook:
                 late = run.deadline is not None and now > run.deadline
                 if run.state == QUEUED and run.attempts == 0 and late:
                     self._end(run, SKIPPED, now, "no resources before its starting deadline")
+                    self.runs_failed += 1
                     self._changed.add(job.definition.name)
             if job.next_due is None or job.next_due > now:
                 continue
@@ -424,6 +430,7 @@ class JobBook:
         if active and policy == "FORBID" and trigger != "manual":
             self._end(run, SKIPPED, now, f"run {active[0].id} is still active (FORBID)")
             return []
+        self.runs_started += 1
         kills: list[str] = []
         if policy == "REPLACE":
             for old in active:
@@ -457,6 +464,8 @@ class JobBook:
             return None
         launched = run.state in (STARTING, RUNNING)
         run.state, run.finished, run.message = state, now, message
+        if state in (FAILED, KILLED):
+            self.runs_failed += 1
         self._changed.add(run.job)
         return run.task_id if launched else None
 

@@ -79,6 +79,8 @@ class JobScheduler(Scheduler):
         self.reconciled_at = 0.0
         # Tasks of ended runs, killed once their end is stored.
         self.kills: list[str] = []
+        # REVIVE calls made (Metronome's mesos.calls.revive counter).
+        self.revive_calls = 0
         # Bound now: a port in use fails the start, and the address is known
         # before the first subscription carries it to the master.
         self.chronos = ChronosServer(self, chronos_host, chronos_port, credentials)
@@ -237,6 +239,7 @@ class JobScheduler(Scheduler):
         waiting = bool(self.book.waiting())
         if waiting and self.suppressed:
             driver.revive()
+            self.revive_calls += 1
             self.suppressed = False
         elif not waiting and not self.suppressed:
             driver.suppress()

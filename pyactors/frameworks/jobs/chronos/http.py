@@ -22,6 +22,7 @@ class Framework(Protocol):
     """What the APIs need of the jobs framework's scheduler (`JobScheduler`)."""
 
     book: JobBook
+    revive_calls: int
 
     def add(self, definition: Mapping[str, Any] | str) -> str: ...
     def run(self, name: str) -> str: ...

@@ -3,6 +3,9 @@ framework's book. A handler reads its body before it looks at the book:
 past that await nothing else runs until it returns, so what it checks
 still holds when it changes it.
 
+`/ping` answers `pong`, `/info` the version and `/v1/metrics` the
+Dropwizard JSON of the metrics Metronome documents that the framework has.
+
 As Metronome: POST answers 201 with the job (409 if its id is taken), PUT
 replaces the job's definition but keeps its schedule, DELETE refuses a
 job with active runs unless `stopCurrentJobRuns=true` (409), a job has at
@@ -48,6 +51,9 @@ class MetronomeApi:
     def routes(self) -> list[web.RouteDef]:
         job = "/v1/jobs/{id}"
         return [
+            web.get("/ping", self.ping),
+            web.get("/info", self.info),
+            web.get("/v1/metrics", self.metrics),
             web.get("/v1/jobs", self.list_jobs),
             web.post("/v1/jobs", self.create_job),
             web.get(job, self.get_job),
@@ -63,6 +69,18 @@ class MetronomeApi:
             web.put(job + "/schedules/{schedule}", self.update_schedule),
             web.delete(job + "/schedules/{schedule}", self.delete_schedule),
         ]
+
+    # The instance (Metronome's ApplicationController; `/leader` is
+    # Chronos's, of the same shape).
+
+    async def ping(self, request: web.Request) -> web.Response:
+        return web.Response(text="pong")
+
+    async def info(self, request: web.Request) -> web.Response:
+        return json(shapes.info())
+
+    async def metrics(self, request: web.Request) -> web.Response:
+        return json(shapes.metrics(self.framework.book, self.framework.revive_calls))
 
     # Jobs.
 

@@ -1,7 +1,7 @@
 """Metronome's JSON for the jobs framework: a job as its JobSpec (with the
 `embed`s `activeRuns`, `history`, `historySummary`), its schedule (with
 `nextRunAt`), a run (`JobRun`: `id`, `jobId`, `status`, `createdAt`,
-`completedAt`, `tasks`) and errors (`{"message": ...}`; validation:
+`completedAt`, `tasks`), `/info` and `/v1/metrics`, and errors (`{"message": ...}`; validation:
 `{"message": "Object is not valid", "details": [{"path", "errors"}]}`;
 unknown things: `{"id", "message": "Job not found"}` and the like), with
 Metronome's timestamps (`2016-07-15T13:02:59.735+0000`).
@@ -16,6 +16,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
+from pyactors.core.version import VERSION
 from pyactors.frameworks.jobs.book import (
     ACTIVE,
     FAILED,
@@ -26,6 +27,7 @@ from pyactors.frameworks.jobs.book import (
     STARTING,
     SUCCESS,
     Job,
+    JobBook,
     Run,
 )
 from pyactors.frameworks.jobs.definitions import JobDefinition
@@ -198,4 +200,32 @@ def _finished(run: Run) -> dict[str, Any]:
         "id": run.id,
         "createdAt": timestamp(run.scheduled),
         "finishedAt": timestamp(run.finished),
+    }
+
+
+def info() -> dict[str, Any]:
+    """`GET /info` as Metronome answers it (`MetronomeInfoWrites`): its
+    version, the version of the library it runs on (Marathon's there,
+    pyactors' here) and its configuration's settings, of which none of
+    Metronome's applies."""
+    return {"version": VERSION, "libVersion": VERSION, "config": {}}
+
+
+def metrics(book: JobBook, revive_calls: int) -> dict[str, Any]:
+    """`GET /v1/metrics` in the Dropwizard JSON Metronome serves (Marathon's
+    `MetricsConversion`), with the metrics Metronome documents that the
+    framework has: runs active, started and failed (or stopped) since
+    this instance started, and its REVIVE calls."""
+    active = sum(run.active for job in book.jobs.values() for run in job.runs)
+    return {
+        "version": "4.0.0",
+        "counters": {
+            "metronome.jobs.started.counter": {"count": book.runs_started},
+            "metronome.jobs.failed.counter": {"count": book.runs_failed},
+            "metronome.mesos.calls.revive.counter": {"count": revive_calls},
+        },
+        "gauges": {"metronome.jobs.active.gauge": {"value": float(active)}},
+        "histograms": {},
+        "meters": {},
+        "timers": {},
     }
