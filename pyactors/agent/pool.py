@@ -26,6 +26,7 @@ far it got).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import heapq
 import logging
 import os
@@ -125,7 +126,11 @@ class _Updates:
             interval = self._retry_min if interval == 0 else min(2 * interval, self._retry_max)
             self._interval[task_id] = interval
             self._schedule(task_id, now + interval)
-            out.append(queued[0])
+            head, latest = queued[0], queued[-1].state
+            if latest.is_terminal and head is not queued[-1]:
+                # The task ended behind it: the master frees its resources now.
+                head = dataclasses.replace(head, latest_state=latest)
+            out.append(head)
         return out
 
     def acknowledge(self, task_id: str, uuid: str, now: float) -> None:

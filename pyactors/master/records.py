@@ -122,9 +122,9 @@ class TaskRecord:
     # (`pyactors.api.state_json.task_json`): at 10,000 tasks most are unchanged
     # from one /master/state to the next.
     rendered: tuple[Any, ...] | None = field(default=None, repr=False, compare=False)
-    # The agent's latest state of the task when it is terminal and ahead of
-    # `status` (Mesos's StatusUpdate.latest_state): the task ended while an
-    # earlier update of it awaits acknowledgement. None: `status`'s state.
+    # The first terminal state an agent's update gave, its own or its
+    # `latest_state` (Mesos's StatusUpdate.latest_state: the task ended while
+    # an earlier update of it awaited acknowledgement). None: `status`'s.
     latest_state: TaskState | None = None
     delivery: Delivery = Delivery.RECORDED
 

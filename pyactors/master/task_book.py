@@ -173,6 +173,9 @@ class TaskBook:
                 recorded = record.status
                 if uuid is not None and uuid == recorded.uuid:
                     duplicates += 1
+                    if status.latest_state is not None:
+                        # Resent because the task ended behind it.
+                        self._ended(record, status.latest_state, freed)
                     framework = frameworks.get(record.framework_id)
                     if framework is None or record.delivery is Delivery.ACKNOWLEDGED:
                         stale.append((status.task_id, uuid))
@@ -185,17 +188,9 @@ class TaskBook:
                     if uuid is not None:
                         stale.append((status.task_id, uuid))
                     continue
-                latest = status.latest_state or new
-                ended = latest in TERMINAL_STATES
-                if ended and (record.latest_state or state) not in TERMINAL_STATES:
-                    self.count_terminal(latest)
+                self._ended(record, status.latest_state or new, freed)
                 record.status = status
-                # Only a terminal one is kept: it is what frees the resources.
-                record.latest_state = latest if ended and latest is not new else None
                 record.delivery = Delivery.RECORDED
-                if ended and record.holds:
-                    record.holds = False
-                    freed.append(record)
                 framework = frameworks.get(record.framework_id)
                 if framework is None:
                     # Nobody will acknowledge it: the framework was torn down.
@@ -211,6 +206,19 @@ class TaskBook:
             self.counters["status_updates_duplicate"] += duplicates
         effects: list[Effect] = [ForwardUpdates(f, s) for f, s in forward.items()]
         return effects + acknowledged, freed
+
+    def _ended(self, record: TaskRecord, latest: TaskState, freed: list[TaskRecord]) -> None:
+        """An update says the task is now `latest`: if that is terminal, the
+        task ended (kept as its `latest_state`), counted and its resources
+        freed, each once."""
+        if latest not in TERMINAL_STATES:
+            return
+        if record.state not in TERMINAL_STATES:
+            self.count_terminal(latest)
+            record.latest_state = latest
+        if record.holds:
+            record.holds = False
+            freed.append(record)
 
     def acknowledge(
         self, framework_id: str, acknowledgements: Sequence[tuple[str, str]]

@@ -6,6 +6,7 @@ master already holds costs a lookup, not a forward."""
 from __future__ import annotations
 
 from pyactors import Resources
+from pyactors.agent.pool import EmulatedAgents
 from pyactors.core.operations import Launch, TaskInfo
 from pyactors.core.protocol import AcknowledgeToAgent, Effect, ForwardUpdates, SendOffers
 from pyactors.core.tasks import Source, TaskState, TaskStatus
@@ -131,3 +132,20 @@ def test_a_resent_update_of_a_torn_down_framework_is_acknowledged_again() -> Non
     master.teardown(framework_id, now=3)
     assert running.uuid is not None
     assert acknowledged(master.status_updates("a", [running])) == [("t", running.uuid)]
+
+
+def test_an_emulated_agent_resends_its_update_with_the_end_behind_it() -> None:
+    master, framework_id = launched()
+    agents = EmulatedAgents(["a"], task_seconds=30.0, seed=1, retry=5.0)
+    agents.launch("a", framework_id, "science", [master.tasks["t"].task], [], now=1)
+    ((_, [running]),) = agents.poll(now=1)
+    assert running.latest_state is None
+    master.status_update_batches([("a", [running])])  # forwarded, not yet acknowledged
+    agents.kill(["t"], now=2)
+    assert agents.poll(now=2) == []  # the KILLED update waits behind RUNNING
+    ((_, [resent]),) = agents.poll(now=6)
+    assert resent.uuid == running.uuid and resent.latest_state is TaskState.TASK_KILLED
+    assert master.status_update_batches([("a", [resent])]) == []  # a resend: nothing forwarded
+    assert master.tasks["t"].state is TaskState.TASK_KILLED
+    assert len(offered(master, now=7)) == 1  # ...but the slot is back
+    assert master.counters["tasks_killed"] == 1
