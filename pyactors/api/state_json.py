@@ -113,6 +113,8 @@ def status_json(status: TaskStatus, about: About) -> dict[str, Any]:
     shaped = status.to_dict()
     shaped["timestamp"] = status.timestamp + about.clock_offset
     shaped["slave_id"] = status.agent_id
+    # An executor's data went to its scheduler; Mesos's master keeps none (MESOS-1746).
+    shaped.pop("data", None)
     return shaped
 
 

@@ -14,9 +14,11 @@ import pytest
 
 from pyactors import Resources
 from pyactors.agent import executors as book
+from pyactors.api.state_json import About, status_json
 from pyactors.api.v1 import executor_json as ej
 from pyactors.api.v1 import mesos_json as mj
 from pyactors.api.v1.mesos_json import UnsupportedTaskError
+from pyactors.api.v1.operator_json import status_v1
 from pyactors.core.operations import ExecutorInfo, TaskInfo
 from pyactors.core.tasks import Source, TaskState, TaskStatus
 
@@ -187,6 +189,9 @@ def test_an_updates_data_reaches_the_scheduler_as_mesos_sends_it() -> None:
     assert pickle.loads(pickle.dumps(taken)) == taken
     assert mj.status_to_v1(taken)["data"] == b64(b"\0progress:42")
     assert mj.status_from_v1(mj.status_to_v1(taken)) == taken
+    # The master's state keeps none of it, as Mesos's (MESOS-1746).
+    about = About(id="m1", version="0.1.0")
+    assert "data" not in status_json(taken, about) and "data" not in status_v1(taken, about)
     # Without data, the shapes are as before.
     plain = TaskStatus("t1", TaskState.TASK_RUNNING, Source.SOURCE_EXECUTOR, 1.0)
     assert "data" not in mj.status_to_v1(plain) and "data" not in plain.to_dict()

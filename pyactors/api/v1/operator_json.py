@@ -78,6 +78,8 @@ def status_v1(status: TaskStatus, about: About) -> dict[str, Any]:
     its uuid (acknowledgements are the scheduler's business, not ours)."""
     shaped = status_to_v1(status)
     shaped["timestamp"] = status.timestamp + about.clock_offset
+    # An executor's data went to its scheduler; Mesos's master keeps none (MESOS-1746).
+    shaped.pop("data", None)
     return shaped
 
 
