@@ -79,6 +79,8 @@ class JobScheduler(Scheduler):
         self.reconciled_at = 0.0
         # Tasks of ended runs, killed once their end is stored.
         self.kills: list[str] = []
+        # Whether the last write failed (said once, not at every retry).
+        self.store_failing = False
         # REVIVE calls made (Metronome's mesos.calls.revive counter).
         self.revive_calls = 0
         # Bound now: a port in use fails the start, and the address is known
@@ -264,9 +266,14 @@ class JobScheduler(Scheduler):
             self.fenced = True
             return False
         except RegistryError as error:
-            log.warning("the jobs framework could not store its jobs (trying again): %s", error)
+            if not self.store_failing:
+                log.warning("the jobs framework cannot store its jobs (trying again): %s", error)
+            self.store_failing = True
             self.book.changed_again(changed)
             return False
+        if self.store_failing:
+            log.warning("the jobs framework stores its jobs again")
+        self.store_failing = False
         self.stored_framework_id = self.framework_id
         return True
 

@@ -20,25 +20,36 @@ child `<name>` holding its record, and each of its runs a grandchild
 checks (or bumps) the epoch. Files, under `<work dir>/jobs`: `epoch`, and
 `state.json` holding everything, each written aside, fsynced and renamed.
 Records carry a version so a later schema can read them.
+
+The framework's loop calls the store, so ZooKeeper never holds it: kazoo
+queues a request while it reconnects and would wait out the whole outage.
+A call while the client is not connected fails at once (RegistryError:
+the framework writes again with its next change or tick), and an answer is
+waited for at most `ANSWER_SECONDS` (a request left without one is of
+unknown outcome, as one cut by a lost connection).
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
 import orjson
 from kazoo.client import KazooClient
-from kazoo.exceptions import BadVersionError, KazooException, NoNodeError
+from kazoo.exceptions import BadVersionError, ConnectionLoss, KazooException, NoNodeError
+from kazoo.handlers.threading import KazooTimeoutError
+from kazoo.interfaces import IAsyncResult
 
 from pyactors.errors import CorruptRecordError, FencedError, RegistryError, SchemaVersionError
 from pyactors.ha.election import parse_zk_url
 from pyactors.ha.leader import JOBS, close_client, zk_client
 
 VERSION = 2
+# The longest the framework's loop waits for one answer from ZooKeeper.
+ANSWER_SECONDS = 3.0
 
 # A job's change: its record (None: the job was removed) and its whole
 # ledger (ledger key -> run).
@@ -141,38 +152,38 @@ class ZooKeeperJobStore:
 
     def load(self) -> Stored:
         try:
-            header, _ = self.client.get(self.path)
+            header, _ = self._ask(self.client.get_async, self.path)
             stored = Stored(
                 _decode(f"znode {self.path}", header).get("framework_id") if header else None
             )
             self._records, self._runs = {}, {}
-            for name in sorted(self.client.get_children(self.path)):
+            for name in sorted(self._ask(self.client.get_children_async, self.path)):
                 record = self._read_job(name)
                 if record is not None:
                     stored.records.append(record)
                     stored.ledgers[name] = [
                         _decode(f"run {name}/{key}", data) for key, data in self._runs[name].items()
                     ]
-        except KazooException as e:
+        except (KazooException, KazooTimeoutError) as e:
             raise RegistryError(f"cannot read the jobs at znode {self.path}: {e!r}") from e
         self._framework_id = stored.framework_id
         return stored
 
     def framework_id(self) -> str | None:
         try:
-            header, _ = self.client.get(self.path)
-        except KazooException as e:
+            header, _ = self._ask(self.client.get_async, self.path)
+        except (KazooException, KazooTimeoutError) as e:
             raise RegistryError(f"cannot read the jobs at znode {self.path}: {e!r}") from e
         return _decode(f"znode {self.path}", header).get("framework_id") if header else None
 
     def claim(self) -> Stored:
         try:
-            header, stat = self.client.get(self.path)
+            header, stat = self._ask(self.client.get_async, self.path)
             # A concurrent claim makes this one fail: the other instance won.
-            stat = self.client.set(self.path, header, version=stat.version)
+            stat = self._ask(self.client.set_async, self.path, header, stat.version)
         except BadVersionError as e:
             raise FencedError(_FENCED) from e
-        except KazooException as e:
+        except (KazooException, KazooTimeoutError) as e:
             raise RegistryError(f"cannot claim the jobs at znode {self.path}: {e!r}") from e
         self._epoch = stat.version
         return self.load()
@@ -184,7 +195,7 @@ class ZooKeeperJobStore:
             for name in sorted(self._unsure & set(changes)):
                 self._read_job(name)
                 self._unsure.discard(name)
-        except KazooException as e:
+        except (KazooException, KazooTimeoutError) as e:
             raise RegistryError(f"cannot read the jobs at znode {self.path}: {e!r}") from e
         transaction = self.client.transaction()
         if framework_id != self._framework_id:
@@ -196,8 +207,8 @@ class ZooKeeperJobStore:
         for name, (record, ledger) in changes.items():
             written[name] = self._write_job(transaction, name, record, ledger)
         try:
-            results = transaction.commit()
-        except KazooException as e:
+            results = self._ask(transaction.commit_async)
+        except (KazooException, KazooTimeoutError) as e:
             self._unsure.update(changes)
             raise RegistryError(f"jobs write of unknown outcome: {e!r}") from e
         if isinstance(results[0], BadVersionError):
@@ -219,16 +230,30 @@ class ZooKeeperJobStore:
     def close(self) -> None:
         close_client(self.client)
 
+    def _ask(self, request: Callable[..., IAsyncResult], *arguments: Any) -> Any:
+        """`request(*arguments)`'s answer: ConnectionLoss at once, the
+        request not made, while the client is not connected (kazoo would
+        queue it until it is, and each request queued meanwhile wakes its
+        connection's thread through a socket that fills up and then blocks
+        the caller), and KazooTimeoutError after `ANSWER_SECONDS` without
+        one."""
+        self._check_connected()
+        return request(*arguments).get(timeout=ANSWER_SECONDS)
+
+    def _check_connected(self) -> None:
+        if not self.client.connected:
+            raise ConnectionLoss(f"not connected to ZooKeeper ({self.client.state})")
+
     def _read_job(self, name: str) -> dict[str, Any] | None:
         """Read a job's record and ledger into what this instance knows
         (None: no such job)."""
         job = f"{self.path}/{name}"
         try:
-            data, _ = self.client.get(job)
+            data, _ = self._ask(self.client.get_async, job)
             # Asked all at once: a long ledger is one round trip, not one each.
-            pending = [
-                (k, self.client.get_async(f"{job}/{k}")) for k in self.client.get_children(job)
-            ]
+            children = self._ask(self.client.get_children_async, job)
+            self._check_connected()
+            pending = [(k, self.client.get_async(f"{job}/{k}")) for k in children]
         except NoNodeError:
             self._records.pop(name, None)
             self._runs.pop(name, None)
@@ -236,7 +261,7 @@ class ZooKeeperJobStore:
         runs = {}
         for key, result in pending:
             try:
-                runs[key] = result.get()[0]
+                runs[key] = result.get(timeout=ANSWER_SECONDS)[0]
             except NoNodeError:
                 continue  # pruned since listed
         self._records[name], self._runs[name] = data, runs
