@@ -81,6 +81,11 @@ impl AgentFilters {
         self.groups.is_empty()
     }
 
+    /// Starts loading the first groups (`prefetch`).
+    pub fn prefetch(&self) {
+        crate::prefetch::prefetch(self.groups.as_ptr());
+    }
+
     /// Adds a filter; refusing the same bundle again in the same role keeps
     /// the later expiry.
     pub fn add(&mut self, slot: FrameworkSlot, role: RoleId, refused: &Resources, expires: f64) {

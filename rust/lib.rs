@@ -5,6 +5,7 @@
 pub mod allocator;
 pub mod error;
 pub mod filters;
+pub mod prefetch;
 pub mod quantities;
 pub mod resources;
 pub mod rng;

@@ -37,7 +37,15 @@ impl Names {
         // costs less than hashing one (recovering a round calls this per
         // scalar of every offer).
         if self.names.len() <= LINEAR_LOOKUP {
-            return self.names.iter().position(|known| **known == *name);
+            // Names parsed anywhere share one allocation for the common ones
+            // (resources::key), so the pointer usually answers.
+            return self
+                .names
+                .iter()
+                .position(|known| {
+                    known.len() == name.len() && std::ptr::eq(known.as_ptr(), name.as_ptr())
+                })
+                .or_else(|| self.names.iter().position(|known| **known == *name));
         }
         self.ids.get(name).copied()
     }

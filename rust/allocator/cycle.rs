@@ -61,32 +61,56 @@ impl Allocator {
             }
         });
         let mut cycle = Cycle {
+            grants: 0,
             offers: Vec::new(),
             offer_index: FxHashMap::default(),
             headroom,
         };
+        // Stage 1 lasts while a role in the order still misses part of its
+        // guarantee: a grant only adds to consumption, so once none does, no
+        // visit of this stage can grant anything (a cycle after the
+        // guarantees are met, or once the first agents met them, visits no
+        // agent more for them).
+        let mut visits = 0;
+        let mut guarantees_open = any_guarantee && self.guarantee_unmet();
+        for &agent in &candidates {
+            if !guarantees_open {
+                break;
+            }
+            if !self.agent(agent).available.is_empty() {
+                visits += 1;
+                let grants = cycle.grants;
+                self.visit(&mut cycle, agent, true);
+                if cycle.grants != grants {
+                    guarantees_open = self.guarantee_unmet();
+                }
+            }
+        }
         // An agent emptied in stage 1 is passed over in stage 2 without a
         // look at the role order.
-        let mut visits = 0;
-        let stages: &[bool] = if any_guarantee {
-            &[true, false]
-        } else {
-            &[false]
-        };
-        for &guarantees in stages {
-            for &agent in &candidates {
-                if !self.agent(agent).available.is_empty() {
-                    visits += 1;
-                    self.visit(&mut cycle, agent, guarantees);
-                }
+        for &agent in &candidates {
+            if !self.agent(agent).available.is_empty() {
+                visits += 1;
+                self.visit(&mut cycle, agent, false);
             }
         }
         self.last_cycle_visits = visits;
         Ok(cycle.offers)
     }
 
+    /// Whether a role in the order has a guarantee not yet consumed in full:
+    /// what stage 1 serves.
+    fn guarantee_unmet(&mut self) -> bool {
+        let order = self.role_sorter.order();
+        order.into_iter().any(|role| {
+            self.unsatisfied_guarantee(role)
+                .is_some_and(|unsatisfied| !unsatisfied.is_zero())
+        })
+    }
+
     /// Agents the last `allocate` looked at, once per stage: those with
-    /// something available when their turn came.
+    /// something available when their turn came (stage 1 only while a
+    /// guarantee is unmet).
     pub fn last_cycle_visits(&self) -> usize {
         self.last_cycle_visits
     }
@@ -227,6 +251,7 @@ impl Allocator {
         role: RoleId,
         offer: Shaped,
     ) {
+        cycle.grants += 1;
         let available = &mut self.agent_mut(agent).available;
         let bundle = match offer.bundle {
             Some(bundle) => {

@@ -211,6 +211,11 @@ impl Allocator {
             .expect("live agent slot")
     }
 
+    /// Starts loading an agent's record (`prefetch`).
+    fn prefetch_agent(&self, slot: AgentSlot) {
+        crate::prefetch::prefetch(self.agents.as_ptr().wrapping_add(slot as usize));
+    }
+
     fn framework(&self, slot: FrameworkSlot) -> &Framework {
         self.frameworks[slot as usize]
             .as_ref()

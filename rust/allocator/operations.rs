@@ -48,6 +48,10 @@ struct Resolved {
     whole: bool,
 }
 
+/// How many items ahead a batch asks for the records it will read: enough
+/// to cover a miss while the items between are worked on.
+const PREFETCH_AHEAD: usize = 16;
+
 type HoldingKey = (AgentSlot, FrameworkSlot, RoleId);
 
 /// What a batch's earlier items take out of an allocation: one item (the
@@ -66,9 +70,10 @@ struct Taken<'i, 'r> {
 
 impl<'i, 'r> Taken<'i, 'r> {
     fn new(items: &'i [Recovery<'r>]) -> Self {
-        let mut by_key = FxHashMap::default();
-        by_key.reserve(items.len());
-        Taken { items, by_key }
+        Taken {
+            items,
+            by_key: FxHashMap::default(),
+        }
     }
 }
 
@@ -115,6 +120,13 @@ impl Allocator {
     /// for all, as one call: every item is checked (against what the items
     /// before it leave) before any is applied, so an error changes nothing.
     /// The error is the first item's that fails, prefixed with its index.
+    ///
+    /// The items are checked and applied in the order of their agents' slots
+    /// (items of one agent in their own order): a round's declines name
+    /// agents in the cycle's shuffled order, and walking the agents' records
+    /// in memory order instead lets the hardware fetch them ahead. The result
+    /// is the same, as items of different agents touch different records and
+    /// the tallies only sum.
     pub fn recover_many(
         &mut self,
         items: &[Recovery<'_>],
@@ -122,26 +134,51 @@ impl Allocator {
         now: Option<f64>,
     ) -> Result<()> {
         let expires = filter_expiry(refuse_seconds, now)?;
-        let mut taken = Taken::new(items);
-        let mut checked_items = Vec::with_capacity(items.len());
+        let mut order: Vec<(AgentSlot, u32)> = Vec::with_capacity(items.len());
+        for (index, item) in items.iter().enumerate() {
+            match self.agent_slots.get(item.agent_id) {
+                Some(&agent) => order.push((agent, index as u32)),
+                None => return Err(self.first_failure(items)),
+            }
+        }
+        order.sort_unstable();
+        let mut checked_items: Vec<(Resolved, &Resources)> = Vec::with_capacity(items.len());
         // The tallies and sorters move once per (framework, role), by the sum
         // of its items: the end state is the same, as sums and orders by key
         // do not depend on the order of the changes.
         let mut sums: Vec<(FrameworkSlot, RoleId, Quantities, Quantities)> = Vec::new();
         let mut sum_index: FxHashMap<(FrameworkSlot, RoleId), usize> = FxHashMap::default();
         let mut returned_to_inactive: Vec<&Resources> = Vec::new();
+        // What the current agent's earlier items take out of its allocations.
+        let mut taken = Taken::new(items);
+        let mut taken_agent: Option<AgentSlot> = None;
         // Checking reads each item's bundle and its allocation; what else
-        // needs the bundle's contents (the sums, the filter's group) is done
-        // then, while they are in cache, so that applying moves bundles
-        // without reading them again.
-        for (index, item) in items.iter().enumerate() {
-            let checked = self.resolve_recovery(item, &taken).map_err(|err| {
-                Error::new(err.kind, format!("recovery {index}: {}", err.message))
-            })?;
+        // needs the bundle's contents (the sums) is done then, while they are
+        // in cache, so that applying moves bundles without reading them again.
+        for (position, &(agent, index)) in order.iter().enumerate() {
+            if let Some(&(ahead, ahead_index)) = order.get(position + PREFETCH_AHEAD) {
+                self.prefetch_agent(ahead);
+                items[ahead_index as usize].resources.prefetch_header();
+            }
+            if let Some(&(near, near_index)) = order.get(position + PREFETCH_AHEAD / 2) {
+                self.agent(near).prefetch_parts();
+                items[near_index as usize].resources.prefetch_entries();
+            }
+            let item = &items[index as usize];
+            if taken_agent != Some(agent) {
+                taken.by_key.clear();
+                taken_agent = Some(agent);
+            }
+            let Some(&framework) = self.framework_slots.get(item.framework_id) else {
+                return Err(self.first_failure(items));
+            };
+            let Ok(checked) = self.check_recovery(framework, agent, item, &taken) else {
+                return Err(self.first_failure(items));
+            };
             let Some(checked) = checked else { continue };
             let key = (checked.agent, checked.framework, checked.role);
             let earlier = match taken.by_key.get(&key) {
-                None => Earlier::Item(index),
+                None => Earlier::Item(index as usize),
                 Some(_) => Earlier::Left(
                     self.held(&taken, key)
                         .expect("resolve found it held")
@@ -169,9 +206,14 @@ impl Allocator {
             }
             checked_items.push((checked, item.resources));
         }
-        // The filter's group is found when applying, where the agent's
-        // filters are read anyway.
-        for (checked, resources) in checked_items {
+        for position in 0..checked_items.len() {
+            if let Some((ahead, _)) = checked_items.get(position + PREFETCH_AHEAD) {
+                self.prefetch_agent(ahead.agent);
+            }
+            if let Some((near, _)) = checked_items.get(position + PREFETCH_AHEAD / 2) {
+                self.agent(near.agent).prefetch_parts();
+            }
+            let (checked, resources) = (&checked_items[position].0, checked_items[position].1);
             let whole = self.take_from_agent(
                 checked.agent,
                 checked.framework,
@@ -179,7 +221,7 @@ impl Allocator {
                 resources,
                 checked.whole,
             );
-            self.return_to_agent(&checked, resources, whole, expires);
+            self.return_to_agent(checked, resources, whole, expires);
         }
         // What came back is available, and counts for the headroom where
         // its agent is active.
@@ -192,6 +234,35 @@ impl Allocator {
             self.count_unreserved_available(&unreserved, -1);
         }
         Ok(())
+    }
+
+    /// The error of a batch that fails: its first failing item's in the
+    /// batch's order, each item checked against what the items before it
+    /// leave (the walk in agent order above may meet a later one first).
+    fn first_failure(&self, items: &[Recovery<'_>]) -> Error {
+        let mut taken = Taken::new(items);
+        for (index, item) in items.iter().enumerate() {
+            match self.resolve_recovery(item, &taken) {
+                Err(err) => {
+                    return Error::new(err.kind, format!("recovery {index}: {}", err.message))
+                }
+                Ok(None) => {}
+                Ok(Some(checked)) => {
+                    let key = (checked.agent, checked.framework, checked.role);
+                    let earlier = match taken.by_key.get(&key) {
+                        None => Earlier::Item(index),
+                        Some(_) => Earlier::Left(
+                            self.held(&taken, key)
+                                .expect("resolve found it held")
+                                .checked_sub(item.resources)
+                                .expect("resolve checked containment"),
+                        ),
+                    };
+                    taken.by_key.insert(key, earlier);
+                }
+            }
+        }
+        unreachable!("a batch that failed in agent order fails in its own order")
     }
 
     /// What (framework, role) holds on the agent once a batch's earlier items
@@ -215,14 +286,25 @@ impl Allocator {
         item: &Recovery<'_>,
         taken: &Taken<'_, '_>,
     ) -> Result<Option<Resolved>> {
+        let framework = self.framework_slot(item.framework_id)?;
+        let agent = self.agent_slot(item.agent_id)?;
+        self.check_recovery(framework, agent, item, taken)
+    }
+
+    /// `resolve_recovery` once the ids are found.
+    fn check_recovery(
+        &self,
+        framework: FrameworkSlot,
+        agent: AgentSlot,
+        item: &Recovery<'_>,
+        taken: &Taken<'_, '_>,
+    ) -> Result<Option<Resolved>> {
         let Recovery {
             framework_id,
             agent_id,
             role,
             resources,
         } = *item;
-        let framework = self.framework_slot(framework_id)?;
-        let agent = self.agent_slot(agent_id)?;
         let chosen_role = match role {
             None => None,
             Some(name) => Some(

@@ -42,6 +42,13 @@ impl Agent {
         }
     }
 
+    /// Starts loading what a recovery reads beyond the record: the
+    /// allocations and the first filter groups (`prefetch`).
+    pub(super) fn prefetch_parts(&self) {
+        crate::prefetch::prefetch(self.allocated.as_ptr());
+        self.filters.prefetch();
+    }
+
     pub(super) fn allocation(&self, framework: FrameworkSlot, role: RoleId) -> Option<&Resources> {
         self.allocated
             .iter()
@@ -106,6 +113,8 @@ pub(super) struct Role {
 
 /// Bookkeeping of one `allocate` call.
 pub(super) struct Cycle {
+    /// Grants so far (several may merge into one offer).
+    pub(super) grants: usize,
     pub(super) offers: Vec<Offer>,
     pub(super) offer_index: FxHashMap<(FrameworkSlot, AgentSlot), (RoleId, usize)>,
     /// Tracked only when some role has a guarantee to hold headroom for.

@@ -196,7 +196,7 @@ impl Key {
             }
         }
         Ok(Key {
-            name: name.into(),
+            name: shared_name(name),
             role: role.map(Name::from),
             principal: principal.map(Name::from),
             volume: volume.map(Name::from),
@@ -216,6 +216,21 @@ impl Key {
 
 /// Whether `ancestor` is `role` or one of its ancestors in the role tree
 /// ("a" of "a/b" but not of "ab").
+/// The resource names nearly every bundle holds, one allocation each for
+/// the whole process: bundles parsed apart then share them, and the
+/// allocator's name lookups (per scalar of every recovery) find them by
+/// pointer.
+const COMMON_NAMES: [&str; 5] = ["cpus", "mem", "disk", "ports", "gpus"];
+
+fn shared_name(name: &str) -> Name {
+    static SHARED: std::sync::OnceLock<Vec<Name>> = std::sync::OnceLock::new();
+    let shared = SHARED.get_or_init(|| COMMON_NAMES.iter().map(|&n| Name::from(n)).collect());
+    match shared.iter().find(|known| ***known == *name) {
+        Some(known) => known.clone(),
+        None => name.into(),
+    }
+}
+
 pub fn is_ancestor_or_self(ancestor: &str, role: &str) -> bool {
     match role.strip_prefix(ancestor) {
         Some(rest) => rest.is_empty() || rest.starts_with('/'),

@@ -132,6 +132,17 @@ impl Resources {
         self.entries.is_empty()
     }
 
+    /// Starts loading the shared header of the entries (`prefetch`).
+    pub fn prefetch_header(&self) {
+        crate::prefetch::prefetch(Arc::as_ptr(&self.entries));
+    }
+
+    /// Starts loading the entries themselves; reads the header, so ask for
+    /// it (`prefetch_header`) some time before.
+    pub fn prefetch_entries(&self) {
+        crate::prefetch::prefetch(self.entries.as_ptr());
+    }
+
     /// Number of entries (distinct keys).
     pub fn len(&self) -> usize {
         self.entries.len()

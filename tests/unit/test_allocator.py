@@ -217,6 +217,27 @@ def test_quota_guarantee_is_served_first_and_limit_never_exceeded(make: Any) -> 
     assert role["limit"] == {"cpus": 8.0, "mem": 8192.0}
 
 
+def test_stage_one_stops_once_the_guarantees_are_met(make: Any) -> None:
+    """Counted: stage 1 visits agents only until the guaranteed roles hold
+    their guarantee (here one agent's worth), then stage 2 visits the rest;
+    a cycle that starts with every guarantee met has no stage 1 at all."""
+    a = make()
+    for i in range(20):
+        a.add_agent(f"agent-{i}", "cpus:4;mem:4096", now=0)
+    a.add_framework("q", roles=["quota"], now=0)
+    a.add_framework("other", roles=["o"], now=0)
+    a.set_quota("quota", guarantee="cpus:4")
+    offers = a.allocate(now=1)
+    assert len(offers) == 20
+    # One stage-1 visit met the guarantee; stage 2 visited the other 19.
+    assert (a.last_cycle_candidates, a.last_cycle_visits) == (20, 1 + 19)
+    # Give back what "other" got: q keeps more than its guarantee.
+    returned = [o for o in offers if o.framework_id == "other"]
+    a.recover_many(returned)
+    a.allocate(now=2)
+    assert (a.last_cycle_candidates, a.last_cycle_visits) == (len(returned), len(returned))
+
+
 def test_limit_chops_an_offer(make: Any) -> None:
     a = make()
     a.add_agent("agent", "cpus:8;mem:8192;ports:[31000-31009]", now=0)
@@ -314,6 +335,17 @@ def test_a_bad_item_in_a_batch_changes_nothing(make: Any) -> None:
     before = a.snapshot()
     cases = [
         ([first, ("fw", "ghost", None, "cpus:1")], UnknownAgentError, "recovery 1: unknown agent"),
+        # The batch's first bad item is named, whichever agent comes first.
+        (
+            [second, (*first[:3], "cpus:99"), ("fw", second.agent_id, None, "cpus:99")],
+            InvalidArgumentError,
+            "recovery 1: cannot recover",
+        ),
+        (
+            [(*second[:3], "cpus:99"), (*first[:3], "cpus:99")],
+            InvalidArgumentError,
+            "recovery 0: cannot recover",
+        ),
         ([("ghost", first.agent_id, None, "cpus:1")], UnknownFrameworkError, "recovery 0"),
         ([first, second, first], InvalidArgumentError, "recovery 2: cannot recover"),
         ([second, ("fw", first.agent_id, "other", "cpus:1")], InvalidArgumentError, "recovery 1"),

@@ -162,6 +162,15 @@ class Cycle:
             )
         return [framework_id for _, _, framework_id in sorted(keyed)]
 
+    def guarantee_unmet(self) -> bool:
+        """Whether a role in the order has a guarantee not yet consumed in
+        full: what stage 1 serves."""
+        allocator = self.allocator
+        return any(
+            subtract_quantities(allocator._guarantee(role), allocator._consumed(role))
+            for role in self.role_order()
+        )
+
     def visit(self, agent: Agent, stage: int) -> None:
         allocator = self.allocator
         for role in self.role_order():

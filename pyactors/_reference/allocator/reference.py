@@ -475,20 +475,29 @@ class ReferenceAllocator(AllocatorState):
         self._last_cycle_candidates = len(candidates)
         self._rng.shuffle(candidates)
         cycle = Cycle(self, now, candidates)
-        stages = [1, 2] if any(quota.guarantee for quota in self._quotas.values()) else [2]
-        # An agent emptied in stage 1 is passed over in stage 2.
         self._last_cycle_visits = 0
-        for stage in stages:
+        # Stage 1 lasts while a role in the order misses part of its
+        # guarantee: a grant only adds to consumption, so once none does, no
+        # visit of stage 1 can grant anything.
+        if any(quota.guarantee for quota in self._quotas.values()):
             for agent in candidates:
+                if not cycle.guarantee_unmet():
+                    break
                 if agent.available:
                     self._last_cycle_visits += 1
-                    cycle.visit(agent, stage=stage)
+                    cycle.visit(agent, stage=1)
+        # An agent emptied in stage 1 is passed over in stage 2.
+        for agent in candidates:
+            if agent.available:
+                self._last_cycle_visits += 1
+                cycle.visit(agent, stage=2)
         return cycle.offers()
 
     @property
     def last_cycle_visits(self) -> int:
         """Agents the last allocate() looked at, once per stage: those with
-        something available when their turn came."""
+        something available when their turn came (stage 1 only while a
+        guarantee is unmet)."""
         return self._last_cycle_visits
 
     @property
