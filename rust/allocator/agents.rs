@@ -138,7 +138,7 @@ impl Allocator {
         }
         let agent = self.agents[slot as usize].take().expect("live agent slot");
         for (framework, _, _, _) in agent.filters.iter() {
-            self.framework_mut(framework).filtered_agents.remove(&slot);
+            self.framework_mut(framework).filtered_agents.remove(slot);
         }
         self.account_total(&agent.total, -1);
         self.agent_slots.remove(agent_id);

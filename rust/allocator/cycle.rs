@@ -303,7 +303,7 @@ impl Allocator {
                 next = next.min(earliest);
             }
             for framework in released {
-                self.framework_mut(framework).filtered_agents.remove(&slot);
+                self.framework_mut(framework).filtered_agents.remove(slot);
             }
         }
         self.next_filter_expiry = next;

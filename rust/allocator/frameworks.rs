@@ -17,10 +17,8 @@
 //!   when `None`); reviving clears those roles' filters. `InvalidArgument`
 //!   for a role the framework is not in.
 
-use rustc_hash::FxHashSet;
-
 use crate::error::{Error, Result};
-use crate::filters::{FrameworkSlot, RoleId};
+use crate::filters::{BitSet, FrameworkSlot, RoleId};
 use crate::quantities::Quantities;
 use crate::resources::{validate_role, Name, Resources};
 use crate::sorter::new_sorter;
@@ -84,7 +82,7 @@ impl Allocator {
             capabilities: capabilities.into_iter().collect(),
             registered_at: now,
             active,
-            filtered_agents: FxHashSet::default(),
+            filtered_agents: BitSet::default(),
         });
         self.framework_slots.insert(id, slot);
         for role in &roles {
@@ -328,18 +326,13 @@ impl Allocator {
     }
 
     fn drop_filters(&mut self, slot: FrameworkSlot, drop_role: impl Fn(RoleId) -> bool) {
-        let agents: Vec<AgentSlot> = self
-            .framework(slot)
-            .filtered_agents
-            .iter()
-            .copied()
-            .collect();
+        let agents: Vec<AgentSlot> = self.framework(slot).filtered_agents.iter().collect();
         for agent in agents {
             let filters = &mut self.agent_mut(agent).filters;
             filters.remove_framework(slot, &drop_role);
             let still_filtered = filters.iter().any(|(f, _, _, _)| f == slot);
             if !still_filtered {
-                self.framework_mut(slot).filtered_agents.remove(&agent);
+                self.framework_mut(slot).filtered_agents.remove(agent);
             }
         }
     }

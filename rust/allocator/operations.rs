@@ -61,18 +61,34 @@ enum Earlier {
     Left(Resources),
 }
 
-/// The items of a batch checked so far, so that each item is checked against
-/// the state the items before it make.
+/// The items of one agent checked so far in a batch, so that each item is
+/// checked against the state the items before it make (items of other
+/// agents cannot change what it finds).
 struct Taken<'i, 'r> {
     items: &'i [Recovery<'r>],
-    by_key: FxHashMap<HoldingKey, Earlier>,
+    /// Few: the agent's allocations that earlier items came out of.
+    by_key: Vec<(HoldingKey, Earlier)>,
 }
 
 impl<'i, 'r> Taken<'i, 'r> {
     fn new(items: &'i [Recovery<'r>]) -> Self {
         Taken {
             items,
-            by_key: FxHashMap::default(),
+            by_key: Vec::new(),
+        }
+    }
+
+    fn get(&self, key: HoldingKey) -> Option<&Earlier> {
+        self.by_key
+            .iter()
+            .find(|(taken, _)| *taken == key)
+            .map(|(_, earlier)| earlier)
+    }
+
+    fn set(&mut self, key: HoldingKey, earlier: Earlier) {
+        match self.by_key.iter_mut().find(|(taken, _)| *taken == key) {
+            Some((_, slot)) => *slot = earlier,
+            None => self.by_key.push((key, earlier)),
         }
     }
 }
@@ -134,22 +150,31 @@ impl Allocator {
         now: Option<f64>,
     ) -> Result<()> {
         let expires = filter_expiry(refuse_seconds, now)?;
+        // The first item naming an unknown agent ends the walk: only the
+        // items before it can fail first.
+        let mut failure: Option<(usize, Error)> = None;
         let mut order: Vec<(AgentSlot, u32)> = Vec::with_capacity(items.len());
         for (index, item) in items.iter().enumerate() {
             match self.agent_slots.get(item.agent_id) {
                 Some(&agent) => order.push((agent, index as u32)),
-                None => return Err(self.first_failure(items)),
+                None => {
+                    let error = self
+                        .resolve_recovery(item, &Taken::new(items))
+                        .err()
+                        .expect("an unknown agent fails");
+                    failure = Some((index, error));
+                    break;
+                }
             }
         }
         order.sort_unstable();
-        let mut checked_items: Vec<(Resolved, &Resources)> = Vec::with_capacity(items.len());
+        let mut checked_items: Vec<(Resolved, &Resources)> = Vec::with_capacity(order.len());
         // The tallies and sorters move once per (framework, role), by the sum
         // of its items: the end state is the same, as sums and orders by key
         // do not depend on the order of the changes.
         let mut sums: Vec<(FrameworkSlot, RoleId, Quantities, Quantities)> = Vec::new();
         let mut sum_index: FxHashMap<(FrameworkSlot, RoleId), usize> = FxHashMap::default();
         let mut returned_to_inactive: Vec<&Resources> = Vec::new();
-        // What the current agent's earlier items take out of its allocations.
         let mut taken = Taken::new(items);
         let mut taken_agent: Option<AgentSlot> = None;
         // Checking reads each item's bundle and its allocation; what else
@@ -164,21 +189,33 @@ impl Allocator {
                 self.agent(near).prefetch_parts();
                 items[near_index as usize].resources.prefetch_entries();
             }
-            let item = &items[index as usize];
+            let (item, index) = (&items[index as usize], index as usize);
             if taken_agent != Some(agent) {
                 taken.by_key.clear();
                 taken_agent = Some(agent);
             }
-            let Some(&framework) = self.framework_slots.get(item.framework_id) else {
-                return Err(self.first_failure(items));
+            let checked = match self.framework_slots.get(item.framework_id) {
+                Some(&framework) => self.check_recovery(framework, agent, item, &taken),
+                None => Err(Error::unknown_framework(item.framework_id)),
             };
-            let Ok(checked) = self.check_recovery(framework, agent, item, &taken) else {
-                return Err(self.first_failure(items));
+            // A failing item is passed over and the walk goes on: the batch
+            // fails with the earliest in its own order, which the walk in
+            // agent order may meet later. The items after a failing one on
+            // its agent come later in the batch too, so whatever they find
+            // cannot be the earliest failure.
+            let checked = match checked {
+                Ok(checked) => checked,
+                Err(error) => {
+                    if failure.as_ref().is_none_or(|(first, _)| index < *first) {
+                        failure = Some((index, error));
+                    }
+                    continue;
+                }
             };
             let Some(checked) = checked else { continue };
             let key = (checked.agent, checked.framework, checked.role);
-            let earlier = match taken.by_key.get(&key) {
-                None => Earlier::Item(index as usize),
+            let earlier = match taken.get(key) {
+                None => Earlier::Item(index),
                 Some(_) => Earlier::Left(
                     self.held(&taken, key)
                         .expect("resolve found it held")
@@ -186,7 +223,10 @@ impl Allocator {
                         .expect("resolve checked containment"),
                 ),
             };
-            taken.by_key.insert(key, earlier);
+            taken.set(key, earlier);
+            if failure.is_some() {
+                continue;
+            }
             let slot = *sum_index
                 .entry((checked.framework, checked.role))
                 .or_insert_with(|| {
@@ -205,6 +245,12 @@ impl Allocator {
                 returned_to_inactive.push(item.resources);
             }
             checked_items.push((checked, item.resources));
+        }
+        if let Some((index, error)) = failure {
+            return Err(Error::new(
+                error.kind,
+                format!("recovery {index}: {}", error.message),
+            ));
         }
         for position in 0..checked_items.len() {
             if let Some((ahead, _)) = checked_items.get(position + PREFETCH_AHEAD) {
@@ -236,41 +282,12 @@ impl Allocator {
         Ok(())
     }
 
-    /// The error of a batch that fails: its first failing item's in the
-    /// batch's order, each item checked against what the items before it
-    /// leave (the walk in agent order above may meet a later one first).
-    fn first_failure(&self, items: &[Recovery<'_>]) -> Error {
-        let mut taken = Taken::new(items);
-        for (index, item) in items.iter().enumerate() {
-            match self.resolve_recovery(item, &taken) {
-                Err(err) => {
-                    return Error::new(err.kind, format!("recovery {index}: {}", err.message))
-                }
-                Ok(None) => {}
-                Ok(Some(checked)) => {
-                    let key = (checked.agent, checked.framework, checked.role);
-                    let earlier = match taken.by_key.get(&key) {
-                        None => Earlier::Item(index),
-                        Some(_) => Earlier::Left(
-                            self.held(&taken, key)
-                                .expect("resolve found it held")
-                                .checked_sub(item.resources)
-                                .expect("resolve checked containment"),
-                        ),
-                    };
-                    taken.by_key.insert(key, earlier);
-                }
-            }
-        }
-        unreachable!("a batch that failed in agent order fails in its own order")
-    }
-
     /// What (framework, role) holds on the agent once a batch's earlier items
     /// are taken out.
     fn held<'s>(&'s self, taken: &'s Taken<'_, '_>, key: HoldingKey) -> Option<Cow<'s, Resources>> {
         let (agent, framework, role) = key;
         let held = self.agent(agent).allocation(framework, role)?;
-        match taken.by_key.get(&key) {
+        match taken.get(key) {
             None => Some(Cow::Borrowed(held)),
             Some(Earlier::Item(index)) => Some(Cow::Owned(
                 held.checked_sub(taken.items[*index].resources)

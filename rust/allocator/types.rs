@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use crate::filters::{AgentFilters, BitSet, FrameworkSlot, RoleId};
 use crate::quantities::{NameId, Quantities};
@@ -73,8 +73,9 @@ pub(super) struct Framework {
     pub(super) capabilities: BTreeSet<String>,
     pub(super) registered_at: f64,
     pub(super) active: bool,
-    /// Agents where this framework has filters.
-    pub(super) filtered_agents: FxHashSet<AgentSlot>,
+    /// Slots of the agents where this framework has filters: a bit per
+    /// slot, so a round's declines set bits rather than probe a table.
+    pub(super) filtered_agents: BitSet,
 }
 
 impl Framework {
