@@ -244,9 +244,14 @@ def recover_row(result: Result | None, shape: str) -> dict[str, Any]:
     notes = ""
     if result is not None and not result.skipped:
         f = result.figures
+        tokens = sum(f.get("recover_by_token", []))
+        ids_ratio = f.get("recover_ratio_ids")
         notes = (
-            f"median over {len(f['recover_cpu_s'])} rounds; recover_many "
-            f"{fmt_s(f['recover_cpu_mean_s'])} CPU, wall {fmt_s(f['recover_mean_s'])}"
+            f"recover_many_by_token, median over {tokens} rounds, "
+            f"{fmt_s(f.get('recover_token_cpu_mean_s'))} CPU; by ids (recover_many, the "
+            f"other rounds): {'-' if ids_ratio is None else f'{ids_ratio:.2f}x'}, "
+            f"{fmt_s(f.get('recover_ids_cpu_mean_s'))}; the call and the round's "
+            "allocate() both end to end, thread CPU"
         )
     return ratio_row(
         f"recover a round's declines / the round, {shape}",
@@ -516,7 +521,7 @@ def plot_recovery_panel(axis: Any, results: Sequence[Result]) -> None:
     axis.axhline(GOAL_RECOVER_RATIO, color="grey", linestyle=":", label="goal")
     axis.set_ylim(bottom=0)
     axis.set_xlabel("round")
-    axis.set_ylabel("recover_many / round (CPU)")
+    axis.set_ylabel("recovery / round (CPU; by token, by ids in turn)")
     agents, frameworks = TARGET_DECLINE
     axis.set_title(f"recovering a round's declines, {agents:,} x {frameworks:,}")
     axis.grid(True, alpha=0.3)

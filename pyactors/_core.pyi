@@ -222,6 +222,20 @@ class Allocator:
     ) -> None:
         """recover() on each (framework, agent, role, resources) tuple, checked whole first."""
 
+    def recover_many_by_token(
+        self,
+        recoveries: Sequence[tuple[int, int, str | None, _ResourcesArgument]],
+        refuse_seconds: float,
+        now: float | None,
+    ) -> None:
+        """recover_many() with (framework token, agent token, role, resources) items."""
+
+    def agent_token(self, agent_id: str) -> int:
+        """The agent's registration token."""
+
+    def framework_token(self, framework_id: str) -> int:
+        """The framework's registration token."""
+
     def update_allocation(
         self,
         framework_id: str,

@@ -28,8 +28,11 @@ ResourcesArgument = Resources | str | Mapping[str, Any]
 # One item of `recover_many`: (framework_id, agent_id, role or None, resources),
 # the shape of an `Offer`; the resources as Resources, text or a dict.
 Recovery = tuple[str, str, str | None, Resources | str | dict[str, Any]]
+# One item of `recover_many_by_token`: a `Recovery` with the framework's and
+# the agent's tokens (`framework_token`, `agent_token`) in place of their ids.
+TokenRecovery = tuple[int, int, str | None, Resources | str | dict[str, Any]]
 
-__all__ = ["DEFAULT_MIN_ALLOCATABLE", "Allocator", "Offer", "Recovery"]
+__all__ = ["DEFAULT_MIN_ALLOCATABLE", "Allocator", "Offer", "Recovery", "TokenRecovery"]
 
 # Mesos's default minimum allocatable resources: a bundle that holds neither
 # this many cpus nor this much memory is not worth an offer.
@@ -205,6 +208,31 @@ class Allocator:
         works with the GIL released and borrows the items' `Resources`."""
         items = recoveries if isinstance(recoveries, list) else list(recoveries)
         self._core.recover_many(items, refuse_seconds, now)
+
+    def recover_many_by_token(
+        self,
+        recoveries: Iterable[TokenRecovery],
+        refuse_seconds: float = 0.0,
+        now: float | None = None,
+    ) -> None:
+        """`recover_many` with each item's framework and agent named by their
+        tokens (`framework_token`, `agent_token`), as a caller that keeps
+        them with its records can: the core then hashes and compares no id,
+        which is most of a large batch's cost. A token whose registration
+        ended fails its item as an unknown framework or agent; otherwise the
+        same results and errors as `recover_many`."""
+        items = recoveries if isinstance(recoveries, list) else list(recoveries)
+        self._core.recover_many_by_token(items, refuse_seconds, now)
+
+    def agent_token(self, agent_id: str) -> int:
+        """The agent's token for `recover_many_by_token`: valid while this
+        registration lasts (a later one of the same id gets another)."""
+        return self._core.agent_token(agent_id)
+
+    def framework_token(self, framework_id: str) -> int:
+        """The framework's token for `recover_many_by_token`: valid while
+        this registration lasts (a later one of the same id gets another)."""
+        return self._core.framework_token(framework_id)
 
     def update_allocation(
         self,

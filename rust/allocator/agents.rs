@@ -73,6 +73,10 @@ impl Allocator {
         };
         let id = Name::from(agent_id);
         let sequence = self.agent_order.len() as u32;
+        if self.agent_serials.len() <= slot as usize {
+            self.agent_serials.resize(slot as usize + 1, 0);
+        }
+        self.agent_serials[slot as usize] = self.take_serial();
         self.agents[slot as usize] = Some(Agent {
             id: id.clone(),
             sequence,
@@ -148,6 +152,7 @@ impl Allocator {
         if self.removed_agents > 1024 && 2 * self.removed_agents > self.agent_order.len() {
             self.renumber_agents();
         }
+        self.agent_serials[slot as usize] = 0;
         self.free_agent_slots.push(slot);
         Ok(())
     }

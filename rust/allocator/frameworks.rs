@@ -76,8 +76,10 @@ impl Allocator {
             }
         };
         let id = Name::from(framework_id);
+        let serial = self.take_serial();
         self.frameworks[slot as usize] = Some(Framework {
             id: id.clone(),
+            serial,
             roles: Vec::new(),
             capabilities: capabilities.into_iter().collect(),
             registered_at: now,

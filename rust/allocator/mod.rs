@@ -48,14 +48,14 @@ use std::collections::BTreeSet;
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, ErrorKind, Result};
 use crate::filters::{BitSet, FrameworkSlot, RoleId};
 use crate::quantities::{Names, Quantities};
 use crate::resources::{Name, Resources};
 use crate::rng::SplitMix64;
 use crate::sorter::{new_sorter, Sorter};
 
-pub use operations::Recovery;
+pub use operations::{Recovery, TokenRecovery};
 use types::{Agent, Framework, Role};
 
 pub const GPU_CAPABILITY: &str = "GPU_RESOURCES";
@@ -64,6 +64,21 @@ pub const MAX_REFUSE_SECONDS: f64 = 365.0 * 24.0 * 3600.0;
 const MAX_ID_LENGTH: usize = 256;
 
 type AgentSlot = u32;
+
+/// Names an agent's or a framework's registration without its id: its
+/// serial (never 0) above its slot. Batch calls that take tokens find the
+/// record without hashing or comparing ids; a token of a registration that
+/// ended names nothing (its slot holds another serial, or none).
+pub type Token = u64;
+
+fn token(serial: u32, slot: u32) -> Token {
+    (u64::from(serial) << 32) | u64::from(slot)
+}
+
+/// (serial, slot) of a token.
+fn token_parts(token: Token) -> (u32, u32) {
+    ((token >> 32) as u32, token as u32)
+}
 
 /// One offer of a cycle.
 #[derive(Debug, Clone, PartialEq)]
@@ -98,6 +113,11 @@ pub struct Allocator {
     /// parts change so that idle agents cost a cycle nothing.
     offerable_agents: BitSet,
     free_agent_slots: Vec<AgentSlot>,
+    /// Each agent slot's registration serial (0: free), apart from the
+    /// records so that checking a token reads a small dense array.
+    agent_serials: Vec<u32>,
+    /// The serial the next registration (agent or framework) gets.
+    next_serial: u32,
     frameworks: Vec<Option<Framework>>,
     framework_slots: FxHashMap<Name, FrameworkSlot>,
     free_framework_slots: Vec<FrameworkSlot>,
@@ -165,6 +185,8 @@ impl Allocator {
             removed_agents: 0,
             offerable_agents: BitSet::default(),
             free_agent_slots: Vec::new(),
+            agent_serials: Vec::new(),
+            next_serial: 1,
             frameworks: Vec::new(),
             framework_slots: FxHashMap::default(),
             free_framework_slots: Vec::new(),
@@ -197,6 +219,47 @@ impl Allocator {
             .get(framework_id)
             .copied()
             .ok_or_else(|| Error::unknown_framework(framework_id))
+    }
+
+    /// A serial for a new registration: never 0, which marks a free slot.
+    fn take_serial(&mut self) -> u32 {
+        let serial = self.next_serial;
+        self.next_serial = self.next_serial.wrapping_add(1).max(1);
+        serial
+    }
+
+    /// The token of a registered agent (see `Token`).
+    pub fn agent_token(&self, agent_id: &str) -> Result<Token> {
+        let slot = self.agent_slot(agent_id)?;
+        Ok(token(self.agent_serials[slot as usize], slot))
+    }
+
+    /// The token of a registered framework (see `Token`).
+    pub fn framework_token(&self, framework_id: &str) -> Result<Token> {
+        let slot = self.framework_slot(framework_id)?;
+        Ok(token(self.framework(slot).serial, slot))
+    }
+
+    fn agent_of_token(&self, agent: Token) -> Result<AgentSlot> {
+        let (serial, slot) = token_parts(agent);
+        match self.agent_serials.get(slot as usize) {
+            Some(&live) if live == serial && serial != 0 => Ok(slot),
+            _ => Err(Error::new(
+                ErrorKind::UnknownAgent,
+                format!("agent token {agent} names no registered agent"),
+            )),
+        }
+    }
+
+    fn framework_of_token(&self, framework: Token) -> Result<FrameworkSlot> {
+        let (serial, slot) = token_parts(framework);
+        match self.frameworks.get(slot as usize) {
+            Some(Some(record)) if record.serial == serial => Ok(slot),
+            _ => Err(Error::new(
+                ErrorKind::UnknownFramework,
+                format!("framework token {framework} names no registered framework"),
+            )),
+        }
     }
 
     fn agent(&self, slot: AgentSlot) -> &Agent {

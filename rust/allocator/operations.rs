@@ -23,11 +23,11 @@ use std::borrow::Cow;
 use rustc_hash::FxHashMap;
 
 use crate::error::{Error, Result};
-use crate::filters::{FrameworkSlot, RoleId};
+use crate::filters::{BitSet, FrameworkSlot, RoleId};
 use crate::quantities::Quantities;
 use crate::resources::{in_context, Name, Resource, Resources};
 
-use super::{check_time, AgentSlot, Allocator, MAX_REFUSE_SECONDS};
+use super::{check_time, AgentSlot, Allocator, Token, MAX_REFUSE_SECONDS};
 
 /// One item of `recover_many`: what one `recover` call names.
 #[derive(Debug, Clone, Copy)]
@@ -37,6 +37,56 @@ pub struct Recovery<'a> {
     /// None: the first role (by name) whose allocation there holds them.
     pub role: Option<&'a str>,
     pub resources: &'a Resources,
+}
+
+/// One item of `recover_many_by_token`: a `Recovery` naming the framework
+/// and the agent by their tokens (`agent_token`, `framework_token`).
+#[derive(Debug, Clone, Copy)]
+pub struct TokenRecovery<'a> {
+    pub framework: Token,
+    pub agent: Token,
+    /// None: the first role (by name) whose allocation there holds them.
+    pub role: Option<&'a str>,
+    pub resources: &'a Resources,
+}
+
+/// What a batch needs of its items, whichever way they name the holder.
+trait BatchItem {
+    /// The framework's and the agent's slots; the framework is looked at
+    /// first, so an item naming neither fails on the framework.
+    fn holder(&self, allocator: &Allocator) -> Result<(FrameworkSlot, AgentSlot)>;
+    fn role(&self) -> Option<&str>;
+    fn resources(&self) -> &Resources;
+}
+
+impl BatchItem for Recovery<'_> {
+    fn holder(&self, allocator: &Allocator) -> Result<(FrameworkSlot, AgentSlot)> {
+        let framework = allocator.framework_slot(self.framework_id)?;
+        Ok((framework, allocator.agent_slot(self.agent_id)?))
+    }
+
+    fn role(&self) -> Option<&str> {
+        self.role
+    }
+
+    fn resources(&self) -> &Resources {
+        self.resources
+    }
+}
+
+impl BatchItem for TokenRecovery<'_> {
+    fn holder(&self, allocator: &Allocator) -> Result<(FrameworkSlot, AgentSlot)> {
+        let framework = allocator.framework_of_token(self.framework)?;
+        Ok((framework, allocator.agent_of_token(self.agent)?))
+    }
+
+    fn role(&self) -> Option<&str> {
+        self.role
+    }
+
+    fn resources(&self) -> &Resources {
+        self.resources
+    }
 }
 
 /// A recovery checked against the state: whose allocation it comes out of.
@@ -64,14 +114,14 @@ enum Earlier {
 /// The items of one agent checked so far in a batch, so that each item is
 /// checked against the state the items before it make (items of other
 /// agents cannot change what it finds).
-struct Taken<'i, 'r> {
-    items: &'i [Recovery<'r>],
+struct Taken<'i, T> {
+    items: &'i [T],
     /// Few: the agent's allocations that earlier items came out of.
     by_key: Vec<(HoldingKey, Earlier)>,
 }
 
-impl<'i, 'r> Taken<'i, 'r> {
-    fn new(items: &'i [Recovery<'r>]) -> Self {
+impl<'i, T> Taken<'i, T> {
+    fn new(items: &'i [T]) -> Self {
         Taken {
             items,
             by_key: Vec::new(),
@@ -116,7 +166,9 @@ impl Allocator {
             role,
             resources,
         };
-        if let Some(resolved) = self.resolve_recovery(&item, &Taken::new(&[]))? {
+        let (framework, agent) = item.holder(self)?;
+        let resolved = self.check_recovery(framework, agent, &item, &Taken::new(&[item]))?;
+        if let Some(resolved) = resolved {
             let (quantities, unreserved) = self.names.split_quantities(resources);
             self.untally(resolved.framework, resolved.role, &quantities, &unreserved);
             let whole = self.take_from_agent(
@@ -137,37 +189,65 @@ impl Allocator {
     /// before it leave) before any is applied, so an error changes nothing.
     /// The error is the first item's that fails, prefixed with its index.
     ///
-    /// The items are checked and applied in the order of their agents' slots
-    /// (items of one agent in their own order): a round's declines name
-    /// agents in the cycle's shuffled order, and walking the agents' records
-    /// in memory order instead lets the hardware fetch them ahead. The result
-    /// is the same, as items of different agents touch different records and
-    /// the tallies only sum.
+    /// The items of an agent named more than once are checked and applied
+    /// together, in their own order; the records each item reads are asked
+    /// for some items ahead. The result is the same as in the batch's order,
+    /// as items of different agents touch different records and the
+    /// tallies only sum.
     pub fn recover_many(
         &mut self,
         items: &[Recovery<'_>],
         refuse_seconds: f64,
         now: Option<f64>,
     ) -> Result<()> {
+        self.recover_batch(items, refuse_seconds, now)
+    }
+
+    /// `recover_many` with the frameworks and agents named by their tokens:
+    /// no id is hashed or compared. A token whose registration ended fails
+    /// its item as an unknown framework or agent.
+    pub fn recover_many_by_token(
+        &mut self,
+        items: &[TokenRecovery<'_>],
+        refuse_seconds: f64,
+        now: Option<f64>,
+    ) -> Result<()> {
+        self.recover_batch(items, refuse_seconds, now)
+    }
+
+    fn recover_batch<T: BatchItem>(
+        &mut self,
+        items: &[T],
+        refuse_seconds: f64,
+        now: Option<f64>,
+    ) -> Result<()> {
         let expires = filter_expiry(refuse_seconds, now)?;
-        // The first item naming an unknown agent ends the walk: only the
-        // items before it can fail first.
+        // The first item naming an unknown framework or agent ends the walk:
+        // only the items before it can fail first.
         let mut failure: Option<(usize, Error)> = None;
-        let mut order: Vec<(AgentSlot, u32)> = Vec::with_capacity(items.len());
+        let mut order: Vec<(AgentSlot, u32, FrameworkSlot)> = Vec::with_capacity(items.len());
+        let mut seen_agents = BitSet::default();
+        let mut agent_repeats = false;
         for (index, item) in items.iter().enumerate() {
-            match self.agent_slots.get(item.agent_id) {
-                Some(&agent) => order.push((agent, index as u32)),
-                None => {
-                    let error = self
-                        .resolve_recovery(item, &Taken::new(items))
-                        .err()
-                        .expect("an unknown agent fails");
+            match item.holder(self) {
+                Ok((framework, agent)) => {
+                    agent_repeats |= seen_agents.contains(agent);
+                    seen_agents.insert(agent);
+                    order.push((agent, index as u32, framework));
+                }
+                Err(error) => {
                     failure = Some((index, error));
                     break;
                 }
             }
         }
-        order.sort_unstable();
+        // Each item is checked against what the earlier items of its agent
+        // leave: when an agent has several, they are brought together (in
+        // their own order). A round's declines name each agent once and are
+        // walked as given.
+        if agent_repeats {
+            order.sort_unstable();
+        }
         let mut checked_items: Vec<(Resolved, &Resources)> = Vec::with_capacity(order.len());
         // The tallies and sorters move once per (framework, role), by the sum
         // of its items: the end state is the same, as sums and orders by key
@@ -180,24 +260,21 @@ impl Allocator {
         // Checking reads each item's bundle and its allocation; what else
         // needs the bundle's contents (the sums) is done then, while they are
         // in cache, so that applying moves bundles without reading them again.
-        for (position, &(agent, index)) in order.iter().enumerate() {
-            if let Some(&(ahead, ahead_index)) = order.get(position + PREFETCH_AHEAD) {
+        for (position, &(agent, index, framework)) in order.iter().enumerate() {
+            if let Some(&(ahead, ahead_index, _)) = order.get(position + PREFETCH_AHEAD) {
                 self.prefetch_agent(ahead);
-                items[ahead_index as usize].resources.prefetch_header();
+                items[ahead_index as usize].resources().prefetch_header();
             }
-            if let Some(&(near, near_index)) = order.get(position + PREFETCH_AHEAD / 2) {
+            if let Some(&(near, near_index, _)) = order.get(position + PREFETCH_AHEAD / 2) {
                 self.agent(near).prefetch_parts();
-                items[near_index as usize].resources.prefetch_entries();
+                items[near_index as usize].resources().prefetch_entries();
             }
             let (item, index) = (&items[index as usize], index as usize);
             if taken_agent != Some(agent) {
                 taken.by_key.clear();
                 taken_agent = Some(agent);
             }
-            let checked = match self.framework_slots.get(item.framework_id) {
-                Some(&framework) => self.check_recovery(framework, agent, item, &taken),
-                None => Err(Error::unknown_framework(item.framework_id)),
-            };
+            let checked = self.check_recovery(framework, agent, item, &taken);
             // A failing item is passed over and the walk goes on: the batch
             // fails with the earliest in its own order, which the walk in
             // agent order may meet later. The items after a failing one on
@@ -219,7 +296,7 @@ impl Allocator {
                 Some(_) => Earlier::Left(
                     self.held(&taken, key)
                         .expect("resolve found it held")
-                        .checked_sub(item.resources)
+                        .checked_sub(item.resources())
                         .expect("resolve checked containment"),
                 ),
             };
@@ -240,11 +317,11 @@ impl Allocator {
                 });
             let (_, _, all, unreserved) = &mut sums[slot];
             self.names
-                .add_split_quantities(item.resources, all, unreserved);
+                .add_split_quantities(item.resources(), all, unreserved);
             if !self.agent(checked.agent).active {
-                returned_to_inactive.push(item.resources);
+                returned_to_inactive.push(item.resources());
             }
-            checked_items.push((checked, item.resources));
+            checked_items.push((checked, item.resources()));
         }
         if let Some((index, error)) = failure {
             return Err(Error::new(
@@ -284,44 +361,34 @@ impl Allocator {
 
     /// What (framework, role) holds on the agent once a batch's earlier items
     /// are taken out.
-    fn held<'s>(&'s self, taken: &'s Taken<'_, '_>, key: HoldingKey) -> Option<Cow<'s, Resources>> {
+    fn held<'s, T: BatchItem>(
+        &'s self,
+        taken: &'s Taken<'_, T>,
+        key: HoldingKey,
+    ) -> Option<Cow<'s, Resources>> {
         let (agent, framework, role) = key;
         let held = self.agent(agent).allocation(framework, role)?;
         match taken.get(key) {
             None => Some(Cow::Borrowed(held)),
             Some(Earlier::Item(index)) => Some(Cow::Owned(
-                held.checked_sub(taken.items[*index].resources)
+                held.checked_sub(taken.items[*index].resources())
                     .expect("checked when taken"),
             )),
             Some(Earlier::Left(left)) => Some(Cow::Borrowed(left)),
         }
     }
 
-    /// Checks one recovery: None when it returns nothing (empty resources).
-    fn resolve_recovery(
-        &self,
-        item: &Recovery<'_>,
-        taken: &Taken<'_, '_>,
-    ) -> Result<Option<Resolved>> {
-        let framework = self.framework_slot(item.framework_id)?;
-        let agent = self.agent_slot(item.agent_id)?;
-        self.check_recovery(framework, agent, item, taken)
-    }
-
-    /// `resolve_recovery` once the ids are found.
-    fn check_recovery(
+    /// Checks one recovery from (framework, role) on the agent: None when
+    /// it returns nothing (empty resources).
+    fn check_recovery<T: BatchItem>(
         &self,
         framework: FrameworkSlot,
         agent: AgentSlot,
-        item: &Recovery<'_>,
-        taken: &Taken<'_, '_>,
+        item: &T,
+        taken: &Taken<'_, T>,
     ) -> Result<Option<Resolved>> {
-        let Recovery {
-            framework_id,
-            agent_id,
-            role,
-            resources,
-        } = *item;
+        let (role, resources) = (item.role(), item.resources());
+        let framework_id = &self.framework(framework).id;
         let chosen_role = match role {
             None => None,
             Some(name) => Some(
@@ -375,12 +442,13 @@ impl Allocator {
                 .collect();
             return Err(Error::invalid(format!(
                 "cannot recover {resources}: framework '{framework_id}' holds {} on agent \
-                 '{agent_id}'",
+                 '{}'",
                 if held.is_empty() {
                     "nothing".to_string()
                 } else {
                     held.join(", ")
-                }
+                },
+                self.agent(agent).id
             )));
         };
         Ok(Some(Resolved {

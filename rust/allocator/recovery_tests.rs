@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use super::{Allocator, Offer, Recovery};
+use super::{Allocator, Offer, Recovery, TokenRecovery};
 use crate::error::ErrorKind;
 use crate::resources::Resources;
 
@@ -164,4 +164,47 @@ fn empty_items_and_batches_return_nothing() {
     a.recover_many(&[], 1.0, Some(1.0)).unwrap();
     a.recover_many(&[empty], 1.0, Some(1.0)).unwrap();
     assert_eq!(a.snapshot(), before);
+}
+
+#[test]
+fn tokens_name_what_ids_name_while_the_registration_lasts() {
+    let (mut by_token, offers) = offered_cluster();
+    let (mut by_id, _) = offered_cluster();
+    let tokens: Vec<TokenRecovery<'_>> = offers
+        .iter()
+        .map(|o| TokenRecovery {
+            framework: by_token.framework_token(&o.framework_id).unwrap(),
+            agent: by_token.agent_token(&o.agent_id).unwrap(),
+            role: Some(&o.role),
+            resources: &o.resources,
+        })
+        .collect();
+    by_token
+        .recover_many_by_token(&tokens, 5.0, Some(2.0))
+        .unwrap();
+    by_id.recover_many(&items(&offers), 5.0, Some(2.0)).unwrap();
+    assert_eq!(by_token.snapshot(), by_id.snapshot());
+    // A registration that ended leaves its token naming nothing, even once
+    // its slot holds another agent.
+    let stale = tokens[0].agent;
+    by_token.remove_agent(&offers[0].agent_id).unwrap();
+    by_token
+        .add_agent("newcomer", res("cpus:1"), 3.0, BTreeMap::new(), vec![])
+        .unwrap();
+    assert_ne!(by_token.agent_token("newcomer").unwrap(), stale);
+    let before = by_token.snapshot();
+    let item = TokenRecovery {
+        agent: stale,
+        ..tokens[1]
+    };
+    let err = by_token
+        .recover_many_by_token(&[item], 0.0, None)
+        .unwrap_err();
+    assert_eq!(err.kind, ErrorKind::UnknownAgent);
+    assert!(
+        err.message.starts_with("recovery 0: agent token"),
+        "{}",
+        err.message
+    );
+    assert_eq!(by_token.snapshot(), before);
 }

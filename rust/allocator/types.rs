@@ -69,6 +69,8 @@ pub(super) struct Membership {
 #[derive(Debug)]
 pub(super) struct Framework {
     pub(super) id: Name,
+    /// Its registration's serial (see `Token`).
+    pub(super) serial: u32,
     pub(super) roles: Vec<Membership>,
     pub(super) capabilities: BTreeSet<String>,
     pub(super) registered_at: f64,

@@ -8,7 +8,7 @@ use std::time::Instant;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedStr;
 
-use crate::allocator::{Allocator, Recovery};
+use crate::allocator::{Allocator, Recovery, Token, TokenRecovery};
 use crate::resources::Resources;
 
 use super::resources::{borrowed_resources_argument, resources_argument, PyResourcesHandle};
@@ -20,6 +20,10 @@ type RecoveryArgument<'py> = (
     Option<PyBackedStr>,
     Bound<'py, PyAny>,
 );
+
+/// One item of `recover_many_by_token`: the framework's and the agent's
+/// tokens in place of their ids.
+type TokenRecoveryArgument<'py> = (Token, Token, Option<PyBackedStr>, Bound<'py, PyAny>);
 
 /// `pyactors._core.Allocator`: the Rust allocator; `pyactors.core.allocator`
 /// wraps it in the typed facade users see.
@@ -217,6 +221,46 @@ impl PyAllocator {
             .collect();
         let inner = &mut self.inner;
         Ok(py.allow_threads(|| inner.recover_many(&items, refuse_seconds, now))?)
+    }
+
+    /// `recover_many` with (framework token, agent token, role, resources)
+    /// items: no id is hashed or compared.
+    #[pyo3(signature = (recoveries, refuse_seconds, now))]
+    fn recover_many_by_token(
+        &mut self,
+        py: Python<'_>,
+        recoveries: Vec<TokenRecoveryArgument<'_>>,
+        refuse_seconds: f64,
+        now: Option<f64>,
+    ) -> PyResult<()> {
+        let bundles = recoveries
+            .iter()
+            .map(|(_, _, _, resources)| borrowed_resources_argument(resources, "resources"))
+            .collect::<PyResult<Vec<Cow<'_, Resources>>>>()?;
+        let items: Vec<TokenRecovery<'_>> = recoveries
+            .iter()
+            .zip(&bundles)
+            .map(|((framework, agent, role, _), resources)| TokenRecovery {
+                framework: *framework,
+                agent: *agent,
+                role: role.as_deref(),
+                resources,
+            })
+            .collect();
+        let inner = &mut self.inner;
+        Ok(py.allow_threads(|| inner.recover_many_by_token(&items, refuse_seconds, now))?)
+    }
+
+    /// The agent's token for `recover_many_by_token`, valid while this
+    /// registration lasts.
+    fn agent_token(&self, agent_id: &str) -> PyResult<Token> {
+        Ok(self.inner.agent_token(agent_id)?)
+    }
+
+    /// The framework's token for `recover_many_by_token`, valid while this
+    /// registration lasts.
+    fn framework_token(&self, framework_id: &str) -> PyResult<Token> {
+        Ok(self.inner.framework_token(framework_id)?)
     }
 
     fn update_allocation(

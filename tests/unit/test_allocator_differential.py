@@ -132,6 +132,8 @@ class Twins(RuleBasedStateMachine):
         self.frameworks: dict[str, list[str]] = {}
         self.serial = 0
         self.offers: list[tuple[str, str, str, str]] = []
+        # The token of the last registration removed, per kind: a stale one.
+        self.ended_tokens: dict[str, int] = {}
         # Histories start with something to offer, so that most of their steps
         # act on offers and allocations rather than on an empty cluster.
         self.add_agent(shape, "r1")
@@ -156,6 +158,7 @@ class Twins(RuleBasedStateMachine):
     @rule(data=st.data())
     def remove_agent(self, data: st.DataObject) -> None:
         agent_id = data.draw(st.sampled_from(self.agents))
+        self.ended_tokens["agent"] = self.token("agent", agent_id)
         self.both("remove_agent", agent_id)
         self.agents.remove(agent_id)
 
@@ -197,6 +200,7 @@ class Twins(RuleBasedStateMachine):
     @rule(data=st.data())
     def remove_framework(self, data: st.DataObject) -> None:
         framework_id = data.draw(st.sampled_from(sorted(self.frameworks)))
+        self.ended_tokens["framework"] = self.token("framework", framework_id)
         self.both("remove_framework", framework_id)
         del self.frameworks[framework_id]
 
@@ -277,6 +281,7 @@ class Twins(RuleBasedStateMachine):
         by_role=st.booleans(),
         split=st.booleans(),
         as_handles=st.booleans(),
+        by_token=st.booleans(),
         spoil=st.sampled_from([None, None, *BATCH_SPOILERS]),
     )
     def decline_batch(
@@ -286,12 +291,14 @@ class Twins(RuleBasedStateMachine):
         by_role: bool,
         split: bool,
         as_handles: bool,
+        by_token: bool,
         spoil: str | None,
     ) -> None:
-        """A round's declines in one `recover_many`: some offers in any order,
-        with or without their roles, perhaps one given back in two parts (two
-        items on one allocation), perhaps one bad item anywhere (then nothing
-        may change: the invariant compares the states)."""
+        """A round's declines in one `recover_many` (or `recover_many_by_token`,
+        the frameworks and agents named by their tokens): some offers in any
+        order, with or without their roles, perhaps one given back in two
+        parts (two items on one allocation), perhaps one bad item anywhere
+        (then nothing may change: the invariant compares the states)."""
         chosen = data.draw(st.lists(st.sampled_from(self.offers), min_size=1, unique=True))
         items: list[tuple[str, str, str | None, Any]] = [
             (f, a, r if by_role else None, text) for f, a, r, text in chosen
@@ -309,9 +316,36 @@ class Twins(RuleBasedStateMachine):
             items = [(f, a, r, Resources.parse(text)) for f, a, r, text in items]
         if spoiled is not None:
             items.insert(data.draw(st.integers(0, len(items))), spoiled)
-        if self.both("recover_many", items, refuse, self.now)[0] == "ok":
+        method = "recover_many"
+        if by_token:
+            method = "recover_many_by_token"
+            items = [
+                (self.token("framework", f), self.token("agent", a), r, res)
+                for f, a, r, res in items
+            ]
+        if self.both(method, items, refuse, self.now)[0] == "ok":
             for offer in chosen:
                 self.offers.remove(offer)
+
+    def token(self, kind: str, registered_id: str) -> int:
+        """The registration's token, the same in both implementations; for
+        an id not registered now, the token of a registration that ended (or
+        0, which names nothing)."""
+        outcome = self.both(f"{kind}_token", registered_id)
+        if outcome[0] == "error":  # a ghost, or an offer's since removed
+            return self.ended_tokens.get(kind, 0)
+        token: int = outcome[1]
+        return token
+
+    @rule()
+    def registration_tokens(self) -> None:
+        """Both hand out the same tokens, and none for an unknown id."""
+        for agent_id in self.agents:
+            self.token("agent", agent_id)
+        for framework_id in self.frameworks:
+            self.token("framework", framework_id)
+        assert self.both("agent_token", "ghost")[0] == "error"
+        assert self.both("framework_token", "ghost")[0] == "error"
 
     @rule(
         framework=st.sampled_from(["fw-1", "fw-2", "ghost"]),

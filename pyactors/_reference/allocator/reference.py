@@ -5,7 +5,7 @@ package documentation)."""
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pyactors._reference.allocator.checks import (
@@ -103,6 +103,7 @@ class ReferenceAllocator(AllocatorState):
             )
         agent = Agent(agent_id, total, attrs, now, total)
         self._agents[agent_id] = agent
+        self._agent_tokens.register(agent_id)
         self._account_total(total, 1)
         for (framework_id, role), bundle in used.items():
             self._hold(agent, framework_id, role, bundle, counted=False)
@@ -115,6 +116,7 @@ class ReferenceAllocator(AllocatorState):
             self._release(agent, framework_id, role, bundle)
         self._account_total(agent.total, -1)
         del self._agents[agent_id]
+        self._agent_tokens.unregister(agent_id)
         for framework in self._frameworks.values():
             framework.filters.pop(agent_id, None)
 
@@ -185,6 +187,7 @@ class ReferenceAllocator(AllocatorState):
         self._frameworks[framework_id] = Framework(
             framework_id, role_list, caps, now, active=bool(active)
         )
+        self._framework_tokens.register(framework_id)
 
     def update_framework(
         self,
@@ -221,6 +224,7 @@ class ReferenceAllocator(AllocatorState):
                 if holder == framework_id:
                     self._release(agent, framework_id, role, bundle)
         del self._frameworks[framework_id]
+        self._framework_tokens.unregister(framework_id)
         for key in [k for k in self._framework_counts if k[1] == framework_id]:
             del self._framework_counts[key]
 
@@ -322,11 +326,70 @@ class ReferenceAllocator(AllocatorState):
         nothing and names the first item that fails."""
         items = [_recovery_item(item) for item in recoveries]
         expires = _filter_expiry(refuse_seconds, now)
+        self._recover_batch(
+            [
+                (_named(framework_id, agent_id), role, bundle)
+                for framework_id, agent_id, role, bundle in items
+            ],
+            expires,
+        )
+
+    def recover_many_by_token(
+        self,
+        recoveries: Iterable[tuple[int, int, str | None, Any]],
+        refuse_seconds: float = 0.0,
+        now: float | None = None,
+    ) -> None:
+        """`recover_many` with each item's framework and agent named by their
+        tokens (`framework_token`, `agent_token`). A token whose registration
+        ended fails its item as an unknown framework or agent."""
+        items = [_token_recovery_item(item) for item in recoveries]
+        expires = _filter_expiry(refuse_seconds, now)
+        self._recover_batch(
+            [(self._token_holder(f, a), role, bundle) for f, a, role, bundle in items], expires
+        )
+
+    def agent_token(self, agent_id: str) -> int:
+        """The agent's token: valid while this registration lasts."""
+        self._agent(agent_id)
+        return self._agent_tokens.token(agent_id)
+
+    def framework_token(self, framework_id: str) -> int:
+        """The framework's token: valid while this registration lasts."""
+        self._framework(framework_id)
+        return self._framework_tokens.token(framework_id)
+
+    def _token_holder(self, framework: int, agent: int) -> Callable[[], tuple[str, str]]:
+        """The (framework id, agent id) two tokens name, looked up when the
+        batch reaches their item: the framework first, as for ids."""
+
+        def holder() -> tuple[str, str]:
+            framework_id = self._framework_tokens.id_of(framework)
+            if framework_id is None:
+                raise UnknownFrameworkError(
+                    f"framework token {framework} names no registered framework"
+                )
+            agent_id = self._agent_tokens.id_of(agent)
+            if agent_id is None:
+                raise UnknownAgentError(f"agent token {agent} names no registered agent")
+            return framework_id, agent_id
+
+        return holder
+
+    def _recover_batch(
+        self,
+        items: Sequence[tuple[Callable[[], tuple[str, str]], str | None, PyResources]],
+        expires: float | None,
+    ) -> None:
+        """Every item is checked, against what the items before it leave,
+        before any is applied: an error changes nothing and names the first
+        item that fails."""
         # What the earlier items leave of each (agent, framework, role) allocation.
         pending: dict[tuple[str, str, str], PyResources] = {}
         checked: list[tuple[str, str, str, PyResources]] = []
-        for index, (framework_id, agent_id, role, bundle) in enumerate(items):
+        for index, (holder, role, bundle) in enumerate(items):
             try:
+                framework_id, agent_id = holder()
                 held = self._resolve_recovery(framework_id, agent_id, role, bundle, pending)
             except (InvalidArgumentError, UnknownAgentError, UnknownFrameworkError) as error:
                 raise type(error)(f"recovery {index}: {error}") from None
@@ -534,6 +597,26 @@ def _filter_expiry(refuse_seconds: float, now: float | None) -> float | None:
     if now is None:
         raise InvalidArgumentError("now is required to set a filter")
     return check_time(now, "now") + refuse
+
+
+def _named(framework_id: str, agent_id: str) -> Callable[[], tuple[str, str]]:
+    return lambda: (framework_id, agent_id)
+
+
+def _token_recovery_item(item: Any) -> tuple[int, int, str | None, PyResources]:
+    """An item of `recover_many_by_token` checked as the Rust bindings
+    convert it: tokens are unsigned 64-bit ints."""
+    if not isinstance(item, tuple) or len(item) != 4:
+        raise TypeError(f"a recovery must be a 4-tuple, not {type(item).__name__}")
+    framework, agent, role, resources = item
+    for value, what in ((framework, "framework token"), (agent, "agent token")):
+        if not isinstance(value, int):
+            raise TypeError(f"{what} must be an int, not {type(value).__name__}")
+        if not 0 <= value < 1 << 64:
+            raise OverflowError(f"{what} {value} is not an unsigned 64-bit int")
+    if role is not None and not isinstance(role, str):
+        raise TypeError(f"role must be a string or None, not {type(role).__name__}")
+    return framework, agent, role, as_resources(resources, "resources")
 
 
 def _recovery_item(item: Any) -> tuple[str, str, str | None, PyResources]:

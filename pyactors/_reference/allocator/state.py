@@ -14,6 +14,7 @@ from pyactors._reference.allocator.quantities import (
     subtract_quantities,
 )
 from pyactors._reference.allocator.records import Agent, Filter, Framework, Quota
+from pyactors._reference.allocator.tokens import Serials, TokenBook
 from pyactors._reference.resources import PyResources, is_ancestor_or_self
 from pyactors._reference.rng import SplitMix64
 from pyactors.errors import InvalidArgumentError, UnknownAgentError, UnknownFrameworkError
@@ -36,6 +37,9 @@ class AllocatorState:
         self._fairness_exclude = fairness_exclude
         self._agents: dict[str, Agent] = {}
         self._frameworks: dict[str, Framework] = {}
+        serials = Serials()
+        self._agent_tokens = TokenBook(serials)
+        self._framework_tokens = TokenBook(serials)
         self._weights: dict[str, float] = {}
         self._quotas: dict[str, Quota] = {}
         # Allocation counters, the DRF tie-breaker. Role counters are keyed by
