@@ -11,6 +11,7 @@ whose terminal update is acknowledged is closed and forgotten.
 
 from __future__ import annotations
 
+import dataclasses
 from collections import deque
 from dataclasses import dataclass, field
 
@@ -63,7 +64,10 @@ class StatusUpdateStreams:
     def due(self, now: float) -> list[TaskStatus]:
         """The updates to send now (each task's head, if never sent or its
         retry interval has passed), marking them sent; one batch for one
-        message to the master."""
+        message to the master. A head the task's terminal update is queued
+        behind carries that state as its `latest_state`, as Mesos's agent
+        sends it, so the master frees the task's resources without waiting
+        for the framework to acknowledge the head."""
         out = []
         for stream in self._streams.values():
             if stream.updates and stream.due_at <= now:
@@ -74,7 +78,10 @@ class StatusUpdateStreams:
                 )
                 stream.sent_at = now
                 stream.due_at = now + stream.interval
-                out.append(stream.updates[0])
+                head, newest = stream.updates[0], stream.updates[-1]
+                if newest is not head and newest.state.is_terminal:
+                    head = dataclasses.replace(head, latest_state=newest.state)
+                out.append(head)
         return out
 
     def acknowledge(self, task_id: str, uuid: str, now: float) -> bool:

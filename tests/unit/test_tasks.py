@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import pickle
 
@@ -81,16 +82,19 @@ def test_updates_stay_in_order_until_acknowledged_and_are_retried() -> None:
     running = status("t", TaskState.TASK_RUNNING)
     finished = status("t", TaskState.TASK_FINISHED)
     streams.add(running, now=0)
-    streams.add(finished, now=0)
-    # Only the oldest update of a task is in flight.
+    # Nothing behind it yet: no latest state to tell.
     assert streams.due(now=0) == [running]
+    streams.add(finished, now=0)
+    # Only the oldest update of a task is in flight; it tells the master the
+    # task has ended behind it (Mesos's latest_state).
+    running_then_ended = dataclasses.replace(running, latest_state=TaskState.TASK_FINISHED)
     assert streams.due(now=9.9) == []
     # Not acknowledged: resent with a doubling interval, capped.
-    assert streams.due(now=10) == [running]
+    assert streams.due(now=10) == [running_then_ended]
     assert streams.next_due() == 30
-    assert streams.due(now=30) == [running]
+    assert streams.due(now=30) == [running_then_ended]
     assert streams.next_due() == 70
-    assert streams.due(now=70) == [running]
+    assert streams.due(now=70) == [running_then_ended]
     assert streams.next_due() == 110
     # A stale acknowledgement changes nothing.
     assert not streams.acknowledge("t", finished.uuid or "", now=71)
