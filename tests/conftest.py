@@ -9,12 +9,7 @@ from typing import Any
 import pytest
 
 
-@pytest.fixture(scope="session")
-def zookeeper() -> Iterator[Any]:
-    """A real standalone ZooKeeper server (`tests/support/zookeeper.py`) for the session.
-
-    Skips only when Debian's zookeeper package is not installed.
-    """
+def _started_zookeeper() -> Iterator[Any]:
     from support import zookeeper as zk
 
     if not zk.installed():
@@ -25,3 +20,18 @@ def zookeeper() -> Iterator[Any]:
         yield server
     finally:
         server.close()
+
+
+@pytest.fixture(scope="session")
+def zookeeper() -> Iterator[Any]:
+    """A real standalone ZooKeeper server (`tests/support/zookeeper.py`) for the session.
+
+    Skips only when Debian's zookeeper package is not installed.
+    """
+    yield from _started_zookeeper()
+
+
+@pytest.fixture
+def own_zookeeper() -> Iterator[Any]:
+    """A server of the test's own, which it may stop and start again."""
+    yield from _started_zookeeper()

@@ -13,7 +13,6 @@ from __future__ import annotations
 import time
 import urllib.request
 from collections import Counter
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -34,19 +33,6 @@ SESSION_SECONDS = 60.0
 PROMPT_SECONDS = 20.0
 
 
-@pytest.fixture
-def server() -> Iterator[zookeeper.ZooKeeperServer]:
-    """A server of this test's own: it is stopped and started again."""
-    if not zookeeper.installed():
-        pytest.skip(f"ZooKeeper is not installed ({zookeeper.JAR} is missing)")
-    started = zookeeper.ZooKeeperServer()
-    try:
-        started.start()
-        yield started
-    finally:
-        started.close()
-
-
 def soon(seconds: float = 2.0) -> str:
     return datetime.fromtimestamp(int(time.time() + seconds), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -63,9 +49,9 @@ def timed(call: Any) -> tuple[Any, float]:
 
 @pytest.mark.timeout(600)
 def test_jobs_go_on_answering_while_zookeeper_is_away_and_store_again_once_back(
-    cluster: Cluster, server: zookeeper.ZooKeeperServer
+    cluster: Cluster, own_zookeeper: zookeeper.ZooKeeperServer
 ) -> None:
-    zk = f"zk://{server.hosts}/jobs-outage"
+    zk = f"zk://{own_zookeeper.hosts}/jobs-outage"
     framework = cluster.run_framework(
         JobScheduler, zk, SESSION_SECONDS, None, name="jobs-outage", failover_timeout=60.0
     )
@@ -82,7 +68,7 @@ def test_jobs_go_on_answering_while_zookeeper_is_away_and_store_again_once_back(
         )
         wait_for(lambda: len(succeeded(jobs)) >= 2, what="two runs before the outage")
         chronos = jobs.chronos_url
-        server.stop()
+        own_zookeeper.stop()
         # Runs fall due meanwhile: each tick tries to store them.
         down_since = time.monotonic()
         while time.monotonic() - down_since < 5:
@@ -94,7 +80,7 @@ def test_jobs_go_on_answering_while_zookeeper_is_away_and_store_again_once_back(
         with pytest.raises(RegistryError, match="could not store the change yet"):
             jobs.add({"name": "later", "command": "true", "mem": 16})
         before = len(succeeded(jobs))
-        server.start()
+        own_zookeeper.start()
         wait_for(
             lambda: len(succeeded(jobs)) >= before + 3,
             what="runs going on once ZooKeeper is back",

@@ -7,7 +7,6 @@ what it wrote is read back whole."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 
 import pytest
 from support import zookeeper
@@ -17,31 +16,18 @@ from pyactors.errors import RegistryError
 from pyactors.frameworks.jobs.store import ANSWER_SECONDS, ZooKeeperJobStore
 
 
-@pytest.fixture
-def server() -> Iterator[zookeeper.ZooKeeperServer]:
-    """A server of this test's own: it is stopped and started again."""
-    if not zookeeper.installed():
-        pytest.skip(f"ZooKeeper is not installed ({zookeeper.JAR} is missing)")
-    started = zookeeper.ZooKeeperServer()
-    try:
-        started.start()
-        yield started
-    finally:
-        started.close()
-
-
 def job(name: str, runs: int) -> tuple[dict[str, object], dict[str, dict[str, object]]]:
     return {"name": name}, {f"{n:04d}": {"scheduled": n} for n in range(runs)}
 
 
 def test_a_store_fails_at_once_while_zookeeper_is_down_and_writes_once_it_is_back(
-    server: zookeeper.ZooKeeperServer,
+    own_zookeeper: zookeeper.ZooKeeperServer,
 ) -> None:
-    store = ZooKeeperJobStore(f"zk://{server.hosts}/jobs-outage", session_timeout=30.0)
+    store = ZooKeeperJobStore(f"zk://{own_zookeeper.hosts}/jobs-outage", session_timeout=30.0)
     try:
         store.claim()
         store.commit("fw-1", {"a": job("a", 1)})
-        server.stop()
+        own_zookeeper.stop()
         # As the framework's ticks retry through an outage: each bounded by
         # the store, not by the outage (which lasts until the server starts
         # again), and none left queued in kazoo (enough of them filled its
@@ -53,7 +39,7 @@ def test_a_store_fails_at_once_while_zookeeper_is_down_and_writes_once_it_is_bac
             with pytest.raises(RegistryError):
                 store.framework_id()
             assert time.monotonic() - asked < 2 * ANSWER_SECONDS + 1
-        server.start()
+        own_zookeeper.start()
         wait_for(lambda: store.client.connected, what="the store's client reconnected")
         store.commit("fw-1", {"a": job("a", 3), "b": job("b", 1)})
         stored = store.load()
